@@ -1,0 +1,18 @@
+export { DomainError, assertNever, fold, type Decider } from './decider.ts';
+export { merchantDecider, type Merchant, type MerchantState, type MerchantCommand, type MerchantEvent, type ApiKeyRecord } from './merchant/merchant.ts';
+export {
+  intentDecider,
+  currentAttempt,
+  type Intent,
+  type IntentState,
+  type IntentCommand,
+  type IntentEvent,
+  type IntentEventType,
+  type Attempt,
+  type CardSummary,
+  type CaptureMethod,
+  type CancellationReason,
+  type PaymentError,
+  type Updatable,
+} from './payment-intent/intent.ts';
+export { isTerminal, isConfirmable, isCancelable, isSettled, type IntentStatus, type AttemptStatus } from './payment-intent/status.ts';

@@ -1,0 +1,527 @@
+import t from 'tap';
+import { fold } from '../decider.ts';
+import { spec } from '../testing.ts';
+import { intentDecider, type CaptureMethod, type CardSummary, type IntentCommand, type IntentEvent } from './intent.ts';
+import type { AttemptStatus, IntentStatus } from './status.ts';
+
+const it = spec(intentDecider);
+
+// Every status, as a record so that a new status breaks the build here too.
+const INTENT_STATUSES: Record<IntentStatus, true> = {
+  requires_payment_method: true,
+  requires_confirmation: true,
+  requires_action: true,
+  processing: true,
+  requires_capture: true,
+  canceled: true,
+  succeeded: true,
+};
+const ATTEMPT_STATUSES: Record<AttemptStatus, true> = { pending: true, in_doubt: true, succeeded: true, failed: true };
+
+const T0 = 1_700_000_000;
+const card: CardSummary = { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2030, fingerprint: 'fp_1', funding: 'credit', country: 'US' };
+const declinedCard: CardSummary = { ...card, last4: '0002', fingerprint: 'fp_2' };
+
+// ── commands ──────────────────────────────────────────────────────────────
+type Create = Extract<IntentCommand, { type: 'Create' }>;
+const create = (over: Partial<Create> = {}): Create => ({
+  type: 'Create',
+  intentId: 'pi_1',
+  merchantId: 'mer_1',
+  amount: 1000,
+  currency: 'usd',
+  clientSecret: 'pi_1_secret_x',
+  captureMethod: 'automatic',
+  description: null,
+  metadata: {},
+  receiptEmail: null,
+  customer: null,
+  userEmail: 'buyer@example.com',
+  productId: 'prod_1',
+  paymentMethod: null,
+  now: T0,
+  ...over,
+});
+const startAttempt = (attemptId = 'ch_1', paymentMethod = 'pm_1', c: CardSummary = card, now = T0 + 10): IntentCommand => ({
+  type: 'StartAttempt',
+  attemptId,
+  paymentMethod,
+  card: c,
+  now,
+});
+const approve = (attemptId = 'ch_1', now = T0 + 20): IntentCommand => ({ type: 'RecordAuthorization', attemptId, outcome: 'approved', networkRef: `net_${attemptId}`, now });
+const decline = (attemptId = 'ch_1', now = T0 + 20, extra: { failureCode?: string; declineCode?: string; message?: string } = {}): IntentCommand => ({
+  type: 'RecordAuthorization',
+  attemptId,
+  outcome: 'declined',
+  networkRef: `net_${attemptId}`,
+  ...extra,
+  now,
+});
+const unknown = (attemptId = 'ch_1', now = T0 + 20): IntentCommand => ({ type: 'RecordAuthorization', attemptId, outcome: 'unknown', networkRef: null, now });
+const capture = (amountToCapture?: number, now = T0 + 30): IntentCommand =>
+  amountToCapture === undefined ? { type: 'Capture', now } : { type: 'Capture', amountToCapture, now };
+const cancel = (reason: Extract<IntentCommand, { type: 'Cancel' }>['reason'] = 'requested_by_customer', now = T0 + 40): IntentCommand => ({ type: 'Cancel', reason, now });
+const update = (changes: Extract<IntentCommand, { type: 'Update' }>['changes'], now = T0 + 5): IntentCommand => ({ type: 'Update', changes, now });
+
+// ── events ────────────────────────────────────────────────────────────────
+const created = (over: { paymentMethod?: string | null; captureMethod?: CaptureMethod; amount?: number } = {}): IntentEvent => {
+  const pm = over.paymentMethod ?? null;
+  return {
+    type: 'intent.created',
+    at: T0,
+    data: {
+      id: 'pi_1',
+      merchant_id: 'mer_1',
+      amount: over.amount ?? 1000,
+      currency: 'usd',
+      status: pm ? 'requires_confirmation' : 'requires_payment_method',
+      capture_method: over.captureMethod ?? 'automatic',
+      client_secret: 'pi_1_secret_x',
+      created: T0,
+      description: null,
+      metadata: {},
+      receipt_email: null,
+      customer: null,
+      user_email: 'buyer@example.com',
+      product_id: 'prod_1',
+      payment_method: pm,
+    },
+  };
+};
+const started = (attemptId = 'ch_1', paymentMethod = 'pm_1', c: CardSummary = card, amount = 1000, at = T0 + 10): IntentEvent => ({
+  type: 'attempt.started',
+  at,
+  data: { attempt_id: attemptId, payment_method: paymentMethod, card: c, amount },
+});
+const succeeded = (attemptId = 'ch_1', captured = true, amount = 1000, at = T0 + 20): IntentEvent => ({
+  type: 'attempt.succeeded',
+  at,
+  data: { attempt_id: attemptId, network_ref: `net_${attemptId}`, amount, captured },
+});
+const declined = (attemptId = 'ch_1', at = T0 + 20): IntentEvent => ({
+  type: 'attempt.declined',
+  at,
+  data: { attempt_id: attemptId, network_ref: `net_${attemptId}`, failure_code: 'card_declined', decline_code: null, message: 'Your card was declined.' },
+});
+const inDoubt = (attemptId = 'ch_1', at = T0 + 20): IntentEvent => ({ type: 'attempt.in_doubt', at, data: { attempt_id: attemptId } });
+const captured = (amount: number, attemptId = 'ch_1', at = T0 + 30): IntentEvent => ({ type: 'intent.captured', at, data: { attempt_id: attemptId, amount } });
+const canceled = (reason: Extract<IntentEvent, { type: 'intent.canceled' }>['data']['reason'] = 'requested_by_customer', at = T0 + 40): IntentEvent => ({
+  type: 'intent.canceled',
+  at,
+  data: { reason },
+});
+
+// ── histories, one per status ─────────────────────────────────────────────
+const H = {
+  requires_payment_method: [created()],
+  requires_confirmation: [created({ paymentMethod: 'pm_1' })],
+  // No command reaches requires_action yet (3DS is not modelled); the event can carry it.
+  requires_action: [created({ paymentMethod: 'pm_1' }), { type: 'intent.updated', at: T0 + 1, data: { status: 'requires_action' } }],
+  processing: [created(), started()],
+  processing_in_doubt: [created(), started(), inDoubt()],
+  requires_capture: [created({ captureMethod: 'manual' }), started(), succeeded('ch_1', false)],
+  succeeded: [created(), started(), succeeded()],
+  succeeded_after_capture: [created({ captureMethod: 'manual' }), started(), succeeded('ch_1', false), captured(1000)],
+  canceled: [created(), canceled()],
+  declined: [created(), started('ch_1', 'pm_declined', declinedCard), declined()],
+} satisfies Record<string, IntentEvent[]>;
+
+t.test('histories reach the status they are named after', async (t) => {
+  for (const [name, events] of Object.entries(H)) {
+    const s = fold(intentDecider, events);
+    const expected = name === 'declined' ? 'requires_payment_method' : name.replace(/_in_doubt$|_after_capture$/, '');
+    t.equal(s?.status, expected, name);
+  }
+});
+
+// ── Create ────────────────────────────────────────────────────────────────
+t.test('Create', async (t) => {
+  t.test('without a payment method → requires_payment_method', async (t) => {
+    it.given(t, []).when(create()).then([created()]).thenState({
+      id: 'pi_1',
+      status: 'requires_payment_method',
+      amount: 1000,
+      attempts: [],
+      amount_capturable: 0,
+      amount_received: 0,
+      last_payment_error: null,
+      canceled_at: null,
+      cancellation_reason: null,
+      payment_method: null,
+    });
+  });
+  t.test('with a payment method → requires_confirmation', async (t) => {
+    it.given(t, []).when(create({ paymentMethod: 'pm_1' })).then([created({ paymentMethod: 'pm_1' })]).thenState({ status: 'requires_confirmation', payment_method: 'pm_1' });
+  });
+  t.test('carries capture method and the seed fields', async (t) => {
+    it.given(t, [])
+      .when(create({ captureMethod: 'manual', description: 'd', metadata: { order: '7' }, receiptEmail: 'r@example.com', customer: 'cus_1' }))
+      .thenState({ capture_method: 'manual', description: 'd', metadata: { order: '7' }, receipt_email: 'r@example.com', customer: 'cus_1', user_email: 'buyer@example.com', product_id: 'prod_1', created: T0, client_secret: 'pi_1_secret_x', merchant_id: 'mer_1', currency: 'usd' });
+  });
+  t.test('a repeat is a no-op, in any status', async (t) => {
+    for (const [name, events] of Object.entries(H)) {
+      t.test(name, async (t) => {
+        it.given(t, events).when(create()).thenNothing();
+      });
+    }
+  });
+  t.test('an invalid amount is refused', async (t) => {
+    for (const amount of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+      t.test(String(amount), async (t) => {
+        it.given(t, []).when(create({ amount })).thenThrows('parameter_invalid_integer', { param: 'amount', status: 400 });
+      });
+    }
+  });
+  t.test('the smallest amount is accepted', async (t) => {
+    it.given(t, []).when(create({ amount: 1 })).thenState({ amount: 1 });
+  });
+});
+
+// ── Update ────────────────────────────────────────────────────────────────
+t.test('Update', async (t) => {
+  for (const status of ['requires_payment_method', 'requires_confirmation', 'requires_action'] as const) {
+    t.test(`allowed in ${status}`, async (t) => {
+      const changes = { amount: 2500, currency: 'eur', description: 'new', metadata: { k: 'v' }, receipt_email: 'x@example.com', customer: 'cus_2', capture_method: 'manual' as const };
+      it.given(t, H[status])
+        .when(update(changes))
+        .then([{ type: 'intent.updated', at: T0 + 5, data: changes }])
+        .thenState({ ...changes, status });
+    });
+  }
+  for (const status of ['processing', 'processing_in_doubt', 'requires_capture', 'succeeded', 'succeeded_after_capture', 'canceled'] as const) {
+    t.test(`refused in ${status}`, async (t) => {
+      it.given(t, H[status]).when(update({ amount: 2500 })).thenThrows('payment_intent_unexpected_state', { status: 400 });
+    });
+  }
+  t.test('an invalid amount is refused', async (t) => {
+    for (const amount of [0, -5, 10.5]) it.given(t, H.requires_payment_method).when(update({ amount })).thenThrows('parameter_invalid_integer', { param: 'amount' });
+  });
+  t.test('attaching a payment method: requires_payment_method → requires_confirmation', async (t) => {
+    it.given(t, H.requires_payment_method)
+      .when(update({ payment_method: 'pm_2' }))
+      .then([{ type: 'intent.updated', at: T0 + 5, data: { payment_method: 'pm_2', status: 'requires_confirmation' } }])
+      .thenState({ status: 'requires_confirmation', payment_method: 'pm_2' });
+  });
+  t.test('attaching a payment method after a decline → requires_confirmation, error kept', async (t) => {
+    it.given(t, H.declined)
+      .when(update({ payment_method: 'pm_2' }))
+      .then([{ type: 'intent.updated', at: T0 + 5, data: { payment_method: 'pm_2', status: 'requires_confirmation' } }])
+      .thenState((s) => s?.status === 'requires_confirmation' && s.payment_method === 'pm_2' && s.last_payment_error?.charge === 'ch_1');
+  });
+  t.test('replacing the payment method in requires_confirmation keeps the status', async (t) => {
+    it.given(t, H.requires_confirmation)
+      .when(update({ payment_method: 'pm_2' }))
+      .then([{ type: 'intent.updated', at: T0 + 5, data: { payment_method: 'pm_2' } }])
+      .thenState({ status: 'requires_confirmation', payment_method: 'pm_2' });
+  });
+  t.test('removing the payment method: requires_confirmation → requires_payment_method', async (t) => {
+    it.given(t, H.requires_confirmation)
+      .when(update({ payment_method: null }))
+      .then([{ type: 'intent.updated', at: T0 + 5, data: { payment_method: null, status: 'requires_payment_method' } }])
+      .thenState({ status: 'requires_payment_method', payment_method: null });
+  });
+  t.test('removing the payment method: requires_action → requires_payment_method', async (t) => {
+    it.given(t, H.requires_action)
+      .when(update({ payment_method: null }))
+      .then([{ type: 'intent.updated', at: T0 + 5, data: { payment_method: null, status: 'requires_payment_method' } }])
+      .thenState({ status: 'requires_payment_method', payment_method: null });
+  });
+  t.test('removing an absent payment method writes nothing', async (t) => {
+    it.given(t, H.requires_payment_method).when(update({ payment_method: null })).thenNothing();
+  });
+  t.test('an update that changes nothing writes nothing', async (t) => {
+    it.given(t, H.requires_payment_method).when(update({})).thenNothing();
+  });
+  t.test('attaching a payment method in requires_action → requires_confirmation', async (t) => {
+    it.given(t, H.requires_action)
+      .when(update({ payment_method: 'pm_new' }))
+      .thenState({ status: 'requires_confirmation', payment_method: 'pm_new' });
+  });
+});
+
+// ── StartAttempt (confirm) ────────────────────────────────────────────────
+t.test('StartAttempt', async (t) => {
+  for (const status of ['requires_payment_method', 'requires_confirmation', 'requires_action'] as const) {
+    t.test(`from ${status} → processing`, async (t) => {
+      it.given(t, H[status])
+        .when(startAttempt())
+        .then([started()])
+        .thenState((s) => {
+          const a = s?.attempts[0];
+          return (
+            s?.status === 'processing' &&
+            s.payment_method === 'pm_1' &&
+            s.attempts.length === 1 &&
+            a?.id === 'ch_1' &&
+            a.status === 'pending' &&
+            a.amount === 1000 &&
+            a.captured === false &&
+            a.amount_captured === 0 &&
+            a.created === T0 + 10 &&
+            a.settled_at === null &&
+            a.card.last4 === '4242'
+          );
+        });
+    });
+  }
+  t.test('the attempt is for the current amount', async (t) => {
+    it.given(t, [...H.requires_payment_method, { type: 'intent.updated', at: T0 + 1, data: { amount: 4200 } }])
+      .when(startAttempt())
+      .then([started('ch_1', 'pm_1', card, 4200)]);
+  });
+  t.test('a repeat attempt id is a no-op', async (t) => {
+    it.given(t, H.processing).when(startAttempt()).thenNothing().thenState({ status: 'processing' });
+    it.given(t, H.processing_in_doubt).when(startAttempt()).thenNothing();
+    it.given(t, H.succeeded).when(startAttempt()).thenNothing().thenState({ status: 'succeeded' });
+    it.given(t, H.declined).when(startAttempt('ch_1', 'pm_declined', declinedCard)).thenNothing().thenState({ status: 'requires_payment_method' });
+    it.given(t, H.requires_capture).when(startAttempt()).thenNothing();
+  });
+  for (const status of ['processing', 'processing_in_doubt', 'succeeded', 'succeeded_after_capture', 'canceled', 'requires_capture'] as const) {
+    t.test(`refused from ${status}`, async (t) => {
+      it.given(t, H[status]).when(startAttempt('ch_new')).thenThrows('payment_intent_unexpected_state', { status: 400 });
+    });
+  }
+});
+
+// ── RecordAuthorization ───────────────────────────────────────────────────
+t.test('RecordAuthorization', async (t) => {
+  t.test('approved, automatic capture → succeeded with amount_received', async (t) => {
+    it.given(t, H.processing)
+      .when(approve())
+      .then([succeeded('ch_1', true)])
+      .thenState((s) => {
+        const a = s?.attempts[0];
+        return (
+          s?.status === 'succeeded' &&
+          s.amount_received === 1000 &&
+          s.amount_capturable === 0 &&
+          s.last_payment_error === null &&
+          a?.status === 'succeeded' &&
+          a.captured &&
+          a.amount_captured === 1000 &&
+          a.network_ref === 'net_ch_1' &&
+          a.settled_at === T0 + 20
+        );
+      });
+  });
+  t.test('approved, automatic_async capture → succeeded', async (t) => {
+    it.given(t, [created({ captureMethod: 'automatic_async' }), started()]).when(approve()).then([succeeded('ch_1', true)]).thenState({ status: 'succeeded', amount_received: 1000 });
+  });
+  t.test('approved, manual capture → requires_capture with amount_capturable', async (t) => {
+    it.given(t, [created({ captureMethod: 'manual' }), started()])
+      .when(approve())
+      .then([succeeded('ch_1', false)])
+      .thenState((s) => {
+        const a = s?.attempts[0];
+        return s?.status === 'requires_capture' && s.amount_capturable === 1000 && s.amount_received === 0 && a?.status === 'succeeded' && !a.captured && a.amount_captured === 0;
+      });
+  });
+  t.test('declined → requires_payment_method with last_payment_error, attempt failed', async (t) => {
+    it.given(t, [created(), started('ch_1', 'pm_declined', declinedCard)])
+      .when(decline('ch_1', T0 + 20, { failureCode: 'card_declined', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' }))
+      .then([
+        {
+          type: 'attempt.declined',
+          at: T0 + 20,
+          data: { attempt_id: 'ch_1', network_ref: 'net_ch_1', failure_code: 'card_declined', decline_code: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+        },
+      ])
+      .thenState({
+        status: 'requires_payment_method',
+        // Stripe detaches the declined card; it stays in last_payment_error.
+        payment_method: null,
+        amount_received: 0,
+        amount_capturable: 0,
+        last_payment_error: {
+          type: 'card_error',
+          code: 'card_declined',
+          decline_code: 'insufficient_funds',
+          message: 'Your card has insufficient funds.',
+          charge: 'ch_1',
+          payment_method: 'pm_declined',
+        },
+      })
+      .thenState((s) => {
+        const a = s?.attempts[0];
+        return (
+          a?.status === 'failed' &&
+          a.failure_code === 'card_declined' &&
+          a.decline_code === 'insufficient_funds' &&
+          a.failure_message === 'Your card has insufficient funds.' &&
+          a.network_ref === 'net_ch_1' &&
+          a.settled_at === T0 + 20 &&
+          !a.captured
+        );
+      });
+  });
+  t.test('declined without details → the defaults', async (t) => {
+    it.given(t, [created(), started('ch_1', 'pm_declined', declinedCard)])
+      .when(decline())
+      .then([declined()])
+      .thenState({ last_payment_error: { code: 'card_declined', decline_code: null, message: 'Your card was declined.', charge: 'ch_1' } });
+  });
+  t.test('unknown → attempt in_doubt, intent stays processing', async (t) => {
+    it.given(t, H.processing)
+      .when(unknown())
+      .then([inDoubt()])
+      .thenState((s) => s?.status === 'processing' && s.attempts[0]?.status === 'in_doubt' && s.attempts[0].settled_at === null);
+  });
+  t.test('a repeat unknown is a no-op', async (t) => {
+    it.given(t, H.processing_in_doubt).when(unknown('ch_1', T0 + 99)).thenNothing().thenState({ status: 'processing' });
+  });
+  t.test('in_doubt settled by reconciliation: approved', async (t) => {
+    it.given(t, H.processing_in_doubt).when(approve('ch_1', T0 + 300)).then([succeeded('ch_1', true, 1000, T0 + 300)]).thenState({ status: 'succeeded', amount_received: 1000 });
+  });
+  t.test('in_doubt settled by reconciliation: declined', async (t) => {
+    it.given(t, H.processing_in_doubt)
+      .when(decline('ch_1', T0 + 300))
+      .then([declined('ch_1', T0 + 300)])
+      .thenState((s) => s?.status === 'requires_payment_method' && s.attempts[0]?.status === 'failed');
+  });
+  t.test('a late answer on a settled attempt writes nothing: terminal never goes backwards', async (t) => {
+    it.given(t, H.declined).when(approve('ch_1', T0 + 500)).thenNothing().thenState({ status: 'requires_payment_method' });
+    it.given(t, H.declined).when(unknown('ch_1', T0 + 500)).thenNothing();
+    it.given(t, H.declined).when(decline('ch_1', T0 + 500)).thenNothing();
+    it.given(t, H.succeeded).when(decline('ch_1', T0 + 500)).thenNothing().thenState({ status: 'succeeded', amount_received: 1000 });
+    it.given(t, H.succeeded).when(unknown('ch_1', T0 + 500)).thenNothing().thenState((s) => s?.attempts[0]?.status === 'succeeded');
+    it.given(t, H.succeeded).when(approve('ch_1', T0 + 500)).thenNothing();
+    it.given(t, H.requires_capture).when(decline('ch_1', T0 + 500)).thenNothing().thenState({ status: 'requires_capture', amount_capturable: 1000 });
+    it.given(t, H.requires_capture).when(approve('ch_1', T0 + 500)).thenNothing();
+    it.given(t, H.succeeded_after_capture).when(decline('ch_1', T0 + 500)).thenNothing();
+  });
+  t.test('an unknown attempt id is refused', async (t) => {
+    it.given(t, H.processing).when(approve('ch_nope')).thenThrows('resource_missing', { param: 'attempt' });
+    it.given(t, H.requires_payment_method).when(decline('ch_nope')).thenThrows('resource_missing', { param: 'attempt' });
+    it.given(t, H.succeeded).when(unknown('ch_nope')).thenThrows('resource_missing', { param: 'attempt' });
+  });
+});
+
+// ── the seed's decline-then-retry ─────────────────────────────────────────
+t.test('decline then retry: two attempts on one intent, the second succeeds', async (t) => {
+  const history: IntentEvent[] = [created()];
+  const step = (cmd: IntentCommand) => {
+    const events = intentDecider.decide(cmd, fold(intentDecider, history));
+    history.push(...events);
+    return events;
+  };
+  t.strictSame(step(startAttempt('ch_1', 'pm_declined', declinedCard, T0 + 10)), [started('ch_1', 'pm_declined', declinedCard, 1000, T0 + 10)]);
+  t.strictSame(step(decline('ch_1', T0 + 11)), [declined('ch_1', T0 + 11)]);
+  t.equal(fold(intentDecider, history)?.status, 'requires_payment_method');
+
+  it.given(t, history)
+    .when(startAttempt('ch_2', 'pm_ok', card, T0 + 20))
+    .then([started('ch_2', 'pm_ok', card, 1000, T0 + 20)])
+    .thenState((s) => s?.status === 'processing' && s.attempts.length === 2 && s.attempts[1]?.status === 'pending');
+  step(startAttempt('ch_2', 'pm_ok', card, T0 + 20));
+
+  it.given(t, history)
+    .when(approve('ch_2', T0 + 21))
+    .then([succeeded('ch_2', true, 1000, T0 + 21)])
+    .thenState((s) => {
+      const [first, second] = s?.attempts ?? [];
+      return (
+        s?.status === 'succeeded' &&
+        s.attempts.length === 2 &&
+        first?.id === 'ch_1' &&
+        first.status === 'failed' &&
+        second?.id === 'ch_2' &&
+        second.status === 'succeeded' &&
+        second.captured &&
+        s.amount_received === 1000 &&
+        s.payment_method === 'pm_ok' &&
+        s.last_payment_error === null
+      );
+    });
+  step(approve('ch_2', T0 + 21));
+
+  // The first attempt's late duplicate decline and a late approval both write nothing.
+  it.given(t, history).when(decline('ch_1', T0 + 60)).thenNothing();
+  it.given(t, history).when(approve('ch_1', T0 + 60)).thenNothing().thenState((s) => s?.attempts[0]?.status === 'failed' && s.amount_received === 1000);
+});
+
+// ── Capture ───────────────────────────────────────────────────────────────
+t.test('Capture', async (t) => {
+  t.test('full, without amount_to_capture', async (t) => {
+    it.given(t, H.requires_capture)
+      .when(capture())
+      .then([captured(1000)])
+      .thenState((s) => {
+        const a = s?.attempts[0];
+        return s?.status === 'succeeded' && s.amount_received === 1000 && s.amount_capturable === 0 && a?.captured === true && a.amount_captured === 1000;
+      });
+  });
+  t.test('full, with amount_to_capture equal to amount_capturable', async (t) => {
+    it.given(t, H.requires_capture).when(capture(1000)).then([captured(1000)]).thenState({ status: 'succeeded', amount_received: 1000 });
+  });
+  t.test('partial', async (t) => {
+    it.given(t, H.requires_capture)
+      .when(capture(400))
+      .then([captured(400)])
+      .thenState((s) => s?.status === 'succeeded' && s.amount_received === 400 && s.amount_capturable === 0 && s.attempts[0]?.amount_captured === 400);
+  });
+  t.test('over-capture is refused', async (t) => {
+    it.given(t, H.requires_capture).when(capture(1001)).thenThrows('amount_too_large', { param: 'amount_to_capture' });
+  });
+  t.test('a non-positive or fractional amount is refused', async (t) => {
+    for (const amount of [0, -1, 1.5]) it.given(t, H.requires_capture).when(capture(amount)).thenThrows('parameter_invalid_integer', { param: 'amount_to_capture' });
+  });
+  for (const status of ['requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'processing_in_doubt', 'succeeded', 'succeeded_after_capture', 'canceled'] as const) {
+    t.test(`refused from ${status}`, async (t) => {
+      it.given(t, H[status]).when(capture()).thenThrows('payment_intent_unexpected_state');
+    });
+  }
+});
+
+// ── Cancel ────────────────────────────────────────────────────────────────
+t.test('Cancel', async (t) => {
+  for (const status of ['requires_payment_method', 'requires_confirmation', 'requires_action', 'requires_capture'] as const) {
+    t.test(`from ${status} → canceled`, async (t) => {
+      it.given(t, H[status])
+        .when(cancel('requested_by_customer'))
+        .then([canceled('requested_by_customer')])
+        .thenState({ status: 'canceled', canceled_at: T0 + 40, cancellation_reason: 'requested_by_customer', amount_capturable: 0, amount_received: 0 });
+    });
+  }
+  t.test('after a decline → canceled', async (t) => {
+    it.given(t, H.declined).when(cancel('abandoned')).then([canceled('abandoned')]).thenState({ status: 'canceled', cancellation_reason: 'abandoned' });
+  });
+  t.test('without a reason', async (t) => {
+    it.given(t, H.requires_payment_method).when(cancel(null)).then([canceled(null)]).thenState({ status: 'canceled', cancellation_reason: null });
+  });
+  t.test('a repeat is a no-op', async (t) => {
+    it.given(t, H.canceled).when(cancel('duplicate', T0 + 99)).thenNothing().thenState({ status: 'canceled', canceled_at: T0 + 40, cancellation_reason: 'requested_by_customer' });
+  });
+  for (const status of ['processing', 'processing_in_doubt', 'succeeded', 'succeeded_after_capture'] as const) {
+    t.test(`refused from ${status}`, async (t) => {
+      it.given(t, H[status]).when(cancel()).thenThrows('payment_intent_unexpected_state');
+    });
+  }
+});
+
+// ── a missing intent ──────────────────────────────────────────────────────
+t.test('every command but Create on a missing intent → resource_missing', async (t) => {
+  const commands: IntentCommand[] = [update({ amount: 1 }), startAttempt(), approve(), decline(), unknown(), capture(), capture(10), cancel()];
+  for (const cmd of commands) {
+    t.test(cmd.type, async (t) => {
+      it.given(t, []).when(cmd).thenThrows('resource_missing', { param: 'id', status: 404 });
+    });
+  }
+});
+
+t.test('events on no intent leave no intent', async (t) => {
+  const orphan: IntentEvent[] = [started(), succeeded(), declined(), inDoubt(), captured(1), canceled(), { type: 'intent.updated', at: T0, data: { amount: 5 } }];
+  for (const e of orphan) t.equal(fold(intentDecider, [e]), null, e.type);
+});
+
+// ── a property over everything above ──────────────────────────────────────
+t.test('every event sequence built above folds to a known status', async (t) => {
+  const sequences = [...Object.values(H), ...it.sequences];
+  t.ok(it.sequences.length > 50, `${it.sequences.length} decided sequences`);
+  for (const seq of sequences) {
+    const s = fold(intentDecider, seq);
+    const label = seq.map((e) => e.type).join(' → ');
+    t.ok(s !== null && Object.hasOwn(INTENT_STATUSES, s.status), `status ${s?.status}: ${label}`);
+    t.ok(s !== null && s.attempts.every((a) => Object.hasOwn(ATTEMPT_STATUSES, a.status)), `attempt statuses: ${label}`);
+  }
+});

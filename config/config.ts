@@ -1,0 +1,133 @@
+// One typed configuration, read from the environment once at start-up and validated.
+// A bad value is a ConfigError; entry points print it and exit with code 2.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Unset: the launcher starts the pinned nats-server under dataDir and sets it. */
+  natsUrl: string | undefined;
+  /** Unset: PGlite under dataDir/pglite. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  adminToken: string | undefined;
+  logLevel: LogLevel;
+  /** Number of actor partitions; fixed for the life of a deployment (it shapes ownership keys). */
+  partitions: number;
+  /** Roles this process runs: gateway, actors, projector, webhooks. */
+  roles: Role[];
+  epnUrl: string | undefined;
+  epnPort: number;
+  epnLatencyMs: number;
+  /** Timeout for one call to the card network, in ms. */
+  epnTimeoutMs: number;
+  /** jetstream sync_interval for the nats-server we start: 'always' fsyncs every write. */
+  natsSync: string;
+  /** Event retention in the stream, in seconds (default 30 days). */
+  eventMaxAgeS: number;
+  /** Webhook POST timeout, ms. */
+  webhookTimeoutMs: number;
+  /** Webhook retry delays in ms (comma list); one try more than the list's length. */
+  webhookBackoffMs: number[];
+  /** Lease time of a partition owner, ms. */
+  leaseMs: number;
+  workerId: string;
+}
+
+export const ROLES = ['gateway', 'actors', 'projector', 'webhooks'] as const;
+export type Role = (typeof ROLES)[number];
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be an integer, got '${raw}'`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `is not a URL: '${raw}'`);
+  }
+  if (!protocols.includes(u.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got '${u.protocol}'`);
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
+  if (!LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LEVELS.join(', ')}`);
+  const rolesRaw = env.ROLES ?? ROLES.join(',');
+  const roles = rolesRaw.split(',').map((r) => r.trim()).filter(Boolean) as Role[];
+  for (const r of roles) {
+    if (!ROLES.includes(r)) throw new ConfigError('ROLES', `unknown role '${r}' (known: ${ROLES.join(', ')})`);
+  }
+  const adminToken = env.ADMIN_TOKEN === '' ? undefined : env.ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters');
+  }
+  const backoffRaw = env.WEBHOOK_BACKOFF_MS ?? '5000,30000,300000,1800000,7200000,18000000,36000000,86400000,86400000';
+  const webhookBackoffMs = backoffRaw.split(',').map((s) => {
+    if (!/^\d+$/.test(s.trim())) throw new ConfigError('WEBHOOK_BACKOFF_MS', `must be a comma list of ms, got '${backoffRaw}'`);
+    return Number(s.trim());
+  });
+  const host = env.HOST ?? '127.0.0.1';
+  if (host === '') throw new ConfigError('HOST', 'must not be empty');
+  const natsSync = env.NATS_SYNC ?? 'always';
+  if (!/^(always|\d+(ms|s|m))$/.test(natsSync)) throw new ConfigError('NATS_SYNC', `must be 'always' or a duration like 2m, got '${natsSync}'`);
+  return {
+    host,
+    port: int(env, 'PORT', 4010, 0, 65535),
+    natsUrl: url(env, 'NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    adminToken,
+    logLevel,
+    partitions: int(env, 'PARTITIONS', 16, 1, 1024),
+    roles,
+    epnUrl: url(env, 'EPN_URL', ['http:', 'https:']),
+    epnPort: int(env, 'EPN_PORT', 4020, 0, 65535),
+    epnLatencyMs: int(env, 'EPN_LATENCY_MS', 0, 0, 60_000),
+    epnTimeoutMs: int(env, 'EPN_TIMEOUT_MS', 10_000, 1, 120_000),
+    natsSync,
+    eventMaxAgeS: int(env, 'EVENT_MAX_AGE_S', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600),
+    webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1, 120_000),
+    webhookBackoffMs,
+    leaseMs: int(env, 'LEASE_MS', 5_000, 500, 600_000),
+    workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
+  };
+}
+
+/** Entry points call this: a bad value prints a clear message and exits with 2. */
+export function loadConfigOrExit(env: Env = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

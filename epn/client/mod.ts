@@ -1,0 +1,64 @@
+// Typed client of the EPN card network, used by the payment workers.
+import type {
+  WireAuthorizeResponse,
+  WireCaptureResponse,
+  WireInquiryByRefResponse,
+  WireInquiryResponse,
+  WireRefundResponse,
+  WireVoidResponse,
+} from '../wire.ts';
+import * as authorizeFlow from './authorize.ts';
+import * as captureFlow from './capture.ts';
+import { createEpnRequest } from './http.ts';
+import * as inquiryFlow from './inquiry.ts';
+import * as refundFlow from './refund.ts';
+import type { EpnTransaction } from './transaction.ts';
+import * as voidFlow from './void.ts';
+
+export { EpnRejectedError, EpnUnavailableError, type EpnUnavailableKind } from './errors.ts';
+export type { AuthorizeParams, AuthorizeResult, EpnCard } from './authorize.ts';
+export type { CaptureParams } from './capture.ts';
+export type { VoidParams } from './void.ts';
+export type { RefundParams, RefundResult } from './refund.ts';
+export type { EpnHistoryEntry, EpnRefund, EpnTransaction } from './transaction.ts';
+
+export interface EpnClientOptions {
+  baseUrl: string;
+  timeoutMs: number;
+}
+
+/** Every method throws EpnUnavailableError (outcome unknown) or EpnRejectedError (refused, nothing done). */
+export interface EpnClient {
+  authorize(params: authorizeFlow.AuthorizeParams): Promise<authorizeFlow.AuthorizeResult>;
+  capture(params: captureFlow.CaptureParams): Promise<EpnTransaction>;
+  void(params: voidFlow.VoidParams): Promise<EpnTransaction>;
+  refund(params: refundFlow.RefundParams): Promise<refundFlow.RefundResult>;
+  /** The transaction for our reference, or null if the network never saw it. */
+  inquire(reference: string): Promise<EpnTransaction | null>;
+  /** The transaction by network reference; EpnRejectedError 404 when unknown. */
+  retrieve(networkRef: string): Promise<EpnTransaction>;
+}
+
+export function createEpnClient(opts: EpnClientOptions): EpnClient {
+  const request = createEpnRequest(opts);
+  return {
+    async authorize(params) {
+      return authorizeFlow.fromWire(await request<WireAuthorizeResponse>('POST', '/v1/authorize', authorizeFlow.toWire(params)));
+    },
+    async capture(params) {
+      return captureFlow.fromWire(await request<WireCaptureResponse>('POST', '/v1/capture', captureFlow.toWire(params)));
+    },
+    async void(params) {
+      return voidFlow.fromWire(await request<WireVoidResponse>('POST', '/v1/void', voidFlow.toWire(params)));
+    },
+    async refund(params) {
+      return refundFlow.fromWire(await request<WireRefundResponse>('POST', '/v1/refund', refundFlow.toWire(params)));
+    },
+    async inquire(reference) {
+      return inquiryFlow.fromWire(await request<WireInquiryResponse>('GET', `/v1/transactions${inquiryFlow.toWire(reference)}`));
+    },
+    async retrieve(networkRef) {
+      return inquiryFlow.byRefFromWire(await request<WireInquiryByRefResponse>('GET', inquiryFlow.byRefPath(networkRef)));
+    },
+  };
+}

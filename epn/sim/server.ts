@@ -1,0 +1,222 @@
+// HTTP face of the simulated card network. Handlers are thin: the issuer decision is cards.ts,
+// the record of what happened is ledger.ts. Request bodies are never logged (they carry cards).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type {
+  WireAuthorizeRequest,
+  WireAuthorizeResponse,
+  WireCaptureRequest,
+  WireError,
+  WireInquiryResponse,
+  WireLatencyRequest,
+  WireLatencyResponse,
+  WireRefundRequest,
+  WireRefundResponse,
+  WireTransaction,
+  WireVoidRequest,
+} from '../wire.ts';
+import { brandOf, cardOutcome, declineMessage, last4 } from './cards.ts';
+import { createLedger, LedgerError, type Ledger } from './ledger.ts';
+import { scrubPan, withCardRedaction } from './log.ts';
+
+export interface EpnServerOptions {
+  /** Delay added to every /v1 answer, after the ledger has changed (see the onSend hook). */
+  latencyMs: number;
+  /** JSON-lines ledger file; omitted → in memory only. */
+  ledgerPath?: string;
+  /** Any pino logger; card redaction is added on top. Omitted → silent. */
+  logger?: Logger;
+  /** Clock for card expiry and ledger timestamps (tests). */
+  now?: () => Date;
+}
+
+const str = (max = 255) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
+const amount = { type: 'integer', minimum: 1, maximum: 99_999_999 } as const;
+const networkRef = str(64);
+
+const authorizeSchema = {
+  body: {
+    type: 'object',
+    required: ['reference', 'merchant_id', 'amount', 'currency', 'capture', 'card'],
+    properties: {
+      reference: str(),
+      merchant_id: str(),
+      amount,
+      currency: { type: 'string', pattern: '^[a-z]{3}$' },
+      capture: { type: 'boolean' },
+      card: {
+        type: 'object',
+        required: ['number', 'exp_month', 'exp_year'],
+        properties: {
+          number: { type: 'string', pattern: '^[0-9]{12,19}$' },
+          exp_month: { type: 'integer', minimum: 1, maximum: 12 },
+          exp_year: { type: 'integer', minimum: 0, maximum: 9999 },
+          cvc: { type: 'string', pattern: '^[0-9]{3,4}$' },
+        },
+      },
+    },
+  },
+} as const;
+
+const captureSchema = {
+  body: { type: 'object', required: ['network_ref', 'amount'], properties: { network_ref: networkRef, amount } },
+} as const;
+
+const voidSchema = {
+  body: { type: 'object', required: ['network_ref'], properties: { network_ref: networkRef } },
+} as const;
+
+const refundSchema = {
+  body: {
+    type: 'object',
+    required: ['network_ref', 'amount', 'refund_reference'],
+    properties: { network_ref: networkRef, amount, refund_reference: str() },
+  },
+} as const;
+
+const byRefSchema = {
+  params: { type: 'object', required: ['network_ref'], properties: { network_ref: networkRef } },
+} as const;
+
+const byReferenceSchema = {
+  querystring: { type: 'object', required: ['reference'], properties: { reference: str() } },
+} as const;
+
+const latencySchema = {
+  body: {
+    type: 'object',
+    required: ['latency_ms'],
+    properties: { latency_ms: { type: 'integer', minimum: 0, maximum: 600_000 } },
+  },
+} as const;
+
+function authorizeResponse(tx: WireTransaction): WireAuthorizeResponse {
+  const out: WireAuthorizeResponse = {
+    network_ref: tx.network_ref,
+    reference: tx.reference,
+    status: tx.status === 'declined' ? 'declined' : 'approved',
+    captured: tx.amount_captured > 0,
+    brand: tx.brand,
+    last4: tx.last4,
+  };
+  if (tx.decline_code !== null) {
+    out.decline_code = tx.decline_code;
+    out.message = declineMessage(tx.decline_code);
+  }
+  if (tx.failure_code !== null) out.failure_code = tx.failure_code;
+  return out;
+}
+
+function errorBody(code: string, message: string): WireError {
+  return { error: { code, message: scrubPan(message) } };
+}
+
+/** The fastify instance, typed with the pino logger it carries. */
+export type EpnServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+
+export function buildEpnServer(opts: EpnServerOptions): EpnServer {
+  const now = opts.now ?? (() => new Date());
+  let latencyMs = opts.latencyMs;
+  const ledger: Ledger = createLedger({
+    ...(opts.ledgerPath !== undefined ? { path: opts.ledgerPath } : {}),
+    now: () => Math.floor(now().getTime() / 1000),
+  });
+
+  const app = Fastify({
+    loggerInstance: withCardRedaction(opts.logger ?? pino({ level: 'silent' })),
+    // Strict types: "100" is not an amount and "true" is not a boolean.
+    ajv: { customOptions: { coerceTypes: false } },
+    // Close must not wait on clients' keep-alive sockets (a request a client gave up on leaves
+    // one that 'idle' does not reap). A cut connection is just another "outcome unknown".
+    forceCloseConnections: true,
+  });
+
+  app.addHook('onClose', async () => ledger.close());
+
+  // The delay is added after the handler has run: a caller that gives up still leaves the
+  // network's effect behind, which is exactly the "outcome unknown" case callers must handle.
+  app.addHook('onSend', async (req, _reply, payload) => {
+    if (latencyMs > 0 && req.url.startsWith('/v1/')) await sleep(latencyMs);
+    return payload;
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof LedgerError) {
+      return reply.code(err.status).send(errorBody(err.code, err.message));
+    }
+    if (err.validation) {
+      return reply.code(400).send(errorBody('invalid_request', err.message));
+    }
+    const status = err.statusCode ?? 500;
+    if (status < 500) {
+      return reply.code(status).send(errorBody('invalid_request', err.message));
+    }
+    req.log.error({ err }, 'epn request failed');
+    return reply.code(500).send(errorBody('internal_error', 'Internal error.'));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody('route_not_found', `No route ${req.method} ${req.url.split('?')[0] ?? ''}`));
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.post<{ Body: WireAuthorizeRequest }>('/v1/authorize', { schema: authorizeSchema }, async (req, reply) => {
+    const { card, reference, merchant_id, amount: amt, currency, capture } = req.body;
+    const { tx, replayed } = ledger.authorize({
+      reference,
+      merchant_id,
+      amount: amt,
+      currency,
+      capture,
+      brand: brandOf(card.number),
+      last4: last4(card.number),
+      outcome: cardOutcome(card, now()),
+    });
+    if (replayed) reply.header('idempotent-replayed', 'true');
+    req.log.info({ network_ref: tx.network_ref, status: tx.status, replayed }, 'authorize');
+    return authorizeResponse(tx);
+  });
+
+  app.post<{ Body: WireCaptureRequest }>('/v1/capture', { schema: captureSchema }, async (req): Promise<WireTransaction> => {
+    const tx = ledger.capture(req.body.network_ref, req.body.amount);
+    req.log.info({ network_ref: tx.network_ref, amount_captured: tx.amount_captured }, 'capture');
+    return tx;
+  });
+
+  app.post<{ Body: WireVoidRequest }>('/v1/void', { schema: voidSchema }, async (req): Promise<WireTransaction> => {
+    const tx = ledger.void(req.body.network_ref);
+    req.log.info({ network_ref: tx.network_ref }, 'void');
+    return tx;
+  });
+
+  app.post<{ Body: WireRefundRequest }>('/v1/refund', { schema: refundSchema }, async (req, reply): Promise<WireRefundResponse> => {
+    const { network_ref, amount: amt, refund_reference } = req.body;
+    const { tx, refund, replayed } = ledger.refund(network_ref, amt, refund_reference);
+    if (replayed) reply.header('idempotent-replayed', 'true');
+    req.log.info({ network_ref, amount_refunded: tx.amount_refunded, replayed }, 'refund');
+    return { refund, transaction: tx };
+  });
+
+  app.get<{ Params: { network_ref: string } }>('/v1/transactions/:network_ref', { schema: byRefSchema }, async (req) => {
+    const tx = ledger.get(req.params.network_ref);
+    if (!tx) throw new LedgerError('resource_missing', `No such transaction: '${req.params.network_ref}'`, 404);
+    return tx;
+  });
+
+  app.get<{ Querystring: { reference: string } }>('/v1/transactions', { schema: byReferenceSchema }, async (req): Promise<WireInquiryResponse> => {
+    const tx = ledger.findByReference(req.query.reference);
+    return { data: tx ? [tx] : [] };
+  });
+
+  // Unauthenticated on purpose: the simulator binds to localhost and this exists for tests and chaos drills.
+  app.put<{ Body: WireLatencyRequest }>('/admin/latency', { schema: latencySchema }, async (req): Promise<WireLatencyResponse> => {
+    latencyMs = req.body.latency_ms;
+    req.log.info({ latency_ms: latencyMs }, 'latency changed');
+    return { latency_ms: latencyMs };
+  });
+
+  return app;
+}

@@ -1,0 +1,146 @@
+// Wire types of the EPN card network: what crosses HTTP between our payment workers and the
+// simulator. snake_case JSON, like a real acquirer API; the client maps it to camelCase.
+// Amounts are integers in the currency's minor unit; timestamps are unix seconds.
+
+export type CardBrand = 'visa' | 'mastercard' | 'amex' | 'discover' | 'jcb' | 'diners' | 'unionpay' | 'unknown';
+
+export interface WireCard {
+  number: string;
+  exp_month: number;
+  /** Four digits; two-digit years are read as 20xx. */
+  exp_year: number;
+  /** Optional like at Stripe: saved cards are charged without one. */
+  cvc?: string;
+}
+
+// ---- authorize -------------------------------------------------------------
+
+export interface WireAuthorizeRequest {
+  /** Caller's idempotency key (our attempt id): one reference is never authorized twice. */
+  reference: string;
+  merchant_id: string;
+  amount: number;
+  /** ISO 4217, lower case. */
+  currency: string;
+  /** true: authorize and capture in one step. */
+  capture: boolean;
+  card: WireCard;
+}
+
+export interface WireAuthorizeResponse {
+  network_ref: string;
+  reference: string;
+  status: 'approved' | 'declined';
+  captured: boolean;
+  decline_code?: string;
+  failure_code?: string;
+  message?: string;
+  brand: CardBrand;
+  last4: string;
+}
+
+// ---- transaction (inquiry, and the answer to capture / void / refund) -------
+
+export type WireTransactionStatus =
+  | 'authorized'
+  | 'captured'
+  | 'declined'
+  | 'voided'
+  | 'refunded'
+  | 'partially_refunded';
+
+export type WireHistoryAction = 'authorized' | 'declined' | 'captured' | 'voided' | 'refunded';
+
+export interface WireHistoryEntry {
+  action: WireHistoryAction;
+  at: number;
+  amount?: number;
+  refund_reference?: string;
+}
+
+export interface WireRefund {
+  refund_reference: string;
+  network_ref: string;
+  amount: number;
+  created_at: number;
+}
+
+export interface WireTransaction {
+  network_ref: string;
+  reference: string;
+  merchant_id: string;
+  amount: number;
+  currency: string;
+  status: WireTransactionStatus;
+  amount_captured: number;
+  amount_refunded: number;
+  decline_code: string | null;
+  failure_code: string | null;
+  brand: CardBrand;
+  last4: string;
+  created_at: number;
+  updated_at: number;
+  refunds: WireRefund[];
+  history: WireHistoryEntry[];
+}
+
+// ---- capture ---------------------------------------------------------------
+
+export interface WireCaptureRequest {
+  network_ref: string;
+  /** ≤ the authorized amount; the rest of the hold is released. */
+  amount: number;
+}
+export type WireCaptureResponse = WireTransaction;
+
+// ---- void ------------------------------------------------------------------
+
+export interface WireVoidRequest {
+  network_ref: string;
+}
+export type WireVoidResponse = WireTransaction;
+
+// ---- refund ----------------------------------------------------------------
+
+export interface WireRefundRequest {
+  network_ref: string;
+  amount: number;
+  /** Idempotency key of this one refund. */
+  refund_reference: string;
+}
+export interface WireRefundResponse {
+  refund: WireRefund;
+  transaction: WireTransaction;
+}
+
+// ---- inquiry ---------------------------------------------------------------
+
+/** GET /v1/transactions/:network_ref answers a WireTransaction (404 when unknown). */
+export type WireInquiryByRefResponse = WireTransaction;
+
+/** GET /v1/transactions?reference=… answers a list: empty means "the network never saw it". */
+export interface WireInquiryResponse {
+  data: WireTransaction[];
+}
+
+// ---- admin / errors --------------------------------------------------------
+
+export interface WireLatencyRequest {
+  latency_ms: number;
+}
+export interface WireLatencyResponse {
+  latency_ms: number;
+}
+
+export type WireErrorCode =
+  | 'invalid_request'
+  | 'resource_missing'
+  | 'invalid_state'
+  | 'amount_too_large'
+  | 'reference_conflict'
+  | 'route_not_found'
+  | 'internal_error';
+
+export interface WireError {
+  error: { code: WireErrorCode | string; message: string };
+}

@@ -1,0 +1,156 @@
+// The HTTP edge. buildApp(deps) wires parsers, the request id, auth, idempotency and routes, and
+// installs the one error handler that speaks Stripe's error body. server.ts only listens.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import qs from 'qs';
+import type { Logger } from 'pino';
+import type { Intent, Merchant } from '../actors/mod.ts';
+import type { Config } from '../config/config.ts';
+import type { Vault, KeyRing } from '../vault/mod.ts';
+import type { CommandClient } from '../runtime/client.ts';
+import { ApiError } from '../stripe/errors.ts';
+import { authenticate, type KeyIndex, type Principal } from './auth.ts';
+import { errorToApi } from './errors.ts';
+import { fingerprint, type Idempotency } from './idempotency.ts';
+import { requestId } from './ids.ts';
+import { registerAdmin } from './routes/admin.ts';
+import { registerIntents } from './routes/payment-intents.ts';
+import { registerPaymentMethods } from './routes/payment-methods.ts';
+import { registerHealth } from './routes/health.ts';
+import type { ListIntentsQuery } from './schemas.ts';
+
+export interface IntentPage {
+  data: Intent[];
+  hasMore: boolean;
+}
+
+export interface GatewayDeps {
+  config: Pick<Config, 'adminToken' | 'partitions'>;
+  log: Logger;
+  commands: CommandClient;
+  keys: KeyIndex;
+  idempotency: Idempotency;
+  vault: Vault;
+  ring: KeyRing;
+  readIntent(merchantId: string, intentId: string): Promise<Intent | null>;
+  readMerchant(merchantId: string): Promise<Merchant | null>;
+  listIntents(merchantId: string, q: ListIntentsQuery): Promise<IntentPage>;
+  health(): Promise<Record<string, boolean>>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+const REDACT = ['req.headers.authorization', 'body.card.number', 'body.card.cvc', 'card.number', 'card.cvc'];
+
+export function buildApp(deps: GatewayDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'gateway' }, { redact: REDACT }),
+    genReqId: (req) => {
+      // A caller's own id is kept as the correlation id, never trusted as ours.
+      void req;
+      return requestId();
+    },
+    requestIdLogLabel: 'request_id',
+    querystringParser: (s) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }),
+    bodyLimit: 256 * 1024,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false, useDefaults: true } },
+    disableRequestLogging: true,
+  }) as unknown as FastifyInstance;
+
+  // Stripe bodies are form-encoded with bracket nesting (metadata[k]=v, expand[0]=x, expand[]=x).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, qs.parse(body as string, { depth: 4, arrayLimit: 100, parameterLimit: 500 }));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('Request-Id', req.id);
+    reply.header('Stripe-Version', '2026-10-28.endive');
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, url: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = errorToApi(err);
+    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    if (e.shouldRetry !== undefined) reply.header('Stripe-Should-Retry', String(e.shouldRetry));
+    return reply.code(e.status).type('application/json').send(e.body());
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError(404, 'invalid_request_error', undefined, `Unrecognized request URL (${req.method}: ${req.url.split('?')[0]}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`);
+    return reply.code(404).send(e.body());
+  });
+
+  registerHealth(app, deps);
+  registerAdmin(app, deps);
+  registerIntents(app, deps);
+  registerPaymentMethods(app, deps);
+  return app;
+}
+
+/** Authenticates /v1-style requests; the principal is the merchant and mode everything is scoped to. */
+export async function principalOf(req: FastifyRequest, deps: Pick<GatewayDeps, 'keys'>): Promise<Principal> {
+  if (!req.principal) req.principal = await authenticate(req, deps.keys);
+  return req.principal;
+}
+
+export interface Reply {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Runs a mutating request under its Idempotency-Key (when given): the first answer for a key is
+ * stored and replayed to every retry.
+ */
+export async function idempotent(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  deps: Pick<GatewayDeps, 'idempotency'>,
+  merchantId: string,
+  run: () => Promise<Reply>,
+): Promise<FastifyReply> {
+  const raw = req.headers['idempotency-key'];
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (!key) {
+    const r = await run();
+    return reply.code(r.status).send(r.body);
+  }
+  if (key.length > 255) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Idempotency-Key must be at most 255 characters.');
+  const path = req.routeOptions.url ?? req.url;
+  const claim = await deps.idempotency.claim(merchantId, key, fingerprint(req.method, req.url.split('?')[0] ?? path, req.body));
+  if (claim.kind === 'replay') {
+    return reply.code(claim.status).header('Idempotent-Replayed', 'true').header('Original-Request', claim.requestId).type('application/json').send(claim.body);
+  }
+  let r: Reply;
+  try {
+    r = await run();
+  } catch (err) {
+    const e = errorToApi(err);
+    await claim.finish(e.status, JSON.stringify(e.body()), req.id);
+    throw e;
+  }
+  const body = JSON.stringify(r.body);
+  await claim.finish(r.status, body, req.id);
+  return reply.code(r.status).type('application/json').send(body);
+}
+
+export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  return Array.isArray(raw) ? raw[0] : raw;
+}
+
+export function correlationOf(req: FastifyRequest): { requestId: string; correlationId: string | null } {
+  const c = req.headers['x-correlation-id'] ?? req.headers['x-request-id'];
+  const v = Array.isArray(c) ? c[0] : c;
+  return { requestId: req.id, correlationId: v && /^[\w.:-]{1,128}$/.test(v) ? v : null };
+}

@@ -1,0 +1,307 @@
+// /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CaptureMethod, Intent, Updatable } from '../../actors/mod.ts';
+import { ApiError, invalidParam, noSuch } from '../../stripe/errors.ts';
+import { isCurrency, MAX_AMOUNT } from '../../stripe/currencies.ts';
+import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
+import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
+import { requireSecret, type Principal } from '../auth.ts';
+import { clientSecretFor, commandId, derivedId } from '../ids.ts';
+import {
+  CancelIntentBody,
+  CaptureIntentBody,
+  ConfirmIntentBody,
+  CreateIntentBody,
+  IdParams,
+  IntendBody,
+  ListIntentsQuery,
+  RetrieveQuery,
+  UpdateIntentBody,
+} from '../schemas.ts';
+import type { Ctx } from '../../runtime/protocol.ts';
+
+const now = () => Math.floor(Date.now() / 1000);
+
+function ctxOf(req: FastifyRequest, cmdId: string): Ctx {
+  const { requestId, correlationId } = correlationOf(req);
+  return { commandId: cmdId, requestId, correlationId, now: now() };
+}
+
+function checkCurrency(c: string): string {
+  const lc = c.toLowerCase();
+  if (!isCurrency(lc)) throw invalidParam('currency', `Invalid currency: ${c}. Stripe currently supports these currencies: https://stripe.com/docs/currencies`);
+  return lc;
+}
+
+function checkAmount(amount: number, param = 'amount'): number {
+  if (amount < 1) throw new ApiError(400, 'invalid_request_error', 'amount_too_small', 'Amount must be at least 1 in the currency\'s minor unit.', param);
+  if (amount > MAX_AMOUNT) throw new ApiError(400, 'invalid_request_error', 'amount_too_large', `Amount must be no more than ${MAX_AMOUNT}.`, param);
+  return amount;
+}
+
+/** Stripe's `expand`: the ids an object points at, replaced by the objects. */
+async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: string[] | undefined): Promise<Record<string, unknown>> {
+  const o = renderPaymentIntent(i);
+  for (const path of expand ?? []) {
+    if (path === 'latest_charge') {
+      const a = i.attempts[i.attempts.length - 1];
+      o.latest_charge = a ? renderCharge(i, a) : null;
+    } else if (path === 'payment_method') {
+      const pm = i.payment_method ? await deps.vault.get(merchantId, i.payment_method) : null;
+      o.payment_method = pm ? renderPaymentMethod(pm) : null;
+    } else if (path === 'customer') {
+      // Customers arrive with the full API; until then the id stays an id.
+    } else {
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+    }
+  }
+  return o;
+}
+
+const emptyToNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
+
+/** Checks a publishable key's client_secret; secret keys may do anything with their own intents. */
+function authorizeIntentAccess(p: Principal, i: Intent, clientSecret: string | undefined): void {
+  if (p.kind === 'secret') return;
+  if (!clientSecret || clientSecret !== i.client_secret) {
+    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The client_secret provided does not match the client_secret associated with the PaymentIntent.', 'client_secret');
+  }
+}
+
+interface CreateInput {
+  amount: number;
+  currency: string;
+  captureMethod: CaptureMethod;
+  paymentMethod: string | null;
+  metadata: Record<string, string>;
+  description: string | null;
+  receiptEmail: string | null;
+  customer: string | null;
+  userEmail: string | null;
+  productId: string | null;
+  confirm: boolean;
+}
+
+async function createIntent(deps: GatewayDeps, req: FastifyRequest, merchantId: string, route: string, input: CreateInput): Promise<Intent> {
+  const currency = checkCurrency(input.currency);
+  checkAmount(input.amount);
+  if (input.paymentMethod && !(await deps.vault.get(merchantId, input.paymentMethod))) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
+  const cmdId = commandId(merchantId, route, idempotencyKeyOf(req));
+  const intentId = derivedId('pi', cmdId);
+  let state = (await deps.commands.send({
+    op: 'intent.create',
+    merchantId,
+    intentId,
+    command: {
+      type: 'Create',
+      intentId,
+      merchantId,
+      amount: input.amount,
+      currency,
+      clientSecret: clientSecretFor(deps.ring.secretsKey, intentId),
+      captureMethod: input.captureMethod,
+      description: input.description,
+      metadata: input.metadata,
+      receiptEmail: input.receiptEmail,
+      customer: input.customer,
+      userEmail: input.userEmail,
+      productId: input.productId,
+      paymentMethod: input.paymentMethod,
+      now: now(),
+    },
+    ctx: ctxOf(req, cmdId),
+  })) as Intent;
+  if (input.confirm) {
+    const confirmId = `${cmdId}:confirm`;
+    state = (await deps.commands.send({
+      op: 'intent.confirm',
+      merchantId,
+      intentId,
+      attemptId: derivedId('ch', confirmId),
+      changes: {},
+      ctx: ctxOf(req, confirmId),
+    })) as Intent;
+  }
+  return state;
+}
+
+export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreateIntentBody }>('/v1/payment_intents', { schema: { body: CreateIntentBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    return idempotent(req, reply, deps, p.merchant_id, async () => {
+      const state = await createIntent(deps, req, p.merchant_id, 'POST /v1/payment_intents', {
+        amount: b.amount,
+        currency: b.currency,
+        captureMethod: b.capture_method ?? 'automatic',
+        paymentMethod: b.payment_method || null,
+        metadata: b.metadata || {},
+        description: b.description || null,
+        receiptEmail: emptyToNull(b.receipt_email) ?? null,
+        customer: b.customer || null,
+        userEmail: b.user_email ?? null,
+        productId: b.product_id ?? null,
+        confirm: b.confirm === true,
+      });
+      return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
+    });
+  });
+
+  // The seed's API: JSON, returns intent_id beside the Stripe object.
+  app.post<{ Body: IntendBody }>('/stripe/intend', { schema: { body: IntendBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    if (b.merchant_id !== p.merchant_id) {
+      throw new ApiError(403, 'permission_error', 'merchant_mismatch', 'merchant_id does not belong to the API key used.', 'merchant_id');
+    }
+    return idempotent(req, reply, deps, p.merchant_id, async () => {
+      const state = await createIntent(deps, req, p.merchant_id, 'POST /stripe/intend', {
+        amount: b.amount,
+        currency: b.currency,
+        captureMethod: b.capture_method ?? 'automatic',
+        paymentMethod: null,
+        metadata: b.metadata ?? {},
+        description: b.description ?? null,
+        receiptEmail: null,
+        customer: null,
+        userEmail: b.user_email,
+        productId: b.product_id,
+        confirm: false,
+      });
+      const body = await render(deps, p.merchant_id, state, undefined);
+      return { status: 201, body: { intent_id: state.id, merchant_id: p.merchant_id, user_email: state.user_email, product_id: state.product_id, ...body } };
+    });
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveQuery }>(
+    '/v1/payment_intents/:id',
+    { schema: { params: IdParams, querystring: RetrieveQuery } },
+    async (req) => {
+      const p = await principalOf(req, deps);
+      const i = await deps.readIntent(p.merchant_id, req.params.id);
+      if (!i) throw noSuch('payment_intent', req.params.id);
+      authorizeIntentAccess(p, i, req.query.client_secret);
+      return render(deps, p.merchant_id, i, req.query.expand);
+    },
+  );
+
+  app.get<{ Querystring: ListIntentsQuery }>('/v1/payment_intents', { schema: { querystring: ListIntentsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const page = await deps.listIntents(p.merchant_id, req.query);
+    const expand = (req.query.expand ?? []).filter((e) => e.startsWith('data.')).map((e) => e.slice(5));
+    return {
+      object: 'list',
+      url: '/v1/payment_intents',
+      has_more: page.hasMore,
+      data: await Promise.all(page.data.map((i) => render(deps, p.merchant_id, i, expand))),
+    };
+  });
+
+  app.post<{ Params: IdParams; Body: UpdateIntentBody }>(
+    '/v1/payment_intents/:id',
+    { schema: { params: IdParams, body: UpdateIntentBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body;
+      return idempotent(req, reply, deps, p.merchant_id, async () => {
+        const changes: Updatable = {};
+        if (b.amount !== undefined) changes.amount = checkAmount(b.amount);
+        if (b.currency !== undefined) changes.currency = checkCurrency(b.currency);
+        if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
+        if (b.description !== undefined) changes.description = b.description || null;
+        if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
+        if (b.customer !== undefined) changes.customer = b.customer || null;
+        if (b.payment_method !== undefined) {
+          if (b.payment_method && !(await deps.vault.get(p.merchant_id, b.payment_method))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+          changes.payment_method = b.payment_method || null;
+        }
+        if (b.metadata !== undefined) {
+          const existing = (await deps.readIntent(p.merchant_id, req.params.id))?.metadata ?? {};
+          // Stripe merges metadata keys; an empty value removes a key; metadata='' removes all.
+          changes.metadata = b.metadata === '' ? {} : Object.fromEntries(Object.entries({ ...existing, ...b.metadata }).filter(([, v]) => v !== ''));
+        }
+        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${req.params.id}`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({ op: 'intent.update', merchantId: p.merchant_id, intentId: req.params.id, changes, ctx: ctxOf(req, cmdId) })) as Intent;
+        return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: ConfirmIntentBody }>(
+    '/v1/payment_intents/:id/confirm',
+    { schema: { params: IdParams, body: ConfirmIntentBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      const b = req.body;
+      const id = req.params.id;
+      if (p.kind !== 'secret') {
+        const i = await deps.readIntent(p.merchant_id, id);
+        if (!i) throw noSuch('payment_intent', id);
+        authorizeIntentAccess(p, i, b.client_secret);
+      }
+      return idempotent(req, reply, deps, p.merchant_id, async () => {
+        const changes: Updatable = {};
+        if (b.payment_method) {
+          if (!(await deps.vault.get(p.merchant_id, b.payment_method))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+          changes.payment_method = b.payment_method;
+        }
+        if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
+        if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
+        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({
+          op: 'intent.confirm',
+          merchantId: p.merchant_id,
+          intentId: id,
+          attemptId: derivedId('ch', cmdId),
+          changes,
+          ctx: ctxOf(req, cmdId),
+        })) as Intent;
+        return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: CaptureIntentBody }>(
+    '/v1/payment_intents/:id/capture',
+    { schema: { params: IdParams, body: CaptureIntentBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      return idempotent(req, reply, deps, p.merchant_id, async () => {
+        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${req.params.id}/capture`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({
+          op: 'intent.capture',
+          merchantId: p.merchant_id,
+          intentId: req.params.id,
+          ...(req.body.amount_to_capture !== undefined ? { amountToCapture: req.body.amount_to_capture } : {}),
+          ctx: ctxOf(req, cmdId),
+        })) as Intent;
+        return { status: 200, body: await render(deps, p.merchant_id, state, req.body.expand) };
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: CancelIntentBody }>(
+    '/v1/payment_intents/:id/cancel',
+    { schema: { params: IdParams, body: CancelIntentBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      return idempotent(req, reply, deps, p.merchant_id, async () => {
+        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${req.params.id}/cancel`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({
+          op: 'intent.cancel',
+          merchantId: p.merchant_id,
+          intentId: req.params.id,
+          reason: (req.body.cancellation_reason as Intent['cancellation_reason']) ?? null,
+          ctx: ctxOf(req, cmdId),
+        })) as Intent;
+        return { status: 200, body: await render(deps, p.merchant_id, state, req.body.expand) };
+      });
+    },
+  );
+}

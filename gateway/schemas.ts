@@ -1,0 +1,164 @@
+// One schema per request: it validates (ajv, with form strings coerced), types the handler, and
+// documents the API. additionalProperties: false, so an unknown parameter is Stripe's
+// parameter_unknown rather than silently dropped.
+import { Type, type Static } from '@sinclair/typebox';
+
+const opts = { additionalProperties: false } as const;
+const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+export const Metadata = Type.Union([Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 })), Type.Literal('')]);
+const Expand = Type.Array(Type.String());
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Literal('')]);
+
+export const IdParams = Type.Object({ id: Id }, opts);
+export type IdParams = Static<typeof IdParams>;
+
+export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
+
+export const CreateIntentBody = Type.Object(
+  {
+    amount: Type.Integer(),
+    currency: Type.String({ minLength: 3, maxLength: 3 }),
+    capture_method: Type.Optional(CaptureMethod),
+    confirm: Type.Optional(Type.Boolean()),
+    payment_method: Type.Optional(Type.String()),
+    payment_method_types: Type.Optional(Type.Array(Type.Literal('card'))),
+    automatic_payment_methods: Type.Optional(Type.Object({ enabled: Type.Boolean(), allow_redirects: Type.Optional(Type.String()) }, opts)),
+    metadata: Type.Optional(Metadata),
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
+    customer: Type.Optional(Type.String()),
+    confirmation_method: Type.Optional(Type.Union([Type.Literal('automatic'), Type.Literal('manual')])),
+    return_url: Type.Optional(Type.String()),
+    statement_descriptor: Type.Optional(Type.String({ maxLength: 22 })),
+    expand: Type.Optional(Expand),
+    // The seed's fields, accepted on the Stripe route too.
+    user_email: Type.Optional(Type.String()),
+    product_id: Type.Optional(Type.String()),
+  },
+  opts,
+);
+export type CreateIntentBody = Static<typeof CreateIntentBody>;
+
+export const UpdateIntentBody = Type.Object(
+  {
+    amount: Type.Optional(Type.Integer()),
+    currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
+    capture_method: Type.Optional(CaptureMethod),
+    payment_method: Type.Optional(Type.String()),
+    metadata: Type.Optional(Metadata),
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
+    customer: Type.Optional(Type.String()),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdateIntentBody = Static<typeof UpdateIntentBody>;
+
+export const ConfirmIntentBody = Type.Object(
+  {
+    payment_method: Type.Optional(Type.String()),
+    receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
+    return_url: Type.Optional(Type.String()),
+    capture_method: Type.Optional(CaptureMethod),
+    client_secret: Type.Optional(Type.String()),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ConfirmIntentBody = Static<typeof ConfirmIntentBody>;
+
+export const CaptureIntentBody = Type.Object({ amount_to_capture: Type.Optional(Type.Integer()), expand: Type.Optional(Expand) }, opts);
+export type CaptureIntentBody = Static<typeof CaptureIntentBody>;
+
+export const CancelIntentBody = Type.Object(
+  {
+    cancellation_reason: Type.Optional(
+      Type.Union(['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned'].map((r) => Type.Literal(r))),
+    ),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CancelIntentBody = Static<typeof CancelIntentBody>;
+
+export const RetrieveQuery = Type.Object({ client_secret: Type.Optional(Type.String()), expand: Type.Optional(Expand) }, opts);
+export type RetrieveQuery = Static<typeof RetrieveQuery>;
+
+const RangeFilter = Type.Union([
+  Type.Integer(),
+  Type.Object({ gt: Type.Optional(Type.Integer()), gte: Type.Optional(Type.Integer()), lt: Type.Optional(Type.Integer()), lte: Type.Optional(Type.Integer()) }, opts),
+]);
+
+export const ListIntentsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    starting_after: Type.Optional(Type.String()),
+    ending_before: Type.Optional(Type.String()),
+    customer: Type.Optional(Type.String()),
+    created: Type.Optional(RangeFilter),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ListIntentsQuery = Static<typeof ListIntentsQuery>;
+
+export const CreatePaymentMethodBody = Type.Object(
+  {
+    type: Type.Literal('card'),
+    card: Type.Object(
+      {
+        number: Type.String({ maxLength: 23 }),
+        exp_month: Type.Integer(),
+        exp_year: Type.Integer(),
+        cvc: Type.Optional(Type.String({ maxLength: 4 })),
+      },
+      opts,
+    ),
+    billing_details: Type.Optional(
+      Type.Object(
+        {
+          email: Type.Optional(Type.String()),
+          name: Type.Optional(Type.String()),
+          phone: Type.Optional(Type.String()),
+          address: Type.Optional(Type.Record(Type.String(), Type.String())),
+        },
+        opts,
+      ),
+    ),
+    metadata: Type.Optional(Metadata),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreatePaymentMethodBody = Static<typeof CreatePaymentMethodBody>;
+
+/** The seed's intent API (JSON). */
+export const IntendBody = Type.Object(
+  {
+    merchant_id: Id,
+    user_email: Type.String({ format: 'email' }),
+    product_id: Type.String({ minLength: 1, maxLength: 200 }),
+    amount: Type.Integer(),
+    currency: Type.String({ minLength: 3, maxLength: 3 }),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+    description: Type.Optional(Type.String()),
+    capture_method: Type.Optional(CaptureMethod),
+  },
+  opts,
+);
+export type IntendBody = Static<typeof IntendBody>;
+
+export const OnboardBody = Type.Object(
+  {
+    merchant_id: Type.Optional(Id),
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    address: Type.String({ minLength: 1, maxLength: 500 }),
+    gst_id: Type.String({ minLength: 1, maxLength: 32 }),
+    call_back_url: Type.Optional(Type.Union([Type.String({ format: 'uri', pattern: '^https?://' }), Type.Null()])),
+    events: Type.Optional(Type.Array(Type.String(), { maxItems: 64 })),
+    allowed_origins: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { maxItems: 32 })),
+  },
+  opts,
+);
+export type OnboardBody = Static<typeof OnboardBody>;

@@ -1,0 +1,46 @@
+// Connecting, with the server-version check: we refuse to run on a server without the features
+// the design relies on (see README "NATS server").
+import { connect as natsConnect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+/**
+ * 2.10.0: `sync_interval` (fsync per write), correct expected-last-subject-sequence in clusters
+ * (fixed 2.9.21/2.10.0), multiple filter subjects. 2.11.0: priority groups (pinned consumers) and
+ * per-message TTL, which partition failover and idempotency expiry may use.
+ */
+export const MIN_SERVER_VERSION = '2.11.0';
+
+export class ServerVersionError extends Error {
+  constructor(readonly found: string) {
+    super(`nats-server ${found} is older than the minimum ${MIN_SERVER_VERSION} this system needs`);
+    this.name = 'ServerVersionError';
+  }
+}
+
+export function versionAtLeast(found: string, min: string): boolean {
+  const a = found.split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
+  const b = min.split('.').map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < 3; i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+  const nc = await natsConnect({
+    servers: url.split(','),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+  const version = nc.info?.version ?? '0.0.0';
+  if (!versionAtLeast(version, MIN_SERVER_VERSION)) {
+    await nc.close();
+    throw new ServerVersionError(version);
+  }
+  return nc;
+}
+
+export type { NatsConnection };

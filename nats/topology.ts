@@ -1,0 +1,165 @@
+// Every stream, consumer, KV bucket and object store the system needs, declared idempotently at
+// start (create, or update when it exists). Readable names: an operator finds them with the nats CLI.
+import { jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig, ConsumerConfig } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
+
+export const buckets = {
+  /** Idempotency-Key records, 24 h like Stripe's. */
+  idempotency: 'pay_idempotency',
+  /** API key hash → merchant. */
+  keys: 'pay_keys',
+  /** Encrypted card data; nothing in clear. */
+  vault: 'pay_vault',
+  /** Partition leases: which worker owns which partition. */
+  owners: 'pay_owners',
+} as const;
+
+export const objectStores = { archive: 'pay_archive' } as const;
+
+export const durables = {
+  projector: 'projector',
+  webhookFanout: 'webhook_fanout',
+  webhookDelivery: 'webhook_delivery',
+  receiptsProjector: 'receipts_projector',
+} as const;
+
+export interface TopologyOptions {
+  eventMaxAgeS: number;
+  leaseMs: number;
+  /** Replicas for streams and buckets (3 in a cluster). */
+  replicas?: number;
+  webhookMaxDeliver: number;
+}
+
+const DUPLICATE_WINDOW_NS = nanos(2 * 60 * 1000);
+
+export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
+  return [
+    {
+      name: EVENTS_STREAM,
+      description: 'Every state change of every merchant and payment intent: one message per decision',
+      subjects: [subjects.events],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(o.eventMaxAgeS * 1000),
+      duplicate_window: DUPLICATE_WINDOW_NS,
+      num_replicas: o.replicas ?? 1,
+      allow_direct: true,
+      discard: DiscardPolicy.Old,
+      deny_delete: true,
+      deny_purge: false,
+    },
+    {
+      name: WEBHOOKS_STREAM,
+      description: 'Webhook delivery tasks, receipts of each try, and dead letters',
+      subjects: [subjects.webhooks],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(o.eventMaxAgeS * 1000),
+      duplicate_window: DUPLICATE_WINDOW_NS,
+      num_replicas: o.replicas ?? 1,
+      allow_direct: true,
+    },
+  ];
+}
+
+export function consumerConfigs(o: TopologyOptions): { stream: string; config: Partial<ConsumerConfig> }[] {
+  return [
+    {
+      stream: EVENTS_STREAM,
+      config: {
+        durable_name: durables.projector,
+        description: 'Folds commits into the Postgres projection',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(30_000),
+        max_ack_pending: 10_000,
+        filter_subject: subjects.events,
+      },
+    },
+    {
+      stream: EVENTS_STREAM,
+      config: {
+        durable_name: durables.webhookFanout,
+        description: 'Turns commits into one delivery task per subscribed endpoint',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(30_000),
+        max_ack_pending: 10_000,
+        filter_subject: subjects.events,
+      },
+    },
+    {
+      stream: WEBHOOKS_STREAM,
+      config: {
+        durable_name: durables.webhookDelivery,
+        description: 'POSTs each delivery task; retries with backoff, then dead-letters',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        // Generous: the handler naks with its own backoff delay; ack_wait only covers a crashed worker.
+        ack_wait: nanos(60_000),
+        max_deliver: o.webhookMaxDeliver,
+        max_ack_pending: 1_000,
+        filter_subject: 'pay.webhook.deliver.>',
+      },
+    },
+    {
+      stream: WEBHOOKS_STREAM,
+      config: {
+        durable_name: durables.receiptsProjector,
+        description: 'Folds delivery receipts and dead letters into the Postgres projection',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(30_000),
+        max_ack_pending: 10_000,
+        filter_subjects: ['pay.webhook.receipt.>', 'pay.webhook.dlq.>'],
+      },
+    },
+  ];
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>): Promise<void> {
+  const name = cfg.name as string;
+  try {
+    await jsm.streams.info(name);
+    await jsm.streams.update(name, cfg);
+  } catch (err) {
+    if (isNotFound(err)) await jsm.streams.add({ ...cfg, name });
+    else throw err;
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig>): Promise<void> {
+  const name = cfg.durable_name as string;
+  try {
+    await jsm.consumers.info(stream, name);
+    await jsm.consumers.update(stream, name, cfg);
+  } catch (err) {
+    if (isNotFound(err)) await jsm.consumers.add(stream, cfg);
+    else throw err;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: number }).code;
+  return code === 10059 || code === 10014 || /not found/i.test(String((err as Error).message));
+}
+
+export async function declareTopology(nc: NatsConnection, o: TopologyOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const s of streamConfigs(o)) await ensureStream(jsm, s);
+  for (const c of consumerConfigs(o)) await ensureConsumer(jsm, c.stream, c.config);
+  const kvm = new Kvm(nc);
+  const replicas = o.replicas ?? 1;
+  await kvm.create(buckets.idempotency, { ttl: 24 * 3600 * 1000, history: 1, replicas, description: 'Idempotency-Key records (24 h)' });
+  await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
+  await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
+  await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
+  const objm = new Objm(nc);
+  await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
+}

@@ -1,0 +1,140 @@
+// Load → decide → append for one aggregate. State comes from the last commit on the aggregate's
+// subject (its post-evolve snapshot), cached in the owner; every append is fenced by the subject's
+// last sequence and carries a msgID, so a second writer or a retried command can never fork history.
+import { randomBytes } from 'node:crypto';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Decider } from '../actors/mod.ts';
+import { appendCommit, StreamConflictError } from '../nats/mod.ts';
+import { decodeCommit, encodeCommit } from '../streams/codec.ts';
+import type { Commit, Stamped } from '../streams/envelope.ts';
+import { EVENTS_STREAM } from '../streams/subjects.ts';
+
+export interface Loaded<S> {
+  state: S;
+  /** Last sequence of the aggregate's subject; 0 when it has no history. */
+  seq: number;
+}
+
+export interface CommandContext {
+  /** Becomes the commit id and msgID. */
+  commandId: string;
+  requestId: string | null;
+  correlationId: string | null;
+  now: number;
+}
+
+export interface AggregateRef {
+  aggregate: Commit['aggregate'];
+  subject: string;
+  merchantId: string;
+  aggregateId: string;
+}
+
+export interface Executed<S> extends Loaded<S> {
+  /** Events this command appended ([] for a no-op or a de-duplicated repeat). */
+  appended: { type: string; id: string }[];
+}
+
+const CACHE_MAX = 50_000;
+const CONFLICT_RETRIES = 3;
+
+export function newEventId(): string {
+  return `evt_${randomBytes(12).toString('hex')}`;
+}
+
+export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager) {
+  const cache = new Map<string, Loaded<unknown>>();
+
+  function remember(subject: string, l: Loaded<unknown>) {
+    cache.delete(subject);
+    cache.set(subject, l);
+    if (cache.size > CACHE_MAX) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+  }
+
+  async function readLast<S>(subject: string): Promise<Loaded<S | null>> {
+    const m = await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: subject });
+    if (!m) return { state: null, seq: 0 };
+    const c = decodeCommit(m.data);
+    return { state: c.state as S, seq: m.seq };
+  }
+
+  async function load<S>(subject: string): Promise<Loaded<S | null>> {
+    const hit = cache.get(subject);
+    if (hit) return hit as Loaded<S | null>;
+    const l = await readLast<S>(subject);
+    if (l.seq > 0) remember(subject, l);
+    return l;
+  }
+
+  /**
+   * Runs one command. The caller holds the aggregate's mailbox. On a fence conflict (another writer
+   * appended since our cached state) the state is re-read and the command decided again.
+   */
+  async function execute<C, E extends { type: string; at: number }, S>(
+    decider: Decider<C, E, S | null>,
+    ref: AggregateRef,
+    command: C & { type: string },
+    ctx: CommandContext,
+  ): Promise<Executed<S | null>> {
+    for (let attempt = 0; ; attempt++) {
+      const current = await load<S>(ref.subject);
+      const events = decider.decide(command, current.state);
+      if (events.length === 0) return { ...current, appended: [] };
+      const stamped = events.map((e) => ({ ...e, id: newEventId(), v: 1 }) as Stamped<E>);
+      const state = stamped.reduce<S | null>((s, e) => decider.evolve(s, e), current.state);
+      const commit = {
+        v: 1,
+        id: ctx.commandId,
+        aggregate: ref.aggregate,
+        aggregate_id: ref.aggregateId,
+        merchant_id: ref.merchantId,
+        command: command.type,
+        request_id: ctx.requestId,
+        correlation_id: ctx.correlationId,
+        at: ctx.now,
+        events: stamped,
+        state,
+      } as unknown as Commit;
+      try {
+        const ack = await appendCommit(js, {
+          subject: ref.subject,
+          msgId: ctx.commandId,
+          expectedSeq: current.seq,
+          data: encodeCommit(commit),
+          requestId: ctx.requestId,
+          correlationId: ctx.correlationId,
+        });
+        if (ack.duplicate) {
+          // This very command was appended before (a retry after a lost ack): what is stored wins.
+          cache.delete(ref.subject);
+          const stored = await readLast<S>(ref.subject);
+          if (stored.seq > 0) remember(ref.subject, stored);
+          return { ...stored, appended: [] };
+        }
+        const next = { state, seq: ack.seq };
+        remember(ref.subject, next);
+        return { ...next, appended: stamped.map((e) => ({ type: e.type, id: e.id })) };
+      } catch (err) {
+        cache.delete(ref.subject);
+        if (err instanceof StreamConflictError && attempt < CONFLICT_RETRIES) continue;
+        throw err;
+      }
+    }
+  }
+
+  return {
+    load,
+    /** Read without caching (a query from a process that does not own the aggregate). */
+    readLast,
+    execute,
+    /** Forget cached state, e.g. when a partition is handed to another owner. */
+    forget(predicate: (subject: string) => boolean) {
+      for (const k of cache.keys()) if (predicate(k)) cache.delete(k);
+    },
+  };
+}
+
+export type AggregateStore = ReturnType<typeof createAggregateStore>;

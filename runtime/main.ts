@@ -1,0 +1,30 @@
+// Process entry for one node: `tsx runtime/main.ts` with the environment of config/config.ts.
+import pino from 'pino';
+import { loadConfigOrExit } from '../config/config.ts';
+import { startNode } from './node.ts';
+
+const config = loadConfigOrExit();
+const log = pino({
+  level: config.logLevel,
+  base: { worker: config.workerId },
+  redact: { paths: ['*.card.number', '*.card.cvc', 'card.number', 'card.cvc', 'req.headers.authorization', '*.secret_key', '*.webhook_secret'], censor: '[redacted]' },
+});
+
+try {
+  const node = await startNode(config, log);
+  if (process.send) process.send({ ready: true, url: node.url });
+  if (node.url && !process.send) process.stdout.write(`PAYNATS_LISTENING ${node.url}\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await node.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+} catch (err) {
+  log.fatal({ err }, 'failed to start');
+  process.exit(1);
+}

@@ -1,0 +1,142 @@
+// One process of the system, running the roles it is given (gateway, actors, projector, webhooks).
+// `npm start` runs them all in one process by default; with DATABASE_URL set they can be split
+// across processes (ROLES=actors for extra workers; they need no database).
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { Logger } from 'pino';
+import type { Intent, Merchant } from '../actors/mod.ts';
+import type { Config } from '../config/config.ts';
+import { createEpnClient } from '../epn/client/mod.ts';
+import { buildApp } from '../gateway/app.ts';
+import { createKeyIndex } from '../gateway/auth.ts';
+import { createIdempotency } from '../gateway/idempotency.ts';
+import { buckets, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
+import { listIntents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
+import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
+import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
+import { createDelivery, createFanout, endpointsOf, maxTries } from '../webhooks/mod.ts';
+import { createAggregateStore } from './aggregates.ts';
+import { createCommandClient } from './client.ts';
+import { startActorWorker, type ActorWorker } from './worker.ts';
+
+export interface RunningNode {
+  url: string | null;
+  worker: ActorWorker | null;
+  stop(): Promise<void>;
+}
+
+export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
+  if (!config.natsUrl) throw new Error('NATS_URL is not set (scripts/start.ts starts a server and sets it)');
+  const roles = new Set(config.roles);
+  const nc = await connectNats(config.natsUrl, `paynats-${config.workerId}`);
+  log.info({ nats: config.natsUrl, server: nc.info?.version, roles: [...roles] }, 'connected to nats');
+  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookMaxDeliver: maxTries(config.webhookBackoffMs) + 1 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const kvm = new Kvm(nc);
+  const ring = keyRing(loadMasterKey(config.dataDir));
+  const vault = createVault(await kvm.open(buckets.vault), ring);
+  const store = createAggregateStore(js, jsm);
+  const stops: (() => Promise<void>)[] = [];
+
+  // The database first: PGlite's first open blocks the event loop for seconds, which would starve
+  // the partition leases' renewals.
+  let database: OpenedDatabase | null = null;
+  if (roles.has('gateway') || roles.has('projector')) {
+    database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log });
+    await migrateToLatest(database.db);
+  }
+  let worker: ActorWorker | null = null;
+  if (roles.has('actors')) {
+    if (!config.epnUrl) throw new Error('EPN_URL is not set');
+    const epn = createEpnClient({ baseUrl: config.epnUrl, timeoutMs: config.epnTimeoutMs });
+    worker = startActorWorker({
+      nc,
+      owners: await kvm.open(buckets.owners),
+      deps: { store, vault, epn, log: log.child({ component: 'actors' }) },
+      workerId: config.workerId,
+      partitions: config.partitions,
+      leaseMs: config.leaseMs,
+      log: log.child({ component: 'partitions', worker: config.workerId }),
+    });
+    await worker.ready;
+    stops.push(() => worker!.stop());
+  }
+
+  const loops: ConsumerLoop[] = [];
+  if (roles.has('projector') && database) {
+    loops.push(startProjector({ js, db: database.db, log }));
+    loops.push(startReceiptsProjector({ js, db: database.db, log }));
+  }
+
+  const readMerchant = async (id: string) => (await store.readLast<Merchant>(subjects.merchant(id))).state;
+  if (roles.has('webhooks')) {
+    const wlog = log.child({ component: 'webhooks' });
+    const merchants = new Map<string, { m: Merchant | null; until: number }>();
+    const cachedMerchant = async (id: string) => {
+      const hit = merchants.get(id);
+      if (hit && hit.until > Date.now()) return hit.m;
+      const m = await readMerchant(id);
+      merchants.set(id, { m, until: Date.now() + 5_000 });
+      return m;
+    };
+    loops.push(runConsumer(js, EVENTS_STREAM, durables.webhookFanout, createFanout(js, cachedMerchant, wlog), wlog, { concurrency: 16 }));
+    const delivery = createDelivery(
+      js,
+      {
+        timeoutMs: config.webhookTimeoutMs,
+        backoffMs: config.webhookBackoffMs,
+        async secretsFor(merchantId, endpointId) {
+          const m = await cachedMerchant(merchantId);
+          if (!m || !endpointsOf(m).some((e) => e.id === endpointId)) return null;
+          return [openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${merchantId}`)];
+        },
+      },
+      wlog,
+    );
+    loops.push(runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery, wlog, { concurrency: 64 }));
+  }
+
+  let url: string | null = null;
+  if (roles.has('gateway') && database) {
+    const db = database.db;
+    const app = buildApp({
+      config,
+      log,
+      commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000 }),
+      keys: createKeyIndex(await kvm.open(buckets.keys), ring),
+      idempotency: createIdempotency(await kvm.open(buckets.idempotency)),
+      vault,
+      ring,
+      readIntent: async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state,
+      readMerchant,
+      listIntents: (merchantId, q) =>
+        listIntents(db, {
+          merchantId,
+          limit: q.limit ?? 10,
+          ...(q.starting_after ? { startingAfter: q.starting_after } : {}),
+          ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
+          ...(q.customer ? { customer: q.customer } : {}),
+          ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
+        }),
+      health: async () => ({
+        nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
+        database: await database!.ping(),
+      }),
+    });
+    url = await app.listen({ host: config.host, port: config.port });
+    log.info({ url }, 'gateway listening');
+    stops.unshift(() => app.close());
+  }
+
+  return {
+    url,
+    worker,
+    async stop() {
+      for (const s of stops) await s().catch((err: unknown) => log.error({ err }, 'stop failed'));
+      await Promise.allSettled(loops.map((l) => l.stop()));
+      await database?.close().catch(() => {});
+      await nc.drain().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// Partition ownership: each partition has at most one owner, held as a lease in the `pay_owners`
+// KV bucket (bucket TTL = lease time). The owner renews with a revision-checked update; a failed
+// renewal means someone else may own it, so the owner stops serving it at once. A worker claims
+// free partitions up to its fair share (partitions ÷ live workers) and gives back what is over it,
+// so a second worker takes half the load and a dead worker's partitions move within one lease.
+import type { KV } from '@nats-io/kv';
+import type { Logger } from 'pino';
+
+export interface PartitionEvents {
+  /** Called once the lease is held: start serving the partition. */
+  acquired(p: number): Promise<void> | void;
+  /** Called when the lease is lost or given back: stop serving, forget cached state. */
+  released(p: number, why: 'lost' | 'rebalanced' | 'shutdown'): Promise<void> | void;
+}
+
+export interface PartitionOwner {
+  owned(): number[];
+  stop(): Promise<void>;
+  /** Resolves after the first claiming round. */
+  ready: Promise<void>;
+}
+
+const leaseKey = (p: number) => `partition.${p}`;
+const workerKey = (id: string) => `worker.${id}`;
+
+export function ownPartitions(
+  kv: KV,
+  opts: { workerId: string; partitions: number; leaseMs: number; log: Logger },
+  on: PartitionEvents,
+): PartitionOwner {
+  const { workerId, partitions, leaseMs, log } = opts;
+  const held = new Map<number, number>(); // partition → revision of our lease
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function liveWorkers(): Promise<number> {
+    let n = 0;
+    for await (const _ of await kv.keys('worker.*')) n++;
+    return Math.max(n, 1);
+  }
+
+  async function lose(p: number, why: 'lost' | 'rebalanced' | 'shutdown') {
+    held.delete(p);
+    try {
+      await on.released(p, why);
+    } catch (err) {
+      log.error({ err, partition: p }, 'release handler failed');
+    }
+  }
+
+  async function round() {
+    await kv.put(workerKey(workerId), JSON.stringify({ worker: workerId, at: Date.now() }));
+    // Renew what we hold.
+    for (const [p, rev] of [...held]) {
+      try {
+        held.set(p, await kv.update(leaseKey(p), workerId, rev));
+      } catch (err) {
+        log.warn({ partition: p, err: (err as Error).message }, 'lease lost');
+        await lose(p, 'lost');
+      }
+    }
+    const share = Math.ceil(partitions / (await liveWorkers()));
+    // Give back what is over our share, one a round, so the handover is gradual.
+    if (held.size > share) {
+      const p = [...held.keys()].pop();
+      if (p !== undefined) {
+        const rev = held.get(p);
+        await lose(p, 'rebalanced');
+        await kv.delete(leaseKey(p), { previousSeq: rev }).catch(() => {});
+        log.info({ partition: p, share }, 'partition given back');
+      }
+    }
+    // Claim free partitions up to our share, starting at a worker-specific offset to spread claims.
+    const start = Number.parseInt(workerId.replace(/\D/g, '').slice(-6) || '0', 10) % partitions;
+    for (let i = 0; i < partitions && held.size < share; i++) {
+      const p = (start + i) % partitions;
+      if (held.has(p)) continue;
+      try {
+        const rev = await kv.create(leaseKey(p), workerId);
+        held.set(p, rev);
+        log.info({ partition: p }, 'partition acquired');
+        try {
+          await on.acquired(p);
+        } catch (err) {
+          log.error({ err, partition: p }, 'acquire handler failed; giving the partition back');
+          await lose(p, 'lost');
+          await kv.delete(leaseKey(p), { previousSeq: rev }).catch(() => {});
+        }
+      } catch {
+        // held by someone else
+      }
+    }
+  }
+
+  let first: (() => void) | undefined;
+  const ready = new Promise<void>((r) => (first = r));
+  const tick = async () => {
+    if (stopped) return;
+    try {
+      await round();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'ownership round failed');
+    }
+    first?.();
+    first = undefined;
+    if (!stopped) timer = setTimeout(tick, Math.max(100, Math.floor(leaseMs / 3)));
+  };
+  void tick();
+
+  return {
+    owned: () => [...held.keys()].sort((a, b) => a - b),
+    ready,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      for (const [p, rev] of [...held]) {
+        await lose(p, 'shutdown');
+        await kv.delete(leaseKey(p), { previousSeq: rev }).catch(() => {});
+      }
+      await kv.delete(workerKey(workerId)).catch(() => {});
+    },
+  };
+}

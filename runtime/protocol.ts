@@ -1,0 +1,25 @@
+// The command protocol between gateways and partition owners: JSON over core NATS request/reply on
+// pay.cmd.<partition>. Ids and `now` are chosen by the sender, so a retried request is the same
+// command (same commit msgIDs, same attempt id) and cannot charge twice.
+import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantCommand, Updatable } from '../actors/mod.ts';
+import type { ErrorBody } from '../stripe/errors.ts';
+
+export interface Ctx {
+  commandId: string;
+  requestId: string | null;
+  correlationId: string | null;
+  now: number;
+}
+
+export type CommandRequest =
+  | { op: 'merchant.onboard'; merchantId: string; command: Extract<MerchantCommand, { type: 'Onboard' }>; ctx: Ctx }
+  | { op: 'merchant.update'; merchantId: string; command: Extract<MerchantCommand, { type: 'UpdateProfile' }>; ctx: Ctx }
+  | { op: 'intent.create'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'Create' }>; ctx: Ctx }
+  | { op: 'intent.update'; merchantId: string; intentId: string; changes: Updatable; ctx: Ctx }
+  | { op: 'intent.confirm'; merchantId: string; intentId: string; attemptId: string; changes: Updatable; ctx: Ctx }
+  | { op: 'intent.capture'; merchantId: string; intentId: string; amountToCapture?: number; ctx: Ctx }
+  | { op: 'intent.cancel'; merchantId: string; intentId: string; reason: CancellationReason | null; ctx: Ctx };
+
+export type CommandReply =
+  | { ok: true; state: Intent | Merchant; seq: number }
+  | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean };

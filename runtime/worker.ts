@@ -1,0 +1,93 @@
+// The actor worker: owns partitions (leases), serves their command subjects, and runs each
+// aggregate's commands one at a time through its mailbox.
+import type { NatsConnection, Subscription, Msg } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
+import type { Logger } from 'pino';
+import { subjects, partitionOf } from '../streams/subjects.ts';
+import { createMailbox } from './mailbox.ts';
+import { handle, toApiError, type HandlerDeps } from './handlers.ts';
+import { ownPartitions } from './partitions.ts';
+import type { CommandReply, CommandRequest } from './protocol.ts';
+
+export interface ActorWorker {
+  owned(): number[];
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function aggregateKey(req: CommandRequest): string {
+  return req.op.startsWith('merchant.') ? subjects.merchant(req.merchantId) : subjects.intent(req.merchantId, (req as { intentId: string }).intentId);
+}
+
+export function startActorWorker(opts: {
+  nc: NatsConnection;
+  owners: KV;
+  deps: HandlerDeps;
+  workerId: string;
+  partitions: number;
+  leaseMs: number;
+  log: Logger;
+}): ActorWorker {
+  const { nc, deps, log, partitions } = opts;
+  const mailbox = createMailbox();
+  const subs = new Map<number, { sub: Subscription; inflight: Set<Promise<void>> }>();
+
+  async function serve(p: number, m: Msg, inflight: Set<Promise<void>>) {
+    let reply: CommandReply;
+    let req: CommandRequest | undefined;
+    try {
+      req = JSON.parse(dec.decode(m.data)) as CommandRequest;
+      if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
+      const r = await mailbox.exclusive(aggregateKey(req), () => handle(deps, req as CommandRequest));
+      reply = { ok: true, state: r.state, seq: r.seq ?? 0 };
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.status >= 500) log.error({ err, op: req?.op, request_id: req?.ctx.requestId }, 'command failed');
+      reply = { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
+    }
+    if (m.reply) m.respond(enc.encode(JSON.stringify(reply)));
+    void inflight;
+  }
+
+  const owner = ownPartitions(
+    opts.owners,
+    { workerId: opts.workerId, partitions, leaseMs: opts.leaseMs, log },
+    {
+      acquired(p) {
+        const inflight = new Set<Promise<void>>();
+        const sub = nc.subscribe(subjects.command(p), {
+          callback: (err, m) => {
+            if (err) return log.error({ err, partition: p }, 'command subscription error');
+            const t: Promise<void> = serve(p, m, inflight).finally(() => inflight.delete(t));
+            inflight.add(t);
+          },
+        });
+        subs.set(p, { sub, inflight });
+      },
+      async released(p) {
+        const s = subs.get(p);
+        subs.delete(p);
+        if (s) {
+          s.sub.unsubscribe();
+          await Promise.allSettled([...s.inflight]);
+        }
+        // The next owner may append: our cached states of this partition are stale from now on.
+        deps.store.forget((subject) => {
+          const merchant = subject.split('.')[3];
+          return merchant !== undefined && partitionOf(merchant, partitions) === p;
+        });
+      },
+    },
+  );
+
+  return {
+    owned: owner.owned,
+    ready: owner.ready,
+    async stop() {
+      await owner.stop();
+    },
+  };
+}

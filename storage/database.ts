@@ -1,0 +1,95 @@
+// The read model's database: Postgres when DATABASE_URL is set, otherwise PGlite (Postgres in WASM)
+// under <dataDir>/pglite. Both speak the same SQL and return the same row shapes: int8 as a string
+// (kysely's advice for node-postgres; PGlite is told to do the same), timestamptz as a Date.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Kysely, PostgresDialect, sql, type Dialect } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { EventsTable } from './events.ts';
+import type { MerchantsTable } from './merchants.ts';
+import type { PaymentAttemptsTable } from './payment-attempts.ts';
+import type { PaymentIntentsTable } from './payment-intents.ts';
+import type { ProjectionCheckpointsTable } from './checkpoints.ts';
+import type { WebhookDeliveriesTable } from './webhook-deliveries.ts';
+
+export interface Database {
+  merchants: MerchantsTable;
+  payment_intents: PaymentIntentsTable;
+  payment_attempts: PaymentAttemptsTable;
+  events: EventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  projection_checkpoints: ProjectionCheckpointsTable;
+}
+
+export type DatabaseKind = 'postgres' | 'pglite';
+
+export interface OpenDatabaseOptions {
+  /** postgres://… ; unset: PGlite under `<dataDir>/pglite`. */
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  logger?: Logger | undefined;
+}
+
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  kind: DatabaseKind;
+  close(): Promise<void>;
+  /** true when a trivial query answers. */
+  ping(): Promise<boolean>;
+}
+
+const PG_INT8 = 20;
+
+export async function openDatabase(o: OpenDatabaseOptions): Promise<OpenedDatabase> {
+  const started = Date.now();
+  let dialect: Dialect;
+  let kind: DatabaseKind;
+  let where: string;
+  if (o.databaseUrl) {
+    kind = 'postgres';
+    const pool = new pg.Pool({ connectionString: o.databaseUrl, max: 8, connectionTimeoutMillis: 10_000 });
+    // An idle client losing its server is reported here; unhandled it would end the process.
+    pool.on('error', (err) => o.logger?.warn({ err }, 'postgres pool: idle client error'));
+    dialect = new PostgresDialect({ pool });
+    where = redactUrl(o.databaseUrl);
+  } else {
+    kind = 'pglite';
+    const dir = path.join(o.dataDir, 'pglite');
+    await mkdir(dir, { recursive: true });
+    const { PGlite } = await import('@electric-sql/pglite');
+    // int8 as text, as node-postgres returns it (PGlite would give a number, or a bigint past 2^53).
+    const client = await PGlite.create({ dataDir: dir, parsers: { [PG_INT8]: (v: string) => v } });
+    const { pgliteDialect } = await import('./pglite-dialect.ts');
+    dialect = await pgliteDialect(client);
+    where = dir;
+  }
+  const db = new Kysely<Database>({ dialect });
+  o.logger?.info({ kind, where, ms: Date.now() - started }, 'database open');
+  let closed: Promise<void> | undefined;
+  return {
+    db,
+    kind,
+    close: () => (closed ??= db.destroy()),
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch (err) {
+        o.logger?.warn({ err }, 'database ping failed');
+        return false;
+      }
+    },
+  };
+}
+
+/** postgres://user:secret@host/db → postgres://user:***@host/db, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

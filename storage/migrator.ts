@@ -1,0 +1,49 @@
+// Runs the read model's migrations. The provider is static, an object of imported migrations, so a
+// bundled or relocated build runs exactly the migrations it was built with (no folder scan).
+// Keys sort in the order migrations run: name them `YYYY_MM_DD_NNNN_what`.
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { Logger } from 'pino';
+import * as m20261125_0001 from './migrations/2026_11_25_0001_initial.ts';
+
+export const migrations: Record<string, Migration> = {
+  '2026_11_25_0001_initial': m20261125_0001,
+};
+
+class StaticMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+export class MigrationError extends Error {
+  constructor(
+    message: string,
+    readonly results: MigrationResultSet['results'],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'MigrationError';
+  }
+}
+
+export function createMigrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: new StaticMigrationProvider() });
+}
+
+/** Brings the schema to the latest migration; throws MigrationError naming the migration that failed. */
+export async function migrateToLatest(db: Kysely<any>, logger?: Logger): Promise<void> {
+  const { error, results } = await createMigrator(db).migrateToLatest();
+  for (const r of results ?? []) {
+    if (r.status === 'Success') logger?.info({ migration: r.migrationName }, 'migration applied');
+    else if (r.status === 'Error') logger?.error({ migration: r.migrationName }, 'migration failed');
+  }
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const why = error instanceof Error ? error.message : String(error);
+    throw new MigrationError(
+      failed ? `migration ${failed} failed: ${why}` : `migrations could not run: ${why}`,
+      results ?? [],
+      { cause: error },
+    );
+  }
+}

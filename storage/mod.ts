@@ -1,0 +1,39 @@
+// The read model: Postgres (or PGlite) tables projected from the streams, and the reads the API makes.
+export { openDatabase, redactUrl, type Database, type DatabaseKind, type OpenDatabaseOptions, type OpenedDatabase } from './database.ts';
+export { migrateToLatest, createMigrator, migrations, MigrationError } from './migrator.ts';
+export { type Int8, type Timestamp, type Json } from './columns.ts';
+export {
+  projectCommits,
+  projectReceipts,
+  startProjector,
+  startReceiptsProjector,
+  storedCommitOf,
+  receiptMessageOf,
+  checkpointNames,
+  type ProjectorOptions,
+} from './projector.ts';
+export {
+  listIntents,
+  getIntent,
+  getIntentWithAttempts,
+  type PaymentIntentsTable,
+  type IntentRecord,
+  type IntentWithAttempts,
+  type ListIntentsOptions,
+  type CreatedFilter,
+  type Page,
+} from './payment-intents.ts';
+export { listAttempts, type PaymentAttemptsTable, type AttemptRecord } from './payment-attempts.ts';
+export { getMerchant, type MerchantsTable, type MerchantRecord } from './merchants.ts';
+export { listEvents, getEvent, type EventsTable, type EventRecord, type ListEventsOptions } from './events.ts';
+export {
+  listDeliveries,
+  getDelivery,
+  foldDelivery,
+  type WebhookDeliveriesTable,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  type ListDeliveriesOptions,
+  type ReceiptMessage,
+} from './webhook-deliveries.ts';
+export { getCheckpoint, listCheckpoints, advanceCheckpoint, type ProjectionCheckpointsTable, type Checkpoint } from './checkpoints.ts';

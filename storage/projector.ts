@@ -1,0 +1,191 @@
+// The projector: folds PAY_EVENTS commits, and PAY_WEBHOOKS receipts and dead letters, into the
+// Postgres read model. One transaction per batch; every write is idempotent and never goes
+// backwards (a row only changes for a newer stream sequence), so redelivery, replay from the start
+// and out-of-order delivery all leave the same rows.
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Intent, Merchant } from '../actors/mod.ts';
+import { durables } from '../nats/topology.ts';
+import { runBatchConsumer, type ConsumerLoop, type Outcome } from '../nats/consumer.ts';
+import { decodeCommit } from '../streams/codec.ts';
+import type { StoredCommit } from '../streams/envelope.ts';
+import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
+import type { DeadLetter, DeliveryReceipt } from '../webhooks/types.ts';
+import { advanceCheckpoint } from './checkpoints.ts';
+import type { Database } from './database.ts';
+import { eventRowsFromCommit, insertEvents, type NewEventRow } from './events.ts';
+import { merchantRowFromState, upsertMerchants } from './merchants.ts';
+import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
+import { intentRowFromState, upsertIntents } from './payment-intents.ts';
+import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
+
+/** Checkpoint names: the durable each projection reads with. */
+export const checkpointNames = { commits: durables.projector, receipts: durables.receiptsProjector } as const;
+
+function inTransaction<T>(db: Kysely<Database>, f: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? f(db) : db.transaction().execute(f);
+}
+
+/**
+ * Projects a batch of commits in one transaction: the latest snapshot of each aggregate in the
+ * batch (merchant or intent, with every attempt of the intent), each commit's events, and the
+ * checkpoint. A snapshot older than, or as old as, the stored row changes nothing.
+ */
+export async function projectCommits(db: Kysely<Database>, batch: readonly StoredCommit[]): Promise<void> {
+  if (batch.length === 0) return;
+  // One row per aggregate per statement: ON CONFLICT DO UPDATE cannot touch a row twice, and the
+  // newest snapshot supersedes the rest anyway.
+  const merchants = new Map<string, { state: Merchant; seq: number }>();
+  const intents = new Map<string, { state: Intent; seq: number; at: number }>();
+  const events: NewEventRow[] = [];
+  let maxSeq = 0;
+  for (const { commit: c, seq } of batch) {
+    maxSeq = Math.max(maxSeq, seq);
+    events.push(...eventRowsFromCommit(c, seq));
+    if (c.aggregate === 'merchant') {
+      const prev = merchants.get(c.state.merchant_id);
+      if (!prev || prev.seq < seq) merchants.set(c.state.merchant_id, { state: c.state, seq });
+    } else {
+      const prev = intents.get(c.state.id);
+      if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
+    }
+  }
+  const uniqueEvents = [...new Map(events.map((e) => [e.id, e])).values()];
+  await inTransaction(db, async (trx) => {
+    await upsertMerchants(trx, [...merchants.values()].map((m) => merchantRowFromState(m.state, m.seq)));
+    const latest = [...intents.values()];
+    await upsertIntents(trx, latest.map((i) => intentRowFromState(i.state, i.seq, i.at)));
+    await upsertAttempts(trx, latest.flatMap((i) => attemptRowsFromState(i.state, i.seq)));
+    await insertEvents(trx, uniqueEvents);
+    await advanceCheckpoint(trx, { name: checkpointNames.commits, stream: EVENTS_STREAM, seq: maxSeq });
+  });
+}
+
+/**
+ * Folds receipts and dead letters into webhook_deliveries in one transaction (see the fold rule in
+ * webhook-deliveries.ts), and advances the receipts checkpoint.
+ */
+export async function projectReceipts(db: Kysely<Database>, batch: readonly ReceiptMessage[]): Promise<void> {
+  if (batch.length === 0) return;
+  const folds = new Map<string, DeliveryFold>();
+  let maxSeq = 0;
+  for (const m of batch) {
+    maxSeq = Math.max(maxSeq, m.seq);
+    const d = deliveryFromMessage(m);
+    if (d) folds.set(d.id, foldDelivery(folds.get(d.id), d));
+  }
+  await inTransaction(db, async (trx) => {
+    await upsertDeliveries(trx, [...folds.values()]);
+    await advanceCheckpoint(trx, { name: checkpointNames.receipts, stream: WEBHOOKS_STREAM, seq: maxSeq });
+  });
+}
+
+export interface ProjectorOptions {
+  js: JetStreamClient;
+  db: Kysely<Database>;
+  log: Logger;
+  /** Messages per batch (one transaction each); default 256. */
+  maxMessages?: number;
+}
+
+const RETRY_MS = 1_000;
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Decodes each message of a batch; one that does not decode is termed (it never will), the rest are
+ * projected together and acked, or all naked for redelivery when the transaction fails.
+ */
+async function projectBatch<T>(
+  msgs: JsMsg[],
+  decode: (m: JsMsg) => T,
+  project: (items: T[]) => Promise<void>,
+  log: Logger,
+  what: string,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  const items: T[] = [];
+  const decoded: number[] = [];
+  msgs.forEach((m, i) => {
+    try {
+      items.push(decode(m));
+      decoded.push(i);
+      outcomes[i] = { kind: 'ack' };
+    } catch (err) {
+      outcomes[i] = { kind: 'term', reason: `undecodable ${what}: ${errorMessage(err)}` };
+    }
+  });
+  if (items.length === 0) return outcomes;
+  try {
+    await project(items);
+  } catch (err) {
+    log.error({ err, count: items.length, first_seq: items.length ? msgs[decoded[0]!]?.seq : undefined }, `projecting ${what}s failed; redelivering`);
+    for (const i of decoded) outcomes[i] = { kind: 'nak', delayMs: RETRY_MS, reason: errorMessage(err) };
+  }
+  return outcomes;
+}
+
+export function storedCommitOf(m: JsMsg): StoredCommit {
+  return { commit: decodeCommit(m.data), seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6) };
+}
+
+/** Folds PAY_EVENTS into the read model with the `projector` durable. */
+export function startProjector(o: ProjectorOptions): ConsumerLoop {
+  const log = o.log.child({ component: 'projector' });
+  return runBatchConsumer(
+    o.js,
+    EVENTS_STREAM,
+    durables.projector,
+    (msgs) => projectBatch(msgs, storedCommitOf, (batch) => projectCommits(o.db, batch), log, 'commit'),
+    log,
+    { maxMessages: o.maxMessages ?? 256 },
+  );
+}
+
+const dec = new TextDecoder();
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new Error(what);
+}
+
+/** A receipt (pay.webhook.receipt.*) or dead letter (pay.webhook.dlq.*), checked enough to fold. */
+export function receiptMessageOf(m: Pick<JsMsg, 'seq' | 'subject' | 'data'>): ReceiptMessage {
+  const body: unknown = JSON.parse(dec.decode(m.data));
+  need(isObject(body), 'not a JSON object');
+  const b = body as Record<string, unknown>;
+  need(b.v === 1, `unsupported version ${String(b.v)}`);
+  for (const f of ['delivery_id', 'merchant_id', 'endpoint_id', 'event_id', 'event_type', 'url']) {
+    need(typeof b[f] === 'string', `${f} must be a string`);
+  }
+  need(Number.isInteger(b.at), 'at must be an integer');
+  if (m.subject.startsWith('pay.webhook.receipt.')) {
+    need(Number.isInteger(b.attempt) && (b.attempt as number) >= 1, 'attempt must be a positive integer');
+    need(b.outcome === 'delivered' || b.outcome === 'failed', `unknown outcome ${String(b.outcome)}`);
+    return { seq: m.seq, subject: m.subject, receipt: b as unknown as DeliveryReceipt };
+  }
+  if (m.subject.startsWith('pay.webhook.dlq.')) {
+    need(Number.isInteger(b.attempts), 'attempts must be an integer');
+    return { seq: m.seq, subject: m.subject, dead: b as unknown as DeadLetter };
+  }
+  throw new Error(`not a receipt or dead-letter subject: ${m.subject}`);
+}
+
+/** Folds PAY_WEBHOOKS receipts and dead letters into webhook_deliveries with the `receipts_projector` durable. */
+export function startReceiptsProjector(o: ProjectorOptions): ConsumerLoop {
+  const log = o.log.child({ component: 'receipts_projector' });
+  return runBatchConsumer(
+    o.js,
+    WEBHOOKS_STREAM,
+    durables.receiptsProjector,
+    (msgs) => projectBatch(msgs, receiptMessageOf, (batch) => projectReceipts(o.db, batch), log, 'receipt'),
+    log,
+    { maxMessages: o.maxMessages ?? 256 },
+  );
+}

@@ -1,0 +1,117 @@
+// The catalogue of event types: every event the system writes, with a versioned JSON Schema.
+// Encoding checks every event against its schema before it reaches the stream, and decoding checks
+// what comes back, so a malformed event can neither be written nor silently consumed.
+// The Record types make the catalogue exhaustive: a new event type in actors/ breaks the build here.
+import { Type, type TSchema } from '@sinclair/typebox';
+import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
+
+const Str = Type.String();
+const NullableStr = Type.Union([Type.String(), Type.Null()]);
+const Int = Type.Integer();
+const Metadata = Type.Record(Type.String(), Type.String());
+const Currency = Type.String({ pattern: '^[a-z]{3}$' });
+const Status = Type.Union(
+  ['requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'requires_capture', 'canceled', 'succeeded'].map((s) =>
+    Type.Literal(s),
+  ),
+);
+const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
+const Card = Type.Object(
+  {
+    brand: Str,
+    // Only the last four digits, ever: a schema that refuses a longer string keeps PANs out of the stream.
+    last4: Type.String({ pattern: '^[0-9]{4}$' }),
+    exp_month: Int,
+    exp_year: Int,
+    fingerprint: Str,
+    funding: Str,
+    country: NullableStr,
+  },
+  { additionalProperties: false },
+);
+
+const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalProperties: false });
+
+export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
+  'intent.created': {
+    v: 1,
+    data: obj({
+      id: Str,
+      merchant_id: Str,
+      amount: Int,
+      currency: Currency,
+      status: Status,
+      capture_method: CaptureMethod,
+      client_secret: Str,
+      created: Int,
+      description: NullableStr,
+      metadata: Metadata,
+      receipt_email: NullableStr,
+      customer: NullableStr,
+      user_email: NullableStr,
+      product_id: NullableStr,
+      payment_method: NullableStr,
+    }),
+  },
+  'intent.updated': {
+    v: 1,
+    data: Type.Partial(
+      obj({
+        amount: Int,
+        currency: Currency,
+        description: NullableStr,
+        metadata: Metadata,
+        receipt_email: NullableStr,
+        customer: NullableStr,
+        payment_method: NullableStr,
+        capture_method: CaptureMethod,
+        status: Status,
+      }),
+    ),
+  },
+  'attempt.started': { v: 1, data: obj({ attempt_id: Str, payment_method: Str, card: Card, amount: Int }) },
+  'attempt.succeeded': { v: 1, data: obj({ attempt_id: Str, network_ref: NullableStr, amount: Int, captured: Type.Boolean() }) },
+  'attempt.declined': {
+    v: 1,
+    data: obj({ attempt_id: Str, network_ref: NullableStr, failure_code: Str, decline_code: NullableStr, message: Str }),
+  },
+  'attempt.in_doubt': { v: 1, data: obj({ attempt_id: Str }) },
+  'intent.captured': { v: 1, data: obj({ attempt_id: Str, amount: Int }) },
+  'intent.canceled': { v: 1, data: obj({ reason: NullableStr }) },
+};
+
+const ApiKey = obj({
+  id: Str,
+  kind: Type.Union([Type.Literal('secret'), Type.Literal('publishable')]),
+  hash: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  redacted: Str,
+  created: Int,
+});
+
+export const merchantEventSchemas: Record<MerchantEvent['type'], { v: number; data: TSchema }> = {
+  'merchant.onboarded': {
+    v: 1,
+    data: obj({
+      merchant_id: Str,
+      name: Str,
+      address: Str,
+      gst_id: Str,
+      call_back_url: NullableStr,
+      events: Type.Array(Str),
+      keys: Type.Array(ApiKey),
+      webhook_secret_enc: Str,
+      webhook_endpoint_id: Str,
+      allowed_origins: Type.Array(Str),
+      created: Int,
+      updated: Int,
+    }),
+  },
+  'merchant.updated': {
+    v: 1,
+    data: Type.Partial(obj({ name: Str, address: Str, gst_id: Str, call_back_url: NullableStr, events: Type.Array(Str) })),
+  },
+};
+
+export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas };
+
+export const EVENT_TYPES = Object.keys(eventSchemas);

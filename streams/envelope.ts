@@ -1,0 +1,47 @@
+// A commit is what one decision appends: one message holding the decision's events and the
+// aggregate's state after them. One message per decision makes the decision atomic on any server
+// version; the post-evolve snapshot makes loading an aggregate one last-by-subject read, and lets
+// consumers (projector, webhooks) build their payloads from the state the events produced, never
+// from a stale read.
+import type { IntentEvent, IntentState, MerchantEvent, MerchantState } from '../actors/mod.ts';
+
+export type Stamped<E> = E & { id: string; v: number };
+
+interface CommitBase {
+  v: 1;
+  /** Commit id; also the JetStream Nats-Msg-Id, so a retried append is de-duplicated. */
+  id: string;
+  merchant_id: string;
+  aggregate_id: string;
+  /** The command that caused it. */
+  command: string;
+  request_id: string | null;
+  correlation_id: string | null;
+  /** Unix seconds. */
+  at: number;
+}
+
+export interface IntentCommit extends CommitBase {
+  aggregate: 'intent';
+  events: Stamped<IntentEvent>[];
+  state: NonNullable<IntentState>;
+}
+
+export interface MerchantCommit extends CommitBase {
+  aggregate: 'merchant';
+  events: Stamped<MerchantEvent>[];
+  state: NonNullable<MerchantState>;
+}
+
+export type Commit = IntentCommit | MerchantCommit;
+
+/** A commit as read back from the stream. */
+export interface StoredCommit<C extends Commit = Commit> {
+  commit: C;
+  seq: number;
+  subject: string;
+  /** Stream time, ms since epoch. */
+  time: number;
+}
+
+export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent>;

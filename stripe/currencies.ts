@@ -1,0 +1,24 @@
+// ISO 4217 currencies Stripe accepts, with their minor-unit exponent. Amounts are always integers
+// in the minor unit: cents for usd, yen for jpy (exponent 0), fils for bhd (exponent 3).
+const ZERO_DECIMAL = ['bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf'];
+const THREE_DECIMAL = ['bhd', 'jod', 'kwd', 'omr', 'tnd'];
+const TWO_DECIMAL = (
+  'aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bmd bnd bob brl bsd bwp byn bzd cad cdf chf cny cop crc cve czk dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gtq gyd hkd hnl htg huf idr ils inr isk jmd kes kgs khr kyd kzt lak lbp lkr lrd lsl mad mdl mkd mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln qar ron rsd rub sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah usd uyu uzs wst xcd yer zar zmw'
+).split(' ');
+
+const EXPONENT = new Map<string, number>([
+  ...ZERO_DECIMAL.map((c) => [c, 0] as const),
+  ...THREE_DECIMAL.map((c) => [c, 3] as const),
+  ...TWO_DECIMAL.map((c) => [c, 2] as const),
+]);
+
+export function isCurrency(c: string): boolean {
+  return EXPONENT.has(c);
+}
+
+export function minorUnitExponent(c: string): number | undefined {
+  return EXPONENT.get(c);
+}
+
+/** Stripe's largest charge: eight digits in the minor unit. */
+export const MAX_AMOUNT = 99_999_999;

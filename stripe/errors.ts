@@ -1,0 +1,53 @@
+// Stripe's error body, and the one place that decides status and type for every error we raise.
+// The SDK picks its error class from the status and `type` (stripe-node src/Error.ts).
+
+export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'card_error' | 'idempotency_error' | 'rate_limit_error' | 'api_error' | 'permission_error';
+
+export interface ErrorBody {
+  type: ErrorType;
+  code?: string;
+  decline_code?: string;
+  param?: string;
+  message: string;
+  payment_intent?: unknown;
+  charge?: string;
+  doc_url?: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: ErrorType,
+    readonly code: string | undefined,
+    message: string,
+    readonly param?: string,
+    readonly extra: Partial<Pick<ErrorBody, 'decline_code' | 'payment_intent' | 'charge'>> = {},
+    /** Stripe-Should-Retry for 5xx/409. */
+    readonly shouldRetry?: boolean,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  body(): { error: ErrorBody } {
+    const e: ErrorBody = { type: this.type, message: this.message };
+    if (this.code) e.code = this.code;
+    if (this.param) e.param = this.param;
+    if (this.extra.decline_code) e.decline_code = this.extra.decline_code;
+    if (this.extra.charge) e.charge = this.extra.charge;
+    if (this.extra.payment_intent) e.payment_intent = this.extra.payment_intent;
+    if (this.code) e.doc_url = `https://stripe.com/docs/error-codes/${this.code.replace(/_/g, '-')}`;
+    return { error: e };
+  }
+
+  static fromBody(status: number, b: ErrorBody, shouldRetry?: boolean): ApiError {
+    return new ApiError(status, b.type, b.code, b.message, b.param, { decline_code: b.decline_code, payment_intent: b.payment_intent, charge: b.charge }, shouldRetry);
+  }
+}
+
+export const noSuch = (resource: string, id: string, param = 'id') =>
+  new ApiError(404, 'invalid_request_error', 'resource_missing', `No such ${resource}: '${id}'`, param);
+
+export const invalidParam = (param: string, message: string, code = 'parameter_invalid') => new ApiError(400, 'invalid_request_error', code, message, param);
+
+export const unavailable = (message: string) => new ApiError(503, 'api_error', undefined, message, undefined, {}, true);

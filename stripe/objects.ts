@@ -1,0 +1,284 @@
+// Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
+// the API, the webhooks and the events list show the same object for the same state.
+import { createHash } from 'node:crypto';
+import type { Attempt, Intent, Merchant } from '../actors/mod.ts';
+import type { PaymentMethodRecord } from '../vault/mod.ts';
+import type { AnyEvent, Commit } from '../streams/envelope.ts';
+
+/** The API version we speak and stamp on events (the one the pinned stripe SDK sends). */
+export const API_VERSION = '2026-10-28.endive';
+
+type Obj = Record<string, unknown>;
+
+function cardDetails(a: Pick<Attempt, 'card'>) {
+  const c = a.card;
+  return {
+    brand: c.brand,
+    checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'pass' },
+    country: c.country,
+    exp_month: c.exp_month,
+    exp_year: c.exp_year,
+    fingerprint: c.fingerprint,
+    funding: c.funding,
+    last4: c.last4,
+    network: c.brand,
+    three_d_secure: null,
+    wallet: null,
+  };
+}
+
+export function renderPaymentMethod(pm: PaymentMethodRecord): Obj {
+  return {
+    id: pm.id,
+    object: 'payment_method',
+    billing_details: { address: null, ...pm.billing_details },
+    card: {
+      brand: pm.card.brand,
+      checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'unchecked' },
+      country: pm.card.country,
+      display_brand: pm.card.brand,
+      exp_month: pm.card.exp_month,
+      exp_year: pm.card.exp_year,
+      fingerprint: pm.card.fingerprint,
+      funding: pm.card.funding,
+      last4: pm.card.last4,
+      networks: { available: [pm.card.brand], preferred: null },
+      three_d_secure_usage: { supported: true },
+      wallet: null,
+    },
+    created: pm.created,
+    customer: null,
+    livemode: false,
+    metadata: pm.metadata,
+    type: 'card',
+  };
+}
+
+function pmFromAttempt(a: Attempt, created: number): Obj {
+  return renderPaymentMethod({
+    id: a.payment_method,
+    merchant_id: '',
+    created,
+    card: a.card,
+    billing_details: { email: null, name: null, phone: null },
+    metadata: {},
+  });
+}
+
+export function renderCharge(i: Intent, a: Attempt): Obj {
+  const succeeded = a.status === 'succeeded';
+  const failed = a.status === 'failed';
+  return {
+    id: a.id,
+    object: 'charge',
+    amount: a.amount,
+    amount_captured: a.amount_captured,
+    amount_refunded: 0,
+    balance_transaction: null,
+    billing_details: { address: null, email: null, name: null, phone: null },
+    calculated_statement_descriptor: null,
+    captured: a.captured,
+    created: a.created,
+    currency: i.currency,
+    customer: i.customer,
+    description: i.description,
+    disputed: false,
+    failure_code: a.failure_code,
+    failure_message: a.failure_message,
+    fraud_details: {},
+    livemode: false,
+    metadata: i.metadata,
+    outcome: succeeded
+      ? { network_status: 'approved_by_network', reason: null, risk_level: 'normal', seller_message: 'Payment complete.', type: 'authorized' }
+      : failed
+        ? {
+            network_status: 'declined_by_network',
+            reason: a.decline_code ?? a.failure_code,
+            risk_level: 'normal',
+            seller_message: 'The bank did not return any further details with this decline.',
+            type: 'issuer_declined',
+          }
+        : null,
+    paid: succeeded,
+    payment_intent: i.id,
+    payment_method: a.payment_method,
+    payment_method_details: { card: cardDetails(a), type: 'card' },
+    receipt_email: i.receipt_email,
+    refunded: false,
+    status: succeeded ? 'succeeded' : failed ? 'failed' : 'pending',
+    /** Ours: the card network's reference, for reconciliation. */
+    network_reference: a.network_ref,
+  };
+}
+
+export function renderPaymentIntent(i: Intent): Obj {
+  const latest = i.attempts[i.attempts.length - 1];
+  const lpe = i.last_payment_error;
+  const failedAttempt = lpe ? i.attempts.find((a) => a.id === lpe.charge) : undefined;
+  return {
+    id: i.id,
+    object: 'payment_intent',
+    amount: i.amount,
+    amount_capturable: i.amount_capturable,
+    amount_details: { tip: {} },
+    amount_received: i.amount_received,
+    application: null,
+    application_fee_amount: null,
+    automatic_payment_methods: null,
+    canceled_at: i.canceled_at,
+    cancellation_reason: i.cancellation_reason,
+    capture_method: i.capture_method,
+    client_secret: i.client_secret,
+    confirmation_method: 'automatic',
+    created: i.created,
+    currency: i.currency,
+    customer: i.customer,
+    description: i.description,
+    last_payment_error: lpe
+      ? {
+          charge: lpe.charge,
+          code: lpe.code,
+          decline_code: lpe.decline_code ?? undefined,
+          doc_url: `https://stripe.com/docs/error-codes/${lpe.code.replace(/_/g, '-')}`,
+          message: lpe.message,
+          payment_method: failedAttempt ? pmFromAttempt(failedAttempt, i.created) : null,
+          type: lpe.type,
+        }
+      : null,
+    latest_charge: latest?.id ?? null,
+    livemode: false,
+    metadata: i.metadata,
+    next_action: null,
+    on_behalf_of: null,
+    payment_method: i.payment_method,
+    payment_method_options: { card: { installments: null, mandate_options: null, network: null, request_three_d_secure: 'automatic' } },
+    payment_method_types: ['card'],
+    processing: null,
+    receipt_email: i.receipt_email,
+    review: null,
+    setup_future_usage: null,
+    shipping: null,
+    source: null,
+    statement_descriptor: null,
+    statement_descriptor_suffix: null,
+    status: i.status,
+    transfer_data: null,
+    transfer_group: null,
+  };
+}
+
+/** The seed's names for webhook subscriptions, mapped onto Stripe's. */
+export const SEED_EVENT_ALIASES: Record<string, string> = {
+  payment_successful: 'payment_intent.succeeded',
+  payment_failure: 'payment_intent.payment_failed',
+  payment_timeout: 'payment_intent.payment_timeout',
+};
+
+/** Every Stripe event type we emit (docs list them; subscriptions are checked against them). */
+export const STRIPE_EVENT_TYPES = [
+  'payment_intent.created',
+  'payment_intent.succeeded',
+  'payment_intent.payment_failed',
+  'payment_intent.amount_capturable_updated',
+  'payment_intent.canceled',
+  'payment_intent.payment_timeout',
+  'charge.succeeded',
+  'charge.failed',
+  'charge.captured',
+] as const;
+
+export function normalizeEventType(t: string): string {
+  return SEED_EVENT_ALIASES[t] ?? t;
+}
+
+export interface StripeEvent {
+  id: string;
+  object: 'event';
+  api_version: string;
+  created: number;
+  data: { object: Obj };
+  livemode: false;
+  pending_webhooks: number;
+  request: { id: string | null; idempotency_key: string | null };
+  type: string;
+  account?: string;
+}
+
+/** Stripe event ids are derived from the domain event's id: every consumer computes the same id. */
+export function stripeEventId(domainEventId: string, n: number): string {
+  return `evt_${createHash('sha256').update(`${domainEventId}:${n}`).digest('hex').slice(0, 24)}`;
+}
+
+/** The Stripe events one domain event stands for, built from the state after the commit. */
+function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
+  if (c.aggregate !== 'intent') return [];
+  const i = c.state;
+  const attempt = (id: string) => i.attempts.find((a) => a.id === id);
+  switch (e.type) {
+    case 'intent.created':
+      return [{ type: 'payment_intent.created', object: renderPaymentIntent(i) }];
+    case 'attempt.succeeded': {
+      const a = attempt(e.data.attempt_id);
+      const charge = a ? [{ type: 'charge.succeeded', object: renderCharge(i, a) }] : [];
+      return e.data.captured
+        ? [...charge, { type: 'payment_intent.succeeded', object: renderPaymentIntent(i) }]
+        : [...charge, { type: 'payment_intent.amount_capturable_updated', object: renderPaymentIntent(i) }];
+    }
+    case 'attempt.declined': {
+      const a = attempt(e.data.attempt_id);
+      return [...(a ? [{ type: 'charge.failed', object: renderCharge(i, a) }] : []), { type: 'payment_intent.payment_failed', object: renderPaymentIntent(i) }];
+    }
+    case 'intent.captured': {
+      const a = attempt(e.data.attempt_id);
+      return [...(a ? [{ type: 'charge.captured', object: renderCharge(i, a) }] : []), { type: 'payment_intent.succeeded', object: renderPaymentIntent(i) }];
+    }
+    case 'intent.canceled':
+      return [{ type: 'payment_intent.canceled', object: renderPaymentIntent(i) }];
+    case 'intent.updated':
+    case 'attempt.started':
+    case 'attempt.in_doubt':
+    case 'merchant.onboarded':
+    case 'merchant.updated':
+      return [];
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
+}
+
+export function stripeEventsOf(c: Commit): StripeEvent[] {
+  const out: StripeEvent[] = [];
+  for (const e of c.events) {
+    mapEvent(e, c).forEach((m, n) =>
+      out.push({
+        id: stripeEventId(e.id, n),
+        object: 'event',
+        api_version: API_VERSION,
+        created: e.at,
+        data: { object: m.object },
+        livemode: false,
+        pending_webhooks: 1,
+        request: { id: c.request_id, idempotency_key: null },
+        type: m.type,
+      }),
+    );
+  }
+  return out;
+}
+
+export function renderMerchant(m: Merchant): Obj {
+  return {
+    merchant_id: m.merchant_id,
+    object: 'merchant',
+    name: m.name,
+    address: m.address,
+    gst_id: m.gst_id,
+    call_back_url: m.call_back_url,
+    events: m.events,
+    allowed_origins: m.allowed_origins,
+    keys: m.keys.map((k) => ({ id: k.id, kind: k.kind, redacted: k.redacted, created: k.created })),
+    webhook_endpoint_id: m.webhook_endpoint_id,
+    created: m.created,
+  };
+}

@@ -1,0 +1,139 @@
+// The card vault: the only place a card number exists after the request that carried it. The PAN
+// (and the CVC, until the first authorization) are sealed per card under the vault KEK; the rest
+// of the system sees the payment method id and a CardSummary.
+import { createHmac, randomBytes } from 'node:crypto';
+import type { KV } from '@nats-io/kv';
+import type { CardSummary } from '../actors/mod.ts';
+import { MAGIC_PAYMENT_METHODS, brandOf } from './card.ts';
+import { open, seal, type Sealed } from './envelope.ts';
+import type { KeyRing } from './keys.ts';
+
+export interface PaymentMethodRecord {
+  id: string;
+  merchant_id: string;
+  created: number;
+  card: CardSummary;
+  billing_details: { email: string | null; name: string | null; phone: string | null };
+  metadata: Record<string, string>;
+  /** { number, cvc? } sealed; absent for magic test methods. */
+  sealed?: Sealed;
+}
+
+export interface CardInput {
+  number: string;
+  exp_month: number;
+  exp_year: number;
+  cvc?: string;
+}
+
+export interface CardSecret {
+  number: string;
+  cvc?: string;
+}
+
+export class VaultError extends Error {
+  constructor(readonly code: 'resource_missing', message: string) {
+    super(message);
+    this.name = 'VaultError';
+  }
+}
+
+const MAGIC_EXP_YEAR = 2034;
+
+export interface Vault {
+  tokenize(merchantId: string, card: CardInput, extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> }, now: number): Promise<PaymentMethodRecord>;
+  /** The public record, if it belongs to this merchant (magic test methods belong to everyone). */
+  get(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null>;
+  /** Opens the card for one authorization. Only the actor runtime calls this. */
+  reveal(merchantId: string, pmId: string): Promise<CardSecret>;
+  /** PCI: the CVC is not kept after authorization. */
+  forgetCvc(merchantId: string, pmId: string): Promise<void>;
+  /** Crypto-shredding: the record and its wrapped key are gone. */
+  destroy(merchantId: string, pmId: string): Promise<void>;
+}
+
+const key = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
+
+export function createVault(kv: KV, ring: KeyRing): Vault {
+  const fingerprint = (pan: string) => createHmac('sha256', ring.fingerprintKey).update(pan).digest('base64url').slice(0, 16);
+
+  function summary(pan: string, expMonth: number, expYear: number): CardSummary {
+    return {
+      brand: brandOf(pan),
+      last4: pan.slice(-4),
+      exp_month: expMonth,
+      exp_year: expYear,
+      fingerprint: fingerprint(pan),
+      funding: 'credit',
+      country: 'US',
+    };
+  }
+
+  function magic(merchantId: string, pmId: string): PaymentMethodRecord | null {
+    const pan = MAGIC_PAYMENT_METHODS[pmId];
+    if (!pan) return null;
+    return {
+      id: pmId,
+      merchant_id: merchantId,
+      created: 0,
+      card: summary(pan, 12, MAGIC_EXP_YEAR),
+      billing_details: { email: null, name: null, phone: null },
+      metadata: {},
+    };
+  }
+
+  async function load(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null> {
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
+    const e = await kv.get(key(merchantId, pmId));
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    return e.json<PaymentMethodRecord>();
+  }
+
+  return {
+    async tokenize(merchantId, card, extra, now) {
+      const id = `pm_${randomBytes(12).toString('hex')}`;
+      const secret: CardSecret = { number: card.number, ...(card.cvc ? { cvc: card.cvc } : {}) };
+      const rec: PaymentMethodRecord = {
+        id,
+        merchant_id: merchantId,
+        created: now,
+        card: summary(card.number, card.exp_month, card.exp_year),
+        billing_details: extra.billing_details ?? { email: null, name: null, phone: null },
+        metadata: extra.metadata ?? {},
+        sealed: seal(ring.vaultKek, ring.kid, Buffer.from(JSON.stringify(secret)), `${merchantId}/${id}`),
+      };
+      await kv.create(key(merchantId, id), JSON.stringify(rec));
+      return publicRecord(rec);
+    },
+    async get(merchantId, pmId) {
+      const m = magic(merchantId, pmId);
+      if (m) return m;
+      const rec = await load(merchantId, pmId);
+      return rec ? publicRecord(rec) : null;
+    },
+    async reveal(merchantId, pmId) {
+      const pan = MAGIC_PAYMENT_METHODS[pmId];
+      if (pan) return { number: pan, cvc: pan.startsWith('37') ? '1234' : '123' };
+      const rec = await load(merchantId, pmId);
+      if (!rec?.sealed) throw new VaultError('resource_missing', `No such PaymentMethod: '${pmId}'`);
+      return JSON.parse(open(ring.vaultKek, rec.sealed, `${merchantId}/${pmId}`).toString('utf8')) as CardSecret;
+    },
+    async forgetCvc(merchantId, pmId) {
+      if (MAGIC_PAYMENT_METHODS[pmId]) return;
+      const rec = await load(merchantId, pmId);
+      if (!rec?.sealed) return;
+      const secret = JSON.parse(open(ring.vaultKek, rec.sealed, `${merchantId}/${pmId}`).toString('utf8')) as CardSecret;
+      if (secret.cvc === undefined) return;
+      const next: PaymentMethodRecord = { ...rec, sealed: seal(ring.vaultKek, ring.kid, Buffer.from(JSON.stringify({ number: secret.number })), `${merchantId}/${pmId}`) };
+      await kv.put(key(merchantId, pmId), JSON.stringify(next));
+    },
+    async destroy(merchantId, pmId) {
+      await kv.purge(key(merchantId, pmId));
+    },
+  };
+}
+
+function publicRecord(rec: PaymentMethodRecord): PaymentMethodRecord {
+  const { sealed: _sealed, ...pub } = rec;
+  return pub;
+}

@@ -1,0 +1,74 @@
+// Fan-out: every commit becomes one delivery task per (Stripe event, subscribed endpoint). Tasks
+// carry the payload as it will be signed, built from the state the commit produced. The task's
+// msgID is derived from event and endpoint, so a redelivered commit owes nothing twice.
+import { createHash } from 'node:crypto';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { Merchant } from '../actors/mod.ts';
+import { appendCommitless } from './publish.ts';
+import { decodeCommit } from '../streams/codec.ts';
+import { subjects } from '../streams/subjects.ts';
+import { stripeEventsOf, type StripeEvent } from '../stripe/objects.ts';
+import type { Outcome } from '../nats/mod.ts';
+import type { DeliveryTask } from './types.ts';
+
+export interface Endpoint {
+  id: string;
+  url: string;
+  enabledEvents: string[];
+}
+
+/** A merchant's endpoints. The onboarding's call_back_url + events are its first one. */
+export function endpointsOf(m: Merchant): Endpoint[] {
+  return m.call_back_url ? [{ id: m.webhook_endpoint_id, url: m.call_back_url, enabledEvents: m.events }] : [];
+}
+
+export function subscribed(e: Endpoint, type: string): boolean {
+  return e.enabledEvents.includes('*') || e.enabledEvents.includes(type);
+}
+
+export const deliveryId = (eventId: string, endpointId: string) =>
+  `whd_${createHash('sha256').update(`${eventId}\n${endpointId}`).digest('hex').slice(0, 24)}`;
+
+export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: Endpoint[], commitSeq: number, now: number): DeliveryTask[] {
+  const out: DeliveryTask[] = [];
+  for (const e of events) {
+    for (const ep of endpoints) {
+      if (!subscribed(ep, e.type)) continue;
+      out.push({
+        v: 1,
+        id: deliveryId(e.id, ep.id),
+        merchant_id: merchantId,
+        endpoint_id: ep.id,
+        url: ep.url,
+        event_id: e.id,
+        event_type: e.type,
+        payload: JSON.stringify({ ...e, account: merchantId }, null, 2),
+        commit_seq: commitSeq,
+        created: now,
+      });
+    }
+  }
+  return out;
+}
+
+export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger) {
+  return async (m: JsMsg): Promise<Outcome> => {
+    let commit;
+    try {
+      commit = decodeCommit(m.data);
+    } catch (err) {
+      return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
+    }
+    const events = stripeEventsOf(commit);
+    if (events.length === 0) return { kind: 'ack' };
+    const merchant = await loadMerchant(commit.merchant_id);
+    if (!merchant) return { kind: 'ack' };
+    const tasks = tasksFor(events, commit.merchant_id, endpointsOf(merchant), m.seq, Math.floor(Date.now() / 1000));
+    for (const t of tasks) {
+      await appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id);
+    }
+    if (tasks.length) log.debug({ seq: m.seq, tasks: tasks.length }, 'webhook tasks');
+    return { kind: 'ack' };
+  };
+}
