@@ -20,6 +20,8 @@ export interface Append {
   data: Uint8Array;
   requestId?: string | null;
   correlationId?: string | null;
+  /** The worker that decided: with the sequence, an auditor sees that one writer at a time wrote an aggregate. */
+  writer?: string;
 }
 
 export interface Appended {
@@ -33,6 +35,7 @@ export async function appendCommit(js: JetStreamClient, a: Append): Promise<Appe
   const h = headers();
   if (a.requestId) h.set('Request-Id', a.requestId);
   if (a.correlationId) h.set('Correlation-Id', a.correlationId);
+  if (a.writer) h.set('Writer', a.writer);
   const opts = { msgID: a.msgId, expect: { lastSubjectSequence: a.expectedSeq }, headers: h, timeout: 5_000 };
   for (let i = 0; ; i++) {
     try {

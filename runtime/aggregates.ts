@@ -42,7 +42,7 @@ export function newEventId(): string {
   return `evt_${randomBytes(12).toString('hex')}`;
 }
 
-export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager) {
+export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager, writer?: string) {
   const cache = new Map<string, Loaded<unknown>>();
 
   function remember(subject: string, l: Loaded<unknown>) {
@@ -106,6 +106,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager)
           data: encodeCommit(commit),
           requestId: ctx.requestId,
           correlationId: ctx.correlationId,
+          ...(writer ? { writer } : {}),
         });
         if (ack.duplicate) {
           // This very command was appended before (a retry after a lost ack): what is stored wins.

@@ -36,7 +36,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const kvm = new Kvm(nc);
   const ring = keyRing(loadMasterKey(config.dataDir));
   const vault = createVault(await kvm.open(buckets.vault), ring);
-  const store = createAggregateStore(js, jsm);
+  const store = createAggregateStore(js, jsm, config.workerId);
   const stops: (() => Promise<void>)[] = [];
 
   // The database first: PGlite's first open blocks the event loop for seconds, which would starve

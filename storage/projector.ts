@@ -122,7 +122,7 @@ async function projectBatch<T>(
   try {
     await project(items);
   } catch (err) {
-    log.error({ err, count: items.length, first_seq: items.length ? msgs[decoded[0]!]?.seq : undefined }, `projecting ${what}s failed; redelivering`);
+    log.error({ err, count: items.length, first_seq: msgs[decoded[0]!]?.seq }, `projecting ${what}s failed; redelivering`);
     for (const i of decoded) outcomes[i] = { kind: 'nak', delayMs: RETRY_MS, reason: errorMessage(err) };
   }
   return outcomes;
