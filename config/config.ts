@@ -60,9 +60,7 @@ function int(env: Env, name: string, dflt: number, min: number, max: number): nu
   return n;
 }
 
-function url(env: Env, name: string, protocols: string[]): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
+function checkUrl(name: string, raw: string, protocols: string[]): void {
   let u: URL;
   try {
     u = new URL(raw);
@@ -72,7 +70,23 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   if (!protocols.includes(u.protocol)) {
     throw new ConfigError(name, `must use ${protocols.join(' or ')}, got '${u.protocol}'`);
   }
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  checkUrl(name, raw, protocols);
   return raw;
+}
+
+/** A comma-separated list of URLs (NATS seed servers); each one is checked. */
+function urlList(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.some((p) => p === '')) throw new ConfigError(name, `has an empty entry: '${raw}'`);
+  for (const p of parts) checkUrl(name, p, protocols);
+  return parts.join(',');
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -83,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
   for (const r of roles) {
     if (!ROLES.includes(r)) throw new ConfigError('ROLES', `unknown role '${r}' (known: ${ROLES.join(', ')})`);
   }
+  if (roles.length === 0) throw new ConfigError('ROLES', `must name at least one role (known: ${ROLES.join(', ')})`);
   const adminToken = env.ADMIN_TOKEN === '' ? undefined : env.ADMIN_TOKEN;
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters');
@@ -99,7 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     host,
     port: int(env, 'PORT', 4010, 0, 65535),
-    natsUrl: url(env, 'NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
+    natsUrl: urlList(env, 'NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     adminToken,

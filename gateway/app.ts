@@ -1,6 +1,6 @@
 // The HTTP edge. buildApp(deps) wires parsers, the request id, auth, idempotency and routes, and
 // installs the one error handler that speaks Stripe's error body. server.ts only listens.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import qs from 'qs';
 import type { Logger } from 'pino';
 import type { Intent, Merchant } from '../actors/mod.ts';
@@ -53,11 +53,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       void req;
       return requestId();
     },
-    requestIdLogLabel: 'request_id',
-    querystringParser: (s) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }),
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    routerOptions: { querystringParser: (s: string) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }) },
     bodyLimit: 256 * 1024,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false, useDefaults: true } },
-    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
 
   // Stripe bodies are form-encoded with bracket nesting (metadata[k]=v, expand[0]=x, expand[]=x).

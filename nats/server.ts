@@ -162,7 +162,9 @@ async function startOnce(
     }),
   );
 
-  const child = spawn(bin, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a terminal's Ctrl-C reaches only our supervisor, which stops the
+  // server last, after the processes that still need it have drained.
+  const child = spawn(bin, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   installExitHook();
   live.add(child);
 

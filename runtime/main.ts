@@ -19,7 +19,13 @@ try {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // Everything acknowledged is already in the stream: a stop that hangs (broker gone) may be cut short.
+    const deadline = setTimeout(() => {
+      log.warn('stop took longer than 8 s; exiting anyway');
+      process.exit(1);
+    }, 8_000);
     await node.stop();
+    clearTimeout(deadline);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -44,11 +44,17 @@ async function shutdown(code: number): Promise<never> {
   process.exit(code);
 }
 process.on('SIGINT', () => void shutdown(0));
+// If this process dies anyway, take the children with it.
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 process.on('SIGTERM', () => void shutdown(0));
 
 function launch(name: string, script: string, env: NodeJS.ProcessEnv, readyLine: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // Own process group (detached): Ctrl-C reaches only this supervisor, which stops the children
+    // in order (node, then simulator, then nats-server) so each can drain.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     children.push(child);
     let buf = '';
     let ready = false;

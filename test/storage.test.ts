@@ -1,19 +1,21 @@
 // The read model against PGlite (always) and a real Postgres (when one answers on 127.0.0.1:5432):
 // migrations, projection of hand-built commits made with the real deciders, idempotence and
-// never going backwards, the API's reads, and the webhook receipts fold. No NATS.
+// never going backwards, the API's reads, and the webhook receipts fold. NATS only for the
+// projector loop (a real nats-server and the real topology).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import pg from 'pg';
-import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { sql, type Kysely } from 'kysely';
 import pino from 'pino';
 import { fold, intentDecider, merchantDecider, type CardSummary, type IntentCommand, type IntentState, type MerchantCommand } from '../actors/mod.ts';
+import { connectNats, declareTopology, durables } from '../nats/mod.ts';
 import { decodeCommit, encodeCommit } from '../streams/codec.ts';
 import type { IntentCommit, MerchantCommit, StoredCommit } from '../streams/envelope.ts';
-import { subjects } from '../streams/subjects.ts';
+import { EVENTS_STREAM, subjects } from '../streams/subjects.ts';
 import type { DeadLetter, DeliveryReceipt } from '../webhooks/types.ts';
 import {
   getCheckpoint,
@@ -31,6 +33,7 @@ import {
   type Database,
   type ReceiptMessage,
 } from '../storage/mod.ts';
+import { withNats } from './helpers/nats.ts';
 
 const log = pino({ level: 'silent' });
 const T0 = 1_800_000_000; // unix seconds
@@ -391,21 +394,6 @@ async function suite(t: Test, db: Kysely<Database>): Promise<void> {
   });
 }
 
-/** A JsMsg stand-in: enough for runBatchConsumer and the projector's decoding. */
-function fakeMsg(seq: number, subject: string, data: Uint8Array) {
-  const settled: string[] = [];
-  const m = {
-    seq,
-    subject,
-    data,
-    info: { timestampNanos: 1_800_000_000_123_000_000, deliveryCount: 1 },
-    ack: () => settled.push('ack'),
-    nak: () => settled.push('nak'),
-    term: () => settled.push('term'),
-  };
-  return { m: m as unknown as JsMsg, settled };
-}
-
 t.test('receiptMessageOf', async (t) => {
   const enc = (x: unknown) => new TextEncoder().encode(JSON.stringify(x));
   const good = { v: 1, delivery_id: 'whd_1', merchant_id: 'm', endpoint_id: 'we', event_id: 'evt', event_type: 'x', url: 'u', attempt: 1, outcome: 'failed', at: 1 };
@@ -430,32 +418,61 @@ t.test('PGlite', async (t) => {
   await suite(t, store.db);
 
   await t.test('startProjector terms an undecodable message and acks the rest', async (t) => {
-    const s = new Stream();
-    s.seq = 5000;
-    const good = s.merchant(onboard('acct_loop', T0));
-    const ok = fakeMsg(5001, good.subject, encodeCommit(good.commit));
-    const bad = fakeMsg(5002, good.subject, new TextEncoder().encode('{"v":1}'));
-    const batches = [[ok.m, bad.m]];
-    const js = {
-      consumers: {
-        get: async () => ({
-          fetch: async () => {
-            const msgs = batches.shift() ?? [];
-            if (msgs.length === 0) await new Promise((r) => setTimeout(r, 20));
-            return (async function* () {
-              yield* msgs;
-            })();
-          },
-        }),
+    const { url } = await withNats(t);
+    const nc = await connectNats(url, 'storage-test');
+    t.teardown(() => nc.close());
+    await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: 5 });
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+
+    // The server announces every term; listen before anything is consumed.
+    const terminated: { stream_seq: number; reason?: string }[] = [];
+    const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${EVENTS_STREAM}.${durables.projector}`, {
+      callback: (err, m) => {
+        if (!err) terminated.push(m.json<{ stream_seq: number; reason?: string }>());
       },
-    } as unknown as JetStreamClient;
+    });
+    t.teardown(() => advisories.unsubscribe());
+
+    const M = 'acct_loop';
+    const PI = 'pi_loop';
+    const subject = subjects.intent(M, PI);
+    const s = new Stream();
+    const good = s.intent(M, PI, create(M, PI, T0 + 50));
+    // Undecodable: a JSON object that is not a commit, on the same aggregate's subject.
+    const badAck = await js.publish(subject, new TextEncoder().encode('{"v":1}'));
+    const goodAck = await js.publish(subject, encodeCommit(good.commit), { msgID: good.commit.id });
+    t.ok(goodAck.seq > badAck.seq, 'the bad message comes first');
+
     const loop = startProjector({ js, db: store.db, log });
-    const deadline = Date.now() + 5_000;
-    while (ok.settled.length + bad.settled.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    let stopped = false;
+    t.teardown(async () => {
+      if (!stopped) await loop.stop();
+    });
+    const deadline = Date.now() + 15_000;
+    let info = await jsm.consumers.info(EVENTS_STREAM, durables.projector);
+    while (Date.now() < deadline) {
+      info = await jsm.consumers.info(EVENTS_STREAM, durables.projector);
+      if (info.delivered.stream_seq >= goodAck.seq && info.num_ack_pending === 0 && terminated.length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    stopped = true;
     await loop.stop();
-    t.strictSame(ok.settled, ['ack']);
-    t.strictSame(bad.settled, ['term']);
-    t.equal((await getMerchant(store.db, 'acct_loop'))?.last_seq, 5001);
+
+    t.equal(info.delivered.stream_seq, goodAck.seq, 'both messages were delivered');
+    t.equal(info.num_ack_pending, 0, 'nothing is left unsettled');
+    t.equal(info.num_pending, 0);
+    t.equal(info.num_redelivered, 0, 'neither was redelivered');
+    t.strictSame(
+      terminated.map((a) => a.stream_seq),
+      [badAck.seq],
+      'the undecodable message was termed, the commit was not',
+    );
+    t.match(terminated[0]?.reason ?? '', /undecodable commit/);
+    const pi = await getIntentWithAttempts(store.db, M, PI);
+    t.equal(pi?.status, 'requires_payment_method', 'the good commit was projected');
+    t.equal(pi?.last_seq, goodAck.seq, 'at its stream sequence');
+    t.equal(pi?.created_at.getTime(), (T0 + 50) * 1000);
   });
 });
 

@@ -16,15 +16,25 @@ export function luhnValid(pan: string): boolean {
   return sum % 10 === 0;
 }
 
-/** Stripe's brand names, by IIN prefix. */
-export function brandOf(pan: string): string {
-  if (/^4/.test(pan)) return 'visa';
-  if (/^(5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720))/.test(pan)) return 'mastercard';
+/** Stripe's brand names. */
+export type CardBrandName = 'visa' | 'mastercard' | 'amex' | 'discover' | 'jcb' | 'diners' | 'unionpay' | 'unknown';
+
+function prefixIn(pan: string, len: number, lo: number, hi: number): boolean {
+  if (pan.length < len) return false;
+  const p = Number(pan.slice(0, len));
+  return p >= lo && p <= hi;
+}
+
+/** Stripe's brand names, by IIN prefix (the one brand table: the network simulator uses it too). */
+export function brandOf(pan: string): CardBrandName {
   if (/^3[47]/.test(pan)) return 'amex';
-  if (/^(6011|65|64[4-9]|622)/.test(pan)) return 'discover';
-  if (/^35/.test(pan)) return 'jcb';
-  if (/^3(0[0-5]|[689])/.test(pan)) return 'diners';
-  if (/^62/.test(pan)) return 'unionpay';
+  if (pan.startsWith('4')) return 'visa';
+  if (prefixIn(pan, 2, 51, 55) || prefixIn(pan, 4, 2221, 2720)) return 'mastercard';
+  // Discover before UnionPay: 6011, 65 and 644–649 are Discover, the rest of 62 (and 81) is UnionPay.
+  if (pan.startsWith('6011') || pan.startsWith('65') || prefixIn(pan, 3, 644, 649)) return 'discover';
+  if (pan.startsWith('62') || pan.startsWith('81')) return 'unionpay';
+  if (prefixIn(pan, 4, 3528, 3589)) return 'jcb';
+  if (prefixIn(pan, 3, 300, 305) || pan.startsWith('3095') || /^3[689]/.test(pan)) return 'diners';
   return 'unknown';
 }
 
@@ -32,12 +42,16 @@ export function cvcLengthOk(brand: string, cvc: string): boolean {
   return brand === 'amex' ? /^\d{4}$/.test(cvc) : /^\d{3}$/.test(cvc);
 }
 
-/** Expired when the last day of exp_month/exp_year is before `now` (unix seconds). */
+/**
+ * Expired when the last day of exp_month/exp_year is before `now` (unix seconds): a card is good
+ * through the end of its expiry month. A two-digit year means 20xx.
+ */
 export function isExpired(expMonth: number, expYear: number, now: number): boolean {
+  const year = expYear < 100 ? 2000 + expYear : expYear;
   const d = new Date(now * 1000);
   const y = d.getUTCFullYear();
   const m = d.getUTCMonth() + 1;
-  return expYear < y || (expYear === y && expMonth < m);
+  return year < y || (year === y && expMonth < m);
 }
 
 /** Stripe's magic test payment methods: usable by any merchant in test mode, never stored. */
