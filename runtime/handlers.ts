@@ -55,10 +55,12 @@ function declineError(state: Intent): ApiError {
 async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.confirm' }>) {
   const { merchantId, intentId, attemptId, ctx } = req;
   let { state } = await loadIntent(deps, merchantId, intentId);
-  if (Object.keys(req.changes).length > 0 && !state.attempts.some((a) => a.id === attemptId)) {
-    state = (await run(deps, merchantId, intentId, { type: 'Update', changes: req.changes, now: ctx.now }, step(ctx, 'update'))).state;
+  // The card rides on attempt.started itself; other confirm-time changes are an update first.
+  const { payment_method: confirmPm, ...otherChanges } = req.changes;
+  if (Object.keys(otherChanges).length > 0 && !state.attempts.some((a) => a.id === attemptId)) {
+    state = (await run(deps, merchantId, intentId, { type: 'Update', changes: otherChanges, now: ctx.now }, step(ctx, 'update'))).state;
   }
-  const pmId = state.payment_method ?? state.attempts.find((a) => a.id === attemptId)?.payment_method;
+  const pmId = confirmPm ?? state.payment_method ?? state.attempts.find((a) => a.id === attemptId)?.payment_method;
   if (!pmId) {
     throw new ApiError(400, 'invalid_request_error', 'payment_intent_unexpected_state', 'You cannot confirm this PaymentIntent because it\'s missing a payment method. To confirm the PaymentIntent, pass a payment_method.', 'payment_method');
   }

@@ -112,7 +112,7 @@ t.test('codec: what it refuses', async (t) => {
   for (const field of ['id', 'v', 'type', 'at', 'data'] as const) {
     const missing = copy(created);
     delete (missing.events[0] as unknown as Record<string, unknown>)[field];
-    rejects(t, `event missing ${field}`, missing, /commit envelope|unknown event type|v undefined|intent\.created/);
+    rejects(t, `event missing ${field}`, missing, new RegExp(`commit envelope: .*${field}`));
   }
   const badEventId = copy(created);
   badEventId.events[0]!.id = 'cmt_1';
@@ -185,14 +185,10 @@ t.test('subjects: fnv1a32 and partitionOf', async (t) => {
   t.not(fnv1a32('é'), fnv1a32('\u00e9'.normalize('NFD')), 'bytes, not characters');
   const ids = Array.from({ length: 500 }, (_, i) => `acct_${i}`);
   for (const n of [1, 2, 16, 1024]) {
-    const counts = new Array<number>(n).fill(0);
-    for (const id of ids) {
-      const p = partitionOf(id, n);
-      t.ok(Number.isInteger(p) && p >= 0 && p < n, `${id} in [0, ${n})`, { diagnostic: false });
-      t.equal(partitionOf(id, n), p, 'stable', { diagnostic: false });
-      counts[p]!++;
-    }
-    if (n === 16) t.ok(counts.every((c) => c > 0), 'every one of 16 partitions gets merchants');
+    const first = ids.map((id) => partitionOf(id, n));
+    t.ok(first.every((p) => Number.isInteger(p) && p >= 0 && p < n), `every partition is in [0, ${n})`);
+    t.strictSame(ids.map((id) => partitionOf(id, n)), first, `stable across calls (n=${n})`);
+    if (n === 16) t.equal(new Set(first).size, 16, 'every one of 16 partitions gets merchants');
   }
   t.equal(partitionOf('acct_1', 16), fnv1a32('acct_1') % 16);
   t.equal(partitionOf('', 16), 0x811c9dc5 % 16);

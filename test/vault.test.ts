@@ -1,0 +1,228 @@
+// The card vault against a real nats-server and the real pay_vault bucket: what is stored (nothing
+// in clear), who may read it, CVC forgetting, AAD binding, crypto-shredding, magic test methods,
+// and the master key file.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { Kvm, type KV } from '@nats-io/kv';
+import { buckets, connectNats, declareTopology } from '../nats/mod.ts';
+import { createVault, keyRing, loadMasterKey, open, VaultError, type PaymentMethodRecord, type Vault } from '../vault/mod.ts';
+import { withNats } from './helpers/nats.ts';
+
+const PAN = '4242424242424242';
+const CVC = '987';
+const M = 'acct_vault_a';
+const OTHER = 'acct_vault_b';
+const NOW = 1_800_000_000;
+const dec = new TextDecoder();
+
+function tmpDir(t: Test): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'paynats-vault-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string }> {
+  const { url } = await withNats(t);
+  const nc = await connectNats(url, 'vault-test');
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: 5 });
+  const kv = await new Kvm(nc).open(buckets.vault);
+  const dataDir = tmpDir(t);
+  const vault = createVault(kv, keyRing(loadMasterKey(dataDir, {})));
+  return { kv, vault, dataDir };
+}
+
+const kvKey = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
+
+async function raw(kv: KV, merchantId: string, pmId: string) {
+  const e = await kv.get(kvKey(merchantId, pmId));
+  if (!e || e.operation !== 'PUT') return null;
+  return { text: dec.decode(e.value), record: JSON.parse(dec.decode(e.value)) as PaymentMethodRecord, revision: e.revision };
+}
+
+async function rejectsMissing(t: Test, p: Promise<unknown>, what: string): Promise<void> {
+  await t.rejects(p, { name: 'VaultError', code: 'resource_missing' }, what);
+}
+
+const tokenize = (vault: Vault, merchantId = M, card: { number: string; cvc?: string } = { number: PAN, cvc: CVC }) =>
+  vault.tokenize(merchantId, { ...card, exp_month: 12, exp_year: 2031 }, { metadata: { order: '1' } }, NOW);
+
+t.test('the vault', async (t) => {
+  const { kv, vault, dataDir } = await setup(t);
+
+  await t.test('tokenize returns the summary only', async (t) => {
+    const pm = await tokenize(vault);
+    t.match(pm.id, /^pm_[0-9a-f]{24}$/);
+    t.match(pm, { merchant_id: M, created: NOW, metadata: { order: '1' } });
+    t.match(pm.card, { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2031, funding: 'credit' });
+    t.notOk('sealed' in pm, 'no sealed blob in what callers see');
+    const json = JSON.stringify(pm);
+    t.notOk(json.includes(PAN), 'no card number');
+    t.notOk(json.includes('cvc'), 'no CVC');
+    t.notOk(pm.card.fingerprint.includes(PAN.slice(0, 6)), 'the fingerprint is keyed, not the number');
+    const again = await tokenize(vault);
+    t.equal(again.card.fingerprint, pm.card.fingerprint, 'the same card gives the same fingerprint');
+    t.not(again.id, pm.id);
+    t.strictSame(await vault.get(M, pm.id), pm, 'get returns the same public record');
+    t.match((await tokenize(vault, M, { number: '378282246310005', cvc: '1234' })).card, { brand: 'amex', last4: '0005' });
+  });
+
+  await t.test('the stored value holds no PAN and no CVC', async (t) => {
+    const pm = await tokenize(vault);
+    const r = await raw(kv, M, pm.id);
+    if (!r) throw new Error('no record in the bucket');
+    t.notOk(r.text.includes(PAN), 'no PAN anywhere in the raw value');
+    t.notOk(r.text.includes(PAN.slice(0, 12)), 'not even most of it');
+    t.notOk(/"cvc"/.test(r.text), 'no cvc field');
+    const { sealed, ...clear } = r.record;
+    t.notOk(JSON.stringify(clear).includes(CVC), 'no CVC digits in the clear fields');
+    t.ok(sealed, 'the secret part is sealed');
+    t.match(sealed, { v: 1, kid: /^[0-9a-f]{8}$/, wdek: String, ct: String });
+    // The ciphertext is not an encoding of the plaintext either.
+    for (const part of [...sealed!.wdek.split('.'), ...sealed!.ct.split('.')]) {
+      const b = Buffer.from(part, 'base64');
+      t.equal(b.indexOf(PAN), -1);
+      t.equal(b.indexOf('"cvc"'), -1);
+      t.equal(b.indexOf(`"${CVC}"`), -1);
+    }
+  });
+
+  await t.test('reveal opens number and CVC; forgetCvc keeps only the number', async (t) => {
+    const pm = await tokenize(vault);
+    t.strictSame(await vault.reveal(M, pm.id), { number: PAN, cvc: CVC });
+    const before = await raw(kv, M, pm.id);
+    await vault.forgetCvc(M, pm.id);
+    const after = await raw(kv, M, pm.id);
+    t.ok(after && before && after.revision > before.revision, 'the record was rewritten');
+    t.not(after?.record.sealed?.ct, before?.record.sealed?.ct, 'under a new ciphertext');
+    t.strictSame(await vault.reveal(M, pm.id), { number: PAN }, 'no cvc after forgetting');
+    t.strictSame(await vault.get(M, pm.id), await vault.get(M, pm.id));
+    t.match(await vault.get(M, pm.id), { id: pm.id, card: { last4: '4242' } }, 'the summary is unchanged');
+    await vault.forgetCvc(M, pm.id); // nothing left to forget
+    t.equal((await raw(kv, M, pm.id))?.revision, after?.revision, 'a second forget writes nothing');
+
+    const noCvc = await tokenize(vault, M, { number: PAN });
+    t.strictSame(await vault.reveal(M, noCvc.id), { number: PAN });
+  });
+
+  await t.test("another merchant can't get or reveal it", async (t) => {
+    const pm = await tokenize(vault);
+    t.equal(await vault.get(OTHER, pm.id), null);
+    await rejectsMissing(t, vault.reveal(OTHER, pm.id), 'reveal by another merchant');
+    await vault.forgetCvc(OTHER, pm.id);
+    await vault.destroy(OTHER, pm.id);
+    t.strictSame(await vault.reveal(M, pm.id), { number: PAN, cvc: CVC }, "another merchant's forget/destroy touch nothing");
+    t.equal(await vault.get(M, 'pm_nope'), null);
+    t.equal(await vault.get(M, `${pm.id}.x`), null, 'an id that is not a token is not looked up');
+    await rejectsMissing(t, vault.reveal(M, 'pm_nope'), 'unknown id');
+  });
+
+  await t.test('a sealed blob cannot be moved to another record', async (t) => {
+    const pm = await tokenize(vault);
+    const r = await raw(kv, M, pm.id);
+    if (!r?.record.sealed) throw new Error('no sealed blob');
+    // Someone with write access to the bucket copies the record under another merchant...
+    await kv.put(kvKey(OTHER, pm.id), r.text);
+    t.ok(await vault.get(OTHER, pm.id), 'the copied public part reads (it is not secret)');
+    await t.rejects(vault.reveal(OTHER, pm.id), /unable to authenticate|unsupported state/i, "but it does not open under the other merchant's AAD");
+    // ...or under another payment method of the same merchant.
+    const victim = await tokenize(vault, M, { number: '5555555555554444', cvc: '321' });
+    const v = await raw(kv, M, victim.id);
+    await kv.put(kvKey(M, victim.id), JSON.stringify({ ...v?.record, sealed: r.record.sealed }));
+    await t.rejects(vault.reveal(M, victim.id), /unable to authenticate|unsupported state/i, "nor under another payment method's id");
+    const ring = keyRing(loadMasterKey(dataDir, {}));
+    t.throws(() => open(ring.vaultKek, r.record.sealed!, `${OTHER}/${pm.id}`), 'open with the wrong AAD fails');
+    t.strictSame(JSON.parse(open(ring.vaultKek, r.record.sealed!, `${M}/${pm.id}`).toString('utf8')), { number: PAN, cvc: CVC }, 'the right AAD opens it');
+    const otherKey = keyRing(randomBytes(32));
+    t.throws(() => open(otherKey.vaultKek, r.record.sealed!, `${M}/${pm.id}`), 'another master key cannot open it');
+  });
+
+  await t.test('destroy makes it unreadable', async (t) => {
+    const pm = await tokenize(vault);
+    await vault.destroy(M, pm.id);
+    t.equal(await vault.get(M, pm.id), null);
+    await rejectsMissing(t, vault.reveal(M, pm.id), 'reveal after destroy');
+    t.equal(await raw(kv, M, pm.id), null, 'no value in the bucket');
+    const history: string[] = [];
+    for await (const e of await kv.history({ key: kvKey(M, pm.id) })) history.push(`${e.operation}:${e.value.length}`);
+    t.strictSame(history, ['PURGE:0'], 'no earlier revision keeps the ciphertext');
+    await vault.forgetCvc(M, pm.id);
+    t.equal(await raw(kv, M, pm.id), null, 'forgetting the CVC of a destroyed card does not bring it back');
+  });
+
+  await t.test('forgetCvc racing destroy does not resurrect the card', async (t) => {
+    const pms = await Promise.all(Array.from({ length: 20 }, () => tokenize(vault)));
+    await Promise.all(pms.flatMap((pm) => [vault.forgetCvc(M, pm.id), vault.destroy(M, pm.id)]));
+    const left = [];
+    for (const pm of pms) if (await raw(kv, M, pm.id)) left.push(pm.id);
+    t.strictSame(left, [], 'every destroyed card stays destroyed');
+  });
+
+  await t.test('magic test payment methods work for any merchant', async (t) => {
+    for (const merchant of [M, OTHER, 'acct_anyone']) {
+      const pm = await vault.get(merchant, 'pm_card_visa');
+      t.match(pm, { id: 'pm_card_visa', merchant_id: merchant, card: { brand: 'visa', last4: '4242' } });
+      t.notOk(pm && 'sealed' in pm);
+      t.strictSame(await vault.reveal(merchant, 'pm_card_visa'), { number: PAN, cvc: '123' });
+    }
+    t.match(await vault.get(M, 'pm_card_amex'), { card: { brand: 'amex', last4: '0005' } });
+    t.match(await vault.reveal(M, 'pm_card_amex'), { cvc: '1234' });
+    t.match(await vault.get(M, 'pm_card_chargeDeclinedInsufficientFunds'), { card: { last4: '9995' } });
+    await vault.forgetCvc(M, 'pm_card_visa');
+    t.strictSame(await vault.reveal(M, 'pm_card_visa'), { number: PAN, cvc: '123' }, 'magic methods are not stored');
+    t.equal(await kv.get(kvKey(M, 'pm_card_visa')), null);
+  });
+});
+
+t.test('master key', async (t) => {
+  await t.test('created 0600 on first load, then reused', async (t) => {
+    const dir = tmpDir(t);
+    const file = path.join(dir, 'keys', 'master.key');
+    t.notOk(existsSync(file));
+    const k1 = loadMasterKey(dir, {});
+    t.equal(k1.length, 32);
+    t.ok(existsSync(file));
+    if (process.platform !== 'win32') {
+      t.equal(statSync(file).mode & 0o777, 0o600, 'the key file is 0600');
+      t.equal(statSync(path.dirname(file)).mode & 0o077, 0, 'its directory is private');
+    }
+    t.equal(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64').length, 32, 'base64 of 32 bytes');
+    const k2 = loadMasterKey(dir, {});
+    t.ok(k2.equals(k1), 'the second load reads the same key');
+    t.equal(keyRing(k2).kid, keyRing(k1).kid);
+    t.notOk(loadMasterKey(tmpDir(t), {}).equals(k1), 'another data dir gets another key');
+  });
+
+  await t.test('a card sealed under the key opens after a restart (same file)', async (t) => {
+    const { url } = await withNats(t);
+    const nc = await connectNats(url, 'vault-test-restart');
+    t.teardown(() => nc.close());
+    await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: 5 });
+    const kv = await new Kvm(nc).open(buckets.vault);
+    const dir = tmpDir(t);
+    const pm = await tokenize(createVault(kv, keyRing(loadMasterKey(dir, {}))));
+    t.strictSame(await createVault(kv, keyRing(loadMasterKey(dir, {}))).reveal(M, pm.id), { number: PAN, cvc: CVC });
+    const stranger = createVault(kv, keyRing(loadMasterKey(tmpDir(t), {})));
+    await t.rejects(stranger.reveal(M, pm.id), 'a vault with another master key cannot open it');
+  });
+
+  await t.test('MASTER_KEY from the environment', async (t) => {
+    const dir = tmpDir(t);
+    const key = randomBytes(32);
+    t.ok(loadMasterKey(dir, { MASTER_KEY: key.toString('base64') }).equals(key));
+    t.notOk(existsSync(path.join(dir, 'keys', 'master.key')), 'no file is written when the key comes from the environment');
+    for (const bad of [randomBytes(16), randomBytes(31), randomBytes(33), randomBytes(64)]) {
+      t.throws(() => loadMasterKey(dir, { MASTER_KEY: bad.toString('base64') }), /MASTER_KEY must be 32 bytes/, `${bad.length} bytes`);
+    }
+    t.throws(() => loadMasterKey(dir, { MASTER_KEY: 'not base64!' }), /MASTER_KEY must be 32 bytes/);
+  });
+});
+
+t.test('VaultError', async (t) => {
+  const e = new VaultError('resource_missing', 'x');
+  t.equal(e.name, 'VaultError');
+  t.equal(e.code, 'resource_missing');
+});
