@@ -33,7 +33,7 @@ export interface GatewayDeps {
   ring: KeyRing;
   readIntent(merchantId: string, intentId: string): Promise<Intent | null>;
   readMerchant(merchantId: string): Promise<Merchant | null>;
-  listIntents(merchantId: string, q: ListIntentsQuery): Promise<IntentPage>;
+  listIntents(merchantId: string, livemode: boolean, q: ListIntentsQuery): Promise<IntentPage>;
   health(): Promise<Record<string, boolean>>;
 }
 
@@ -115,7 +115,7 @@ export async function idempotent(
   req: FastifyRequest,
   reply: FastifyReply,
   deps: Pick<GatewayDeps, 'idempotency'>,
-  merchantId: string,
+  scope: string,
   run: () => Promise<Reply>,
 ): Promise<FastifyReply> {
   const raw = req.headers['idempotency-key'];
@@ -126,7 +126,7 @@ export async function idempotent(
   }
   if (key.length > 255) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Idempotency-Key must be at most 255 characters.');
   const path = req.routeOptions.url ?? req.url;
-  const claim = await deps.idempotency.claim(merchantId, key, fingerprint(req.method, req.url.split('?')[0] ?? path, req.body));
+  const claim = await deps.idempotency.claim(scope, key, fingerprint(req.method, req.url.split('?')[0] ?? path, req.body));
   if (claim.kind === 'replay') {
     return reply.code(claim.status).header('Idempotent-Replayed', 'true').header('Original-Request', claim.requestId).type('application/json').send(claim.body);
   }

@@ -15,6 +15,9 @@ export interface KeyRecord {
 
 export interface Principal extends KeyRecord {}
 
+/** Everything a key touches is scoped by its merchant and mode (idempotency keys, command ids). */
+export const scopeOf = (p: Principal) => `${p.merchant_id}.${p.mode}`;
+
 const CACHE_MS = 30_000;
 
 export function createKeyIndex(kv: KV, ring: KeyRing) {

@@ -36,9 +36,9 @@ async function run(deps: HandlerDeps, merchantId: string, intentId: string, cmd:
   return { state: r.state, seq: r.seq };
 }
 
-async function loadIntent(deps: HandlerDeps, merchantId: string, intentId: string) {
+async function loadIntent(deps: HandlerDeps, merchantId: string, intentId: string, livemode: boolean) {
   const l = await deps.store.load<Intent>(subjects.intent(merchantId, intentId));
-  if (!l.state) throw noSuch('payment_intent', intentId);
+  if (!l.state || l.state.livemode !== livemode) throw noSuch('payment_intent', intentId);
   return { state: l.state, seq: l.seq };
 }
 
@@ -54,7 +54,7 @@ function declineError(state: Intent): ApiError {
 
 async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.confirm' }>) {
   const { merchantId, intentId, attemptId, ctx } = req;
-  let { state } = await loadIntent(deps, merchantId, intentId);
+  let { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
   // The card rides on attempt.started itself; other confirm-time changes are an update first.
   const { payment_method: confirmPm, ...otherChanges } = req.changes;
   if (Object.keys(otherChanges).length > 0 && !state.attempts.some((a) => a.id === attemptId)) {
@@ -64,7 +64,7 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   if (!pmId) {
     throw new ApiError(400, 'invalid_request_error', 'payment_intent_unexpected_state', 'You cannot confirm this PaymentIntent because it\'s missing a payment method. To confirm the PaymentIntent, pass a payment_method.', 'payment_method');
   }
-  const pm = await deps.vault.get(merchantId, pmId);
+  const pm = await deps.vault.get(merchantId, pmId, state.livemode);
   if (!pm) throw noSuch('PaymentMethod', pmId, 'payment_method');
 
   state = (await run(deps, merchantId, intentId, { type: 'StartAttempt', attemptId, paymentMethod: pm.id, card: pm.card, now: ctx.now }, step(ctx, 'start'))).state;
@@ -115,7 +115,7 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
 
 async function capture(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.capture' }>) {
   const { merchantId, intentId, ctx } = req;
-  const { state } = await loadIntent(deps, merchantId, intentId);
+  const { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
   const cmd: IntentCommand = { type: 'Capture', ...(req.amountToCapture !== undefined ? { amountToCapture: req.amountToCapture } : {}), now: ctx.now };
   const events = intentDecider.decide(cmd, state); // validate before money moves
   if (events.length === 0) return state;
@@ -132,7 +132,7 @@ async function capture(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
 
 async function cancel(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.cancel' }>) {
   const { merchantId, intentId, ctx } = req;
-  const { state } = await loadIntent(deps, merchantId, intentId);
+  const { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
   const cmd: IntentCommand = { type: 'Cancel', reason: req.reason, now: ctx.now };
   const events = intentDecider.decide(cmd, state);
   if (events.length === 0) return state;
@@ -160,6 +160,7 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'intent.create':
       return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
     case 'intent.update':
+      await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, { type: 'Update', changes: req.changes, now: req.ctx.now }, req.ctx);
     case 'intent.confirm':
       return { state: await confirm(deps, req) };

@@ -110,9 +110,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       ring,
       readIntent: async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state,
       readMerchant,
-      listIntents: (merchantId, q) =>
+      listIntents: (merchantId, livemode, q) =>
         listIntents(db, {
           merchantId,
+          livemode,
           limit: q.limit ?? 10,
           ...(q.starting_after ? { startingAfter: q.starting_after } : {}),
           ...(q.ending_before ? { endingBefore: q.ending_before } : {}),

@@ -6,6 +6,8 @@ import type { ErrorBody } from '../stripe/errors.ts';
 
 export interface Ctx {
   commandId: string;
+  /** The mode of the key that sent it: an aggregate of the other mode does not exist for it. */
+  livemode: boolean;
   requestId: string | null;
   correlationId: string | null;
   now: number;

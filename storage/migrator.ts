@@ -4,9 +4,11 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Logger } from 'pino';
 import * as m20261125_0001 from './migrations/2026_11_25_0001_initial.ts';
+import * as m20261125_0002 from './migrations/2026_11_25_0002_livemode.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
+  '2026_11_25_0002_livemode': m20261125_0002,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

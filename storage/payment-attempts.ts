@@ -1,5 +1,6 @@
 // payment_attempts: the seed's Transaction table. One row per attempt (Stripe's charge, ch_…) of a
 // payment intent, in the order the intent made them (seq_no, 1-based).
+import type { Generated } from 'kysely';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { AttemptStatus, Intent } from '../actors/mod.ts';
 import { asDate, asDateOrNull, chunks, fromUnix, fromUnixOrNull, int8, type Int8, type Timestamp } from './columns.ts';
@@ -9,6 +10,7 @@ export interface PaymentAttemptsTable {
   id: string;
   intent_id: string;
   merchant_id: string;
+  livemode: Generated<boolean>;
   seq_no: number;
   amount: Int8;
   currency: string;
@@ -59,6 +61,7 @@ export function attemptRowsFromState(s: Intent, seq: number): NewPaymentAttemptR
     id: a.id,
     intent_id: s.id,
     merchant_id: s.merchant_id,
+    livemode: s.livemode ?? false,
     seq_no: i + 1,
     amount: a.amount,
     currency: s.currency,

@@ -1,5 +1,6 @@
 // payment_intents: one row per intent. The columns are for filtering, sorting and the dashboard; the
 // `state` column holds the full snapshot, which is what the API returns.
+import type { Generated } from 'kysely';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { CancellationReason, CaptureMethod, Intent, IntentStatus, PaymentError } from '../actors/mod.ts';
@@ -10,6 +11,7 @@ import { toAttemptRecord, type AttemptRecord } from './payment-attempts.ts';
 export interface PaymentIntentsTable {
   id: string;
   merchant_id: string;
+  livemode: Generated<boolean>;
   amount: Int8;
   currency: string;
   status: IntentStatus;
@@ -41,6 +43,7 @@ export type NewPaymentIntentRow = Insertable<PaymentIntentsTable>;
 export interface IntentRecord {
   id: string;
   merchant_id: string;
+  livemode: boolean;
   amount: number;
   currency: string;
   status: IntentStatus;
@@ -75,6 +78,7 @@ export function intentRowFromState(s: Intent, seq: number, at: number): NewPayme
   return {
     id: s.id,
     merchant_id: s.merchant_id,
+    livemode: s.livemode ?? false,
     amount: s.amount,
     currency: s.currency,
     status: s.status,
@@ -161,6 +165,8 @@ export interface CreatedFilter {
 
 export interface ListIntentsOptions {
   merchantId: string;
+  /** The key's mode: only objects of that mode are listed. Default test. */
+  livemode?: boolean;
   limit: number;
   /** An intent id: the page of intents older than it. */
   startingAfter?: string;
@@ -186,7 +192,7 @@ export async function listIntents(db: Kysely<Database>, o: ListIntentsOptions): 
   if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listIntents: limit must be a positive integer, got ${o.limit}`);
   const backwards = o.endingBefore !== undefined;
   const cursor = o.startingAfter ?? o.endingBefore;
-  let q = db.selectFrom('payment_intents').select(['id', 'state']).where('merchant_id', '=', o.merchantId);
+  let q = db.selectFrom('payment_intents').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode ?? false);
   if (o.customer !== undefined) q = q.where('customer', '=', o.customer);
   const c = o.created;
   if (c?.gt !== undefined) q = q.where('created_at', '>', fromUnix(c.gt));

@@ -38,6 +38,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     data: obj({
       id: Str,
       merchant_id: Str,
+      livemode: Type.Boolean(),
       amount: Int,
       currency: Currency,
       status: Status,

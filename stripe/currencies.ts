@@ -22,3 +22,19 @@ export function minorUnitExponent(c: string): number | undefined {
 
 /** Stripe's largest charge: eight digits in the minor unit. */
 export const MAX_AMOUNT = 99_999_999;
+
+/** Stripe's minimum charge amounts, in the minor unit (https://stripe.com/docs/currencies#minimum-and-maximum-charge-amounts). */
+const MINIMUMS: Record<string, number> = {
+  usd: 50, aed: 200, aud: 50, bgn: 100, brl: 50, cad: 50, chf: 50, czk: 1500, dkk: 250, eur: 50, gbp: 30, hkd: 400,
+  huf: 17500, inr: 50, jpy: 50, mxn: 1000, myr: 200, nok: 300, nzd: 50, pln: 200, ron: 200, sek: 300, sgd: 50, thb: 1000,
+};
+
+export function minimumAmount(c: string): number {
+  return MINIMUMS[c] ?? 1;
+}
+
+/** 1234 usd → "1.23 usd"-style text for messages, honouring the currency's exponent. */
+export function formatAmount(amount: number, c: string): string {
+  const e = minorUnitExponent(c) ?? 2;
+  return `${(amount / 10 ** e).toFixed(e)} ${c}`;
+}

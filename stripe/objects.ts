@@ -48,17 +48,18 @@ export function renderPaymentMethod(pm: PaymentMethodRecord): Obj {
     },
     created: pm.created,
     customer: null,
-    livemode: false,
+    livemode: pm.livemode,
     metadata: pm.metadata,
     type: 'card',
   };
 }
 
-function pmFromAttempt(a: Attempt, created: number): Obj {
+function pmFromAttempt(a: Attempt, created: number, livemode: boolean): Obj {
   return renderPaymentMethod({
     id: a.payment_method,
     merchant_id: '',
     created,
+    livemode,
     card: a.card,
     billing_details: { email: null, name: null, phone: null },
     metadata: {},
@@ -86,7 +87,7 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     failure_code: a.failure_code,
     failure_message: a.failure_message,
     fraud_details: {},
-    livemode: false,
+    livemode: i.livemode,
     metadata: i.metadata,
     outcome: succeeded
       ? { network_status: 'approved_by_network', reason: null, risk_level: 'normal', seller_message: 'Payment complete.', type: 'authorized' }
@@ -141,12 +142,12 @@ export function renderPaymentIntent(i: Intent): Obj {
           decline_code: lpe.decline_code ?? undefined,
           doc_url: `https://stripe.com/docs/error-codes/${lpe.code.replace(/_/g, '-')}`,
           message: lpe.message,
-          payment_method: failedAttempt ? pmFromAttempt(failedAttempt, i.created) : null,
+          payment_method: failedAttempt ? pmFromAttempt(failedAttempt, i.created, i.livemode) : null,
           type: lpe.type,
         }
       : null,
     latest_charge: latest?.id ?? null,
-    livemode: false,
+    livemode: i.livemode,
     metadata: i.metadata,
     next_action: null,
     on_behalf_of: null,

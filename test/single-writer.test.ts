@@ -174,7 +174,7 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
   const ctx = () => {
     const commandId = newId('cmd');
     sentIds.add(commandId);
-    return { commandId, requestId: null, correlationId: null, now: nowS() };
+    return { commandId, livemode: false, requestId: null, correlationId: null, now: nowS() };
   };
   const AMOUNT = 2_000;
   const createReq = (r: Ref): CommandRequest => ({
@@ -184,6 +184,7 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
     command: {
       type: 'Create',
       intentId: r.intentId,
+      livemode: false,
       merchantId: r.merchantId,
       amount: AMOUNT,
       currency: 'usd',
@@ -295,10 +296,12 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
   const u2 = Array.from({ length: 10 }, (_, i) => updateReq(X, { metadata: { phase: '2', n: String(i) } }));
   const confirms = Array.from({ length: 10 }, () => confirmReq(X));
   const u3 = Array.from({ length: 10 }, (_, i) => updateReq(X, { metadata: { phase: '3', n: String(i) } }));
-  // Issued in this order on one connection: the owner's mailbox takes them in this order.
-  const updateRuns = [...u2, ...u3].map(async (q) => ({ q, o: await send(fastClient, q, waveDeadline) }));
-  const confirmRuns = confirms.map(async (q) => ({ q, o: await send(fastClient, q, waveDeadline) }));
-  void Promise.allSettled([...updateRuns, ...confirmRuns]); // awaited below; no unhandled rejections meanwhile
+  // Issued in this order on one connection, so the owner's mailbox takes them in this order:
+  // ten updates, ten confirms, ten updates.
+  const run = <Q extends CommandRequest>(q: Q) => send(fastClient, q, waveDeadline).then((o) => ({ q, o }));
+  const u2Runs = u2.map(run);
+  const confirmRuns = confirms.map(run);
+  const u3Runs = u3.map(run);
 
   // Kill X's owner the moment the first attempt is durably started (its authorization now in flight).
   const startedSeen = await waitFor(
@@ -307,13 +310,13 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
       const m = await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: X.subject });
       return m && decodeCommit(m.data).command === 'StartAttempt' ? m.seq : null;
     },
-    15_000,
+    10_000,
     5,
-  ).catch(() => null);
+  );
   const killAt = Date.now();
   killed.kill('SIGKILL');
   const exit = await killed.exited;
-  t.equal(exit.signal, 'SIGKILL', `${killedId} was killed (${startedSeen ? `right after StartAttempt at seq ${startedSeen}` : 'StartAttempt not observed'})`);
+  t.equal(exit.signal, 'SIGKILL', `${killedId} was killed right after StartAttempt was appended at seq ${startedSeen}, its authorization in flight`);
 
   // Failover, as a client sees it: fresh commands to the dead owner's partition until one is served.
   let probeOkAt: number | null = null;
@@ -330,10 +333,17 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
   }
   t.ok(probeOkAt !== null, 'the dead worker’s partition is served again');
   const pauseMs = (probeOkAt ?? Number.NaN) - killAt;
+  // Fresh confirms at the new owner at once, while the dead owner's attempt may still be pending
+  // (its confirm is only retried when the client gives up on the dead worker): none may start a
+  // second attempt.
+  const lateConfirms = Array.from({ length: 5 }, () => confirmReq(X));
+  const lateRuns = lateConfirms.map(run);
 
   mark('probe served');
-  const updates = await Promise.all(updateRuns);
-  const confirmed = await Promise.all(confirmRuns);
+  const updates = [...(await Promise.all(u2Runs)), ...(await Promise.all(u3Runs))];
+  const early = await Promise.all(confirmRuns);
+  const late = await Promise.all(lateRuns);
+  const confirmed = [...early, ...late];
   stopBackground = true;
   await Promise.all(backgroundRuns);
   await setEpnLatency(5);
@@ -345,7 +355,9 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
 
   // ── what the clients were told ──────────────────────────────────────────────
   const winners = confirmed.filter((c) => c.o.ok);
-  t.equal(winners.length, 1, `exactly one of 10 concurrent confirms succeeded (${confirmed.map((c) => describe(c.o)).join(' | ')})`);
+  t.equal(winners.length, 1, `exactly one of ${confirmed.length} confirms succeeded`);
+  t.comment(`confirms: ${confirmed.map((c, i) => `#${i}${c.o.tries > 1 ? ` (${c.o.tries} tries)` : ''}: ${describe(c.o)}`).join('\n#   ')}`);
+  t.ok(early.some((c) => c.o.ok), 'the winner is one of the confirms sent before the crash');
   const winner = winners[0];
   for (const c of confirmed) {
     if (c === winner) continue;
@@ -495,7 +507,9 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
   const allToSurvivor = afterKill.find((s) => s.holders.every((h) => h === survivorId));
   t.ok(allToSurvivor, `all four partitions moved to ${survivorId}`);
   const takeoverMs = (allToSurvivor?.at ?? Number.NaN) - killAt;
-  t.ok(takeoverMs <= 2 * LEASE_MS, `…within 2 × LEASE_MS = ${2 * LEASE_MS} ms (took ${takeoverMs} ms)`);
+  // Worst case by design: the lease was renewed just before the kill (expires LEASE_MS later, plus
+  // the server's expiry lag), and the survivor claims in its next round (ROUND_MS): about 2 × LEASE_MS.
+  t.ok(takeoverMs <= 2 * LEASE_MS + ROUND_MS, `…within 2 × LEASE_MS + one round = ${2 * LEASE_MS + ROUND_MS} ms (took ${takeoverMs} ms)`);
   t.strictSame(await leaseHolders(), [survivorId, survivorId, survivorId, survivorId], `${survivorId} holds every partition at the end`);
 
   // ── the workers' own account ────────────────────────────────────────────────

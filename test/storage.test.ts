@@ -111,6 +111,7 @@ function create(merchantId: string, intentId: string, now: number, extra: Partia
     type: 'Create',
     intentId,
     merchantId,
+    livemode: false,
     amount: 5000,
     currency: 'inr',
     clientSecret: `${intentId}_secret_x`,

@@ -36,6 +36,7 @@ const created = commitOf(null, {
   type: 'Create',
   intentId: PI,
   merchantId: M,
+  livemode: false,
   amount: 5000,
   currency: 'inr',
   clientSecret: `${PI}_secret_x`,

@@ -48,7 +48,7 @@ async function rejectsMissing(t: Test, p: Promise<unknown>, what: string): Promi
 }
 
 const tokenize = (vault: Vault, merchantId = M, card: { number: string; cvc?: string } = { number: PAN, cvc: CVC }) =>
-  vault.tokenize(merchantId, { ...card, exp_month: 12, exp_year: 2031 }, { metadata: { order: '1' } }, NOW);
+  vault.tokenize(merchantId, { ...card, exp_month: 12, exp_year: 2031 }, { metadata: { order: '1' } }, NOW, false);
 
 t.test('the vault', async (t) => {
   const { kv, vault, dataDir } = await setup(t);
@@ -66,8 +66,10 @@ t.test('the vault', async (t) => {
     const again = await tokenize(vault);
     t.equal(again.card.fingerprint, pm.card.fingerprint, 'the same card gives the same fingerprint');
     t.not(again.id, pm.id);
-    t.strictSame(await vault.get(M, pm.id), pm, 'get returns the same public record');
+    t.strictSame(await vault.get(M, pm.id, false), pm, 'get returns the same public record');
     t.match((await tokenize(vault, M, { number: '378282246310005', cvc: '1234' })).card, { brand: 'amex', last4: '0005' });
+    t.equal(pm.livemode, false);
+    t.equal(await vault.get(M, pm.id, true), null, 'a test-mode card is invisible in live mode');
   });
 
   await t.test('the stored value holds no PAN and no CVC', async (t) => {
@@ -99,8 +101,8 @@ t.test('the vault', async (t) => {
     t.ok(after && before && after.revision > before.revision, 'the record was rewritten');
     t.not(after?.record.sealed?.ct, before?.record.sealed?.ct, 'under a new ciphertext');
     t.strictSame(await vault.reveal(M, pm.id), { number: PAN }, 'no cvc after forgetting');
-    t.strictSame(await vault.get(M, pm.id), await vault.get(M, pm.id));
-    t.match(await vault.get(M, pm.id), { id: pm.id, card: { last4: '4242' } }, 'the summary is unchanged');
+    t.strictSame(await vault.get(M, pm.id, false), await vault.get(M, pm.id, false));
+    t.match(await vault.get(M, pm.id, false), { id: pm.id, card: { last4: '4242' } }, 'the summary is unchanged');
     await vault.forgetCvc(M, pm.id); // nothing left to forget
     t.equal((await raw(kv, M, pm.id))?.revision, after?.revision, 'a second forget writes nothing');
 
@@ -110,13 +112,13 @@ t.test('the vault', async (t) => {
 
   await t.test("another merchant can't get or reveal it", async (t) => {
     const pm = await tokenize(vault);
-    t.equal(await vault.get(OTHER, pm.id), null);
+    t.equal(await vault.get(OTHER, pm.id, false), null);
     await rejectsMissing(t, vault.reveal(OTHER, pm.id), 'reveal by another merchant');
     await vault.forgetCvc(OTHER, pm.id);
     await vault.destroy(OTHER, pm.id);
     t.strictSame(await vault.reveal(M, pm.id), { number: PAN, cvc: CVC }, "another merchant's forget/destroy touch nothing");
-    t.equal(await vault.get(M, 'pm_nope'), null);
-    t.equal(await vault.get(M, `${pm.id}.x`), null, 'an id that is not a token is not looked up');
+    t.equal(await vault.get(M, 'pm_nope', false), null);
+    t.equal(await vault.get(M, `${pm.id}.x`, false), null, 'an id that is not a token is not looked up');
     await rejectsMissing(t, vault.reveal(M, 'pm_nope'), 'unknown id');
   });
 
@@ -126,7 +128,7 @@ t.test('the vault', async (t) => {
     if (!r?.record.sealed) throw new Error('no sealed blob');
     // Someone with write access to the bucket copies the record under another merchant...
     await kv.put(kvKey(OTHER, pm.id), r.text);
-    t.ok(await vault.get(OTHER, pm.id), 'the copied public part reads (it is not secret)');
+    t.ok(await vault.get(OTHER, pm.id, false), 'the copied public part reads (it is not secret)');
     await t.rejects(vault.reveal(OTHER, pm.id), /unable to authenticate|unsupported state/i, "but it does not open under the other merchant's AAD");
     // ...or under another payment method of the same merchant.
     const victim = await tokenize(vault, M, { number: '5555555555554444', cvc: '321' });
@@ -143,7 +145,7 @@ t.test('the vault', async (t) => {
   await t.test('destroy makes it unreadable', async (t) => {
     const pm = await tokenize(vault);
     await vault.destroy(M, pm.id);
-    t.equal(await vault.get(M, pm.id), null);
+    t.equal(await vault.get(M, pm.id, false), null);
     await rejectsMissing(t, vault.reveal(M, pm.id), 'reveal after destroy');
     t.equal(await raw(kv, M, pm.id), null, 'no value in the bucket');
     const history: string[] = [];
@@ -163,14 +165,15 @@ t.test('the vault', async (t) => {
 
   await t.test('magic test payment methods work for any merchant', async (t) => {
     for (const merchant of [M, OTHER, 'acct_anyone']) {
-      const pm = await vault.get(merchant, 'pm_card_visa');
+      const pm = await vault.get(merchant, 'pm_card_visa', false);
       t.match(pm, { id: 'pm_card_visa', merchant_id: merchant, card: { brand: 'visa', last4: '4242' } });
       t.notOk(pm && 'sealed' in pm);
       t.strictSame(await vault.reveal(merchant, 'pm_card_visa'), { number: PAN, cvc: '123' });
     }
-    t.match(await vault.get(M, 'pm_card_amex'), { card: { brand: 'amex', last4: '0005' } });
+    t.equal(await vault.get(M, 'pm_card_visa', true), null, 'magic methods are test mode only');
+    t.match(await vault.get(M, 'pm_card_amex', false), { card: { brand: 'amex', last4: '0005' } });
     t.match(await vault.reveal(M, 'pm_card_amex'), { cvc: '1234' });
-    t.match(await vault.get(M, 'pm_card_chargeDeclinedInsufficientFunds'), { card: { last4: '9995' } });
+    t.match(await vault.get(M, 'pm_card_chargeDeclinedInsufficientFunds', false), { card: { last4: '9995' } });
     await vault.forgetCvc(M, 'pm_card_visa');
     t.strictSame(await vault.reveal(M, 'pm_card_visa'), { number: PAN, cvc: '123' }, 'magic methods are not stored');
     t.equal(await kv.get(kvKey(M, 'pm_card_visa')), null);

@@ -12,6 +12,7 @@ export interface PaymentMethodRecord {
   id: string;
   merchant_id: string;
   created: number;
+  livemode: boolean;
   card: CardSummary;
   billing_details: { email: string | null; name: string | null; phone: string | null };
   metadata: Record<string, string>;
@@ -41,9 +42,9 @@ export class VaultError extends Error {
 const MAGIC_EXP_YEAR = 2034;
 
 export interface Vault {
-  tokenize(merchantId: string, card: CardInput, extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> }, now: number): Promise<PaymentMethodRecord>;
-  /** The public record, if it belongs to this merchant (magic test methods belong to everyone). */
-  get(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null>;
+  tokenize(merchantId: string, card: CardInput, extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> }, now: number, livemode: boolean): Promise<PaymentMethodRecord>;
+  /** The public record, if it belongs to this merchant and mode (magic test methods belong to every merchant's test mode). */
+  get(merchantId: string, pmId: string, livemode: boolean): Promise<PaymentMethodRecord | null>;
   /** Opens the card for one authorization. Only the actor runtime calls this. */
   reveal(merchantId: string, pmId: string): Promise<CardSecret>;
   /** PCI: the CVC is not kept after authorization. */
@@ -76,27 +77,33 @@ export function createVault(kv: KV, ring: KeyRing): Vault {
       id: pmId,
       merchant_id: merchantId,
       created: 0,
+      livemode: false,
       card: summary(pan, 12, MAGIC_EXP_YEAR),
       billing_details: { email: null, name: null, phone: null },
       metadata: {},
     };
   }
 
-  async function load(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null> {
+  async function loadEntry(merchantId: string, pmId: string): Promise<{ rec: PaymentMethodRecord; revision: number } | null> {
     if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
     const e = await kv.get(key(merchantId, pmId));
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
-    return e.json<PaymentMethodRecord>();
+    return { rec: e.json<PaymentMethodRecord>(), revision: e.revision };
+  }
+
+  async function load(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null> {
+    return (await loadEntry(merchantId, pmId))?.rec ?? null;
   }
 
   return {
-    async tokenize(merchantId, card, extra, now) {
+    async tokenize(merchantId, card, extra, now, livemode) {
       const id = `pm_${randomBytes(12).toString('hex')}`;
       const secret: CardSecret = { number: card.number, ...(card.cvc ? { cvc: card.cvc } : {}) };
       const rec: PaymentMethodRecord = {
         id,
         merchant_id: merchantId,
         created: now,
+        livemode,
         card: summary(card.number, card.exp_month, card.exp_year),
         billing_details: extra.billing_details ?? { email: null, name: null, phone: null },
         metadata: extra.metadata ?? {},
@@ -105,11 +112,11 @@ export function createVault(kv: KV, ring: KeyRing): Vault {
       await kv.create(key(merchantId, id), JSON.stringify(rec));
       return publicRecord(rec);
     },
-    async get(merchantId, pmId) {
-      const m = magic(merchantId, pmId);
+    async get(merchantId, pmId, livemode) {
+      const m = livemode ? null : magic(merchantId, pmId);
       if (m) return m;
       const rec = await load(merchantId, pmId);
-      return rec ? publicRecord(rec) : null;
+      return rec && (rec.livemode ?? false) === livemode ? publicRecord(rec) : null;
     },
     async reveal(merchantId, pmId) {
       const pan = MAGIC_PAYMENT_METHODS[pmId];
@@ -120,17 +127,33 @@ export function createVault(kv: KV, ring: KeyRing): Vault {
     },
     async forgetCvc(merchantId, pmId) {
       if (MAGIC_PAYMENT_METHODS[pmId]) return;
-      const rec = await load(merchantId, pmId);
-      if (!rec?.sealed) return;
-      const secret = JSON.parse(open(ring.vaultKek, rec.sealed, `${merchantId}/${pmId}`).toString('utf8')) as CardSecret;
-      if (secret.cvc === undefined) return;
-      const next: PaymentMethodRecord = { ...rec, sealed: seal(ring.vaultKek, ring.kid, Buffer.from(JSON.stringify({ number: secret.number })), `${merchantId}/${pmId}`) };
-      await kv.put(key(merchantId, pmId), JSON.stringify(next));
+      // Compare-and-set on the revision read: a plain put racing destroy() would write the card back
+      // after it was purged. A changed record is read again; a destroyed one stays destroyed.
+      for (let i = 0; i < 5; i++) {
+        const e = await loadEntry(merchantId, pmId);
+        if (!e?.rec.sealed) return;
+        const secret = JSON.parse(open(ring.vaultKek, e.rec.sealed, `${merchantId}/${pmId}`).toString('utf8')) as CardSecret;
+        if (secret.cvc === undefined) return;
+        const next: PaymentMethodRecord = { ...e.rec, sealed: seal(ring.vaultKek, ring.kid, Buffer.from(JSON.stringify({ number: secret.number })), `${merchantId}/${pmId}`) };
+        try {
+          await kv.update(key(merchantId, pmId), JSON.stringify(next), e.revision);
+          return;
+        } catch (err) {
+          if (!isWrongLastSequence(err)) throw err;
+        }
+      }
+      throw new Error(`forgetCvc: ${pmId} kept changing`);
     },
     async destroy(merchantId, pmId) {
       await kv.purge(key(merchantId, pmId));
     },
   };
+}
+
+/** The server refused a compare-and-set: the key changed since it was read. */
+function isWrongLastSequence(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return e.api_error?.err_code === 10071 || /wrong last sequence/i.test(String(e.message));
 }
 
 function publicRecord(rec: PaymentMethodRecord): PaymentMethodRecord {

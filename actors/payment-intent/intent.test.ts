@@ -28,6 +28,7 @@ const create = (over: Partial<Create> = {}): Create => ({
   type: 'Create',
   intentId: 'pi_1',
   merchantId: 'mer_1',
+  livemode: false,
   amount: 1000,
   currency: 'usd',
   clientSecret: 'pi_1_secret_x',
@@ -73,6 +74,7 @@ const created = (over: { paymentMethod?: string | null; captureMethod?: CaptureM
     data: {
       id: 'pi_1',
       merchant_id: 'mer_1',
+      livemode: false,
       amount: over.amount ?? 1000,
       currency: 'usd',
       status: pm ? 'requires_confirmation' : 'requires_payment_method',

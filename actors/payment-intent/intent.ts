@@ -45,6 +45,8 @@ export interface PaymentError {
 export interface Intent {
   id: string;
   merchant_id: string;
+  /** Live or test mode: objects of one mode are invisible to keys of the other. */
+  livemode: boolean;
   amount: number;
   currency: string;
   status: IntentStatus;
@@ -85,6 +87,7 @@ export type IntentCommand =
       type: 'Create';
       intentId: string;
       merchantId: string;
+      livemode: boolean;
       amount: number;
       currency: string;
       clientSecret: string;
@@ -154,6 +157,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
         data: {
           id: cmd.intentId,
           merchant_id: cmd.merchantId,
+          livemode: cmd.livemode,
           amount: cmd.amount,
           currency: cmd.currency,
           status: cmd.paymentMethod ? 'requires_confirmation' : 'requires_payment_method',

@@ -43,20 +43,23 @@ export function registerAdmin(app: FastifyInstance, deps: GatewayDeps): void {
       throw new ApiError(409, 'invalid_request_error', 'resource_already_exists', `Merchant ${merchantId} already exists.`, 'merchant_id');
     }
     const now = Math.floor(Date.now() / 1000);
-    const secretKey = `sk_test_${token(32)}`;
-    const publishableKey = `pk_test_${token(32)}`;
+    // Test and live keys: objects made with one mode's keys are invisible to the other's.
+    const issued = (['test', 'live'] as const).flatMap((mode) =>
+      (['secret', 'publishable'] as const).map((kind) => ({ mode, kind, key: `${kind === 'secret' ? 'sk' : 'pk'}_${mode}_${token(32)}` })),
+    );
     const webhookSecret = `whsec_${token(32)}`;
-    const keyRecord = (key: string, kind: ApiKeyRecord['kind']): ApiKeyRecord => ({
+    const keys: ApiKeyRecord[] = issued.map((k) => ({
       id: `key_${token(16)}`,
-      kind,
-      hash: hashApiKey(deps.ring, key),
-      redacted: `${key.slice(0, 8)}…${key.slice(-4)}`,
+      kind: k.kind,
+      hash: hashApiKey(deps.ring, k.key),
+      redacted: `${k.key.slice(0, 8)}…${k.key.slice(-4)}`,
       created: now,
-    });
-    const keys = [keyRecord(secretKey, 'secret'), keyRecord(publishableKey, 'publishable')];
+    }));
     // Index the keys first: if the append then fails, the index points at no merchant and authenticates nothing.
-    await deps.keys.register(secretKey, { merchant_id: merchantId, key_id: keys[0]!.id, kind: 'secret', mode: 'test', created: now });
-    await deps.keys.register(publishableKey, { merchant_id: merchantId, key_id: keys[1]!.id, kind: 'publishable', mode: 'test', created: now });
+    for (const [i, k] of issued.entries()) {
+      await deps.keys.register(k.key, { merchant_id: merchantId, key_id: keys[i]!.id, kind: k.kind, mode: k.mode, created: now });
+    }
+    const keyOf = (mode: 'test' | 'live', kind: 'secret' | 'publishable') => issued.find((k) => k.mode === mode && k.kind === kind)!.key;
     const { requestId, correlationId } = correlationOf(req);
     const webhookEndpointId = `we_${token(24)}`;
     const state = (await deps.commands.send({
@@ -76,12 +79,14 @@ export function registerAdmin(app: FastifyInstance, deps: GatewayDeps): void {
         allowedOrigins: b.allowed_origins ?? [],
         now,
       },
-      ctx: { commandId: cmdId, requestId, correlationId, now },
+      ctx: { commandId: cmdId, livemode: false, requestId, correlationId, now },
     })) as Merchant;
     return reply.code(201).send({
       merchant_id: merchantId,
-      secret_key: secretKey,
-      publishable_key: publishableKey,
+      secret_key: keyOf('test', 'secret'),
+      publishable_key: keyOf('test', 'publishable'),
+      live_secret_key: keyOf('live', 'secret'),
+      live_publishable_key: keyOf('live', 'publishable'),
       webhook_secret: webhookSecret,
       webhook_endpoint_id: state.webhook_endpoint_id,
       merchant: renderMerchant(state),

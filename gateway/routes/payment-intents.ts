@@ -2,10 +2,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaptureMethod, Intent, Updatable } from '../../actors/mod.ts';
 import { ApiError, invalidParam, noSuch } from '../../stripe/errors.ts';
-import { isCurrency, MAX_AMOUNT } from '../../stripe/currencies.ts';
+import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
-import { requireSecret, type Principal } from '../auth.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { clientSecretFor, commandId, derivedId } from '../ids.ts';
 import {
   CancelIntentBody,
@@ -22,9 +22,9 @@ import type { Ctx } from '../../runtime/protocol.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function ctxOf(req: FastifyRequest, cmdId: string): Ctx {
+function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
   const { requestId, correlationId } = correlationOf(req);
-  return { commandId: cmdId, requestId, correlationId, now: now() };
+  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
 }
 
 function checkCurrency(c: string): string {
@@ -33,8 +33,9 @@ function checkCurrency(c: string): string {
   return lc;
 }
 
-function checkAmount(amount: number, param = 'amount'): number {
-  if (amount < 1) throw new ApiError(400, 'invalid_request_error', 'amount_too_small', 'Amount must be at least 1 in the currency\'s minor unit.', param);
+function checkAmount(amount: number, currency: string, param = 'amount'): number {
+  const min = minimumAmount(currency);
+  if (amount < min) throw new ApiError(400, 'invalid_request_error', 'amount_too_small', `Amount must be at least ${formatAmount(min, currency)}`, param);
   if (amount > MAX_AMOUNT) throw new ApiError(400, 'invalid_request_error', 'amount_too_large', `Amount must be no more than ${MAX_AMOUNT}.`, param);
   return amount;
 }
@@ -47,7 +48,7 @@ async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: 
       const a = i.attempts[i.attempts.length - 1];
       o.latest_charge = a ? renderCharge(i, a) : null;
     } else if (path === 'payment_method') {
-      const pm = i.payment_method ? await deps.vault.get(merchantId, i.payment_method) : null;
+      const pm = i.payment_method ? await deps.vault.get(merchantId, i.payment_method, i.livemode) : null;
       o.payment_method = pm ? renderPaymentMethod(pm) : null;
     } else if (path === 'customer') {
       // Customers arrive with the full API; until then the id stays an id.
@@ -56,6 +57,12 @@ async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: 
     }
   }
   return o;
+}
+
+/** An intent of this key's merchant and mode; anything else does not exist for this key. */
+async function readOwnIntent(deps: GatewayDeps, p: Principal, id: string): Promise<Intent | null> {
+  const i = await deps.readIntent(p.merchant_id, id);
+  return i && i.livemode === (p.mode === 'live') ? i : null;
 }
 
 const emptyToNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
@@ -82,11 +89,12 @@ interface CreateInput {
   confirm: boolean;
 }
 
-async function createIntent(deps: GatewayDeps, req: FastifyRequest, merchantId: string, route: string, input: CreateInput): Promise<Intent> {
+async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput): Promise<Intent> {
+  const merchantId = p.merchant_id;
   const currency = checkCurrency(input.currency);
-  checkAmount(input.amount);
-  if (input.paymentMethod && !(await deps.vault.get(merchantId, input.paymentMethod))) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
-  const cmdId = commandId(merchantId, route, idempotencyKeyOf(req));
+  checkAmount(input.amount, currency);
+  if (input.paymentMethod && !(await deps.vault.get(merchantId, input.paymentMethod, p.mode === 'live'))) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
+  const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
   let state = (await deps.commands.send({
     op: 'intent.create',
@@ -96,6 +104,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, merchantId: 
       type: 'Create',
       intentId,
       merchantId,
+      livemode: p.mode === 'live',
       amount: input.amount,
       currency,
       clientSecret: clientSecretFor(deps.ring.secretsKey, intentId),
@@ -109,7 +118,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, merchantId: 
       paymentMethod: input.paymentMethod,
       now: now(),
     },
-    ctx: ctxOf(req, cmdId),
+    ctx: ctxOf(req, p, cmdId),
   })) as Intent;
   if (input.confirm) {
     const confirmId = `${cmdId}:confirm`;
@@ -119,7 +128,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, merchantId: 
       intentId,
       attemptId: derivedId('ch', confirmId),
       changes: {},
-      ctx: ctxOf(req, confirmId),
+      ctx: ctxOf(req, p, confirmId),
     })) as Intent;
   }
   return state;
@@ -130,8 +139,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    return idempotent(req, reply, deps, p.merchant_id, async () => {
-      const state = await createIntent(deps, req, p.merchant_id, 'POST /v1/payment_intents', {
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      const state = await createIntent(deps, req, p, 'POST /v1/payment_intents', {
         amount: b.amount,
         currency: b.currency,
         captureMethod: b.capture_method ?? 'automatic',
@@ -156,8 +165,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     if (b.merchant_id !== p.merchant_id) {
       throw new ApiError(403, 'permission_error', 'merchant_mismatch', 'merchant_id does not belong to the API key used.', 'merchant_id');
     }
-    return idempotent(req, reply, deps, p.merchant_id, async () => {
-      const state = await createIntent(deps, req, p.merchant_id, 'POST /stripe/intend', {
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      const state = await createIntent(deps, req, p, 'POST /stripe/intend', {
         amount: b.amount,
         currency: b.currency,
         captureMethod: b.capture_method ?? 'automatic',
@@ -180,7 +189,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     { schema: { params: IdParams, querystring: RetrieveQuery } },
     async (req) => {
       const p = await principalOf(req, deps);
-      const i = await deps.readIntent(p.merchant_id, req.params.id);
+      const i = await readOwnIntent(deps, p, req.params.id);
       if (!i) throw noSuch('payment_intent', req.params.id);
       authorizeIntentAccess(p, i, req.query.client_secret);
       return render(deps, p.merchant_id, i, req.query.expand);
@@ -190,7 +199,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Querystring: ListIntentsQuery }>('/v1/payment_intents', { schema: { querystring: ListIntentsQuery } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
-    const page = await deps.listIntents(p.merchant_id, req.query);
+    const page = await deps.listIntents(p.merchant_id, p.mode === 'live', req.query);
     const expand = (req.query.expand ?? []).filter((e) => e.startsWith('data.')).map((e) => e.slice(5));
     return {
       object: 'list',
@@ -207,25 +216,31 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const p = await principalOf(req, deps);
       requireSecret(p);
       const b = req.body;
-      return idempotent(req, reply, deps, p.merchant_id, async () => {
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
         const changes: Updatable = {};
-        if (b.amount !== undefined) changes.amount = checkAmount(b.amount);
         if (b.currency !== undefined) changes.currency = checkCurrency(b.currency);
+        if (b.amount !== undefined || b.currency !== undefined) {
+          const current = await readOwnIntent(deps, p, req.params.id);
+          if (!current) throw noSuch('payment_intent', req.params.id);
+          const amount = b.amount ?? current.amount;
+          checkAmount(amount, changes.currency ?? current.currency);
+          if (b.amount !== undefined) changes.amount = amount;
+        }
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
         if (b.description !== undefined) changes.description = b.description || null;
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.customer !== undefined) changes.customer = b.customer || null;
         if (b.payment_method !== undefined) {
-          if (b.payment_method && !(await deps.vault.get(p.merchant_id, b.payment_method))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+          if (b.payment_method && !(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
           changes.payment_method = b.payment_method || null;
         }
         if (b.metadata !== undefined) {
-          const existing = (await deps.readIntent(p.merchant_id, req.params.id))?.metadata ?? {};
+          const existing = (await readOwnIntent(deps, p, req.params.id))?.metadata ?? {};
           // Stripe merges metadata keys; an empty value removes a key; metadata='' removes all.
           changes.metadata = b.metadata === '' ? {} : Object.fromEntries(Object.entries({ ...existing, ...b.metadata }).filter(([, v]) => v !== ''));
         }
-        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${req.params.id}`, idempotencyKeyOf(req));
-        const state = (await deps.commands.send({ op: 'intent.update', merchantId: p.merchant_id, intentId: req.params.id, changes, ctx: ctxOf(req, cmdId) })) as Intent;
+        const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${req.params.id}`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({ op: 'intent.update', merchantId: p.merchant_id, intentId: req.params.id, changes, ctx: ctxOf(req, p, cmdId) })) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
     },
@@ -239,26 +254,26 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const b = req.body;
       const id = req.params.id;
       if (p.kind !== 'secret') {
-        const i = await deps.readIntent(p.merchant_id, id);
+        const i = await readOwnIntent(deps, p, id);
         if (!i) throw noSuch('payment_intent', id);
         authorizeIntentAccess(p, i, b.client_secret);
       }
-      return idempotent(req, reply, deps, p.merchant_id, async () => {
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
         const changes: Updatable = {};
         if (b.payment_method) {
-          if (!(await deps.vault.get(p.merchant_id, b.payment_method))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+          if (!(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
           changes.payment_method = b.payment_method;
         }
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
-        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
+        const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
         const state = (await deps.commands.send({
           op: 'intent.confirm',
           merchantId: p.merchant_id,
           intentId: id,
           attemptId: derivedId('ch', cmdId),
           changes,
-          ctx: ctxOf(req, cmdId),
+          ctx: ctxOf(req, p, cmdId),
         })) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
@@ -271,14 +286,14 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     async (req, reply) => {
       const p = await principalOf(req, deps);
       requireSecret(p);
-      return idempotent(req, reply, deps, p.merchant_id, async () => {
-        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${req.params.id}/capture`, idempotencyKeyOf(req));
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${req.params.id}/capture`, idempotencyKeyOf(req));
         const state = (await deps.commands.send({
           op: 'intent.capture',
           merchantId: p.merchant_id,
           intentId: req.params.id,
           ...(req.body.amount_to_capture !== undefined ? { amountToCapture: req.body.amount_to_capture } : {}),
-          ctx: ctxOf(req, cmdId),
+          ctx: ctxOf(req, p, cmdId),
         })) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, req.body.expand) };
       });
@@ -291,14 +306,14 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     async (req, reply) => {
       const p = await principalOf(req, deps);
       requireSecret(p);
-      return idempotent(req, reply, deps, p.merchant_id, async () => {
-        const cmdId = commandId(p.merchant_id, `POST /v1/payment_intents/${req.params.id}/cancel`, idempotencyKeyOf(req));
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${req.params.id}/cancel`, idempotencyKeyOf(req));
         const state = (await deps.commands.send({
           op: 'intent.cancel',
           merchantId: p.merchant_id,
           intentId: req.params.id,
           reason: (req.body.cancellation_reason as Intent['cancellation_reason']) ?? null,
-          ctx: ctxOf(req, cmdId),
+          ctx: ctxOf(req, p, cmdId),
         })) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, req.body.expand) };
       });

@@ -5,6 +5,7 @@ import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid } from '../../vault/mod.ts';
 import { idempotent, principalOf, type GatewayDeps } from '../app.ts';
+import { scopeOf } from '../auth.ts';
 import { CreatePaymentMethodBody, IdParams } from '../schemas.ts';
 
 const cardError = (code: string, message: string, param: string) => new ApiError(402, 'card_error', code, message, param);
@@ -21,7 +22,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     if (expYear > new Date(now * 1000).getUTCFullYear() + 50) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
     if (isExpired(c.exp_month, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
     if (c.cvc !== undefined && !cvcLengthOk(brandOf(number), c.cvc)) throw cardError('invalid_cvc', "Your card's security code is invalid.", 'card[cvc]');
-    return idempotent(req, reply, deps, p.merchant_id, async () => {
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
       const bd = req.body.billing_details;
       const pm = await deps.vault.tokenize(
         p.merchant_id,
@@ -31,6 +32,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
           metadata: req.body.metadata || {},
         },
         now,
+        p.mode === 'live',
       );
       return { status: 200, body: renderPaymentMethod(pm) };
     });
@@ -38,7 +40,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
 
   app.get<{ Params: IdParams }>('/v1/payment_methods/:id', { schema: { params: IdParams } }, async (req) => {
     const p = await principalOf(req, deps);
-    const pm = await deps.vault.get(p.merchant_id, req.params.id);
+    const pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live');
     if (!pm) throw noSuch('PaymentMethod', req.params.id);
     return renderPaymentMethod(pm);
   });

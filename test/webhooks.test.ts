@@ -1,0 +1,234 @@
+// Webhook delivery against a real nats-server (the real PAY_WEBHOOKS stream and webhook_delivery
+// durable, driven by the real consumer loop) and real HTTP receivers: retries with backoff, receipts
+// of every try, the dead-letter subject, redirects and timeouts as failures, and Stripe-compatible
+// signatures checked with the official stripe package.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
+import Stripe from 'stripe';
+import pino from 'pino';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, declareTopology, durables, runConsumer } from '../nats/mod.ts';
+import { WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
+import { createDelivery, maxTries, signatureHeader, type DeadLetter, type DeliveryReceipt, type DeliveryTask } from '../webhooks/mod.ts';
+import { withNats } from './helpers/nats.ts';
+import { startReceiver } from './helpers/webhook-receiver.ts';
+
+const log = pino({ level: 'silent' });
+const stripe = new Stripe('sk_test_x');
+const BACKOFF_MS = [100, 200];
+const TRIES = maxTries(BACKOFF_MS);
+const SECRET = 'whsec_test_0123456789abcdef';
+/** Matched by shape: the package's ESM and CJS builds have distinct error classes. */
+const SIG_ERROR = { type: 'StripeSignatureVerificationError', message: /No signatures found matching/ };
+const dec = new TextDecoder();
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface Pipeline {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** Receipts and dead letters published for `merchant`, in order. */
+  watch(merchant: string): { receipts: DeliveryReceipt[]; dead: DeadLetter[] };
+  publish(task: DeliveryTask): Promise<void>;
+  /** Until the delivery consumer has nothing pending or unacked (and the predicate holds). */
+  settled(until: () => boolean, ms?: number): Promise<void>;
+}
+
+/** A nats-server with the real topology and the delivery worker running on the real durable. */
+async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pipeline> {
+  const { url } = await withNats(t);
+  const nc = await connectNats(url, 'webhooks-test');
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: BACKOFF_MS.length + 2 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const handle = createDelivery(js, { timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, secretsFor: async (_m, endpoint) => (endpoint === 'we_1' ? [SECRET] : null) }, log);
+  const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
+  t.teardown(() => loop.stop());
+  return {
+    nc,
+    js,
+    watch(merchant) {
+      const out = { receipts: [] as DeliveryReceipt[], dead: [] as DeadLetter[] };
+      nc.subscribe(subjects.webhookReceipt(merchant), {
+        callback: (err, m) => {
+          if (!err) out.receipts.push(JSON.parse(dec.decode(m.data)) as DeliveryReceipt);
+        },
+      });
+      nc.subscribe(subjects.webhookDlq(merchant), {
+        callback: (err, m) => {
+          if (!err) out.dead.push(JSON.parse(dec.decode(m.data)) as DeadLetter);
+        },
+      });
+      return out;
+    },
+    async publish(task) {
+      await nc.flush(); // the watchers' subscriptions are on the server first
+      await js.publish(subjects.webhookDeliver(task.merchant_id), JSON.stringify(task), { msgID: task.id });
+    },
+    async settled(until, ms = 10_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const info = await jsm.consumers.info(WEBHOOKS_STREAM, durables.webhookDelivery);
+        if (info.num_pending === 0 && info.num_ack_pending === 0 && until()) return;
+        if (Date.now() > deadline) throw new Error(`not settled: pending ${info.num_pending}, unacked ${info.num_ack_pending}`);
+        await sleep(25);
+      }
+    },
+  };
+}
+
+let n = 0;
+function task(merchant: string, url: string): DeliveryTask {
+  const eventId = `evt_test_${++n}`;
+  const payload = JSON.stringify({
+    id: eventId,
+    object: 'event',
+    api_version: '2024-06-20',
+    created: Math.floor(Date.now() / 1000),
+    type: 'payment_intent.succeeded',
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    data: { object: { id: 'pi_1', object: 'payment_intent', amount: 5000, currency: 'inr', status: 'succeeded' } },
+  });
+  return {
+    v: 1,
+    id: `whd_test_${n}`,
+    merchant_id: merchant,
+    endpoint_id: 'we_1',
+    url,
+    event_id: eventId,
+    event_type: 'payment_intent.succeeded',
+    payload,
+    commit_seq: n,
+    created: Math.floor(Date.now() / 1000),
+  };
+}
+
+/** A server that answers nothing (or as told), for redirects and timeouts. */
+async function rawServer(t: Test, onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    req.resume();
+    onRequest(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, requests: () => requests };
+}
+
+t.test('500, 500, then 200: delivered on the third try, every try receipted, signed as Stripe signs', async (t) => {
+  const p = await pipeline(t);
+  const M = 'acct_retry';
+  const rx = await startReceiver(t, { status: (i) => (i <= 2 ? 500 : 200) });
+  const seen = p.watch(M);
+  const tk = task(M, rx.url);
+  await p.publish(tk);
+  await p.settled(() => seen.receipts.length >= 3);
+
+  t.equal(rx.tries(), 3, 'three POSTs');
+  t.equal(rx.received.length, 1, 'one of them answered 2xx');
+  t.strictSame(
+    seen.receipts.map((r) => [r.attempt, r.outcome, r.status_code]),
+    [
+      [1, 'failed', 500],
+      [2, 'failed', 500],
+      [3, 'delivered', 200],
+    ],
+  );
+  t.match(seen.receipts[0], { v: 1, delivery_id: tk.id, merchant_id: M, endpoint_id: 'we_1', event_id: tk.event_id, event_type: tk.event_type, url: rx.url, error: 'HTTP 500' });
+  t.ok(seen.receipts[0]?.next_retry_at, 'a failed try says when the next one is');
+  t.match(seen.receipts[2], { error: null, next_retry_at: null });
+  t.strictSame(seen.dead, [], 'nothing dead-lettered');
+
+  const got = rx.received[0]!;
+  t.equal(got.body, tk.payload, 'the body is the payload, byte for byte');
+  t.match(got.headers['content-type'], /^application\/json/);
+  t.match(got.signature, /^t=\d+,v1=[0-9a-f]{64}$/);
+  const event = stripe.webhooks.constructEvent(got.body, got.signature, SECRET);
+  t.match(event, { id: tk.event_id, object: 'event', type: 'payment_intent.succeeded', data: { object: { id: 'pi_1' } } }, 'the stripe package verifies the signature');
+  t.throws(() => stripe.webhooks.constructEvent(got.body, got.signature, 'whsec_other'), SIG_ERROR, 'and refuses another secret');
+  t.throws(() => stripe.webhooks.constructEvent(got.body.replace('5000', '5001'), got.signature, SECRET), SIG_ERROR, 'and a changed body');
+
+});
+
+t.test('always 500: dead-lettered after the last try', async (t) => {
+  const p = await pipeline(t);
+  const M = 'acct_dead';
+  const rx = await startReceiver(t, { status: () => 500 });
+  const seen = p.watch(M);
+  const tk = task(M, rx.url);
+  await p.publish(tk);
+  await p.settled(() => seen.dead.length >= 1);
+  await sleep(BACKOFF_MS[1]! * 2); // long enough for a try too many to show
+
+  t.equal(TRIES, 3);
+  t.equal(rx.tries(), TRIES, `${TRIES} POSTs, no more`);
+  t.strictSame(seen.receipts.map((r) => [r.attempt, r.outcome]), [
+    [1, 'failed'],
+    [2, 'failed'],
+    [3, 'failed'],
+  ]);
+  t.equal(seen.receipts[2]?.next_retry_at, null, 'the last failure promises no retry');
+  t.equal(seen.dead.length, 1);
+  t.match(seen.dead[0], { v: 1, delivery_id: tk.id, merchant_id: M, endpoint_id: 'we_1', event_id: tk.event_id, url: rx.url, attempts: TRIES, last_error: 'HTTP 500' });
+});
+
+t.test('a redirect is a failure and is not followed', async (t) => {
+  const p = await pipeline(t);
+  const M = 'acct_redirect';
+  const target = await startReceiver(t);
+  const redirector = await rawServer(t, (_req, res) => res.writeHead(302, { location: target.url }).end());
+  const seen = p.watch(M);
+  await p.publish(task(M, redirector.url));
+  await p.settled(() => seen.dead.length >= 1);
+
+  t.equal(redirector.requests(), TRIES);
+  t.equal(target.tries(), 0, 'the Location was never fetched');
+  t.strictSame(seen.receipts.map((r) => [r.outcome, r.status_code, r.error]), Array.from({ length: TRIES }, () => ['failed', 302, 'HTTP 302']));
+  t.match(seen.dead[0], { attempts: TRIES, last_error: 'HTTP 302' });
+});
+
+t.test('a timeout is a failure', async (t) => {
+  const p = await pipeline(t, { timeoutMs: 300 });
+  const M = 'acct_timeout';
+  const silent = await rawServer(t, () => {}); // never answers
+  const seen = p.watch(M);
+  const started = Date.now();
+  await p.publish(task(M, silent.url));
+  await p.settled(() => seen.dead.length >= 1);
+
+  t.equal(silent.requests(), TRIES);
+  t.ok(Date.now() - started >= TRIES * 300, 'each try waited for its timeout');
+  for (const r of seen.receipts) {
+    t.match(r, { outcome: 'failed', status_code: null, error: 'timed out after 300 ms' });
+    t.ok(r.duration_ms >= 250 && r.duration_ms < 5_000, `try ${r.attempt} took about the timeout (${r.duration_ms} ms)`);
+  }
+  t.match(seen.dead[0], { attempts: TRIES, last_error: 'timed out after 300 ms' });
+});
+
+t.test('signatureHeader: several secrets during a rotation, each verifies', async (t) => {
+  const payload = JSON.stringify({ id: 'evt_rot', object: 'event', type: 'payment_intent.created', data: { object: {} } });
+  const now = Math.floor(Date.now() / 1000);
+  const oldSecret = 'whsec_old_secret';
+  const newSecret = 'whsec_new_secret';
+  const header = signatureHeader(payload, [newSecret, oldSecret], now);
+  t.match(header, new RegExp(`^t=${now},v1=[0-9a-f]{64},v1=[0-9a-f]{64}$`));
+  for (const s of [newSecret, oldSecret]) {
+    t.match(stripe.webhooks.constructEvent(payload, header, s), { id: 'evt_rot' }, `verifies with ${s}`);
+  }
+  t.throws(() => stripe.webhooks.constructEvent(payload, header, 'whsec_neither'), SIG_ERROR);
+  t.equal(signatureHeader(payload, [newSecret], now), header.split(',').slice(0, 2).join(','), 'one secret: one v1');
+  t.equal(signatureHeader(payload, [newSecret], now), stripe.webhooks.generateTestHeaderString({ payload, secret: newSecret, timestamp: now }), 'the same header stripe generates');
+  const stale = signatureHeader(payload, [newSecret], now - 600);
+  t.throws(() => stripe.webhooks.constructEvent(payload, stale, newSecret), /tolerance/, 'an old timestamp is refused by the receiver (replay protection)');
+});
