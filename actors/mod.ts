@@ -14,5 +14,18 @@ export {
   type CancellationReason,
   type PaymentError,
   type Updatable,
+  type NextAction,
 } from './payment-intent/intent.ts';
+export type { Refund, RefundReason, RefundStatus } from './payment-intent/intent.ts';
 export { isTerminal, isConfirmable, isCancelable, isSettled, type IntentStatus, type AttemptStatus } from './payment-intent/status.ts';
+export {
+  customerDecider,
+  mergeMetadata,
+  type Customer,
+  type CustomerState,
+  type CustomerCommand,
+  type CustomerEvent,
+  type CustomerEventType,
+  type CustomerFields,
+  type MetadataPatch,
+} from './customer/customer.ts';

@@ -25,12 +25,15 @@ export interface WireAuthorizeRequest {
   /** true: authorize and capture in one step. */
   capture: boolean;
   card: WireCard;
+  /** The issuer's 3-D Secure result for this payment, when the cardholder completed a challenge. */
+  three_d_secure?: { authenticated: boolean };
 }
 
 export interface WireAuthorizeResponse {
   network_ref: string;
   reference: string;
-  status: 'approved' | 'declined';
+  /** authentication_required: the issuer wants 3-D Secure first; nothing was authorized or recorded. */
+  status: 'approved' | 'declined' | 'authentication_required';
   captured: boolean;
   decline_code?: string;
   failure_code?: string;

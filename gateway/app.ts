@@ -15,11 +15,28 @@ import { requestId } from './ids.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerIntents } from './routes/payment-intents.ts';
 import { registerPaymentMethods } from './routes/payment-methods.ts';
+import { registerCustomers } from './routes/customers.ts';
+import type { Customer } from '../actors/mod.ts';
+import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
+import { registerCharges } from './routes/charges.ts';
+import { registerRefunds } from './routes/refunds.ts';
+import type { IndexEntry } from './pay-index.ts';
+import type { ChargeEntry, ListChargesOptions, ListRefundsOptions, RefundRecord } from '../storage/mod.ts';
+import { registerThreeDSecure } from './routes/three-d-secure.ts';
+import { registerEvents } from './routes/events.ts';
+import { openApiDocument, routeCollector, type RouteDoc } from './openapi.ts';
+import { API_VERSION, type StripeEvent } from '../stripe/objects.ts';
+import type { ListStripeEventsOptions, Page } from '../storage/mod.ts';
 import type { ListIntentsQuery } from './schemas.ts';
 
 export interface IntentPage {
   data: Intent[];
+  hasMore: boolean;
+}
+
+export interface CustomerPage {
+  data: Customer[];
   hasMore: boolean;
 }
 
@@ -34,6 +51,18 @@ export interface GatewayDeps {
   readIntent(merchantId: string, intentId: string): Promise<Intent | null>;
   readMerchant(merchantId: string): Promise<Merchant | null>;
   listIntents(merchantId: string, livemode: boolean, q: ListIntentsQuery): Promise<IntentPage>;
+  /** The customer aggregate's last snapshot (any mode; callers check it against the key's). */
+  readCustomer(merchantId: string, customerId: string): Promise<Customer | null>;
+  listCustomers(merchantId: string, livemode: boolean, q: ListCustomersQuery): Promise<CustomerPage>;
+  /** Stripe events from the projection (eventually consistent; see routes/events.ts). */
+  listEvents(o: ListStripeEventsOptions): Promise<Page<StripeEvent>>;
+  readEvent(merchantId: string, livemode: boolean, eventId: string, notBefore: Date): Promise<StripeEvent | null>;
+  /** pay_index: the merchant, intent and mode a charge (ch_…) or refund (re_…) belongs to. */
+  readIndex(id: string): Promise<IndexEntry | null>;
+  /** Written before the command that creates the charge or refund is sent. */
+  writeIndex(id: string, entry: IndexEntry): Promise<void>;
+  listCharges(o: ListChargesOptions): Promise<Page<ChargeEntry>>;
+  listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
   health(): Promise<Record<string, boolean>>;
 }
 
@@ -42,6 +71,9 @@ declare module 'fastify' {
     principal?: Principal;
   }
 }
+
+/** A Stripe-Version we echo: a dated version, optionally named, optionally with beta flags. */
+const STRIPE_VERSION = /^\d{4}-\d{2}-\d{2}(\.[a-z0-9_]+)?(; ?[a-z0-9_]+=v\d+)*$/;
 
 const REDACT = ['req.headers.authorization', 'body.card.number', 'body.card.cvc', 'card.number', 'card.cvc'];
 
@@ -70,7 +102,13 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Request-Id', req.id);
-    reply.header('Stripe-Version', '2026-10-28.endive');
+    // Stripe-Version: the caller's, echoed (objects render the same for every version), else ours.
+    const raw = req.headers['stripe-version'];
+    const asked = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+    reply.header('Stripe-Version', asked && asked.length <= 128 && STRIPE_VERSION.test(asked) ? asked : API_VERSION);
+    if (asked && (asked.length > 128 || !STRIPE_VERSION.test(asked))) {
+      throw new ApiError(400, 'invalid_request_error', undefined, `Invalid Stripe API version: ${asked.slice(0, 128)}`);
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -89,10 +127,21 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     return reply.code(404).send(e.body());
   });
 
+  // Every route registered below lands in /openapi.json with the schemas that validate it.
+  const routes: RouteDoc[] = [];
+  app.addHook('onRoute', routeCollector(routes));
+  let openapi: string | undefined;
+  app.get('/openapi.json', async (_req, reply) => reply.type('application/json').send((openapi ??= JSON.stringify(openApiDocument(routes)))));
+
   registerHealth(app, deps);
   registerAdmin(app, deps);
   registerIntents(app, deps);
   registerPaymentMethods(app, deps);
+  registerCharges(app, deps);
+  registerRefunds(app, deps);
+  registerCustomers(app, deps);
+  registerEvents(app, deps);
+  registerThreeDSecure(app, deps);
   return app;
 }
 

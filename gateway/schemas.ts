@@ -103,6 +103,21 @@ export const ListIntentsQuery = Type.Object(
 );
 export type ListIntentsQuery = Static<typeof ListIntentsQuery>;
 
+/** GET /v1/events: `type` may hold `*` wildcards (`payment_intent.*`); `types[]` exact types, up to 20. */
+export const ListEventsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    starting_after: Type.Optional(Type.String({ maxLength: 255 })),
+    ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+    type: Type.Optional(Type.String({ maxLength: 255 })),
+    types: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 20 })),
+    created: Type.Optional(RangeFilter),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ListEventsQuery = Static<typeof ListEventsQuery>;
+
 export const CreatePaymentMethodBody = Type.Object(
   {
     type: Type.Literal('card'),
@@ -162,3 +177,82 @@ export const OnboardBody = Type.Object(
   opts,
 );
 export type OnboardBody = Static<typeof OnboardBody>;
+
+/** /v1/customers: the fields we keep. An empty string unsets a field (on create: leaves it null). */
+const CustomerFields = {
+  email: Type.Optional(Type.String({ maxLength: 512 })),
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  description: Type.Optional(Type.String({ maxLength: 5000 })),
+  phone: Type.Optional(Type.String({ maxLength: 20 })),
+  metadata: Type.Optional(Metadata),
+  expand: Type.Optional(Expand),
+};
+
+export const CreateCustomerBody = Type.Object(CustomerFields, opts);
+export type CreateCustomerBody = Static<typeof CreateCustomerBody>;
+
+export const UpdateCustomerBody = Type.Object(CustomerFields, opts);
+export type UpdateCustomerBody = Static<typeof UpdateCustomerBody>;
+
+export const RetrieveCustomerQuery = Type.Object({ expand: Type.Optional(Expand) }, opts);
+export type RetrieveCustomerQuery = Static<typeof RetrieveCustomerQuery>;
+
+export const ListCustomersQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    starting_after: Type.Optional(Type.String({ maxLength: 255 })),
+    ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+    email: Type.Optional(Type.String({ maxLength: 512 })),
+    created: Type.Optional(RangeFilter),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ListCustomersQuery = Static<typeof ListCustomersQuery>;
+
+// ── charges and refunds ──────────────────────────────────────────────────
+/** Stripe's refund reasons a caller may give (an enum, so a wrong one is parameter_invalid_string). */
+export const RefundReason = Type.Unsafe<'duplicate' | 'fraudulent' | 'requested_by_customer'>({
+  type: 'string',
+  enum: ['duplicate', 'fraudulent', 'requested_by_customer'],
+});
+
+export const CreateRefundBody = Type.Object(
+  {
+    payment_intent: Type.Optional(Type.String({ maxLength: 255 })),
+    charge: Type.Optional(Type.String({ maxLength: 255 })),
+    amount: Type.Optional(Type.Integer()),
+    reason: Type.Optional(RefundReason),
+    metadata: Type.Optional(Metadata),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateRefundBody = Static<typeof CreateRefundBody>;
+
+export const RetrieveExpandQuery = Type.Object({ expand: Type.Optional(Expand) }, opts);
+export type RetrieveExpandQuery = Static<typeof RetrieveExpandQuery>;
+
+const ListPaging = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  starting_after: Type.Optional(Type.String({ maxLength: 255 })),
+  ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+  created: Type.Optional(RangeFilter),
+  expand: Type.Optional(Expand),
+};
+
+export const ListRefundsQuery = Type.Object(
+  { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
+  opts,
+);
+export type ListRefundsQuery = Static<typeof ListRefundsQuery>;
+
+export const ListChargesQuery = Type.Object(
+  {
+    ...ListPaging,
+    payment_intent: Type.Optional(Type.String({ maxLength: 255 })),
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  opts,
+);
+export type ListChargesQuery = Static<typeof ListChargesQuery>;

@@ -17,6 +17,10 @@ export const buckets = {
   vault: 'pay_vault',
   /** Partition leases: which worker owns which partition. */
   owners: 'pay_owners',
+  /** Webhook tries per delivery (a busy endpoint's naks are not tries). */
+  deliveryTries: 'pay_delivery_tries',
+  /** Charge and refund ids (ch_…, re_…) → the merchant, intent and mode they belong to. No TTL. */
+  index: 'pay_index',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -33,7 +37,6 @@ export interface TopologyOptions {
   leaseMs: number;
   /** Replicas for streams and buckets (3 in a cluster). */
   replicas?: number;
-  webhookMaxDeliver: number;
 }
 
 const DUPLICATE_WINDOW_NS = nanos(2 * 60 * 1000);
@@ -103,7 +106,8 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         deliver_policy: DeliverPolicy.All,
         // Generous: the handler naks with its own backoff delay; ack_wait only covers a crashed worker.
         ack_wait: nanos(60_000),
-        max_deliver: o.webhookMaxDeliver,
+        // Unlimited: an endpoint-busy nak is not a try. Real tries are counted in KV (webhooks/delivery.ts).
+        max_deliver: -1,
         max_ack_pending: 1_000,
         filter_subject: 'pay.webhook.deliver.>',
       },
@@ -160,6 +164,8 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
   await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
+  await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
+  await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

@@ -3,7 +3,8 @@
 // steps, each durable before the next: attempt.started → network call → attempt.<outcome>.
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
-import { DomainError, intentDecider, merchantDecider, currentAttempt, type Intent, type IntentCommand, type Merchant } from '../actors/mod.ts';
+import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
+import { customerDecider, type Customer } from '../actors/mod.ts';
 import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
 import { renderPaymentIntent } from '../stripe/objects.ts';
@@ -52,6 +53,74 @@ function declineError(state: Intent): ApiError {
   });
 }
 
+/**
+ * One authorization of a pending attempt against the network, recorded as the network answered:
+ * approved, declined, 3-D Secure wanted, or unknown (timeout: in doubt, never retried blindly).
+ * The attempt id is the network's idempotency reference, so repeating this is an inquiry.
+ */
+async function authorize(
+  deps: HandlerDeps,
+  state: Intent,
+  attempt: Attempt,
+  ctx: Ctx,
+  o: { authenticated?: boolean; nextAction?: NextAction },
+): Promise<Intent> {
+  const merchantId = state.merchant_id;
+  const attemptId = attempt.id;
+  const card = await deps.vault.reveal(merchantId, attempt.payment_method);
+  let cmd: IntentCommand;
+  try {
+    const auth = await deps.epn.authorize({
+      reference: attempt.id,
+      merchantId,
+      amount: attempt.amount,
+      currency: state.currency,
+      capture: state.capture_method !== 'manual',
+      card: { number: card.number, expMonth: attempt.card.exp_month, expYear: attempt.card.exp_year, ...(card.cvc ? { cvc: card.cvc } : {}) },
+      ...(o.authenticated !== undefined ? { authenticated: o.authenticated } : {}),
+    });
+    if (auth.status === 'approved') {
+      cmd = { type: 'RecordAuthorization', attemptId, outcome: 'approved', networkRef: auth.networkRef, now: ctx.now };
+    } else if (auth.status === 'authentication_required' && o.nextAction) {
+      cmd = { type: 'RecordAuthorization', attemptId, outcome: 'action_required', networkRef: null, nextAction: o.nextAction, now: ctx.now };
+    } else {
+      cmd = {
+        type: 'RecordAuthorization',
+        attemptId,
+        outcome: 'declined',
+        networkRef: auth.networkRef || null,
+        failureCode: auth.status === 'authentication_required' ? 'authentication_required' : (auth.failureCode ?? 'card_declined'),
+        ...(auth.declineCode ? { declineCode: auth.declineCode } : {}),
+        ...(auth.message ? { message: auth.message } : {}),
+        now: ctx.now,
+      };
+    }
+  } catch (err) {
+    if (err instanceof EpnRejectedError) {
+      cmd = { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.', now: ctx.now };
+    } else if (err instanceof EpnUnavailableError) {
+      deps.log.warn({ attempt: attemptId, kind: err.kind }, 'authorization outcome unknown');
+      cmd = { type: 'RecordAuthorization', attemptId, outcome: 'unknown', networkRef: null, now: ctx.now };
+    } else throw err;
+  }
+  const next = (await run(deps, merchantId, state.id, cmd, step(ctx, o.authenticated ? 'auth3ds' : 'auth'))).state;
+  // PCI: the CVC is not kept once the network has decided (it is still needed across a 3DS challenge).
+  if (next.attempts.find((a) => a.id === attemptId)?.status !== 'requires_action') {
+    await deps.vault.forgetCvc(merchantId, attempt.payment_method).catch((err: unknown) => deps.log.error({ err, pm: attempt.payment_method }, 'could not drop CVC'));
+  }
+  return next;
+}
+
+/** The cardholder came back from the 3-D Secure challenge. */
+async function authenticate(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.authenticate' }>) {
+  const { merchantId, intentId, attemptId, ctx } = req;
+  await loadIntent(deps, merchantId, intentId, ctx.livemode);
+  let { state } = await run(deps, merchantId, intentId, { type: 'Authenticate', attemptId, success: req.success, now: ctx.now }, step(ctx, 'authenticate'));
+  const attempt = state.attempts.find((a) => a.id === attemptId);
+  if (attempt?.status === 'pending') state = await authorize(deps, state, attempt, ctx, { authenticated: true });
+  return state;
+}
+
 async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.confirm' }>) {
   const { merchantId, intentId, attemptId, ctx } = req;
   let { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
@@ -72,41 +141,7 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   if (!attempt) throw new Error(`attempt ${attemptId} missing after StartAttempt`);
 
   if (attempt.status === 'pending') {
-    const card = await deps.vault.reveal(merchantId, pm.id);
-    let cmd: IntentCommand;
-    try {
-      const auth = await deps.epn.authorize({
-        reference: attempt.id,
-        merchantId,
-        amount: attempt.amount,
-        currency: state.currency,
-        capture: state.capture_method !== 'manual',
-        card: { number: card.number, expMonth: pm.card.exp_month, expYear: pm.card.exp_year, ...(card.cvc ? { cvc: card.cvc } : {}) },
-      });
-      cmd =
-        auth.status === 'approved'
-          ? { type: 'RecordAuthorization', attemptId, outcome: 'approved', networkRef: auth.networkRef, now: ctx.now }
-          : {
-              type: 'RecordAuthorization',
-              attemptId,
-              outcome: 'declined',
-              networkRef: auth.networkRef,
-              failureCode: auth.failureCode ?? 'card_declined',
-              ...(auth.declineCode ? { declineCode: auth.declineCode } : {}),
-              ...(auth.message ? { message: auth.message } : {}),
-              now: ctx.now,
-            };
-    } catch (err) {
-      if (err instanceof EpnRejectedError) {
-        cmd = { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.', now: ctx.now };
-      } else if (err instanceof EpnUnavailableError) {
-        // We do not know whether money moved: the attempt is in doubt, never retried blindly.
-        deps.log.warn({ attempt: attemptId, kind: err.kind }, 'authorization outcome unknown');
-        cmd = { type: 'RecordAuthorization', attemptId, outcome: 'unknown', networkRef: null, now: ctx.now };
-      } else throw err;
-    }
-    state = (await run(deps, merchantId, intentId, cmd, step(ctx, 'auth'))).state;
-    await deps.vault.forgetCvc(merchantId, pm.id).catch((err: unknown) => deps.log.error({ err, pm: pm.id }, 'could not drop CVC'));
+    state = await authorize(deps, state, attempt, ctx, { nextAction: { type: 'redirect_to_url', redirect_to_url: { url: req.challengeUrl, return_url: req.returnUrl } } });
   }
   const settled = state.attempts.find((a) => a.id === attemptId);
   if (settled?.status === 'failed') throw declineError(state);
@@ -148,7 +183,64 @@ async function cancel(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
   return (await run(deps, merchantId, intentId, cmd, step(ctx, 'cancel'))).state;
 }
 
-export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant; seq?: number }> {
+/**
+ * A refund is three durable steps like an authorization: refund.created (pending, the amount held
+ * by the intent's single writer, so no two refunds can exceed the charge) → the network's refund,
+ * idempotent on the refund id → refund.succeeded / refund.failed. When the network does not answer
+ * the refund stays pending, answered as such, for reconciliation (or this same request retried) to
+ * finish with the same refund id: never a second refund.
+ */
+async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.refund' }>) {
+  const { merchantId, intentId, refundId, ctx } = req;
+  await loadIntent(deps, merchantId, intentId, ctx.livemode);
+  const start: IntentCommand = {
+    type: 'StartRefund',
+    refundId,
+    ...(req.attemptId !== undefined ? { attemptId: req.attemptId } : {}),
+    ...(req.amount !== undefined ? { amount: req.amount } : {}),
+    reason: req.reason,
+    metadata: req.metadata,
+    now: ctx.now,
+  };
+  const state = (await run(deps, merchantId, intentId, start, step(ctx, 'refund'))).state;
+  const r = state.refunds.find((x) => x.id === refundId);
+  if (!r) throw new Error(`refund ${refundId} missing after StartRefund`);
+  if (r.status !== 'pending') return state;
+  const a = state.attempts.find((x) => x.id === r.charge);
+  if (!a?.network_ref) {
+    deps.log.error({ refund: refundId, charge: r.charge }, 'refund pending: the charge has no network reference');
+    return state;
+  }
+  let cmd: IntentCommand;
+  try {
+    const res = await deps.epn.refund({ networkRef: a.network_ref, amount: r.amount, refundReference: r.id });
+    cmd = { type: 'RecordRefund', refundId, outcome: 'succeeded', networkRef: res.refund.networkRef, now: ctx.now };
+  } catch (err) {
+    if (err instanceof EpnRejectedError) {
+      deps.log.warn({ refund: refundId, code: err.code, status: err.status }, 'refund refused by the network');
+      cmd = { type: 'RecordRefund', refundId, outcome: 'failed', networkRef: a.network_ref, failureReason: 'declined', now: ctx.now };
+    } else if (err instanceof EpnUnavailableError) {
+      deps.log.warn({ refund: refundId, charge: a.id, kind: err.kind }, 'refund outcome unknown: left pending for reconciliation');
+      return state;
+    } else throw err;
+  }
+  return (await run(deps, merchantId, intentId, cmd, step(ctx, 'refund_result'))).state;
+}
+
+/** Customers: create and update through the customer decider; a customer of the other mode is 404. */
+async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'customer.create' | 'customer.update' }>): Promise<{ state: Customer; seq: number }> {
+  const { merchantId, customerId, ctx } = req;
+  const ref = { aggregate: 'customer' as const, subject: subjects.customer(merchantId, customerId), merchantId, aggregateId: customerId };
+  if (req.op === 'customer.update') {
+    const l = await deps.store.load<Customer>(ref.subject);
+    if (!l.state || l.state.livemode !== ctx.livemode) throw noSuch('customer', customerId);
+  }
+  const r = await deps.store.execute(customerDecider, ref, req.command, ctx);
+  if (!r.state || r.state.livemode !== ctx.livemode) throw noSuch('customer', customerId);
+  return { state: r.state, seq: r.seq };
+}
+
+export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer; seq?: number }> {
   switch (req.op) {
     case 'merchant.onboard':
     case 'merchant.update': {
@@ -164,10 +256,17 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return run(deps, req.merchantId, req.intentId, { type: 'Update', changes: req.changes, now: req.ctx.now }, req.ctx);
     case 'intent.confirm':
       return { state: await confirm(deps, req) };
+    case 'intent.authenticate':
+      return { state: await authenticate(deps, req) };
     case 'intent.capture':
       return { state: await capture(deps, req) };
     case 'intent.cancel':
       return { state: await cancel(deps, req) };
+    case 'intent.refund':
+      return { state: await refund(deps, req) };
+    case 'customer.create':
+    case 'customer.update':
+      return customerCommand(deps, req);
     default: {
       const never: never = req;
       throw new Error(`unknown op ${JSON.stringify(never)}`);

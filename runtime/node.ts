@@ -10,9 +10,13 @@ import { createEpnClient } from '../epn/client/mod.ts';
 import { buildApp } from '../gateway/app.ts';
 import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
+import { createPayIndex } from '../gateway/pay-index.ts';
+import { listCharges, listRefunds } from '../storage/mod.ts';
 import { buckets, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
-import { listIntents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
+import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
+import type { Customer } from '../actors/mod.ts';
+import { listCustomers } from '../storage/mod.ts';
 import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
 import { createDelivery, createFanout, endpointsOf, maxTries } from '../webhooks/mod.ts';
 import { createAggregateStore } from './aggregates.ts';
@@ -30,7 +34,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const roles = new Set(config.roles);
   const nc = await connectNats(config.natsUrl, `paynats-${config.workerId}`);
   log.info({ nats: config.natsUrl, server: nc.info?.version, roles: [...roles] }, 'connected to nats');
-  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookMaxDeliver: maxTries(config.webhookBackoffMs) + 1 });
+  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
@@ -84,6 +88,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const delivery = createDelivery(
       js,
       {
+        tries: await kvm.open(buckets.deliveryTries),
         timeoutMs: config.webhookTimeoutMs,
         backoffMs: config.webhookBackoffMs,
         async secretsFor(merchantId, endpointId) {
@@ -100,6 +105,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   let url: string | null = null;
   if (roles.has('gateway') && database) {
     const db = database.db;
+    const payIndex = createPayIndex(await kvm.open(buckets.index));
     const app = buildApp({
       config,
       log,
@@ -120,6 +126,23 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ...(q.customer ? { customer: q.customer } : {}),
           ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
         }),
+      readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,
+      listCustomers: (merchantId, livemode, q) =>
+        listCustomers(db, {
+          merchantId,
+          livemode,
+          limit: q.limit ?? 10,
+          ...(q.starting_after ? { startingAfter: q.starting_after } : {}),
+          ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
+          ...(q.email !== undefined ? { email: q.email } : {}),
+          ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
+        }),
+      listEvents: (o) => listStripeEvents(db, o),
+      readEvent: async (merchantId, livemode, eventId, notBefore) => (await getStripeEvent(db, merchantId, livemode, eventId, notBefore)) ?? null,
+      readIndex: (id) => payIndex.read(id),
+      writeIndex: (id, entry) => payIndex.write(id, entry),
+      listCharges: (o) => listCharges(db, o),
+      listRefunds: (o) => listRefunds(db, o),
       health: async () => ({
         nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
         database: await database!.ping(),

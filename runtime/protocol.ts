@@ -2,6 +2,8 @@
 // pay.cmd.<partition>. Ids and `now` are chosen by the sender, so a retried request is the same
 // command (same commit msgIDs, same attempt id) and cannot charge twice.
 import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantCommand, Updatable } from '../actors/mod.ts';
+import type { Customer, CustomerCommand } from '../actors/mod.ts';
+import type { RefundReason } from '../actors/mod.ts';
 import type { ErrorBody } from '../stripe/errors.ts';
 
 export interface Ctx {
@@ -18,10 +20,25 @@ export type CommandRequest =
   | { op: 'merchant.update'; merchantId: string; command: Extract<MerchantCommand, { type: 'UpdateProfile' }>; ctx: Ctx }
   | { op: 'intent.create'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'intent.update'; merchantId: string; intentId: string; changes: Updatable; ctx: Ctx }
-  | { op: 'intent.confirm'; merchantId: string; intentId: string; attemptId: string; changes: Updatable; ctx: Ctx }
+  | {
+      op: 'intent.confirm';
+      merchantId: string;
+      intentId: string;
+      attemptId: string;
+      changes: Updatable;
+      /** Where a 3-D Secure challenge for this attempt is served, and where the cardholder returns. */
+      challengeUrl: string;
+      returnUrl: string | null;
+      ctx: Ctx;
+    }
+  | { op: 'intent.authenticate'; merchantId: string; intentId: string; attemptId: string; success: boolean; ctx: Ctx }
   | { op: 'intent.capture'; merchantId: string; intentId: string; amountToCapture?: number; ctx: Ctx }
-  | { op: 'intent.cancel'; merchantId: string; intentId: string; reason: CancellationReason | null; ctx: Ctx };
+  | { op: 'intent.cancel'; merchantId: string; intentId: string; reason: CancellationReason | null; ctx: Ctx }
+  /** Refund a captured charge of the intent (its successful one when no attemptId): StartRefund → network → RecordRefund. */
+  | { op: 'intent.refund'; merchantId: string; intentId: string; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; ctx: Ctx }
+  | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
+  | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx };
 
 export type CommandReply =
-  | { ok: true; state: Intent | Merchant; seq: number }
+  | { ok: true; state: Intent | Merchant | Customer; seq: number }
   | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean };

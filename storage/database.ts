@@ -12,6 +12,8 @@ import type { PaymentAttemptsTable } from './payment-attempts.ts';
 import type { PaymentIntentsTable } from './payment-intents.ts';
 import type { ProjectionCheckpointsTable } from './checkpoints.ts';
 import type { WebhookDeliveriesTable } from './webhook-deliveries.ts';
+import type { RefundsTable } from './refunds.ts';
+import type { CustomersTable } from './customers.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -20,6 +22,8 @@ export interface Database {
   events: EventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   projection_checkpoints: ProjectionCheckpointsTable;
+  refunds: RefundsTable;
+  customers: CustomersTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

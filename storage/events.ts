@@ -1,7 +1,9 @@
 // events: one row per domain event of every commit, in stream order (stream_seq, then position
-// within the commit).
-import type { Insertable, Kysely, Selectable } from 'kysely';
+// within the commit); and beside them (kind = 'stripe') one row per Stripe event the commit stands
+// for, which GET /v1/events reads.
+import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
 import type { Commit } from '../streams/envelope.ts';
+import { stripeEventsOf, type StripeEvent } from '../stripe/objects.ts';
 import { chunks, fromUnix, int8, json, type Int8, type Json, type Timestamp } from './columns.ts';
 import type { Database } from './database.ts';
 import type { Page } from './payment-intents.ts';
@@ -15,6 +17,9 @@ export interface EventsTable {
   stream_seq: Int8;
   position: number;
   data: Json<Record<string, unknown>>;
+  livemode: Generated<boolean>;
+  /** 'domain': data is the domain event's data; 'stripe': data is the whole Stripe event. */
+  kind: Generated<'domain' | 'stripe'>;
 }
 
 export type EventRow = Selectable<EventsTable>;
@@ -58,7 +63,7 @@ export function toEventRecord(r: EventRow): EventRecord {
   return { ...r, stream_seq: int8(r.stream_seq) };
 }
 
-const COLUMNS = 8;
+const COLUMNS = 10;
 
 /** Events are immutable: one already stored is left as it is. */
 export async function insertEvents(db: Kysely<Database>, rows: readonly NewEventRow[]): Promise<void> {
@@ -83,7 +88,7 @@ export interface ListEventsOptions {
 /** A merchant's events, newest first. */
 export async function listEvents(db: Kysely<Database>, o: ListEventsOptions): Promise<Page<EventRecord>> {
   if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listEvents: limit must be a positive integer, got ${o.limit}`);
-  let q = db.selectFrom('events').selectAll().where('merchant_id', '=', o.merchantId);
+  let q = db.selectFrom('events').selectAll().where('merchant_id', '=', o.merchantId).where('kind', '=', 'domain');
   if (o.type !== undefined) {
     if (o.type.endsWith('*')) {
       const prefix = o.type.slice(0, -1).replace(/[\\%_]/g, (ch) => `\\${ch}`);
@@ -103,6 +108,7 @@ export async function listEvents(db: Kysely<Database>, o: ListEventsOptions): Pr
           .select(['cursor.created_at', 'cursor.stream_seq', 'cursor.position'])
           .where('cursor.id', '=', cursor)
           .where('cursor.merchant_id', '=', o.merchantId)
+          .where('cursor.kind', '=', 'domain')
           .$asTuple('created_at', 'stream_seq', 'position'),
       ),
     );
@@ -117,6 +123,107 @@ export async function listEvents(db: Kysely<Database>, o: ListEventsOptions): Pr
 }
 
 export async function getEvent(db: Kysely<Database>, merchantId: string, eventId: string): Promise<EventRecord | undefined> {
-  const row = await db.selectFrom('events').selectAll().where('merchant_id', '=', merchantId).where('id', '=', eventId).executeTakeFirst();
+  const row = await db.selectFrom('events').selectAll().where('merchant_id', '=', merchantId).where('id', '=', eventId).where('kind', '=', 'domain').executeTakeFirst();
   return row && toEventRecord(row);
+}
+
+// ── Stripe events (GET /v1/events) ───────────────────────────────────────────────────────────
+
+/** One row per Stripe event of a commit (`stripeEventsOf`: the same ids the webhooks carry). */
+export function stripeEventRowsFromCommit(c: Commit, seq: number): NewEventRow[] {
+  return stripeEventsOf(c).map((e, i) => ({
+    id: e.id,
+    merchant_id: c.merchant_id,
+    aggregate_id: c.aggregate_id,
+    type: e.type,
+    created_at: fromUnix(e.created),
+    stream_seq: seq,
+    position: i,
+    data: json(e),
+    livemode: e.livemode,
+    kind: 'stripe' as const,
+  }));
+}
+
+export interface ListStripeEventsOptions {
+  merchantId: string;
+  livemode: boolean;
+  limit: number;
+  /** Stripe's `type`: an event type, `*` matching any run of characters (`payment_intent.*`). */
+  type?: string;
+  /** Stripe's `types[]`: exact event types. */
+  types?: readonly string[];
+  created?: { gt?: number; gte?: number; lt?: number; lte?: number };
+  /** An event id: the page of events older than it. An unknown cursor yields an empty page. */
+  startingAfter?: string;
+  /** An event id: the page of events newer than it (still returned newest first). */
+  endingBefore?: string;
+  /** Events created before this are not listed (Stripe keeps 30 days). */
+  notBefore?: Date;
+}
+
+/** A merchant's Stripe events of one mode, newest first (created, then stream order). */
+export async function listStripeEvents(db: Kysely<Database>, o: ListStripeEventsOptions): Promise<Page<StripeEvent>> {
+  if (o.startingAfter !== undefined && o.endingBefore !== undefined) {
+    throw new RangeError('listStripeEvents: give startingAfter or endingBefore, not both');
+  }
+  if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listStripeEvents: limit must be a positive integer, got ${o.limit}`);
+  let q = db
+    .selectFrom('events')
+    .select('data')
+    .where('kind', '=', 'stripe')
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode);
+  if (o.type !== undefined) {
+    if (o.type.includes('*')) {
+      const pattern = o.type.replace(/[\\%_]/g, (ch) => `\\${ch}`).replace(/\*/g, '%');
+      q = q.where('type', 'like', pattern);
+    } else {
+      q = q.where('type', '=', o.type);
+    }
+  }
+  if (o.types !== undefined) q = o.types.length === 0 ? q.where('type', '=', '') : q.where('type', 'in', [...o.types]);
+  const c = o.created;
+  if (c?.gt !== undefined) q = q.where('created_at', '>', fromUnix(c.gt));
+  if (c?.gte !== undefined) q = q.where('created_at', '>=', fromUnix(c.gte));
+  if (c?.lt !== undefined) q = q.where('created_at', '<', fromUnix(c.lt));
+  if (c?.lte !== undefined) q = q.where('created_at', '<=', fromUnix(c.lte));
+  if (o.notBefore !== undefined) q = q.where('created_at', '>=', o.notBefore);
+  const backwards = o.endingBefore !== undefined;
+  const cursor = o.startingAfter ?? o.endingBefore;
+  if (cursor !== undefined) {
+    q = q.where((eb) =>
+      eb(
+        eb.refTuple('created_at', 'stream_seq', 'position'),
+        backwards ? '>' : '<',
+        eb
+          .selectFrom('events as cursor')
+          .select(['cursor.created_at', 'cursor.stream_seq', 'cursor.position'])
+          .where('cursor.id', '=', cursor)
+          .where('cursor.kind', '=', 'stripe')
+          .where('cursor.merchant_id', '=', o.merchantId)
+          .where('cursor.livemode', '=', o.livemode)
+          .$asTuple('created_at', 'stream_seq', 'position'),
+      ),
+    );
+  }
+  const dir = backwards ? 'asc' : 'desc';
+  const rows = await q.orderBy('created_at', dir).orderBy('stream_seq', dir).orderBy('position', dir).limit(o.limit + 1).execute();
+  const page = rows.slice(0, o.limit);
+  if (backwards) page.reverse();
+  return { data: page.map((r) => r.data as unknown as StripeEvent), hasMore: rows.length > o.limit };
+}
+
+/** One Stripe event of a merchant and mode, or undefined. */
+export async function getStripeEvent(db: Kysely<Database>, merchantId: string, livemode: boolean, eventId: string, notBefore?: Date): Promise<StripeEvent | undefined> {
+  let q = db
+    .selectFrom('events')
+    .select('data')
+    .where('kind', '=', 'stripe')
+    .where('id', '=', eventId)
+    .where('merchant_id', '=', merchantId)
+    .where('livemode', '=', livemode);
+  if (notBefore !== undefined) q = q.where('created_at', '>=', notBefore);
+  const row = await q.executeTakeFirst();
+  return row ? (row.data as unknown as StripeEvent) : undefined;
 }

@@ -24,8 +24,11 @@ export {
   type Page,
 } from './payment-intents.ts';
 export { listAttempts, type PaymentAttemptsTable, type AttemptRecord } from './payment-attempts.ts';
+export { listRefunds, type RefundsTable, type RefundRecord, type ListRefundsOptions } from './refunds.ts';
+export { listCharges, type ChargeEntry, type ListChargesOptions } from './charges.ts';
 export { getMerchant, type MerchantsTable, type MerchantRecord } from './merchants.ts';
-export { listEvents, getEvent, type EventsTable, type EventRecord, type ListEventsOptions } from './events.ts';
+export { listCustomers, getCustomer, type CustomersTable, type CustomerRecord, type ListCustomersOptions } from './customers.ts';
+export { listEvents, getEvent, listStripeEvents, getStripeEvent, type EventsTable, type EventRecord, type ListEventsOptions, type ListStripeEventsOptions } from './events.ts';
 export {
   listDeliveries,
   getDelivery,

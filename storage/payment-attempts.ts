@@ -24,6 +24,8 @@ export interface PaymentAttemptsTable {
   failure_message: string | null;
   captured: boolean;
   amount_captured: Int8;
+  /** Refunded so far, pending refunds included (migration 0004). */
+  amount_refunded: Int8;
   created_at: Timestamp;
   settled_at: Timestamp | null;
   last_seq: Int8;
@@ -50,6 +52,7 @@ export interface AttemptRecord {
   failure_message: string | null;
   captured: boolean;
   amount_captured: number;
+  amount_refunded: number;
   created_at: Date;
   settled_at: Date | null;
   last_seq: number;
@@ -75,6 +78,7 @@ export function attemptRowsFromState(s: Intent, seq: number): NewPaymentAttemptR
     failure_message: a.failure_message,
     captured: a.captured,
     amount_captured: a.amount_captured,
+    amount_refunded: a.amount_refunded ?? 0,
     created_at: fromUnix(a.created),
     settled_at: fromUnixOrNull(a.settled_at),
     last_seq: seq,
@@ -94,13 +98,14 @@ export function toAttemptRecord(r: LooseRow<PaymentAttemptRow>): AttemptRecord {
     ...r,
     amount: int8(r.amount),
     amount_captured: int8(r.amount_captured),
+    amount_refunded: int8(r.amount_refunded),
     created_at: asDate(r.created_at),
     settled_at: asDateOrNull(r.settled_at),
     last_seq: int8(r.last_seq),
   };
 }
 
-const COLUMNS = 19;
+const COLUMNS = 21;
 
 /** Inserts or replaces attempts; a row only changes when the incoming sequence is newer than its own. */
 export async function upsertAttempts(db: Kysely<Database>, rows: readonly NewPaymentAttemptRow[]): Promise<void> {
@@ -125,6 +130,7 @@ export async function upsertAttempts(db: Kysely<Database>, rows: readonly NewPay
             failure_message: eb.ref('excluded.failure_message'),
             captured: eb.ref('excluded.captured'),
             amount_captured: eb.ref('excluded.amount_captured'),
+            amount_refunded: eb.ref('excluded.amount_refunded'),
             created_at: eb.ref('excluded.created_at'),
             settled_at: eb.ref('excluded.settled_at'),
             last_seq: eb.ref('excluded.last_seq'),

@@ -14,10 +14,13 @@ import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import type { DeadLetter, DeliveryReceipt } from '../webhooks/types.ts';
 import { advanceCheckpoint } from './checkpoints.ts';
 import type { Database } from './database.ts';
-import { eventRowsFromCommit, insertEvents, type NewEventRow } from './events.ts';
+import { eventRowsFromCommit, insertEvents, stripeEventRowsFromCommit, type NewEventRow } from './events.ts';
 import { merchantRowFromState, upsertMerchants } from './merchants.ts';
 import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
 import { intentRowFromState, upsertIntents } from './payment-intents.ts';
+import { refundRowsFromState, upsertRefunds } from './refunds.ts';
+import { customerRowFromState, upsertCustomers } from './customers.ts';
+import type { Customer } from '../actors/mod.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 
 /** Checkpoint names: the durable each projection reads with. */
@@ -29,7 +32,7 @@ function inTransaction<T>(db: Kysely<Database>, f: (trx: Kysely<Database>) => Pr
 
 /**
  * Projects a batch of commits in one transaction: the latest snapshot of each aggregate in the
- * batch (merchant or intent, with every attempt of the intent), each commit's events, and the
+ * batch (merchant, customer or intent, with every attempt of the intent), each commit's events, and the
  * checkpoint. A snapshot older than, or as old as, the stored row changes nothing.
  */
 export async function projectCommits(db: Kysely<Database>, batch: readonly StoredCommit[]): Promise<void> {
@@ -38,14 +41,20 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
   // newest snapshot supersedes the rest anyway.
   const merchants = new Map<string, { state: Merchant; seq: number }>();
   const intents = new Map<string, { state: Intent; seq: number; at: number }>();
+  const customers = new Map<string, { state: Customer; seq: number }>();
   const events: NewEventRow[] = [];
   let maxSeq = 0;
   for (const { commit: c, seq } of batch) {
     maxSeq = Math.max(maxSeq, seq);
     events.push(...eventRowsFromCommit(c, seq));
+    // Beside the domain events, the Stripe events the commit stands for (GET /v1/events).
+    events.push(...stripeEventRowsFromCommit(c, seq));
     if (c.aggregate === 'merchant') {
       const prev = merchants.get(c.state.merchant_id);
       if (!prev || prev.seq < seq) merchants.set(c.state.merchant_id, { state: c.state, seq });
+    } else if (c.aggregate === 'customer') {
+      const prev = customers.get(c.state.id);
+      if (!prev || prev.seq < seq) customers.set(c.state.id, { state: c.state, seq });
     } else {
       const prev = intents.get(c.state.id);
       if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
@@ -57,6 +66,8 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     const latest = [...intents.values()];
     await upsertIntents(trx, latest.map((i) => intentRowFromState(i.state, i.seq, i.at)));
     await upsertAttempts(trx, latest.flatMap((i) => attemptRowsFromState(i.state, i.seq)));
+    await upsertRefunds(trx, latest.flatMap((i) => refundRowsFromState(i.state, i.seq)));
+    await upsertCustomers(trx, [...customers.values()].map((x) => customerRowFromState(x.state, x.seq)));
     await insertEvents(trx, uniqueEvents);
     await advanceCheckpoint(trx, { name: checkpointNames.commits, stream: EVENTS_STREAM, seq: maxSeq });
   });

@@ -4,6 +4,7 @@
 // The Record types make the catalogue exhaustive: a new event type in actors/ breaks the build here.
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
+import type { CustomerEvent } from '../actors/mod.ts';
 
 const Str = Type.String();
 const NullableStr = Type.Union([Type.String(), Type.Null()]);
@@ -77,8 +78,28 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     data: obj({ attempt_id: Str, network_ref: NullableStr, failure_code: Str, decline_code: NullableStr, message: Str }),
   },
   'attempt.in_doubt': { v: 1, data: obj({ attempt_id: Str }) },
+  'attempt.requires_action': {
+    v: 1,
+    data: obj({
+      attempt_id: Str,
+      next_action: obj({ type: Type.Literal('redirect_to_url'), redirect_to_url: obj({ url: Str, return_url: NullableStr }) }),
+    }),
+  },
+  'attempt.authenticated': { v: 1, data: obj({ attempt_id: Str }) },
   'intent.captured': { v: 1, data: obj({ attempt_id: Str, amount: Int }) },
   'intent.canceled': { v: 1, data: obj({ reason: NullableStr }) },
+  'refund.created': {
+    v: 1,
+    data: obj({
+      refund_id: Type.String({ pattern: '^re_' }),
+      attempt_id: Str,
+      amount: Type.Integer({ minimum: 1 }),
+      reason: Type.Union([Type.Literal('duplicate'), Type.Literal('fraudulent'), Type.Literal('requested_by_customer'), Type.Null()]),
+      metadata: Metadata,
+    }),
+  },
+  'refund.succeeded': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr }) },
+  'refund.failed': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr, failure_reason: Str }) },
 };
 
 const ApiKey = obj({
@@ -113,6 +134,27 @@ export const merchantEventSchemas: Record<MerchantEvent['type'], { v: number; da
   },
 };
 
-export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas };
+export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; data: TSchema }> = {
+  'customer.created': {
+    v: 1,
+    data: obj({
+      id: Str,
+      merchant_id: Str,
+      livemode: Type.Boolean(),
+      email: NullableStr,
+      name: NullableStr,
+      description: NullableStr,
+      phone: NullableStr,
+      metadata: Metadata,
+      created: Int,
+    }),
+  },
+  'customer.updated': {
+    v: 1,
+    data: Type.Partial(obj({ email: NullableStr, name: NullableStr, description: NullableStr, phone: NullableStr, metadata: Metadata })),
+  },
+};
+
+export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas };
 
 export const EVENT_TYPES = Object.keys(eventSchemas);

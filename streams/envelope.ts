@@ -4,6 +4,7 @@
 // consumers (projector, webhooks) build their payloads from the state the events produced, never
 // from a stale read.
 import type { IntentEvent, IntentState, MerchantEvent, MerchantState } from '../actors/mod.ts';
+import type { CustomerEvent, CustomerState } from '../actors/mod.ts';
 
 export type Stamped<E> = E & { id: string; v: number };
 
@@ -33,7 +34,13 @@ export interface MerchantCommit extends CommitBase {
   state: NonNullable<MerchantState>;
 }
 
-export type Commit = IntentCommit | MerchantCommit;
+export interface CustomerCommit extends CommitBase {
+  aggregate: 'customer';
+  events: Stamped<CustomerEvent>[];
+  state: NonNullable<CustomerState>;
+}
+
+export type Commit = IntentCommit | MerchantCommit | CustomerCommit;
 
 /** A commit as read back from the stream. */
 export interface StoredCommit<C extends Commit = Commit> {
@@ -44,4 +51,4 @@ export interface StoredCommit<C extends Commit = Commit> {
   time: number;
 }
 
-export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent>;
+export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent>;

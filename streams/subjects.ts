@@ -1,6 +1,7 @@
 // Subjects are the address of every aggregate: readable as they are in `nats stream view`.
 //   pay.evt.merchant.<merchant_id>               a merchant's history
 //   pay.evt.intent.<merchant_id>.<intent_id>     one payment intent's history
+//   pay.evt.customer.<merchant_id>.<customer_id> one customer's history
 //   pay.cmd.<partition>                          commands to the partition's owner (core request/reply)
 //   pay.webhook.deliver.<merchant_id>            one delivery task per (event, endpoint)
 //   pay.webhook.receipt.<merchant_id>            the outcome of each delivery try
@@ -24,6 +25,10 @@ export const subjects = {
     `pay.evt.intent.${assertToken(merchantId, 'merchant id')}.${assertToken(intentId, 'intent id')}`,
   /** Every intent of one merchant: for `nats stream view --subject`. */
   merchantIntents: (merchantId: string) => `pay.evt.intent.${assertToken(merchantId, 'merchant id')}.*`,
+  customer: (merchantId: string, customerId: string) =>
+    `pay.evt.customer.${assertToken(merchantId, 'merchant id')}.${assertToken(customerId, 'customer id')}`,
+  /** Every customer of one merchant: for `nats stream view --subject`. */
+  merchantCustomers: (merchantId: string) => `pay.evt.customer.${assertToken(merchantId, 'merchant id')}.*`,
   command: (partition: number) => `pay.cmd.${partition}`,
   webhookDeliver: (merchantId: string) => `pay.webhook.deliver.${assertToken(merchantId, 'merchant id')}`,
   webhookReceipt: (merchantId: string) => `pay.webhook.receipt.${assertToken(merchantId, 'merchant id')}`,
@@ -32,11 +37,12 @@ export const subjects = {
 } as const;
 
 /** Parse an event subject back into the aggregate it addresses. */
-export function parseEventSubject(subject: string): { aggregate: 'merchant' | 'intent'; merchantId: string; aggregateId: string } | null {
+export function parseEventSubject(subject: string): { aggregate: 'merchant' | 'intent' | 'customer'; merchantId: string; aggregateId: string } | null {
   const p = subject.split('.');
   if (p[0] !== 'pay' || p[1] !== 'evt') return null;
   if (p[2] === 'merchant' && p.length === 4 && p[3]) return { aggregate: 'merchant', merchantId: p[3], aggregateId: p[3] };
   if (p[2] === 'intent' && p.length === 5 && p[3] && p[4]) return { aggregate: 'intent', merchantId: p[3], aggregateId: p[4] };
+  if (p[2] === 'customer' && p.length === 5 && p[3] && p[4]) return { aggregate: 'customer', merchantId: p[3], aggregateId: p[4] };
   return null;
 }
 

@@ -1,7 +1,8 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, Intent, Merchant } from '../actors/mod.ts';
+import type { Attempt, Intent, Merchant, Refund } from '../actors/mod.ts';
+import type { Customer } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -74,7 +75,7 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     object: 'charge',
     amount: a.amount,
     amount_captured: a.amount_captured,
-    amount_refunded: 0,
+    amount_refunded: a.amount_refunded ?? 0,
     balance_transaction: null,
     billing_details: { address: null, email: null, name: null, phone: null },
     calculated_statement_descriptor: null,
@@ -105,11 +106,41 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     payment_method: a.payment_method,
     payment_method_details: { card: cardDetails(a), type: 'card' },
     receipt_email: i.receipt_email,
-    refunded: false,
+    // Stripe: refunded once the whole captured amount went back (pending refunds count).
+    refunded: a.captured && a.amount_captured > 0 && (a.amount_refunded ?? 0) >= a.amount_captured,
+    refunds: chargeRefunds(i, a),
     status: succeeded ? 'succeeded' : failed ? 'failed' : 'pending',
     /** Ours: the card network's reference, for reconciliation. */
     network_reference: a.network_ref,
   };
+}
+
+/** Stripe's refund object. */
+export function renderRefund(i: Pick<Intent, 'id' | 'currency'>, r: Refund): Obj {
+  return {
+    id: r.id,
+    object: 'refund',
+    amount: r.amount,
+    balance_transaction: null,
+    charge: r.charge,
+    created: r.created,
+    currency: i.currency,
+    destination_details: { card: { reference: null, reference_status: 'pending', reference_type: 'acquirer_reference_number', type: 'refund' }, type: 'card' },
+    failure_reason: r.failure_reason,
+    metadata: r.metadata,
+    payment_intent: i.id,
+    reason: r.reason,
+    receipt_number: null,
+    source_transfer_reversal: null,
+    status: r.status,
+    transfer_reversal: null,
+  };
+}
+
+/** A charge's refunds, newest first, as the list object Stripe embeds in a charge. */
+function chargeRefunds(i: Intent, a: Attempt): Obj {
+  const data = (i.refunds ?? []).filter((r) => r.charge === a.id).reverse().map((r) => renderRefund(i, r));
+  return { object: 'list', data, has_more: false, total_count: data.length, url: `/v1/charges/${a.id}/refunds` };
 }
 
 export function renderPaymentIntent(i: Intent): Obj {
@@ -149,7 +180,7 @@ export function renderPaymentIntent(i: Intent): Obj {
     latest_charge: latest?.id ?? null,
     livemode: i.livemode,
     metadata: i.metadata,
-    next_action: null,
+    next_action: i.next_action ?? null,
     on_behalf_of: null,
     payment_method: i.payment_method,
     payment_method_options: { card: { installments: null, mandate_options: null, network: null, request_three_d_secure: 'automatic' } },
@@ -182,10 +213,15 @@ export const STRIPE_EVENT_TYPES = [
   'payment_intent.payment_failed',
   'payment_intent.amount_capturable_updated',
   'payment_intent.canceled',
+  'payment_intent.requires_action',
   'payment_intent.payment_timeout',
   'charge.succeeded',
   'charge.failed',
   'charge.captured',
+  'charge.refunded',
+  'refund.created',
+  'refund.updated',
+  'refund.failed',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -198,7 +234,7 @@ export interface StripeEvent {
   api_version: string;
   created: number;
   data: { object: Obj };
-  livemode: false;
+  livemode: boolean;
   pending_webhooks: number;
   request: { id: string | null; idempotency_key: string | null };
   type: string;
@@ -235,11 +271,28 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
     }
     case 'intent.canceled':
       return [{ type: 'payment_intent.canceled', object: renderPaymentIntent(i) }];
+    case 'refund.created':
+    case 'refund.succeeded':
+    case 'refund.failed': {
+      const r = (i.refunds ?? []).find((x) => x.id === e.data.refund_id);
+      if (!r) return [];
+      const refund = renderRefund(i, r);
+      if (e.type === 'refund.created') return [{ type: 'refund.created', object: refund }];
+      if (e.type === 'refund.failed') return [{ type: 'refund.updated', object: refund }, { type: 'refund.failed', object: refund }];
+      const a = attempt(r.charge);
+      return [...(a ? [{ type: 'charge.refunded', object: renderCharge(i, a) }] : []), { type: 'refund.updated', object: refund }];
+    }
+    case 'attempt.requires_action':
+      return [{ type: 'payment_intent.requires_action', object: renderPaymentIntent(i) }];
     case 'intent.updated':
     case 'attempt.started':
     case 'attempt.in_doubt':
+    case 'attempt.authenticated':
     case 'merchant.onboarded':
     case 'merchant.updated':
+    // Stripe's customer.created / customer.updated events are not emitted (yet).
+    case 'customer.created':
+    case 'customer.updated':
       return [];
     default: {
       const never: never = e;
@@ -258,7 +311,7 @@ export function stripeEventsOf(c: Commit): StripeEvent[] {
         api_version: API_VERSION,
         created: e.at,
         data: { object: m.object },
-        livemode: false,
+        livemode: (c.state as { livemode?: boolean }).livemode === true,
         pending_webhooks: 1,
         request: { id: c.request_id, idempotency_key: null },
         type: m.type,
@@ -266,6 +319,39 @@ export function stripeEventsOf(c: Commit): StripeEvent[] {
     );
   }
   return out;
+}
+
+/** Stripe's customer object. Fields we do not model yet are rendered as Stripe shows them when unset. */
+export function renderCustomer(c: Customer): Obj {
+  return {
+    id: c.id,
+    object: 'customer',
+    address: null,
+    balance: 0,
+    created: c.created,
+    currency: null,
+    default_source: null,
+    delinquent: false,
+    description: c.description,
+    discount: null,
+    email: c.email,
+    invoice_prefix: invoicePrefix(c.id),
+    invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+    livemode: c.livemode,
+    metadata: c.metadata,
+    name: c.name,
+    next_invoice_sequence: 1,
+    phone: c.phone,
+    preferred_locales: [],
+    shipping: null,
+    tax_exempt: 'none',
+    test_clock: null,
+  };
+}
+
+/** Stripe gives every customer an invoice prefix (uppercase letters and digits); ours is derived from the id, so it is stable. */
+function invoicePrefix(customerId: string): string {
+  return createHash('sha256').update(`invoice_prefix:${customerId}`).digest('hex').slice(0, 8).toUpperCase();
 }
 
 export function renderMerchant(m: Merchant): Obj {

@@ -83,9 +83,6 @@ t.test('test card outcomes', async (t) => {
     ['4000000000000077', 'visa'],
     ['5555555555554444', 'mastercard'],
     ['378282246310005', 'amex'],
-    ['4000002500003155', 'visa'],
-    ['4000002760003184', 'visa'],
-    ['4000000000003220', 'visa'],
     ['4000000000000259', 'visa'],
     ['4000000000002685', 'visa'],
     ['4000000000001976', 'visa'],
@@ -99,6 +96,16 @@ t.test('test card outcomes', async (t) => {
     t.match(r.networkRef, /^epn_[0-9a-f]{24}$/);
     t.equal(r.captured, false);
     t.equal(r.declineCode, undefined);
+  }
+  // 3-D Secure cards: the issuer wants authentication first (nothing recorded), then approves.
+  for (const pan of ['4000002500003155', '4000002760003184', '4000000000003220']) {
+    const first = await client.authorize(params(pan, { reference: `3ds_${pan}` }));
+    t.equal(first.status, 'authentication_required', `${pan} asks for 3DS`);
+    t.equal(first.networkRef, '');
+    t.equal(await client.inquire(`3ds_${pan}`), null, 'nothing recorded before authentication');
+    const second = await client.authorize({ ...params(pan, { reference: `3ds_${pan}` }), authenticated: true });
+    t.equal(second.status, 'approved', `${pan} approved once authenticated`);
+    t.match(second.networkRef, /^epn_[0-9a-f]{24}$/);
   }
   const declined: Array<[string, string, string, string]> = [
     ['4000000000000002', 'card_declined', 'generic_decline', 'Your card was declined.'],

@@ -422,7 +422,7 @@ t.test('PGlite', async (t) => {
     const { url } = await withNats(t);
     const nc = await connectNats(url, 'storage-test');
     t.teardown(() => nc.close());
-    await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: 5 });
+    await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
 

@@ -148,6 +148,8 @@ t.test('subjects: builders', async (t) => {
 t.test('subjects: parseEventSubject', async (t) => {
   t.strictSame(parseEventSubject('pay.evt.merchant.acct_1'), { aggregate: 'merchant', merchantId: 'acct_1', aggregateId: 'acct_1' });
   t.strictSame(parseEventSubject('pay.evt.intent.acct_1.pi_2'), { aggregate: 'intent', merchantId: 'acct_1', aggregateId: 'pi_2' });
+  t.strictSame(parseEventSubject(subjects.customer('acct_1', 'cus_2')), { aggregate: 'customer', merchantId: 'acct_1', aggregateId: 'cus_2' });
+  t.equal(parseEventSubject('pay.evt.customer.acct_1'), null);
   for (const s of [subjects.merchant('m_x'), subjects.intent('m_x', 'pi_y')]) {
     const p = parseEventSubject(s);
     t.ok(p, s);

@@ -28,7 +28,7 @@ async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string }
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'vault-test');
   t.teardown(() => nc.close());
-  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: 5 });
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
   const kv = await new Kvm(nc).open(buckets.vault);
   const dataDir = tmpDir(t);
   const vault = createVault(kv, keyRing(loadMasterKey(dataDir, {})));
@@ -203,7 +203,7 @@ t.test('master key', async (t) => {
     const { url } = await withNats(t);
     const nc = await connectNats(url, 'vault-test-restart');
     t.teardown(() => nc.close());
-    await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: 5 });
+    await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
     const kv = await new Kvm(nc).open(buckets.vault);
     const dir = tmpDir(t);
     const pm = await tokenize(createVault(kv, keyRing(loadMasterKey(dir, {}))));

@@ -9,7 +9,8 @@ import Stripe from 'stripe';
 import pino from 'pino';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats, declareTopology, durables, runConsumer } from '../nats/mod.ts';
+import { Kvm } from '@nats-io/kv';
+import { buckets, connectNats, declareTopology, durables, runConsumer } from '../nats/mod.ts';
 import { WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import { createDelivery, maxTries, signatureHeader, type DeadLetter, type DeliveryReceipt, type DeliveryTask } from '../webhooks/mod.ts';
 import { withNats } from './helpers/nats.ts';
@@ -40,10 +41,11 @@ async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pip
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'webhooks-test');
   t.teardown(() => nc.close());
-  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, webhookMaxDeliver: BACKOFF_MS.length + 2 });
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const handle = createDelivery(js, { timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, secretsFor: async (_m, endpoint) => (endpoint === 'we_1' ? [SECRET] : null) }, log);
+  const tries = await new Kvm(nc).open(buckets.deliveryTries);
+  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, secretsFor: async (_m, endpoint) => (endpoint === 'we_1' ? [SECRET] : null) }, log);
   const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
   t.teardown(() => loop.stop());
   return {

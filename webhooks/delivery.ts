@@ -2,6 +2,7 @@
 // any other status is a failure, retried with exponential backoff and jitter (nak with delay) until
 // the tries run out; then the task goes to the dead-letter subject. Every try leaves a receipt.
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { Outcome } from '../nats/mod.ts';
 import { subjects } from '../streams/subjects.ts';
@@ -10,6 +11,8 @@ import { appendCommitless } from './publish.ts';
 import type { DeadLetter, DeliveryReceipt, DeliveryTask } from './types.ts';
 
 export interface DeliveryOptions {
+  /** KV pay_delivery_tries: real tries per delivery, durable across restarts and workers. */
+  tries: KV;
   timeoutMs: number;
   backoffMs: number[];
   /** Webhook secrets of a merchant's endpoint, newest first (several during a rotation). */
@@ -29,6 +32,21 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
   const inflight = new Map<string, number>();
   const perEndpoint = opts.perEndpoint ?? 8;
   const tries = maxTries(opts.backoffMs);
+
+  /** Counts one more real try of a delivery (compare-and-set, so concurrent workers never share a number). */
+  async function countTry(id: string): Promise<number> {
+    for (;;) {
+      const e = await opts.tries.get(id);
+      const n = e && e.operation === 'PUT' ? Number(e.string()) + 1 : 1;
+      try {
+        if (e && e.operation === 'PUT') await opts.tries.update(id, String(n), e.revision);
+        else await opts.tries.create(id, String(n));
+        return n;
+      } catch {
+        // someone else counted concurrently: read again
+      }
+    }
+  }
 
   async function post(task: DeliveryTask, secrets: string[]): Promise<{ status: number | null; error: string | null }> {
     const t = Math.floor(Date.now() / 1000);
@@ -60,6 +78,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
       return { kind: 'term', reason: 'undecodable task' };
     }
     const busy = inflight.get(task.endpoint_id) ?? 0;
+    // A busy endpoint's task waits its turn without using up a try (tries are counted only when we POST).
     if (busy >= perEndpoint) return { kind: 'nak', delayMs: 500, reason: 'endpoint busy' };
     const secrets = await opts.secretsFor(task.merchant_id, task.endpoint_id);
     if (!secrets) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
@@ -71,7 +90,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     } finally {
       inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 1) - 1);
     }
-    const tryNo = m.info.deliveryCount;
+    const tryNo = await countTry(task.id);
     const delivered = r.error === null;
     const last = !delivered && tryNo >= tries;
     const delay = delivered || last ? 0 : nextDelay(opts.backoffMs, tryNo);

@@ -16,7 +16,7 @@ const INTENT_STATUSES: Record<IntentStatus, true> = {
   canceled: true,
   succeeded: true,
 };
-const ATTEMPT_STATUSES: Record<AttemptStatus, true> = { pending: true, in_doubt: true, succeeded: true, failed: true };
+const ATTEMPT_STATUSES: Record<AttemptStatus, true> = { pending: true, requires_action: true, in_doubt: true, succeeded: true, failed: true };
 
 const T0 = 1_700_000_000;
 const card: CardSummary = { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2030, fingerprint: 'fp_1', funding: 'credit', country: 'US' };
@@ -498,6 +498,159 @@ t.test('Cancel', async (t) => {
     t.test(`refused from ${status}`, async (t) => {
       it.given(t, H[status]).when(cancel()).thenThrows('payment_intent_unexpected_state');
     });
+  }
+});
+
+// ── Refunds ───────────────────────────────────────────────────────────────
+type StartRefundCmd = Extract<IntentCommand, { type: 'StartRefund' }>;
+const startRefund = (refundId = 're_1', over: Partial<Omit<StartRefundCmd, 'type' | 'refundId'>> = {}): IntentCommand => ({
+  type: 'StartRefund',
+  refundId,
+  reason: null,
+  metadata: {},
+  now: T0 + 50,
+  ...over,
+});
+const recordRefund = (refundId = 're_1', outcome: 'succeeded' | 'failed' = 'succeeded', now = T0 + 60): IntentCommand =>
+  outcome === 'succeeded'
+    ? { type: 'RecordRefund', refundId, outcome, networkRef: 'net_ch_1', now }
+    : { type: 'RecordRefund', refundId, outcome, networkRef: 'net_ch_1', failureReason: 'declined', now };
+const refundCreated = (refundId = 're_1', amount = 1000, attemptId = 'ch_1', at = T0 + 50): IntentEvent => ({
+  type: 'refund.created',
+  at,
+  data: { refund_id: refundId, attempt_id: attemptId, amount, reason: null, metadata: {} },
+});
+const refundSucceeded = (refundId = 're_1', at = T0 + 60): IntentEvent => ({ type: 'refund.succeeded', at, data: { refund_id: refundId, network_ref: 'net_ch_1' } });
+const refundFailed = (refundId = 're_1', at = T0 + 60): IntentEvent => ({ type: 'refund.failed', at, data: { refund_id: refundId, network_ref: 'net_ch_1', failure_reason: 'declined' } });
+const declinedThenPaid: IntentEvent[] = [created(), started('ch_1', 'pm_declined', declinedCard), declined(), started('ch_2', 'pm_1', card, 1000, T0 + 30), succeeded('ch_2', true, 1000, T0 + 31)];
+
+t.test('StartRefund', async (t) => {
+  t.test('without an amount: the whole captured amount, pending; the intent stays succeeded', async (t) => {
+    it.given(t, H.succeeded)
+      .when(startRefund())
+      .then([refundCreated()])
+      .thenState((s) => {
+        const r = s?.refunds[0];
+        return (
+          s?.status === 'succeeded' &&
+          s.amount_received === 1000 &&
+          s.refunds.length === 1 &&
+          r?.id === 're_1' &&
+          r.charge === 'ch_1' &&
+          r.amount === 1000 &&
+          r.status === 'pending' &&
+          r.failure_reason === null &&
+          r.created === T0 + 50 &&
+          s.attempts[0]?.amount_refunded === 1000
+        );
+      });
+  });
+  t.test('partial, then the rest by default, then nothing is left', async (t) => {
+    const afterPartial = [...H.succeeded, refundCreated('re_1', 300), refundSucceeded('re_1')];
+    it.given(t, H.succeeded).when(startRefund('re_1', { amount: 300 })).then([refundCreated('re_1', 300)]).thenState((s) => s?.attempts[0]?.amount_refunded === 300);
+    it.given(t, afterPartial)
+      .when(startRefund('re_2', { now: T0 + 70 }))
+      .then([refundCreated('re_2', 700, 'ch_1', T0 + 70)])
+      .thenState((s) => s?.attempts[0]?.amount_refunded === 1000 && s.refunds.length === 2);
+    it.given(t, [...afterPartial, refundCreated('re_2', 700, 'ch_1', T0 + 70)])
+      .when(startRefund('re_3'))
+      .thenThrows('charge_already_refunded', { status: 400 });
+  });
+  t.test('by charge id', async (t) => {
+    it.given(t, H.succeeded).when(startRefund('re_1', { attemptId: 'ch_1', amount: 250 })).then([refundCreated('re_1', 250)]);
+  });
+  t.test('carries reason and metadata', async (t) => {
+    it.given(t, H.succeeded)
+      .when(startRefund('re_1', { reason: 'duplicate', metadata: { order: '7' } }))
+      .then([{ type: 'refund.created', at: T0 + 50, data: { refund_id: 're_1', attempt_id: 'ch_1', amount: 1000, reason: 'duplicate', metadata: { order: '7' } } }])
+      .thenState((s) => s?.refunds[0]?.reason === 'duplicate' && s.refunds[0].metadata.order === '7');
+  });
+  t.test('over-refund is refused with Stripe\'s message, param amount', async (t) => {
+    it.given(t, H.succeeded).when(startRefund('re_1', { amount: 1001 })).thenThrows('amount_too_large', { param: 'amount', status: 400 });
+    it.given(t, [...H.succeeded, refundCreated('re_1', 600)]).when(startRefund('re_2', { amount: 500 })).thenThrows('amount_too_large', { param: 'amount' });
+    try {
+      intentDecider.decide(startRefund('re_2', { amount: 500 }), fold(intentDecider, [...H.succeeded, refundCreated('re_1', 600)]));
+    } catch (e) {
+      t.equal((e as Error).message, 'Refund amount ($5.00) is greater than unrefunded amount on charge ($4.00)');
+    }
+  });
+  t.test('a pending refund holds its amount', async (t) => {
+    it.given(t, [...H.succeeded, refundCreated()]).when(startRefund('re_2', { amount: 1 })).thenThrows('charge_already_refunded');
+  });
+  t.test('a failed refund gives its amount back', async (t) => {
+    it.given(t, [...H.succeeded, refundCreated(), refundFailed()]).when(startRefund('re_2')).then([refundCreated('re_2')]);
+  });
+  t.test('after a partial capture only the captured amount is refundable', async (t) => {
+    const partial = [created({ captureMethod: 'manual' }), started(), succeeded('ch_1', false), captured(400)];
+    it.given(t, partial).when(startRefund()).then([refundCreated('re_1', 400)]);
+    it.given(t, partial).when(startRefund('re_1', { amount: 401 })).thenThrows('amount_too_large', { param: 'amount' });
+  });
+  t.test('a repeat refund id is a no-op', async (t) => {
+    it.given(t, [...H.succeeded, refundCreated()]).when(startRefund()).thenNothing();
+    it.given(t, [...H.succeeded, refundCreated(), refundSucceeded()]).when(startRefund('re_1', { amount: 5 })).thenNothing();
+  });
+  t.test('a non-positive or fractional amount is refused', async (t) => {
+    for (const amount of [0, -1, 1.5]) it.given(t, H.succeeded).when(startRefund('re_1', { amount })).thenThrows('parameter_invalid_integer', { param: 'amount' });
+    // Parameters first: an invalid amount is named even when nothing is left to refund.
+    it.given(t, [...H.succeeded, refundCreated()]).when(startRefund('re_2', { amount: 0 })).thenThrows('parameter_invalid_integer', { param: 'amount' });
+  });
+  t.test('an unknown charge is refused', async (t) => {
+    it.given(t, H.succeeded).when(startRefund('re_1', { attemptId: 'ch_nope' })).thenThrows('resource_missing', { param: 'charge', status: 404 });
+  });
+  t.test('the declined charge of a decline-then-success intent is refused; the successful one is the default', async (t) => {
+    it.given(t, declinedThenPaid).when(startRefund('re_1', { attemptId: 'ch_1' })).thenThrows('charge_not_refundable');
+    it.given(t, declinedThenPaid).when(startRefund()).then([refundCreated('re_1', 1000, 'ch_2')]).thenState((s) => s?.attempts[1]?.amount_refunded === 1000 && s.attempts[0]?.amount_refunded === 0);
+  });
+  for (const status of ['requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'processing_in_doubt', 'requires_capture', 'canceled', 'declined'] as const) {
+    t.test(`refused from ${status}: no captured successful charge`, async (t) => {
+      it.given(t, H[status]).when(startRefund()).thenThrows('charge_not_refundable', { param: 'payment_intent', status: 400 });
+    });
+  }
+  t.test('an uncaptured charge named by id is refused', async (t) => {
+    it.given(t, H.requires_capture).when(startRefund('re_1', { attemptId: 'ch_1' })).thenThrows('charge_not_refundable');
+  });
+});
+
+t.test('RecordRefund', async (t) => {
+  const pending = [...H.succeeded, refundCreated()];
+  t.test('succeeded → refund succeeded; the charge stays refunded', async (t) => {
+    it.given(t, pending)
+      .when(recordRefund())
+      .then([refundSucceeded()])
+      .thenState((s) => s?.refunds[0]?.status === 'succeeded' && s.refunds[0].network_ref === 'net_ch_1' && s.refunds[0].settled_at === T0 + 60 && s.attempts[0]?.amount_refunded === 1000 && s.status === 'succeeded');
+  });
+  t.test('failed → refund failed with its reason; the amount goes back to the charge', async (t) => {
+    it.given(t, pending)
+      .when(recordRefund('re_1', 'failed'))
+      .then([refundFailed()])
+      .thenState((s) => s?.refunds[0]?.status === 'failed' && s.refunds[0].failure_reason === 'declined' && s.attempts[0]?.amount_refunded === 0);
+  });
+  t.test('terminal means terminal: a repeat or a late contrary answer writes nothing', async (t) => {
+    it.given(t, [...pending, refundSucceeded()]).when(recordRefund()).thenNothing();
+    it.given(t, [...pending, refundSucceeded()]).when(recordRefund('re_1', 'failed')).thenNothing().thenState((s) => s?.refunds[0]?.status === 'succeeded' && s.attempts[0]?.amount_refunded === 1000);
+    it.given(t, [...pending, refundFailed()]).when(recordRefund('re_1', 'failed')).thenNothing();
+    it.given(t, [...pending, refundFailed()]).when(recordRefund()).thenNothing().thenState((s) => s?.refunds[0]?.status === 'failed' && s.attempts[0]?.amount_refunded === 0);
+  });
+  t.test('an unknown refund is refused', async (t) => {
+    it.given(t, H.succeeded).when(recordRefund('re_nope')).thenThrows('resource_missing', { param: 'refund', status: 404 });
+  });
+  t.test('on a missing intent → resource_missing', async (t) => {
+    it.given(t, []).when(startRefund()).thenThrows('resource_missing', { param: 'id', status: 404 });
+    it.given(t, []).when(recordRefund()).thenThrows('resource_missing', { param: 'id', status: 404 });
+  });
+  t.test('refund events on no intent leave no intent', async (t) => {
+    for (const e of [refundCreated(), refundSucceeded(), refundFailed()]) t.equal(fold(intentDecider, [e]), null, e.type);
+  });
+});
+
+t.test('never refunded beyond what was captured, over every sequence decided so far', async (t) => {
+  for (const seq of it.sequences) {
+    const s = fold(intentDecider, seq);
+    if (!s) continue;
+    for (const a of s.attempts) {
+      const held = s.refunds.filter((r) => r.charge === a.id && r.status !== 'failed').reduce((n, r) => n + r.amount, 0);
+      t.ok(held === a.amount_refunded && held <= a.amount_captured, `${a.id}: ${held} held, ${a.amount_refunded} refunded of ${a.amount_captured}: ${seq.map((e) => e.type).join(' → ')}`);
+    }
   }
 });
 

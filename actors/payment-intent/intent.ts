@@ -1,6 +1,7 @@
 // The payment-intent aggregate: one intent, many attempts (a decline is retried as a new attempt
 // under the same intent). Pure: ids and `now` (unix seconds) ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
+import { formatAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
@@ -31,6 +32,8 @@ export interface Attempt {
   failure_message: string | null;
   created: number;
   settled_at: number | null;
+  /** Refunded so far, pending refunds included: a pending refund holds its amount until it fails. */
+  amount_refunded: number;
 }
 
 export interface PaymentError {
@@ -40,6 +43,31 @@ export interface PaymentError {
   message: string;
   charge: string;
   payment_method: string;
+}
+
+/** Stripe's next_action for 3-D Secure: the cardholder is sent to the issuer's challenge page. */
+export interface NextAction {
+  type: 'redirect_to_url';
+  redirect_to_url: { url: string; return_url: string | null };
+}
+
+export type RefundReason = 'duplicate' | 'fraudulent' | 'requested_by_customer';
+export type RefundStatus = 'pending' | 'succeeded' | 'failed';
+
+/** A refund of (part of) a captured charge. It lives in the intent, so the intent's single writer
+ *  is what makes over-refunding impossible. */
+export interface Refund {
+  id: string; // re_…
+  charge: string;
+  amount: number;
+  reason: RefundReason | null;
+  metadata: Record<string, string>;
+  status: RefundStatus;
+  failure_reason: string | null;
+  /** The network transaction it was refunded against. */
+  network_ref: string | null;
+  created: number;
+  settled_at: number | null;
 }
 
 export interface Intent {
@@ -62,9 +90,12 @@ export interface Intent {
   product_id: string | null;
   payment_method: string | null;
   attempts: Attempt[];
+  /** Every refund of every charge of this intent, oldest first. */
+  refunds: Refund[];
   last_payment_error: PaymentError | null;
   amount_capturable: number;
   amount_received: number;
+  next_action: NextAction | null;
   canceled_at: number | null;
   cancellation_reason: CancellationReason | null;
 }
@@ -108,25 +139,38 @@ export type IntentCommand =
   | {
       type: 'RecordAuthorization';
       attemptId: string;
-      outcome: 'approved' | 'declined' | 'unknown';
+      outcome: 'approved' | 'declined' | 'unknown' | 'action_required';
       networkRef: string | null;
+      /** action_required: where the cardholder authenticates, and where they return to. */
+      nextAction?: NextAction;
       failureCode?: string;
       declineCode?: string;
       message?: string;
       now: number;
     }
+  /** The cardholder's 3-D Secure result for an attempt waiting on it. */
+  | { type: 'Authenticate'; attemptId: string; success: boolean; now: number }
   | { type: 'Capture'; amountToCapture?: number; now: number }
-  | { type: 'Cancel'; reason: CancellationReason | null; now: number };
+  | { type: 'Cancel'; reason: CancellationReason | null; now: number }
+  /** Refund a captured charge (the intent's successful one when no attemptId); amount defaults to what is left. */
+  | { type: 'StartRefund'; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; now: number }
+  /** The network's answer for a pending refund. */
+  | { type: 'RecordRefund'; refundId: string; outcome: 'succeeded' | 'failed'; networkRef: string | null; failureReason?: string; now: number };
 
 export type IntentEvent =
-  | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
+  | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
   | { type: 'intent.updated'; at: number; data: Updatable & { status?: IntentStatus } }
   | { type: 'attempt.started'; at: number; data: { attempt_id: string; payment_method: string; card: CardSummary; amount: number } }
   | { type: 'attempt.succeeded'; at: number; data: { attempt_id: string; network_ref: string | null; amount: number; captured: boolean } }
   | { type: 'attempt.declined'; at: number; data: { attempt_id: string; network_ref: string | null; failure_code: string; decline_code: string | null; message: string } }
   | { type: 'attempt.in_doubt'; at: number; data: { attempt_id: string } }
+  | { type: 'attempt.requires_action'; at: number; data: { attempt_id: string; next_action: NextAction } }
+  | { type: 'attempt.authenticated'; at: number; data: { attempt_id: string } }
   | { type: 'intent.captured'; at: number; data: { attempt_id: string; amount: number } }
-  | { type: 'intent.canceled'; at: number; data: { reason: CancellationReason | null } };
+  | { type: 'intent.canceled'; at: number; data: { reason: CancellationReason | null } }
+  | { type: 'refund.created'; at: number; data: { refund_id: string; attempt_id: string; amount: number; reason: RefundReason | null; metadata: Record<string, string> } }
+  | { type: 'refund.succeeded'; at: number; data: { refund_id: string; network_ref: string | null } }
+  | { type: 'refund.failed'; at: number; data: { refund_id: string; network_ref: string | null; failure_reason: string } };
 
 export type IntentEventType = IntentEvent['type'];
 
@@ -233,9 +277,34 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           ];
         case 'unknown':
           return a.status === 'in_doubt' ? [] : [{ type: 'attempt.in_doubt', at: cmd.now, data: { attempt_id: a.id } }];
+        case 'action_required':
+          if (a.status === 'requires_action') return [];
+          if (!cmd.nextAction) throw new DomainError('parameter_missing', 'action_required needs a next action.', 'next_action');
+          return [{ type: 'attempt.requires_action', at: cmd.now, data: { attempt_id: a.id, next_action: cmd.nextAction } }];
         default:
-          return assertNever(cmd.outcome);
+          return assertNever(cmd); // `outcome` discriminates the command union (RecordRefund has one too)
       }
+    }
+    case 'Authenticate': {
+      const a = s.attempts.find((x) => x.id === cmd.attemptId);
+      if (!a) throw new DomainError('resource_missing', `No such attempt: ${cmd.attemptId}`, 'attempt');
+      if (a.status !== 'requires_action' || s.status !== 'requires_action') return []; // already answered
+      return cmd.success
+        ? [{ type: 'attempt.authenticated', at: cmd.now, data: { attempt_id: a.id } }]
+        : [
+            {
+              type: 'attempt.declined',
+              at: cmd.now,
+              data: {
+                attempt_id: a.id,
+                network_ref: null,
+                failure_code: 'payment_intent_authentication_failure',
+                decline_code: null,
+                message:
+                  'The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.',
+              },
+            },
+          ];
     }
     case 'Capture': {
       if (s.status !== 'requires_capture') throw unexpectedState(s, 'capture');
@@ -259,9 +328,58 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (!isCancelable(s.status)) throw unexpectedState(s, 'cancel');
       return [{ type: 'intent.canceled', at: cmd.now, data: { reason: cmd.reason } }];
     }
+    case 'StartRefund':
+      return decideRefund(cmd, s);
+    case 'RecordRefund': {
+      const r = s.refunds.find((x) => x.id === cmd.refundId);
+      if (!r) throw new DomainError('resource_missing', `No such refund: '${cmd.refundId}'`, 'refund', 404);
+      if (r.status !== 'pending') return []; // terminal means terminal; a repeat writes nothing
+      return cmd.outcome === 'succeeded'
+        ? [{ type: 'refund.succeeded', at: cmd.now, data: { refund_id: r.id, network_ref: cmd.networkRef } }]
+        : [{ type: 'refund.failed', at: cmd.now, data: { refund_id: r.id, network_ref: cmd.networkRef, failure_reason: cmd.failureReason ?? 'unknown' } }];
+    }
     default:
       return assertNever(cmd);
   }
+}
+
+/** Stripe's way of showing an amount in a message: $12.34 for usd, else 12.34 eur. */
+function money(amount: number, currency: string): string {
+  return currency === 'usd' ? `$${(amount / 100).toFixed(2)}` : formatAmount(amount, currency);
+}
+
+const noSuccessfulCharge = (s: Intent) =>
+  new DomainError('charge_not_refundable', `This PaymentIntent (${s.id}) does not have a successful charge to refund.`, 'payment_intent');
+
+function decideRefund(cmd: Extract<IntentCommand, { type: 'StartRefund' }>, s: Intent): IntentEvent[] {
+  if ((s.refunds ?? []).some((r) => r.id === cmd.refundId)) return []; // a repeat
+  if (cmd.amount !== undefined && (!Number.isSafeInteger(cmd.amount) || cmd.amount < 1)) {
+    throw new DomainError('parameter_invalid_integer', 'Invalid positive integer', 'amount');
+  }
+  let a: Attempt | undefined;
+  if (cmd.attemptId !== undefined) {
+    a = s.attempts.find((x) => x.id === cmd.attemptId);
+    if (!a) throw new DomainError('resource_missing', `No such charge: '${cmd.attemptId}'`, 'charge', 404);
+  } else {
+    a = s.attempts.find((x) => x.status === 'succeeded') ?? currentAttempt(s);
+  }
+  // Only money that moved can move back: a captured, successful charge. An authorization is released by canceling.
+  if (!a || a.status !== 'succeeded' || !a.captured) throw noSuccessfulCharge(s);
+  const remaining = a.amount_captured - (a.amount_refunded ?? 0);
+  if (remaining <= 0) throw new DomainError('charge_already_refunded', `Charge ${a.id} has already been refunded.`, undefined);
+  const amount = cmd.amount ?? remaining;
+  if (amount > remaining) {
+    throw new DomainError(
+      'amount_too_large',
+      `Refund amount (${money(amount, s.currency)}) is greater than unrefunded amount on charge (${money(remaining, s.currency)})`,
+      'amount',
+    );
+  }
+  return [{ type: 'refund.created', at: cmd.now, data: { refund_id: cmd.refundId, attempt_id: a.id, amount, reason: cmd.reason, metadata: cmd.metadata } }];
+}
+
+function updateRefund(s: Intent, id: string, f: (r: Refund) => Refund): Refund[] {
+  return (s.refunds ?? []).map((r) => (r.id === id ? f(r) : r));
 }
 
 function updateAttempt(s: Intent, id: string, f: (a: Attempt) => Attempt): Attempt[] {
@@ -273,9 +391,11 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
     return {
       ...e.data,
       attempts: [],
+      refunds: [],
       last_payment_error: null,
       amount_capturable: 0,
       amount_received: 0,
+      next_action: null,
       canceled_at: null,
       cancellation_reason: null,
     };
@@ -291,8 +411,10 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         ...s,
         status: 'processing',
         payment_method: e.data.payment_method,
+        next_action: null,
         attempts: [
-          ...s.attempts,
+          // A new confirmation abandons an attempt still waiting on 3-D Secure.
+          ...s.attempts.map((x) => (x.status === 'requires_action' ? { ...x, status: 'failed' as const, failure_code: 'payment_intent_authentication_failure', settled_at: e.at } : x)),
           {
             id: e.data.attempt_id,
             payment_method: e.data.payment_method,
@@ -307,6 +429,7 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
             failure_message: null,
             created: e.at,
             settled_at: null,
+            amount_refunded: 0,
           },
         ],
       };
@@ -315,6 +438,7 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
       return {
         ...s,
         status: captured ? 'succeeded' : 'requires_capture',
+        next_action: null,
         amount_received: captured ? amount : 0,
         amount_capturable: captured ? 0 : amount,
         last_payment_error: null,
@@ -335,6 +459,7 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         status: 'requires_payment_method',
         // Stripe detaches the declined card; it stays visible in last_payment_error.
         payment_method: null,
+        next_action: null,
         last_payment_error: {
           type: 'card_error',
           code: e.data.failure_code,
@@ -356,6 +481,15 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
     }
     case 'attempt.in_doubt':
       return { ...s, attempts: updateAttempt(s, e.data.attempt_id, (a) => ({ ...a, status: 'in_doubt' })) };
+    case 'attempt.requires_action':
+      return {
+        ...s,
+        status: 'requires_action',
+        next_action: e.data.next_action,
+        attempts: updateAttempt(s, e.data.attempt_id, (a) => ({ ...a, status: 'requires_action' })),
+      };
+    case 'attempt.authenticated':
+      return { ...s, status: 'processing', next_action: null, attempts: updateAttempt(s, e.data.attempt_id, (a) => ({ ...a, status: 'pending' })) };
     case 'intent.captured':
       return {
         ...s,
@@ -365,7 +499,38 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         attempts: updateAttempt(s, e.data.attempt_id, (a) => ({ ...a, captured: true, amount_captured: e.data.amount })),
       };
     case 'intent.canceled':
-      return { ...s, status: 'canceled', canceled_at: e.at, cancellation_reason: e.data.reason, amount_capturable: 0 };
+      return { ...s, status: 'canceled', next_action: null, canceled_at: e.at, cancellation_reason: e.data.reason, amount_capturable: 0 };
+    case 'refund.created': {
+      const d = e.data;
+      const refund: Refund = {
+        id: d.refund_id,
+        charge: d.attempt_id,
+        amount: d.amount,
+        reason: d.reason,
+        metadata: d.metadata,
+        status: 'pending',
+        failure_reason: null,
+        network_ref: null,
+        created: e.at,
+        settled_at: null,
+      };
+      return {
+        ...s,
+        refunds: [...(s.refunds ?? []), refund],
+        attempts: updateAttempt(s, d.attempt_id, (a) => ({ ...a, amount_refunded: (a.amount_refunded ?? 0) + d.amount })),
+      };
+    }
+    case 'refund.succeeded':
+      return { ...s, refunds: updateRefund(s, e.data.refund_id, (r) => ({ ...r, status: 'succeeded', network_ref: e.data.network_ref, settled_at: e.at })) };
+    case 'refund.failed': {
+      // A failed refund gives its amount back to the charge.
+      const r = (s.refunds ?? []).find((x) => x.id === e.data.refund_id);
+      return {
+        ...s,
+        refunds: updateRefund(s, e.data.refund_id, (x) => ({ ...x, status: 'failed', network_ref: e.data.network_ref, failure_reason: e.data.failure_reason, settled_at: e.at })),
+        attempts: r ? updateAttempt(s, r.charge, (a) => ({ ...a, amount_refunded: Math.max(0, (a.amount_refunded ?? 0) - r.amount) })) : s.attempts,
+      };
+    }
     default:
       return assertNever(e);
   }

@@ -62,6 +62,7 @@ export function isUpdatable(s: IntentStatus): boolean {
 /** An attempt is one authorization against the network; the wire calls it a charge (ch_…). */
 export type AttemptStatus =
   | 'pending' // sent to the network, no answer yet
+  | 'requires_action' // the issuer wants 3-D Secure: waiting for the cardholder
   | 'in_doubt' // the network did not answer in time: reconciliation settles it
   | 'succeeded' // authorized (captured or not)
   | 'failed'; // declined or settled as failed
@@ -72,6 +73,7 @@ export function isSettled(s: AttemptStatus): boolean {
     case 'failed':
       return true;
     case 'pending':
+    case 'requires_action':
     case 'in_doubt':
       return false;
   }

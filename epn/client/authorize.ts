@@ -16,12 +16,14 @@ export interface AuthorizeParams {
   currency: string;
   capture: boolean;
   card: EpnCard;
+  /** Set after the cardholder passed a 3-D Secure challenge. */
+  authenticated?: boolean;
 }
 
 export interface AuthorizeResult {
   networkRef: string;
   reference: string;
-  status: 'approved' | 'declined';
+  status: 'approved' | 'declined' | 'authentication_required';
   captured: boolean;
   declineCode?: string;
   failureCode?: string;
@@ -40,6 +42,7 @@ export function toWire(p: AuthorizeParams): WireAuthorizeRequest {
     currency: p.currency,
     capture: p.capture,
     card,
+    ...(p.authenticated !== undefined ? { three_d_secure: { authenticated: p.authenticated } } : {}),
   };
 }
 

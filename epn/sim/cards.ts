@@ -53,7 +53,10 @@ const DECLINES: ReadonlyMap<string, CardOutcome> = new Map([
   ['4000000000006975', decline('card_declined', 'card_velocity_exceeded')],
 ]);
 
-/** Approved test numbers, listed so the table documents them; 3DS cards are approved until 3DS exists. */
+/** Stripe's 3-D Secure test cards: the issuer asks for authentication before it authorizes. */
+export const THREE_DS_REQUIRED: ReadonlySet<string> = new Set(['4000002500003155', '4000002760003184', '4000000000003220']);
+
+/** Approved test numbers (3DS cards once authenticated), listed so the table documents them. */
 export const APPROVED_TEST_CARDS: readonly string[] = [
   '4242424242424242',
   '4000000000000077',

@@ -17,7 +17,7 @@ import type {
   WireTransaction,
   WireVoidRequest,
 } from '../wire.ts';
-import { brandOf, cardOutcome, declineMessage, last4 } from './cards.ts';
+import { brandOf, cardOutcome, declineMessage, last4, THREE_DS_REQUIRED } from './cards.ts';
 import { createLedger, LedgerError, type Ledger } from './ledger.ts';
 import { scrubPan, withCardRedaction } from './log.ts';
 
@@ -56,6 +56,7 @@ const authorizeSchema = {
           cvc: { type: 'string', pattern: '^[0-9]{3,4}$' },
         },
       },
+      three_d_secure: { type: 'object', required: ['authenticated'], properties: { authenticated: { type: 'boolean' } } },
     },
   },
 } as const;
@@ -165,6 +166,12 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
 
   app.post<{ Body: WireAuthorizeRequest }>('/v1/authorize', { schema: authorizeSchema }, async (req, reply) => {
     const { card, reference, merchant_id, amount: amt, currency, capture } = req.body;
+    // The issuer wants 3-D Secure first: nothing is authorized or recorded until it is passed.
+    if (THREE_DS_REQUIRED.has(card.number) && !req.body.three_d_secure?.authenticated && !ledger.findByReference(reference)) {
+      req.log.info({ reference }, 'authentication required');
+      const r: WireAuthorizeResponse = { network_ref: '', reference, status: 'authentication_required', captured: false, brand: brandOf(card.number), last4: last4(card.number) };
+      return r;
+    }
     const { tx, replayed } = ledger.authorize({
       reference,
       merchant_id,

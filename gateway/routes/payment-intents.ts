@@ -7,6 +7,10 @@ import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../st
 import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { clientSecretFor, commandId, derivedId } from '../ids.ts';
+import { challengeUrl } from './three-d-secure.ts';
+import { requireCustomerParam } from './customers.ts';
+import { renderCustomer } from '../../stripe/objects.ts';
+import { ID_PATTERN } from '../../streams/subjects.ts';
 import {
   CancelIntentBody,
   CaptureIntentBody,
@@ -51,7 +55,8 @@ async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: 
       const pm = i.payment_method ? await deps.vault.get(merchantId, i.payment_method, i.livemode) : null;
       o.payment_method = pm ? renderPaymentMethod(pm) : null;
     } else if (path === 'customer') {
-      // Customers arrive with the full API; until then the id stays an id.
+      const c = i.customer && ID_PATTERN.test(i.customer) ? await deps.readCustomer(merchantId, i.customer) : null;
+      if (c && c.livemode === i.livemode) o.customer = renderCustomer(c);
     } else {
       throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
     }
@@ -87,6 +92,7 @@ interface CreateInput {
   userEmail: string | null;
   productId: string | null;
   confirm: boolean;
+  returnUrl: string | null;
 }
 
 async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput): Promise<Intent> {
@@ -94,6 +100,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   const currency = checkCurrency(input.currency);
   checkAmount(input.amount, currency);
   if (input.paymentMethod && !(await deps.vault.get(merchantId, input.paymentMethod, p.mode === 'live'))) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
+  if (input.customer) await requireCustomerParam(deps, p, input.customer);
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
   let state = (await deps.commands.send({
@@ -122,12 +129,17 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   })) as Intent;
   if (input.confirm) {
     const confirmId = `${cmdId}:confirm`;
+    const attemptId = derivedId('ch', confirmId);
+    // pay_index first, so GET /v1/charges/:id finds the charge the moment it exists.
+    await deps.writeIndex(attemptId, { merchant_id: merchantId, intent_id: intentId, livemode: p.mode === 'live' });
     state = (await deps.commands.send({
       op: 'intent.confirm',
       merchantId,
       intentId,
-      attemptId: derivedId('ch', confirmId),
+      attemptId,
       changes: {},
+      challengeUrl: challengeUrl(deps, req, merchantId, intentId, attemptId),
+      returnUrl: input.returnUrl,
       ctx: ctxOf(req, p, confirmId),
     })) as Intent;
   }
@@ -152,6 +164,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         userEmail: b.user_email ?? null,
         productId: b.product_id ?? null,
         confirm: b.confirm === true,
+        returnUrl: b.return_url ?? null,
       });
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
     });
@@ -178,6 +191,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         userEmail: b.user_email,
         productId: b.product_id,
         confirm: false,
+        returnUrl: null,
       });
       const body = await render(deps, p.merchant_id, state, undefined);
       return { status: 201, body: { intent_id: state.id, merchant_id: p.merchant_id, user_email: state.user_email, product_id: state.product_id, ...body } };
@@ -229,6 +243,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
         if (b.description !== undefined) changes.description = b.description || null;
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
+        if (b.customer) await requireCustomerParam(deps, p, b.customer);
         if (b.customer !== undefined) changes.customer = b.customer || null;
         if (b.payment_method !== undefined) {
           if (b.payment_method && !(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
@@ -267,12 +282,17 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
+        const attemptId = derivedId('ch', cmdId);
+        // pay_index first, so GET /v1/charges/:id finds the charge the moment it exists.
+        await deps.writeIndex(attemptId, { merchant_id: p.merchant_id, intent_id: id, livemode: p.mode === 'live' });
         const state = (await deps.commands.send({
           op: 'intent.confirm',
           merchantId: p.merchant_id,
           intentId: id,
-          attemptId: derivedId('ch', cmdId),
+          attemptId,
           changes,
+          challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
+          returnUrl: b.return_url ?? null,
           ctx: ctxOf(req, p, cmdId),
         })) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };

@@ -1,0 +1,116 @@
+import t from 'tap';
+import { fold } from '../decider.ts';
+import { spec } from '../testing.ts';
+import { customerDecider, mergeMetadata, type Customer, type CustomerCommand, type CustomerEvent } from './customer.ts';
+
+const it = spec(customerDecider);
+
+const T0 = 1_700_000_000;
+
+const create: Extract<CustomerCommand, { type: 'Create' }> = {
+  type: 'Create',
+  customerId: 'cus_1',
+  merchantId: 'acct_1',
+  livemode: false,
+  email: 'jenny@example.com',
+  name: 'Jenny Rosen',
+  description: null,
+  phone: null,
+  metadata: { order: '7' },
+  now: T0,
+};
+
+const customer: Customer = {
+  id: 'cus_1',
+  merchant_id: 'acct_1',
+  livemode: false,
+  email: 'jenny@example.com',
+  name: 'Jenny Rosen',
+  description: null,
+  phone: null,
+  metadata: { order: '7' },
+  created: T0,
+};
+
+const created: CustomerEvent = { type: 'customer.created', at: T0, data: customer };
+const update = (changes: Extract<CustomerCommand, { type: 'Update' }>['changes'], metadata?: Record<string, string> | ''): CustomerCommand => ({
+  type: 'Update',
+  changes,
+  ...(metadata !== undefined ? { metadata } : {}),
+  now: T0 + 10,
+});
+
+t.test('Create a customer', async (t) => {
+  it.given(t, []).when(create).then([created]).thenState(customer);
+  it.given(t, []).when({ ...create, livemode: true }).thenState({ livemode: true });
+});
+
+t.test('Create drops metadata keys given an empty value', async (t) => {
+  it.given(t, []).when({ ...create, metadata: { a: '1', b: '' } }).thenState((s) => s !== null && JSON.stringify(s.metadata) === '{"a":"1"}');
+});
+
+t.test('Create delivered twice writes nothing', async (t) => {
+  it.given(t, [created]).when(create).thenNothing().thenState(customer);
+  it.given(t, [created]).when({ ...create, email: 'other@example.com' }).thenNothing();
+});
+
+t.test('Create with more than 50 metadata keys is refused', async (t) => {
+  const metadata = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']));
+  it.given(t, []).when({ ...create, metadata }).thenThrows('parameter_invalid', { param: 'metadata', status: 400 });
+});
+
+t.test('Update sets and unsets fields', async (t) => {
+  it.given(t, [created])
+    .when(update({ email: 'new@example.com', phone: '+15555550100', name: null }))
+    .then([{ type: 'customer.updated', at: T0 + 10, data: { email: 'new@example.com', phone: '+15555550100', name: null } }])
+    .thenState({ email: 'new@example.com', phone: '+15555550100', name: null, description: null, created: T0 });
+});
+
+t.test('Update writes only what changes', async (t) => {
+  it.given(t, [created])
+    .when(update({ email: 'jenny@example.com', description: 'vip' }))
+    .then([{ type: 'customer.updated', at: T0 + 10, data: { description: 'vip' } }]);
+});
+
+t.test('Update with nothing new writes nothing', async (t) => {
+  it.given(t, [created]).when(update({})).thenNothing();
+  it.given(t, [created]).when(update({ email: 'jenny@example.com', name: 'Jenny Rosen' }, { order: '7' })).thenNothing();
+  it.given(t, [created]).when(update({}, { absent: '' })).thenNothing();
+});
+
+t.test('Update merges metadata; an empty value removes a key; an empty metadata removes all', async (t) => {
+  it.given(t, [created])
+    .when(update({}, { tier: 'gold' }))
+    .then([{ type: 'customer.updated', at: T0 + 10, data: { metadata: { order: '7', tier: 'gold' } } }]);
+  it.given(t, [created])
+    .when(update({}, { order: '', tier: 'gold' }))
+    .thenState((s) => s !== null && JSON.stringify(s.metadata) === '{"tier":"gold"}');
+  it.given(t, [created]).when(update({}, '')).then([{ type: 'customer.updated', at: T0 + 10, data: { metadata: {} } }]);
+});
+
+t.test('Update past 50 metadata keys is refused', async (t) => {
+  const metadata = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v']));
+  it.given(t, [created]).when(update({}, metadata)).thenThrows('parameter_invalid', { param: 'metadata' });
+  const full: CustomerEvent = { type: 'customer.created', at: T0, data: { ...customer, metadata: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])) } };
+  it.given(t, [full]).when(update({}, { k0: '', extra: 'x' })).thenState((s) => s !== null && Object.keys(s.metadata).length === 50);
+});
+
+t.test('Update of a customer that does not exist is refused', async (t) => {
+  it.given(t, []).when(update({ email: 'x@example.com' })).thenThrows('resource_missing', { status: 404 });
+});
+
+t.test('mergeMetadata does not touch its input', async (t) => {
+  const current = { a: '1' };
+  t.strictSame(mergeMetadata(current, { a: '', b: '2' }), { b: '2' });
+  t.strictSame(current, { a: '1' });
+  t.strictSame(mergeMetadata(current, ''), {});
+});
+
+t.test('every sequence folds to the same state from its events as read back from the stream (JSON)', async (t) => {
+  t.ok(it.sequences.length > 5, 'the specs above ran');
+  for (const seq of it.sequences) {
+    const state = fold(customerDecider, seq);
+    t.ok(state === null || (state.id === 'cus_1' && state.merchant_id === 'acct_1'), 'identity is kept');
+    t.strictSame(fold(customerDecider, JSON.parse(JSON.stringify(seq)) as CustomerEvent[]), JSON.parse(JSON.stringify(state)), 'same state');
+  }
+});

@@ -1,0 +1,164 @@
+// /v1/customers: create, retrieve, update and list Stripe customers (email, name, description,
+// phone, metadata). Secret keys only; a customer of another merchant or of the other mode does not
+// exist for the key.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Customer, CustomerFields } from '../../actors/mod.ts';
+import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { renderCustomer } from '../../stripe/objects.ts';
+import { ID_PATTERN } from '../../streams/subjects.ts';
+import type { Ctx } from '../../runtime/protocol.ts';
+import { correlationOf, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { commandId, derivedId } from '../ids.ts';
+import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery, UpdateCustomerBody } from '../schemas.ts';
+
+const now = () => Math.floor(Date.now() / 1000);
+
+function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
+  const { requestId, correlationId } = correlationOf(req);
+  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
+}
+
+/** A customer of this key's merchant and mode, or null. */
+export async function readOwnCustomer(deps: Pick<GatewayDeps, 'readCustomer'>, p: Principal, id: string): Promise<Customer | null> {
+  if (!ID_PATTERN.test(id)) return null;
+  const c = await deps.readCustomer(p.merchant_id, id);
+  return c && c.merchant_id === p.merchant_id && c.livemode === (p.mode === 'live') ? c : null;
+}
+
+/** For a parameter naming a customer (PaymentIntent `customer`): Stripe answers 400 resource_missing. */
+export async function requireCustomerParam(deps: Pick<GatewayDeps, 'readCustomer'>, p: Principal, id: string, param = 'customer'): Promise<Customer> {
+  const c = await readOwnCustomer(deps, p, id);
+  if (!c) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such customer: '${id}'`, param);
+  return c;
+}
+
+// Loose on purpose (Stripe accepts what looks like an address); it refuses what clearly is not one.
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** '' means "unset" (null); undefined means "not given". */
+function emailParam(v: string | undefined): string | null | undefined {
+  if (v === undefined || v === '') return v === '' ? null : undefined;
+  if (!EMAIL.test(v)) throw new ApiError(400, 'invalid_request_error', 'email_invalid', `Invalid email address: ${v}`, 'email');
+  return v;
+}
+
+const emptyToNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
+
+/** The customer fields a request gives, '' as null. */
+function fieldsOf(b: CreateCustomerBody | UpdateCustomerBody): CustomerFields {
+  const f: CustomerFields = {};
+  const email = emailParam(b.email);
+  if (email !== undefined) f.email = email;
+  const name = emptyToNull(b.name);
+  if (name !== undefined) f.name = name;
+  const description = emptyToNull(b.description);
+  if (description !== undefined) f.description = description;
+  const phone = emptyToNull(b.phone);
+  if (phone !== undefined) f.phone = phone;
+  return f;
+}
+
+/** What a customer's expand may name: every one of them is null on our customers, so it stays null. */
+const EXPANDABLE = new Set(['default_source', 'invoice_settings.default_payment_method', 'test_clock']);
+
+function checkExpand(expand: string[] | undefined): void {
+  for (const path of expand ?? []) {
+    if (!EXPANDABLE.has(path)) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+  }
+}
+
+function render(c: Customer, expand: string[] | undefined): Record<string, unknown> {
+  checkExpand(expand);
+  return renderCustomer(c);
+}
+
+export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreateCustomerBody }>('/v1/customers', { schema: { body: CreateCustomerBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const fields = fieldsOf(b);
+    checkExpand(b.expand); // a bad expand is refused before anything is written
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      const cmdId = commandId(scopeOf(p), 'POST /v1/customers', idempotencyKeyOf(req));
+      const customerId = derivedId('cus', cmdId);
+      const state = (await deps.commands.send({
+        op: 'customer.create',
+        merchantId: p.merchant_id,
+        customerId,
+        command: {
+          type: 'Create',
+          customerId,
+          merchantId: p.merchant_id,
+          livemode: p.mode === 'live',
+          email: fields.email ?? null,
+          name: fields.name ?? null,
+          description: fields.description ?? null,
+          phone: fields.phone ?? null,
+          metadata: b.metadata || {},
+          now: now(),
+        },
+        ctx: ctxOf(req, p, cmdId),
+      })) as Customer;
+      return { status: 200, body: render(state, b.expand) };
+    });
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveCustomerQuery }>(
+    '/v1/customers/:id',
+    { schema: { params: IdParams, querystring: RetrieveCustomerQuery } },
+    async (req) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const c = await readOwnCustomer(deps, p, req.params.id);
+      if (!c) throw noSuch('customer', req.params.id);
+      return render(c, req.query.expand);
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: UpdateCustomerBody }>(
+    '/v1/customers/:id',
+    { schema: { params: IdParams, body: UpdateCustomerBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body;
+      const id = req.params.id;
+      const changes = fieldsOf(b);
+      checkExpand(b.expand);
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const cmdId = commandId(scopeOf(p), `POST /v1/customers/${id}`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({
+          op: 'customer.update',
+          merchantId: p.merchant_id,
+          customerId: id,
+          // Metadata is merged by the customer's single writer, so concurrent updates lose no key.
+          command: { type: 'Update', changes, ...(b.metadata !== undefined ? { metadata: b.metadata } : {}), now: now() },
+          ctx: ctxOf(req, p, cmdId),
+        })) as Customer;
+        return { status: 200, body: render(state, b.expand) };
+      });
+    },
+  );
+
+  app.get<{ Querystring: ListCustomersQuery }>('/v1/customers', { schema: { querystring: ListCustomersQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    if (q.starting_after !== undefined && q.ending_before !== undefined) {
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
+    }
+    const expand = (q.expand ?? []).map((e) => {
+      if (!e.startsWith('data.')) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${e}).`, 'expand');
+      return e.slice(5);
+    });
+    const page = await deps.listCustomers(p.merchant_id, p.mode === 'live', q);
+    return {
+      object: 'list',
+      url: '/v1/customers',
+      has_more: page.hasMore,
+      data: page.data.map((c) => render(c, expand)),
+    };
+  });
+}

@@ -1,0 +1,64 @@
+// /v1/events: the Stripe events of the key's merchant and mode, the same objects (and ids) the
+// webhooks carry, newest first, the last 30 days (as Stripe keeps them).
+//
+// Both routes read the projection (the `events` table, kind 'stripe', written by the projector
+// from PAY_EVENTS), so they are eventually consistent: an event is listed, and retrievable, once
+// the projector has folded its commit — usually milliseconds after the API call that caused it,
+// longer under projection lag (`num_pending` of the `projector` consumer). A 404 for an id a
+// webhook just carried means "not projected yet"; retry shortly.
+import type { FastifyInstance } from 'fastify';
+import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { principalOf, type GatewayDeps } from '../app.ts';
+import { requireSecret } from '../auth.ts';
+import { IdParams, ListEventsQuery, RetrieveExpandQuery } from '../schemas.ts';
+
+/** How far back events are listed and retrieved (Stripe: 30 days). */
+export const EVENT_RETENTION_S = 30 * 24 * 60 * 60;
+
+const notBefore = () => new Date(Date.now() - EVENT_RETENTION_S * 1000);
+
+/** Events have nothing to expand; Stripe refuses any path. */
+function refuseExpand(expand: string[] | undefined): void {
+  const path = expand?.[0];
+  if (path !== undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+}
+
+export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
+  app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
+    '/v1/events/:id',
+    { schema: { params: IdParams, querystring: RetrieveExpandQuery } },
+    async (req) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      refuseExpand(req.query.expand);
+      const e = await deps.readEvent(p.merchant_id, p.mode === 'live', req.params.id, notBefore());
+      if (!e) throw noSuch('event', req.params.id);
+      return e;
+    },
+  );
+
+  app.get<{ Querystring: ListEventsQuery }>('/v1/events', { schema: { querystring: ListEventsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    if (q.type !== undefined && q.types !== undefined) {
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may pass either type or types, but not both.', 'types');
+    }
+    if (q.starting_after !== undefined && q.ending_before !== undefined) {
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'ending_before');
+    }
+    refuseExpand((q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e)));
+    const page = await deps.listEvents({
+      merchantId: p.merchant_id,
+      livemode: p.mode === 'live',
+      limit: q.limit ?? 10,
+      notBefore: notBefore(),
+      ...(q.type !== undefined ? { type: q.type } : {}),
+      ...(q.types !== undefined ? { types: q.types } : {}),
+      ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
+      ...(q.starting_after !== undefined ? { startingAfter: q.starting_after } : {}),
+      ...(q.ending_before !== undefined ? { endingBefore: q.ending_before } : {}),
+    });
+    return { object: 'list', url: '/v1/events', has_more: page.hasMore, data: page.data };
+  });
+}

@@ -1,0 +1,108 @@
+// The simulated issuer's 3-D Secure challenge. A confirmation the issuer wants authenticated leaves
+// the intent in requires_action with next_action.redirect_to_url pointing here; the cardholder
+// completes or fails the challenge and is sent on to the merchant's return_url (Stripe's
+// redirect convention: payment_intent, payment_intent_client_secret, redirect_status).
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Intent } from '../../actors/mod.ts';
+import { formatAmount } from '../../stripe/currencies.ts';
+import { ApiError } from '../../stripe/errors.ts';
+import { correlationOf, type GatewayDeps } from '../app.ts';
+import { commandId } from '../ids.ts';
+
+const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+const Params = Type.Object({ merchant: Id, intent: Id, attempt: Id }, { additionalProperties: false });
+type Params = Static<typeof Params>;
+const ActionParams = Type.Object(
+  { merchant: Id, intent: Id, attempt: Id, action: Type.Union([Type.Literal('complete'), Type.Literal('fail')]) },
+  { additionalProperties: false },
+);
+type ActionParams = Static<typeof ActionParams>;
+const Token = Type.Object({ t: Type.String({ maxLength: 128 }) }, { additionalProperties: false });
+type Token = Static<typeof Token>;
+
+function token(deps: Pick<GatewayDeps, 'ring'>, merchantId: string, intentId: string, attemptId: string): string {
+  return createHmac('sha256', deps.ring.secretsKey).update(`3ds\n${merchantId}\n${intentId}\n${attemptId}`).digest('base64url');
+}
+
+export function challengeUrl(deps: Pick<GatewayDeps, 'ring'>, req: FastifyRequest, merchantId: string, intentId: string, attemptId: string): string {
+  const base = `${req.protocol}://${req.headers.host ?? req.hostname}`;
+  return `${base}/3ds/challenge/${merchantId}/${intentId}/${attemptId}?t=${token(deps, merchantId, intentId, attemptId)}`;
+}
+
+function checkToken(deps: Pick<GatewayDeps, 'ring'>, p: Params, t: string): void {
+  const want = Buffer.from(token(deps, p.merchant, p.intent, p.attempt));
+  const got = Buffer.from(t);
+  if (want.length !== got.length || !timingSafeEqual(want, got)) {
+    throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such authentication challenge.');
+  }
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${esc(title)}</title><style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}
+button{font:inherit;padding:.6rem 1rem;margin:.3rem .3rem 0 0;border-radius:6px;border:1px solid #888;cursor:pointer}
+.ok{background:#1a7f37;color:#fff;border-color:#1a7f37}.no{background:#fff;color:#b42318;border-color:#b42318}</style></head>
+<body>${body}</body></html>`;
+}
+
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors *; base-uri 'none'";
+
+export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): void {
+  app.get<{ Params: Params; Querystring: Token }>('/3ds/challenge/:merchant/:intent/:attempt', { schema: { params: Params, querystring: Token } }, async (req, reply) => {
+    checkToken(deps, req.params, req.query.t);
+    const i = await deps.readIntent(req.params.merchant, req.params.intent);
+    const a = i?.attempts.find((x) => x.id === req.params.attempt);
+    if (!i || !a) throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such authentication challenge.');
+    const action = (what: 'complete' | 'fail', label: string, cls: string) =>
+      `<form method="post" action="/3ds/challenge/${esc(req.params.merchant)}/${esc(req.params.intent)}/${esc(req.params.attempt)}/${what}" style="display:inline">` +
+      `<input type="hidden" name="t" value="${esc(req.query.t)}"><button class="${cls}" type="submit" id="${what}">${label}</button></form>`;
+    const body =
+      a.status === 'requires_action'
+        ? `<h1>3-D Secure test payment</h1><p>Your bank asks you to confirm a payment of <b>${esc(formatAmount(a.amount, i.currency))}</b> with the card ending in <b>${esc(a.card.last4)}</b>.</p>` +
+          action('complete', 'Complete authentication', 'ok') +
+          action('fail', 'Fail authentication', 'no')
+        : `<h1>Nothing to authenticate</h1><p>This payment is ${esc(i.status)}.</p>`;
+    return reply.header('content-security-policy', CSP).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page('3-D Secure', body));
+  });
+
+  app.post<{ Params: ActionParams; Body: Token }>('/3ds/challenge/:merchant/:intent/:attempt/:action', { schema: { params: ActionParams, body: Token } }, async (req, reply) => {
+    checkToken(deps, req.params, req.body.t);
+    const before = await deps.readIntent(req.params.merchant, req.params.intent);
+    if (!before) throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such authentication challenge.');
+    const { requestId, correlationId } = correlationOf(req);
+    const cmdId = commandId(req.params.merchant, `3ds/${req.params.intent}/${req.params.attempt}`, req.params.action);
+    let state: Intent;
+    try {
+      state = (await deps.commands.send({
+        op: 'intent.authenticate',
+        merchantId: req.params.merchant,
+        intentId: req.params.intent,
+        attemptId: req.params.attempt,
+        success: req.params.action === 'complete',
+        ctx: { commandId: cmdId, livemode: before.livemode, requestId, correlationId, now: Math.floor(Date.now() / 1000) },
+      })) as Intent;
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) state = (await deps.readIntent(req.params.merchant, req.params.intent)) ?? before;
+      else throw err;
+    }
+    const attempt = before.attempts.find((a) => a.id === req.params.attempt);
+    const returnUrl = before.next_action?.redirect_to_url.return_url ?? null;
+    const status = state.status === 'succeeded' || state.status === 'requires_capture' || state.status === 'processing' ? 'succeeded' : 'failed';
+    if (returnUrl) {
+      const u = new URL(returnUrl);
+      u.searchParams.set('payment_intent', state.id);
+      u.searchParams.set('payment_intent_client_secret', state.client_secret);
+      u.searchParams.set('redirect_status', status);
+      return reply.redirect(u.toString(), 303);
+    }
+    void attempt;
+    return reply
+      .header('content-security-policy', CSP)
+      .type('text/html; charset=utf-8')
+      .send(page('3-D Secure', `<h1 id="result">Authentication ${status === 'succeeded' ? 'complete' : 'failed'}</h1><p>The payment is ${esc(state.status)}. You can close this window.</p>`));
+  });
+}
