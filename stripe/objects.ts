@@ -222,6 +222,8 @@ export const STRIPE_EVENT_TYPES = [
   'refund.created',
   'refund.updated',
   'refund.failed',
+  'customer.created',
+  'customer.updated',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -248,6 +250,9 @@ export function stripeEventId(domainEventId: string, n: number): string {
 
 /** The Stripe events one domain event stands for, built from the state after the commit. */
 function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
+  if (c.aggregate === 'customer') {
+    return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, object: renderCustomer(c.state) }] : [];
+  }
   if (c.aggregate !== 'intent') return [];
   const i = c.state;
   const attempt = (id: string) => i.attempts.find((a) => a.id === id);
@@ -290,7 +295,7 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
     case 'attempt.authenticated':
     case 'merchant.onboarded':
     case 'merchant.updated':
-    // Stripe's customer.created / customer.updated events are not emitted (yet).
+    // Customer events are mapped above, from the customer's own commit.
     case 'customer.created':
     case 'customer.updated':
       return [];
