@@ -44,6 +44,8 @@ export function newEventId(): string {
 
 export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager, writer?: string) {
   const cache = new Map<string, Loaded<unknown>>();
+  /** Throws when this process may not write the subject now (it is not surely its owner). */
+  let fence: ((subject: string) => void) | undefined;
 
   function remember(subject: string, l: Loaded<unknown>) {
     cache.delete(subject);
@@ -99,6 +101,9 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         state,
       } as unknown as Commit;
       try {
+        // Before every append, conflict retries included: a conflict means another process
+        // appended, i.e. the partition may have moved on while this one was not looking.
+        fence?.(ref.subject);
         const ack = await appendCommit(js, {
           subject: ref.subject,
           msgId: ctx.commandId,
@@ -131,6 +136,10 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     /** Read without caching (a query from a process that does not own the aggregate). */
     readLast,
     execute,
+    /** Installs the ownership check every append is made under (the actor worker does). */
+    setFence(f: (subject: string) => void) {
+      fence = f;
+    },
     /** Forget cached state, e.g. when a partition is handed to another owner. */
     forget(predicate: (subject: string) => boolean) {
       for (const k of cache.keys()) if (predicate(k)) cache.delete(k);

@@ -15,6 +15,12 @@ export interface PartitionEvents {
 
 export interface PartitionOwner {
   owned(): number[];
+  /**
+   * Whether the lease on p is surely still ours: the server cannot have expired it yet, since its
+   * TTL runs from when our last create/renewal reached it, after we sent it. A process paused past
+   * its lease (GC, a blocked loop, SIGSTOP) must not act as p's owner before a round has renewed.
+   */
+  holds(p: number): boolean;
   stop(): Promise<void>;
   /** Resolves after the first claiming round. */
   ready: Promise<void>;
@@ -30,6 +36,10 @@ export function ownPartitions(
 ): PartitionOwner {
   const { workerId, partitions, leaseMs, log } = opts;
   const held = new Map<number, number>(); // partition → revision of our lease
+  const validUntil = new Map<number, number>(); // partition → local time our lease surely lasts to
+  const margin = Math.min(1_000, Math.floor(leaseMs / 5)); // time for an append to land
+  const draining = new Set<number>(); // given back: not served, still leased until its commands end
+  const drained = new Set<number>(); // ready to be deleted by the next round
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
@@ -41,8 +51,11 @@ export function ownPartitions(
 
   async function lose(p: number, why: 'lost' | 'rebalanced' | 'shutdown') {
     held.delete(p);
+    if (why === 'lost') validUntil.delete(p);
+    const wasDraining = draining.delete(p);
+    drained.delete(p);
     try {
-      await on.released(p, why);
+      if (!wasDraining) await on.released(p, why);
     } catch (err) {
       log.error({ err, partition: p }, 'release handler failed');
     }
@@ -53,21 +66,41 @@ export function ownPartitions(
     // Renew what we hold.
     for (const [p, rev] of [...held]) {
       try {
+        const sentAt = Date.now();
         held.set(p, await kv.update(leaseKey(p), workerId, rev));
+        validUntil.set(p, sentAt + leaseMs - margin);
       } catch (err) {
         log.warn({ partition: p, err: (err as Error).message }, 'lease lost');
-        await lose(p, 'lost');
+        // Not awaited: draining its commands must not hold up the renewal of the other leases.
+        void lose(p, 'lost');
       }
     }
+    // Partitions whose commands have drained since the last round: free them for the next owner.
+    for (const p of [...drained]) {
+      const rev = held.get(p);
+      drained.delete(p);
+      draining.delete(p);
+      held.delete(p);
+      validUntil.delete(p);
+      if (rev !== undefined) await kv.delete(leaseKey(p), { previousSeq: rev }).catch(() => {});
+      log.info({ partition: p }, 'partition given back');
+    }
     const share = Math.ceil(partitions / (await liveWorkers()));
-    // Give back what is over our share, one a round, so the handover is gradual.
-    if (held.size > share) {
+    // Give back what is over our share, one a round, so the handover is gradual. The partition stops
+    // being served now; its lease is renewed until its in-flight commands end, then deleted.
+    if (held.size - draining.size > share && draining.size === 0) {
       const p = [...held.keys()].pop();
       if (p !== undefined) {
-        const rev = held.get(p);
-        await lose(p, 'rebalanced');
-        await kv.delete(leaseKey(p), { previousSeq: rev }).catch(() => {});
-        log.info({ partition: p, share }, 'partition given back');
+        draining.add(p);
+        log.info({ partition: p, share }, 'giving partition back');
+        void (async () => {
+          try {
+            await on.released(p, 'rebalanced');
+          } catch (err) {
+            log.error({ err, partition: p }, 'release handler failed');
+          }
+          if (draining.has(p)) drained.add(p);
+        })();
       }
     }
     // Claim free partitions up to our share, starting at a worker-specific offset to spread claims.
@@ -76,8 +109,10 @@ export function ownPartitions(
       const p = (start + i) % partitions;
       if (held.has(p)) continue;
       try {
+        const sentAt = Date.now();
         const rev = await kv.create(leaseKey(p), workerId);
         held.set(p, rev);
+        validUntil.set(p, sentAt + leaseMs - margin);
         log.info({ partition: p }, 'partition acquired');
         try {
           await on.acquired(p);
@@ -108,7 +143,8 @@ export function ownPartitions(
   void tick();
 
   return {
-    owned: () => [...held.keys()].sort((a, b) => a - b),
+    owned: () => [...held.keys()].filter((p) => !draining.has(p)).sort((a, b) => a - b),
+    holds: (p) => Date.now() < (validUntil.get(p) ?? 0),
     ready,
     async stop() {
       stopped = true;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { subjects, partitionOf } from '../streams/subjects.ts';
 import { createMailbox } from './mailbox.ts';
 import { handle, toApiError, type HandlerDeps } from './handlers.ts';
+import { unavailable } from '../stripe/errors.ts';
 import { ownPartitions } from './partitions.ts';
 import type { CommandReply, CommandRequest } from './protocol.ts';
 
@@ -42,7 +43,10 @@ export function startActorWorker(opts: {
     try {
       req = JSON.parse(dec.decode(m.data)) as CommandRequest;
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
-      const r = await mailbox.exclusive(aggregateKey(req), () => handle(deps, req as CommandRequest));
+      const r = await mailbox.exclusive(aggregateKey(req), () => {
+        fence(p); // a command queued before the lease lapsed is not run after it
+        return handle(deps, req as CommandRequest);
+      });
       reply = { ok: true, state: r.state, seq: r.seq ?? 0 };
     } catch (err) {
       const e = toApiError(err);
@@ -83,6 +87,16 @@ export function startActorWorker(opts: {
       },
     },
   );
+
+  // Only the sure owner of a partition runs its commands and appends to its aggregates.
+  function fence(p: number) {
+    if (!owner.holds(p)) throw unavailable('This worker does not own the account right now. Retry with the same Idempotency-Key.');
+  }
+  deps.store.setFence((subject) => {
+    const merchant = subject.split('.')[3];
+    if (merchant === undefined) throw new Error(`not an aggregate subject: ${subject}`);
+    fence(partitionOf(merchant, partitions));
+  });
 
   return {
     owned: owner.owned,

@@ -32,7 +32,6 @@ const ROUND_MS = Math.floor(LEASE_MS / 3); // runtime/partitions.ts renews every
 const WORKERS = ['w_a', 'w_b'] as const;
 type WorkerId = (typeof WORKERS)[number];
 
-
 const hex = (n = 8) => randomBytes(n).toString('hex');
 const newId = (prefix: string) => {
   const id = `${prefix}_${hex()}`;
@@ -539,6 +538,35 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
   );
   t.ok(acquiredByTakeover.every((l) => l.time >= exit.at), `…only after ${killedId} was dead (${acquiredByTakeover.map((l) => l.time - killAt).join(', ')} ms after the kill)`);
   t.strictSame(survivor.logs.filter((l) => l.msg === 'lease lost'), [], `${survivorId} never lost a lease`);
+  // Each worker's serving interval of a partition, from its own log: 'partition acquired' (logged
+  // before it subscribes) until 'partition given back' (logged after it unsubscribed and deleted the
+  // lease), 'lease lost' (it finds out someone else may own it) or its death. Intervals of the two
+  // workers on one partition must not overlap — startup and rebalancing included. The tolerance
+  // covers the next owner's create landing between the lease's deletion and the 'given back' line.
+  const TOLERANCE_MS = 50;
+  const intervals = WORKERS.flatMap((id) => {
+    const w = workers[id];
+    const death = w.isAlive() ? Number.POSITIVE_INFINITY : exit.at;
+    const open = new Map<number, number>();
+    const out: { id: string; p: number; from: number; to: number }[] = [];
+    for (const l of w.logs) {
+      const p = l.partition as number;
+      if (l.msg === 'partition acquired') open.set(p, l.time);
+      else if ((l.msg === 'partition given back' || l.msg === 'lease lost') && open.has(p)) {
+        out.push({ id, p, from: open.get(p)!, to: l.time });
+        open.delete(p);
+      }
+    }
+    for (const [p, from] of open) out.push({ id, p, from, to: death });
+    return out;
+  });
+  const overlaps = intervals.flatMap((a) =>
+    intervals
+      .filter((b) => a.id < b.id && a.p === b.p && Math.min(a.to, b.to) - Math.max(a.from, b.from) > TOLERANCE_MS)
+      .map((b) => `partition ${a.p}: ${a.id} ${a.from - t0}…${a.to - t0} ms and ${b.id} ${b.from - t0}…${b.to - t0} ms`),
+  );
+  t.ok(intervals.length >= PARTITIONS + killedParts.length, `${intervals.length} serving intervals in the workers' logs`);
+  t.strictSame(overlaps, [], 'no partition was ever served by both workers at once (by their own logs)');
   const errors = Object.values(workers).flatMap((w) => w.logs.filter((l) => l.level >= 50).map((l) => `${w.id}: ${l.msg}`));
   t.strictSame(errors, [], 'no worker logged an error');
   t.ok(survivor.isAlive(), `${survivorId} is still running`);
