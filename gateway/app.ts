@@ -26,6 +26,7 @@ import type { ChargeEntry, ListChargesOptions, ListRefundsOptions, RefundRecord 
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { openApiDocument, routeCollector, type RouteDoc } from './openapi.ts';
+import { clientErrorHandler, defaultSchemas, frameworkErrors, rejectNonFinite } from './edge.ts';
 import { API_VERSION, type StripeEvent } from '../stripe/objects.ts';
 import type { ListStripeEventsOptions, Page } from '../storage/mod.ts';
 import type { ListIntentsQuery } from './schemas.ts';
@@ -88,6 +89,9 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     routerOptions: { querystringParser: (s: string) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }) },
     bodyLimit: 256 * 1024,
+    // Malformed HTTP and undecodable URLs get Stripe's error body too (edge.ts).
+    clientErrorHandler,
+    frameworkErrors,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false, useDefaults: true } },
   }) as unknown as FastifyInstance;
 
@@ -127,8 +131,11 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     return reply.code(404).send(e.body());
   });
 
+  app.addHook('preHandler', rejectNonFinite);
+
   // Every route registered below lands in /openapi.json with the schemas that validate it.
   const routes: RouteDoc[] = [];
+  app.addHook('onRoute', defaultSchemas);
   app.addHook('onRoute', routeCollector(routes));
   let openapi: string | undefined;
   app.get('/openapi.json', async (_req, reply) => reply.type('application/json').send((openapi ??= JSON.stringify(openApiDocument(routes)))));

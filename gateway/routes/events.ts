@@ -45,7 +45,7 @@ export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
       throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may pass either type or types, but not both.', 'types');
     }
     if (q.starting_after !== undefined && q.ending_before !== undefined) {
-      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'ending_before');
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
     }
     refuseExpand((q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e)));
     const page = await deps.listEvents({

@@ -213,6 +213,9 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Querystring: ListIntentsQuery }>('/v1/payment_intents', { schema: { querystring: ListIntentsQuery } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
+    if (req.query.starting_after !== undefined && req.query.ending_before !== undefined) {
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
+    }
     const page = await deps.listIntents(p.merchant_id, p.mode === 'live', req.query);
     const expand = (req.query.expand ?? []).filter((e) => e.startsWith('data.')).map((e) => e.slice(5));
     return {
