@@ -1,5 +1,5 @@
-// Stripe's idempotency semantics, with records in the pay_idempotency KV bucket (24 h TTL), shared
-// by every gateway process:
+// Stripe's idempotency semantics, with results in the pay_idempotency KV bucket (24 h TTL) and
+// claims in pay_idempotency_inflight, shared by every gateway process:
 //  - the first response for a key is stored and replayed (errors included, once execution began);
 //  - the same key with other parameters → 400 idempotency_error;
 //  - the same key while the first request is still running → 409 idempotency_key_in_use;
@@ -20,7 +20,6 @@ interface Done {
   body: string;
   request_id: string;
 }
-type IdemRecord = InFlight | Done;
 
 /** A request in flight longer than this is presumed dead (its process crashed) and may be taken over. */
 const STALE_MS = 60_000;
@@ -42,56 +41,80 @@ function canonical(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-export function createIdempotency(kv: KV) {
-  const keyOf = (merchantId: string, idemKey: string) => `${merchantId}.${createHash('sha256').update(idemKey).digest('hex')}`;
+/**
+ * Two buckets: results (file storage, 24 h) and claims in flight (memory storage). A request costs
+ * one durable write — its result — while claims, which only need to outlive the request, never wait
+ * for an fsync.
+ */
+export function createIdempotency(results: KV, inFlight: KV) {
+  const keyOf = (scope: string, idemKey: string) => `${scope}.${createHash('sha256').update(idemKey).digest('hex')}`;
+
+  const mismatch = (idemKey: string) =>
+    new ApiError(
+      400,
+      'idempotency_error',
+      undefined,
+      `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idemKey}' if you meant to execute a different request.`,
+    );
+  const inUse = (idemKey: string) =>
+    new ApiError(
+      409,
+      'invalid_request_error',
+      'idempotency_key_in_use',
+      'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ' +
+        `${idemKey}. Please try again later.`,
+      undefined,
+      {},
+      true,
+    );
+
+  async function stored(key: string, idemKey: string, fp: string): Promise<Claim | null> {
+    const e = await results.get(key);
+    if (!e || e.operation !== 'PUT') return null;
+    const rec = e.json<Done>();
+    if (rec.fingerprint !== fp) throw mismatch(idemKey);
+    return { kind: 'replay', status: rec.status, body: rec.body, requestId: rec.request_id };
+  }
 
   return {
-    async claim(merchantId: string, idemKey: string, fp: string): Promise<Claim> {
-      const key = keyOf(merchantId, idemKey);
+    async claim(scope: string, idemKey: string, fp: string): Promise<Claim> {
+      const key = keyOf(scope, idemKey);
+      const done = await stored(key, idemKey, fp);
+      if (done) return done;
       const mine: InFlight = { state: 'in_flight', fingerprint: fp, started: Date.now() };
       let rev: number;
       try {
-        rev = await kv.create(key, JSON.stringify(mine));
+        rev = await inFlight.create(key, JSON.stringify(mine));
       } catch {
-        const e = await kv.get(key);
-        if (!e || e.operation !== 'PUT') return this.claim(merchantId, idemKey, fp); // expired between the two calls
-        const rec = e.json<IdemRecord>();
-        if (rec.fingerprint !== fp) {
-          throw new ApiError(
-            400,
-            'idempotency_error',
-            undefined,
-            `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idemKey}' if you meant to execute a different request.`,
-          );
-        }
-        if (rec.state === 'done') return { kind: 'replay', status: rec.status, body: rec.body, requestId: rec.request_id };
-        if (Date.now() - rec.started < STALE_MS) {
-          throw new ApiError(
-            409,
-            'invalid_request_error',
-            'idempotency_key_in_use',
-            'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ' +
-              `${idemKey}. Please try again later.`,
-            undefined,
-            {},
-            true,
-          );
-        }
+        const e = await inFlight.get(key);
+        if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, fp); // finished between the two calls
+        const rec = e.json<InFlight>();
+        if (rec.fingerprint !== fp) throw mismatch(idemKey);
+        if (Date.now() - rec.started < STALE_MS) throw inUse(idemKey);
         try {
-          rev = await kv.update(key, JSON.stringify(mine), e.revision);
+          rev = await inFlight.update(key, JSON.stringify(mine), e.revision);
         } catch {
-          throw new ApiError(409, 'invalid_request_error', 'idempotency_key_in_use', `Another request took over Idempotency-Key ${idemKey}. Please try again later.`, undefined, {}, true);
+          throw inUse(idemKey);
         }
+      }
+      // A request with this key may have finished between our read of the results and our claim.
+      const raced = await stored(key, idemKey, fp).catch(async (err: unknown) => {
+        await inFlight.delete(key, { previousSeq: rev }).catch(() => {});
+        throw err;
+      });
+      if (raced) {
+        await inFlight.delete(key, { previousSeq: rev }).catch(() => {});
+        return raced;
       }
       return {
         kind: 'run',
         async finish(status, body, requestId) {
-          if (status >= 500) {
-            await kv.delete(key, { previousSeq: rev }).catch(() => {});
-            return;
+          // A 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
+          if (status < 500) {
+            const rec: Done = { state: 'done', fingerprint: fp, status, body, request_id: requestId };
+            await results.put(key, JSON.stringify(rec));
           }
-          const done: Done = { state: 'done', fingerprint: fp, status, body, request_id: requestId };
-          await kv.update(key, JSON.stringify(done), rev);
+          await inFlight.delete(key, { previousSeq: rev }).catch(() => {});
         },
       };
     },

@@ -9,8 +9,10 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 
 export const buckets = {
-  /** Idempotency-Key records, 24 h like Stripe's. */
+  /** Idempotency-Key results, 24 h like Stripe's (file storage). */
   idempotency: 'pay_idempotency',
+  /** Idempotency-Keys in flight: memory storage, no fsync on the hot path; losing them on a broker restart only allows a retry, which derived ids make safe. */
+  idempotencyInFlight: 'pay_idempotency_inflight',
   /** API key hash → merchant. */
   keys: 'pay_keys',
   /** Encrypted card data; nothing in clear. */
@@ -160,7 +162,8 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   for (const c of consumerConfigs(o)) await ensureConsumer(jsm, c.stream, c.config);
   const kvm = new Kvm(nc);
   const replicas = o.replicas ?? 1;
-  await kvm.create(buckets.idempotency, { ttl: 24 * 3600 * 1000, history: 1, replicas, description: 'Idempotency-Key records (24 h)' });
+  await kvm.create(buckets.idempotency, { ttl: 24 * 3600 * 1000, history: 1, replicas, description: 'Idempotency-Key results (24 h)' });
+  await kvm.create(buckets.idempotencyInFlight, { ttl: 10 * 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Idempotency-Keys in flight' });
   await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
   await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });

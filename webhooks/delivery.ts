@@ -90,7 +90,11 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     } finally {
       inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 1) - 1);
     }
-    const tryNo = await countTry(task.id);
+    // The first delivery is surely the first try: no count is stored unless it fails, so the common
+    // case (delivered at once) costs no KV write.
+    const first = m.info.deliveryCount === 1;
+    const tryNo = first ? 1 : await countTry(task.id);
+    if (first && r.error !== null) await opts.tries.put(task.id, '1');
     const delivered = r.error === null;
     const last = !delivered && tryNo >= tries;
     const delay = delivered || last ? 0 : nextDelay(opts.backoffMs, tryNo);

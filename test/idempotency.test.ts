@@ -1,0 +1,73 @@
+// Stripe's idempotency semantics over the real stack, beyond the SDK's happy path: concurrent
+// requests with one key execute once (the others get 409 idempotency_key_in_use or the replay), a
+// replay is marked, other parameters are refused, keys are scoped per merchant and mode, and a 5xx
+// is not stored.
+import t from 'tap';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { startStack } from './helpers/stack.ts';
+
+t.test('idempotency keys', async (t) => {
+  const stack = await startStack(t);
+  const a = await stack.onboard();
+  const b = await stack.onboard();
+  const post = (key: string, sk: string, body: string) =>
+    fetch(`${stack.url}/v1/payment_intents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sk}`, 'content-type': 'application/x-www-form-urlencoded', 'idempotency-key': key },
+      body,
+    });
+  const nc = await connect({ servers: stack.nats.url });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const commits = async () => (await jsm.streams.info('PAY_EVENTS')).state.messages;
+
+  t.test('20 concurrent requests with one key execute once', async (t) => {
+    const before = await commits();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => post('burst-1', a.secret_key, 'amount=1500&currency=usd')));
+    const statuses = answers.map((r) => r.status);
+    t.ok(statuses.every((s) => s === 200 || s === 409), `only 200 or 409: ${statuses.join(',')}`);
+    const ok = await Promise.all(answers.filter((r) => r.status === 200).map((r) => r.json() as Promise<{ id: string }>));
+    t.ok(ok.length >= 1);
+    t.equal(new Set(ok.map((x) => x.id)).size, 1, 'every 200 is the same intent');
+    const conflicts = answers.filter((r) => r.status === 409);
+    for (const c of conflicts) {
+      const body = (await c.json()) as { error: { code: string; type: string } };
+      t.equal(body.error.code, 'idempotency_key_in_use');
+      t.equal(c.headers.get('stripe-should-retry'), 'true');
+    }
+    t.equal((await commits()) - before, 1, 'one intent.created commit');
+    const replay = await post('burst-1', a.secret_key, 'amount=1500&currency=usd');
+    t.equal(replay.status, 200);
+    t.equal(replay.headers.get('idempotent-replayed'), 'true');
+    t.equal(((await replay.json()) as { id: string }).id, ok[0]!.id);
+  });
+
+  t.test('other parameters under a used key are refused; nothing executes', async (t) => {
+    const before = await commits();
+    const r = await post('burst-1', a.secret_key, 'amount=1600&currency=usd');
+    t.equal(r.status, 400);
+    t.equal(((await r.json()) as { error: { type: string } }).error.type, 'idempotency_error');
+    t.equal(await commits(), before);
+  });
+
+  t.test('keys are scoped per merchant and per mode', async (t) => {
+    const ra = await post('shared-key', a.secret_key, 'amount=700&currency=usd');
+    const rb = await post('shared-key', b.secret_key, 'amount=900&currency=usd');
+    t.equal(ra.status, 200);
+    t.equal(rb.status, 200, 'another merchant may use the same key for other parameters');
+    t.not(((await ra.json()) as { id: string }).id, ((await rb.json()) as { id: string }).id);
+    const live = await post('shared-key', (a as unknown as { live_secret_key: string }).live_secret_key, 'amount=800&currency=usd');
+    t.equal(live.status, 200, 'live mode has its own keys');
+    t.equal(((await live.json()) as { livemode: boolean }).livemode, true);
+  });
+
+  t.test('a stored error is replayed', async (t) => {
+    const first = await post('declined-1', a.secret_key, 'amount=1000&currency=usd&confirm=true&payment_method=pm_card_visa_chargeDeclined');
+    t.equal(first.status, 402);
+    const again = await post('declined-1', a.secret_key, 'amount=1000&currency=usd&confirm=true&payment_method=pm_card_visa_chargeDeclined');
+    t.equal(again.status, 402);
+    t.equal(again.headers.get('idempotent-replayed'), 'true');
+    t.same(await again.json(), await first.json());
+  });
+});
