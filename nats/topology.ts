@@ -17,6 +17,8 @@ export const buckets = {
   keys: 'pay_keys',
   /** Encrypted card data; nothing in clear. */
   vault: 'pay_vault',
+  /** Sealed CVCs until the network decides: memory storage, never on disk. */
+  vaultCvc: 'pay_vault_cvc',
   /** Partition leases: which worker owns which partition. */
   owners: 'pay_owners',
   /** Webhook tries per delivery (a busy endpoint's naks are not tries). */
@@ -166,6 +168,7 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.idempotencyInFlight, { ttl: 10 * 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Idempotency-Keys in flight' });
   await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
   await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
+  await kvm.create(buckets.vaultCvc, { ttl: 3600 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Sealed CVCs until authorization (memory only)' });
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
   await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });

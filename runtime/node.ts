@@ -39,7 +39,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
   const ring = keyRing(loadMasterKey(config.dataDir));
-  const vault = createVault(await kvm.open(buckets.vault), ring);
+  const vault = createVault(await kvm.open(buckets.vault), ring, await kvm.open(buckets.vaultCvc));
   const store = createAggregateStore(js, jsm, config.workerId);
   const stops: (() => Promise<void>)[] = [];
 

@@ -7,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { Kvm, type KV } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { buckets, connectNats, declareTopology } from '../nats/mod.ts';
 import { createVault, keyRing, loadMasterKey, open, VaultError, type PaymentMethodRecord, type Vault } from '../vault/mod.ts';
 import { withNats } from './helpers/nats.ts';
@@ -24,15 +26,16 @@ function tmpDir(t: Test): string {
   return dir;
 }
 
-async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string }> {
+async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string; nc: NatsConnection }> {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'vault-test');
   t.teardown(() => nc.close());
   await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
   const kv = await new Kvm(nc).open(buckets.vault);
+  const cvcs = await new Kvm(nc).open(buckets.vaultCvc);
   const dataDir = tmpDir(t);
-  const vault = createVault(kv, keyRing(loadMasterKey(dataDir, {})));
-  return { kv, vault, dataDir };
+  const vault = createVault(kv, keyRing(loadMasterKey(dataDir, {})), cvcs);
+  return { kv, vault, dataDir, nc };
 }
 
 const kvKey = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
@@ -51,7 +54,7 @@ const tokenize = (vault: Vault, merchantId = M, card: { number: string; cvc?: st
   vault.tokenize(merchantId, { ...card, exp_month: 12, exp_year: 2031 }, { metadata: { order: '1' } }, NOW, false);
 
 t.test('the vault', async (t) => {
-  const { kv, vault, dataDir } = await setup(t);
+  const { kv, vault, dataDir, nc } = await setup(t);
 
   await t.test('tokenize returns the summary only', async (t) => {
     const pm = await tokenize(vault);
@@ -92,14 +95,20 @@ t.test('the vault', async (t) => {
     }
   });
 
+  await t.test('CVCs are held in memory storage only, with a TTL', async (t) => {
+    const si = await (await jetstreamManager(nc)).streams.info(`KV_${buckets.vaultCvc}`);
+    t.equal(si.config.storage, 'memory');
+    t.ok(si.config.max_age > 0, 'they expire');
+  });
+
   await t.test('reveal opens number and CVC; forgetCvc keeps only the number', async (t) => {
     const pm = await tokenize(vault);
     t.strictSame(await vault.reveal(M, pm.id), { number: PAN, cvc: CVC });
     const before = await raw(kv, M, pm.id);
+    t.notOk(JSON.stringify(before?.record).includes('cvc'), 'the durable record never holds the CVC');
     await vault.forgetCvc(M, pm.id);
     const after = await raw(kv, M, pm.id);
-    t.ok(after && before && after.revision > before.revision, 'the record was rewritten');
-    t.not(after?.record.sealed?.ct, before?.record.sealed?.ct, 'under a new ciphertext');
+    t.equal(after?.revision, before?.revision, 'the durable record is not rewritten (the CVC lives in memory storage)');
     t.strictSame(await vault.reveal(M, pm.id), { number: PAN }, 'no cvc after forgetting');
     t.strictSame(await vault.get(M, pm.id, false), await vault.get(M, pm.id, false));
     t.match(await vault.get(M, pm.id, false), { id: pm.id, card: { last4: '4242' } }, 'the summary is unchanged');
@@ -137,7 +146,7 @@ t.test('the vault', async (t) => {
     await t.rejects(vault.reveal(M, victim.id), /unable to authenticate|unsupported state/i, "nor under another payment method's id");
     const ring = keyRing(loadMasterKey(dataDir, {}));
     t.throws(() => open(ring.vaultKek, r.record.sealed!, `${OTHER}/${pm.id}`), 'open with the wrong AAD fails');
-    t.strictSame(JSON.parse(open(ring.vaultKek, r.record.sealed!, `${M}/${pm.id}`).toString('utf8')), { number: PAN, cvc: CVC }, 'the right AAD opens it');
+    t.strictSame(JSON.parse(open(ring.vaultKek, r.record.sealed!, `${M}/${pm.id}`).toString('utf8')), { number: PAN }, 'the right AAD opens it (the number only: the CVC is sealed apart)');
     const otherKey = keyRing(randomBytes(32));
     t.throws(() => open(otherKey.vaultKek, r.record.sealed!, `${M}/${pm.id}`), 'another master key cannot open it');
   });
@@ -205,10 +214,11 @@ t.test('master key', async (t) => {
     t.teardown(() => nc.close());
     await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
     const kv = await new Kvm(nc).open(buckets.vault);
+    const cvcs = await new Kvm(nc).open(buckets.vaultCvc);
     const dir = tmpDir(t);
-    const pm = await tokenize(createVault(kv, keyRing(loadMasterKey(dir, {}))));
-    t.strictSame(await createVault(kv, keyRing(loadMasterKey(dir, {}))).reveal(M, pm.id), { number: PAN, cvc: CVC });
-    const stranger = createVault(kv, keyRing(loadMasterKey(tmpDir(t), {})));
+    const pm = await tokenize(createVault(kv, keyRing(loadMasterKey(dir, {})), cvcs));
+    t.strictSame(await createVault(kv, keyRing(loadMasterKey(dir, {})), cvcs).reveal(M, pm.id), { number: PAN, cvc: CVC });
+    const stranger = createVault(kv, keyRing(loadMasterKey(tmpDir(t), {})), cvcs);
     await t.rejects(stranger.reveal(M, pm.id), 'a vault with another master key cannot open it');
   });
 
