@@ -59,3 +59,6 @@ export function chunks<T>(rows: readonly T[], columns: number, maxParams = 30_00
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
   return out;
 }
+
+/** A selected row as a reader sees it: the int8 columns `K` as numbers (converted with int8). */
+export type WithNumbers<Row, K extends keyof Row> = { [P in keyof Row]: P extends K ? number : Row[P] };

@@ -2,9 +2,9 @@
 // filtering and sorting; `state` holds the snapshot the API returns.
 import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
 import type { Customer } from '../actors/mod.ts';
-import { chunks, fromUnix, int8, json, type Int8, type Json, type Timestamp } from './columns.ts';
+import { chunks, fromUnix, int8, json, type Int8, type Json, type Timestamp, type WithNumbers } from './columns.ts';
 import type { Database } from './database.ts';
-import type { CreatedFilter, Page } from './payment-intents.ts';
+import { keysetPage, type Page, type PageOptions } from './pages.ts';
 
 export interface CustomersTable {
   id: string;
@@ -24,19 +24,7 @@ export type CustomerRow = Selectable<CustomersTable>;
 export type NewCustomerRow = Insertable<CustomersTable>;
 
 /** A customer row as a reader sees it: the columns converted, and the snapshot. */
-export interface CustomerRecord {
-  id: string;
-  merchant_id: string;
-  livemode: boolean;
-  email: string | null;
-  name: string | null;
-  description: string | null;
-  phone: string | null;
-  metadata: Record<string, string>;
-  created_at: Date;
-  last_seq: number;
-  state: Customer;
-}
+export type CustomerRecord = WithNumbers<CustomerRow, 'last_seq'>;
 
 export function customerRowFromState(s: Customer, seq: number): NewCustomerRow {
   return {
@@ -86,18 +74,12 @@ export async function upsertCustomers(db: Kysely<Database>, rows: readonly NewCu
   }
 }
 
-export interface ListCustomersOptions {
+export interface ListCustomersOptions extends PageOptions {
   merchantId: string;
   /** The key's mode: only customers of that mode are listed. */
   livemode: boolean;
-  limit: number;
-  /** A customer id: the page of customers older than it. */
-  startingAfter?: string;
-  /** A customer id: the page of customers newer than it (still returned newest first). */
-  endingBefore?: string;
   /** Stripe's filter: the exact (case-sensitive) email. */
   email?: string;
-  created?: CreatedFilter;
 }
 
 /**
@@ -105,40 +87,14 @@ export interface ListCustomersOptions {
  * cursor names a customer of the same merchant and mode; an unknown cursor yields an empty page.
  */
 export async function listCustomers(db: Kysely<Database>, o: ListCustomersOptions): Promise<Page<Customer>> {
-  if (o.startingAfter !== undefined && o.endingBefore !== undefined) {
-    throw new RangeError('listCustomers: give startingAfter or endingBefore, not both');
-  }
-  if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listCustomers: limit must be a positive integer, got ${o.limit}`);
-  const backwards = o.endingBefore !== undefined;
-  const cursor = o.startingAfter ?? o.endingBefore;
   let q = db.selectFrom('customers').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode);
   if (o.email !== undefined) q = q.where('email', '=', o.email);
-  const c = o.created;
-  if (c?.gt !== undefined) q = q.where('created_at', '>', fromUnix(c.gt));
-  if (c?.gte !== undefined) q = q.where('created_at', '>=', fromUnix(c.gte));
-  if (c?.lt !== undefined) q = q.where('created_at', '<', fromUnix(c.lt));
-  if (c?.lte !== undefined) q = q.where('created_at', '<=', fromUnix(c.lte));
-  if (cursor !== undefined) {
-    q = q.where((eb) =>
-      eb(
-        eb.refTuple('created_at', 'id'),
-        backwards ? '>' : '<',
-        eb
-          .selectFrom('customers as cursor')
-          .select(['cursor.created_at', 'cursor.id'])
-          .where('cursor.id', '=', cursor)
-          .where('cursor.merchant_id', '=', o.merchantId)
-          .where('cursor.livemode', '=', o.livemode)
-          .$asTuple('created_at', 'id'),
-      ),
-    );
-  }
-  const dir = backwards ? 'asc' : 'desc';
-  const rows = await q.orderBy('created_at', dir).orderBy('id', dir).limit(o.limit + 1).execute();
-  const hasMore = rows.length > o.limit;
-  const page = rows.slice(0, o.limit);
-  if (backwards) page.reverse();
-  return { data: page.map((r) => r.state), hasMore };
+  const page = await keysetPage('listCustomers', q, o, {
+    keys: ['created_at', 'id'],
+    cursorTable: 'customers',
+    cursorScope: { merchant_id: o.merchantId, livemode: o.livemode },
+  });
+  return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
 }
 
 /** One customer snapshot of a merchant, or undefined. */

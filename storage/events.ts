@@ -6,7 +6,7 @@ import type { Commit } from '../streams/envelope.ts';
 import { stripeEventsOf, type StripeEvent } from '../stripe/objects.ts';
 import { chunks, fromUnix, int8, json, type Int8, type Json, type Timestamp } from './columns.ts';
 import type { Database } from './database.ts';
-import type { Page } from './payment-intents.ts';
+import { keysetPage, type Page, type PageOptions } from './pages.ts';
 
 export interface EventsTable {
   id: string;
@@ -76,18 +76,17 @@ export async function insertEvents(db: Kysely<Database>, rows: readonly NewEvent
   }
 }
 
-export interface ListEventsOptions {
+export interface ListEventsOptions extends Pick<PageOptions, 'limit' | 'startingAfter'> {
   merchantId: string;
   /** An event type, or a prefix ending in `*` (`attempt.*`). */
   type?: string;
-  limit: number;
-  /** An event id: the page of events older than it. An unknown cursor yields an empty page. */
-  startingAfter?: string;
 }
+
+/** The events' order: created, then stream order. */
+const EVENT_KEYS = ['created_at', 'stream_seq', 'position'] as const;
 
 /** A merchant's events, newest first. */
 export async function listEvents(db: Kysely<Database>, o: ListEventsOptions): Promise<Page<EventRecord>> {
-  if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listEvents: limit must be a positive integer, got ${o.limit}`);
   let q = db.selectFrom('events').selectAll().where('merchant_id', '=', o.merchantId).where('kind', '=', 'domain');
   if (o.type !== undefined) {
     if (o.type.endsWith('*')) {
@@ -97,29 +96,8 @@ export async function listEvents(db: Kysely<Database>, o: ListEventsOptions): Pr
       q = q.where('type', '=', o.type);
     }
   }
-  if (o.startingAfter !== undefined) {
-    const cursor = o.startingAfter;
-    q = q.where((eb) =>
-      eb(
-        eb.refTuple('created_at', 'stream_seq', 'position'),
-        '<',
-        eb
-          .selectFrom('events as cursor')
-          .select(['cursor.created_at', 'cursor.stream_seq', 'cursor.position'])
-          .where('cursor.id', '=', cursor)
-          .where('cursor.merchant_id', '=', o.merchantId)
-          .where('cursor.kind', '=', 'domain')
-          .$asTuple('created_at', 'stream_seq', 'position'),
-      ),
-    );
-  }
-  const rows = await q
-    .orderBy('created_at', 'desc')
-    .orderBy('stream_seq', 'desc')
-    .orderBy('position', 'desc')
-    .limit(o.limit + 1)
-    .execute();
-  return { data: rows.slice(0, o.limit).map(toEventRecord), hasMore: rows.length > o.limit };
+  const page = await keysetPage('listEvents', q, o, { keys: EVENT_KEYS, cursorTable: 'events', cursorScope: { merchant_id: o.merchantId, kind: 'domain' } });
+  return { data: page.data.map(toEventRecord), hasMore: page.hasMore };
 }
 
 export async function getEvent(db: Kysely<Database>, merchantId: string, eventId: string): Promise<EventRecord | undefined> {
@@ -145,29 +123,19 @@ export function stripeEventRowsFromCommit(c: Commit, seq: number): NewEventRow[]
   }));
 }
 
-export interface ListStripeEventsOptions {
+export interface ListStripeEventsOptions extends PageOptions {
   merchantId: string;
   livemode: boolean;
-  limit: number;
   /** Stripe's `type`: an event type, `*` matching any run of characters (`payment_intent.*`). */
   type?: string;
   /** Stripe's `types[]`: exact event types. */
   types?: readonly string[];
-  created?: { gt?: number; gte?: number; lt?: number; lte?: number };
-  /** An event id: the page of events older than it. An unknown cursor yields an empty page. */
-  startingAfter?: string;
-  /** An event id: the page of events newer than it (still returned newest first). */
-  endingBefore?: string;
   /** Events created before this are not listed (Stripe keeps 30 days). */
   notBefore?: Date;
 }
 
 /** A merchant's Stripe events of one mode, newest first (created, then stream order). */
 export async function listStripeEvents(db: Kysely<Database>, o: ListStripeEventsOptions): Promise<Page<StripeEvent>> {
-  if (o.startingAfter !== undefined && o.endingBefore !== undefined) {
-    throw new RangeError('listStripeEvents: give startingAfter or endingBefore, not both');
-  }
-  if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listStripeEvents: limit must be a positive integer, got ${o.limit}`);
   let q = db
     .selectFrom('events')
     .select('data')
@@ -183,35 +151,13 @@ export async function listStripeEvents(db: Kysely<Database>, o: ListStripeEvents
     }
   }
   if (o.types !== undefined) q = o.types.length === 0 ? q.where('type', '=', '') : q.where('type', 'in', [...o.types]);
-  const c = o.created;
-  if (c?.gt !== undefined) q = q.where('created_at', '>', fromUnix(c.gt));
-  if (c?.gte !== undefined) q = q.where('created_at', '>=', fromUnix(c.gte));
-  if (c?.lt !== undefined) q = q.where('created_at', '<', fromUnix(c.lt));
-  if (c?.lte !== undefined) q = q.where('created_at', '<=', fromUnix(c.lte));
   if (o.notBefore !== undefined) q = q.where('created_at', '>=', o.notBefore);
-  const backwards = o.endingBefore !== undefined;
-  const cursor = o.startingAfter ?? o.endingBefore;
-  if (cursor !== undefined) {
-    q = q.where((eb) =>
-      eb(
-        eb.refTuple('created_at', 'stream_seq', 'position'),
-        backwards ? '>' : '<',
-        eb
-          .selectFrom('events as cursor')
-          .select(['cursor.created_at', 'cursor.stream_seq', 'cursor.position'])
-          .where('cursor.id', '=', cursor)
-          .where('cursor.kind', '=', 'stripe')
-          .where('cursor.merchant_id', '=', o.merchantId)
-          .where('cursor.livemode', '=', o.livemode)
-          .$asTuple('created_at', 'stream_seq', 'position'),
-      ),
-    );
-  }
-  const dir = backwards ? 'asc' : 'desc';
-  const rows = await q.orderBy('created_at', dir).orderBy('stream_seq', dir).orderBy('position', dir).limit(o.limit + 1).execute();
-  const page = rows.slice(0, o.limit);
-  if (backwards) page.reverse();
-  return { data: page.map((r) => r.data as unknown as StripeEvent), hasMore: rows.length > o.limit };
+  const page = await keysetPage('listStripeEvents', q, o, {
+    keys: EVENT_KEYS,
+    cursorTable: 'events',
+    cursorScope: { kind: 'stripe', merchant_id: o.merchantId, livemode: o.livemode },
+  });
+  return { data: page.data.map((r) => r.data as unknown as StripeEvent), hasMore: page.hasMore };
 }
 
 /** One Stripe event of a merchant and mode, or undefined. */

@@ -2,7 +2,7 @@
 // encrypted webhook secret stay in the stream; the read model does not copy them.
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Merchant } from '../actors/mod.ts';
-import { fromUnix, int8, json, chunks, type Int8, type Json, type Timestamp } from './columns.ts';
+import { fromUnix, int8, json, chunks, type Int8, type Json, type Timestamp, type WithNumbers } from './columns.ts';
 import type { Database } from './database.ts';
 
 export interface MerchantsTable {
@@ -22,18 +22,7 @@ export type MerchantRow = Selectable<MerchantsTable>;
 export type NewMerchantRow = Insertable<MerchantsTable>;
 
 /** A merchant as the API reads it. */
-export interface MerchantRecord {
-  merchant_id: string;
-  name: string;
-  address: string;
-  gst_id: string;
-  call_back_url: string | null;
-  events: string[];
-  allowed_origins: string[];
-  created_at: Date;
-  updated_at: Date;
-  last_seq: number;
-}
+export type MerchantRecord = WithNumbers<MerchantRow, 'last_seq'>;
 
 export function merchantRowFromState(m: Merchant, seq: number): NewMerchantRow {
   return {

@@ -20,9 +20,8 @@ export {
   type IntentRecord,
   type IntentWithAttempts,
   type ListIntentsOptions,
-  type CreatedFilter,
-  type Page,
 } from './payment-intents.ts';
+export { keysetPage, type CreatedFilter, type Page, type PageOptions, type Keyset } from './pages.ts';
 export { listAttempts, type PaymentAttemptsTable, type AttemptRecord } from './payment-attempts.ts';
 export { listRefunds, type RefundsTable, type RefundRecord, type ListRefundsOptions } from './refunds.ts';
 export { listCharges, type ChargeEntry, type ListChargesOptions } from './charges.ts';

@@ -3,7 +3,7 @@
 import type { Generated } from 'kysely';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { AttemptStatus, Intent } from '../actors/mod.ts';
-import { asDate, asDateOrNull, chunks, fromUnix, fromUnixOrNull, int8, type Int8, type Timestamp } from './columns.ts';
+import { asDate, asDateOrNull, chunks, fromUnix, fromUnixOrNull, int8, type Int8, type Timestamp, type WithNumbers } from './columns.ts';
 import type { Database } from './database.ts';
 
 export interface PaymentAttemptsTable {
@@ -35,28 +35,7 @@ export type PaymentAttemptRow = Selectable<PaymentAttemptsTable>;
 export type NewPaymentAttemptRow = Insertable<PaymentAttemptsTable>;
 
 /** An attempt as the API reads it. */
-export interface AttemptRecord {
-  id: string;
-  intent_id: string;
-  merchant_id: string;
-  seq_no: number;
-  amount: number;
-  currency: string;
-  status: AttemptStatus;
-  payment_method: string;
-  card_brand: string | null;
-  card_last4: string | null;
-  network_ref: string | null;
-  failure_code: string | null;
-  decline_code: string | null;
-  failure_message: string | null;
-  captured: boolean;
-  amount_captured: number;
-  amount_refunded: number;
-  created_at: Date;
-  settled_at: Date | null;
-  last_seq: number;
-}
+export type AttemptRecord = Omit<WithNumbers<PaymentAttemptRow, 'amount' | 'amount_captured' | 'amount_refunded' | 'last_seq'>, 'livemode'>;
 
 /** Every attempt of an intent snapshot, as rows. */
 export function attemptRowsFromState(s: Intent, seq: number): NewPaymentAttemptRow[] {

@@ -4,8 +4,9 @@ import type { Generated } from 'kysely';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { CancellationReason, CaptureMethod, Intent, IntentStatus, PaymentError } from '../actors/mod.ts';
-import { chunks, fromUnix, fromUnixOrNull, int8, json, type Int8, type Json, type Timestamp } from './columns.ts';
+import { chunks, fromUnix, fromUnixOrNull, int8, json, type Int8, type Json, type Timestamp, type WithNumbers } from './columns.ts';
 import type { Database } from './database.ts';
+import { keysetPage, type Page, type PageOptions } from './pages.ts';
 import { toAttemptRecord, type AttemptRecord } from './payment-attempts.ts';
 
 export interface PaymentIntentsTable {
@@ -40,33 +41,7 @@ export type PaymentIntentRow = Selectable<PaymentIntentsTable>;
 export type NewPaymentIntentRow = Insertable<PaymentIntentsTable>;
 
 /** An intent row as the dashboard reads it: the columns converted, and the snapshot. */
-export interface IntentRecord {
-  id: string;
-  merchant_id: string;
-  livemode: boolean;
-  amount: number;
-  currency: string;
-  status: IntentStatus;
-  capture_method: CaptureMethod;
-  user_email: string | null;
-  product_id: string | null;
-  customer: string | null;
-  description: string | null;
-  receipt_email: string | null;
-  metadata: Record<string, string>;
-  payment_method: string | null;
-  latest_attempt_id: string | null;
-  attempt_count: number;
-  amount_received: number;
-  amount_capturable: number;
-  last_payment_error: PaymentError | null;
-  canceled_at: Date | null;
-  cancellation_reason: CancellationReason | null;
-  created_at: Date;
-  updated_at: Date;
-  last_seq: number;
-  state: Intent;
-}
+export type IntentRecord = WithNumbers<PaymentIntentRow, 'amount' | 'amount_received' | 'amount_capturable' | 'last_seq'>;
 
 export interface IntentWithAttempts extends IntentRecord {
   attempts: AttemptRecord[];
@@ -155,30 +130,11 @@ export async function upsertIntents(db: Kysely<Database>, rows: readonly NewPaym
   }
 }
 
-/** Stripe's `created` filter, unix seconds. */
-export interface CreatedFilter {
-  gt?: number;
-  gte?: number;
-  lt?: number;
-  lte?: number;
-}
-
-export interface ListIntentsOptions {
+export interface ListIntentsOptions extends PageOptions {
   merchantId: string;
   /** The key's mode: only objects of that mode are listed. Default test. */
   livemode?: boolean;
-  limit: number;
-  /** An intent id: the page of intents older than it. */
-  startingAfter?: string;
-  /** An intent id: the page of intents newer than it (still returned newest first). */
-  endingBefore?: string;
   customer?: string;
-  created?: CreatedFilter;
-}
-
-export interface Page<T> {
-  data: T[];
-  hasMore: boolean;
 }
 
 /**
@@ -186,39 +142,10 @@ export interface Page<T> {
  * intent of the same merchant; an unknown cursor yields an empty page.
  */
 export async function listIntents(db: Kysely<Database>, o: ListIntentsOptions): Promise<Page<Intent>> {
-  if (o.startingAfter !== undefined && o.endingBefore !== undefined) {
-    throw new RangeError('listIntents: give startingAfter or endingBefore, not both');
-  }
-  if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listIntents: limit must be a positive integer, got ${o.limit}`);
-  const backwards = o.endingBefore !== undefined;
-  const cursor = o.startingAfter ?? o.endingBefore;
   let q = db.selectFrom('payment_intents').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode ?? false);
   if (o.customer !== undefined) q = q.where('customer', '=', o.customer);
-  const c = o.created;
-  if (c?.gt !== undefined) q = q.where('created_at', '>', fromUnix(c.gt));
-  if (c?.gte !== undefined) q = q.where('created_at', '>=', fromUnix(c.gte));
-  if (c?.lt !== undefined) q = q.where('created_at', '<', fromUnix(c.lt));
-  if (c?.lte !== undefined) q = q.where('created_at', '<=', fromUnix(c.lte));
-  if (cursor !== undefined) {
-    q = q.where((eb) =>
-      eb(
-        eb.refTuple('created_at', 'id'),
-        backwards ? '>' : '<',
-        eb
-          .selectFrom('payment_intents as cursor')
-          .select(['cursor.created_at', 'cursor.id'])
-          .where('cursor.id', '=', cursor)
-          .where('cursor.merchant_id', '=', o.merchantId)
-          .$asTuple('created_at', 'id'),
-      ),
-    );
-  }
-  const dir = backwards ? 'asc' : 'desc';
-  const rows = await q.orderBy('created_at', dir).orderBy('id', dir).limit(o.limit + 1).execute();
-  const hasMore = rows.length > o.limit;
-  const page = rows.slice(0, o.limit);
-  if (backwards) page.reverse();
-  return { data: page.map((r) => r.state), hasMore };
+  const page = await keysetPage('listIntents', q, o, { keys: ['created_at', 'id'], cursorTable: 'payment_intents', cursorScope: { merchant_id: o.merchantId } });
+  return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
 }
 
 /** One intent snapshot, or undefined. */

@@ -143,17 +143,27 @@ export function storedCommitOf(m: JsMsg): StoredCommit {
   return { commit: decodeCommit(m.data), seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6) };
 }
 
+/** One projection: a stream read with a durable, its messages decoded and projected a batch at a time. */
+interface Projection<T> {
+  component: string;
+  stream: string;
+  durable: string;
+  decode: (m: JsMsg) => T;
+  project: (db: Kysely<Database>, batch: T[]) => Promise<void>;
+  /** What one message is, in logs and term reasons. */
+  what: string;
+}
+
+function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop {
+  const log = o.log.child({ component: p.component });
+  return runBatchConsumer(o.js, p.stream, p.durable, (msgs) => projectBatch(msgs, p.decode, (batch) => p.project(o.db, batch), log, p.what), log, {
+    maxMessages: o.maxMessages ?? 256,
+  });
+}
+
 /** Folds PAY_EVENTS into the read model with the `projector` durable. */
 export function startProjector(o: ProjectorOptions): ConsumerLoop {
-  const log = o.log.child({ component: 'projector' });
-  return runBatchConsumer(
-    o.js,
-    EVENTS_STREAM,
-    durables.projector,
-    (msgs) => projectBatch(msgs, storedCommitOf, (batch) => projectCommits(o.db, batch), log, 'commit'),
-    log,
-    { maxMessages: o.maxMessages ?? 256 },
-  );
+  return startProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: storedCommitOf, project: projectCommits, what: 'commit' });
 }
 
 const dec = new TextDecoder();
@@ -190,13 +200,5 @@ export function receiptMessageOf(m: Pick<JsMsg, 'seq' | 'subject' | 'data'>): Re
 
 /** Folds PAY_WEBHOOKS receipts and dead letters into webhook_deliveries with the `receipts_projector` durable. */
 export function startReceiptsProjector(o: ProjectorOptions): ConsumerLoop {
-  const log = o.log.child({ component: 'receipts_projector' });
-  return runBatchConsumer(
-    o.js,
-    WEBHOOKS_STREAM,
-    durables.receiptsProjector,
-    (msgs) => projectBatch(msgs, receiptMessageOf, (batch) => projectReceipts(o.db, batch), log, 'receipt'),
-    log,
-    { maxMessages: o.maxMessages ?? 256 },
-  );
+  return startProjection(o, { component: 'receipts_projector', stream: WEBHOOKS_STREAM, durable: durables.receiptsProjector, decode: receiptMessageOf, project: projectReceipts, what: 'receipt' });
 }

@@ -4,7 +4,7 @@ import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
 import type { Intent, RefundReason, RefundStatus } from '../actors/mod.ts';
 import { chunks, fromUnix, int8, json, toUnix, type Int8, type Json, type Timestamp } from './columns.ts';
 import type { Database } from './database.ts';
-import type { CreatedFilter, Page } from './payment-intents.ts';
+import { keysetPage, type Page, type PageOptions } from './pages.ts';
 
 export interface RefundsTable {
   id: string;
@@ -92,51 +92,18 @@ export async function upsertRefunds(db: Kysely<Database>, rows: readonly NewRefu
   }
 }
 
-export interface ListRefundsOptions {
+export interface ListRefundsOptions extends PageOptions {
   merchantId: string;
   livemode: boolean;
-  limit: number;
-  /** A refund id: the page of refunds older than it. */
-  startingAfter?: string;
-  /** A refund id: the page of refunds newer than it (still returned newest first). */
-  endingBefore?: string;
   charge?: string;
   paymentIntent?: string;
-  created?: CreatedFilter;
 }
 
 /** A merchant's refunds of one mode, newest first (created_at desc, id desc). An unknown cursor yields an empty page. */
 export async function listRefunds(db: Kysely<Database>, o: ListRefundsOptions): Promise<Page<RefundRecord>> {
-  if (o.startingAfter !== undefined && o.endingBefore !== undefined) throw new RangeError('listRefunds: give startingAfter or endingBefore, not both');
-  if (!Number.isSafeInteger(o.limit) || o.limit < 1) throw new RangeError(`listRefunds: limit must be a positive integer, got ${o.limit}`);
-  const backwards = o.endingBefore !== undefined;
-  const cursor = o.startingAfter ?? o.endingBefore;
   let q = db.selectFrom('refunds').selectAll().where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode);
   if (o.charge !== undefined) q = q.where('charge_id', '=', o.charge);
   if (o.paymentIntent !== undefined) q = q.where('intent_id', '=', o.paymentIntent);
-  const c = o.created;
-  if (c?.gt !== undefined) q = q.where('created_at', '>', fromUnix(c.gt));
-  if (c?.gte !== undefined) q = q.where('created_at', '>=', fromUnix(c.gte));
-  if (c?.lt !== undefined) q = q.where('created_at', '<', fromUnix(c.lt));
-  if (c?.lte !== undefined) q = q.where('created_at', '<=', fromUnix(c.lte));
-  if (cursor !== undefined) {
-    q = q.where((eb) =>
-      eb(
-        eb.refTuple('created_at', 'id'),
-        backwards ? '>' : '<',
-        eb
-          .selectFrom('refunds as cursor')
-          .select(['cursor.created_at', 'cursor.id'])
-          .where('cursor.id', '=', cursor)
-          .where('cursor.merchant_id', '=', o.merchantId)
-          .$asTuple('created_at', 'id'),
-      ),
-    );
-  }
-  const dir = backwards ? 'asc' : 'desc';
-  const rows = await q.orderBy('created_at', dir).orderBy('id', dir).limit(o.limit + 1).execute();
-  const hasMore = rows.length > o.limit;
-  const page = rows.slice(0, o.limit);
-  if (backwards) page.reverse();
-  return { data: page.map(toRefundRecord), hasMore };
+  const page = await keysetPage('listRefunds', q, o, { keys: ['created_at', 'id'], cursorTable: 'refunds', cursorScope: { merchant_id: o.merchantId } });
+  return { data: page.data.map(toRefundRecord), hasMore: page.hasMore };
 }

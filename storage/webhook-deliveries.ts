@@ -7,7 +7,7 @@
 // the last failed receipt still ends 'dead'.
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { DeadLetter, DeliveryReceipt } from '../webhooks/types.ts';
-import { chunks, fromUnix, fromUnixOrNull, int8, type Int8, type Timestamp } from './columns.ts';
+import { chunks, fromUnix, fromUnixOrNull, int8, type Int8, type Timestamp, type WithNumbers } from './columns.ts';
 import type { Database } from './database.ts';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
@@ -32,22 +32,7 @@ export interface WebhookDeliveriesTable {
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type NewWebhookDeliveryRow = Insertable<WebhookDeliveriesTable>;
 
-export interface DeliveryRecord {
-  id: string;
-  merchant_id: string;
-  endpoint_id: string;
-  event_id: string;
-  event_type: string;
-  url: string;
-  status: DeliveryStatus;
-  attempts: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  last_attempt_at: Date | null;
-  delivered_at: Date | null;
-  next_retry_at: Date | null;
-  last_seq: number;
-}
+export type DeliveryRecord = WithNumbers<WebhookDeliveryRow, 'last_seq'>;
 
 /** A message of the receipts projector's batch: a receipt or a dead letter, with its stream position. */
 export interface ReceiptMessage {
@@ -57,23 +42,8 @@ export interface ReceiptMessage {
   dead?: DeadLetter;
 }
 
-/** The row values a delivery is folded with (dates as Date, int8 as number). */
-export interface DeliveryFold {
-  id: string;
-  merchant_id: string;
-  endpoint_id: string;
-  event_id: string;
-  event_type: string;
-  url: string;
-  status: DeliveryStatus;
-  attempts: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  last_attempt_at: Date | null;
-  delivered_at: Date | null;
-  next_retry_at: Date | null;
-  last_seq: number;
-}
+/** The row values a delivery is folded with: the record as a reader sees it (dates as Date, int8 as number). */
+export type DeliveryFold = DeliveryRecord;
 
 const RANK: Record<DeliveryStatus, number> = { pending: 0, failed: 1, dead: 2, delivered: 3 };
 

@@ -5,8 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Attempt, Intent } from '../../actors/mod.ts';
 import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderCharge, renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
-import type { CreatedFilter } from '../../storage/mod.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
+import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { requireSecret, type Principal } from '../auth.ts';
 import { IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
 
@@ -22,19 +22,6 @@ export async function intentHolding(deps: GatewayDeps, p: Principal, id: string)
 }
 
 export const cannotExpand = (path: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
-
-/** Stripe's created filter: an integer is that second exactly. */
-export function createdFilter(c: number | CreatedFilter | undefined): { created?: CreatedFilter } {
-  if (c === undefined) return {};
-  return { created: typeof c === 'number' ? { gte: c, lte: c } : c };
-}
-
-export function pageCursor(q: { starting_after?: string | undefined; ending_before?: string | undefined }): { startingAfter?: string; endingBefore?: string } {
-  if (q.starting_after !== undefined && q.ending_before !== undefined) {
-    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
-  }
-  return { ...(q.starting_after ? { startingAfter: q.starting_after } : {}), ...(q.ending_before ? { endingBefore: q.ending_before } : {}) };
-}
 
 export function chargeObject(i: Intent, a: Attempt, expand: readonly string[] | undefined): Obj {
   const o = renderCharge(i, a);
@@ -66,21 +53,18 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
     requireSecret(p);
     const q = req.query;
     const page = await deps.listCharges({
-      merchantId: p.merchant_id,
-      livemode: p.mode === 'live',
-      limit: q.limit ?? 10,
+      ...listScope(p, q),
       ...pageCursor(q),
       ...(q.payment_intent ? { paymentIntent: q.payment_intent } : {}),
       ...(q.customer ? { customer: q.customer } : {}),
-      ...createdFilter(q.created),
     });
-    const expand = (q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e));
+    const expand = itemExpand(q.expand);
     const data: Obj[] = [];
     for (const c of page.data) {
       const a = c.intent.attempts.find((x) => x.id === c.id);
       if (a) data.push(chargeObject(c.intent, a, expand));
     }
-    return { object: 'list', data, has_more: page.hasMore, url: '/v1/charges' };
+    return listObject('/v1/charges', data, page.hasMore);
   });
 
   // The list a charge's `refunds.url` points at: read from the intent, newest first.
@@ -102,7 +86,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
       if (cursor.endingBefore !== undefined) to = Math.max(0, all.findIndex((r) => r.id === cursor.endingBefore));
       const window = all.slice(from, to);
       const page = cursor.endingBefore !== undefined ? window.slice(-limit) : window.slice(0, limit);
-      return { object: 'list', data: page.map((r) => renderRefund(i, r)), has_more: window.length > page.length, url: `/v1/charges/${req.params.id}/refunds` };
+      return listObject(`/v1/charges/${req.params.id}/refunds`, page.map((r) => renderRefund(i, r)), window.length > page.length);
     },
   );
 }

@@ -10,6 +10,7 @@ import type { Ctx } from '../../runtime/protocol.ts';
 import { correlationOf, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
+import { checkCursors, listObject } from '../lists.ts';
 import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery, UpdateCustomerBody } from '../schemas.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -146,19 +147,12 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
     const p = await principalOf(req, deps);
     requireSecret(p);
     const q = req.query;
-    if (q.starting_after !== undefined && q.ending_before !== undefined) {
-      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
-    }
+    checkCursors(q);
     const expand = (q.expand ?? []).map((e) => {
       if (!e.startsWith('data.')) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${e}).`, 'expand');
       return e.slice(5);
     });
     const page = await deps.listCustomers(p.merchant_id, p.mode === 'live', q);
-    return {
-      object: 'list',
-      url: '/v1/customers',
-      has_more: page.hasMore,
-      data: page.data.map((c) => render(c, expand)),
-    };
+    return listObject('/v1/customers', page.data.map((c) => render(c, expand)), page.hasMore);
   });
 }

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret } from '../auth.ts';
+import { checkCursors, itemExpand, listObject, listScope } from '../lists.ts';
 import { IdParams, ListEventsQuery, RetrieveExpandQuery } from '../schemas.ts';
 
 /** How far back events are listed and retrieved (Stripe: 30 days). */
@@ -44,21 +45,17 @@ export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
     if (q.type !== undefined && q.types !== undefined) {
       throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may pass either type or types, but not both.', 'types');
     }
-    if (q.starting_after !== undefined && q.ending_before !== undefined) {
-      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
-    }
-    refuseExpand((q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e)));
+    checkCursors(q);
+    refuseExpand(itemExpand(q.expand));
     const page = await deps.listEvents({
-      merchantId: p.merchant_id,
-      livemode: p.mode === 'live',
-      limit: q.limit ?? 10,
+      ...listScope(p, q),
       notBefore: notBefore(),
       ...(q.type !== undefined ? { type: q.type } : {}),
       ...(q.types !== undefined ? { types: q.types } : {}),
-      ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
+      // An empty cursor is kept here (it names no event: an empty page), unlike pageCursor.
       ...(q.starting_after !== undefined ? { startingAfter: q.starting_after } : {}),
       ...(q.ending_before !== undefined ? { endingBefore: q.ending_before } : {}),
     });
-    return { object: 'list', url: '/v1/events', has_more: page.hasMore, data: page.data };
+    return listObject('/v1/events', page.data, page.hasMore);
   });
 }

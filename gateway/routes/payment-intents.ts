@@ -7,6 +7,7 @@ import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../st
 import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { clientSecretFor, commandId, derivedId } from '../ids.ts';
+import { checkCursors, listObject } from '../lists.ts';
 import { challengeUrl } from './three-d-secure.ts';
 import { requireCustomerParam } from './customers.ts';
 import { renderCustomer } from '../../stripe/objects.ts';
@@ -213,17 +214,10 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Querystring: ListIntentsQuery }>('/v1/payment_intents', { schema: { querystring: ListIntentsQuery } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
-    if (req.query.starting_after !== undefined && req.query.ending_before !== undefined) {
-      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
-    }
+    checkCursors(req.query);
     const page = await deps.listIntents(p.merchant_id, p.mode === 'live', req.query);
     const expand = (req.query.expand ?? []).filter((e) => e.startsWith('data.')).map((e) => e.slice(5));
-    return {
-      object: 'list',
-      url: '/v1/payment_intents',
-      has_more: page.hasMore,
-      data: await Promise.all(page.data.map((i) => render(deps, p.merchant_id, i, expand))),
-    };
+    return listObject('/v1/payment_intents', await Promise.all(page.data.map((i) => render(deps, p.merchant_id, i, expand))), page.hasMore);
   });
 
   app.post<{ Params: IdParams; Body: UpdateIntentBody }>(

@@ -10,8 +10,9 @@ import type { Ctx } from '../../runtime/protocol.ts';
 import { correlationOf, idempotencyKeyOf, idempotent, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
+import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
-import { cannotExpand, chargeObject, createdFilter, intentHolding, pageCursor } from './charges.ts';
+import { cannotExpand, chargeObject, intentHolding } from './charges.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -114,15 +115,12 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
     requireSecret(p);
     const q = req.query;
     const page = await deps.listRefunds({
-      merchantId: p.merchant_id,
-      livemode: p.mode === 'live',
-      limit: q.limit ?? 10,
+      ...listScope(p, q),
       ...pageCursor(q),
       ...(q.charge ? { charge: q.charge } : {}),
       ...(q.payment_intent ? { paymentIntent: q.payment_intent } : {}),
-      ...createdFilter(q.created),
     });
-    const expand = (q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e));
+    const expand = itemExpand(q.expand);
     const data: Obj[] = [];
     for (const row of page.data) {
       const r = refundOfRecord(row);
@@ -134,6 +132,6 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
       const i = await deps.readIntent(row.merchant_id, row.intent_id);
       data.push(i ? refundObject(i, i.refunds.find((x) => x.id === r.id) ?? r, expand) : renderRefund({ id: row.intent_id, currency: row.currency }, r));
     }
-    return { object: 'list', data, has_more: page.hasMore, url: '/v1/refunds' };
+    return listObject('/v1/refunds', data, page.hasMore);
   });
 }

@@ -1,0 +1,54 @@
+// What the Stripe list endpoints share: the cursor parameters, the `created` filter, `expand` of
+// the listed objects, and the list object they answer with.
+import { ApiError } from '../stripe/errors.ts';
+import type { CreatedFilter } from '../storage/mod.ts';
+import type { Principal } from './auth.ts';
+
+export interface CursorQuery {
+  starting_after?: string | undefined;
+  ending_before?: string | undefined;
+}
+
+/** Stripe refuses a list request that gives both cursors. */
+export function checkCursors(q: CursorQuery): void {
+  if (q.starting_after !== undefined && q.ending_before !== undefined) {
+    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'You may only specify one of these parameters: ending_before, starting_after.', 'starting_after');
+  }
+}
+
+/** The request's cursor (checked) as the storage lists take it; an empty one is none. */
+export function pageCursor(q: CursorQuery): { startingAfter?: string; endingBefore?: string } {
+  checkCursors(q);
+  return { ...(q.starting_after ? { startingAfter: q.starting_after } : {}), ...(q.ending_before ? { endingBefore: q.ending_before } : {}) };
+}
+
+/** Stripe's created filter: an integer is that second exactly. */
+export function createdFilter(c: number | CreatedFilter | undefined): { created?: CreatedFilter } {
+  if (c === undefined) return {};
+  return { created: typeof c === 'number' ? { gte: c, lte: c } : c };
+}
+
+/** What every storage list is given from a request: the key's merchant and mode, the page size, the `created` filter. */
+export function listScope(
+  p: Principal,
+  q: { limit?: number | undefined; created?: number | CreatedFilter | undefined },
+): { merchantId: string; livemode: boolean; limit: number; created?: CreatedFilter } {
+  return { merchantId: p.merchant_id, livemode: p.mode === 'live', limit: q.limit ?? 10, ...createdFilter(q.created) };
+}
+
+/** A list's `expand` names paths of its objects as `data.<path>`: those paths (any other as given). */
+export function itemExpand(expand: readonly string[] | undefined): string[] {
+  return (expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e));
+}
+
+export interface StripeList<T> {
+  object: 'list';
+  data: T[];
+  has_more: boolean;
+  url: string;
+}
+
+/** Stripe's list object: a page of `url`'s objects. */
+export function listObject<T>(url: string, data: T[], hasMore: boolean): StripeList<T> {
+  return { object: 'list', data, has_more: hasMore, url };
+}
