@@ -2,9 +2,15 @@
 // (unless NATS_URL is set), the EPN simulator and a node running every role (PGlite under DATA_DIR
 // unless DATABASE_URL is set), creates a demo merchant on first start, and prints where everything
 // listens. Ctrl-C or SIGTERM stops every child; the next start keeps the data.
+//
+// Scale-out: `WORKERS=W` (or `--workers W`) also starts W-1 actor workers (`ROLES=actors`
+// runtime/main.ts, WORKER_ID=w_1…w_<W-1>) that share DATA_DIR/keys/master.key and the partitions
+// (runtime/partitions.ts rebalances to partitions ÷ live workers). An extra worker that dies does not
+// stop the stack: its partitions move to the survivors within one lease (LEASE_MS).
+// Every child's pid is kept in DATA_DIR/processes.json (for `npm run bench` and operators).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '../config/config.ts';
@@ -12,8 +18,46 @@ import { startNatsServer, type RunningNatsServer } from '../nats/server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = loadConfigOrExit();
-mkdirSync(config.dataDir, { recursive: true });
 const say = (s: string) => process.stderr.write(`[start] ${s}\n`);
+
+/** WORKERS=W or --workers W (or --workers=W): actor worker processes in all, the main node included. */
+function workerCount(): number {
+  const argv = process.argv.slice(2);
+  const i = argv.findIndex((a) => a === '--workers' || a.startsWith('--workers='));
+  const raw = i < 0 ? process.env.WORKERS : argv[i]!.includes('=') ? argv[i]!.slice('--workers='.length) : argv[i + 1];
+  if (raw === undefined || raw === '') return 1;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 64) {
+    process.stderr.write(`configuration error: WORKERS: must be an integer between 1 and 64, got '${raw}'\n`);
+    process.exit(2);
+  }
+  return Number(raw);
+}
+const workers = workerCount();
+mkdirSync(config.dataDir, { recursive: true });
+if (workers > config.partitions) say(`WORKERS=${workers} is more than PARTITIONS=${config.partitions}: ${workers - config.partitions} worker(s) will own nothing`);
+
+/** DATA_DIR/processes.json: who runs where, for the bench's CPU/RSS sampling and for operators. */
+interface ProcessEntry {
+  name: string;
+  pid: number;
+  worker_id?: string;
+  roles?: string;
+  alive: boolean;
+}
+const processes: ProcessEntry[] = [];
+const processesFile = path.join(config.dataDir, 'processes.json');
+function writeAtomic(file: string, text: string) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+function saveProcesses() {
+  try {
+    writeAtomic(processesFile, JSON.stringify({ supervisor: process.pid, workers, processes }, null, 2) + '\n');
+  } catch (err) {
+    say(`could not write ${processesFile}: ${(err as Error).message}`);
+  }
+}
 
 function persistentSecret(file: string, make: () => string): string {
   const p = path.join(config.dataDir, file);
@@ -40,6 +84,8 @@ async function shutdown(code: number): Promise<never> {
     }
   }
   await nats?.stop().catch(() => {});
+  for (const p of processes) p.alive = false;
+  saveProcesses();
   say('stopped');
   process.exit(code);
 }
@@ -50,29 +96,61 @@ process.on('exit', () => {
 });
 process.on('SIGTERM', () => void shutdown(0));
 
-function launch(name: string, script: string, env: NodeJS.ProcessEnv, readyLine: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+interface LaunchOptions {
+  /** A line on stdout that says the child is ready (its match is returned), or 'ipc': the child's process.send({ ready }). */
+  ready: RegExp | 'ipc';
+  /** A critical child's unexpected exit stops everything; an extra worker's does not (the others take its partitions). */
+  critical: boolean;
+  entry: Omit<ProcessEntry, 'pid' | 'alive'>;
+}
+
+function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promise<{ child: ChildProcess; match: RegExpMatchArray | null }> {
+  const name = o.entry.worker_id ? `${o.entry.name} ${o.entry.worker_id}` : o.entry.name;
   return new Promise((resolve, reject) => {
     // Own process group (detached): Ctrl-C reaches only this supervisor, which stops the children
-    // in order (node, then simulator, then nats-server) so each can drain.
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    // in order (extra workers, node, then simulator, then nats-server) so each can drain.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: o.ready === 'ipc' ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
+      detached: true,
+    });
     children.push(child);
+    const entry: ProcessEntry = { ...o.entry, pid: child.pid ?? -1, alive: true };
+    processes.push(entry);
+    saveProcesses();
     let buf = '';
     let ready = false;
+    const isReady = (match: RegExpMatchArray | null) => {
+      ready = true;
+      buf = '';
+      resolve({ child, match });
+    };
     child.stdout!.on('data', (d: Buffer) => {
       process.stdout.write(d);
-      if (ready) return;
+      if (ready || o.ready === 'ipc') return;
       buf += d.toString();
-      const m = buf.match(readyLine);
-      if (m) {
-        ready = true;
-        resolve({ child, match: m });
-      }
+      const m = buf.match(o.ready);
+      if (m) isReady(m);
+      else if (buf.length > 1 << 20) buf = buf.slice(-4096);
     });
+    if (o.ready === 'ipc') {
+      child.on('message', (msg: unknown) => {
+        if (ready || typeof msg !== 'object' || msg === null || !(msg as { ready?: unknown }).ready) return;
+        // The channel was only for this: close it so nothing else depends on it.
+        child.disconnect();
+        isReady(null);
+      });
+    }
     child.once('exit', (code, signal) => {
+      entry.alive = false;
+      if (!stopping) saveProcesses();
       if (!ready) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
-      else if (!stopping) {
+      else if (!stopping && o.critical) {
         say(`${name} exited unexpectedly (code ${code}, signal ${signal}); stopping everything`);
         void shutdown(1);
+      } else if (!stopping) {
+        say(`${name} (pid ${child.pid}) exited (code ${code}, signal ${signal}); its partitions move to the other workers within one lease`);
       }
     });
   });
@@ -83,22 +161,37 @@ try {
   if (!natsUrl) {
     nats = await startNatsServer({ storeDir: path.join(config.dataDir, 'nats'), syncInterval: config.natsSync, logFile: path.join(config.dataDir, 'nats-server.log') });
     natsUrl = nats.url;
+    processes.push({ name: 'nats-server', pid: nats.pid, alive: true });
+    saveProcesses();
     say(`nats-server ${nats.bin} on ${natsUrl} (store ${path.join(config.dataDir, 'nats')}, sync_interval ${config.natsSync})`);
   }
   const epn = await launch(
-    'epn simulator',
     'epn/sim/main.ts',
     { EPN_PORT: process.env.EPN_PORT ?? '0', DATA_DIR: config.dataDir, EPN_LATENCY_MS: String(config.epnLatencyMs) },
-    /EPN_LISTENING (\S+)/,
+    { ready: /EPN_LISTENING (\S+)/, critical: true, entry: { name: 'epn' } },
   );
-  const epnUrl = epn.match[1]!;
+  const epnUrl = epn.match![1]!;
+  const mainWorkerId = process.env.WORKER_ID ?? 'w_main';
   const node = await launch(
-    'node',
     'runtime/main.ts',
-    { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: process.env.WORKER_ID ?? 'w_main' },
-    /PAYNATS_LISTENING (\S+)/,
+    { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId },
+    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: config.roles.join(',') } },
   );
-  const url = node.match[1]!;
+  const url = node.match![1]!;
+  // Extra actor workers, after the node has declared the topology (and created the master key
+  // they share). They start side by side; each is ready once connected and through its first
+  // partition round.
+  const workerIds = Array.from({ length: workers - 1 }, (_, i) => `w_${i + 1}`);
+  await Promise.all(
+    workerIds.map((id) =>
+      launch(
+        'runtime/main.ts',
+        { ROLES: 'actors', NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: id, LOG_LEVEL: config.logLevel },
+        { ready: 'ipc', critical: false, entry: { name: 'worker', worker_id: id, roles: 'actors' } },
+      ),
+    ),
+  );
+  for (const p of processes) if (p.name === 'worker') say(`worker ${p.worker_id} pid ${p.pid} (ROLES=actors)`);
 
   const demoFile = path.join(config.dataDir, 'demo-merchant.json');
   let demo: Record<string, unknown>;
@@ -114,8 +207,9 @@ try {
     const m = (await res.json()) as Record<string, unknown>;
     demo = { merchant_id: m.merchant_id, secret_key: m.secret_key, publishable_key: m.publishable_key, webhook_secret: m.webhook_secret };
   }
-  demo = { url, admin_token: adminToken, ...demo, url_epn: epnUrl, nats_url: natsUrl, data_dir: config.dataDir };
-  writeFileSync(demoFile, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
+  demo = { url, admin_token: adminToken, ...demo, url_epn: epnUrl, nats_url: natsUrl, data_dir: config.dataDir, workers: [mainWorkerId, ...workerIds] };
+  // Atomically: a watcher (npm run bench) reads it as soon as it appears.
+  writeAtomic(demoFile, JSON.stringify(demo, null, 2) + '\n');
   process.stderr.write(
     [
       '',
@@ -123,6 +217,7 @@ try {
       `  API (Stripe-compatible):  ${url}/v1   health: ${url}/healthz`,
       `  EPN card network sim:     ${epnUrl}`,
       `  NATS:                     ${natsUrl}${nats ? ' (pinned nats-server, JetStream under DATA_DIR)' : ''}`,
+      `  Actor workers:            ${[mainWorkerId, ...workerIds].join(', ')} (${config.partitions} partitions)`,
       `  Database:                 ${config.databaseUrl ? 'DATABASE_URL' : `PGlite at ${path.join(config.dataDir, 'pglite')}`}`,
       `  Admin token:              ${adminToken}`,
       `  Demo merchant:            ${String(demo.merchant_id)}`,
