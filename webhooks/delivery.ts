@@ -98,14 +98,18 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     const delivered = r.error === null;
     const last = !delivered && tryNo >= tries;
     const delay = delivered || last ? 0 : nextDelay(opts.backoffMs, tryNo);
-    const receipt: DeliveryReceipt = {
-      v: 1,
+    // What every receipt and dead letter says about the delivery it belongs to.
+    const about = {
+      v: 1 as const,
       delivery_id: task.id,
       merchant_id: task.merchant_id,
       endpoint_id: task.endpoint_id,
       event_id: task.event_id,
       event_type: task.event_type,
       url: task.url,
+    };
+    const receipt: DeliveryReceipt = {
+      ...about,
       attempt: tryNo,
       outcome: delivered ? 'delivered' : 'failed',
       status_code: r.status,
@@ -120,13 +124,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     log.warn({ delivery: task.id, url: task.url, try: tryNo, error: r.error }, 'webhook delivery failed');
     if (last) {
       const dead: DeadLetter = {
-        v: 1,
-        delivery_id: task.id,
-        merchant_id: task.merchant_id,
-        endpoint_id: task.endpoint_id,
-        event_id: task.event_id,
-        event_type: task.event_type,
-        url: task.url,
+        ...about,
         attempts: tryNo,
         last_error: r.error,
         at: receipt.at,
