@@ -14,8 +14,26 @@ export type IdParams = Static<typeof IdParams>;
 
 export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
 
+/**
+ * Parameters integrations commonly send that do not change how a card payment is authorized here:
+ * accepted (validated for shape) and not acted on, so an unchanged Stripe integration keeps working.
+ * Parameters that would move money elsewhere (application fees, transfers, on_behalf_of) stay unknown.
+ */
+const AcceptedAndIgnored = {
+  setup_future_usage: Type.Optional(Type.Union([Type.Literal('off_session'), Type.Literal('on_session'), Type.Literal('')])),
+  off_session: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('one_off'), Type.Literal('recurring')])),
+  statement_descriptor_suffix: Type.Optional(Type.String({ maxLength: 22 })),
+  shipping: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Literal('')])),
+  payment_method_options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  error_on_requires_action: Type.Optional(Type.Boolean()),
+  use_stripe_sdk: Type.Optional(Type.Boolean()),
+  mandate_data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  radar_options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+};
+
 export const CreateIntentBody = Type.Object(
   {
+    ...AcceptedAndIgnored,
     amount: Type.Integer(),
     currency: Type.String({ minLength: 3, maxLength: 3 }),
     capture_method: Type.Optional(CaptureMethod),
@@ -41,6 +59,10 @@ export type CreateIntentBody = Static<typeof CreateIntentBody>;
 
 export const UpdateIntentBody = Type.Object(
   {
+    setup_future_usage: AcceptedAndIgnored.setup_future_usage,
+    shipping: AcceptedAndIgnored.shipping,
+    statement_descriptor_suffix: AcceptedAndIgnored.statement_descriptor_suffix,
+    payment_method_options: AcceptedAndIgnored.payment_method_options,
     amount: Type.Optional(Type.Integer()),
     currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
     capture_method: Type.Optional(CaptureMethod),
@@ -57,6 +79,7 @@ export type UpdateIntentBody = Static<typeof UpdateIntentBody>;
 
 export const ConfirmIntentBody = Type.Object(
   {
+    ...AcceptedAndIgnored,
     payment_method: Type.Optional(Type.String()),
     receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
     return_url: Type.Optional(Type.String()),

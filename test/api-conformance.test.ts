@@ -94,6 +94,25 @@ t.test('Stripe API conformance', async (t) => {
     t.equal((e.payment_intent as Stripe.PaymentIntent | undefined)?.status, 'requires_payment_method');
   });
 
+  await t.test('common integration parameters are accepted (and money-moving ones refused)', async (t) => {
+    const pi = await a.paymentIntents.create({
+      amount: 1999,
+      currency: 'usd',
+      automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+      setup_future_usage: 'off_session',
+      statement_descriptor_suffix: 'ORDER 42',
+      shipping: { name: 'Ada', address: { line1: '1 Main St', city: 'Pune', country: 'IN' } },
+      payment_method_options: { card: { request_three_d_secure: 'automatic' } },
+      metadata: { order_id: '42' },
+    });
+    t.equal(pi.status, 'requires_payment_method');
+    const paid = await a.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa', off_session: true, error_on_requires_action: true, use_stripe_sdk: true });
+    t.equal(paid.status, 'succeeded');
+    const fee = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', application_fee_amount: 100 }));
+    t.ok(fee instanceof Stripe.errors.StripeInvalidRequestError);
+    t.equal(fee.param, 'application_fee_amount');
+  });
+
   await t.test('manual capture, partial capture', async (t) => {
     const pm = await card(a, GOOD);
     const pi = await a.paymentIntents.create({ amount: 5000, currency: 'usd', capture_method: 'manual', payment_method: pm.id, confirm: true });
