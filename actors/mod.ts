@@ -1,5 +1,5 @@
 export { DomainError, assertNever, fold, type Decider } from './decider.ts';
-export { merchantDecider, type Merchant, type MerchantState, type MerchantCommand, type MerchantEvent, type ApiKeyRecord } from './merchant/merchant.ts';
+export { merchantDecider, type Merchant, type MerchantState, type MerchantCommand, type MerchantEvent, type ApiKeyRecord, type WebhookEndpoint, MAX_WEBHOOK_ENDPOINTS } from './merchant/merchant.ts';
 export {
   intentDecider,
   currentAttempt,

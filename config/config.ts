@@ -17,7 +17,7 @@ export interface Config {
   logLevel: LogLevel;
   /** Number of actor partitions; fixed for the life of a deployment (it shapes ownership keys). */
   partitions: number;
-  /** Roles this process runs: gateway, actors, projector, webhooks. */
+  /** Roles this process runs: gateway, actors, projector, webhooks, reconcile. */
   roles: Role[];
   epnUrl: string | undefined;
   epnPort: number;
@@ -34,10 +34,14 @@ export interface Config {
   webhookBackoffMs: number[];
   /** Lease time of a partition owner, ms. */
   leaseMs: number;
+  /** Delays between inquiries about an in-doubt attempt, ms (comma list; the last one repeats). */
+  reconcileBackoffMs: number[];
+  /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms. */
+  reconcileDeadlineMs: number;
   workerId: string;
 }
 
-export const ROLES = ['gateway', 'actors', 'projector', 'webhooks'] as const;
+export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
 export type Role = (typeof ROLES)[number];
 
 export class ConfigError extends Error {
@@ -107,6 +111,11 @@ export function loadConfig(env: Env = process.env): Config {
     if (!/^\d+$/.test(s.trim())) throw new ConfigError('WEBHOOK_BACKOFF_MS', `must be a comma list of ms, got '${backoffRaw}'`);
     return Number(s.trim());
   });
+  const reconcileRaw = env.RECONCILE_BACKOFF_MS ?? '1000,5000,30000,120000';
+  const reconcileBackoffMs = reconcileRaw.split(',').map((s) => {
+    if (!/^\d+$/.test(s.trim())) throw new ConfigError('RECONCILE_BACKOFF_MS', `must be a comma list of ms, got '${reconcileRaw}'`);
+    return Number(s.trim());
+  });
   const host = env.HOST ?? '127.0.0.1';
   if (host === '') throw new ConfigError('HOST', 'must not be empty');
   const natsSync = env.NATS_SYNC ?? 'always';
@@ -130,6 +139,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 1, 120_000),
     webhookBackoffMs,
     leaseMs: int(env, 'LEASE_MS', 5_000, 500, 600_000),
+    reconcileBackoffMs,
+    reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
   };
 }

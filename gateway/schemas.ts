@@ -279,3 +279,45 @@ export const ListChargesQuery = Type.Object(
   opts,
 );
 export type ListChargesQuery = Static<typeof ListChargesQuery>;
+
+// ── webhook endpoints ────────────────────────────────────────────────────
+const EnabledEvents = Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 64 });
+const EndpointUrl = Type.String({ minLength: 1, maxLength: 2048 });
+
+export const CreateWebhookEndpointBody = Type.Object(
+  {
+    url: EndpointUrl,
+    enabled_events: EnabledEvents,
+    description: Type.Optional(Type.String({ maxLength: 5000 })),
+    metadata: Type.Optional(Metadata),
+    /** Accepted as Stripe does; every endpoint is rendered with api_version null (our one version). */
+    api_version: Type.Optional(Type.String({ maxLength: 64 })),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateWebhookEndpointBody = Static<typeof CreateWebhookEndpointBody>;
+
+export const UpdateWebhookEndpointBody = Type.Object(
+  {
+    url: Type.Optional(EndpointUrl),
+    enabled_events: Type.Optional(EnabledEvents),
+    description: Type.Optional(Type.String({ maxLength: 5000 })),
+    metadata: Type.Optional(Metadata),
+    disabled: Type.Optional(Type.Boolean()),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdateWebhookEndpointBody = Static<typeof UpdateWebhookEndpointBody>;
+
+export const ListWebhookEndpointsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    starting_after: Type.Optional(Type.String({ maxLength: 255 })),
+    ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ListWebhookEndpointsQuery = Static<typeof ListWebhookEndpointsQuery>;

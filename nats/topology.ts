@@ -34,6 +34,7 @@ export const durables = {
   webhookFanout: 'webhook_fanout',
   webhookDelivery: 'webhook_delivery',
   receiptsProjector: 'receipts_projector',
+  reconcile: 'reconcile',
 } as const;
 
 export interface TopologyOptions {
@@ -126,6 +127,21 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
         filter_subjects: ['pay.webhook.receipt.>', 'pay.webhook.dlq.>'],
+      },
+    },
+    {
+      stream: EVENTS_STREAM,
+      config: {
+        durable_name: durables.reconcile,
+        description: 'Settles in-doubt attempts: asks the network with backoff, then records its answer (or a timeout)',
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        // The handler naks with its own backoff; ack_wait only covers a crashed reconciler.
+        ack_wait: nanos(60_000),
+        // Unlimited: each nak is another inquiry until the deadline, which is what ends it.
+        max_deliver: -1,
+        max_ack_pending: 10_000,
+        filter_subject: 'pay.evt.intent.>',
       },
     },
   ];

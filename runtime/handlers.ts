@@ -227,6 +227,38 @@ async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
   return (await run(deps, merchantId, intentId, cmd, step(ctx, 'refund_result'))).state;
 }
 
+export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
+export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
+
+/**
+ * Reconciliation settles an attempt left in doubt. Terminal never goes backwards: the decider
+ * writes nothing for an attempt that is already settled (a late or repeated verdict).
+ */
+async function settle(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.settle' }>) {
+  const { merchantId, intentId, attemptId, ctx } = req;
+  const cmd: IntentCommand =
+    req.outcome === 'approved'
+      ? { type: 'RecordAuthorization', attemptId, outcome: 'approved', networkRef: req.networkRef, now: ctx.now }
+      : req.outcome === 'declined'
+        ? {
+            type: 'RecordAuthorization',
+            attemptId,
+            outcome: 'declined',
+            networkRef: req.networkRef,
+            failureCode: req.failureCode ?? 'card_declined',
+            ...(req.declineCode ? { declineCode: req.declineCode } : {}),
+            ...(req.message ? { message: req.message } : {}),
+            now: ctx.now,
+          }
+        : { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: TIMEOUT_FAILURE_CODE, message: TIMEOUT_MESSAGE, now: ctx.now };
+  const r = await run(deps, merchantId, intentId, cmd, ctx);
+  const a = r.state.attempts.find((x) => x.id === attemptId);
+  if (a && a.status !== 'in_doubt' && a.status !== 'pending') {
+    await deps.vault.forgetCvc(merchantId, a.payment_method).catch((err: unknown) => deps.log.error({ err, pm: a.payment_method }, 'could not drop CVC'));
+  }
+  return r;
+}
+
 /** Customers: create and update through the customer decider; a customer of the other mode is 404. */
 async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'customer.create' | 'customer.update' }>): Promise<{ state: Customer; seq: number }> {
   const { merchantId, customerId, ctx } = req;
@@ -264,6 +296,8 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return { state: await cancel(deps, req) };
     case 'intent.refund':
       return { state: await refund(deps, req) };
+    case 'intent.settle':
+      return settle(deps, req);
     case 'customer.create':
     case 'customer.update':
       return customerCommand(deps, req);

@@ -1,4 +1,4 @@
-// One process of the system, running the roles it is given (gateway, actors, projector, webhooks).
+// One process of the system, running the roles it is given (gateway, actors, projector, webhooks, reconcile).
 // `npm start` runs them all in one process by default; with DATABASE_URL set they can be split
 // across processes (ROLES=actors for extra workers; they need no database).
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -19,6 +19,7 @@ import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
 import { createDelivery, createFanout, endpointsOf, maxTries } from '../webhooks/mod.ts';
+import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
@@ -84,7 +85,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       merchants.set(id, { m, until: Date.now() + 5_000 });
       return m;
     };
-    loops.push(runConsumer(js, EVENTS_STREAM, durables.webhookFanout, createFanout(js, cachedMerchant, wlog), wlog, { concurrency: 16 }));
+    // A merchant commit (an endpoint added, changed, removed) drops the cached merchant at once.
+    const forget = (id: string) => void merchants.delete(id);
+    loops.push(runConsumer(js, EVENTS_STREAM, durables.webhookFanout, createFanout(js, cachedMerchant, wlog, forget), wlog, { concurrency: 16 }));
     const delivery = createDelivery(
       js,
       {
@@ -94,12 +97,28 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         async secretsFor(merchantId, endpointId) {
           const m = await cachedMerchant(merchantId);
           if (!m || !endpointsOf(m).some((e) => e.id === endpointId)) return null;
-          return [openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${merchantId}`)];
+          // The onboarding endpoint keeps the onboarding secret; an added one has its own.
+          if (endpointId === m.webhook_endpoint_id) return [openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${merchantId}`)];
+          const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
+          return ep ? [openString(ring.secretsKey, ep.secret_enc, `whsec/${merchantId}/${ep.id}`)] : null;
         },
       },
       wlog,
     );
     loops.push(runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery, wlog, { concurrency: 64 }));
+  }
+
+  if (roles.has('reconcile')) {
+    if (!config.epnUrl) throw new Error('EPN_URL is not set');
+    const rlog = log.child({ component: 'reconcile' });
+    const reconcile = createReconciler({
+      epn: createEpnClient({ baseUrl: config.epnUrl, timeoutMs: config.epnTimeoutMs }),
+      commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }),
+      backoffMs: config.reconcileBackoffMs,
+      deadlineMs: config.reconcileDeadlineMs,
+      log: rlog,
+    });
+    loops.push(runConsumer(js, EVENTS_STREAM, durables.reconcile, reconcile, rlog, { concurrency: 16 }));
   }
 
   let url: string | null = null;

@@ -17,7 +17,7 @@ export interface Ctx {
 
 export type CommandRequest =
   | { op: 'merchant.onboard'; merchantId: string; command: Extract<MerchantCommand, { type: 'Onboard' }>; ctx: Ctx }
-  | { op: 'merchant.update'; merchantId: string; command: Extract<MerchantCommand, { type: 'UpdateProfile' }>; ctx: Ctx }
+  | { op: 'merchant.update'; merchantId: string; command: Exclude<MerchantCommand, { type: 'Onboard' }>; ctx: Ctx }
   | { op: 'intent.create'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'intent.update'; merchantId: string; intentId: string; changes: Updatable; ctx: Ctx }
   | {
@@ -36,6 +36,23 @@ export type CommandRequest =
   | { op: 'intent.cancel'; merchantId: string; intentId: string; reason: CancellationReason | null; ctx: Ctx }
   /** Refund a captured charge of the intent (its successful one when no attemptId): StartRefund → network → RecordRefund. */
   | { op: 'intent.refund'; merchantId: string; intentId: string; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; ctx: Ctx }
+  /**
+   * Reconciliation's verdict on an attempt whose outcome was unknown: approved / declined as the
+   * network's inquiry answered, or timeout (the deadline passed and the network never saw it).
+   * Recorded with RecordAuthorization, so an answer for an already settled attempt writes nothing.
+   */
+  | {
+      op: 'intent.settle';
+      merchantId: string;
+      intentId: string;
+      attemptId: string;
+      outcome: 'approved' | 'declined' | 'timeout';
+      networkRef: string | null;
+      failureCode?: string;
+      declineCode?: string;
+      message?: string;
+      ctx: Ctx;
+    }
   | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx };
 

@@ -39,6 +39,7 @@ export interface EventRecord {
 /** Fields of an event's data the read model does not copy (secrets stay in the stream). */
 const REDACTED: Record<string, readonly string[]> = {
   'merchant.onboarded': ['keys', 'webhook_secret_enc'],
+  'webhook_endpoint.created': ['secret_enc'],
 };
 
 export function eventRowsFromCommit(c: Commit, seq: number): NewEventRow[] {

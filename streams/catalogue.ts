@@ -31,6 +31,8 @@ const Card = Type.Object(
   { additionalProperties: false },
 );
 
+const EndpointStatus = Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]);
+
 const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalProperties: false });
 
 export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
@@ -132,6 +134,32 @@ export const merchantEventSchemas: Record<MerchantEvent['type'], { v: number; da
     v: 1,
     data: Type.Partial(obj({ name: Str, address: Str, gst_id: Str, call_back_url: NullableStr, events: Type.Array(Str) })),
   },
+  'webhook_endpoint.created': {
+    v: 1,
+    data: obj({
+      id: Type.String({ pattern: '^we_' }),
+      url: Str,
+      enabled_events: Type.Array(Str, { minItems: 1 }),
+      description: NullableStr,
+      metadata: Metadata,
+      status: EndpointStatus,
+      secret_enc: Str,
+      livemode: Type.Boolean(),
+      created: Int,
+    }),
+  },
+  'webhook_endpoint.updated': {
+    v: 1,
+    data: obj({
+      id: Str,
+      url: Type.Optional(Str),
+      enabled_events: Type.Optional(Type.Array(Str, { minItems: 1 })),
+      description: Type.Optional(NullableStr),
+      metadata: Type.Optional(Metadata),
+      status: Type.Optional(EndpointStatus),
+    }),
+  },
+  'webhook_endpoint.deleted': { v: 1, data: obj({ id: Str }) },
 };
 
 export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; data: TSchema }> = {

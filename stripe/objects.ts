@@ -1,7 +1,7 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, Intent, Merchant, Refund } from '../actors/mod.ts';
+import type { Attempt, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
 import type { Customer } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
@@ -295,6 +295,9 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
     case 'attempt.authenticated':
     case 'merchant.onboarded':
     case 'merchant.updated':
+    case 'webhook_endpoint.created':
+    case 'webhook_endpoint.updated':
+    case 'webhook_endpoint.deleted':
     // Customer events are mapped above, from the customer's own commit.
     case 'customer.created':
     case 'customer.updated':
@@ -372,5 +375,23 @@ export function renderMerchant(m: Merchant): Obj {
     keys: m.keys.map((k) => ({ id: k.id, kind: k.kind, redacted: k.redacted, created: k.created })),
     webhook_endpoint_id: m.webhook_endpoint_id,
     created: m.created,
+  };
+}
+
+/** Stripe's webhook_endpoint object. The signing secret is shown once: pass it only for the create response. */
+export function renderWebhookEndpoint(e: WebhookEndpoint, secret?: string): Obj {
+  return {
+    id: e.id,
+    object: 'webhook_endpoint',
+    api_version: null,
+    application: null,
+    created: e.created,
+    description: e.description,
+    enabled_events: e.enabled_events,
+    livemode: e.livemode,
+    metadata: e.metadata,
+    ...(secret !== undefined ? { secret } : {}),
+    status: e.status,
+    url: e.url,
   };
 }

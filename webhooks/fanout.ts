@@ -16,14 +16,24 @@ export interface Endpoint {
   id: string;
   url: string;
   enabledEvents: string[];
+  /** The mode whose events it gets; null for the onboarding endpoint, which gets both (as it always has). */
+  livemode: boolean | null;
 }
 
-/** A merchant's endpoints. The onboarding's call_back_url + events are its first one. */
+/**
+ * A merchant's enabled endpoints. The onboarding's call_back_url + events are its first one; those
+ * added through /v1/webhook_endpoints follow, oldest first. A disabled endpoint is not one of them.
+ */
 export function endpointsOf(m: Merchant): Endpoint[] {
-  return m.call_back_url ? [{ id: m.webhook_endpoint_id, url: m.call_back_url, enabledEvents: m.events }] : [];
+  const first: Endpoint[] = m.call_back_url ? [{ id: m.webhook_endpoint_id, url: m.call_back_url, enabledEvents: m.events, livemode: null }] : [];
+  const added = (m.webhook_endpoints ?? [])
+    .filter((e) => e.status === 'enabled')
+    .map((e) => ({ id: e.id, url: e.url, enabledEvents: e.enabled_events, livemode: e.livemode }));
+  return [...first, ...added];
 }
 
-export function subscribed(e: Endpoint, type: string): boolean {
+export function subscribed(e: Endpoint, type: string, livemode?: boolean): boolean {
+  if (livemode !== undefined && e.livemode !== null && e.livemode !== livemode) return false;
   return e.enabledEvents.includes('*') || e.enabledEvents.includes(type);
 }
 
@@ -34,7 +44,7 @@ export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: E
   const out: DeliveryTask[] = [];
   for (const e of events) {
     for (const ep of endpoints) {
-      if (!subscribed(ep, e.type)) continue;
+      if (!subscribed(ep, e.type, e.livemode)) continue;
       out.push({
         v: 1,
         id: deliveryId(e.id, ep.id),
@@ -52,7 +62,8 @@ export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: E
   return out;
 }
 
-export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger) {
+/** `changed(merchantId)` is told of every merchant commit (endpoints added, changed or removed), so a cache can drop the merchant. */
+export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger, changed?: (merchantId: string) => void) {
   return async (m: JsMsg): Promise<Outcome> => {
     let commit;
     try {
@@ -60,6 +71,7 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
     } catch (err) {
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }
+    if (commit.aggregate === 'merchant') changed?.(commit.merchant_id);
     const events = stripeEventsOf(commit);
     if (events.length === 0) return { kind: 'ack' };
     const merchant = await loadMerchant(commit.merchant_id);

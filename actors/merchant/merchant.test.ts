@@ -1,7 +1,7 @@
 import t from 'tap';
 import { fold } from '../decider.ts';
 import { spec } from '../testing.ts';
-import { merchantDecider, type Merchant, type MerchantCommand, type MerchantEvent } from './merchant.ts';
+import { merchantDecider, type Merchant, type MerchantCommand, type MerchantEvent, type OnboardedMerchant, type WebhookEndpoint } from './merchant.ts';
 
 const it = spec(merchantDecider);
 
@@ -22,7 +22,7 @@ const onboard: Extract<MerchantCommand, { type: 'Onboard' }> = {
   now: T0,
 };
 
-const merchant: Merchant = {
+const profile: OnboardedMerchant = {
   merchant_id: 'mer_1',
   name: 'Acme',
   address: '1 Main St',
@@ -37,7 +37,9 @@ const merchant: Merchant = {
   updated: T0,
 };
 
-const onboarded: MerchantEvent = { type: 'merchant.onboarded', at: T0, data: merchant };
+const merchant: Merchant = { ...profile, webhook_endpoints: [] };
+
+const onboarded: MerchantEvent = { type: 'merchant.onboarded', at: T0, data: profile };
 
 t.test('Onboard a new merchant', async (t) => {
   it.given(t, []).when(onboard).then([onboarded]).thenState((s) => s !== null && s.merchant_id === 'mer_1');
@@ -110,6 +112,85 @@ t.test('UpdateProfile on a missing merchant is refused', async (t) => {
 
 t.test('merchant.updated on no merchant leaves no merchant', async (t) => {
   t.equal(fold(merchantDecider, [{ type: 'merchant.updated', at: T0, data: { name: 'X' } }]), null);
+});
+
+const ep: Omit<WebhookEndpoint, 'status' | 'created'> = {
+  id: 'we_a',
+  url: 'https://acme.test/a',
+  enabled_events: ['charge.succeeded'],
+  description: 'orders',
+  metadata: { team: 'ops' },
+  secret_enc: 'c2Vj',
+  livemode: false,
+};
+const T1 = T0 + 60;
+const endpoint: WebhookEndpoint = { ...ep, status: 'enabled', created: T1 };
+const epCreated: MerchantEvent = { type: 'webhook_endpoint.created', at: T1, data: endpoint };
+const add: MerchantCommand = { type: 'AddWebhookEndpoint', endpoint: ep, now: T1 };
+
+t.test('AddWebhookEndpoint adds an enabled endpoint', async (t) => {
+  it.given(t, [onboarded])
+    .when(add)
+    .then([epCreated])
+    .thenState((s) => s !== null && s.webhook_endpoints.length === 1 && s.webhook_endpoints[0]?.status === 'enabled' && s.updated === T1);
+  // The same create retried (same id) writes nothing.
+  it.given(t, [onboarded, epCreated]).when({ ...add, now: T1 + 5 }).thenNothing();
+  // The onboarding endpoint is untouched.
+  it.given(t, [onboarded]).when(add).thenState({ call_back_url: 'https://acme.test/hook', webhook_endpoint_id: 'we_1' });
+});
+
+t.test('AddWebhookEndpoint is refused on no merchant, with no events, or past the limit', async (t) => {
+  it.given(t, []).when(add).thenThrows('resource_missing', { status: 404 });
+  it.given(t, [onboarded]).when({ ...add, endpoint: { ...ep, enabled_events: [] } }).thenThrows('parameter_missing', { param: 'enabled_events' });
+  const many: MerchantEvent[] = Array.from({ length: 16 }, (_, i) => ({ type: 'webhook_endpoint.created', at: T1, data: { ...endpoint, id: `we_${i}` } }));
+  it.given(t, [onboarded, ...many]).when(add).thenThrows('parameter_invalid', { status: 400 });
+  // The limit counts one mode: a live endpoint is still allowed.
+  it.given(t, [onboarded, ...many]).when({ ...add, endpoint: { ...ep, livemode: true } }).thenState((s) => s !== null && s.webhook_endpoints.length === 17);
+});
+
+t.test('UpdateWebhookEndpoint writes only what changed', async (t) => {
+  const T2 = T1 + 60;
+  const upd = (c: Partial<Extract<MerchantCommand, { type: 'UpdateWebhookEndpoint' }>>): MerchantCommand => ({ type: 'UpdateWebhookEndpoint', endpointId: 'we_a', livemode: false, now: T2, ...c });
+  it.given(t, [onboarded, epCreated])
+    .when(upd({ url: 'https://acme.test/b', enabledEvents: ['*'], description: null }))
+    .then([{ type: 'webhook_endpoint.updated', at: T2, data: { id: 'we_a', url: 'https://acme.test/b', enabled_events: ['*'], description: null } }])
+    .thenState((s) => s?.webhook_endpoints[0]?.url === 'https://acme.test/b' && s.webhook_endpoints[0].secret_enc === 'c2Vj');
+  it.given(t, [onboarded, epCreated])
+    .when(upd({ disabled: true }))
+    .then([{ type: 'webhook_endpoint.updated', at: T2, data: { id: 'we_a', status: 'disabled' } }])
+    .thenState((s) => s?.webhook_endpoints[0]?.status === 'disabled');
+  const disabled: MerchantEvent = { type: 'webhook_endpoint.updated', at: T2, data: { id: 'we_a', status: 'disabled' } };
+  it.given(t, [onboarded, epCreated, disabled]).when(upd({ disabled: true })).thenNothing();
+  it.given(t, [onboarded, epCreated, disabled]).when(upd({ disabled: false })).thenState((s) => s?.webhook_endpoints[0]?.status === 'enabled');
+  // Metadata merges as Stripe's does: '' removes a key.
+  it.given(t, [onboarded, epCreated])
+    .when(upd({ metadata: { team: '', env: 'prod' } }))
+    .then([{ type: 'webhook_endpoint.updated', at: T2, data: { id: 'we_a', metadata: { env: 'prod' } } }]);
+  it.given(t, [onboarded, epCreated]).when(upd({ url: ep.url, enabledEvents: [...ep.enabled_events], description: 'orders', metadata: { team: 'ops' }, disabled: false })).thenNothing();
+  it.given(t, [onboarded, epCreated]).when(upd({ enabledEvents: [] })).thenThrows('parameter_invalid', { param: 'enabled_events' });
+});
+
+t.test('an endpoint of another mode, or none, does not exist for the update or the removal', async (t) => {
+  it.given(t, [onboarded, epCreated]).when({ type: 'UpdateWebhookEndpoint', endpointId: 'we_a', livemode: true, url: 'https://x.test', now: T1 }).thenThrows('resource_missing', { param: 'id', status: 404 });
+  it.given(t, [onboarded, epCreated]).when({ type: 'RemoveWebhookEndpoint', endpointId: 'we_a', livemode: true, now: T1 }).thenThrows('resource_missing', { status: 404 });
+  it.given(t, [onboarded]).when({ type: 'RemoveWebhookEndpoint', endpointId: 'we_1', livemode: false, now: T1 }).thenThrows('resource_missing', { status: 404 });
+});
+
+t.test('RemoveWebhookEndpoint removes it; a second removal is 404', async (t) => {
+  const deleted: MerchantEvent = { type: 'webhook_endpoint.deleted', at: T1 + 5, data: { id: 'we_a' } };
+  it.given(t, [onboarded, epCreated])
+    .when({ type: 'RemoveWebhookEndpoint', endpointId: 'we_a', livemode: false, now: T1 + 5 })
+    .then([deleted])
+    .thenState((s) => s !== null && s.webhook_endpoints.length === 0);
+  it.given(t, [onboarded, epCreated, deleted]).when({ type: 'RemoveWebhookEndpoint', endpointId: 'we_a', livemode: false, now: T1 + 9 }).thenThrows('resource_missing');
+});
+
+t.test('a merchant snapshot from before endpoints existed still takes them', async (t) => {
+  const old = { ...merchant } as Partial<Merchant>;
+  delete old.webhook_endpoints;
+  const [e] = merchantDecider.decide(add, old as Merchant);
+  const s = merchantDecider.evolve(old as Merchant, e!);
+  t.equal(s?.webhook_endpoints.length, 1);
 });
 
 t.test('every sequence folds to an onboarded merchant or to nothing', async (t) => {

@@ -2,6 +2,7 @@
 // Keys are never held here in clear: only their keyed hashes (for audit) and the webhook secret
 // encrypted under the key-encryption key.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
+import { mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 
 export interface ApiKeyRecord {
   id: string; // key_…
@@ -12,6 +13,24 @@ export interface ApiKeyRecord {
   redacted: string;
   created: number;
 }
+
+/** A webhook endpoint added through /v1/webhook_endpoints (the onboarding's call_back_url is not one of these). */
+export interface WebhookEndpoint {
+  id: string; // we_…
+  url: string;
+  /** Stripe event types, or '*'. */
+  enabled_events: string[];
+  description: string | null;
+  metadata: Record<string, string>;
+  status: 'enabled' | 'disabled';
+  /** whsec_… sealed under the secrets key, AAD `whsec/<merchant>/<endpoint id>`. */
+  secret_enc: string;
+  livemode: boolean;
+  created: number;
+}
+
+/** The fields of an endpoint an update may change. */
+export type WebhookEndpointChanges = Partial<Pick<WebhookEndpoint, 'url' | 'enabled_events' | 'description' | 'metadata' | 'status'>>;
 
 export interface Merchant {
   merchant_id: string;
@@ -26,9 +45,14 @@ export interface Merchant {
   webhook_secret_enc: string;
   webhook_endpoint_id: string;
   allowed_origins: string[];
+  /** Endpoints added through the API, oldest first (absent from snapshots written before they existed). */
+  webhook_endpoints: WebhookEndpoint[];
   created: number;
   updated: number;
 }
+
+/** What merchant.onboarded records: a new merchant has no added endpoints. */
+export type OnboardedMerchant = Omit<Merchant, 'webhook_endpoints'>;
 
 export type MerchantState = Merchant | null;
 
@@ -55,15 +79,49 @@ export type MerchantCommand =
       callbackUrl?: string | null;
       events?: string[];
       now: number;
-    };
+    }
+  | { type: 'AddWebhookEndpoint'; endpoint: Omit<WebhookEndpoint, 'status' | 'created'>; now: number }
+  | {
+      type: 'UpdateWebhookEndpoint';
+      endpointId: string;
+      /** The mode of the key asking: an endpoint of the other mode does not exist for it. */
+      livemode: boolean;
+      url?: string;
+      enabledEvents?: string[];
+      description?: string | null;
+      metadata?: MetadataPatch;
+      disabled?: boolean;
+      now: number;
+    }
+  | { type: 'RemoveWebhookEndpoint'; endpointId: string; livemode: boolean; now: number };
 
 export type MerchantEvent =
-  | { type: 'merchant.onboarded'; at: number; data: Merchant }
+  | { type: 'merchant.onboarded'; at: number; data: OnboardedMerchant }
   | {
       type: 'merchant.updated';
       at: number;
       data: Partial<Pick<Merchant, 'name' | 'address' | 'gst_id' | 'call_back_url' | 'events'>>;
-    };
+    }
+  | { type: 'webhook_endpoint.created'; at: number; data: WebhookEndpoint }
+  /** The changed fields; `metadata` is the whole metadata after the merge. */
+  | { type: 'webhook_endpoint.updated'; at: number; data: { id: string } & WebhookEndpointChanges }
+  | { type: 'webhook_endpoint.deleted'; at: number; data: { id: string } };
+
+/** Stripe: at most 16 endpoints per account (test and live counted apart). */
+export const MAX_WEBHOOK_ENDPOINTS = 16;
+
+const endpointsOf = (s: Merchant) => s.webhook_endpoints ?? [];
+
+function ownEndpoint(s: MerchantState, id: string, livemode: boolean): { m: Merchant; ep: WebhookEndpoint } {
+  if (s === null) throw new DomainError('resource_missing', 'No such merchant.', 'merchant_id', 404);
+  const ep = endpointsOf(s).find((e) => e.id === id && e.livemode === livemode);
+  if (!ep) throw new DomainError('resource_missing', `No such webhook endpoint: '${id}'`, 'id', 404);
+  return { m: s, ep };
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameMetadata = (a: Record<string, string>, b: Record<string, string>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => Object.prototype.hasOwnProperty.call(b, k) && b[k] === v);
 
 function decide(cmd: MerchantCommand, s: MerchantState): MerchantEvent[] {
   switch (cmd.type) {
@@ -101,6 +159,57 @@ function decide(cmd: MerchantCommand, s: MerchantState): MerchantEvent[] {
       // A repeat that changes nothing writes nothing.
       return Object.keys(data).length === 0 ? [] : [{ type: 'merchant.updated', at: cmd.now, data }];
     }
+    case 'AddWebhookEndpoint': {
+      if (s === null) throw new DomainError('resource_missing', 'No such merchant.', 'merchant_id', 404);
+      const eps = endpointsOf(s);
+      // The same create retried (same derived id): already done, nothing more to write.
+      if (eps.some((e) => e.id === cmd.endpoint.id)) return [];
+      if (eps.filter((e) => e.livemode === cmd.endpoint.livemode).length >= MAX_WEBHOOK_ENDPOINTS) {
+        throw new DomainError('parameter_invalid', `You have reached the maximum of ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints.`, 'url', 400);
+      }
+      if (cmd.endpoint.enabled_events.length === 0) throw new DomainError('parameter_missing', 'Missing required param: enabled_events.', 'enabled_events', 400);
+      const ep = cmd.endpoint;
+      return [
+        {
+          type: 'webhook_endpoint.created',
+          at: cmd.now,
+          data: {
+            id: ep.id,
+            url: ep.url,
+            enabled_events: [...ep.enabled_events],
+            description: ep.description,
+            metadata: { ...ep.metadata },
+            status: 'enabled',
+            secret_enc: ep.secret_enc,
+            livemode: ep.livemode,
+            created: cmd.now,
+          },
+        },
+      ];
+    }
+    case 'UpdateWebhookEndpoint': {
+      const { ep } = ownEndpoint(s, cmd.endpointId, cmd.livemode);
+      const data: Extract<MerchantEvent, { type: 'webhook_endpoint.updated' }>['data'] = { id: ep.id };
+      if (cmd.url !== undefined && cmd.url !== ep.url) data.url = cmd.url;
+      if (cmd.enabledEvents !== undefined) {
+        if (cmd.enabledEvents.length === 0) throw new DomainError('parameter_invalid', 'enabled_events cannot be empty.', 'enabled_events', 400);
+        if (!sameList(cmd.enabledEvents, ep.enabled_events)) data.enabled_events = [...cmd.enabledEvents];
+      }
+      if (cmd.description !== undefined && cmd.description !== ep.description) data.description = cmd.description;
+      if (cmd.metadata !== undefined) {
+        const merged = mergeMetadata(ep.metadata, cmd.metadata);
+        if (!sameMetadata(merged, ep.metadata)) data.metadata = merged;
+      }
+      if (cmd.disabled !== undefined) {
+        const status = cmd.disabled ? 'disabled' : 'enabled';
+        if (status !== ep.status) data.status = status;
+      }
+      return Object.keys(data).length === 1 ? [] : [{ type: 'webhook_endpoint.updated', at: cmd.now, data }];
+    }
+    case 'RemoveWebhookEndpoint': {
+      const { ep } = ownEndpoint(s, cmd.endpointId, cmd.livemode);
+      return [{ type: 'webhook_endpoint.deleted', at: cmd.now, data: { id: ep.id } }];
+    }
     default:
       return assertNever(cmd);
   }
@@ -109,10 +218,21 @@ function decide(cmd: MerchantCommand, s: MerchantState): MerchantEvent[] {
 function evolve(s: MerchantState, e: MerchantEvent): MerchantState {
   switch (e.type) {
     case 'merchant.onboarded':
-      return { ...e.data };
+      return { ...e.data, webhook_endpoints: [] };
     case 'merchant.updated':
       if (s === null) return s;
       return { ...s, ...e.data, updated: e.at };
+    case 'webhook_endpoint.created':
+      if (s === null) return s;
+      return { ...s, webhook_endpoints: [...endpointsOf(s), { ...e.data }], updated: e.at };
+    case 'webhook_endpoint.updated': {
+      if (s === null) return s;
+      const { id, ...changes } = e.data;
+      return { ...s, webhook_endpoints: endpointsOf(s).map((ep) => (ep.id === id ? { ...ep, ...changes } : ep)), updated: e.at };
+    }
+    case 'webhook_endpoint.deleted':
+      if (s === null) return s;
+      return { ...s, webhook_endpoints: endpointsOf(s).filter((ep) => ep.id !== e.data.id), updated: e.at };
     default:
       return assertNever(e);
   }

@@ -381,6 +381,26 @@ t.test('RecordAuthorization', async (t) => {
       .then([declined('ch_1', T0 + 300)])
       .thenState((s) => s?.status === 'requires_payment_method' && s.attempts[0]?.status === 'failed');
   });
+  t.test('in_doubt settled by reconciliation: timeout (the network never saw it) → declined payment_timeout', async (t) => {
+    const timeout = decline('ch_1', T0 + 600, { failureCode: 'payment_timeout', message: 'The card network did not answer in time; no money moved.' });
+    const timedOut: IntentEvent = {
+      type: 'attempt.declined',
+      at: T0 + 600,
+      data: { attempt_id: 'ch_1', network_ref: `net_ch_1`, failure_code: 'payment_timeout', decline_code: null, message: 'The card network did not answer in time; no money moved.' },
+    };
+    it.given(t, H.processing_in_doubt)
+      .when(timeout)
+      .then([timedOut])
+      .thenState({ status: 'requires_payment_method', payment_method: null, last_payment_error: { code: 'payment_timeout', charge: 'ch_1', payment_method: 'pm_1' } })
+      .thenState((s) => s?.attempts[0]?.status === 'failed' && s.attempts[0].settled_at === T0 + 600);
+    // A late answer after the timeout is a no-op: approved, declined or unknown.
+    const after = [...H.processing_in_doubt, timedOut];
+    it.given(t, after).when(approve('ch_1', T0 + 700)).thenNothing().thenState({ status: 'requires_payment_method', amount_received: 0 });
+    it.given(t, after).when(decline('ch_1', T0 + 700)).thenNothing().thenState({ last_payment_error: { code: 'payment_timeout' } });
+    it.given(t, after).when(unknown('ch_1', T0 + 700)).thenNothing();
+    // …and the intent can be confirmed again with a new attempt.
+    it.given(t, after).when(startAttempt('ch_2', 'pm_2', card, T0 + 800)).then([started('ch_2', 'pm_2', card, 1000, T0 + 800)]).thenState({ status: 'processing' });
+  });
   t.test('a late answer on a settled attempt writes nothing: terminal never goes backwards', async (t) => {
     it.given(t, H.declined).when(approve('ch_1', T0 + 500)).thenNothing().thenState({ status: 'requires_payment_method' });
     it.given(t, H.declined).when(unknown('ch_1', T0 + 500)).thenNothing();

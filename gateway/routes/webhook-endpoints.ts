@@ -1,0 +1,200 @@
+// /v1/webhook_endpoints: create, retrieve, update, list and delete a merchant's webhook endpoints.
+// Endpoints live in the merchant aggregate (its single writer orders them with the onboarding data),
+// so reads are the merchant's last commit. Secret keys only; an endpoint of another merchant or of
+// the other mode does not exist for the key. The signing secret is shown once, in the create answer.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Merchant, WebhookEndpoint } from '../../actors/mod.ts';
+import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { normalizeEventType, renderWebhookEndpoint, STRIPE_EVENT_TYPES } from '../../stripe/objects.ts';
+import { openString, sealString } from '../../vault/mod.ts';
+import type { Ctx } from '../../runtime/protocol.ts';
+import { correlationOf, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { commandId, derivedId, randomToken } from '../ids.ts';
+import { checkCursors, listObject } from '../lists.ts';
+import { CreateWebhookEndpointBody, IdParams, ListWebhookEndpointsQuery, RetrieveExpandQuery, UpdateWebhookEndpointBody } from '../schemas.ts';
+
+const now = () => Math.floor(Date.now() / 1000);
+const KNOWN = new Set<string>(STRIPE_EVENT_TYPES);
+const secretAad = (merchantId: string, endpointId: string) => `whsec/${merchantId}/${endpointId}`;
+
+function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
+  const { requestId, correlationId } = correlationOf(req);
+  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
+}
+
+function checkUrl(url: string): string {
+  let u: URL | null = null;
+  try {
+    u = new URL(url);
+  } catch {
+    // refused below
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
+    throw new ApiError(400, 'invalid_request_error', 'url_invalid', `Invalid URL: ${url.slice(0, 256)}. The URL must be an http or https URL.`, 'url');
+  }
+  return url;
+}
+
+/** Stripe's event types (the seed's names mapped onto them) or '*', each once. */
+function enabledEvents(given: string[]): string[] {
+  const out: string[] = [];
+  given.forEach((raw, i) => {
+    const e = normalizeEventType(raw);
+    if (e !== '*' && !KNOWN.has(e)) {
+      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Invalid enabled_events[${i}]: '${raw.slice(0, 128)}' is not a known event type. Known: *, ${STRIPE_EVENT_TYPES.join(', ')}.`, 'enabled_events');
+    }
+    if (!out.includes(e)) out.push(e);
+  });
+  return out;
+}
+
+function checkExpand(expand: string[] | undefined): void {
+  const [first] = expand ?? [];
+  if (first !== undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${first}).`, 'expand');
+}
+
+/** The key's merchant's endpoints of the key's mode, newest first. */
+async function endpointsFor(deps: Pick<GatewayDeps, 'readMerchant'>, p: Principal): Promise<WebhookEndpoint[]> {
+  const m = await deps.readMerchant(p.merchant_id);
+  return (m?.webhook_endpoints ?? []).filter((e) => e.livemode === (p.mode === 'live')).reverse();
+}
+
+async function readOwnEndpoint(deps: Pick<GatewayDeps, 'readMerchant'>, p: Principal, id: string): Promise<WebhookEndpoint> {
+  const ep = (await endpointsFor(deps, p)).find((e) => e.id === id);
+  if (!ep) throw noSuch('webhook endpoint', id);
+  return ep;
+}
+
+function endpointIn(state: Merchant, id: string): WebhookEndpoint {
+  const ep = (state.webhook_endpoints ?? []).find((e) => e.id === id);
+  if (!ep) throw new Error(`webhook endpoint ${id} missing after the command`);
+  return ep;
+}
+
+export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreateWebhookEndpointBody }>('/v1/webhook_endpoints', { schema: { body: CreateWebhookEndpointBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const url = checkUrl(b.url);
+    const events = enabledEvents(b.enabled_events);
+    checkExpand(b.expand);
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      const cmdId = commandId(scopeOf(p), 'POST /v1/webhook_endpoints', idempotencyKeyOf(req));
+      const endpointId = derivedId('we', cmdId);
+      const aad = secretAad(p.merchant_id, endpointId);
+      const state = (await deps.commands.send({
+        op: 'merchant.update',
+        merchantId: p.merchant_id,
+        command: {
+          type: 'AddWebhookEndpoint',
+          endpoint: {
+            id: endpointId,
+            url,
+            enabled_events: events,
+            description: b.description ? b.description : null,
+            metadata: b.metadata || {},
+            secret_enc: sealString(deps.ring.secretsKey, deps.ring.kid, `whsec_${randomToken(32)}`, aad),
+            livemode: p.mode === 'live',
+          },
+          now: now(),
+        },
+        ctx: ctxOf(req, p, cmdId),
+      })) as Merchant;
+      // The secret of the endpoint as recorded: a retried create answers with the first one's.
+      const ep = endpointIn(state, endpointId);
+      return { status: 200, body: renderWebhookEndpoint(ep, openString(deps.ring.secretsKey, ep.secret_enc, aad)) };
+    });
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
+    '/v1/webhook_endpoints/:id',
+    { schema: { params: IdParams, querystring: RetrieveExpandQuery } },
+    async (req) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      checkExpand(req.query.expand);
+      return renderWebhookEndpoint(await readOwnEndpoint(deps, p, req.params.id));
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: UpdateWebhookEndpointBody }>(
+    '/v1/webhook_endpoints/:id',
+    { schema: { params: IdParams, body: UpdateWebhookEndpointBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body;
+      const id = req.params.id;
+      const url = b.url !== undefined ? checkUrl(b.url) : undefined;
+      const events = b.enabled_events !== undefined ? enabledEvents(b.enabled_events) : undefined;
+      checkExpand(b.expand);
+      await readOwnEndpoint(deps, p, id); // 404 before anything is written
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const cmdId = commandId(scopeOf(p), `POST /v1/webhook_endpoints/${id}`, idempotencyKeyOf(req));
+        const state = (await deps.commands.send({
+          op: 'merchant.update',
+          merchantId: p.merchant_id,
+          command: {
+            type: 'UpdateWebhookEndpoint',
+            endpointId: id,
+            livemode: p.mode === 'live',
+            ...(url !== undefined ? { url } : {}),
+            ...(events !== undefined ? { enabledEvents: events } : {}),
+            ...(b.description !== undefined ? { description: b.description === '' ? null : b.description } : {}),
+            ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+            ...(b.disabled !== undefined ? { disabled: b.disabled } : {}),
+            now: now(),
+          },
+          ctx: ctxOf(req, p, cmdId),
+        })) as Merchant;
+        return { status: 200, body: renderWebhookEndpoint(endpointIn(state, id)) };
+      });
+    },
+  );
+
+  app.delete<{ Params: IdParams }>('/v1/webhook_endpoints/:id', { schema: { params: IdParams } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const id = req.params.id;
+    await readOwnEndpoint(deps, p, id);
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      const cmdId = commandId(scopeOf(p), `DELETE /v1/webhook_endpoints/${id}`, idempotencyKeyOf(req));
+      await deps.commands.send({
+        op: 'merchant.update',
+        merchantId: p.merchant_id,
+        command: { type: 'RemoveWebhookEndpoint', endpointId: id, livemode: p.mode === 'live', now: now() },
+        ctx: ctxOf(req, p, cmdId),
+      });
+      return { status: 200, body: { id, object: 'webhook_endpoint', deleted: true } };
+    });
+  });
+
+  app.get<{ Querystring: ListWebhookEndpointsQuery }>('/v1/webhook_endpoints', { schema: { querystring: ListWebhookEndpointsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    checkCursors(q);
+    for (const e of q.expand ?? []) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${e}).`, 'expand');
+    const all = await endpointsFor(deps, p);
+    const limit = q.limit ?? 10;
+    const at = (cursor: string, param: string) => {
+      const i = all.findIndex((e) => e.id === cursor);
+      if (i < 0) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such webhook endpoint: '${cursor}'`, param);
+      return i;
+    };
+    let page: WebhookEndpoint[];
+    let hasMore: boolean;
+    if (q.ending_before) {
+      const end = at(q.ending_before, 'ending_before');
+      page = all.slice(Math.max(0, end - limit), end);
+      hasMore = end - limit > 0;
+    } else {
+      const start = q.starting_after ? at(q.starting_after, 'starting_after') + 1 : 0;
+      page = all.slice(start, start + limit);
+      hasMore = start + limit < all.length;
+    }
+    return listObject('/v1/webhook_endpoints', page.map((e) => renderWebhookEndpoint(e)), hasMore);
+  });
+}
