@@ -82,11 +82,8 @@ const REDACT = ['req.headers.authorization', 'body.card.number', 'body.card.cvc'
 export function buildApp(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'gateway' }, { redact: REDACT }),
-    genReqId: (req) => {
-      // A caller's own id is kept as the correlation id, never trusted as ours.
-      void req;
-      return requestId();
-    },
+    // A caller's own id is kept as the correlation id (X-Correlation-Id), never trusted as ours.
+    genReqId: () => requestId(),
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     routerOptions: { querystringParser: (s: string) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }) },
     bodyLimit: 256 * 1024,

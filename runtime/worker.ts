@@ -37,7 +37,7 @@ export function startActorWorker(opts: {
   const mailbox = createMailbox();
   const subs = new Map<number, { sub: Subscription; inflight: Set<Promise<void>> }>();
 
-  async function serve(p: number, m: Msg, inflight: Set<Promise<void>>) {
+  async function serve(p: number, m: Msg) {
     let reply: CommandReply;
     let req: CommandRequest | undefined;
     try {
@@ -54,7 +54,6 @@ export function startActorWorker(opts: {
       reply = { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
     }
     if (m.reply) m.respond(enc.encode(JSON.stringify(reply)));
-    void inflight;
   }
 
   const owner = ownPartitions(
@@ -66,7 +65,7 @@ export function startActorWorker(opts: {
         const sub = nc.subscribe(subjects.command(p), {
           callback: (err, m) => {
             if (err) return log.error({ err, partition: p }, 'command subscription error');
-            const t: Promise<void> = serve(p, m, inflight).finally(() => inflight.delete(t));
+            const t: Promise<void> = serve(p, m).finally(() => inflight.delete(t));
             inflight.add(t);
           },
         });

@@ -89,7 +89,6 @@ export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): v
       if (err instanceof ApiError && err.status < 500) state = (await deps.readIntent(req.params.merchant, req.params.intent)) ?? before;
       else throw err;
     }
-    const attempt = before.attempts.find((a) => a.id === req.params.attempt);
     const returnUrl = before.next_action?.redirect_to_url.return_url ?? null;
     const status = state.status === 'succeeded' || state.status === 'requires_capture' || state.status === 'processing' ? 'succeeded' : 'failed';
     if (returnUrl) {
@@ -99,7 +98,6 @@ export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): v
       u.searchParams.set('redirect_status', status);
       return reply.redirect(u.toString(), 303);
     }
-    void attempt;
     return reply
       .header('content-security-policy', CSP)
       .type('text/html; charset=utf-8')

@@ -1,5 +1,5 @@
 // Test and live mode: every object row says which mode it belongs to; reads filter by the key's mode.
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   for (const table of ['payment_intents', 'payment_attempts', 'events']) {
@@ -11,7 +11,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('payment_intents')
     .columns(['merchant_id', 'livemode', 'created_at desc', 'id desc'])
     .execute();
-  void sql;
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
