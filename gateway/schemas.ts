@@ -12,6 +12,13 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 export const IdParams = Type.Object({ id: Id }, opts);
 export type IdParams = Static<typeof IdParams>;
 
+/** Stripe's cursor paging, shared by every list. */
+const Paging = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  starting_after: Type.Optional(Type.String({ maxLength: 255 })),
+  ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+};
+
 export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
 
 /**
@@ -129,9 +136,7 @@ export type ListIntentsQuery = Static<typeof ListIntentsQuery>;
 /** GET /v1/events: `type` may hold `*` wildcards (`payment_intent.*`); `types[]` exact types, up to 20. */
 export const ListEventsQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    starting_after: Type.Optional(Type.String({ maxLength: 255 })),
-    ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+    ...Paging,
     type: Type.Optional(Type.String({ maxLength: 255 })),
     types: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 20 })),
     created: Type.Optional(RangeFilter),
@@ -222,9 +227,7 @@ export type RetrieveCustomerQuery = Static<typeof RetrieveCustomerQuery>;
 
 export const ListCustomersQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    starting_after: Type.Optional(Type.String({ maxLength: 255 })),
-    ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+    ...Paging,
     email: Type.Optional(Type.String({ maxLength: 512 })),
     created: Type.Optional(RangeFilter),
     expand: Type.Optional(Expand),
@@ -257,9 +260,7 @@ export const RetrieveExpandQuery = Type.Object({ expand: Type.Optional(Expand) }
 export type RetrieveExpandQuery = Static<typeof RetrieveExpandQuery>;
 
 const ListPaging = {
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-  starting_after: Type.Optional(Type.String({ maxLength: 255 })),
-  ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+  ...Paging,
   created: Type.Optional(RangeFilter),
   expand: Type.Optional(Expand),
 };
@@ -313,9 +314,7 @@ export type UpdateWebhookEndpointBody = Static<typeof UpdateWebhookEndpointBody>
 
 export const ListWebhookEndpointsQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    starting_after: Type.Optional(Type.String({ maxLength: 255 })),
-    ending_before: Type.Optional(Type.String({ maxLength: 255 })),
+    ...Paging,
     expand: Type.Optional(Expand),
   },
   opts,

@@ -3,7 +3,7 @@
 // the projection. Another merchant's or the other mode's charge does not exist for the key.
 import type { FastifyInstance } from 'fastify';
 import type { Attempt, Intent } from '../../actors/mod.ts';
-import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { renderCharge, renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
@@ -21,7 +21,6 @@ export async function intentHolding(deps: GatewayDeps, p: Principal, id: string)
   return i && i.merchant_id === p.merchant_id && i.livemode === livemode ? i : null;
 }
 
-export const cannotExpand = (path: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
 
 export function chargeObject(i: Intent, a: Attempt, expand: readonly string[] | undefined): Obj {
   const o = renderCharge(i, a);

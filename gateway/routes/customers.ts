@@ -3,7 +3,7 @@
 // exist for the key.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Customer, CustomerFields } from '../../actors/mod.ts';
-import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { renderCustomer } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
@@ -65,7 +65,7 @@ const EXPANDABLE = new Set(['default_source', 'invoice_settings.default_payment_
 
 function checkExpand(expand: string[] | undefined): void {
   for (const path of expand ?? []) {
-    if (!EXPANDABLE.has(path)) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+    if (!EXPANDABLE.has(path)) throw cannotExpand(path);
   }
 }
 
@@ -149,7 +149,7 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
     const q = req.query;
     checkCursors(q);
     const expand = (q.expand ?? []).map((e) => {
-      if (!e.startsWith('data.')) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${e}).`, 'expand');
+      if (!e.startsWith('data.')) throw cannotExpand(e);
       return e.slice(5);
     });
     const page = await deps.listCustomers(p.merchant_id, p.mode === 'live', q);

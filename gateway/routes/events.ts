@@ -7,7 +7,7 @@
 // longer under projection lag (`num_pending` of the `projector` consumer). A 404 for an id a
 // webhook just carried means "not projected yet"; retry shortly.
 import type { FastifyInstance } from 'fastify';
-import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret } from '../auth.ts';
 import { checkCursors, itemExpand, listObject, listScope } from '../lists.ts';
@@ -21,7 +21,7 @@ const notBefore = () => new Date(Date.now() - EVENT_RETENTION_S * 1000);
 /** Events have nothing to expand; Stripe refuses any path. */
 function refuseExpand(expand: string[] | undefined): void {
   const path = expand?.[0];
-  if (path !== undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+  if (path !== undefined) throw cannotExpand(path);
 }
 
 export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {

@@ -1,7 +1,7 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaptureMethod, Intent, Updatable } from '../../actors/mod.ts';
-import { ApiError, invalidParam, noSuch } from '../../stripe/errors.ts';
+import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
@@ -59,7 +59,7 @@ async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: 
       const c = i.customer && ID_PATTERN.test(i.customer) ? await deps.readCustomer(merchantId, i.customer) : null;
       if (c && c.livemode === i.livemode) o.customer = renderCustomer(c);
     } else {
-      throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+      throw cannotExpand(path);
     }
   }
   return o;

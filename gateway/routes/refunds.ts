@@ -12,7 +12,8 @@ import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
-import { cannotExpand, chargeObject, intentHolding } from './charges.ts';
+import { chargeObject, intentHolding } from './charges.ts';
+import { cannotExpand } from '../../stripe/errors.ts';
 
 type Obj = Record<string, unknown>;
 

@@ -4,7 +4,7 @@
 // the other mode does not exist for the key. The signing secret is shown once, in the create answer.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Merchant, WebhookEndpoint } from '../../actors/mod.ts';
-import { ApiError, noSuch } from '../../stripe/errors.ts';
+import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { normalizeEventType, renderWebhookEndpoint, STRIPE_EVENT_TYPES } from '../../stripe/objects.ts';
 import { openString, sealString } from '../../vault/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
@@ -51,7 +51,7 @@ function enabledEvents(given: string[]): string[] {
 
 function checkExpand(expand: string[] | undefined): void {
   const [first] = expand ?? [];
-  if (first !== undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${first}).`, 'expand');
+  if (first !== undefined) throw cannotExpand(first);
 }
 
 /** The key's merchant's endpoints of the key's mode, newest first. */
@@ -176,7 +176,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
     requireSecret(p);
     const q = req.query;
     checkCursors(q);
-    for (const e of q.expand ?? []) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${e}).`, 'expand');
+    for (const e of q.expand ?? []) throw cannotExpand(e);
     const all = await endpointsFor(deps, p);
     const limit = q.limit ?? 10;
     const at = (cursor: string, param: string) => {
