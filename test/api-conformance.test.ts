@@ -425,7 +425,8 @@ t.test('Stripe API conformance', async (t) => {
     t.equal(plain.payment_method, pm.id);
     const r = await a.paymentIntents.retrieve(paid.id, { expand: ['payment_method'] });
     t.equal((r.payment_method as Stripe.PaymentMethod).card?.brand, 'visa');
-    await eventually(async () => (await a.paymentIntents.list({ limit: 5 })).data.some((x) => x.id === paid.id));
+    // Lists read the projection: wait until it holds the intent's final state, not an earlier one.
+    await eventually(async () => (await a.paymentIntents.list({ limit: 5 })).data.some((x) => x.id === paid.id && x.status === 'succeeded'));
     const listed = await a.paymentIntents.list({ limit: 5, expand: ['data.latest_charge'] });
     const row = listed.data.find((x) => x.id === paid.id);
     t.equal((row?.latest_charge as Stripe.Charge | undefined)?.object, 'charge', 'expand[]=data.latest_charge on a list');
