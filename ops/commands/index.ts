@@ -1,0 +1,4 @@
+// Every ops command, in the order `npm run ops -- --help` lists them.
+import type { OpsCommand } from '../command.ts';
+
+export const commands: OpsCommand[] = [];
