@@ -39,6 +39,8 @@ export interface Config {
   /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms. */
   reconcileDeadlineMs: number;
   workerId: string;
+  /** The demo merchant store's port under `npm start` (`0` = any free port). */
+  storePort: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileBackoffMs,
     reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
+    storePort: int(env, 'STORE_PORT', 4030, 0, 65535),
   };
 }
 

@@ -26,6 +26,7 @@ import type { IndexEntry } from './pay-index.ts';
 import type { ChargeEntry, ListChargesOptions, ListRefundsOptions, RefundRecord } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
+import { registerCheckout } from './routes/checkout.ts';
 import { openApiDocument, routeCollector, type RouteDoc } from './openapi.ts';
 import { clientErrorHandler, defaultSchemas, frameworkErrors, rejectNonFinite } from './edge.ts';
 import { API_VERSION, type StripeEvent } from '../stripe/objects.ts';
@@ -148,6 +149,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);
+  registerCheckout(app, deps);
   return app;
 }
 

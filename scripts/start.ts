@@ -208,6 +208,14 @@ try {
     demo = { merchant_id: m.merchant_id, secret_key: m.secret_key, publishable_key: m.publishable_key, webhook_secret: m.webhook_secret };
   }
   demo = { url, admin_token: adminToken, ...demo, url_epn: epnUrl, nats_url: natsUrl, data_dir: config.dataDir, workers: [mainWorkerId, ...workerIds] };
+  // The demo merchant store (store/): own port (STORE_PORT), own database under DATA_DIR/store; it
+  // registers its webhook endpoint through /v1/webhook_endpoints with the demo merchant's secret key.
+  const store = await launch(
+    'store/main.ts',
+    { PAYNATS_URL: url, STORE_SECRET_KEY: String(demo.secret_key), STORE_PUBLISHABLE_KEY: String(demo.publishable_key), DATA_DIR: config.dataDir, STORE_PORT: String(config.storePort) },
+    { ready: /STORE_LISTENING (\S+)/, critical: true, entry: { name: 'store' } },
+  );
+  demo.store_url = store.match![1]!;
   // Atomically: a watcher (npm run bench) reads it as soon as it appears.
   writeAtomic(demoFile, JSON.stringify(demo, null, 2) + '\n');
   process.stderr.write(
@@ -216,6 +224,7 @@ try {
       '  paynats is running',
       `  API (Stripe-compatible):  ${url}/v1   health: ${url}/healthz`,
       `  EPN card network sim:     ${epnUrl}`,
+      `  Demo store (open me):     ${String(demo.store_url)}   (pay with 4242 4242 4242 4242)`,
       `  NATS:                     ${natsUrl}${nats ? ' (pinned nats-server, JetStream under DATA_DIR)' : ''}`,
       `  Actor workers:            ${[mainWorkerId, ...workerIds].join(', ')} (${config.partitions} partitions)`,
       `  Database:                 ${config.databaseUrl ? 'DATABASE_URL' : `PGlite at ${path.join(config.dataDir, 'pglite')}`}`,
