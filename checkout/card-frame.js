@@ -9,7 +9,8 @@
   var key = params.get('key') || '';
   var parentOrigin = params.get('origin') || '';
   var elementId = params.get('id') || '';
-  var returnUrl = location.origin + '/checkout/v1/3ds-return.html';
+  // The 3-D Secure return page is framed by us inside the merchant's page: same frame-ancestors as ours.
+  var returnUrl = location.origin + '/checkout/v1/3ds-return.html?' + new URLSearchParams({ key: key, origin: parentOrigin }).toString();
 
   var form = document.getElementById('card');
   var number = document.getElementById('number');
@@ -37,15 +38,19 @@
 
   var state = { number: Card.checkNumber(''), exp: Card.checkExpiry('', new Date()), cvc: Card.checkCvc('', 'unknown'), busy: false, touched: {} };
 
+  // The sentence to show: a wrong entry anywhere first, then the first incomplete field the shopper
+  // has left (or every incomplete field, when paying).
   function firstError(showIncomplete) {
     var fields = [['number', state.number], ['exp', state.exp], ['cvc', state.cvc]];
-    for (var i = 0; i < fields.length; i++) {
+    var EMPTY = { number: 'Your card number is incomplete.', exp: "Your card's expiration date is incomplete.", cvc: "Your card's security code is incomplete." };
+    var i;
+    for (i = 0; i < fields.length; i++) if (fields[i][1].error) return fields[i][1].error;
+    for (i = 0; i < fields.length; i++) {
+      var name = fields[i][0];
       var f = fields[i][1];
-      if (f.error) return f.error;
-      if (showIncomplete || state.touched[fields[i][0]]) {
-        if (f.empty && showIncomplete) return fields[i][0] === 'number' ? 'Your card number is incomplete.' : fields[i][0] === 'exp' ? "Your card's expiration date is incomplete." : "Your card's security code is incomplete.";
-        if (!f.empty && !f.complete && f.incompleteError && state.touched[fields[i][0]]) return f.incompleteError;
-      }
+      if (f.complete) continue;
+      if (f.empty && showIncomplete) return EMPTY[name];
+      if (!f.empty && (showIncomplete || state.touched[name])) return f.incompleteError || EMPTY[name];
     }
     return null;
   }

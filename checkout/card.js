@@ -31,7 +31,7 @@
   function lengthsOf(brand) {
     if (brand === 'amex') return [15];
     if (brand === 'diners') return [14, 16, 19];
-    if (brand === 'visa') return [13, 16, 19];
+    if (brand === 'visa') return [16, 19];
     if (brand === 'unknown') return [12, 13, 14, 15, 16, 17, 18, 19];
     return [16, 17, 18, 19];
   }
@@ -46,7 +46,8 @@
     if (!/^\d*$/.test(pan)) return { pan: pan, brand: brand, complete: false, error: 'Your card number is invalid.' };
     if (pan.length === 0) return { pan: pan, brand: brand, complete: false, error: null, empty: true };
     var full = lengthsOf(brand).indexOf(pan.length) >= 0;
-    if (pan.length >= maxLength(brand) && !luhnValid(pan)) return { pan: pan, brand: brand, complete: false, error: 'Your card number is invalid.' };
+    // A number of a valid length for its brand that fails Luhn is a typo (Stripe.js says so at once).
+    if (((full && brand !== 'unknown') || pan.length >= maxLength(brand)) && !luhnValid(pan)) return { pan: pan, brand: brand, complete: false, error: 'Your card number is invalid.' };
     if (full && luhnValid(pan)) return { pan: pan, brand: brand, complete: true, error: null };
     return { pan: pan, brand: brand, complete: false, error: null, incompleteError: 'Your card number is incomplete.' };
   }

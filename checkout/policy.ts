@@ -60,8 +60,11 @@ export function cardFrameCsp(allowed: readonly string[], mode: Mode): string {
   ].join('; ');
 }
 
-/** The 3-D Secure return page: only ever inside our own card frame. */
-export const RETURN_PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+/** The 3-D Secure return page: inside our card frame, itself inside the merchant's page. */
+export function returnPageCsp(allowed: readonly string[], mode: Mode): string {
+  const ancestors = frameAncestors(allowed, mode);
+  return `default-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'${ancestors === "'none'" ? '' : ` ${ancestors}`}`;
+}
 
 /** Scripts and styles: nothing to run or frame as a document. */
 export const ASSET_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";

@@ -68,18 +68,9 @@ if (!existsSync(tsx)) {
 run(tsx, [path.join('scripts', 'tools.ts'), 'ensure'], 'tools.ts ensure');
 
 // Chromium for the browser tests (test/checkout-browser.test.ts drives Debian's /usr/bin/chromium
-// through playwright-core; never a downloaded browser). Installed with apt when missing; a failure
-// here is reported, not fatal (`npm start` does not need a browser; the browser tests then fail
-// with the same message).
-const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM) && process.platform === 'linux' && process.env.PAYNATS_SKIP_CHROMIUM !== '1') {
-  const apt = (args) => {
-    console.error(`[ensure-deps] ${CHROMIUM} is missing: apt-get ${args.join(' ')}`);
-    const r = spawnSync('apt-get', args, { cwd: root, stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    return !r.error && r.status === 0;
-  };
-  let ok = apt(['install', '-y', 'chromium']);
-  if (!ok) ok = apt(['update']) && apt(['install', '-y', 'chromium']);
-  if (ok && existsSync(CHROMIUM)) console.error(`[ensure-deps] installed ${CHROMIUM}`);
-  else console.error(`[ensure-deps] could not install chromium (needs root and apt); the browser tests will fail. Install it with: apt-get install -y chromium`);
+// through playwright-core): `apt-get install -y chromium` when missing (scripts/chromium.mjs).
+// Not fatal: `npm start` needs no browser; the browser tests then fail with the printed reason.
+if (process.env.PAYNATS_SKIP_CHROMIUM !== '1') {
+  const { ensureChromium } = await import('./chromium.mjs');
+  ensureChromium();
 }

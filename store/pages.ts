@@ -40,7 +40,11 @@ export function productPage(products: readonly Product[]): string {
 </article>`,
     )
     .join('\n');
-  return layout('Products', `<h1>Products</h1><div class="products">${cards}</div>`);
+  return layout(
+    'Products',
+    `<h1>Products</h1><div class="products">${cards}</div>
+<p class="hint">Test mode. Cards: 4242 4242 4242 4242 (paid), 4000 0000 0000 0002 (declined), 4000 0000 0000 9995 (insufficient funds), 4000 0027 6000 3184 (3-D Secure), 4000 0000 0000 3220 (3-D Secure, fail it). Any future expiry, any CVC.</p>`,
+  );
 }
 
 export function checkoutPage(order: Order, product: Product, gatewayUrl: string): string {
@@ -53,7 +57,7 @@ export function checkoutPage(order: Order, product: Product, gatewayUrl: string)
   <div class="field"><span>Card</span><div id="card-element"></div></div>
   <p id="card-errors" role="alert"></p>
   <button id="pay" type="button" disabled>Pay ${esc(price(order.amount, order.currency))}</button>
-  <p class="hint">Test cards: 4242 4242 4242 4242 (success), 4000 0000 0000 0002 (declined), 4000 0027 6000 3184 (3-D Secure). Any future date, any CVC.</p>
+  <p class="hint">Test mode: the test cards are listed on the <a href="/" target="_blank">product page</a>.</p>
 </section>`,
     [`${gatewayUrl}/js/v1/checkout.js`, '/static/store.js'],
   );

@@ -3,9 +3,9 @@
 // CSP names, in frame-ancestors, the origins on the merchant's record (plus loopback in test mode),
 // so only the merchant's own pages can embed it. The files live in checkout/ (plain browser JS).
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { ASSET_CSP, cardFrameCsp, COMMON_HEADERS, originAllowed, REFUSAL_CSP, RETURN_PAGE_CSP } from '../../checkout/policy.ts';
+import { ASSET_CSP, cardFrameCsp, COMMON_HEADERS, originAllowed, REFUSAL_CSP, returnPageCsp, type Mode } from '../../checkout/policy.ts';
 import type { GatewayDeps } from '../app.ts';
 
 const dir = new URL('../../checkout/', import.meta.url);
@@ -41,6 +41,18 @@ const FrameQuery = Type.Object(
   { additionalProperties: false },
 );
 type FrameQuery = Static<typeof FrameQuery>;
+
+const ReturnQuery = Type.Object(
+  {
+    key: Type.String({ maxLength: 200 }),
+    origin: Type.String({ maxLength: 300 }),
+    payment_intent: Type.Optional(Type.String({ maxLength: 100 })),
+    payment_intent_client_secret: Type.Optional(Type.String({ maxLength: 200 })),
+    redirect_status: Type.Optional(Type.String({ maxLength: 40 })),
+  },
+  { additionalProperties: false },
+);
+type ReturnQuery = Static<typeof ReturnQuery>;
 
 const SUB_ASSETS = ['card.js', 'card-frame.js', 'card-frame.css', '3ds-return.js'] as const;
 
@@ -78,25 +90,40 @@ export function registerCheckout(app: FastifyInstance, deps: Pick<GatewayDeps, '
     });
   }
 
-  app.get('/checkout/v1/3ds-return.html', async (_req, reply) => {
-    const a = assets['3ds-return.html']!;
-    return headers(reply, RETURN_PAGE_CSP).header('cache-control', 'no-store').type(a.type).send(a.body);
-  });
-
-  app.get<{ Querystring: FrameQuery }>('/checkout/v1/card-frame.html', { schema: { querystring: FrameQuery } }, async (req, reply) => {
-    const { key, origin } = req.query;
+  /** The merchant behind a publishable key and the origins it allows; or null, the refusal sent. */
+  async function embedding(req: FastifyRequest, reply: FastifyReply, key: string, origin: string): Promise<{ allowed: string[]; mode: Mode } | null> {
     // A secret key never belongs in a browser, let alone a URL: refuse without echoing it.
-    if (!/^pk_(test|live)_[A-Za-z0-9]{8,}$/.test(key)) return refuse(reply, 400, 'The card element needs a publishable key (pk_test_… or pk_live_…).');
+    if (!/^pk_(test|live)_[A-Za-z0-9]{8,}$/.test(key)) {
+      refuse(reply, 400, 'The card element needs a publishable key (pk_test_… or pk_live_…).');
+      return null;
+    }
     const rec = await deps.keys.lookup(key);
-    if (!rec || rec.kind !== 'publishable') return refuse(reply, 401, 'Invalid publishable key.');
-    const merchant = await deps.readMerchant(rec.merchant_id);
-    if (!merchant) return refuse(reply, 401, 'Invalid publishable key.');
+    const merchant = rec && rec.kind === 'publishable' ? await deps.readMerchant(rec.merchant_id) : null;
+    if (!rec || !merchant) {
+      refuse(reply, 401, 'Invalid publishable key.');
+      return null;
+    }
     const allowed = merchant.allowed_origins ?? [];
     if (!originAllowed(origin, allowed, rec.mode)) {
       req.log.warn({ merchant_id: rec.merchant_id, origin: origin.slice(0, 120) }, 'checkout: card frame asked for by an origin the merchant does not allow');
-      return refuse(reply, 403, 'This site may not embed the card form: its origin is not among the merchant’s allowed origins.');
+      refuse(reply, 403, 'This site may not embed the card form: its origin is not among the merchant’s allowed origins.');
+      return null;
     }
+    return { allowed, mode: rec.mode };
+  }
+
+  app.get<{ Querystring: FrameQuery }>('/checkout/v1/card-frame.html', { schema: { querystring: FrameQuery } }, async (req, reply) => {
+    const e = await embedding(req, reply, req.query.key, req.query.origin);
+    if (!e) return reply;
     const a = assets['card-frame.html']!;
-    return headers(reply, cardFrameCsp(allowed, rec.mode)).header('cache-control', 'no-store').type(a.type).send(a.body);
+    return headers(reply, cardFrameCsp(e.allowed, e.mode)).header('cache-control', 'no-store').type(a.type).send(a.body);
+  });
+
+  // Where the 3-D Secure challenge returns to (with payment_intent, its client secret and redirect_status).
+  app.get<{ Querystring: ReturnQuery }>('/checkout/v1/3ds-return.html', { schema: { querystring: ReturnQuery } }, async (req, reply) => {
+    const e = await embedding(req, reply, req.query.key, req.query.origin);
+    if (!e) return reply;
+    const a = assets['3ds-return.html']!;
+    return headers(reply, returnPageCsp(e.allowed, e.mode)).header('cache-control', 'no-store').type(a.type).send(a.body);
   });
 }
