@@ -320,3 +320,17 @@ export const ListWebhookEndpointsQuery = Type.Object(
   opts,
 );
 export type ListWebhookEndpointsQuery = Static<typeof ListWebhookEndpointsQuery>;
+
+/** POST /admin/merchants/:id: the profile fields an operator may change (each optional). */
+export const UpdateMerchantBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    address: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+    gst_id: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    call_back_url: Type.Optional(Type.Union([Type.String({ format: 'uri', pattern: '^https?://' }), Type.Null()])),
+    events: Type.Optional(Type.Array(Type.String(), { maxItems: 64 })),
+    allowed_origins: Type.Optional(Type.Array(Type.String({ pattern: '^https?://', maxLength: 300 }), { maxItems: 32 })),
+  },
+  opts,
+);
+export type UpdateMerchantBody = Static<typeof UpdateMerchantBody>;

@@ -132,7 +132,7 @@ export const merchantEventSchemas: Record<MerchantEvent['type'], { v: number; da
   },
   'merchant.updated': {
     v: 1,
-    data: Type.Partial(obj({ name: Str, address: Str, gst_id: Str, call_back_url: NullableStr, events: Type.Array(Str) })),
+    data: Type.Partial(obj({ name: Str, address: Str, gst_id: Str, call_back_url: NullableStr, events: Type.Array(Str), allowed_origins: Type.Array(Str) })),
   },
   'webhook_endpoint.created': {
     v: 1,

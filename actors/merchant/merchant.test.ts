@@ -201,3 +201,16 @@ t.test('every sequence folds to an onboarded merchant or to nothing', async (t) 
     else t.ok(s !== null && s.merchant_id === 'mer_1', `folded ${seq.map((e) => e.type).join(' → ')}`);
   }
 });
+
+t.test('UpdateProfile replaces the allowed origins (who may embed the card frame)', async (t) => {
+  const T1 = T0 + 60;
+  it.given(t, [onboarded])
+    .when({ type: 'UpdateProfile', allowedOrigins: ['https://acme.test', 'https://shop.acme.test'], now: T1 })
+    .then([{ type: 'merchant.updated', at: T1, data: { allowed_origins: ['https://acme.test', 'https://shop.acme.test'] } }])
+    .thenState((s) => s !== null && s.allowed_origins.length === 2 && s.allowed_origins[1] === 'https://shop.acme.test');
+  it.given(t, [onboarded])
+    .when({ type: 'UpdateProfile', allowedOrigins: [], now: T1 })
+    .then([{ type: 'merchant.updated', at: T1, data: { allowed_origins: [] } }])
+    .thenState((s) => s !== null && s.allowed_origins.length === 0);
+  it.given(t, [onboarded]).when({ type: 'UpdateProfile', allowedOrigins: ['https://acme.test'], now: T1 }).thenNothing();
+});

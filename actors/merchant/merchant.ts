@@ -78,6 +78,8 @@ export type MerchantCommand =
       gstId?: string;
       callbackUrl?: string | null;
       events?: string[];
+      /** Origins whose pages may embed the card frame (checkout/policy.ts); the whole list. */
+      allowedOrigins?: string[];
       now: number;
     }
   | { type: 'AddWebhookEndpoint'; endpoint: Omit<WebhookEndpoint, 'status' | 'created'>; now: number }
@@ -100,7 +102,7 @@ export type MerchantEvent =
   | {
       type: 'merchant.updated';
       at: number;
-      data: Partial<Pick<Merchant, 'name' | 'address' | 'gst_id' | 'call_back_url' | 'events'>>;
+      data: Partial<Pick<Merchant, 'name' | 'address' | 'gst_id' | 'call_back_url' | 'events' | 'allowed_origins'>>;
     }
   | { type: 'webhook_endpoint.created'; at: number; data: WebhookEndpoint }
   /** The changed fields; `metadata` is the whole metadata after the merge. */
@@ -156,6 +158,7 @@ function decide(cmd: MerchantCommand, s: MerchantState): MerchantEvent[] {
       if (cmd.gstId !== undefined && cmd.gstId !== s.gst_id) data.gst_id = cmd.gstId;
       if (cmd.callbackUrl !== undefined && cmd.callbackUrl !== s.call_back_url) data.call_back_url = cmd.callbackUrl;
       if (cmd.events !== undefined && JSON.stringify(cmd.events) !== JSON.stringify(s.events)) data.events = [...cmd.events];
+      if (cmd.allowedOrigins !== undefined && JSON.stringify(cmd.allowedOrigins) !== JSON.stringify(s.allowed_origins ?? [])) data.allowed_origins = [...cmd.allowedOrigins];
       // A repeat that changes nothing writes nothing.
       return Object.keys(data).length === 0 ? [] : [{ type: 'merchant.updated', at: cmd.now, data }];
     }

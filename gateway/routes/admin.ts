@@ -7,7 +7,8 @@ import { normalizeEventType, renderMerchant, STRIPE_EVENT_TYPES } from '../../st
 import { hashApiKey, sealString } from '../../vault/mod.ts';
 import { correlationOf, idempotencyKeyOf, type GatewayDeps } from '../app.ts';
 import { commandId, derivedId } from '../ids.ts';
-import { IdParams, OnboardBody } from '../schemas.ts';
+import { IdParams, OnboardBody, UpdateMerchantBody } from '../schemas.ts';
+import { normalizeOrigin } from '../../checkout/policy.ts';
 
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function token(n: number): string {
@@ -98,5 +99,42 @@ export function registerAdmin(app: FastifyInstance, deps: GatewayDeps): void {
     const m = await deps.readMerchant(req.params.id);
     if (!m) throw noSuch('merchant', req.params.id);
     return renderMerchant(m);
+  });
+
+  // The merchant's profile (UpdateProfile): each field given replaces the current one. allowed_origins
+  // (the origins whose pages may embed the card frame) must be origins: scheme://host[:port].
+  app.post<{ Params: IdParams; Body: UpdateMerchantBody }>('/admin/merchants/:id', { schema: { params: IdParams, body: UpdateMerchantBody } }, async (req) => {
+    requireAdmin(req, deps.config.adminToken);
+    const b = req.body;
+    const events = b.events?.map(normalizeEventType);
+    for (const e of events ?? []) {
+      if (e !== '*' && !(STRIPE_EVENT_TYPES as readonly string[]).includes(e)) {
+        throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Unknown event type '${e}'. Known: ${STRIPE_EVENT_TYPES.join(', ')}.`, 'events');
+      }
+    }
+    const origins = b.allowed_origins?.map((o) => {
+      const n = normalizeOrigin(o);
+      if (!n) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Not an origin: '${o.slice(0, 100)}'. Give scheme://host[:port], without a path.`, 'allowed_origins');
+      return n;
+    });
+    if (!(await deps.readMerchant(req.params.id))) throw noSuch('merchant', req.params.id);
+    const now = Math.floor(Date.now() / 1000);
+    const { requestId, correlationId } = correlationOf(req);
+    const state = (await deps.commands.send({
+      op: 'merchant.update',
+      merchantId: req.params.id,
+      command: {
+        type: 'UpdateProfile',
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.address !== undefined ? { address: b.address } : {}),
+        ...(b.gst_id !== undefined ? { gstId: b.gst_id } : {}),
+        ...(b.call_back_url !== undefined ? { callbackUrl: b.call_back_url } : {}),
+        ...(events !== undefined ? { events } : {}),
+        ...(origins !== undefined ? { allowedOrigins: [...new Set(origins)] } : {}),
+        now,
+      },
+      ctx: { commandId: commandId('admin', `POST /admin/merchants/${req.params.id}`, idempotencyKeyOf(req)), livemode: false, requestId, correlationId, now },
+    })) as Merchant;
+    return renderMerchant(state);
   });
 }
