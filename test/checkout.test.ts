@@ -118,6 +118,17 @@ t.test('gateway: the library, the frame, and allowed_origins from the admin API'
     t.match(r.headers.get('content-security-policy'), /default-src 'none'/);
   }
 
+  // A publishable key tokenizes but cannot read the payment method back.
+  const tok = await fetch(`${stack.url}/v1/payment_methods`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${m.publishable_key}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'type=card&card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2034&card[cvc]=123',
+  });
+  t.equal(tok.status, 200, 'a publishable key creates a payment method');
+  const pmId = ((await tok.json()) as { id: string }).id;
+  t.equal((await fetch(`${stack.url}/v1/payment_methods/${pmId}`, { headers: { authorization: `Bearer ${m.publishable_key}` } })).status, 401, 'but cannot read it back');
+  t.equal((await fetch(`${stack.url}/v1/payment_methods/${pmId}`, { headers: { authorization: `Bearer ${m.secret_key}` } })).status, 200, 'the secret key can');
+
   t.equal((await frame(m.live_publishable_key, shop)).status, 403, 'live: not allowed before it is configured');
   const unknown = await frame('pk_test_000000000000000000000000', shop);
   t.equal(unknown.status, 401, 'an unknown key');

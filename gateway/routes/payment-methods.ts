@@ -5,7 +5,7 @@ import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid } from '../../vault/mod.ts';
 import { idempotent, principalOf, type GatewayDeps } from '../app.ts';
-import { scopeOf } from '../auth.ts';
+import { requireSecret, scopeOf } from '../auth.ts';
 import { CreatePaymentMethodBody, IdParams } from '../schemas.ts';
 
 const cardError = (code: string, message: string, param: string) => new ApiError(402, 'card_error', code, message, param);
@@ -40,6 +40,8 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
 
   app.get<{ Params: IdParams }>('/v1/payment_methods/:id', { schema: { params: IdParams } }, async (req) => {
     const p = await principalOf(req, deps);
+    // As at Stripe: a publishable key creates payment methods but cannot read them back.
+    requireSecret(p);
     const pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live');
     if (!pm) throw noSuch('PaymentMethod', req.params.id);
     return renderPaymentMethod(pm);
