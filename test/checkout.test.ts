@@ -156,4 +156,8 @@ t.test('gateway: the library, the frame, and allowed_origins from the admin API'
   const testMode = await frame(m.publishable_key, 'http://localhost:3000');
   t.equal(testMode.status, 200, 'test mode still allows loopback');
   t.match(testMode.headers.get('content-security-policy'), /frame-ancestors http:\/\/localhost:\*/);
+
+  const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+  t.match(metrics, /paynats_checkout_frames_total\{page="card_frame",outcome="origin_not_allowed"\} [1-9]/, 'refusals are counted');
+  t.match(metrics, /paynats_checkout_frames_total\{page="card_frame",outcome="served"\} [1-9]/);
 });

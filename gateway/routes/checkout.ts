@@ -7,6 +7,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { ASSET_CSP, cardFrameCsp, COMMON_HEADERS, originAllowed, REFUSAL_CSP, returnPageCsp, type Mode } from '../../checkout/policy.ts';
 import type { GatewayDeps } from '../app.ts';
+import { counter } from '../../metrics/registry.ts';
+
+/** Card frames (and 3DS return pages) served or refused, by reason: an embedding on a wrong origin shows here. */
+const frames = counter('paynats_checkout_frames_total', 'Card frame and 3DS return page requests, by outcome', ['page', 'outcome'] as const);
 
 const dir = new URL('../../checkout/', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
@@ -91,7 +95,13 @@ export function registerCheckout(app: FastifyInstance, deps: Pick<GatewayDeps, '
   }
 
   /** The merchant behind a publishable key and the origins it allows; or null, the refusal sent. */
-  async function embedding(req: FastifyRequest, reply: FastifyReply, key: string, origin: string): Promise<{ allowed: string[]; mode: Mode } | null> {
+  async function embedding(req: FastifyRequest, reply: FastifyReply, key: string, origin: string, page: 'card_frame' | '3ds_return'): Promise<{ allowed: string[]; mode: Mode } | null> {
+    const e = await check(req, reply, key, origin);
+    frames.inc({ page, outcome: e ? 'served' : reply.statusCode === 403 ? 'origin_not_allowed' : reply.statusCode === 401 ? 'invalid_key' : 'bad_request' });
+    return e;
+  }
+
+  async function check(req: FastifyRequest, reply: FastifyReply, key: string, origin: string): Promise<{ allowed: string[]; mode: Mode } | null> {
     // A secret key never belongs in a browser, let alone a URL: refuse without echoing it.
     if (!/^pk_(test|live)_[A-Za-z0-9]{8,}$/.test(key)) {
       refuse(reply, 400, 'The card element needs a publishable key (pk_test_… or pk_live_…).');
@@ -113,7 +123,7 @@ export function registerCheckout(app: FastifyInstance, deps: Pick<GatewayDeps, '
   }
 
   app.get<{ Querystring: FrameQuery }>('/checkout/v1/card-frame.html', { schema: { querystring: FrameQuery } }, async (req, reply) => {
-    const e = await embedding(req, reply, req.query.key, req.query.origin);
+    const e = await embedding(req, reply, req.query.key, req.query.origin, 'card_frame');
     if (!e) return reply;
     const a = assets['card-frame.html']!;
     return headers(reply, cardFrameCsp(e.allowed, e.mode)).header('cache-control', 'no-store').type(a.type).send(a.body);
@@ -121,7 +131,7 @@ export function registerCheckout(app: FastifyInstance, deps: Pick<GatewayDeps, '
 
   // Where the 3-D Secure challenge returns to (with payment_intent, its client secret and redirect_status).
   app.get<{ Querystring: ReturnQuery }>('/checkout/v1/3ds-return.html', { schema: { querystring: ReturnQuery } }, async (req, reply) => {
-    const e = await embedding(req, reply, req.query.key, req.query.origin);
+    const e = await embedding(req, reply, req.query.key, req.query.origin, '3ds_return');
     if (!e) return reply;
     const a = assets['3ds-return.html']!;
     return headers(reply, returnPageCsp(e.allowed, e.mode)).header('cache-control', 'no-store').type(a.type).send(a.body);
