@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import Stripe from 'stripe';
 import { PRODUCTS, productById } from './catalog.ts';
 import { openStoreDb, type Order, type StoreDb } from './db.ts';
-import { checkoutPage, notFoundPage, orderPage, productPage } from './pages.ts';
+import { checkoutPage, notFoundPage, orderPage, productPage, unavailablePage } from './pages.ts';
 
 export interface StoreOptions {
   /** The paynats gateway, as the store's server and the shopper's browser reach it. */
@@ -139,10 +139,17 @@ export async function startStore(o: StoreOptions): Promise<RunningStore> {
     if (!product) return html(reply, notFoundPage(), 404);
     const id = orderId();
     await db.db.insertInto('store_orders').values({ id, product_id: product.id, amount: product.amount, currency: product.currency, payment_intent_id: null, status: 'pending', last_error: null, paid_event_id: null, paid_at: null }).execute();
-    const pi = await stripe.paymentIntents.create(
-      { amount: product.amount, currency: product.currency, description: `${product.name} (order ${id})`, metadata: { order_id: id, product_id: product.id } },
-      { idempotencyKey: `store-order-${id}` },
-    );
+    let pi: Stripe.PaymentIntent;
+    try {
+      pi = await stripe.paymentIntents.create(
+        { amount: product.amount, currency: product.currency, description: `${product.name} (order ${id})`, metadata: { order_id: id, product_id: product.id } },
+        { idempotencyKey: `store-order-${id}` },
+      );
+    } catch (err) {
+      req.log.error({ order_id: id, err: (err as Error).message }, 'creating the payment intent failed');
+      await db.db.updateTable('store_orders').set({ status: 'failed', last_error: (err as Error).message.slice(0, 500) }).where('id', '=', id).execute();
+      return html(reply, unavailablePage(), 502);
+    }
     await db.db.updateTable('store_orders').set({ payment_intent_id: pi.id }).where('id', '=', id).execute();
     req.log.info({ order_id: id, payment_intent: pi.id, amount: product.amount, currency: product.currency }, 'order created');
     return reply.redirect(`/checkout/${id}`, 303);

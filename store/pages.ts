@@ -75,3 +75,7 @@ export function orderPage(order: Order, product: Product | null): string {
 export function notFoundPage(): string {
   return layout('Not found', '<h1>Not found</h1><p><a href="/">Back to the store</a></p>');
 }
+
+export function unavailablePage(): string {
+  return layout('Try again', '<h1>Payments are unavailable right now</h1><p>Nothing was charged. <a href="/">Back to the store</a> and try again in a moment.</p>');
+}

@@ -267,6 +267,10 @@ t.test('checkout in a real browser', async (t) => {
     const page = await context.newPage();
     const id = await buy(page);
     t.equal((await order(id)).status, 'pending', 'the store recorded the order with its intent');
+    const storeCsp = (await fetch(`${store.url}/checkout/${id}`)).headers.get('content-security-policy') ?? '';
+    t.match(storeCsp, new RegExp(`script-src 'self' ${gatewayOrigin.replace(/\./g, '\\.')}(;|$)`), "the store's page runs only its own and our scripts");
+    t.match(storeCsp, new RegExp(`frame-src ${gatewayOrigin.replace(/\./g, '\\.')}(;|$)`), 'and frames only our card frame');
+    t.notMatch(storeCsp, /unsafe/);
     t.match((await order(id)).payment_intent_id, /^pi_/);
     // Validation as the shopper types, inside the frame; the page only hears the sentence.
     const f = cardFrame(page);
