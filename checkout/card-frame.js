@@ -121,7 +121,7 @@
     number.disabled = exp.disabled = cvc.disabled = b;
   }
 
-  function form_(o) {
+  function formEncode(o) {
     var out = [];
     Object.keys(o).forEach(function (k) { out.push(encodeURIComponent(k) + '=' + encodeURIComponent(o[k])); });
     return out.join('&');
@@ -139,7 +139,7 @@
     if (body) {
       init.headers['content-type'] = 'application/x-www-form-urlencoded';
       init.headers['idempotency-key'] = randomKey();
-      init.body = form_(body);
+      init.body = formEncode(body);
     }
     return fetch(path, init).then(function (res) {
       return res.json().then(function (j) { return { status: res.status, body: j }; }, function () { return { status: res.status, body: {} }; });

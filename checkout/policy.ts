@@ -3,9 +3,12 @@
 
 export type Mode = 'test' | 'live';
 
-/** Test mode also allows pages served from the machine itself (a developer's store on localhost). */
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-const LOOPBACK_SOURCES = ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*', 'https://localhost:*', 'https://127.0.0.1:*'];
+/**
+ * Test mode also allows pages served from the machine itself (a developer's store on localhost).
+ * Not [::1]: CSP host-sources cannot name an IPv6 literal.
+ */
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1']);
+const LOOPBACK_SOURCES = ['http://localhost:*', 'http://127.0.0.1:*', 'https://localhost:*', 'https://127.0.0.1:*'];
 
 /** The origin of an http(s) URL written as an origin ("https://shop.example" or with a port), else null. */
 export function normalizeOrigin(raw: string): string | null {

@@ -1,10 +1,17 @@
 // Checkout without a browser: who may embed the card frame (checkout/policy.ts), the card checks the
 // frame runs as the shopper types (checkout/card.js, run here in a VM context), and the gateway's
 // checkout routes with a merchant's allowed_origins changed through the admin API.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
 import vm from 'node:vm';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cardFrameCsp, configuredOrigins, frameAncestors, normalizeOrigin, originAllowed, returnPageCsp } from '../checkout/policy.ts';
+import { openStoreDb, type StoreDb } from '../store/db.ts';
 import { eventually, startStack } from './helpers/stack.ts';
 
 interface CardFacts {
@@ -160,4 +167,63 @@ t.test('gateway: the library, the frame, and allowed_origins from the admin API'
   const metrics = await (await fetch(`${stack.url}/metrics`)).text();
   t.match(metrics, /paynats_checkout_frames_total\{page="card_frame",outcome="origin_not_allowed"\} [1-9]/, 'refusals are counted');
   t.match(metrics, /paynats_checkout_frames_total\{page="card_frame",outcome="served"\} [1-9]/);
+});
+
+/** The store's own table, whichever database it is in. */
+async function orderRoundTrip(t: Test, store: StoreDb) {
+  const id = `ord_${randomBytes(12).toString('hex')}`;
+  await store.db.insertInto('store_orders').values({ id, product_id: 'sku_mug', amount: 1999, currency: 'usd', payment_intent_id: `pi_${id}`, status: 'pending', last_error: null, paid_event_id: null, paid_at: null }).execute();
+  await store.db.updateTable('store_orders').set({ status: 'paid', paid_event_id: 'evt_1', paid_at: new Date() }).where('payment_intent_id', '=', `pi_${id}`).execute();
+  const row = await store.db.selectFrom('store_orders').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  t.match(row, { id, amount: 1999, status: 'paid', paid_event_id: 'evt_1' });
+  t.ok(row.created_at instanceof Date);
+  t.match(await store.dump(), new RegExp(id));
+  const dup = await store.db.insertInto('store_orders').values({ id: `${id}x`, product_id: 'sku_mug', amount: 1, currency: 'usd', payment_intent_id: `pi_${id}`, status: 'pending', last_error: null, paid_event_id: null, paid_at: null }).execute().then(() => null, (e: unknown) => e);
+  t.ok(dup, 'one order per payment intent');
+}
+
+t.test('the store keeps its orders in its own database (PGlite)', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-storedb-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const store = await openStoreDb({ dir });
+  t.equal(store.kind, 'pglite');
+  await orderRoundTrip(t, store);
+  await store.close();
+  const again = await openStoreDb({ dir });
+  t.equal((await again.db.selectFrom('store_orders').select('id').execute()).length, 1, 'kept across restarts (create table if not exists)');
+  await again.close();
+});
+
+const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
+async function postgresUnreachable(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+const unreachable = await postgresUnreachable();
+
+t.test('the store keeps its orders in schema "store" (Postgres)', { skip: unreachable ? `Postgres at ${PG_ADMIN_URL} is unreachable (${unreachable})` : false }, async (t) => {
+  const name = `paynats_store_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  const store = await openStoreDb({ dir: os.tmpdir(), databaseUrl: url.toString() });
+  t.teardown(async () => {
+    await store.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  t.equal(store.kind, 'postgres');
+  await orderRoundTrip(t, store);
+  const { rows } = await sql<{ schemaname: string }>`select schemaname from pg_tables where tablename = 'store_orders'`.execute(store.db);
+  t.same(rows.map((r) => r.schemaname), ['store'], 'in its own schema, apart from the processor\'s tables');
 });
