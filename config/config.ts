@@ -39,6 +39,8 @@ export interface Config {
   /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms. */
   reconcileDeadlineMs: number;
   workerId: string;
+  /** Port of GET /metrics in a process without the gateway role (0 = off); the gateway serves /metrics itself. */
+  metricsPort: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileBackoffMs,
     reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
+    metricsPort: int(env, 'METRICS_PORT', 0, 0, 65535),
   };
 }
 
