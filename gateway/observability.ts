@@ -1,7 +1,8 @@
 // What the gateway tells operators about each request: its log lines carry the caller's
 // X-Correlation-Id (beside fastify's `request_id`), the response echoes it, and every answer is
 // measured by route pattern (never the raw URL: ids would explode the label set) and status.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { correlationOf } from './app.ts';
 import { counter, histogram } from '../metrics/registry.ts';
 
 export const httpSeconds = histogram(
@@ -16,18 +17,9 @@ export const idempotentRequests = counter(
   ['route', 'result'],
 );
 
-const CORRELATION = /^[\w.:-]{1,128}$/;
-
-/** The caller's correlation id (X-Correlation-Id, else X-Request-Id) when well-formed. */
-export function callerCorrelationId(req: FastifyRequest): string | null {
-  const c = req.headers['x-correlation-id'] ?? req.headers['x-request-id'];
-  const v = Array.isArray(c) ? c[0] : c;
-  return v && CORRELATION.test(v) ? v : null;
-}
-
 export function registerObservability(app: FastifyInstance): void {
   app.addHook('onRequest', async (req, reply) => {
-    const correlationId = callerCorrelationId(req);
+    const { correlationId } = correlationOf(req);
     if (correlationId) {
       req.log = req.log.child({ correlation_id: correlationId });
       reply.header('X-Correlation-Id', correlationId);
