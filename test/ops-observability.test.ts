@@ -100,6 +100,9 @@ t.test('one request id finds the whole story of a payment', async (t) => {
 t.test('/metrics shows each named metric with sane values; METRICS_PORT serves a worker without the gateway', async (t) => {
   const stack = await startStack(t);
   const m = await stack.onboard();
+  // One registry per process: counters also hold the other test's run, so compare with a baseline.
+  const before = await (await fetch(`${stack.url}/metrics`)).text();
+  const delta = (text: string, name: string, labels: Record<string, string> = {}) => (sample(text, name, labels) ?? 0) - (sample(before, name, labels) ?? 0);
   t.equal((await pay(stack, m.secret_key, 'pm_card_visa', { 'idempotency-key': 'k1' })).status, 200);
   t.equal((await pay(stack, m.secret_key, 'pm_card_visa', { 'idempotency-key': 'k1' })).status, 200, 'a replay');
   t.equal((await pay(stack, m.secret_key, 'pm_card_chargeDeclinedInsufficientFunds', {})).status, 402);
@@ -113,26 +116,29 @@ t.test('/metrics shows each named metric with sane values; METRICS_PORT serves a
   };
   const text = await eventually(async () => {
     const s = await scrape();
-    // The projector has caught up (lag 0 after the run).
-    return sample(s, 'paynats_consumer_pending_messages', { durable: 'projector' }) === 0 ? s : null;
+    // NATS readings are cached 5 s: wait for one taken after the run (merchant 1 + 2 intents × 3 commits)
+    // in which the projector has caught up (lag 0).
+    const fresh = (sample(s, 'paynats_stream_messages', { stream: 'PAY_EVENTS' }) ?? 0) >= 7;
+    return fresh && sample(s, 'paynats_consumer_pending_messages', { durable: 'projector' }) === 0 ? s : null;
   }, 30_000, 500);
 
   const merchant = m.merchant_id;
   t.equal(sample(text, 'paynats_payment_authorizations_total', { merchant, outcome: 'approved' }), 1, 'one approval (the replay did not authorize again)');
   t.equal(sample(text, 'paynats_payment_authorizations_total', { merchant, outcome: 'declined', decline_code: 'insufficient_funds' }), 1);
-  t.equal(sample(text, 'paynats_epn_request_duration_seconds_count', { operation: 'authorize', result: 'ok' }), 2);
+  t.equal(delta(text, 'paynats_epn_request_duration_seconds_count', { operation: 'authorize', result: 'ok' }), 2);
   t.ok(sample(text, 'paynats_epn_request_duration_seconds_sum', { operation: 'authorize' })! > 0);
-  t.equal(sample(text, 'paynats_http_request_duration_seconds_count', { method: 'POST', route: '/v1/payment_intents', status: '200' }), 2);
-  t.equal(sample(text, 'paynats_http_request_duration_seconds_count', { method: 'POST', route: '/v1/payment_intents', status: '402' }), 1);
-  t.equal(sample(text, 'paynats_http_request_duration_seconds_count', { route: '/v1/payment_intents/:id', status: '404' }), 1, 'by route pattern, not raw URL');
+  t.equal(delta(text, 'paynats_http_request_duration_seconds_count', { method: 'POST', route: '/v1/payment_intents', status: '200' }), 2);
+  t.equal(delta(text, 'paynats_http_request_duration_seconds_count', { method: 'POST', route: '/v1/payment_intents', status: '402' }), 1);
+  t.equal(delta(text, 'paynats_http_request_duration_seconds_count', { route: '/v1/payment_intents/:id', status: '404' }), 1, 'by route pattern, not raw URL');
   t.notOk(text.includes('pi_nope'), 'no raw ids in labels');
-  t.equal(sample(text, 'paynats_idempotency_requests_total', { route: '/v1/payment_intents', result: 'first' }), 1);
-  t.equal(sample(text, 'paynats_idempotency_requests_total', { route: '/v1/payment_intents', result: 'replayed' }), 1);
+  t.equal(delta(text, 'paynats_idempotency_requests_total', { route: '/v1/payment_intents', result: 'first' }), 1);
+  t.equal(delta(text, 'paynats_idempotency_requests_total', { route: '/v1/payment_intents', result: 'replayed' }), 1);
   for (const durable of ['projector', 'webhook_fanout', 'reconcile', 'webhook_delivery', 'receipts_projector']) {
     t.not(sample(text, 'paynats_consumer_pending_messages', { durable }), undefined, `lag of ${durable}`);
     t.not(sample(text, 'paynats_consumer_redelivered_messages', { durable }), undefined, `redeliveries of ${durable}`);
   }
-  t.ok(sample(text, 'paynats_stream_messages', { stream: 'PAY_EVENTS' })! >= 6, 'merchant + 2 intents with their commits');
+  t.equal(sample(text, 'paynats_stream_messages', { stream: 'PAY_EVENTS' }), 7, 'merchant + 2 intents with their commits');
+  t.ok(sample(text, 'paynats_stream_bytes', { stream: 'PAY_EVENTS' })! > 0);
   t.equal(sample(text, 'paynats_webhook_dead_letter_messages'), 0);
   t.equal(sample(text, 'paynats_partitions_total'), 4);
   t.equal(sample(text, 'paynats_partitions_owned', { worker: stack.config.workerId }), 4);

@@ -55,7 +55,9 @@ example: npm run ops -- consumers --stream PAY_WEBHOOKS`,
     for (const s of names) {
       for await (const ci of jsm.consumers.list(s.name)) {
         if (!ci.config.durable_name) continue; // ephemeral readers (nats stream view, ops intent) come and go
-        const last = ci.delivered.last_active ?? ci.ack_floor.last_active ?? null;
+        // The server sends an ISO time (the client's type says Nanos).
+        const lastRaw = (ci.ack_floor.last_active ?? ci.delivered.last_active) as unknown;
+        const last = typeof lastRaw === 'string' ? lastRaw : null;
         rows.push({
           stream: s.name,
           consumer: ci.name,
