@@ -41,19 +41,26 @@ t.test('nats stream ls / stream view / stream get / consumer info / kv get show 
   t.ok(names.includes('PAY_EVENTS') && names.includes('PAY_WEBHOOKS'), `stream ls lists the payment streams (${names.join(', ')})`);
   t.ok(names.includes('KV_pay_owners'), 'and the KV buckets behind them');
 
-  // nats stream view --subject: the intent's commits, readable, with their headers.
-  const view = await nats('stream', 'view', 'PAY_EVENTS', '25', '--subject', subject);
+  // nats stream view --subject: the intent's commits, readable, with their headers. It pages
+  // interactively, so it needs a terminal: run it under one, as an operator does.
+  const view = (
+    await run('script', ['-qec', [bin, 'stream', 'view', 'PAY_EVENTS', '25', '--subject', subject, '--server', stack.nats.url].join(' '), '/dev/null'], {
+      env: { ...process.env, HOME: home, XDG_CONFIG_HOME: home, TERM: 'dumb' },
+      timeout: 30_000,
+    })
+  ).stdout;
   t.match(view, subject, 'the view names the subject');
   t.match(view, `Request-Id: ${rid}`, 'and shows the Request-Id header');
   t.match(view, 'Correlation-Id: order-9');
-  t.match(view, '"attempt.succeeded"', 'the events are readable JSON');
-  // --raw: one JSON commit per line, parseable by jq.
-  const raw = (await nats('stream', 'view', 'PAY_EVENTS', '25', '--subject', subject, '--raw'))
+  t.match(view, 'attempt.succeeded', 'the events are readable');
+  // In scripts: nats sub --stream … --all --raw gives one JSON commit per line (jq-able), and ends
+  // after --wait without new messages.
+  const raw = (await nats('sub', '--stream', 'PAY_EVENTS', `pay.evt.intent.*.${pi}`, '--all', '--raw', '--wait', '2s'))
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { aggregate_id: string; request_id: string; events: { type: string }[]; state: { status: string } });
+    .map((l) => JSON.parse(l) as { aggregate_id: string; request_id: string; correlation_id: string; events: { type: string }[]; state: { status: string } });
   t.ok(raw.length >= 3, `--raw gives one JSON commit per line (${raw.length})`);
-  t.ok(raw.every((c) => c.aggregate_id === pi && c.request_id === rid));
+  t.ok(raw.every((c) => c.aggregate_id === pi && c.request_id === rid && c.correlation_id === 'order-9'));
   t.same(raw.flatMap((c) => c.events.map((e) => e.type)).slice(0, 3), ['intent.created', 'attempt.started', 'attempt.succeeded']);
 
   // nats stream get --last-for --json: the intent's current state; headers and data as base64.
