@@ -11,6 +11,8 @@ import { startStack, eventually } from './helpers/stack.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 
 const exec = promisify(execFile);
+// Each ops command is a fresh tsx process (seconds each on a loaded machine).
+t.setTimeout(600_000);
 const TSX = path.resolve('node_modules/.bin/tsx');
 
 t.test('ops streams, consumers, partitions, intent, merchant against a live stack', async (t) => {
@@ -61,13 +63,16 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   await eventually(async () => receiver.received.some((r) => r.body.includes('"payment_intent.succeeded"') && r.body.includes(pi)), 30_000, 200);
 
   // streams
-  const streams = await json<{ stream: string; messages: number; last_seq: number; age_s: number | null; bytes: number }[]>('streams');
+  const [streams, allStreams, streamsTable] = await Promise.all([
+    json<{ stream: string; messages: number; last_seq: number; age_s: number | null; bytes: number }[]>('streams'),
+    json<{ stream: string }[]>('streams', '--all'),
+    ops('streams'),
+  ]);
   const events = streams.find((s) => s.stream === 'PAY_EVENTS');
   t.ok(events && events.messages >= 6 && events.last_seq >= events.messages && events.bytes > 0, 'PAY_EVENTS with its commits');
   t.ok(events!.age_s !== null && events!.age_s >= 0);
   t.notOk(streams.some((s) => s.stream.startsWith('KV_')), 'KV streams only with --all');
-  t.ok((await json<{ stream: string }[]>('streams', '--all')).some((s) => s.stream === 'KV_pay_owners'));
-  const streamsTable = await ops('streams');
+  t.ok(allStreams.some((s) => s.stream === 'KV_pay_owners'));
   t.match(streamsTable.stdout, /^STREAM\s+MESSAGES\s+BYTES/m, 'a table for people');
 
   // consumers
@@ -123,16 +128,19 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   t.match(human.stdout, /COMMITS \(PAY_EVENTS\)/);
   t.match(human.stdout, new RegExp(okRid));
 
-  // --help on every command, and usage errors exit 2.
-  for (const c of ['streams', 'consumers', 'partitions', 'intent', 'merchant']) {
-    const h = await ops(c, '--help');
-    t.equal(h.code, 0);
-    t.match(h.stdout, new RegExp(`^usage: npm run ops -- ${c}`), `${c} --help`);
-    t.match(h.stdout, /--json/);
-  }
-  const overview = await ops('--help');
-  for (const c of ['streams', 'consumers', 'partitions', 'intent', 'merchant']) t.match(overview.stdout, new RegExp(`\\n  ${c}\\s`));
-  t.equal((await ops('intent')).code, 2);
-  t.equal((await ops('intent', 'xx_1')).code, 2);
-  t.equal((await ops('merchant', 'onboard', '--name', 'x')).code, 2);
+  // --help on every command, and usage errors exit 2 (side by side: each is its own process).
+  const names = ['streams', 'consumers', 'partitions', 'intent', 'merchant'];
+  const [overview, helps, usage] = await Promise.all([
+    ops('--help'),
+    Promise.all(names.map((c) => ops(c, '--help'))),
+    Promise.all([ops('intent'), ops('intent', 'xx_1'), ops('merchant', 'onboard', '--name', 'x')]),
+  ]);
+  names.forEach((c, i) => {
+    t.equal(helps[i]!.code, 0);
+    t.match(helps[i]!.stdout, new RegExp(`^usage: npm run ops -- ${c}`), `${c} --help`);
+    t.match(helps[i]!.stdout, /--json/);
+    t.match(overview.stdout, new RegExp(`\\n  ${c}\\s`), `the overview lists ${c}`);
+  });
+  t.same(usage.map((u) => u.code), [2, 2, 2], 'usage errors exit 2');
+  t.match(usage[0]!.stderr, /which intent\?/);
 });
