@@ -118,7 +118,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     req.log.info({ method: req.method, url: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
-  registerObservability(app); // ops: correlation id on logs, HTTP and idempotency metrics
+  registerObservability(app, deps); // ops: correlation id on logs, HTTP and idempotency metrics
 
   app.setErrorHandler((err, req, reply) => {
     const e = errorToApi(err);

@@ -2,7 +2,8 @@
 // X-Correlation-Id (beside fastify's `request_id`), the response echoes it, and every answer is
 // measured by route pattern (never the raw URL: ids would explode the label set) and status.
 import type { FastifyInstance } from 'fastify';
-import { correlationOf } from './app.ts';
+import { natsReading } from '../metrics/nats.ts';
+import { correlationOf, type GatewayDeps } from './app.ts';
 import { counter, histogram } from '../metrics/registry.ts';
 
 export const httpSeconds = histogram(
@@ -17,7 +18,28 @@ export const idempotentRequests = counter(
   ['route', 'result'],
 );
 
-export function registerObservability(app: FastifyInstance): void {
+/** /readyz fails while a durable is more than this many messages behind. */
+export const READY_MAX_LAG = 10_000;
+
+export function registerObservability(app: FastifyInstance, deps: Pick<GatewayDeps, 'health'>): void {
+  // Readiness for a load balancer: NATS and the database answer, every partition has an owner (else
+  // some merchants' commands get 503), and no durable is more than READY_MAX_LAG behind.
+  // /healthz stays the liveness check. The NATS reading is the metrics' (cached 5 s).
+  app.get('/readyz', async (_req, reply) => {
+    const checks = await deps.health();
+    const n = checks.nats ? await natsReading() : null;
+    const lag = Object.fromEntries((n?.consumers ?? []).map((c) => [c.durable, c.pending]));
+    const partitionsOk = !!n && n.partitions.withOwner >= n.partitions.total;
+    const lagOk = !!n && Object.values(lag).every((p) => p <= READY_MAX_LAG);
+    const ready = Object.values(checks).every(Boolean) && partitionsOk && lagOk;
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'not_ready',
+      ...checks,
+      partitions: n ? { total: n.partitions.total, with_owner: n.partitions.withOwner, ok: partitionsOk } : null,
+      consumer_lag: { max: READY_MAX_LAG, ok: lagOk, pending: lag },
+    });
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     const { correlationId } = correlationOf(req);
     if (correlationId) {

@@ -46,10 +46,12 @@ export interface NatsSnapshot {
   consumers: ConsumerRow[];
   streams: StreamRow[];
   deadLetters: number;
+  /** Partitions of the deployment and how many have a live lease in pay_owners (any worker). */
+  partitions: { total: number; withOwner: number };
 }
 
 /** One read of what the metrics below show (also used by tests). */
-export async function readNatsSnapshot(jsm: JetStreamManager): Promise<NatsSnapshot> {
+export async function readNatsSnapshot(jsm: JetStreamManager, owners: KV, partitions: number): Promise<NatsSnapshot> {
   const consumers: ConsumerRow[] = [];
   for (const { stream, config } of consumerConfigs({ eventMaxAgeS: 1, leaseMs: 1 })) {
     const durable = config.durable_name!;
@@ -67,13 +69,15 @@ export async function readNatsSnapshot(jsm: JetStreamManager): Promise<NatsSnaps
   }
   const dlq = await jsm.streams.info(WEBHOOKS_STREAM, { subjects_filter: 'pay.webhook.dlq.>' });
   const deadLetters = Object.values(dlq.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  return { consumers, streams, deadLetters };
+  let withOwner = 0;
+  for await (const _ of await owners.keys('partition.*')) withOwner++;
+  return { consumers, streams, deadLetters, partitions: { total: partitions, withOwner } };
 }
 
 // The sources the gauges read: set by registerNatsMetrics / registerPartitionMetrics (a test may run
 // several nodes in one process: the last NATS source wins, every worker is shown).
 let natsSource: (() => Promise<NatsSnapshot | null>) | null = null;
-const workers = new Map<string, { owned: () => number[]; partitions: number; leased: () => Promise<number>; log: Logger }>();
+const workers = new Map<string, { owned: () => number[] }>();
 
 const perConsumer = (name: string, help: string, pick: (c: ConsumerRow) => number) =>
   gauge(name, help, ['stream', 'durable'], async function () {
@@ -107,22 +111,23 @@ gauge('paynats_partition_owner', '1 for each partition a worker of this process 
   this.reset();
   for (const [id, w] of workers) for (const p of w.owned()) this.set({ worker: id, partition: String(p) }, 1);
 });
-gauge('paynats_partitions_total', 'Partitions of the deployment (PARTITIONS)', [], function () {
-  for (const w of workers.values()) this.set(w.partitions);
+gauge('paynats_partitions_total', 'Partitions of the deployment (PARTITIONS)', [], async function () {
+  const s = await natsSource?.();
+  if (s) this.set(s.partitions.total);
 });
 gauge('paynats_partitions_with_owner', 'Partitions with a live lease in pay_owners (any worker); below paynats_partitions_total means commands for some merchants find no owner', [], async function () {
-  const w = [...workers.values()].pop();
-  if (!w) return;
-  try {
-    this.set(await w.leased());
-  } catch (err) {
-    w.log.warn({ err: (err as Error).message }, 'metrics: could not read pay_owners');
-  }
+  const s = await natsSource?.();
+  if (s) this.set(s.partitions.withOwner);
 });
 
-/** Consumer, stream and dead-letter gauges read from this connection's JetStream API. Returns the unregister. */
-export function registerNatsMetrics(jsm: JetStreamManager, log: Logger): () => void {
-  const snapshot = cached(CACHE_MS, () => readNatsSnapshot(jsm));
+/** The last NATS reading of this process (cached like the metrics), or null when there is none. */
+export async function natsReading(): Promise<NatsSnapshot | null> {
+  return (await natsSource?.()) ?? null;
+}
+
+/** Consumer, stream, dead-letter and partition-coverage gauges read from this connection. Returns the unregister. */
+export function registerNatsMetrics(jsm: JetStreamManager, owners: KV, partitions: number, log: Logger): () => void {
+  const snapshot = cached(CACHE_MS, () => readNatsSnapshot(jsm, owners, partitions));
   const source = async () => {
     try {
       return await snapshot();
@@ -137,13 +142,8 @@ export function registerNatsMetrics(jsm: JetStreamManager, log: Logger): () => v
   };
 }
 
-/** This worker's partitions, and how many of all partitions have an owner (any worker). Returns the unregister. */
-export function registerPartitionMetrics(o: { owned: () => number[]; workerId: string; partitions: number; owners: KV; log: Logger }): () => void {
-  const leased = cached(CACHE_MS, async () => {
-    let n = 0;
-    for await (const _ of await o.owners.keys('partition.*')) n++;
-    return n;
-  });
-  workers.set(o.workerId, { owned: o.owned, partitions: o.partitions, leased, log: o.log });
+/** This worker's partitions (paynats_partitions_owned, paynats_partition_owner). Returns the unregister. */
+export function registerPartitionMetrics(o: { owned: () => number[]; workerId: string }): () => void {
+  workers.set(o.workerId, { owned: o.owned });
   return () => void workers.delete(o.workerId);
 }

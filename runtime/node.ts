@@ -177,10 +177,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   }
 
   // ops: metrics from every process: consumer lag, streams, partitions; METRICS_PORT where there is no gateway.
-  const unregisterMetrics = [registerNatsMetrics(jsm, log.child({ component: 'metrics' }))];
+  const unregisterMetrics = [registerNatsMetrics(jsm, await kvm.open(buckets.owners), config.partitions, log.child({ component: 'metrics' }))];
   if (worker) {
     const w = worker;
-    unregisterMetrics.push(registerPartitionMetrics({ owned: () => w.owned(), workerId: config.workerId, partitions: config.partitions, owners: await kvm.open(buckets.owners), log }));
+    unregisterMetrics.push(registerPartitionMetrics({ owned: () => w.owned(), workerId: config.workerId }));
   }
   stops.push(async () => unregisterMetrics.forEach((u) => u()));
   let metricsUrl: string | null = null;

@@ -56,7 +56,10 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   const pi = ((await created.json()) as { id: string }).id;
   const declined = await post(`/v1/payment_intents/${pi}/confirm`, { payment_method: 'pm_card_visa_chargeDeclined' });
   t.equal(declined.status, 402);
-  const ok = await post(`/v1/payment_intents/${pi}/confirm`, { payment_method: 'pm_card_visa' });
+  // A card the vault holds (pm_…), not a magic test id: `ops intent pm_…` finds its merchant from the vault's keys.
+  const pm = ((await (await post('/v1/payment_methods', { type: 'card', 'card[number]': '4242424242424242', 'card[exp_month]': '12', 'card[exp_year]': '2034', 'card[cvc]': '123' })).json()) as { id: string }).id;
+  t.match(pm, /^pm_[0-9a-f]+$/);
+  const ok = await post(`/v1/payment_intents/${pi}/confirm`, { payment_method: pm });
   t.equal(ok.status, 200);
   const okRid = ok.headers.get('request-id')!;
   const intentBody = (await ok.json()) as { latest_charge: string };
@@ -103,7 +106,7 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
     request_ids: string[];
     correlation_ids: string[];
     commits: { command: string; events: { type: string }[]; request_id: string; writer: string }[];
-    attempts: { id: string; status: string; network_ref: string | null; decline_code: string | null }[];
+    attempts: { id: string; status: string; payment_method: string; network_ref: string | null; decline_code: string | null }[];
     webhooks: { event_type: string; status: string; tries: { status_code: number }[] }[];
   };
   const story = await eventually(async () => {
@@ -124,7 +127,17 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   t.ok(story.webhooks.some((w) => w.event_type === 'payment_intent.payment_failed'), 'the decline webhook too');
   const byCharge = await json<Story>('intent', intentBody.latest_charge);
   t.equal(byCharge.intent_id, pi, 'found by its charge id');
-  const human = await ops('intent', pi);
+  t.equal(story.attempts[1]!.payment_method, pm);
+  const [byPm, byMagic, magicNoMerchant, human] = await Promise.all([
+    json<Story>('intent', pm),
+    json<Story>('intent', 'pm_card_visa_chargeDeclined', '--merchant', onboarded.merchant_id),
+    ops('intent', 'pm_card_visa_chargeDeclined'),
+    ops('intent', pi),
+  ]);
+  t.equal(byPm.intent_id, pi, 'found by its payment method');
+  t.equal(byMagic.intent_id, pi, 'a magic test id with --merchant');
+  t.equal(magicNoMerchant.code, 1);
+  t.match(magicNoMerchant.stderr, /pass --merchant/);
   t.match(human.stdout, /COMMITS \(PAY_EVENTS\)/);
   t.match(human.stdout, new RegExp(okRid));
 

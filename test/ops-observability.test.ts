@@ -145,6 +145,14 @@ t.test('/metrics shows each named metric with sane values; METRICS_PORT serves a
   t.equal(sample(text, 'paynats_partitions_with_owner'), 4);
   t.equal(sample(text, 'paynats_partition_owner', { worker: stack.config.workerId }), 4);
 
+  // Readiness: NATS, database, every partition owned, no durable far behind.
+  const ready = await fetch(`${stack.url}/readyz`);
+  t.equal(ready.status, 200);
+  const rz = (await ready.json()) as { status: string; nats: boolean; database: boolean; partitions: { total: number; with_owner: number }; consumer_lag: { ok: boolean; pending: Record<string, number> } };
+  t.same({ status: rz.status, nats: rz.nats, database: rz.database, partitions: [rz.partitions.total, rz.partitions.with_owner] }, { status: 'ready', nats: true, database: true, partitions: [4, 4] });
+  t.equal(rz.consumer_lag.pending.projector, 0);
+  t.ok(rz.consumer_lag.ok);
+
   // A second worker process-role without the gateway: its own /metrics on METRICS_PORT.
   const port = await freePort();
   const config = loadConfig({ ...process.env, NATS_URL: stack.nats.url, EPN_URL: stack.epnUrl, DATA_DIR: stack.dataDir, ROLES: 'actors', PARTITIONS: '4', METRICS_PORT: String(port), WORKER_ID: 'w_metrics', LOG_LEVEL: 'silent' });

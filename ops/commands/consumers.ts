@@ -55,9 +55,9 @@ example: npm run ops -- consumers --stream PAY_WEBHOOKS`,
     for (const s of names) {
       for await (const ci of jsm.consumers.list(s.name)) {
         if (!ci.config.durable_name) continue; // ephemeral readers (nats stream view, ops intent) come and go
-        // The server sends an ISO time (the client's type says Nanos).
-        const lastRaw = (ci.ack_floor.last_active ?? ci.delivered.last_active) as unknown;
-        const last = typeof lastRaw === 'string' ? lastRaw : null;
+        // The later of the last delivery and the last ack; the server sends ISO times (the client's type says Nanos).
+        const times = ([ci.delivered.last_active, ci.ack_floor.last_active] as unknown[]).filter((x): x is string => typeof x === 'string' && Number.isFinite(Date.parse(x)));
+        const last = times.sort((a, b) => Date.parse(b) - Date.parse(a))[0] ?? null;
         rows.push({
           stream: s.name,
           consumer: ci.name,
