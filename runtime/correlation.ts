@@ -2,7 +2,6 @@
 // on every command (NATS headers of pay.cmd.<p>, beside the ctx in its body), every commit
 // (nats/append.ts), every EPN call (HTTP headers) and every log line written while the command runs.
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
-import type { Logger } from 'pino';
 import { meterEpn } from '../metrics/payments.ts';
 import { handle, type HandlerDeps } from './handlers.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
@@ -56,11 +55,8 @@ export async function handleTraced(deps: HandlerDeps, req: CommandRequest): Retu
     scoped.log.debug({ ms: Math.round(performance.now() - started), seq: r.seq }, 'command');
     return r;
   } catch (err) {
-    logFailure(scoped.log, err, started);
+    // A refusal (a decline's 402, a bad state) is an answer, not a fault: the worker logs 5xx itself.
+    scoped.log.debug({ ms: Math.round(performance.now() - started), error: (err as Error).message }, 'command refused');
     throw err;
   }
-}
-
-function logFailure(log: Logger, err: unknown, started: number) {
-  log.debug({ ms: Math.round(performance.now() - started), error: (err as Error).message }, 'command refused');
 }
