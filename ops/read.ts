@@ -20,12 +20,17 @@ export interface ReadOptions {
   lastPerSubject?: boolean;
   /** Stop after this many. */
   limit?: number;
+  /** Headers and subjects only (a scan for a header reads no bodies). */
+  headersOnly?: boolean;
+  /** Stop at the first message this accepts (it is the last one returned). */
+  until?: (m: StoredMsg) => boolean;
 }
 
 export async function readAll(nc: NatsConnection, stream: string, filters: string[], o: ReadOptions = {}): Promise<StoredMsg[]> {
   const js = jetstream(nc);
   const consumer = await js.consumers.get(stream, {
     filter_subjects: filters,
+    ...(o.headersOnly ? { headers_only: true } : {}),
     ...(o.lastPerSubject
       ? { deliver_policy: DeliverPolicy.LastPerSubject }
       : o.since
@@ -43,7 +48,13 @@ export async function readAll(nc: NatsConnection, stream: string, filters: strin
     if (!m) break;
     const headers: Record<string, string> = {};
     for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
-    out.push({ stream, seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(), headers, data: m.data });
+    const sm: StoredMsg = { stream, seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(), headers, data: m.data };
+    if (o.until) {
+      if (o.until(sm)) {
+        out.push(sm);
+        break;
+      }
+    } else out.push(sm);
     if (m.info.pending === 0 || (o.limit !== undefined && out.length >= o.limit)) break;
   }
   await consumer.delete().catch(() => {});

@@ -128,12 +128,16 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   const byCharge = await json<Story>('intent', intentBody.latest_charge);
   t.equal(byCharge.intent_id, pi, 'found by its charge id');
   t.equal(story.attempts[1]!.payment_method, pm);
-  const [byPm, byMagic, magicNoMerchant, human] = await Promise.all([
+  const [byReq, byCorrelation, byPm, byMagic, magicNoMerchant, human] = await Promise.all([
+    json<Story>('intent', okRid),
+    json<Story>('intent', '--correlation', 'order-77', '--since', '1h'),
     json<Story>('intent', pm),
     json<Story>('intent', 'pm_card_visa_chargeDeclined', '--merchant', onboarded.merchant_id),
     ops('intent', 'pm_card_visa_chargeDeclined'),
     ops('intent', pi),
   ]);
+  t.equal(byReq.intent_id, pi, 'found by the request id of its confirm');
+  t.equal(byCorrelation.intent_id, pi, 'found by the caller\'s correlation id');
   t.equal(byPm.intent_id, pi, 'found by its payment method');
   t.equal(byMagic.intent_id, pi, 'a magic test id with --merchant');
   t.equal(magicNoMerchant.code, 1);
@@ -146,7 +150,7 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   const [overview, helps, usage] = await Promise.all([
     ops('--help'),
     Promise.all(names.map((c) => ops(c, '--help'))),
-    Promise.all([ops('intent'), ops('intent', 'xx_1'), ops('merchant', 'onboard', '--name', 'x')]),
+    Promise.all([ops('intent'), ops('intent', 'xx_1'), ops('merchant', 'onboard', '--name', 'x'), ops('intent', 'req_0123456789abcdef', '--since', 'soon')]),
   ]);
   names.forEach((c, i) => {
     t.equal(helps[i]!.code, 0);
@@ -154,6 +158,6 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
     t.match(helps[i]!.stdout, /--json/);
     t.match(overview.stdout, new RegExp(`\\n  ${c}\\s`), `the overview lists ${c}`);
   });
-  t.same(usage.map((u) => u.code), [2, 2, 2], 'usage errors exit 2');
+  t.same(usage.map((u) => u.code), [2, 2, 2, 2], 'usage errors exit 2');
   t.match(usage[0]!.stderr, /which intent\?/);
 });

@@ -7,7 +7,7 @@ import type { Intent } from '../../actors/mod.ts';
 import { buckets } from '../../nats/topology.ts';
 import { decodeCommit } from '../../streams/codec.ts';
 import type { IntentCommit } from '../../streams/envelope.ts';
-import { EVENTS_STREAM, ID_PATTERN, WEBHOOKS_STREAM, subjects } from '../../streams/subjects.ts';
+import { EVENTS_STREAM, ID_PATTERN, WEBHOOKS_STREAM, parseEventSubject, subjects } from '../../streams/subjects.ts';
 import type { DeadLetter, DeliveryReceipt, DeliveryTask } from '../../webhooks/types.ts';
 import { flag, positionals, type OpsCommand } from '../command.ts';
 import { UsageError, table } from '../context.ts';
@@ -92,12 +92,36 @@ async function resolve(nc: NatsConnection, id: string, merchant: string | undefi
     if (uses.length === 0) throw new Error(`no intent of ${merchantId} used ${id}`);
     return { merchantId, intentId: uses[0]!.aggregate_id };
   }
-  throw new UsageError(`'${id}' is not a pi_, ch_, re_ or pm_ id`);
+  throw new UsageError(`'${id}' is not a pi_, ch_, re_, pm_ or req_ id`);
 }
 
-export async function intentStory(nc: NatsConnection, id: string, merchant?: string): Promise<IntentStory> {
-  if (!ID_PATTERN.test(id)) throw new UsageError(`'${id}' is not an id`);
-  const { merchantId, intentId } = await resolve(nc, id, merchant);
+/** The intent whose commits carry this Request-Id (or Correlation-Id): a headers-only scan of the last `since`. */
+async function byHeader(nc: NatsConnection, header: 'Request-Id' | 'Correlation-Id', value: string, since: Date, merchant: string | undefined): Promise<{ merchantId: string; intentId: string }> {
+  const found = await readAll(nc, EVENTS_STREAM, [merchant ? subjects.merchantIntents(merchant) : 'pay.evt.intent.>'], { since, headersOnly: true, until: (m) => m.headers[header] === value });
+  const hit = found[0];
+  const parsed = hit ? parseEventSubject(hit.subject) : null;
+  if (!parsed) throw new Error(`no intent commit with ${header} ${value} since ${since.toISOString()} (widen it with --since, e.g. --since 7d)`);
+  return { merchantId: parsed.merchantId, intentId: parsed.aggregateId };
+}
+
+/** "90m", "24h", "7d" → milliseconds. */
+export function duration(raw: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(raw);
+  if (!m) throw new UsageError(`--since must be a duration like 90m, 24h or 7d, got '${raw}'`);
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+export async function intentStory(nc: NatsConnection, id: string, o: { merchant?: string; correlation?: string; since?: string } = {}): Promise<IntentStory> {
+  const merchant = o.merchant;
+  const scanFrom = new Date(Date.now() - duration(o.since ?? '24h'));
+  let merchantId: string | null;
+  let intentId: string;
+  if (o.correlation !== undefined) ({ merchantId, intentId } = await byHeader(nc, 'Correlation-Id', o.correlation, scanFrom, merchant));
+  else if (id.startsWith('req_')) ({ merchantId, intentId } = await byHeader(nc, 'Request-Id', id, scanFrom, merchant));
+  else {
+    if (!ID_PATTERN.test(id)) throw new UsageError(`'${id}' is not an id`);
+    ({ merchantId, intentId } = await resolve(nc, id, merchant));
+  }
   const msgs: StoredMsg[] = await readAll(nc, EVENTS_STREAM, [merchantId ? subjects.intent(merchantId, intentId) : `pay.evt.intent.*.${intentId}`]);
   if (msgs.length === 0) throw new Error(`no payment intent ${intentId} in ${EVENTS_STREAM}`);
   const commits = msgs.map((m) => ({ m, c: decodeCommit(m.data) as IntentCommit }));
@@ -207,7 +231,8 @@ function human(s: IntentStory): string {
 export const intent: OpsCommand = {
   name: 'intent',
   summary: "a payment's whole story by any id (pi_, ch_, re_, pm_): events, attempts, EPN refs, webhooks",
-  help: `usage: npm run ops -- intent <id> [--merchant acct_…] [--json]
+  help: `usage: npm run ops -- intent <id> [--merchant acct_…] [--since 24h] [--json]
+       npm run ops -- intent --correlation <X-Correlation-Id> [--since 24h] [--json]
 
 Prints one payment intent's whole story, read from the streams (the source of truth):
   commits     every decision on pay.evt.intent.<merchant>.<intent> in PAY_EVENTS, decoded:
@@ -220,9 +245,13 @@ Prints one payment intent's whole story, read from the streams (the source of tr
               HTTP status or error, and whether it was delivered, is retrying or is dead
 
 <id> may be the intent (pi_…), one of its charges (ch_…, via KV pay_index), one of its
-refunds (re_…), or a payment method (pm_…, the newest intent that used it).
+refunds (re_…), a payment method (pm_…, the newest intent that used it), or the request
+id of any call that changed it (req_…, from a Request-Id response header or a log line:
+found by a headers-only scan of the intent commits of the last --since).
 
-  --merchant acct_…   the merchant (faster for pi_; needed for magic test ids like pm_card_visa)
+  --correlation ID    find it by the caller's X-Correlation-Id instead (same scan)
+  --since 24h         how far back a req_/--correlation scan looks (90m, 24h, 7d; default 24h)
+  --merchant acct_…   the merchant (narrows scans; needed for magic test ids like pm_card_visa)
   --json              the story as one JSON object
 
 The same from the nats CLI:
@@ -231,8 +260,11 @@ The same from the nats CLI:
 example: npm run ops -- intent pi_3f2a… --json`,
   async run(args, ctx) {
     const [id] = positionals(args);
-    if (!id) throw new UsageError('which intent? give a pi_, ch_, re_ or pm_ id');
-    const s = await intentStory(await ctx.nats(), id, flag(args, 'merchant'));
+    const correlation = flag(args, 'correlation');
+    if (!id && correlation === undefined) throw new UsageError('which intent? give a pi_, ch_, re_, pm_ or req_ id, or --correlation');
+    const merchant = flag(args, 'merchant');
+    const since = flag(args, 'since');
+    const s = await intentStory(await ctx.nats(), id ?? '', { ...(merchant ? { merchant } : {}), ...(correlation !== undefined ? { correlation } : {}), ...(since ? { since } : {}) });
     ctx.out(() => human(s), s);
   },
 };
