@@ -37,24 +37,43 @@ async function timed<T>(operation: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The client with every call timed and every authorization's outcome counted. */
+/**
+ * The client with every call timed and every authorization's outcome counted. A class, not an
+ * object of closures: one is made per command (with that request's headers), so it must be cheap.
+ */
+class MeteredEpn implements EpnClient {
+  constructor(private readonly epn: EpnClient) {}
+
+  async authorize(p: Parameters<EpnClient['authorize']>[0]) {
+    try {
+      const r = await timed('authorize', () => this.epn.authorize(p));
+      authorizations.inc({ merchant: p.merchantId, outcome: r.status, decline_code: r.status === 'declined' ? (r.declineCode ?? r.failureCode ?? 'unknown') : '' });
+      return r;
+    } catch (err) {
+      authorizations.inc({ merchant: p.merchantId, outcome: err instanceof EpnRejectedError ? 'rejected' : 'unknown', decline_code: '' });
+      throw err;
+    }
+  }
+  capture(p: Parameters<EpnClient['capture']>[0]) {
+    return timed('capture', () => this.epn.capture(p));
+  }
+  void(p: Parameters<EpnClient['void']>[0]) {
+    return timed('void', () => this.epn.void(p));
+  }
+  refund(p: Parameters<EpnClient['refund']>[0]) {
+    return timed('refund', () => this.epn.refund(p));
+  }
+  inquire(ref: string) {
+    return timed('inquire', () => this.epn.inquire(ref));
+  }
+  retrieve(ref: string) {
+    return timed('retrieve', () => this.epn.retrieve(ref));
+  }
+  withHeaders(h: Record<string, string>): EpnClient {
+    return new MeteredEpn(this.epn.withHeaders(h));
+  }
+}
+
 export function meterEpn(epn: EpnClient): EpnClient {
-  return {
-    async authorize(p) {
-      try {
-        const r = await timed('authorize', () => epn.authorize(p));
-        authorizations.inc({ merchant: p.merchantId, outcome: r.status, decline_code: r.status === 'declined' ? (r.declineCode ?? r.failureCode ?? 'unknown') : '' });
-        return r;
-      } catch (err) {
-        authorizations.inc({ merchant: p.merchantId, outcome: err instanceof EpnRejectedError ? 'rejected' : 'unknown', decline_code: '' });
-        throw err;
-      }
-    },
-    capture: (p) => timed('capture', () => epn.capture(p)),
-    void: (p) => timed('void', () => epn.void(p)),
-    refund: (p) => timed('refund', () => epn.refund(p)),
-    inquire: (ref) => timed('inquire', () => epn.inquire(ref)),
-    retrieve: (ref) => timed('retrieve', () => epn.retrieve(ref)),
-    withHeaders: (h) => meterEpn(epn.withHeaders(h)),
-  };
+  return new MeteredEpn(epn);
 }
