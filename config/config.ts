@@ -41,6 +41,8 @@ export interface Config {
   workerId: string;
   /** The demo merchant store's port under `npm start` (`0` = any free port). */
   storePort: number;
+  /** Port of GET /metrics in a process without the gateway role (0 = off); the gateway serves /metrics itself. */
+  metricsPort: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -145,6 +147,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
     storePort: int(env, 'STORE_PORT', 4030, 0, 65535),
+    metricsPort: int(env, 'METRICS_PORT', 0, 0, 65535),
   };
 }
 

@@ -20,6 +20,7 @@ import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
 import type { Customer } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
+import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry } from './pay-index.ts';
@@ -117,6 +118,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, url: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
+
+  registerObservability(app, deps); // ops: correlation id on logs, HTTP and idempotency metrics
 
   app.setErrorHandler((err, req, reply) => {
     const e = errorToApi(err);

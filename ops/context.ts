@@ -15,7 +15,7 @@ export interface OpsContext {
   /** Connects once, on first use; closed by the CLI after the command. */
   nats(): Promise<NatsConnection>;
   /** GET/POST the gateway's admin API with the admin token; throws on a non-2xx with the Stripe error message. */
-  admin<T = unknown>(method: string, pathAndQuery: string, body?: unknown): Promise<T>;
+  admin<T = unknown>(method: string, pathAndQuery: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   out(human: string | (() => string), data: unknown): void;
   close(): Promise<void>;
 }
@@ -41,12 +41,12 @@ export function createContext(env: Record<string, string | undefined>, json: boo
       nc ??= await connectNats(natsUrl, 'paynats-ops');
       return nc;
     },
-    async admin<T>(method: string, pathAndQuery: string, body?: unknown): Promise<T> {
+    async admin<T>(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
       if (!gatewayUrl) throw new UsageError('no GATEWAY_URL (set it, or run next to `npm start`)');
       if (!adminToken) throw new UsageError('no ADMIN_TOKEN (set it, or run next to `npm start`)');
       const res = await fetch(new URL(pathAndQuery, gatewayUrl), {
         method,
-        headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { ...headers, authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       const text = await res.text();

@@ -5,6 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { partitionOf, subjects } from '../streams/subjects.ts';
 import { ApiError, unavailable } from '../stripe/errors.ts';
 import type { CommandReply, CommandRequest } from './protocol.ts';
+import { commandHeaders } from './correlation.ts'; // ops: Request-Id / Correlation-Id as NATS headers
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -21,7 +22,8 @@ export function createCommandClient(nc: NatsConnection, opts: { partitions: numb
       const body = enc.encode(JSON.stringify(req));
       for (let i = 0; ; i++) {
         try {
-          const m = await nc.request(subject, body, { timeout: Math.max(1, deadline - Date.now()) });
+          const hdrs = commandHeaders(req.ctx); // ops: correlation
+          const m = await nc.request(subject, body, { timeout: Math.max(1, deadline - Date.now()), ...(hdrs ? { headers: hdrs } : {}) });
           const reply = JSON.parse(dec.decode(m.data)) as CommandReply;
           if (reply.ok) return reply.state;
           throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);

@@ -23,9 +23,13 @@ import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
+import { registerNatsMetrics, registerPartitionMetrics } from '../metrics/nats.ts';
+import { serveMetrics } from '../metrics/server.ts';
 
 export interface RunningNode {
   url: string | null;
+  /** GET /metrics of a process without the gateway when METRICS_PORT is set (ops). */
+  metricsUrl?: string | null;
   worker: ActorWorker | null;
   stop(): Promise<void>;
 }
@@ -172,8 +176,24 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     stops.unshift(() => app.close());
   }
 
+  // ops: metrics from every process: consumer lag, streams, partitions; METRICS_PORT where there is no gateway.
+  const unregisterMetrics = [registerNatsMetrics(jsm, await kvm.open(buckets.owners), config.partitions, log.child({ component: 'metrics' }))];
+  if (worker) {
+    const w = worker;
+    unregisterMetrics.push(registerPartitionMetrics({ owned: () => w.owned(), workerId: config.workerId }));
+  }
+  stops.push(async () => unregisterMetrics.forEach((u) => u()));
+  let metricsUrl: string | null = null;
+  if (!roles.has('gateway') && config.metricsPort > 0) {
+    const ms = await serveMetrics(config.host, config.metricsPort);
+    metricsUrl = ms.url;
+    log.info({ url: ms.url }, 'metrics listening');
+    stops.unshift(() => ms.close());
+  }
+
   return {
     url,
+    metricsUrl,
     worker,
     async stop() {
       for (const s of stops) await s().catch((err: unknown) => log.error({ err }, 'stop failed'));

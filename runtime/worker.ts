@@ -5,10 +5,11 @@ import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { subjects, partitionOf } from '../streams/subjects.ts';
 import { createMailbox } from './mailbox.ts';
-import { handle, toApiError, type HandlerDeps } from './handlers.ts';
+import { toApiError, type HandlerDeps } from './handlers.ts';
 import { unavailable } from '../stripe/errors.ts';
 import { ownPartitions } from './partitions.ts';
 import type { CommandReply, CommandRequest } from './protocol.ts';
+import { handleTraced } from './correlation.ts'; // ops: the request's ids on logs and EPN calls, metrics
 
 export interface ActorWorker {
   owned(): number[];
@@ -45,7 +46,7 @@ export function startActorWorker(opts: {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
       const r = await mailbox.exclusive(aggregateKey(req), () => {
         fence(p); // a command queued before the lease lapsed is not run after it
-        return handle(deps, req as CommandRequest);
+        return handleTraced(deps, req as CommandRequest); // ops: was handle(deps, req)
       });
       reply = { ok: true, state: r.state, seq: r.seq ?? 0 };
     } catch (err) {

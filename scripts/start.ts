@@ -183,10 +183,11 @@ try {
   // partition round.
   const workerIds = Array.from({ length: workers - 1 }, (_, i) => `w_${i + 1}`);
   await Promise.all(
-    workerIds.map((id) =>
+    workerIds.map((id, i) =>
       launch(
         'runtime/main.ts',
-        { ROLES: 'actors', NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: id, LOG_LEVEL: config.logLevel },
+        // ops: worker w_<i+1> serves GET /metrics on METRICS_PORT + i (when METRICS_PORT is set)
+        { ROLES: 'actors', NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: id, LOG_LEVEL: config.logLevel, METRICS_PORT: config.metricsPort > 0 ? String(config.metricsPort + i) : '0' },
         { ready: 'ipc', critical: false, entry: { name: 'worker', worker_id: id, roles: 'actors' } },
       ),
     ),

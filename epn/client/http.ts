@@ -9,7 +9,7 @@ export interface EpnHttpOptions {
   timeoutMs: number;
 }
 
-export type EpnRequest = <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) => Promise<T>;
+export type EpnRequest = <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, extraHeaders?: Record<string, string>) => Promise<T>;
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
@@ -19,7 +19,7 @@ function isTimeout(err: unknown): boolean {
  * node:http on a keep-alive agent rather than fetch: on the hot path of every authorization, fetch's
  * stream machinery cost several times the CPU (bench --cpu-prof).
  */
-function exchange(agent: http.Agent | https.Agent, url: URL, method: string, payload: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+function exchange(agent: http.Agent | https.Agent, url: URL, method: string, payload: string | undefined, timeoutMs: number, extraHeaders: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(
@@ -27,7 +27,7 @@ function exchange(agent: http.Agent | https.Agent, url: URL, method: string, pay
       {
         method,
         agent,
-        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: { ...extraHeaders, ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }) },
         signal: AbortSignal.timeout(timeoutMs),
       },
       (res) => {
@@ -45,11 +45,11 @@ function exchange(agent: http.Agent | https.Agent, url: URL, method: string, pay
 export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
   const base = opts.baseUrl.replace(/\/+$/, '');
   const agent = base.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
-  return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> => {
+  return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T> => {
     let status: number;
     let text: string;
     try {
-      ({ status, text } = await exchange(agent, new URL(`${base}${path}`), method, body === undefined ? undefined : JSON.stringify(body), opts.timeoutMs));
+      ({ status, text } = await exchange(agent, new URL(`${base}${path}`), method, body === undefined ? undefined : JSON.stringify(body), opts.timeoutMs, extraHeaders));
     } catch (err) {
       // A reset after the request was sent is also "unreachable": either way the outcome is unknown.
       if (isTimeout(err)) {

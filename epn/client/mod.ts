@@ -9,7 +9,7 @@ import type {
 } from '../wire.ts';
 import * as authorizeFlow from './authorize.ts';
 import * as captureFlow from './capture.ts';
-import { createEpnRequest } from './http.ts';
+import { createEpnRequest, type EpnRequest } from './http.ts';
 import * as inquiryFlow from './inquiry.ts';
 import * as refundFlow from './refund.ts';
 import type { EpnTransaction } from './transaction.ts';
@@ -37,11 +37,20 @@ export interface EpnClient {
   inquire(reference: string): Promise<EpnTransaction | null>;
   /** The transaction by network reference; EpnRejectedError 404 when unknown. */
   retrieve(networkRef: string): Promise<EpnTransaction>;
+  /** The same client (same connections) sending these headers on every call: `Request-Id`, `Correlation-Id`. */
+  withHeaders(headers: Record<string, string>): EpnClient;
 }
 
 export function createEpnClient(opts: EpnClientOptions): EpnClient {
-  const request = createEpnRequest(opts);
+  return bind(createEpnRequest(opts), undefined);
+}
+
+function bind(send: EpnRequest, extra: Record<string, string> | undefined): EpnClient {
+  const request: EpnRequest = (method, path, body) => send(method, path, body, extra);
   return {
+    withHeaders(headers) {
+      return bind(send, { ...extra, ...headers });
+    },
     async authorize(params) {
       return authorizeFlow.fromWire(await request<WireAuthorizeResponse>('POST', '/v1/authorize', authorizeFlow.toWire(params)));
     },

@@ -2,3 +2,8 @@
 import type { OpsCommand } from '../command.ts';
 
 export const commands: OpsCommand[] = [];
+import { streams } from './streams.ts'; commands.push(streams);
+import { consumers } from './consumers.ts'; commands.push(consumers);
+import { partitions } from './partitions.ts'; commands.push(partitions);
+import { intent } from './intent.ts'; commands.push(intent);
+import { merchant } from './merchant.ts'; commands.push(merchant);

@@ -21,6 +21,8 @@ export interface Stack {
   dataDir: string;
   /** Every log line the node wrote (JSON strings). */
   logs: string[];
+  /** Headers of every request the EPN simulator received (what the network saw of our correlation ids). */
+  epnRequests: { method: string; url: string; headers: Record<string, string | string[] | undefined> }[];
   onboard(body?: Record<string, unknown>): Promise<Onboarded>;
 }
 
@@ -45,6 +47,8 @@ export async function startStack(t: Teardownable, env: Record<string, string> = 
       },
     });
   const epn = buildEpnServer({ latencyMs: 0, ledgerPath: path.join(dataDir, 'epn', 'ledger.jsonl'), logger: pino({ level: 'info' }, sink(epnLogs)) });
+  const epnRequests: Stack['epnRequests'] = [];
+  epn.addHook('onRequest', async (req) => void epnRequests.push({ method: req.method, url: req.url, headers: { ...req.headers } }));
   const epnUrl = await epn.listen({ host: '127.0.0.1', port: 0 });
   const adminToken = 'adm_test_0123456789abcdef';
   const config = loadConfig({
@@ -79,6 +83,7 @@ export async function startStack(t: Teardownable, env: Record<string, string> = 
     config,
     dataDir,
     logs,
+    epnRequests,
     async onboard(body = {}) {
       const res = await fetch(`${url}/admin/merchants`, {
         method: 'POST',
