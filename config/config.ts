@@ -39,6 +39,12 @@ export interface Config {
   /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms. */
   reconcileDeadlineMs: number;
   workerId: string;
+  /** Disable a webhook endpoint that failed every try for this long, ms (0: never). */
+  webhookDisableAfterMs: number;
+  /** Ack wait of the webhook_delivery durable, ms: how soon a dead worker's tasks go to another. */
+  webhookAckWaitMs: number;
+  /** At most this many POSTs in flight to one endpoint, per worker. */
+  webhookPerEndpoint: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -142,6 +148,9 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileBackoffMs,
     reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
+    webhookDisableAfterMs: int(env, 'WEBHOOK_DISABLE_AFTER_MS', 3 * 24 * 3600 * 1000, 0, 30 * 24 * 3600 * 1000),
+    webhookAckWaitMs: int(env, 'WEBHOOK_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
+    webhookPerEndpoint: int(env, 'WEBHOOK_PER_ENDPOINT', 8, 1, 1_000),
   };
 }
 

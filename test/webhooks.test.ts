@@ -45,7 +45,7 @@ async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pip
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const tries = await new Kvm(nc).open(buckets.deliveryTries);
-  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, secretsFor: async (_m, endpoint) => (endpoint === 'we_1' ? [SECRET] : null) }, log);
+  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
   const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
   t.teardown(() => loop.stop());
   return {
