@@ -46,6 +46,8 @@ export interface TopologyOptions {
   replicas?: number;
   /** Ack wait of webhook_delivery, ms (default 60 s): how soon a dead worker's tasks go to another. */
   webhookAckWaitMs?: number;
+  /** max_ack_pending of webhook_delivery (default 100 000): how many deliveries may wait out a backoff at once. */
+  webhookMaxAckPending?: number;
 }
 
 const DUPLICATE_WINDOW_NS = nanos(2 * 60 * 1000);
@@ -117,7 +119,9 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         ack_wait: nanos(o.webhookAckWaitMs ?? 60_000),
         // Unlimited: an endpoint-busy nak is not a try. Real tries are counted in KV (webhooks/delivery.ts).
         max_deliver: -1,
-        max_ack_pending: 1_000,
+        // Deliveries waiting out a backoff (nak with delay) stay ack-pending: a dead endpoint's backlog
+        // must not use up the limit and stall every other endpoint behind it.
+        max_ack_pending: o.webhookMaxAckPending ?? 100_000,
         filter_subject: 'pay.webhook.deliver.>',
       },
     },
@@ -125,12 +129,12 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       stream: WEBHOOKS_STREAM,
       config: {
         durable_name: durables.receiptsProjector,
-        description: 'Folds delivery receipts and dead letters into the Postgres projection',
+        description: 'Folds delivery tasks (pending), receipts and dead letters into the Postgres projection',
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
-        filter_subjects: ['pay.webhook.receipt.>', 'pay.webhook.dlq.>'],
+        filter_subjects: ['pay.webhook.receipt.>', 'pay.webhook.dlq.>', 'pay.webhook.deliver.>'],
       },
     },
     {

@@ -19,6 +19,7 @@ import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
 import { startWebhookWorker } from '../webhooks/worker.ts';
+import { createWebhookAdmin } from '../webhooks/admin.ts';
 import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
@@ -133,6 +134,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       writeIndex: (id, entry) => payIndex.write(id, entry),
       listCharges: (o) => listCharges(db, o),
       listRefunds: (o) => listRefunds(db, o),
+      webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),
       health: async () => ({
         nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
         database: await database!.ping(),

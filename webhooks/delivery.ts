@@ -125,8 +125,8 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
 
   /** A 2xx: the endpoint is healthy again (its failure clock, if any, is cleared). */
   async function healthy(t: DeliveryTask): Promise<void> {
-    if (!opts.health) return;
     const key = healthKey(t);
+    if (!opts.health) return void suspect.delete(key);
     if (!suspect.has(key) && (checkedOk.get(key) ?? 0) > Date.now()) return;
     suspect.delete(key);
     checkedOk.set(key, Date.now() + 5_000);
@@ -136,10 +136,10 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
 
   /** A failure: start the endpoint's failure clock, or disable it when the clock has run out. */
   async function failing(t: DeliveryTask): Promise<void> {
-    if (!opts.health || !opts.disableAfterMs || !opts.disable) return;
     const key = healthKey(t);
     suspect.add(key);
     checkedOk.delete(key);
+    if (!opts.health || !opts.disableAfterMs || !opts.disable) return;
     const e = await opts.health.get(key);
     if (!e || e.operation !== 'PUT') {
       await opts.health.create(key, String(Date.now())).catch(() => undefined); // another worker started it first
@@ -215,7 +215,12 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     };
     const busy = inflight.get(task.endpoint_id) ?? 0;
     // A busy endpoint's task waits its turn without using up a try (tries are counted only when we POST).
-    if (busy >= perEndpoint) return { kind: 'nak', delayMs: 250 + Math.round(Math.random() * 500), reason: 'endpoint busy' };
+    // An endpoint whose last try failed is likely slow or dead: its tasks come back later (about a
+    // timeout), so they do not churn the consumer while its slots are held by hanging POSTs.
+    if (busy >= perEndpoint) {
+      const base = suspect.has(`${task.merchant_id}.${task.endpoint_id}`) ? Math.max(500, opts.timeoutMs) : 250;
+      return { kind: 'nak', delayMs: base + Math.round(Math.random() * base * 2), reason: 'endpoint busy' };
+    }
     const ep = await opts.endpointFor(task.merchant_id, task.endpoint_id);
     if (!ep) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
     const first = m.info.deliveryCount === 1;

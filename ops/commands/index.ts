@@ -2,3 +2,5 @@
 import type { OpsCommand } from '../command.ts';
 
 export const commands: OpsCommand[] = [];
+import { webhooks } from './webhooks.ts';
+commands.push(webhooks);
