@@ -55,13 +55,14 @@ t.test('two webhook workers share the durable; kill -9 one mid-delivery: every e
   await Promise.all([ready(a), ready(b)]);
 
   const N = 30;
-  const customers = [];
-  for (let i = 0; i < N; i++) customers.push(await stripe.customers.create({ name: `c${i}` }));
-  await eventually(async () => rx.tries() >= 6, 30_000);
+  // Created in a burst; the kill comes while deliveries are flowing (and POSTs hang on the slow receiver).
+  const creating = Promise.all(Array.from({ length: N }, (_, i) => stripe.customers.create({ name: `c${i}` })));
+  await eventually(async () => rx.tries() >= 4, 30_000, 10);
   const killedAt = rx.tries();
   a.kill('SIGKILL');
   const gone = await a.exited;
   t.equal(gone.signal, 'SIGKILL', 'worker a killed mid-delivery');
+  const customers = await creating;
 
   const ids = await eventually(async () => {
     const s = verifiedIds(rx, ep.secret!);
@@ -86,7 +87,12 @@ t.test('two webhook workers share the durable; kill -9 one mid-delivery: every e
     await ready(c);
     for (let i = 0; i < K; i++) await s2.customers.create({ name: `b${i}` });
     await eventually(async () => rx2.tries() >= K, 30_000);
-    c.kill('SIGKILL'); // every delivery now waits out its 4 s backoff on the server
+    // Every first try recorded as failed (receipted, so counted in KV and naked with its backoff) …
+    await eventually(async () => {
+      const res = await fetch(`${stack.url}/admin/webhook_deliveries?merchant=${m2.merchant_id}&status=failed`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+      return ((await res.json()) as { data: unknown[] }).data.length >= K;
+    }, 30_000);
+    c.kill('SIGKILL'); // … and now every delivery waits out its 4 s backoff on the server, its worker gone
     await c.exited;
     t.equal(rx2.received.length, 0, 'nothing delivered before the kill');
     const d = worker(t, stack, 'wh_d', { WEBHOOK_BACKOFF_MS: '4000,4000' });
