@@ -253,4 +253,18 @@ t.test('webhooks merchants can trust', async (t) => {
     const test = await sdk(m.secret_key).webhookEndpoints.create({ url: 'http://localhost:9/hook', enabled_events: ['*'] });
     t.equal(test.livemode, false, 'test mode may use localhost over http');
   });
+
+  await t.test('metrics: deliveries by outcome, failures, retries, DLQ depth, lag', async (t) => {
+    const text = await (await fetch(`${stack.url}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    t.ok(value(/^paynats_webhook_deliveries_total\{outcome="delivered"\} (\d+)/m) >= 5, 'delivered tries counted');
+    t.ok(value(/^paynats_webhook_deliveries_total\{outcome="failed"\} (\d+)/m) >= 5, 'failed (retried) tries counted');
+    t.ok(value(/^paynats_webhook_deliveries_total\{outcome="dead"\} (\d+)/m) >= 1, 'dead letters counted');
+    t.ok(value(/^paynats_webhook_failures_total\{reason="http_5xx"\} (\d+)/m) >= 6, 'failures by cause');
+    t.ok(value(/^paynats_webhook_retries_total (\d+)/m) >= 5, 'retries');
+    t.ok(value(/^paynats_webhook_endpoints_disabled_total (\d+)/m) >= 1, 'endpoints disabled');
+    t.match(text, /^paynats_webhook_dlq_depth \d+/m, 'DLQ depth');
+    t.ok(value(/^paynats_webhook_delivery_lag_seconds_count (\d+)/m) >= 5, 'lag histogram');
+    t.ok(value(/^paynats_webhook_request_duration_seconds_count\{outcome="failed"\} (\d+)/m) >= 5, 'POST durations');
+  });
 });

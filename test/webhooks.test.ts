@@ -281,3 +281,15 @@ t.test('safety: which addresses and URLs a live webhook may use', async (t) => {
   t.equal(await urlProblem('http://localhost:3000/x', false, resolve), null, 'test mode: anything http(s)');
   t.match(await urlProblem('ftp://hooks.example.com/x', false, resolve), /http or https/);
 });
+
+t.test('config: the webhook settings are validated', async (t) => {
+  const { loadConfig, ConfigError } = await import('../config/config.ts');
+  const c = loadConfig({});
+  t.equal(c.webhookDisableAfterMs, 3 * 24 * 3600 * 1000, 'disable after 3 days by default');
+  t.equal(c.webhookAckWaitMs, 60_000);
+  t.equal(c.webhookPerEndpoint, 8);
+  t.equal(loadConfig({ WEBHOOK_DISABLE_AFTER_MS: '0' }).webhookDisableAfterMs, 0, '0: never');
+  t.throws(() => loadConfig({ WEBHOOK_DISABLE_AFTER_MS: 'soon' }), ConfigError);
+  t.throws(() => loadConfig({ WEBHOOK_ACK_WAIT_MS: '10' }), ConfigError, 'an ack wait under 1 s is refused');
+  t.throws(() => loadConfig({ WEBHOOK_PER_ENDPOINT: '0' }), ConfigError);
+});
