@@ -222,6 +222,14 @@ t.test('webhooks merchants can trust', async (t) => {
       body: 'webhook_endpoint=we_nope',
     });
     t.equal(missing.status, 404);
+    const none = await fetch(`${stack.url}/v1/events/${event.id}/retry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${m.secret_key}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'for_stripecli=true',
+    });
+    t.equal(none.status, 400);
+    t.match(((await none.json()) as { error: unknown }).error, { type: 'invalid_request_error', code: 'parameter_missing', param: 'webhook_endpoint' });
+    t.equal((await fetch(`${stack.url}/v1/events/evt_nope/retry`, { method: 'POST', headers: { authorization: `Bearer ${m.secret_key}`, 'content-type': 'application/x-www-form-urlencoded' }, body: `webhook_endpoint=${ep.id}` })).status, 404, 'an unknown event is 404');
     const viaOps = (await ops('webhooks', 'resend', event.id, '--merchant', m.merchant_id, '--endpoint', ep.id)) as { delivery: string };
     t.match(viaOps.delivery, /^whd_/);
     await eventually(async () => rx.received[2], 15_000);

@@ -58,8 +58,11 @@ export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<Consumer
     merchants.set(id, { m, until: Date.now() + 5_000 });
     return m;
   };
-  // A merchant commit (an endpoint added, changed, removed) drops the cached merchant at once.
+  // A merchant commit (an endpoint added, changed, removed, a secret rolled) drops the cached merchant
+  // at once, in every worker: each one listens to merchant commits as they are appended (core NATS;
+  // the durable fan-out gives each commit to one worker only).
   const forget = (id: string) => void merchants.delete(id);
+  d.nc.subscribe('pay.evt.merchant.*', { callback: (err, m) => (err ? undefined : forget(m.subject.split('.')[3] ?? '')) });
   const commands = createCommandClient(d.nc, { partitions: config.partitions, timeoutMs: 15_000 });
   const ackWaitMs = config.webhookAckWaitMs ?? 60_000;
   setDlqDepthSource(async () => {

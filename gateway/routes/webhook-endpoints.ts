@@ -64,7 +64,15 @@ export const ROLL_DEFAULT_S = 24 * 3600;
 export const ROLL_MAX_S = 7 * 24 * 3600;
 
 /** POST /v1/events/:id/retry (what `stripe events resend` calls): one event, again, to one endpoint. */
-const RetryEventBody = Type.Object({ webhook_endpoint: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), expand: Type.Optional(Type.Array(Type.String())) }, { additionalProperties: false });
+const RetryEventBody = Type.Object(
+  {
+    webhook_endpoint: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })),
+    /** Sent by the Stripe CLI; we have no CLI listener to resend to, so it changes nothing. */
+    for_stripecli: Type.Optional(Type.Boolean()),
+    expand: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
 type RetryEventBody = Static<typeof RetryEventBody>;
 
 /** Stripe's event types (the seed's names mapped onto them) or '*', each once. */
@@ -235,13 +243,15 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
   app.post<{ Params: IdParams; Body: RetryEventBody }>('/v1/events/:id/retry', { schema: { params: IdParams, body: RetryEventBody } }, async (req, reply) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
-    const b = req.body;
+    const b = req.body ?? {};
     checkExpand(b.expand);
+    const endpointId = b.webhook_endpoint;
+    if (!endpointId) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', 'Missing required param: webhook_endpoint.', 'webhook_endpoint');
     if (!deps.webhooks) throw new ApiError(503, 'api_error', undefined, 'Webhook resend is not available on this gateway.');
     const admin = deps.webhooks;
     return idempotent(req, reply, deps, scopeOf(p), async () => {
       const r = await admin
-        .resend({ merchantId: p.merchant_id, eventId: req.params.id, endpointId: b.webhook_endpoint, livemode: p.mode === 'live', repeatKey: idempotencyKeyOf(req) ?? req.id, requestId: req.id })
+        .resend({ merchantId: p.merchant_id, eventId: req.params.id, endpointId, livemode: p.mode === 'live', repeatKey: idempotencyKeyOf(req) ?? req.id, requestId: req.id })
         .catch(adminError);
       return { status: 200, body: r.event };
     });
