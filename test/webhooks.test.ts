@@ -38,7 +38,7 @@ interface Pipeline {
 }
 
 /** A nats-server with the real topology and the delivery worker running on the real durable. */
-async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pipeline> {
+async function pipeline(t: Test, opts: { timeoutMs?: number; resolve?: (host: string) => Promise<string[]> } = {}): Promise<Pipeline> {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'webhooks-test');
   t.teardown(() => nc.close());
@@ -46,7 +46,7 @@ async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pip
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const tries = await new Kvm(nc).open(buckets.deliveryTries);
-  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
+  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, ...(opts.resolve ? { resolve: opts.resolve } : {}), endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
   const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
   t.teardown(() => loop.stop());
   return {
@@ -292,4 +292,17 @@ t.test('config: the webhook settings are validated', async (t) => {
   t.throws(() => loadConfig({ WEBHOOK_DISABLE_AFTER_MS: 'soon' }), ConfigError);
   t.throws(() => loadConfig({ WEBHOOK_ACK_WAIT_MS: '10' }), ConfigError, 'an ack wait under 1 s is refused');
   t.throws(() => loadConfig({ WEBHOOK_PER_ENDPOINT: '0' }), ConfigError);
+});
+
+t.test('live mode: the address connected to is checked too (a name re-pointed after the check is refused)', async (t) => {
+  // The pre-check's resolver says the name is public; the connection's own lookup finds loopback.
+  const p = await pipeline(t, { resolve: async () => ['93.184.216.34'] });
+  const M = 'acct_live_rebind';
+  const rx = await startReceiver(t);
+  const seen = p.watch(M);
+  const port = new URL(rx.url).port;
+  await p.publish({ ...task(M, `https://localhost:${port}/webhooks`), livemode: true });
+  await p.settled(() => seen.dead.length >= 1);
+  t.equal(rx.tries(), 0, 'no connection was made');
+  for (const r of seen.receipts) t.match(r, { outcome: 'failed', status_code: null, error: /^blocked: The URL's host localhost resolves to (127\.0\.0\.1|::1)/ });
 });

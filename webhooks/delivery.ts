@@ -1,7 +1,8 @@
 // Delivery: one POST per task, signed as Stripe signs. Only a 2xx counts; a timeout, a redirect or
 // any other status is a failure, retried with exponential backoff and jitter (nak with delay) until
 // the tries run out; then the task goes to the dead-letter subject with its payload and every try.
-// Every try leaves a receipt (status, latency, the first 1 KB of the answer, the error).
+// Every try leaves a receipt (status, latency, the first 1 KB of the answer, the error). The POST
+// itself is webhooks/http.ts (no redirects, one deadline, capped read, pinned live-mode addresses).
 //
 // An endpoint that has failed every try for `disableAfterMs` is disabled through its merchant's
 // actor (webhook_endpoint.disabled); its tasks still owed then go to the dead-letter subject, to be
@@ -13,7 +14,8 @@ import type { Outcome } from '../nats/mod.ts';
 import { subjects } from '../streams/subjects.ts';
 import { signatureHeader } from './signer.ts';
 import { appendCommitless } from './publish.ts';
-import { urlProblem, type Resolver } from './safety.ts';
+import { isBlockedAddress, urlProblem, type Resolver } from './safety.ts';
+import { BlockedAddressError, PostTimeoutError, postJson } from './http.ts';
 import * as metrics from './metrics.ts';
 import type { DeadLetter, DeliveryReceipt, DeliveryTask, TryRecord } from './types.ts';
 
@@ -54,25 +56,6 @@ export function nextDelay(backoffMs: number[], tryNo: number): number {
 
 /** How much of an answer a receipt keeps. */
 export const RESPONSE_CAP = 1024;
-
-/** Reads at most `cap` bytes of a response body, then lets the rest go. */
-async function readCapped(res: Response, cap: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < cap) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(parts).subarray(0, cap).toString('utf8');
-}
 
 interface TryState {
   n: number;
@@ -171,25 +154,30 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     // The server keeps the message ours while the POST runs, however long the ack wait.
     const beat = opts.heartbeatMs ? setInterval(() => m.working(), opts.heartbeatMs) : null;
     try {
-      const res = await fetch(task.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(opts.timeoutMs),
-        headers: {
+      const res = await postJson(
+        task.url,
+        task.payload,
+        {
           'content-type': 'application/json; charset=utf-8',
           'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
           'stripe-signature': signatureHeader(task.payload, secrets, t),
-          // Correlation: the API request that caused the event, and which delivery and try this is.
+          // Correlation: the API request that caused the event, and which delivery this is.
           ...(requestId ? { 'request-id': requestId } : {}),
           'paynats-delivery-id': task.id,
         },
-        body: task.payload,
-      });
-      const body = await readCapped(res, RESPONSE_CAP).catch(() => null);
-      return { status: res.status, error: res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`, body };
+        {
+          timeoutMs: opts.timeoutMs,
+          cap: RESPONSE_CAP,
+          // Live: the address connected to is checked in the connection's own lookup (DNS can change).
+          ...(livemode ? { guard: (host: string, address: string) => (isBlockedAddress(address) ? `The URL's host ${host} resolves to ${address}, a loopback, private or link-local address.` : null) } : {}),
+        },
+      );
+      return { status: res.status, error: res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`, body: res.body };
     } catch (err) {
-      const e = err as Error;
-      return { status: null, error: e.name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : `${e.name}: ${e.message}`, body: null };
+      const e = err as NodeJS.ErrnoException;
+      if (e instanceof BlockedAddressError) return { status: null, error: `blocked: ${e.message}`, body: null };
+      if (e instanceof PostTimeoutError) return { status: null, error: e.message, body: null };
+      return { status: null, error: `${e.code ?? e.name}: ${e.message}`, body: null };
     } finally {
       if (beat) clearInterval(beat);
     }
