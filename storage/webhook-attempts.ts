@@ -62,3 +62,26 @@ export async function listWebhookTries(db: Kysely<Database>, deliveryId: string)
   const rows = await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
   return rows.map((r) => ({ ...r, stream_seq: int8(r.stream_seq) }));
 }
+
+export interface QueryTriesOptions {
+  merchantId?: string;
+  endpointId?: string;
+  eventId?: string;
+  outcome?: 'delivered' | 'failed';
+  /** An HTTP status code answered. */
+  statusCode?: number;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+/** Tries across deliveries (the admin view), newest first. */
+export async function queryWebhookTries(db: Kysely<Database>, o: QueryTriesOptions): Promise<WebhookTryRecord[]> {
+  let q = db.selectFrom('webhook_attempts').selectAll();
+  if (o.merchantId !== undefined) q = q.where('merchant_id', '=', o.merchantId);
+  if (o.endpointId !== undefined) q = q.where('endpoint_id', '=', o.endpointId);
+  if (o.eventId !== undefined) q = q.where('event_id', '=', o.eventId);
+  if (o.outcome !== undefined) q = q.where('outcome', '=', o.outcome);
+  if (o.statusCode !== undefined) q = q.where('status_code', '=', o.statusCode);
+  const rows = await q.orderBy('stream_seq', 'desc').limit(Math.min(o.limit ?? 100, 1000)).execute();
+  return rows.map((r) => ({ ...r, stream_seq: int8(r.stream_seq) }));
+}

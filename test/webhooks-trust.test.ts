@@ -128,6 +128,13 @@ t.test('webhooks merchants can trust', async (t) => {
       t.equal(x.request_id, requestId);
     }
     t.equal(one.tries![0]!.error, 'HTTP 500');
+    const failedTries = (await admin<{ data: { delivery: string; status_code: number; outcome: string }[] }>('GET', `/admin/webhook_attempts?merchant=${m.merchant_id}&status_code=500`)).body.data;
+    t.strictSame(failedTries.map((x) => [x.delivery, x.outcome, x.status_code]), [
+      [d.id, 'failed', 500],
+      [d.id, 'failed', 500],
+    ], 'tries are queryable by merchant and HTTP status');
+    const viaOps = (await ops('webhooks', 'tries', '--endpoint', ep.id, '--outcome', 'delivered')) as { data: { attempt: number }[] };
+    t.strictSame(viaOps.data.map((x) => x.attempt), [3], 'and through the ops CLI');
     t.equal((await deliveriesOf(`merchant=${m.merchant_id}&status=failed`)).length, 0, 'nothing left failing for the merchant');
     const e = await eventually(async () => {
       const x = await stripe.events.retrieve(event.id);

@@ -9,7 +9,7 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstrea
 import type { Kysely } from 'kysely';
 import type { Merchant } from '../actors/mod.ts';
 import type { Database } from '../storage/database.ts';
-import { getDelivery, getStripeEvent, listWebhookTries, pendingWebhooks, queryDeliveries, type WebhookTryRecord, type DeliveryRecord, type QueryDeliveriesOptions } from '../storage/mod.ts';
+import { getDelivery, getStripeEvent, listWebhookTries, pendingWebhooks, queryDeliveries, queryWebhookTries, type QueryTriesOptions, type WebhookTryRecord, type DeliveryRecord, type QueryDeliveriesOptions } from '../storage/mod.ts';
 import { WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import type { StripeEvent } from '../stripe/objects.ts';
 import { deliveryId, endpointsOf } from './fanout.ts';
@@ -42,6 +42,7 @@ export interface ReplayResult {
 export interface WebhookAdmin {
   deliveries(q: QueryDeliveriesOptions): Promise<{ data: DeliveryRecord[]; hasMore: boolean }>;
   delivery(id: string): Promise<{ delivery: DeliveryRecord; attempts: WebhookTryRecord[] } | null>;
+  tries(q: QueryTriesOptions): Promise<WebhookTryRecord[]>;
   deadLetters(f: DeadLetterFilter): Promise<DeadLetterEntry[]>;
   replay(f: DeadLetterFilter & { dryRun?: boolean }): Promise<ReplayResult>;
   /** Queues one event for one endpoint again; `repeatKey` makes the new delivery's id (an Idempotency-Key, or the request id). */
@@ -123,6 +124,8 @@ export function createWebhookAdmin(d: { db: Kysely<Database>; js: JetStreamClien
     },
 
     deadLetters,
+
+    tries: (q) => queryWebhookTries(db, q),
 
     async replay(f) {
       const result: ReplayResult = { replayed: [], skipped: [], resolved: [] };

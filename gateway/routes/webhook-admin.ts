@@ -2,6 +2,7 @@
 // status; one delivery with every try; the dead-letter subject; resend; replay of dead letters.
 //   GET  /admin/webhook_deliveries?merchant=&endpoint=&event=&status=&limit=&starting_after=
 //   GET  /admin/webhook_deliveries/:id                       the delivery and all its tries
+//   GET  /admin/webhook_attempts?merchant=&endpoint=&event=&outcome=&status_code=&limit=   tries, newest first
 //   GET  /admin/webhook_dlq?merchant=&endpoint=&event_type=&event=&limit=
 //   POST /admin/webhook_dlq/replay   {merchant?, endpoint?, event_type?, event?, dry_run?}
 //   POST /admin/webhook_resend       {merchant, event, endpoint}
@@ -59,6 +60,19 @@ type ReplayBody = Static<typeof ReplayBody>;
 const ResendBody = Type.Object({ merchant: Id, event: Id, endpoint: Id }, opts);
 type ResendBody = Static<typeof ResendBody>;
 
+const TriesQuery = Type.Object(
+  {
+    merchant: Type.Optional(Id),
+    endpoint: Type.Optional(Id),
+    event: Type.Optional(Id),
+    outcome: Type.Optional(Type.Union([Type.Literal('delivered'), Type.Literal('failed')])),
+    status_code: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  },
+  opts,
+);
+type TriesQuery = Static<typeof TriesQuery>;
+
 const IdParams = Type.Object({ id: Id }, opts);
 type IdParams = Static<typeof IdParams>;
 
@@ -85,6 +99,9 @@ export function renderDelivery(d: DeliveryRecord) {
 
 export function renderAttempt(a: WebhookTryRecord) {
   return {
+    delivery: a.delivery_id,
+    event: a.event_id,
+    event_type: a.event_type,
     attempt: a.attempt,
     at: toUnix(a.at),
     endpoint: a.endpoint_id,
@@ -134,6 +151,20 @@ export function registerWebhookAdmin(app: FastifyInstance, deps: GatewayDeps): v
     const d = await need(deps).delivery(req.params.id);
     if (!d) throw new ApiError(404, 'invalid_request_error', 'resource_missing', `No such webhook delivery: '${req.params.id}'`, 'id');
     return { ...renderDelivery(d.delivery), tries: d.attempts.map(renderAttempt) };
+  });
+
+  app.get<{ Querystring: TriesQuery }>('/admin/webhook_attempts', { schema: { querystring: TriesQuery } }, async (req) => {
+    requireAdmin(req, deps.config.adminToken);
+    const q = req.query;
+    const tries = await need(deps).tries({
+      ...(q.merchant !== undefined ? { merchantId: q.merchant } : {}),
+      ...(q.endpoint !== undefined ? { endpointId: q.endpoint } : {}),
+      ...(q.event !== undefined ? { eventId: q.event } : {}),
+      ...(q.outcome !== undefined ? { outcome: q.outcome } : {}),
+      ...(q.status_code !== undefined ? { statusCode: q.status_code } : {}),
+      limit: q.limit ?? 100,
+    });
+    return { object: 'list', url: '/admin/webhook_attempts', has_more: false, data: tries.map(renderAttempt) };
   });
 
   app.get<{ Querystring: DlqQuery }>('/admin/webhook_dlq', { schema: { querystring: DlqQuery } }, async (req) => {

@@ -11,6 +11,8 @@ subcommands:
   receipts [delivery_id]     deliveries (newest first), or one delivery with every try
       --merchant acct_…  --endpoint we_…  --event evt_…  --status pending|failed|delivered|dead
       --limit N (default 50)
+  tries                      every try (newest first): time, HTTP status, latency, error, answer
+      --merchant  --endpoint  --event  --outcome delivered|failed  --status-code 500  --limit N
   dlq                        dead letters waiting in pay.webhook.dlq.> (what replay would send)
       --merchant acct_…  --endpoint we_…  --event-type payment_intent.succeeded  --event evt_…
   resend <evt_…> --merchant acct_… --endpoint we_…
@@ -25,6 +27,7 @@ Every subcommand takes --json.
 examples:
   npm run ops -- webhooks receipts --merchant acct_123 --status failed
   npm run ops -- webhooks receipts whd_0123456789abcdef01234567
+  npm run ops -- webhooks tries --endpoint we_abc --outcome failed
   npm run ops -- webhooks dlq --endpoint we_abc --json
   npm run ops -- webhooks resend evt_123 --merchant acct_123 --endpoint we_abc
   npm run ops -- webhooks replay-dlq --merchant acct_123 --endpoint we_abc
@@ -83,6 +86,20 @@ async function receipts(args: string[], ctx: OpsContext): Promise<void> {
   );
 }
 
+async function tries(args: string[], ctx: OpsContext): Promise<void> {
+  const list = await ctx.admin<{ data: { delivery: string; event: string; event_type: string; endpoint: string; attempt: number; at: number; outcome: string; status_code: number | null; latency_ms: number; error: string | null; response_body: string | null }[] }>(
+    'GET',
+    `/admin/webhook_attempts${query({ merchant: flag(args, 'merchant'), endpoint: flag(args, 'endpoint'), event: flag(args, 'event'), outcome: flag(args, 'outcome'), status_code: flag(args, 'status-code'), limit: flag(args, 'limit') ?? '50' })}`,
+  );
+  ctx.out(
+    () =>
+      table(
+        list.data.map((x) => ({ at: when(x.at), delivery: x.delivery, try: x.attempt, outcome: x.outcome, http: x.status_code, ms: x.latency_ms, event: x.event, endpoint: x.endpoint, error: x.error, response: (x.response_body ?? '').replace(/\s+/g, ' ').slice(0, 40) })),
+      ),
+    list,
+  );
+}
+
 async function dlq(args: string[], ctx: OpsContext): Promise<void> {
   const list = await ctx.admin<{ data: { seq: number; delivery_id: string; merchant_id: string; endpoint_id: string; event_id: string; event_type: string; attempts: number; last_error: string | null; at: number; reason?: string }[] }>(
     'GET',
@@ -137,6 +154,8 @@ export const webhooks: OpsCommand = {
     switch (sub) {
       case 'receipts':
         return receipts(rest, ctx);
+      case 'tries':
+        return tries(rest, ctx);
       case 'dlq':
         return dlq(rest, ctx);
       case 'resend':
