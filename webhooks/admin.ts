@@ -15,6 +15,7 @@ import type { StripeEvent } from '../stripe/objects.ts';
 import { deliveryId, endpointsOf } from './fanout.ts';
 import { appendCommitless } from './publish.ts';
 import type { DeadLetter, DeliveryTask } from './types.ts';
+import { setDlqDepthSource } from './metrics.ts';
 
 export interface DeadLetterFilter {
   merchantId?: string;
@@ -74,6 +75,11 @@ function targetOf(m: Merchant | null, endpointId: string): { url: string; livemo
 
 export function createWebhookAdmin(d: { db: Kysely<Database>; js: JetStreamClient; jsm: JetStreamManager; readMerchant(id: string): Promise<Merchant | null> }): WebhookAdmin {
   const { db, js, jsm } = d;
+  // The gateway's /metrics shows the DLQ depth too (not only processes running the webhooks role).
+  setDlqDepthSource(async () => {
+    const info = await jsm.streams.info(WEBHOOKS_STREAM, { subjects_filter: 'pay.webhook.dlq.>' });
+    return Object.values(info.state.subjects ?? {}).reduce((a, n) => a + n, 0);
+  });
 
   async function deadLetters(f: DeadLetterFilter): Promise<DeadLetterEntry[]> {
     const filter = f.merchantId ? subjects.webhookDlq(f.merchantId) : 'pay.webhook.dlq.>';
