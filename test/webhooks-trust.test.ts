@@ -176,6 +176,9 @@ t.test('webhooks merchants can trust', async (t) => {
     const listed = await eventually(async () => (await stripe.events.list({ type: 'webhook_endpoint.disabled' })).data[0], 15_000);
     t.equal(listed.id, disabledEvent.id, 'and GET /v1/events lists it');
 
+    const owed = await eventually(async () => (await stripe.events.retrieve(dead.event_id).catch(() => null)) ?? null, 15_000);
+    t.equal(owed.pending_webhooks, 1, 'pending_webhooks 1 while its endpoint has not had it');
+
     // Disabled: nothing more is POSTed to it.
     await stripe.customers.create({ name: 'while disabled' });
     await sleep(1_500);
