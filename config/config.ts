@@ -43,6 +43,12 @@ export interface Config {
   storePort: number;
   /** Port of GET /metrics in a process without the gateway role (0 = off); the gateway serves /metrics itself. */
   metricsPort: number;
+  /** Disable a webhook endpoint that failed every try for this long, ms (0: never). */
+  webhookDisableAfterMs: number;
+  /** Ack wait of the webhook_delivery durable, ms: how soon a dead worker's tasks go to another. */
+  webhookAckWaitMs: number;
+  /** At most this many POSTs in flight to one endpoint, per worker. */
+  webhookPerEndpoint: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -148,6 +154,9 @@ export function loadConfig(env: Env = process.env): Config {
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
     storePort: int(env, 'STORE_PORT', 4030, 0, 65535),
     metricsPort: int(env, 'METRICS_PORT', 0, 0, 65535),
+    webhookDisableAfterMs: int(env, 'WEBHOOK_DISABLE_AFTER_MS', 3 * 24 * 3600 * 1000, 0, 30 * 24 * 3600 * 1000),
+    webhookAckWaitMs: int(env, 'WEBHOOK_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
+    webhookPerEndpoint: int(env, 'WEBHOOK_PER_ENDPOINT', 8, 1, 1_000),
   };
 }
 

@@ -33,6 +33,8 @@ import { clientErrorHandler, defaultSchemas, frameworkErrors, rejectNonFinite } 
 import { API_VERSION, type StripeEvent } from '../stripe/objects.ts';
 import type { ListStripeEventsOptions, Page } from '../storage/mod.ts';
 import type { ListIntentsQuery } from './schemas.ts';
+import type { WebhookAdmin } from '../webhooks/admin.ts';
+import { registerWebhookAdmin } from './routes/webhook-admin.ts';
 
 export interface IntentPage {
   data: Intent[];
@@ -68,6 +70,8 @@ export interface GatewayDeps {
   listCharges(o: ListChargesOptions): Promise<Page<ChargeEntry>>;
   listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
   health(): Promise<Record<string, boolean>>;
+  /** Webhook receipts, dead letters, resend and replay (absent: those routes answer 503). */
+  webhooks?: WebhookAdmin;
 }
 
 declare module 'fastify' {
@@ -153,6 +157,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);
   registerCheckout(app, deps);
+  registerWebhookAdmin(app, deps);
   return app;
 }
 

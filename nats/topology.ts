@@ -25,6 +25,8 @@ export const buckets = {
   deliveryTries: 'pay_delivery_tries',
   /** Charge and refund ids (ch_…, re_…) → the merchant, intent and mode they belong to. No TTL. */
   index: 'pay_index',
+  /** Webhook endpoints failing every try: since when (ms). Cleared by a 2xx. */
+  endpointHealth: 'pay_endpoint_health',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -42,6 +44,10 @@ export interface TopologyOptions {
   leaseMs: number;
   /** Replicas for streams and buckets (3 in a cluster). */
   replicas?: number;
+  /** Ack wait of webhook_delivery, ms (default 60 s): how soon a dead worker's tasks go to another. */
+  webhookAckWaitMs?: number;
+  /** max_ack_pending of webhook_delivery (default 100 000): how many deliveries may wait out a backoff at once. */
+  webhookMaxAckPending?: number;
 }
 
 const DUPLICATE_WINDOW_NS = nanos(2 * 60 * 1000);
@@ -110,10 +116,12 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         // Generous: the handler naks with its own backoff delay; ack_wait only covers a crashed worker.
-        ack_wait: nanos(60_000),
+        ack_wait: nanos(o.webhookAckWaitMs ?? 60_000),
         // Unlimited: an endpoint-busy nak is not a try. Real tries are counted in KV (webhooks/delivery.ts).
         max_deliver: -1,
-        max_ack_pending: 1_000,
+        // Deliveries waiting out a backoff (nak with delay) stay ack-pending: a dead endpoint's backlog
+        // must not use up the limit and stall every other endpoint behind it.
+        max_ack_pending: o.webhookMaxAckPending ?? 100_000,
         filter_subject: 'pay.webhook.deliver.>',
       },
     },
@@ -121,12 +129,12 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       stream: WEBHOOKS_STREAM,
       config: {
         durable_name: durables.receiptsProjector,
-        description: 'Folds delivery receipts and dead letters into the Postgres projection',
+        description: 'Folds delivery tasks (pending), receipts and dead letters into the Postgres projection',
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
-        filter_subjects: ['pay.webhook.receipt.>', 'pay.webhook.dlq.>'],
+        filter_subjects: ['pay.webhook.receipt.>', 'pay.webhook.dlq.>', 'pay.webhook.deliver.>'],
       },
     },
     {
@@ -187,6 +195,7 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.vaultCvc, { ttl: 3600 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Sealed CVCs until authorization (memory only)' });
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
+  await kvm.create(buckets.endpointHealth, { history: 1, replicas, description: 'Webhook endpoints failing every try, since when' });
   await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });

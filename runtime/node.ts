@@ -18,7 +18,8 @@ import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts
 import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
-import { createDelivery, createFanout, endpointsOf, maxTries } from '../webhooks/mod.ts';
+import { startWebhookWorker } from '../webhooks/worker.ts';
+import { createWebhookAdmin } from '../webhooks/admin.ts';
 import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
@@ -39,7 +40,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const roles = new Set(config.roles);
   const nc = await connectNats(config.natsUrl, `paynats-${config.workerId}`);
   log.info({ nats: config.natsUrl, server: nc.info?.version, roles: [...roles] }, 'connected to nats');
-  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs });
+  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
@@ -80,36 +81,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 
   const readMerchant = async (id: string) => (await store.readLast<Merchant>(subjects.merchant(id))).state;
   if (roles.has('webhooks')) {
-    const wlog = log.child({ component: 'webhooks' });
-    const merchants = new Map<string, { m: Merchant | null; until: number }>();
-    const cachedMerchant = async (id: string) => {
-      const hit = merchants.get(id);
-      if (hit && hit.until > Date.now()) return hit.m;
-      const m = await readMerchant(id);
-      merchants.set(id, { m, until: Date.now() + 5_000 });
-      return m;
-    };
-    // A merchant commit (an endpoint added, changed, removed) drops the cached merchant at once.
-    const forget = (id: string) => void merchants.delete(id);
-    loops.push(runConsumer(js, EVENTS_STREAM, durables.webhookFanout, createFanout(js, cachedMerchant, wlog, forget), wlog, { concurrency: 16 }));
-    const delivery = createDelivery(
-      js,
-      {
-        tries: await kvm.open(buckets.deliveryTries),
-        timeoutMs: config.webhookTimeoutMs,
-        backoffMs: config.webhookBackoffMs,
-        async secretsFor(merchantId, endpointId) {
-          const m = await cachedMerchant(merchantId);
-          if (!m || !endpointsOf(m).some((e) => e.id === endpointId)) return null;
-          // The onboarding endpoint keeps the onboarding secret; an added one has its own.
-          if (endpointId === m.webhook_endpoint_id) return [openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${merchantId}`)];
-          const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
-          return ep ? [openString(ring.secretsKey, ep.secret_enc, `whsec/${merchantId}/${ep.id}`)] : null;
-        },
-      },
-      wlog,
-    );
-    loops.push(runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery, wlog, { concurrency: 64 }));
+    loops.push(...(await startWebhookWorker({ nc, js, jsm, kvm, ring, config, readMerchant, log: log.child({ component: 'webhooks' }) })));
   }
 
   if (roles.has('reconcile')) {
@@ -166,6 +138,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       writeIndex: (id, entry) => payIndex.write(id, entry),
       listCharges: (o) => listCharges(db, o),
       listRefunds: (o) => listRefunds(db, o),
+      webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),
       health: async () => ({
         nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
         database: await database!.ping(),

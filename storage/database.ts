@@ -14,6 +14,7 @@ import type { ProjectionCheckpointsTable } from './checkpoints.ts';
 import type { WebhookDeliveriesTable } from './webhook-deliveries.ts';
 import type { RefundsTable } from './refunds.ts';
 import type { CustomersTable } from './customers.ts';
+import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -24,6 +25,7 @@ export interface Database {
   projection_checkpoints: ProjectionCheckpointsTable;
   refunds: RefundsTable;
   customers: CustomersTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

@@ -40,6 +40,7 @@ export interface EventRecord {
 const REDACTED: Record<string, readonly string[]> = {
   'merchant.onboarded': ['keys', 'webhook_secret_enc'],
   'webhook_endpoint.created': ['secret_enc'],
+  'webhook_endpoint.secret_rolled': ['secret_enc', 'previous_secrets'],
 };
 
 export function eventRowsFromCommit(c: Commit, seq: number): NewEventRow[] {

@@ -39,3 +39,5 @@ export {
   type ReceiptMessage,
 } from './webhook-deliveries.ts';
 export { getCheckpoint, listCheckpoints, advanceCheckpoint, type ProjectionCheckpointsTable, type Checkpoint } from './checkpoints.ts';
+export { webhookTryRowFromReceipt, insertWebhookTries, listWebhookTries, queryWebhookTries, type QueryTriesOptions, type WebhookTryRecord, type WebhookAttemptsTable } from './webhook-attempts.ts';
+export { queryDeliveries, pendingWebhooks, type QueryDeliveriesOptions } from './webhook-deliveries.ts';

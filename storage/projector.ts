@@ -22,6 +22,8 @@ import { refundRowsFromState, upsertRefunds } from './refunds.ts';
 import { customerRowFromState, upsertCustomers } from './customers.ts';
 import type { Customer } from '../actors/mod.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
+import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
+import type { DeliveryTask } from '../webhooks/types.ts';
 
 /** Checkpoint names: the durable each projection reads with. */
 export const checkpointNames = { commits: durables.projector, receipts: durables.receiptsProjector } as const;
@@ -86,8 +88,11 @@ export async function projectReceipts(db: Kysely<Database>, batch: readonly Rece
     const d = deliveryFromMessage(m);
     if (d) folds.set(d.id, foldDelivery(folds.get(d.id), d));
   }
+  // Every try, as its receipt said (webhook_attempts).
+  const attempts = batch.flatMap((m) => (m.receipt ? [webhookTryRowFromReceipt(m.receipt, m.seq)] : []));
   await inTransaction(db, async (trx) => {
     await upsertDeliveries(trx, [...folds.values()]);
+    await insertWebhookTries(trx, attempts);
     await advanceCheckpoint(trx, { name: checkpointNames.receipts, stream: WEBHOOKS_STREAM, seq: maxSeq });
   });
 }
@@ -182,10 +187,12 @@ export function receiptMessageOf(m: Pick<JsMsg, 'seq' | 'subject' | 'data'>): Re
   need(isObject(body), 'not a JSON object');
   const b = body as Record<string, unknown>;
   need(b.v === 1, `unsupported version ${String(b.v)}`);
-  for (const f of ['delivery_id', 'merchant_id', 'endpoint_id', 'event_id', 'event_type', 'url']) {
+  // A task names its delivery `id` and has no `at`; receipts and dead letters name `delivery_id`.
+  const task = m.subject.startsWith('pay.webhook.deliver.');
+  for (const f of [task ? 'id' : 'delivery_id', 'merchant_id', 'endpoint_id', 'event_id', 'event_type', 'url']) {
     need(typeof b[f] === 'string', `${f} must be a string`);
   }
-  need(Number.isInteger(b.at), 'at must be an integer');
+  if (!task) need(Number.isInteger(b.at), 'at must be an integer');
   if (m.subject.startsWith('pay.webhook.receipt.')) {
     need(Number.isInteger(b.attempt) && (b.attempt as number) >= 1, 'attempt must be a positive integer');
     need(b.outcome === 'delivered' || b.outcome === 'failed', `unknown outcome ${String(b.outcome)}`);
@@ -194,6 +201,10 @@ export function receiptMessageOf(m: Pick<JsMsg, 'seq' | 'subject' | 'data'>): Re
   if (m.subject.startsWith('pay.webhook.dlq.')) {
     need(Number.isInteger(b.attempts), 'attempts must be an integer');
     return { seq: m.seq, subject: m.subject, dead: b as unknown as DeadLetter };
+  }
+  if (m.subject.startsWith('pay.webhook.deliver.')) {
+    need(typeof b.id === 'string', 'id must be a string');
+    return { seq: m.seq, subject: m.subject, task: b as unknown as DeliveryTask };
   }
   throw new Error(`not a receipt or dead-letter subject: ${m.subject}`);
 }

@@ -6,7 +6,7 @@
 // delivered is terminal (no later or older 'failed' turns it back), and a dead letter read before
 // the last failed receipt still ends 'dead'.
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
-import type { DeadLetter, DeliveryReceipt } from '../webhooks/types.ts';
+import type { DeadLetter, DeliveryReceipt, DeliveryTask } from '../webhooks/types.ts';
 import { chunks, fromUnix, fromUnixOrNull, int8, type Int8, type Timestamp, type WithNumbers } from './columns.ts';
 import type { Database } from './database.ts';
 
@@ -40,6 +40,8 @@ export interface ReceiptMessage {
   subject: string;
   receipt?: DeliveryReceipt;
   dead?: DeadLetter;
+  /** A delivery task (pay.webhook.deliver.*): the delivery is owed, 'pending' until a try says more. */
+  task?: DeliveryTask;
 }
 
 /** The row values a delivery is folded with: the record as a reader sees it (dates as Date, int8 as number). */
@@ -66,6 +68,25 @@ export function deliveryFromMessage(m: ReceiptMessage): DeliveryFold | null {
       last_attempt_at: at,
       delivered_at: delivered ? at : null,
       next_retry_at: delivered ? null : fromUnixOrNull(r.next_retry_at),
+      last_seq: m.seq,
+    };
+  }
+  const t = m.task;
+  if (t) {
+    return {
+      id: t.id,
+      merchant_id: t.merchant_id,
+      endpoint_id: t.endpoint_id,
+      event_id: t.event_id,
+      event_type: t.event_type,
+      url: t.url,
+      status: 'pending',
+      attempts: 0,
+      last_status_code: null,
+      last_error: null,
+      last_attempt_at: null,
+      delivered_at: null,
+      next_retry_at: null,
       last_seq: m.seq,
     };
   }
@@ -173,6 +194,51 @@ export async function listDeliveries(db: Kysely<Database>, o: ListDeliveriesOpti
     .limit(o.limit ?? 100)
     .execute();
   return rows.map(toDeliveryRecord);
+}
+
+export interface QueryDeliveriesOptions {
+  merchantId?: string;
+  endpointId?: string;
+  eventId?: string;
+  status?: DeliveryStatus;
+  /** Deliveries last tried (or queued) before this one's position: the next page. */
+  startingAfter?: string;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+/** Deliveries across merchants (the admin view), newest stream position first. */
+export async function queryDeliveries(db: Kysely<Database>, o: QueryDeliveriesOptions): Promise<{ data: DeliveryRecord[]; hasMore: boolean }> {
+  let q = db.selectFrom('webhook_deliveries').selectAll();
+  if (o.merchantId !== undefined) q = q.where('merchant_id', '=', o.merchantId);
+  if (o.endpointId !== undefined) q = q.where('endpoint_id', '=', o.endpointId);
+  if (o.eventId !== undefined) q = q.where('event_id', '=', o.eventId);
+  if (o.status !== undefined) q = q.where('status', '=', o.status);
+  if (o.startingAfter !== undefined) {
+    const after = await db.selectFrom('webhook_deliveries').select(['last_seq', 'id']).where('id', '=', o.startingAfter).executeTakeFirst();
+    if (after) q = q.where((eb) => eb.or([eb('last_seq', '<', after.last_seq), eb.and([eb('last_seq', '=', after.last_seq), eb('id', '>', after.id)])]));
+  }
+  const limit = Math.min(o.limit ?? 100, 1000);
+  const rows = await q.orderBy('last_seq', 'desc').orderBy('id').limit(limit + 1).execute();
+  return { data: rows.slice(0, limit).map(toDeliveryRecord), hasMore: rows.length > limit };
+}
+
+/**
+ * Stripe's pending_webhooks per event: the endpoints an event was owed to that have not had it
+ * delivered (by the first delivery, a resend or a replay). 0 once every endpoint answered 2xx.
+ */
+export async function pendingWebhooks(db: Kysely<Database>, eventIds: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (eventIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('webhook_deliveries')
+    .select(['event_id', 'endpoint_id', sql<number>`max(case when status = 'delivered' then 1 else 0 end)`.as('done')])
+    .where('event_id', 'in', [...eventIds])
+    .groupBy(['event_id', 'endpoint_id'])
+    .execute();
+  for (const id of eventIds) out.set(id, 0);
+  for (const r of rows) if (Number(r.done) === 0) out.set(r.event_id, (out.get(r.event_id) ?? 0) + 1);
+  return out;
 }
 
 export async function getDelivery(db: Kysely<Database>, merchantId: string, deliveryId: string): Promise<DeliveryRecord | undefined> {

@@ -157,9 +157,19 @@ export const merchantEventSchemas: Record<MerchantEvent['type'], { v: number; da
       description: Type.Optional(NullableStr),
       metadata: Type.Optional(Metadata),
       status: Type.Optional(EndpointStatus),
+      disabled_reason: Type.Optional(NullableStr),
+      enabled_at: Type.Optional(Int),
     }),
   },
   'webhook_endpoint.deleted': { v: 1, data: obj({ id: Str }) },
+  'webhook_endpoint.secret_rolled': {
+    v: 1,
+    data: obj({ id: Str, secret_enc: Str, previous_secrets: Type.Array(obj({ secret_enc: Str, expires_at: Int })) }),
+  },
+  'webhook_endpoint.disabled': {
+    v: 1,
+    data: obj({ id: Str, livemode: Type.Boolean(), reason: Str, failing_since: Int }),
+  },
 };
 
 export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; data: TSchema }> = {

@@ -224,6 +224,7 @@ export const STRIPE_EVENT_TYPES = [
   'refund.failed',
   'customer.created',
   'customer.updated',
+  'webhook_endpoint.disabled',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -249,7 +250,12 @@ export function stripeEventId(domainEventId: string, n: number): string {
 }
 
 /** The Stripe events one domain event stands for, built from the state after the commit. */
-function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
+function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj; livemode?: boolean }[] {
+  // An endpoint we disabled for failing: the merchant hears of it (GET /v1/events, and its other endpoints).
+  if (c.aggregate === 'merchant' && e.type === 'webhook_endpoint.disabled') {
+    const ep = (c.state.webhook_endpoints ?? []).find((x) => x.id === e.data.id);
+    return ep ? [{ type: 'webhook_endpoint.disabled', object: renderWebhookEndpoint(ep), livemode: ep.livemode }] : [];
+  }
   if (c.aggregate === 'customer') {
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, object: renderCustomer(c.state) }] : [];
   }
@@ -298,6 +304,8 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj }[] {
     case 'webhook_endpoint.created':
     case 'webhook_endpoint.updated':
     case 'webhook_endpoint.deleted':
+    case 'webhook_endpoint.secret_rolled':
+    case 'webhook_endpoint.disabled':
     // Customer events are mapped above, from the customer's own commit.
     case 'customer.created':
     case 'customer.updated':
@@ -319,7 +327,7 @@ export function stripeEventsOf(c: Commit): StripeEvent[] {
         api_version: API_VERSION,
         created: e.at,
         data: { object: m.object },
-        livemode: (c.state as { livemode?: boolean }).livemode === true,
+        livemode: m.livemode ?? (c.state as { livemode?: boolean }).livemode === true,
         pending_webhooks: 1,
         request: { id: c.request_id, idempotency_key: null },
         type: m.type,
@@ -392,6 +400,7 @@ export function renderWebhookEndpoint(e: WebhookEndpoint, secret?: string): Obj 
     metadata: e.metadata,
     ...(secret !== undefined ? { secret } : {}),
     status: e.status,
+    ...(e.status === 'disabled' && e.disabled_reason ? { disabled_reason: e.disabled_reason } : {}),
     url: e.url,
   };
 }

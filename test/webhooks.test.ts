@@ -14,6 +14,7 @@ import { buckets, connectNats, declareTopology, durables, runConsumer } from '..
 import { WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import { createDelivery, maxTries, signatureHeader, type DeadLetter, type DeliveryReceipt, type DeliveryTask } from '../webhooks/mod.ts';
 import { withNats } from './helpers/nats.ts';
+import { isBlockedAddress, urlProblem } from '../webhooks/safety.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 
 const log = pino({ level: 'silent' });
@@ -37,7 +38,7 @@ interface Pipeline {
 }
 
 /** A nats-server with the real topology and the delivery worker running on the real durable. */
-async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pipeline> {
+async function pipeline(t: Test, opts: { timeoutMs?: number; resolve?: (host: string) => Promise<string[]> } = {}): Promise<Pipeline> {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'webhooks-test');
   t.teardown(() => nc.close());
@@ -45,7 +46,7 @@ async function pipeline(t: Test, opts: { timeoutMs?: number } = {}): Promise<Pip
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const tries = await new Kvm(nc).open(buckets.deliveryTries);
-  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, secretsFor: async (_m, endpoint) => (endpoint === 'we_1' ? [SECRET] : null) }, log);
+  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, ...(opts.resolve ? { resolve: opts.resolve } : {}), endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
   const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
   t.teardown(() => loop.stop());
   return {
@@ -233,4 +234,75 @@ t.test('signatureHeader: several secrets during a rotation, each verifies', asyn
   t.equal(signatureHeader(payload, [newSecret], now), stripe.webhooks.generateTestHeaderString({ payload, secret: newSecret, timestamp: now }), 'the same header stripe generates');
   const stale = signatureHeader(payload, [newSecret], now - 600);
   t.throws(() => stripe.webhooks.constructEvent(payload, stale, newSecret), /tolerance/, 'an old timestamp is refused by the receiver (replay protection)');
+});
+
+t.test('live mode: a task whose URL resolves to a private address is not POSTed (checked at delivery time)', async (t) => {
+  const p = await pipeline(t);
+  const M = 'acct_live_private';
+  const rx = await startReceiver(t);
+  const seen = p.watch(M);
+  const tk = { ...task(M, rx.url), livemode: true };
+  await p.publish(tk);
+  await p.settled(() => seen.dead.length >= 1);
+  t.equal(rx.tries(), 0, 'nothing reached the local receiver');
+  t.equal(seen.receipts.length, TRIES);
+  for (const r of seen.receipts) t.match(r, { outcome: 'failed', status_code: null, error: /^blocked: Live mode webhook endpoints must use https/ });
+  t.match(seen.dead[0], { last_error: /^blocked:/, reason: 'exhausted', payload: tk.payload, livemode: true });
+  t.equal(seen.dead[0]?.history?.length, TRIES, 'the dead letter keeps every try');
+});
+
+t.test('a large answer is read no further than 1 KB into the receipt', async (t) => {
+  const p = await pipeline(t);
+  const M = 'acct_big_answer';
+  const rx = await startReceiver(t, { body: 'y'.repeat(64 * 1024) });
+  const seen = p.watch(M);
+  await p.publish(task(M, rx.url));
+  await p.settled(() => seen.receipts.length >= 1);
+  t.equal(seen.receipts[0]?.outcome, 'delivered');
+  t.equal(seen.receipts[0]?.response_body, 'y'.repeat(1024));
+});
+
+t.test('safety: which addresses and URLs a live webhook may use', async (t) => {
+  for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.0.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd12::1', '::ffff:10.0.0.1', 'not-an-ip']) {
+    t.ok(isBlockedAddress(a), `${a} blocked`);
+  }
+  for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) t.notOk(isBlockedAddress(a), `${a} allowed`);
+  const dns = (map: Record<string, string[]>) => async (h: string) => {
+    const a = map[h];
+    if (!a) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    return a;
+  };
+  const resolve = dns({ 'hooks.example.com': ['93.184.216.34'], 'rebind.example.com': ['93.184.216.34', '10.0.0.7'], 'inside.example.com': ['192.168.1.10'] });
+  t.equal(await urlProblem('https://hooks.example.com/x', true, resolve), null);
+  t.match(await urlProblem('https://rebind.example.com/x', true, resolve), /resolves to 10\.0\.0\.7/, 'one private address among public ones is enough to refuse');
+  t.match(await urlProblem('https://inside.example.com/x', true, resolve), /resolves to 192\.168\.1\.10/);
+  t.match(await urlProblem('https://nowhere.example.com/x', true, resolve), /does not resolve \(ENOTFOUND\)/);
+  t.match(await urlProblem('http://hooks.example.com/x', true, resolve), /must use https/);
+  t.equal(await urlProblem('http://localhost:3000/x', false, resolve), null, 'test mode: anything http(s)');
+  t.match(await urlProblem('ftp://hooks.example.com/x', false, resolve), /http or https/);
+});
+
+t.test('config: the webhook settings are validated', async (t) => {
+  const { loadConfig, ConfigError } = await import('../config/config.ts');
+  const c = loadConfig({});
+  t.equal(c.webhookDisableAfterMs, 3 * 24 * 3600 * 1000, 'disable after 3 days by default');
+  t.equal(c.webhookAckWaitMs, 60_000);
+  t.equal(c.webhookPerEndpoint, 8);
+  t.equal(loadConfig({ WEBHOOK_DISABLE_AFTER_MS: '0' }).webhookDisableAfterMs, 0, '0: never');
+  t.throws(() => loadConfig({ WEBHOOK_DISABLE_AFTER_MS: 'soon' }), ConfigError);
+  t.throws(() => loadConfig({ WEBHOOK_ACK_WAIT_MS: '10' }), ConfigError, 'an ack wait under 1 s is refused');
+  t.throws(() => loadConfig({ WEBHOOK_PER_ENDPOINT: '0' }), ConfigError);
+});
+
+t.test('live mode: the address connected to is checked too (a name re-pointed after the check is refused)', async (t) => {
+  // The pre-check's resolver says the name is public; the connection's own lookup finds loopback.
+  const p = await pipeline(t, { resolve: async () => ['93.184.216.34'] });
+  const M = 'acct_live_rebind';
+  const rx = await startReceiver(t);
+  const seen = p.watch(M);
+  const port = new URL(rx.url).port;
+  await p.publish({ ...task(M, `https://localhost:${port}/webhooks`), livemode: true });
+  await p.settled(() => seen.dead.length >= 1);
+  t.equal(rx.tries(), 0, 'no connection was made');
+  for (const r of seen.receipts) t.match(r, { outcome: 'failed', status_code: null, error: /^blocked: The URL's host localhost resolves to (127\.0\.0\.1|::1)/ });
 });

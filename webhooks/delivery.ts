@@ -1,6 +1,12 @@
 // Delivery: one POST per task, signed as Stripe signs. Only a 2xx counts; a timeout, a redirect or
 // any other status is a failure, retried with exponential backoff and jitter (nak with delay) until
-// the tries run out; then the task goes to the dead-letter subject. Every try leaves a receipt.
+// the tries run out; then the task goes to the dead-letter subject with its payload and every try.
+// Every try leaves a receipt (status, latency, the first 1 KB of the answer, the error). The POST
+// itself is webhooks/http.ts (no redirects, one deadline, capped read, pinned live-mode addresses).
+//
+// An endpoint that has failed every try for `disableAfterMs` is disabled through its merchant's
+// actor (webhook_endpoint.disabled); its tasks still owed then go to the dead-letter subject, to be
+// replayed once it is fixed and enabled again.
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
@@ -8,17 +14,37 @@ import type { Outcome } from '../nats/mod.ts';
 import { subjects } from '../streams/subjects.ts';
 import { signatureHeader } from './signer.ts';
 import { appendCommitless } from './publish.ts';
-import type { DeadLetter, DeliveryReceipt, DeliveryTask } from './types.ts';
+import { isBlockedAddress, urlProblem, type Resolver } from './safety.ts';
+import { BlockedAddressError, PostTimeoutError, postJson } from './http.ts';
+import * as metrics from './metrics.ts';
+import type { DeadLetter, DeliveryReceipt, DeliveryTask, TryRecord } from './types.ts';
+
+/** What the worker needs to know of a task's endpoint at delivery time. */
+export interface EndpointNow {
+  enabled: boolean;
+  /** Signing secrets, newest first (several during a rotation). */
+  secrets: string[];
+}
 
 export interface DeliveryOptions {
-  /** KV pay_delivery_tries: real tries per delivery, durable across restarts and workers. */
+  /** KV pay_delivery_tries: real tries per delivery (and their history), durable across restarts and workers. */
   tries: KV;
   timeoutMs: number;
   backoffMs: number[];
-  /** Webhook secrets of a merchant's endpoint, newest first (several during a rotation). */
-  secretsFor(merchantId: string, endpointId: string): Promise<string[] | null>;
+  /** The endpoint as it is now; null when it no longer exists (the task is dropped). */
+  endpointFor(merchantId: string, endpointId: string): Promise<EndpointNow | null>;
   /** At most this many POSTs in flight to one endpoint: a slow endpoint cannot take every slot. */
   perEndpoint?: number;
+  /** KV pay_endpoint_health: since when each failing endpoint has failed everything. */
+  health?: KV;
+  /** Disable an endpoint failing everything for this long, ms (0 or absent: never). */
+  disableAfterMs?: number;
+  /** Records the verdict (webhook_endpoint.disabled through the merchant actor). */
+  disable?(merchantId: string, endpointId: string, failingSinceS: number): Promise<void>;
+  /** DNS for the live-mode address check (tests inject one). */
+  resolve?: Resolver;
+  /** Tell the server we are still working on a message this often while a POST is in flight (ms). */
+  heartbeatMs?: number;
 }
 
 export const maxTries = (backoffMs: number[]) => backoffMs.length + 1;
@@ -28,45 +54,132 @@ export function nextDelay(backoffMs: number[], tryNo: number): number {
   return Math.round(base * (0.8 + Math.random() * 0.4)); // ±20 % jitter
 }
 
+/** How much of an answer a receipt keeps. */
+export const RESPONSE_CAP = 1024;
+
+interface TryState {
+  n: number;
+  h: TryRecord[];
+}
+
+function parseTries(raw: string): TryState {
+  // Old values were a bare count.
+  if (/^\d+$/.test(raw)) return { n: Number(raw), h: [] };
+  const v = JSON.parse(raw) as TryState;
+  return { n: v.n, h: v.h ?? [] };
+}
+
 export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: Logger) {
   const inflight = new Map<string, number>();
   const perEndpoint = opts.perEndpoint ?? 8;
   const tries = maxTries(opts.backoffMs);
+  /** Endpoints this worker saw fail (their health key must be cleared on the next success), and when it last checked a healthy one. */
+  const suspect = new Set<string>();
+  const checkedOk = new Map<string, number>();
+  const disabling = new Set<string>();
 
-  /** Counts one more real try of a delivery (compare-and-set, so concurrent workers never share a number). */
-  async function countTry(id: string): Promise<number> {
+  /**
+   * Counts one more real try of a delivery and keeps its record (compare-and-set, so concurrent
+   * workers never share a number). The first try of a delivery is surely try 1 and writes nothing
+   * unless it fails, so the common case (delivered at once) costs no KV write.
+   */
+  async function countTry(id: string, first: boolean, rec: Omit<TryRecord, 'attempt'>, failed: boolean): Promise<TryState> {
+    if (first) {
+      const s = { n: 1, h: [{ attempt: 1, ...rec }] };
+      if (failed) await opts.tries.put(id, JSON.stringify(s));
+      return s;
+    }
     for (;;) {
       const e = await opts.tries.get(id);
-      const n = e && e.operation === 'PUT' ? Number(e.string()) + 1 : 1;
+      const prev = e && e.operation === 'PUT' ? parseTries(e.string()) : { n: 0, h: [] };
+      const n = prev.n + 1;
+      const s = { n, h: [...prev.h, { attempt: n, ...rec }].slice(-50) };
       try {
-        if (e && e.operation === 'PUT') await opts.tries.update(id, String(n), e.revision);
-        else await opts.tries.create(id, String(n));
-        return n;
+        if (e && e.operation === 'PUT') await opts.tries.update(id, JSON.stringify(s), e.revision);
+        else await opts.tries.create(id, JSON.stringify(s));
+        return s;
       } catch {
         // someone else counted concurrently: read again
       }
     }
   }
 
-  async function post(task: DeliveryTask, secrets: string[]): Promise<{ status: number | null; error: string | null }> {
-    const t = Math.floor(Date.now() / 1000);
+  const healthKey = (t: DeliveryTask) => `${t.merchant_id}.${t.endpoint_id}`;
+
+  /** A 2xx: the endpoint is healthy again (its failure clock, if any, is cleared). */
+  async function healthy(t: DeliveryTask): Promise<void> {
+    const key = healthKey(t);
+    if (!opts.health) return void suspect.delete(key);
+    if (!suspect.has(key) && (checkedOk.get(key) ?? 0) > Date.now()) return;
+    suspect.delete(key);
+    checkedOk.set(key, Date.now() + 5_000);
+    const e = await opts.health.get(key);
+    if (e && e.operation === 'PUT') await opts.health.delete(key);
+  }
+
+  /** A failure: start the endpoint's failure clock, or disable it when the clock has run out. */
+  async function failing(t: DeliveryTask): Promise<void> {
+    const key = healthKey(t);
+    suspect.add(key);
+    checkedOk.delete(key);
+    if (!opts.health || !opts.disableAfterMs || !opts.disable) return;
+    const e = await opts.health.get(key);
+    if (!e || e.operation !== 'PUT') {
+      await opts.health.create(key, String(Date.now())).catch(() => undefined); // another worker started it first
+      return;
+    }
+    const since = Number(e.string());
+    if (Date.now() - since < opts.disableAfterMs || disabling.has(key)) return;
+    disabling.add(key);
     try {
-      const res = await fetch(task.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(opts.timeoutMs),
-        headers: {
+      await opts.disable(t.merchant_id, t.endpoint_id, Math.floor(since / 1000));
+      metrics.endpointsDisabled.inc();
+      log.warn({ merchant: t.merchant_id, endpoint: t.endpoint_id, failing_since: new Date(since).toISOString() }, 'webhook endpoint disabled: every try failed');
+      // A fresh clock if the merchant enables it again.
+      await opts.health.delete(key).catch(() => undefined);
+    } catch (err) {
+      log.error({ err, endpoint: t.endpoint_id }, 'could not disable a failing webhook endpoint');
+    } finally {
+      disabling.delete(key);
+    }
+  }
+
+  async function post(task: DeliveryTask, secrets: string[], m: JsMsg, requestId: string | null) {
+    const livemode = task.livemode ?? (JSON.parse(task.payload) as { livemode?: boolean }).livemode === true;
+    if (livemode) {
+      const problem = await urlProblem(task.url, true, opts.resolve);
+      if (problem) return { status: null, error: `blocked: ${problem}`, body: null };
+    }
+    const t = Math.floor(Date.now() / 1000);
+    // The server keeps the message ours while the POST runs, however long the ack wait.
+    const beat = opts.heartbeatMs ? setInterval(() => m.working(), opts.heartbeatMs) : null;
+    try {
+      const res = await postJson(
+        task.url,
+        task.payload,
+        {
           'content-type': 'application/json; charset=utf-8',
           'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
           'stripe-signature': signatureHeader(task.payload, secrets, t),
+          // Correlation: the API request that caused the event, and which delivery this is.
+          ...(requestId ? { 'request-id': requestId } : {}),
+          'paynats-delivery-id': task.id,
         },
-        body: task.payload,
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      return { status: res.status, error: res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}` };
+        {
+          timeoutMs: opts.timeoutMs,
+          cap: RESPONSE_CAP,
+          // Live: the address connected to is checked in the connection's own lookup (DNS can change).
+          ...(livemode ? { guard: (host: string, address: string) => (isBlockedAddress(address) ? `The URL's host ${host} resolves to ${address}, a loopback, private or link-local address.` : null) } : {}),
+        },
+      );
+      return { status: res.status, error: res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`, body: res.body };
     } catch (err) {
-      const e = err as Error;
-      return { status: null, error: e.name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : `${e.name}: ${e.message}` };
+      const e = err as NodeJS.ErrnoException;
+      if (e instanceof BlockedAddressError) return { status: null, error: `blocked: ${e.message}`, body: null };
+      if (e instanceof PostTimeoutError) return { status: null, error: e.message, body: null };
+      return { status: null, error: `${e.code ?? e.name}: ${e.message}`, body: null };
+    } finally {
+      if (beat) clearInterval(beat);
     }
   }
 
@@ -77,27 +190,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     } catch {
       return { kind: 'term', reason: 'undecodable task' };
     }
-    const busy = inflight.get(task.endpoint_id) ?? 0;
-    // A busy endpoint's task waits its turn without using up a try (tries are counted only when we POST).
-    if (busy >= perEndpoint) return { kind: 'nak', delayMs: 500, reason: 'endpoint busy' };
-    const secrets = await opts.secretsFor(task.merchant_id, task.endpoint_id);
-    if (!secrets) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
-    inflight.set(task.endpoint_id, busy + 1);
-    const started = Date.now();
-    let r;
-    try {
-      r = await post(task, secrets);
-    } finally {
-      inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 1) - 1);
-    }
-    // The first delivery is surely the first try: no count is stored unless it fails, so the common
-    // case (delivered at once) costs no KV write.
-    const first = m.info.deliveryCount === 1;
-    const tryNo = first ? 1 : await countTry(task.id);
-    if (first && r.error !== null) await opts.tries.put(task.id, '1');
-    const delivered = r.error === null;
-    const last = !delivered && tryNo >= tries;
-    const delay = delivered || last ? 0 : nextDelay(opts.backoffMs, tryNo);
+    const reqId = m.headers?.get('Request-Id') || null;
     // What every receipt and dead letter says about the delivery it belongs to.
     const about = {
       v: 1 as const,
@@ -108,30 +201,92 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
       event_type: task.event_type,
       url: task.url,
     };
+    const busy = inflight.get(task.endpoint_id) ?? 0;
+    // A busy endpoint's task waits its turn without using up a try (tries are counted only when we POST).
+    // An endpoint whose last try failed is likely slow or dead: its tasks come back later (about a
+    // timeout), so they do not churn the consumer while its slots are held by hanging POSTs.
+    if (busy >= perEndpoint) {
+      const base = suspect.has(`${task.merchant_id}.${task.endpoint_id}`) ? Math.max(500, opts.timeoutMs) : 250;
+      return { kind: 'nak', delayMs: base + Math.round(Math.random() * base * 2), reason: 'endpoint busy' };
+    }
+    const ep = await opts.endpointFor(task.merchant_id, task.endpoint_id);
+    if (!ep) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
+    const first = m.info.deliveryCount === 1;
+    if (!ep.enabled) {
+      // Disabled (by the merchant, or by us for failing): no more POSTs; what is owed waits in the
+      // dead-letter subject for a replay once the endpoint is fixed.
+      const state = first ? { n: 0, h: [] } : await opts.tries.get(task.id).then((e) => (e && e.operation === 'PUT' ? parseTries(e.string()) : { n: 0, h: [] }));
+      const dead: DeadLetter = {
+        ...about,
+        attempts: state.n,
+        last_error: 'endpoint disabled',
+        at: Math.floor(Date.now() / 1000),
+        payload: task.payload,
+        livemode: task.livemode ?? false,
+        history: state.h,
+        reason: 'endpoint_disabled',
+        request_id: reqId,
+      };
+      await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
+      metrics.deliveries.inc({ outcome: 'dead' });
+      return { kind: 'ack' };
+    }
+    inflight.set(task.endpoint_id, busy + 1);
+    const started = Date.now();
+    let r;
+    try {
+      r = await post(task, ep.secrets, m, reqId);
+    } finally {
+      inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 1) - 1);
+    }
+    const durationMs = Date.now() - started;
+    const delivered = r.error === null;
+    const at = Math.floor(Date.now() / 1000);
+    const state = await countTry(task.id, first, { at, status_code: r.status, error: r.error, duration_ms: durationMs }, !delivered);
+    const tryNo = state.n;
+    const last = !delivered && tryNo >= tries;
+    const delay = delivered || last ? 0 : nextDelay(opts.backoffMs, tryNo);
     const receipt: DeliveryReceipt = {
       ...about,
       attempt: tryNo,
       outcome: delivered ? 'delivered' : 'failed',
       status_code: r.status,
       error: r.error,
-      duration_ms: Date.now() - started,
-      at: Math.floor(Date.now() / 1000),
+      duration_ms: durationMs,
+      at,
       next_retry_at: delay ? Math.floor((Date.now() + delay) / 1000) : null,
+      response_body: r.body,
+      request_id: reqId,
     };
-    const reqId = m.headers?.get('Request-Id') || null;
     await appendCommitless(js, subjects.webhookReceipt(task.merchant_id), receipt, `${task.id}:${tryNo}`, reqId);
-    if (delivered) return { kind: 'ack' };
+    metrics.requestSeconds.observe({ outcome: delivered ? 'delivered' : 'failed' }, durationMs / 1000);
+    if (delivered) {
+      metrics.deliveries.inc({ outcome: 'delivered' });
+      metrics.lag.observe(Math.max(0, Date.now() - m.info.timestampNanos / 1e6) / 1000);
+      await healthy(task).catch((err: unknown) => log.warn({ err }, 'endpoint health not cleared'));
+      return { kind: 'ack' };
+    }
+    metrics.failures.inc({ reason: metrics.failureReason(r.status, r.error) });
     log.warn({ delivery: task.id, url: task.url, try: tryNo, error: r.error }, 'webhook delivery failed');
+    await failing(task).catch((err: unknown) => log.warn({ err }, 'endpoint health not recorded'));
     if (last) {
       const dead: DeadLetter = {
         ...about,
         attempts: tryNo,
         last_error: r.error,
-        at: receipt.at,
+        at,
+        payload: task.payload,
+        livemode: task.livemode ?? false,
+        history: state.h,
+        reason: 'exhausted',
+        request_id: reqId,
       };
       await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
+      metrics.deliveries.inc({ outcome: 'dead' });
       return { kind: 'ack' };
     }
+    metrics.deliveries.inc({ outcome: 'failed' });
+    metrics.retries.inc();
     return { kind: 'nak', delayMs: delay, reason: r.error ?? 'failed' };
   };
 }

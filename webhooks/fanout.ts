@@ -37,14 +37,17 @@ export function subscribed(e: Endpoint, type: string, livemode?: boolean): boole
   return e.enabledEvents.includes('*') || e.enabledEvents.includes(type);
 }
 
-export const deliveryId = (eventId: string, endpointId: string) =>
-  `whd_${createHash('sha256').update(`${eventId}\n${endpointId}`).digest('hex').slice(0, 24)}`;
+/** A delivery's id: derived from event and endpoint (and, for a resend or replay, what makes it another one). */
+export const deliveryId = (eventId: string, endpointId: string, repeat?: string) =>
+  `whd_${createHash('sha256').update(`${eventId}\n${endpointId}${repeat ? `\n${repeat}` : ''}`).digest('hex').slice(0, 24)}`;
 
 export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: Endpoint[], commitSeq: number, now: number): DeliveryTask[] {
   const out: DeliveryTask[] = [];
   for (const e of events) {
-    for (const ep of endpoints) {
-      if (!subscribed(ep, e.type, e.livemode)) continue;
+    const to = endpoints.filter((ep) => subscribed(ep, e.type, e.livemode));
+    // Stripe's pending_webhooks: the endpoints this event is owed to when it is sent.
+    const payload = JSON.stringify({ ...e, pending_webhooks: to.length, account: merchantId }, null, 2);
+    for (const ep of to) {
       out.push({
         v: 1,
         id: deliveryId(e.id, ep.id),
@@ -53,9 +56,10 @@ export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: E
         url: ep.url,
         event_id: e.id,
         event_type: e.type,
-        payload: JSON.stringify({ ...e, account: merchantId }, null, 2),
+        payload,
         commit_seq: commitSeq,
         created: now,
+        livemode: e.livemode,
       });
     }
   }

@@ -16,6 +16,10 @@ export interface DeliveryTask {
   /** PAY_EVENTS sequence of the commit that caused it. */
   commit_seq: number;
   created: number;
+  /** The event's mode: live deliveries are held to the live URL rules (webhooks/safety.ts). Absent in old tasks: read from the payload. */
+  livemode?: boolean;
+  /** A resend (POST /v1/events/:id/retry) or DLQ replay: the delivery this one repeats. */
+  repeat_of?: string;
 }
 
 /** pay.webhook.receipt.<merchant_id>: the outcome of one try. */
@@ -37,6 +41,19 @@ export interface DeliveryReceipt {
   at: number;
   /** Unix seconds of the next try; null when delivered or out of tries. */
   next_retry_at: number | null;
+  /** The first 1 KB of the response body (UTF-8, lossy); null when there was no response. */
+  response_body?: string | null;
+  /** The API request that caused the event (sent as the Request-Id header). */
+  request_id?: string | null;
+}
+
+/** One try, as the dead letter keeps it. */
+export interface TryRecord {
+  attempt: number;
+  at: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
 }
 
 /** pay.webhook.dlq.<merchant_id>: a delivery that ran out of tries, with its last error. */
@@ -51,4 +68,11 @@ export interface DeadLetter {
   attempts: number;
   last_error: string | null;
   at: number;
+  /** Everything a replay needs: the payload as signed, the mode, the tries (absent in old dead letters). */
+  payload?: string;
+  livemode?: boolean;
+  history?: TryRecord[];
+  /** Why it died: out of tries, or its endpoint was disabled. */
+  reason?: 'exhausted' | 'endpoint_disabled';
+  request_id?: string | null;
 }

@@ -214,3 +214,56 @@ t.test('UpdateProfile replaces the allowed origins (who may embed the card frame
     .thenState((s) => s !== null && s.allowed_origins.length === 0);
   it.given(t, [onboarded]).when({ type: 'UpdateProfile', allowedOrigins: ['https://acme.test'], now: T1 }).thenNothing();
 });
+
+t.test('RollWebhookEndpointSecret: the new secret signs, the old one until it expires', async (t) => {
+  const T2 = T1 + 60;
+  const roll = (c: Partial<Extract<MerchantCommand, { type: 'RollWebhookEndpointSecret' }>> = {}): MerchantCommand => ({
+    type: 'RollWebhookEndpointSecret',
+    endpointId: 'we_a',
+    livemode: false,
+    secretEnc: 'bmV3',
+    expiresAt: T2 + 3600,
+    now: T2,
+    ...c,
+  });
+  const rolled: MerchantEvent = { type: 'webhook_endpoint.secret_rolled', at: T2, data: { id: 'we_a', secret_enc: 'bmV3', previous_secrets: [{ secret_enc: 'c2Vj', expires_at: T2 + 3600 }] } };
+  it.given(t, [onboarded, epCreated])
+    .when(roll())
+    .then([rolled])
+    .thenState((s) => s?.webhook_endpoints[0]?.secret_enc === 'bmV3' && s.webhook_endpoints[0].previous_secrets?.[0]?.secret_enc === 'c2Vj');
+  // The same roll retried (same sealed secret) writes nothing.
+  it.given(t, [onboarded, epCreated, rolled]).when(roll({ now: T2 + 1 })).thenNothing();
+  // Rolled again at once (expires now): the replaced secret stops, the first keeps its hour.
+  it.given(t, [onboarded, epCreated, rolled])
+    .when(roll({ secretEnc: 'dGhpcmQ=', expiresAt: T2 + 10, now: T2 + 10 }))
+    .then([{ type: 'webhook_endpoint.secret_rolled', at: T2 + 10, data: { id: 'we_a', secret_enc: 'dGhpcmQ=', previous_secrets: [{ secret_enc: 'c2Vj', expires_at: T2 + 3600 }] } }]);
+  // An expired previous secret is dropped at the next roll.
+  it.given(t, [onboarded, epCreated, rolled])
+    .when(roll({ secretEnc: 'Zm91cg==', expiresAt: T2 + 7200 + 60, now: T2 + 7200 }))
+    .then([{ type: 'webhook_endpoint.secret_rolled', at: T2 + 7200, data: { id: 'we_a', secret_enc: 'Zm91cg==', previous_secrets: [{ secret_enc: 'bmV3', expires_at: T2 + 7260 }] } }]);
+  it.given(t, [onboarded, epCreated]).when(roll({ expiresAt: T2 - 1 })).thenThrows('parameter_invalid', { param: 'expires_at' });
+  it.given(t, [onboarded, epCreated]).when(roll({ livemode: true })).thenThrows('resource_missing', { status: 404 });
+});
+
+t.test('DisableFailingWebhookEndpoint: disabled with a reason, once; re-enabling restarts the clock', async (t) => {
+  const T2 = T1 + 600;
+  const verdict: MerchantCommand = { type: 'DisableFailingWebhookEndpoint', endpointId: 'we_a', failingSince: T1 + 10, now: T2 };
+  const disabledEv: MerchantEvent = { type: 'webhook_endpoint.disabled', at: T2, data: { id: 'we_a', livemode: false, reason: 'failing', failing_since: T1 + 10 } };
+  it.given(t, [onboarded, epCreated])
+    .when(verdict)
+    .then([disabledEv])
+    .thenState((s) => s?.webhook_endpoints[0]?.status === 'disabled' && s.webhook_endpoints[0].disabled_reason === 'failing');
+  // Already disabled (by this verdict or by the merchant): nothing more.
+  it.given(t, [onboarded, epCreated, disabledEv]).when({ ...verdict, now: T2 + 5 }).thenNothing();
+  // Re-enabled by the merchant: reason cleared, clock restarted; a verdict from failures before that is void.
+  const reenabled: MerchantEvent = { type: 'webhook_endpoint.updated', at: T2 + 60, data: { id: 'we_a', status: 'enabled', enabled_at: T2 + 60, disabled_reason: null } };
+  it.given(t, [onboarded, epCreated, disabledEv])
+    .when({ type: 'UpdateWebhookEndpoint', endpointId: 'we_a', livemode: false, disabled: false, now: T2 + 60 })
+    .then([reenabled])
+    .thenState((s) => s?.webhook_endpoints[0]?.status === 'enabled' && s.webhook_endpoints[0].disabled_reason === null);
+  it.given(t, [onboarded, epCreated, disabledEv, reenabled]).when({ ...verdict, now: T2 + 70 }).thenNothing();
+  it.given(t, [onboarded, epCreated, disabledEv, reenabled]).when({ ...verdict, failingSince: T2 + 61, now: T2 + 999 }).then([{ ...disabledEv, at: T2 + 999, data: { ...disabledEv.data, failing_since: T2 + 61 } } as MerchantEvent]);
+  // A gone endpoint, or the onboarding one (not an API endpoint), is left alone.
+  it.given(t, [onboarded]).when({ ...verdict, endpointId: 'we_1' }).thenNothing();
+  it.given(t, []).when(verdict).thenThrows('resource_missing');
+});

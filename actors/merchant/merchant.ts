@@ -27,10 +27,19 @@ export interface WebhookEndpoint {
   secret_enc: string;
   livemode: boolean;
   created: number;
+  /**
+   * Secrets being rolled out: still signed with until `expires_at` (unix s), newest first. Sealed
+   * like `secret_enc`. Absent on endpoints that were never rolled.
+   */
+  previous_secrets?: { secret_enc: string; expires_at: number }[];
+  /** Why the endpoint was disabled when we disabled it (absent when the merchant did, or enabled). */
+  disabled_reason?: string | null;
+  /** When the merchant last re-enabled it (unix s): failures before this no longer count. */
+  enabled_at?: number;
 }
 
 /** The fields of an endpoint an update may change. */
-export type WebhookEndpointChanges = Partial<Pick<WebhookEndpoint, 'url' | 'enabled_events' | 'description' | 'metadata' | 'status'>>;
+export type WebhookEndpointChanges = Partial<Pick<WebhookEndpoint, 'url' | 'enabled_events' | 'description' | 'metadata' | 'status' | 'disabled_reason' | 'enabled_at'>>;
 
 export interface Merchant {
   merchant_id: string;
@@ -95,7 +104,11 @@ export type MerchantCommand =
       disabled?: boolean;
       now: number;
     }
-  | { type: 'RemoveWebhookEndpoint'; endpointId: string; livemode: boolean; now: number };
+  | { type: 'RemoveWebhookEndpoint'; endpointId: string; livemode: boolean; now: number }
+  /** A new signing secret; the current one keeps signing (beside the new) until `expiresAt`. */
+  | { type: 'RollWebhookEndpointSecret'; endpointId: string; livemode: boolean; secretEnc: string; expiresAt: number; now: number }
+  /** The webhook worker's verdict: the endpoint answered nothing but failures since `failingSince`. */
+  | { type: 'DisableFailingWebhookEndpoint'; endpointId: string; failingSince: number; now: number };
 
 export type MerchantEvent =
   | { type: 'merchant.onboarded'; at: number; data: OnboardedMerchant }
@@ -107,7 +120,11 @@ export type MerchantEvent =
   | { type: 'webhook_endpoint.created'; at: number; data: WebhookEndpoint }
   /** The changed fields; `metadata` is the whole metadata after the merge. */
   | { type: 'webhook_endpoint.updated'; at: number; data: { id: string } & WebhookEndpointChanges }
-  | { type: 'webhook_endpoint.deleted'; at: number; data: { id: string } };
+  | { type: 'webhook_endpoint.deleted'; at: number; data: { id: string } }
+  /** `previous_secrets`: the whole list after the roll (expired ones dropped). */
+  | { type: 'webhook_endpoint.secret_rolled'; at: number; data: { id: string; secret_enc: string; previous_secrets: { secret_enc: string; expires_at: number }[] } }
+  /** Disabled by us, not by the merchant: every delivery failed since `failing_since`. */
+  | { type: 'webhook_endpoint.disabled'; at: number; data: { id: string; livemode: boolean; reason: string; failing_since: number } };
 
 /** Stripe: at most 16 endpoints per account (test and live counted apart). */
 export const MAX_WEBHOOK_ENDPOINTS = 16;
@@ -205,13 +222,45 @@ function decide(cmd: MerchantCommand, s: MerchantState): MerchantEvent[] {
       }
       if (cmd.disabled !== undefined) {
         const status = cmd.disabled ? 'disabled' : 'enabled';
-        if (status !== ep.status) data.status = status;
+        if (status !== ep.status) {
+          data.status = status;
+          // Enabled again: a fresh start for the failure clock, and no stale reason shown.
+          if (status === 'enabled') {
+            data.enabled_at = cmd.now;
+            data.disabled_reason = null;
+          }
+        }
       }
       return Object.keys(data).length === 1 ? [] : [{ type: 'webhook_endpoint.updated', at: cmd.now, data }];
     }
     case 'RemoveWebhookEndpoint': {
       const { ep } = ownEndpoint(s, cmd.endpointId, cmd.livemode);
       return [{ type: 'webhook_endpoint.deleted', at: cmd.now, data: { id: ep.id } }];
+    }
+    case 'RollWebhookEndpointSecret': {
+      const { ep } = ownEndpoint(s, cmd.endpointId, cmd.livemode);
+      // A roll retried (same sealed secret): already done.
+      if (ep.secret_enc === cmd.secretEnc) return [];
+      if (cmd.expiresAt < cmd.now) throw new DomainError('parameter_invalid', 'expires_at must not be in the past.', 'expires_at', 400);
+      // The current secret keeps signing until expiresAt (not at all when that is now); still-valid older ones stay.
+      const kept = (ep.previous_secrets ?? []).filter((p) => p.expires_at > cmd.now);
+      const previous = cmd.expiresAt > cmd.now ? [{ secret_enc: ep.secret_enc, expires_at: cmd.expiresAt }, ...kept] : kept;
+      return [{ type: 'webhook_endpoint.secret_rolled', at: cmd.now, data: { id: ep.id, secret_enc: cmd.secretEnc, previous_secrets: previous } }];
+    }
+    case 'DisableFailingWebhookEndpoint': {
+      if (s === null) throw new DomainError('resource_missing', 'No such merchant.', 'merchant_id', 404);
+      const ep = endpointsOf(s).find((e) => e.id === cmd.endpointId);
+      // Gone, or already disabled (by the merchant or by an earlier verdict): nothing to do.
+      if (!ep || ep.status === 'disabled') return [];
+      // Re-enabled after the failures began: the merchant's word wins; failures must start over.
+      if (ep.enabled_at !== undefined && ep.enabled_at > cmd.failingSince) return [];
+      return [
+        {
+          type: 'webhook_endpoint.disabled',
+          at: cmd.now,
+          data: { id: ep.id, livemode: ep.livemode, reason: 'failing', failing_since: cmd.failingSince },
+        },
+      ];
     }
     default:
       return assertNever(cmd);
@@ -236,6 +285,18 @@ function evolve(s: MerchantState, e: MerchantEvent): MerchantState {
     case 'webhook_endpoint.deleted':
       if (s === null) return s;
       return { ...s, webhook_endpoints: endpointsOf(s).filter((ep) => ep.id !== e.data.id), updated: e.at };
+    case 'webhook_endpoint.secret_rolled': {
+      if (s === null) return s;
+      const { id, secret_enc, previous_secrets } = e.data;
+      return { ...s, webhook_endpoints: endpointsOf(s).map((ep) => (ep.id === id ? { ...ep, secret_enc, previous_secrets } : ep)), updated: e.at };
+    }
+    case 'webhook_endpoint.disabled':
+      if (s === null) return s;
+      return {
+        ...s,
+        webhook_endpoints: endpointsOf(s).map((ep) => (ep.id === e.data.id ? { ...ep, status: 'disabled' as const, disabled_reason: e.data.reason } : ep)),
+        updated: e.at,
+      };
     default:
       return assertNever(e);
   }

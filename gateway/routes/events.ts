@@ -24,6 +24,13 @@ function refuseExpand(expand: string[] | undefined): void {
   if (path !== undefined) throw cannotExpand(path);
 }
 
+/** pending_webhooks as it is now: the endpoints still owed each event (0 once all answered 2xx). */
+async function withPendingWebhooks<E extends { id: string; pending_webhooks: number }>(deps: GatewayDeps, events: E[]): Promise<E[]> {
+  if (!deps.webhooks || events.length === 0) return events;
+  const pending = await deps.webhooks.pendingWebhooks(events.map((e) => e.id));
+  return events.map((e) => ({ ...e, pending_webhooks: pending.get(e.id) ?? 0 }));
+}
+
 export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
     '/v1/events/:id',
@@ -34,7 +41,7 @@ export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
       refuseExpand(req.query.expand);
       const e = await deps.readEvent(p.merchant_id, p.mode === 'live', req.params.id, notBefore());
       if (!e) throw noSuch('event', req.params.id);
-      return e;
+      return (await withPendingWebhooks(deps, [e]))[0];
     },
   );
 
@@ -56,6 +63,6 @@ export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
       ...(q.starting_after !== undefined ? { startingAfter: q.starting_after } : {}),
       ...(q.ending_before !== undefined ? { endingBefore: q.ending_before } : {}),
     });
-    return listObject('/v1/events', page.data, page.hasMore);
+    return listObject('/v1/events', await withPendingWebhooks(deps, page.data), page.hasMore);
   });
 }

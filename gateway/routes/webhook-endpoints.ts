@@ -13,6 +13,9 @@ import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId, randomToken } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
 import { CreateWebhookEndpointBody, IdParams, ListWebhookEndpointsQuery, RetrieveExpandQuery, UpdateWebhookEndpointBody } from '../schemas.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { urlProblem } from '../../webhooks/safety.ts';
+import { adminError } from './webhook-admin.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 const KNOWN = new Set<string>(STRIPE_EVENT_TYPES);
@@ -23,7 +26,11 @@ function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
   return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
 }
 
-function checkUrl(url: string): string {
+/**
+ * An http(s) URL; in live mode https to a public address only (webhooks/safety.ts: checked again
+ * before every live delivery, since DNS can change).
+ */
+async function checkUrl(url: string, livemode: boolean): Promise<string> {
   let u: URL | null = null;
   try {
     u = new URL(url);
@@ -33,8 +40,40 @@ function checkUrl(url: string): string {
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
     throw new ApiError(400, 'invalid_request_error', 'url_invalid', `Invalid URL: ${url.slice(0, 256)}. The URL must be an http or https URL.`, 'url');
   }
+  const problem = await urlProblem(url, livemode);
+  if (problem) throw new ApiError(400, 'invalid_request_error', 'url_invalid', `Invalid URL: ${url.slice(0, 256)}. ${problem}`, 'url');
   return url;
 }
+
+/**
+ * POST /v1/webhook_endpoints/:id/roll_secret: a new signing secret, shown once in the answer. The
+ * old one keeps signing beside it (two v1= in Stripe-Signature) until `expires_at` (unix seconds)
+ * or `expires_in` seconds from now; default 24 hours, at most 7 days (as the Stripe Dashboard's
+ * roll offers); 0 ends the old secret at once.
+ */
+const RollSecretBody = Type.Object(
+  {
+    expires_in: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
+    expires_at: Type.Optional(Type.Integer({ minimum: 0 })),
+    expand: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+type RollSecretBody = Static<typeof RollSecretBody>;
+export const ROLL_DEFAULT_S = 24 * 3600;
+export const ROLL_MAX_S = 7 * 24 * 3600;
+
+/** POST /v1/events/:id/retry (what `stripe events resend` calls): one event, again, to one endpoint. */
+const RetryEventBody = Type.Object(
+  {
+    webhook_endpoint: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })),
+    /** Sent by the Stripe CLI; we have no CLI listener to resend to, so it changes nothing. */
+    for_stripecli: Type.Optional(Type.Boolean()),
+    expand: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+type RetryEventBody = Static<typeof RetryEventBody>;
 
 /** Stripe's event types (the seed's names mapped onto them) or '*', each once. */
 function enabledEvents(given: string[]): string[] {
@@ -77,7 +116,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    const url = checkUrl(b.url);
+    const url = await checkUrl(b.url, p.mode === 'live');
     const events = enabledEvents(b.enabled_events);
     checkExpand(b.expand);
     return idempotent(req, reply, deps, scopeOf(p), async () => {
@@ -127,7 +166,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
       requireSecret(p);
       const b = req.body;
       const id = req.params.id;
-      const url = b.url !== undefined ? checkUrl(b.url) : undefined;
+      const url = b.url !== undefined ? await checkUrl(b.url, p.mode === 'live') : undefined;
       const events = b.enabled_events !== undefined ? enabledEvents(b.enabled_events) : undefined;
       checkExpand(b.expand);
       await readOwnEndpoint(deps, p, id); // 404 before anything is written
@@ -153,6 +192,70 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
       });
     },
   );
+
+  app.post<{ Params: IdParams; Body: RollSecretBody }>(
+    '/v1/webhook_endpoints/:id/roll_secret',
+    { schema: { params: IdParams, body: RollSecretBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body ?? {};
+      const id = req.params.id;
+      checkExpand(b.expand);
+      if (b.expires_in !== undefined && b.expires_at !== undefined) {
+        throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Pass either expires_in or expires_at, not both.', 'expires_at');
+      }
+      const t = now();
+      const expiresAt = b.expires_at ?? t + (b.expires_in ?? ROLL_DEFAULT_S);
+      if (expiresAt < t || expiresAt > t + ROLL_MAX_S) {
+        throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `expires_at must be between now and ${ROLL_MAX_S} seconds (7 days) from now.`, 'expires_at');
+      }
+      await readOwnEndpoint(deps, p, id);
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const cmdId = commandId(scopeOf(p), `POST /v1/webhook_endpoints/${id}/roll_secret`, idempotencyKeyOf(req));
+        const aad = secretAad(p.merchant_id, id);
+        const state = (await deps.commands.send({
+          op: 'merchant.update',
+          merchantId: p.merchant_id,
+          command: {
+            type: 'RollWebhookEndpointSecret',
+            endpointId: id,
+            livemode: p.mode === 'live',
+            secretEnc: sealString(deps.ring.secretsKey, deps.ring.kid, `whsec_${randomToken(32)}`, aad),
+            expiresAt,
+            now: t,
+          },
+          ctx: ctxOf(req, p, cmdId),
+        })) as Merchant;
+        const ep = endpointIn(state, id);
+        // The new secret, shown this once; the old one's end is told as well.
+        return {
+          status: 200,
+          body: {
+            ...renderWebhookEndpoint(ep, openString(deps.ring.secretsKey, ep.secret_enc, aad)),
+            previous_secret_expires_at: ep.previous_secrets?.[0]?.expires_at ?? null,
+          },
+        };
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: RetryEventBody }>('/v1/events/:id/retry', { schema: { params: IdParams, body: RetryEventBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body ?? {};
+    checkExpand(b.expand);
+    const endpointId = b.webhook_endpoint;
+    if (!endpointId) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', 'Missing required param: webhook_endpoint.', 'webhook_endpoint');
+    if (!deps.webhooks) throw new ApiError(503, 'api_error', undefined, 'Webhook resend is not available on this gateway.');
+    const admin = deps.webhooks;
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      const r = await admin
+        .resend({ merchantId: p.merchant_id, eventId: req.params.id, endpointId, livemode: p.mode === 'live', repeatKey: idempotencyKeyOf(req) ?? req.id, requestId: req.id })
+        .catch(adminError);
+      return { status: 200, body: r.event };
+    });
+  });
 
   app.delete<{ Params: IdParams }>('/v1/webhook_endpoints/:id', { schema: { params: IdParams } }, async (req, reply) => {
     const p = await principalOf(req, deps);

@@ -7,3 +7,5 @@ import { consumers } from './consumers.ts'; commands.push(consumers);
 import { partitions } from './partitions.ts'; commands.push(partitions);
 import { intent } from './intent.ts'; commands.push(intent);
 import { merchant } from './merchant.ts'; commands.push(merchant);
+import { webhooks } from './webhooks.ts';
+commands.push(webhooks);

@@ -9,7 +9,15 @@ export interface Received {
   at: number;
 }
 
-export async function startReceiver(t: Teardownable, opts: { status?: (n: number) => number } = {}) {
+export interface ReceiverOptions {
+  status?: (n: number) => number;
+  /** Answer after this many ms (a slow endpoint). */
+  delayMs?: number;
+  /** The response body (e.g. a large one, to see receipts cap it). */
+  body?: string;
+}
+
+export async function startReceiver(t: Teardownable, opts: ReceiverOptions = {}) {
   const received: Received[] = [];
   let n = 0;
   const server = http.createServer((req, res) => {
@@ -21,11 +29,19 @@ export async function startReceiver(t: Teardownable, opts: { status?: (n: number
       if (status >= 200 && status < 300) {
         received.push({ body: Buffer.concat(chunks).toString('utf8'), signature: String(req.headers['stripe-signature'] ?? ''), headers: req.headers, at: Date.now() });
       }
-      res.writeHead(status).end();
+      const answer = () => (res.destroyed ? undefined : res.writeHead(status).end(opts.body ?? ''));
+      if (opts.delayMs) setTimeout(answer, opts.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   const port = (server.address() as { port: number }).port;
   return { url: `http://127.0.0.1:${port}/webhooks`, received, tries: () => n };
 }

@@ -1,0 +1,101 @@
+// The webhooks role: fan-out (PAY_EVENTS → one task per subscribed endpoint) and delivery (the
+// shared `webhook_delivery` durable: any number of worker processes take tasks from it; a task a
+// dead worker held comes back after the ack wait). The shell around webhooks/fanout.ts and
+// webhooks/delivery.ts: merchant reads (cached briefly), secrets opened, endpoints disabled.
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { Merchant } from '../actors/mod.ts';
+import type { Config } from '../config/config.ts';
+import { buckets, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
+import { createCommandClient } from '../runtime/client.ts';
+import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
+import { openString, type KeyRing } from '../vault/mod.ts';
+import { createDelivery, type EndpointNow } from './delivery.ts';
+import { createFanout, endpointsOf } from './fanout.ts';
+import { dlqDepth, setDlqDepthSource } from './metrics.ts';
+
+export interface WebhookWorkerDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  kvm: Kvm;
+  ring: KeyRing;
+  config: Pick<Config, 'webhookTimeoutMs' | 'webhookBackoffMs' | 'partitions' | 'workerId'> & Partial<Pick<Config, 'webhookDisableAfterMs' | 'webhookAckWaitMs' | 'webhookPerEndpoint'>>;
+  readMerchant(id: string): Promise<Merchant | null>;
+  log: Logger;
+}
+
+/** Every secret an endpoint signs with now, newest first: the current one and those rolled but not yet expired. */
+export function secretsOf(m: Merchant, endpointId: string, ring: KeyRing, nowS = Math.floor(Date.now() / 1000)): string[] | null {
+  // The onboarding endpoint keeps the onboarding secret; an added one has its own.
+  if (endpointId === m.webhook_endpoint_id) return [openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${m.merchant_id}`)];
+  const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
+  if (!ep) return null;
+  const aad = `whsec/${m.merchant_id}/${ep.id}`;
+  const previous = (ep.previous_secrets ?? []).filter((p) => p.expires_at > nowS).map((p) => openString(ring.secretsKey, p.secret_enc, aad));
+  return [openString(ring.secretsKey, ep.secret_enc, aad), ...previous];
+}
+
+/** The endpoint as a delivery sees it now: enabled or not, and its secrets; null when it is gone. */
+export function endpointNow(m: Merchant | null, endpointId: string, ring: KeyRing): EndpointNow | null {
+  if (!m) return null;
+  const enabled = endpointsOf(m).some((e) => e.id === endpointId);
+  const exists = enabled || (m.webhook_endpoints ?? []).some((e) => e.id === endpointId);
+  if (!exists) return null;
+  const secrets = secretsOf(m, endpointId, ring);
+  return secrets ? { enabled, secrets } : null;
+}
+
+export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<ConsumerLoop[]> {
+  const { js, jsm, kvm, ring, config, log } = d;
+  const merchants = new Map<string, { m: Merchant | null; until: number }>();
+  const cachedMerchant = async (id: string) => {
+    const hit = merchants.get(id);
+    if (hit && hit.until > Date.now()) return hit.m;
+    const m = await d.readMerchant(id);
+    merchants.set(id, { m, until: Date.now() + 5_000 });
+    return m;
+  };
+  // A merchant commit (an endpoint added, changed, removed, a secret rolled) drops the cached merchant
+  // at once, in every worker: each one listens to merchant commits as they are appended (core NATS;
+  // the durable fan-out gives each commit to one worker only).
+  const forget = (id: string) => void merchants.delete(id);
+  d.nc.subscribe('pay.evt.merchant.*', { callback: (err, m) => (err ? undefined : forget(m.subject.split('.')[3] ?? '')) });
+  const commands = createCommandClient(d.nc, { partitions: config.partitions, timeoutMs: 15_000 });
+  const ackWaitMs = config.webhookAckWaitMs ?? 60_000;
+  setDlqDepthSource(async () => {
+    const info = await jsm.streams.info(WEBHOOKS_STREAM, { subjects_filter: 'pay.webhook.dlq.>' });
+    return Object.values(info.state.subjects ?? {}).reduce((a, n) => a + n, 0);
+  });
+  void dlqDepth;
+  const delivery = createDelivery(
+    js,
+    {
+      tries: await kvm.open(buckets.deliveryTries),
+      health: await kvm.open(buckets.endpointHealth),
+      timeoutMs: config.webhookTimeoutMs,
+      backoffMs: config.webhookBackoffMs,
+      perEndpoint: config.webhookPerEndpoint ?? 8,
+      disableAfterMs: config.webhookDisableAfterMs ?? 0,
+      heartbeatMs: Math.max(100, Math.floor(ackWaitMs / 3)),
+      endpointFor: async (merchantId, endpointId) => endpointNow(await cachedMerchant(merchantId), endpointId, ring),
+      async disable(merchantId, endpointId, failingSince) {
+        const now = Math.floor(Date.now() / 1000);
+        await commands.send({
+          op: 'merchant.update',
+          merchantId,
+          command: { type: 'DisableFailingWebhookEndpoint', endpointId, failingSince, now },
+          ctx: { commandId: `webhook-disable:${endpointId}:${failingSince}`, livemode: false, requestId: `req_webhooks_${config.workerId}`, correlationId: null, now },
+        });
+        forget(merchantId);
+      },
+    },
+    log,
+  );
+  return [
+    runConsumer(js, EVENTS_STREAM, durables.webhookFanout, createFanout(js, cachedMerchant, log, forget), log, { concurrency: 16 }),
+    runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery, log, { concurrency: 64 }),
+  ];
+}
