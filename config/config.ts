@@ -39,6 +39,10 @@ export interface Config {
   /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms. */
   reconcileDeadlineMs: number;
   workerId: string;
+  /** Requests per second per merchant in live mode (0 = unlimited); a merchant's own setting overrides it. */
+  rateLimitLive: number;
+  /** Requests per second per merchant in test mode (0 = unlimited). */
+  rateLimitTest: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -142,6 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileBackoffMs,
     reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
+    rateLimitLive: int(env, 'RATE_LIMIT_LIVE', 100, 0, 1_000_000),
+    rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
   };
 }
 

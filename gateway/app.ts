@@ -31,6 +31,11 @@ import { clientErrorHandler, defaultSchemas, frameworkErrors, rejectNonFinite } 
 import { API_VERSION, type StripeEvent } from '../stripe/objects.ts';
 import type { ListStripeEventsOptions, Page } from '../storage/mod.ts';
 import type { ListIntentsQuery } from './schemas.ts';
+import { accessGuard, type SecurityDeps } from './access.ts';
+import { jweParser } from './jwe.ts';
+import { registerAdminKeys } from './routes/admin-keys.ts';
+import { registerEncryptionKeys } from './routes/encryption-keys.ts';
+import { securityHeaders } from './hardening.ts';
 
 export interface IntentPage {
   data: Intent[];
@@ -66,6 +71,8 @@ export interface GatewayDeps {
   listCharges(o: ListChargesOptions): Promise<Page<ChargeEntry>>;
   listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
   health(): Promise<Record<string, boolean>>;
+  /** Rate limits, merchant access settings, encrypted requests (gateway/access.ts); absent = off. */
+  security?: SecurityDeps;
 }
 
 declare module 'fastify' {
@@ -130,6 +137,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   });
 
   app.addHook('preHandler', rejectNonFinite);
+  // Security: encrypted bodies (application/jose), authentication + rate limit + raw-card rule, response headers.
+  app.addContentTypeParser('application/jose', { parseAs: 'string' }, jweParser(() => deps.security?.encryption));
+  app.addHook('preHandler', accessGuard(deps));
+  app.addHook('onSend', securityHeaders);
 
   // Every route registered below lands in /openapi.json with the schemas that validate it.
   const routes: RouteDoc[] = [];
@@ -148,6 +159,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);
+  registerAdminKeys(app, deps);
+  registerEncryptionKeys(app, deps);
   return app;
 }
 

@@ -25,6 +25,10 @@ export const buckets = {
   deliveryTries: 'pay_delivery_tries',
   /** Charge and refund ids (ch_…, re_…) → the merchant, intent and mode they belong to. No TTL. */
   index: 'pay_index',
+  /** Rate-limit token buckets per merchant and mode: memory storage, idle buckets expire. */
+  rate: 'pay_rate',
+  /** Merchant access settings (rate limits, PCI flag) and our JWE keys (private halves sealed under the KEK). */
+  security: 'pay_security',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -188,6 +192,8 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
   await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });
+  await kvm.create(buckets.rate, { ttl: 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Rate-limit token buckets per merchant and mode' });
+  await kvm.create(buckets.security, { history: 1, replicas, description: 'Merchant access settings and JWE keys (sealed)' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

@@ -23,6 +23,9 @@ import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
+import { createMerchantSecurity } from '../gateway/merchant-security.ts';
+import { createRateLimiter } from '../gateway/rate-limit.ts';
+import { createEncryptionKeys } from '../gateway/jwe.ts';
 
 export interface RunningNode {
   url: string | null;
@@ -125,6 +128,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   if (roles.has('gateway') && database) {
     const db = database.db;
     const payIndex = createPayIndex(await kvm.open(buckets.index));
+    const securityKv = await kvm.open(buckets.security);
+    const settings = createMerchantSecurity(securityKv);
+    await settings.ready;
+    const security = {
+      settings,
+      limiter: createRateLimiter({ kv: await kvm.open(buckets.rate), defaults: { live: config.rateLimitLive, test: config.rateLimitTest }, overrideOf: (m: string) => settings.get(m)?.rate_limit }),
+      encryption: createEncryptionKeys(securityKv, ring),
+    };
     const app = buildApp({
       config,
       log,
@@ -166,6 +177,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
         database: await database!.ping(),
       }),
+      security,
     });
     url = await app.listen({ host: config.host, port: config.port });
     log.info({ url }, 'gateway listening');
