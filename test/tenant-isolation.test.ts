@@ -37,6 +37,8 @@ interface Probe {
    * 'list': 2xx allowed, but with none of A's objects in it.
    */
   kind: 'object' | 'reference' | 'list';
+  /** With A's own key of the other mode the route is simply A's own call (it names A's merchant, not an object). */
+  ownMerchantOk?: boolean;
 }
 
 /** One probe per authenticated route; the test fails for a route without one. */
@@ -55,7 +57,7 @@ const PROBES: Record<string, Probe> = {
   'post /v1/refunds': { kind: 'reference', body: (i) => ({ payment_intent: i.payment_intent, amount: 100 }) },
   'get /v1/refunds/{id}': { kind: 'object', params: (i) => ({ id: i.refund }) },
   'get /v1/customers': { kind: 'list', query: (i) => ({ email: i.email }) },
-  'post /v1/customers': { kind: 'list', body: (i) => ({ email: i.email }) },
+  'post /v1/customers': { kind: 'list', body: () => ({ email: 'mallory@example.com' }) },
   'get /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },
   'post /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }), body: () => ({ name: 'Mallory' }) },
   'post /v1/payment_methods': { kind: 'list', body: () => ({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } }) },
@@ -67,7 +69,7 @@ const PROBES: Record<string, Probe> = {
   'get /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }) },
   'post /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }), body: () => ({ description: 'taken over' }) },
   'delete /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }) },
-  'post /stripe/intend': { kind: 'reference', body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
+  'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
 };
 
 /** Routes that are not merchant data (our public JWE keys). */
@@ -109,7 +111,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });
   const aTest = await make(a.secret_key, false);
   const aLive = await make(a.live_secret_key, true);
-  const secrets = [...Object.values(aTest), ...Object.values(aLive)].filter((v) => !/_0{24}$/.test(v) && v !== a.merchant_id);
+  const real = (ids: Ids) => Object.values(ids).filter((v) => !/_0{24}$/.test(v) && v !== a.merchant_id);
 
   const doc = (await (await fetch(`${stack.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
   const routes = Object.entries(doc.paths)
@@ -120,7 +122,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   const missing = routes.filter((r) => !PROBES[r]);
   t.same(missing, [], 'every authenticated route has a probe (add one for a new route)');
 
-  const attackers: { who: string; key: string; target: Ids }[] = [
+  const attackers: { who: string; key: string; target: Ids; own?: boolean }[] = [
     { who: 'B test secret → A test', key: b.secret_key, target: aTest },
     { who: 'B test publishable → A test', key: b.publishable_key, target: aTest },
     { who: 'B test restricted (all) → A test', key: bRk, target: aTest },
@@ -128,8 +130,8 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     { who: 'B live secret → A live', key: b.live_secret_key, target: aLive },
     { who: 'B live publishable → A live', key: b.live_publishable_key, target: aLive },
     { who: 'B live restricted (all) → A live', key: bRkLive, target: aLive },
-    { who: 'A live secret → A test', key: a.live_secret_key, target: aTest },
-    { who: 'A test secret → A live', key: a.secret_key, target: aLive },
+    { who: 'A live secret → A test', key: a.live_secret_key, target: aTest, own: true },
+    { who: 'A test secret → A live', key: a.secret_key, target: aLive, own: true },
   ];
 
   let tries = 0;
@@ -152,10 +154,12 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
       tries++;
       const denied = res.status === 401 || res.status === 403 || res.status === 404;
       const refused = denied || (probe.kind === 'reference' && res.status === 400 && /resource_missing|merchant_mismatch/.test(text));
-      // The error may echo the id it was given; it must not carry any other of A's data.
-      const given = new Set(Object.values(params).concat(Object.values(probe.query?.(at.target) ?? {})));
+      // The answer may echo the ids it was given; it must carry none of the target's other data (and
+      // for another merchant, none of A's data in either mode; A's own key may of course see its own mode).
+      const given = new Set([...Object.values(params), ...Object.values(probe.query?.(at.target) ?? {}), ...JSON.stringify(body ?? {}).match(/[a-z]+_[A-Za-z0-9]+/g) ?? []]);
+      const secrets = at.own ? real(at.target) : [...real(aTest), ...real(aLive)];
       const leaked = secrets.filter((s) => !given.has(s) && text.includes(s));
-      if (probe.kind === 'list') {
+      if (probe.kind === 'list' || (at.own && probe.ownMerchantOk)) {
         if (res.status >= 500) leaks.push(`${route} [${at.who}] → ${res.status}`);
         if (leaked.length) leaks.push(`${route} [${at.who}] → ${res.status} shows ${leaked.join(', ')}`);
       } else if (!refused || leaked.length) {
