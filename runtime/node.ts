@@ -17,7 +17,7 @@ import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDat
 import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
-import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
+import { createVault, loadMasterKey, openString } from '../vault/mod.ts';
 import { createDelivery, createFanout, endpointsOf, maxTries } from '../webhooks/mod.ts';
 import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
@@ -26,6 +26,7 @@ import { startActorWorker, type ActorWorker } from './worker.ts';
 import { createMerchantSecurity } from '../gateway/merchant-security.ts';
 import { createRateLimiter } from '../gateway/rate-limit.ts';
 import { createEncryptionKeys } from '../gateway/jwe.ts';
+import { loadKeyRingFromKv } from '../vault/kek.ts';
 
 export interface RunningNode {
   url: string | null;
@@ -42,7 +43,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
-  const ring = keyRing(loadMasterKey(config.dataDir));
+  // The KEK from config opens the keyring root in KV (vault/kek.ts); every working key derives from the root.
+  const ring = await loadKeyRingFromKv(await kvm.open(buckets.security), loadMasterKey(config.dataDir), async () =>
+    (await jsm.streams.info(EVENTS_STREAM)).state.messages > 0 || (await jsm.streams.info(`KV_${buckets.keys}`)).state.messages > 0);
   const vault = createVault(await kvm.open(buckets.vault), ring, await kvm.open(buckets.vaultCvc));
   const store = createAggregateStore(js, jsm, config.workerId);
   const stops: (() => Promise<void>)[] = [];

@@ -6,6 +6,7 @@
 //   DELETE /admin/merchants/:id/keys/:key_id      revoke: stops authenticating at once, in every gateway
 //   GET    /admin/merchants/:id/security          rate limits and PCI flag
 //   POST   /admin/merchants/:id/security          set them
+//   DELETE /admin/merchants/:id/payment_methods/:pm   crypto-shred a stored card (its sealed data key is purged)
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError, noSuch } from '../../stripe/errors.ts';
@@ -14,6 +15,7 @@ import type { KeyMeta, KeyRecord } from '../auth.ts';
 import { RESOURCES, type Permissions } from '../permissions.ts';
 import { requireAdmin } from './admin.ts';
 import { randomToken } from '../tokens.ts';
+import { MAGIC_PAYMENT_METHODS } from '../../vault/mod.ts';
 
 
 const opts = { additionalProperties: false } as const;
@@ -78,6 +80,7 @@ function renderKey(m: KeyMeta & { last_used?: number | null }, now = Math.floor(
 }
 
 export function registerAdminKeys(app: FastifyInstance, deps: GatewayDeps): void {
+  registerAdminVault(app, deps);
   const merchantOr404 = async (id: string) => {
     if (!(await deps.readMerchant(id))) throw noSuch('merchant', id);
   };
@@ -167,6 +170,22 @@ export function registerAdminKeys(app: FastifyInstance, deps: GatewayDeps): void
     await deps.security.settings.write(req.params.id, next);
     req.log.info({ merchant_id: req.params.id, settings: next }, 'merchant security settings changed');
     return renderSecurity(deps, req.params.id, next);
+  });
+}
+
+const PmParams = Type.Object({ id: Id, pm: Id }, opts);
+type PmParams = Static<typeof PmParams>;
+
+export function registerAdminVault(app: FastifyInstance, deps: GatewayDeps): void {
+  app.delete<{ Params: PmParams }>('/admin/merchants/:id/payment_methods/:pm', { schema: { params: PmParams } }, async (req) => {
+    requireAdmin(req, deps.config.adminToken);
+    const { id, pm } = req.params;
+    if (MAGIC_PAYMENT_METHODS[pm]) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `${pm} is a test payment method; nothing is stored for it.`, 'pm');
+    const found = (await deps.vault.get(id, pm, false)) ?? (await deps.vault.get(id, pm, true));
+    if (!found) throw noSuch('PaymentMethod', pm, 'pm');
+    await deps.vault.destroy(id, pm);
+    req.log.info({ merchant_id: id, payment_method: pm }, 'card crypto-shredded');
+    return { id: pm, object: 'payment_method', deleted: true };
   });
 }
 

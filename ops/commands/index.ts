@@ -2,3 +2,5 @@
 import type { OpsCommand } from '../command.ts';
 
 export const commands: OpsCommand[] = [];
+import { kek } from './kek.ts';
+commands.push(kek);
