@@ -144,7 +144,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       log,
       commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000 }),
       keys: createKeyIndex(await kvm.open(buckets.keys), ring),
-      idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight)),
+      idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), { secret: ring.idempotencyKey }),
       vault,
       ring,
       readIntent: async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state,
