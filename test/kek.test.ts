@@ -16,7 +16,9 @@ import { KekError, kekIdOf, kekIds, loadKeyRingFromKv, loadRoot, retireKek, rewr
 import { createVault, hashApiKey, keyRing } from '../vault/mod.ts';
 import { withNats } from './helpers/nats.ts';
 import { startStack, eventually } from './helpers/stack.ts';
-import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { spawnWorker, REPO_ROOT, type WorkerProcess } from './helpers/worker-process.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 t.test('keyring root: create, legacy, rotate, retire', async (t) => {
   const nats = await withNats(t);
@@ -54,6 +56,20 @@ t.test('keyring root: create, legacy, rotate, retire', async (t) => {
   await t.rejects(loadRoot(kv, k1, async () => false), KekError, 'the retired KEK is locked out');
   await t.rejects(retireKek(kv, kekIdOf(k2)), /only one/);
   await t.rejects(retireKek(kv, 'nope'), /no keyring entry/);
+
+  // The operator's side: npm run ops -- kek status / rotate / retire, with --json.
+  const ops = async (args: string[], env: Record<string, string>) => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'ops/cli.ts', 'kek', ...args, '--json'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NATS_URL: nats.url, DATA_DIR: path.join(os.tmpdir(), 'paynats-ops-none'), ...env },
+    });
+    return JSON.parse(stdout) as Record<string, unknown>;
+  };
+  const k4 = randomBytes(32);
+  t.match(await ops(['status'], { MASTER_KEY: k2.toString('base64') }), { kek_ids: [kekIdOf(k2)], configured: kekIdOf(k2), configured_opens_keyring: true });
+  t.match(await ops(['rotate'], { MASTER_KEY: k2.toString('base64'), NEW_MASTER_KEY: k4.toString('base64') }), { from: kekIdOf(k2), to: kekIdOf(k4) });
+  t.match(await ops(['retire', '--kid', kekIdOf(k2)], { MASTER_KEY: k4.toString('base64') }), { retired: kekIdOf(k2), kek_ids: [kekIdOf(k4)] });
+  t.ok((await loadRoot(kv, k4, async () => false)).equals(root), 'after rotating with the ops CLI the new KEK opens the same root');
 
   // given a deployment that has data but no root yet (made before the root existed), then its KEK is the root
   const legacy = await kvm.create('legacy_security', { history: 1 });
