@@ -43,6 +43,10 @@ export interface Config {
   rateLimitLive: number;
   /** Requests per second per merchant in test mode (0 = unlimited). */
   rateLimitTest: number;
+  /** TLS on the gateway: PEM certificate (chain) and key files, both or neither. HSTS is sent over TLS. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Fastify trustProxy: false, true, a hop count, or a comma list of proxy addresses/CIDRs (X-Forwarded-For/-Proto). */
+  trustProxy: boolean | number | string[];
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -97,6 +101,25 @@ function urlList(env: Env, name: string, protocols: string[]): string | undefine
   return parts.join(',');
 }
 
+function tlsFiles(env: Env): Config['tls'] {
+  const cert = env.TLS_CERT_FILE || undefined;
+  const key = env.TLS_KEY_FILE || undefined;
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError(cert ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE');
+  return { certFile: path.resolve(cert), keyFile: path.resolve(key) };
+}
+
+function trustProxyOf(raw: string | undefined): Config['trustProxy'] {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/.test(p))) {
+    throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count, or a comma list of addresses/CIDRs, got '${raw}'`);
+  }
+  return parts;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
   if (!LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LEVELS.join(', ')}`);
@@ -148,6 +171,8 @@ export function loadConfig(env: Env = process.env): Config {
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
     rateLimitLive: int(env, 'RATE_LIMIT_LIVE', 100, 0, 1_000_000),
     rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
+    tls: tlsFiles(env),
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
   };
 }
 

@@ -35,7 +35,7 @@ import { accessGuard, type SecurityDeps } from './access.ts';
 import { jweParser } from './jwe.ts';
 import { registerAdminKeys } from './routes/admin-keys.ts';
 import { registerEncryptionKeys } from './routes/encryption-keys.ts';
-import { securityHeaders } from './hardening.ts';
+import { securityHeaders, tlsOptions } from './hardening.ts';
 
 export interface IntentPage {
   data: Intent[];
@@ -48,7 +48,7 @@ export interface CustomerPage {
 }
 
 export interface GatewayDeps {
-  config: Pick<Config, 'adminToken' | 'partitions'>;
+  config: Pick<Config, 'adminToken' | 'partitions'> & Partial<Pick<Config, 'tls' | 'trustProxy'>>;
   log: Logger;
   commands: CommandClient;
   keys: KeyIndex;
@@ -94,6 +94,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     routerOptions: { querystringParser: (s: string) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }) },
     bodyLimit: 256 * 1024,
+    ...tlsOptions(deps.config),
     // Malformed HTTP and undecodable URLs get Stripe's error body too (edge.ts).
     clientErrorHandler,
     frameworkErrors,
