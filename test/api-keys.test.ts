@@ -4,6 +4,26 @@
 import t from 'tap';
 import Stripe from 'stripe';
 import { startStack, eventually } from './helpers/stack.ts';
+import { allows, checkPermission, invalidPermissions, resourceOf } from '../gateway/permissions.ts';
+
+t.test('permissions (pure)', async (t) => {
+  // given a route URL, then its resource; a sub-collection names its own; unknown routes have none
+  t.equal(resourceOf('/v1/payment_intents/:id/confirm'), 'payment_intents');
+  t.equal(resourceOf('/v1/charges/:id/refunds'), 'refunds');
+  t.equal(resourceOf('/stripe/intend'), 'payment_intents');
+  t.equal(resourceOf('/v1/payouts'), null);
+  // given permissions, then write includes read, read is not write, absent is none
+  t.ok(allows({ charges: 'write' }, 'charges', 'read'));
+  t.notOk(allows({ charges: 'read' }, 'charges', 'write'));
+  t.notOk(allows({}, 'charges', 'read'));
+  // when a restricted key calls a route its permissions do not name, then 403; an unknown route is closed
+  t.throws(() => checkPermission({ charges: 'write' }, 'GET', '/v1/customers', 'rk_test_…', 'acct_1'), /required permissions/);
+  t.throws(() => checkPermission({ charges: 'write' }, 'GET', '/v1/new_thing', 'rk_test_…', 'acct_1'), /required permissions/);
+  t.doesNotThrow(() => checkPermission({ customers: 'read' }, 'GET', '/v1/customers/:id', 'rk_test_…', 'acct_1'));
+  t.equal(invalidPermissions({ charges: 'read' }), null);
+  t.match(invalidPermissions({ payouts: 'read' }), /unknown resource/);
+  t.match(invalidPermissions([]), /must be an object/);
+});
 
 type Onboarded = Awaited<ReturnType<Awaited<ReturnType<typeof startStack>>['onboard']>> & { live_secret_key: string; live_publishable_key: string };
 

@@ -138,8 +138,11 @@ t.test('no PAN, CVC or plain secret at rest or in logs after a full flow', async
   t.ok(streams.includes('PAY_EVENTS') && streams.includes('KV_pay_vault') && streams.includes('KV_pay_keys'), `streams scanned: ${streams.join(', ')}`);
   t.ok(messages > 20, `${messages} messages scanned`);
 
-  // 2. Logs.
-  for (const [i, line] of stack.logs.entries()) scan(`log line ${i}`, line);
+  // 2. Logs: no card data, no secret, and no customer PII (email, name) either.
+  for (const [i, line] of stack.logs.entries()) {
+    scan(`log line ${i}`, line);
+    for (const pii of ['scan@example.com', 'Scan Me']) if (line.includes(pii)) found.push(`customer PII '${pii}' in log line ${i}`);
+  }
   t.ok(stack.logs.length > 20, `${stack.logs.length} log lines scanned`);
 
   // 3. The database, every row of every table (the node stopped, so PGlite can be opened here).
