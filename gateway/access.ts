@@ -5,6 +5,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../stripe/errors.ts';
 import { authenticate, type KeyIndex } from './auth.ts';
+import { refillAndTake } from './rate-limit.ts';
+import { counter } from '../metrics/registry.ts';
 import type { MerchantSecuritySettings } from './merchant-security.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { carriesCardNumber, plainCardRefused, type EncryptionKeys } from './jwe.ts';
@@ -26,11 +28,63 @@ export function isAuthenticatedRoute(url: string | undefined): url is string {
 export const rateLimited = (retryAfterMs: number) =>
   new ApiError(429, 'rate_limit_error', 'rate_limit', `Too many requests hit the API too quickly. We recommend an exponential backoff of your requests. Retry after ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s.`);
 
+/**
+ * Failed authentications per client address (req.ip: the peer, or the client a trusted proxy names),
+ * in this process: a burst of AUTH_FAILURE_BURST, then AUTH_FAILURES_PER_S; past it, 429 before any
+ * key is even looked up. Guessing keys is hopeless anyway (190 bits); this keeps a flood of made-up
+ * keys from costing a KV read each.
+ */
+export const AUTH_FAILURE_BURST = 50;
+export const AUTH_FAILURES_PER_S = 5;
+const authFailures = counter('paynats_security_auth_failures_total', 'Requests refused for a missing, unknown or expired API key', ['throttled']);
+
+export function createFailureThrottle(now: () => number = Date.now) {
+  const buckets = new Map<string, { t: number; at: number }>();
+  const refill = (ip: string) => {
+    const b = buckets.get(ip);
+    if (!b) return null;
+    const r = refillAndTake(b, now(), AUTH_FAILURES_PER_S, 0);
+    if (r.t >= AUTH_FAILURE_BURST) buckets.delete(ip);
+    else buckets.set(ip, { t: r.t, at: r.at });
+    return r.t;
+  };
+  return {
+    /** ms until this address may try again, or 0. */
+    blockedFor(ip: string): number {
+      const t = refill(ip);
+      return t !== null && t < 1 ? Math.ceil(((1 - t) * 1000) / AUTH_FAILURES_PER_S) : 0;
+    },
+    failed(ip: string): void {
+      const t = refill(ip) ?? AUTH_FAILURE_BURST;
+      buckets.set(ip, { t: t - 1, at: now() });
+      if (buckets.size > 100_000) buckets.delete(buckets.keys().next().value as string);
+    },
+  };
+}
+
 export function accessGuard(deps: { keys: KeyIndex; security?: SecurityDeps | undefined }) {
+  const throttle = createFailureThrottle();
   return async function guard(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const url = req.routeOptions.url;
     if (!deps.security || !isAuthenticatedRoute(url)) return;
-    const p = (req.principal ??= await authenticate(req, deps.keys));
+    if (!req.principal) {
+      const wait = throttle.blockedFor(req.ip);
+      if (wait > 0) {
+        authFailures.inc({ throttled: 'true' });
+        reply.header('Retry-After', String(Math.max(1, Math.ceil(wait / 1000))));
+        throw new ApiError(429, 'rate_limit_error', 'rate_limit', 'Too many requests with invalid API keys from this address. Check your API key, then retry later.');
+      }
+      try {
+        req.principal = await authenticate(req, deps.keys);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          throttle.failed(req.ip);
+          authFailures.inc({ throttled: 'false' });
+        }
+        throw err;
+      }
+    }
+    const p = req.principal;
     const v = deps.security.limiter.take(p.merchant_id, p.mode);
     const verdict = v instanceof Promise ? await v : v;
     if (!verdict.ok) {

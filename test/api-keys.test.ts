@@ -140,6 +140,25 @@ t.test('restricted keys, rotation, revocation, last use, admin-only', async (t) 
     t.equal((await admin('DELETE', `/admin/merchants/${m.merchant_id}/keys/key_nope`)).status, 404);
   });
 
+  // Last: it blocks 127.0.0.1 for a moment.
+  t.test('a flood of made-up keys from one address is throttled (429) before any lookup', async (t) => {
+    let unauthorized = 0;
+    let throttled: Response | null = null;
+    for (let i = 0; i < 80 && !throttled; i++) {
+      const r = await fetch(`${stack.url}/v1/payment_intents`, { headers: { authorization: `Bearer sk_test_${'x'.repeat(20)}${i}` } });
+      if (r.status === 401) unauthorized++;
+      else if (r.status === 429) throttled = r;
+      await r.arrayBuffer();
+    }
+    t.ok(unauthorized >= 40, `${unauthorized} refused as 401 first`);
+    t.ok(throttled, 'then 429');
+    t.equal(((await throttled!.json()) as any).error.type, 'rate_limit_error');
+    const wait = Number(throttled!.headers.get('retry-after'));
+    t.ok(wait >= 1);
+    await new Promise((r) => setTimeout(r, wait * 1000 + 200));
+    t.ok((await sdk(m.secret_key).paymentIntents.list()).object, 'after Retry-After a good key works again');
+  });
+
   t.test('admin actions never accept a merchant key', async (t) => {
     const other = (await stack.onboard({ name: 'Other' })) as Onboarded;
     const rk = (await admin('POST', `/admin/merchants/${other.merchant_id}/keys`, { permissions: { payment_intents: 'write', customers: 'write', charges: 'write', refunds: 'write', payment_methods: 'write', events: 'write', webhook_endpoints: 'write' } })).body.secret as string;
