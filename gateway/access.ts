@@ -43,7 +43,7 @@ export function createFailureThrottle(now: () => number = Date.now) {
   const refill = (ip: string) => {
     const b = buckets.get(ip);
     if (!b) return null;
-    const r = refillAndTake(b, now(), AUTH_FAILURES_PER_S, 0);
+    const r = refillAndTake(b, now(), AUTH_FAILURES_PER_S, 0, AUTH_FAILURE_BURST);
     if (r.t >= AUTH_FAILURE_BURST) buckets.delete(ip);
     else buckets.set(ip, { t: r.t, at: r.at });
     return r.t;

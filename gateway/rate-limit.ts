@@ -37,10 +37,10 @@ export function blockSize(rate: number): number {
   return Math.max(1, Math.ceil(rate / 20));
 }
 
-/** Pure: the bucket after `elapsedMs` of refill and taking up to `want` tokens. */
-export function refillAndTake(b: { t: number; at: number }, now: number, rate: number, want: number): { t: number; at: number; granted: number } {
+/** Pure: the bucket after refilling at `rate`/s up to `capacity` (default one second's worth) and taking up to `want` tokens. */
+export function refillAndTake(b: { t: number; at: number }, now: number, rate: number, want: number, capacity = rate): { t: number; at: number; granted: number } {
   const elapsed = Math.max(0, now - b.at);
-  const t = Math.min(rate, b.t + (elapsed * rate) / 1000);
+  const t = Math.min(capacity, b.t + (elapsed * rate) / 1000);
   const granted = Math.max(0, Math.min(want, Math.floor(t)));
   return { t: t - granted, at: Math.max(now, b.at), granted };
 }

@@ -147,8 +147,8 @@ t.test('restricted keys, rotation, revocation, last use, admin-only', async (t) 
     for (let i = 0; i < 80 && !throttled; i++) {
       const r = await fetch(`${stack.url}/v1/payment_intents`, { headers: { authorization: `Bearer sk_test_${'x'.repeat(20)}${i}` } });
       if (r.status === 401) unauthorized++;
-      else if (r.status === 429) throttled = r;
-      await r.arrayBuffer();
+      if (r.status === 429) throttled = r;
+      else await r.arrayBuffer();
     }
     t.ok(unauthorized >= 40, `${unauthorized} refused as 401 first`);
     t.ok(throttled, 'then 429');

@@ -24,6 +24,9 @@ t.test('the token bucket', async (t) => {
   // given a clock behind the bucket's (another gateway's), then nothing is refilled and time does not go back
   b = refillAndTake({ t: 1, at: 5000 }, 4000, 10, 5);
   t.same([b.granted, b.at], [1, 5000]);
+  // given a capacity above the rate (a burst), then refill stops at the capacity
+  b = refillAndTake({ t: 0, at: 0 }, 60_000, 5, 0, 50);
+  t.same([b.granted, b.t], [0, 50]);
   t.equal(blockSize(100), 5, '100/s leases 5 at a time');
   t.equal(blockSize(10), 1, 'a small limit leases one token at a time (exact)');
 });
