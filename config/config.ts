@@ -49,6 +49,14 @@ export interface Config {
   webhookAckWaitMs: number;
   /** At most this many POSTs in flight to one endpoint, per worker. */
   webhookPerEndpoint: number;
+  /** Requests per second per merchant in live mode (0 = unlimited); a merchant's own setting overrides it. */
+  rateLimitLive: number;
+  /** Requests per second per merchant in test mode (0 = unlimited). */
+  rateLimitTest: number;
+  /** TLS on the gateway: PEM certificate (chain) and key files, both or neither. HSTS is sent over TLS. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Fastify trustProxy: false, true, a hop count, or a comma list of proxy addresses/CIDRs (X-Forwarded-For/-Proto). */
+  trustProxy: boolean | number | string[];
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -101,6 +109,25 @@ function urlList(env: Env, name: string, protocols: string[]): string | undefine
   if (parts.some((p) => p === '')) throw new ConfigError(name, `has an empty entry: '${raw}'`);
   for (const p of parts) checkUrl(name, p, protocols);
   return parts.join(',');
+}
+
+function tlsFiles(env: Env): Config['tls'] {
+  const cert = env.TLS_CERT_FILE || undefined;
+  const key = env.TLS_KEY_FILE || undefined;
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new ConfigError(cert ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE');
+  return { certFile: path.resolve(cert), keyFile: path.resolve(key) };
+}
+
+function trustProxyOf(raw: string | undefined): Config['trustProxy'] {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$|^(loopback|linklocal|uniquelocal)$/.test(p))) {
+    throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count, or a comma list of addresses/CIDRs, got '${raw}'`);
+  }
+  return parts;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -157,6 +184,10 @@ export function loadConfig(env: Env = process.env): Config {
     webhookDisableAfterMs: int(env, 'WEBHOOK_DISABLE_AFTER_MS', 3 * 24 * 3600 * 1000, 0, 30 * 24 * 3600 * 1000),
     webhookAckWaitMs: int(env, 'WEBHOOK_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
     webhookPerEndpoint: int(env, 'WEBHOOK_PER_ENDPOINT', 8, 1, 1_000),
+    rateLimitLive: int(env, 'RATE_LIMIT_LIVE', 100, 0, 1_000_000),
+    rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
+    tls: tlsFiles(env),
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
   };
 }
 

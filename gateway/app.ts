@@ -35,6 +35,11 @@ import type { ListStripeEventsOptions, Page } from '../storage/mod.ts';
 import type { ListIntentsQuery } from './schemas.ts';
 import type { WebhookAdmin } from '../webhooks/admin.ts';
 import { registerWebhookAdmin } from './routes/webhook-admin.ts';
+import { accessGuard, type SecurityDeps } from './access.ts';
+import { jweParser } from './jwe.ts';
+import { registerAdminKeys } from './routes/admin-keys.ts';
+import { registerEncryptionKeys } from './routes/encryption-keys.ts';
+import { securityHeaders, tlsOptions } from './hardening.ts';
 
 export interface IntentPage {
   data: Intent[];
@@ -47,7 +52,7 @@ export interface CustomerPage {
 }
 
 export interface GatewayDeps {
-  config: Pick<Config, 'adminToken' | 'partitions'>;
+  config: Pick<Config, 'adminToken' | 'partitions'> & Partial<Pick<Config, 'tls' | 'trustProxy'>>;
   log: Logger;
   commands: CommandClient;
   keys: KeyIndex;
@@ -72,6 +77,8 @@ export interface GatewayDeps {
   health(): Promise<Record<string, boolean>>;
   /** Webhook receipts, dead letters, resend and replay (absent: those routes answer 503). */
   webhooks?: WebhookAdmin;
+  /** Rate limits, merchant access settings, encrypted requests (gateway/access.ts); absent = off. */
+  security?: SecurityDeps;
 }
 
 declare module 'fastify' {
@@ -93,6 +100,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     routerOptions: { querystringParser: (s: string) => qs.parse(s, { depth: 4, arrayLimit: 100, parameterLimit: 500 }) },
     bodyLimit: 256 * 1024,
+    ...tlsOptions(deps.config),
     // Malformed HTTP and undecodable URLs get Stripe's error body too (edge.ts).
     clientErrorHandler,
     frameworkErrors,
@@ -138,6 +146,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   });
 
   app.addHook('preHandler', rejectNonFinite);
+  // Security: encrypted bodies (application/jose), authentication + rate limit + raw-card rule, response headers.
+  app.addContentTypeParser('application/jose', { parseAs: 'string' }, jweParser(() => deps.security?.encryption));
+  app.addHook('preHandler', accessGuard(deps));
+  app.addHook('onSend', securityHeaders);
 
   // Every route registered below lands in /openapi.json with the schemas that validate it.
   const routes: RouteDoc[] = [];
@@ -158,6 +170,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerThreeDSecure(app, deps);
   registerCheckout(app, deps);
   registerWebhookAdmin(app, deps);
+  registerAdminKeys(app, deps);
+  registerEncryptionKeys(app, deps);
   return app;
 }
 

@@ -4,9 +4,10 @@
 //  - the same key with other parameters → 400 idempotency_error;
 //  - the same key while the first request is still running → 409 idempotency_key_in_use;
 //  - a 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { ApiError } from '../stripe/errors.ts';
+import { openString, sealString } from '../vault/envelope.ts';
 
 interface InFlight {
   state: 'in_flight';
@@ -19,6 +20,17 @@ interface Done {
   status: number;
   body: string;
   request_id: string;
+  /** The body is sealed (AES-256-GCM envelope, aad = the record's key): see IdempotencyOptions.secret. */
+  sealed?: true;
+}
+
+export interface IdempotencyOptions {
+  /**
+   * Seals stored response bodies (a new webhook endpoint's whsec_… is in one) and keys the parameter
+   * fingerprint with an HMAC (the parameters of POST /v1/payment_methods hold a card number: an
+   * unkeyed hash of them could be brute-forced). Records written without it still replay.
+   */
+  secret?: Buffer;
 }
 
 /** A request in flight longer than this is presumed dead (its process crashed) and may be taken over. */
@@ -46,7 +58,8 @@ function canonical(v: unknown): string {
  * one durable write — its result — while claims, which only need to outlive the request, never wait
  * for an fsync.
  */
-export function createIdempotency(results: KV, inFlight: KV) {
+export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptions = {}) {
+  const keyed = (fp: string) => (o.secret ? createHmac('sha256', o.secret).update(fp).digest('hex') : fp);
   const keyOf = (scope: string, idemKey: string) => `${scope}.${createHash('sha256').update(idemKey).digest('hex')}`;
 
   const mismatch = (idemKey: string) =>
@@ -73,12 +86,14 @@ export function createIdempotency(results: KV, inFlight: KV) {
     if (!e || e.operation !== 'PUT') return null;
     const rec = e.json<Done>();
     if (rec.fingerprint !== fp) throw mismatch(idemKey);
-    return { kind: 'replay', status: rec.status, body: rec.body, requestId: rec.request_id };
+    const body = rec.sealed && o.secret ? openString(o.secret, rec.body, key) : rec.body;
+    return { kind: 'replay', status: rec.status, body, requestId: rec.request_id };
   }
 
   return {
-    async claim(scope: string, idemKey: string, fp: string): Promise<Claim> {
+    async claim(scope: string, idemKey: string, plainFp: string): Promise<Claim> {
       const key = keyOf(scope, idemKey);
+      const fp = keyed(plainFp);
       const done = await stored(key, idemKey, fp);
       if (done) return done;
       const mine: InFlight = { state: 'in_flight', fingerprint: fp, started: Date.now() };
@@ -87,7 +102,7 @@ export function createIdempotency(results: KV, inFlight: KV) {
         rev = await inFlight.create(key, JSON.stringify(mine));
       } catch {
         const e = await inFlight.get(key);
-        if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, fp); // finished between the two calls
+        if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, plainFp); // finished between the two calls
         const rec = e.json<InFlight>();
         if (rec.fingerprint !== fp) throw mismatch(idemKey);
         if (Date.now() - rec.started < STALE_MS) throw inUse(idemKey);
@@ -111,7 +126,9 @@ export function createIdempotency(results: KV, inFlight: KV) {
         async finish(status, body, requestId) {
           // A 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
           if (status < 500) {
-            const rec: Done = { state: 'done', fingerprint: fp, status, body, request_id: requestId };
+            const rec: Done = o.secret
+              ? { state: 'done', fingerprint: fp, status, body: sealString(o.secret, 'idem', body, key), request_id: requestId, sealed: true }
+              : { state: 'done', fingerprint: fp, status, body, request_id: requestId };
             await results.put(key, JSON.stringify(rec));
           }
           await inFlight.delete(key, { previousSeq: rev }).catch(() => {});

@@ -27,6 +27,10 @@ export const buckets = {
   index: 'pay_index',
   /** Webhook endpoints failing every try: since when (ms). Cleared by a 2xx. */
   endpointHealth: 'pay_endpoint_health',
+  /** Rate-limit token buckets per merchant and mode: memory storage, idle buckets expire. */
+  rate: 'pay_rate',
+  /** Merchant access settings (rate limits, PCI flag) and our JWE keys (private halves sealed under the KEK). */
+  security: 'pay_security',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -197,6 +201,8 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
   await kvm.create(buckets.endpointHealth, { history: 1, replicas, description: 'Webhook endpoints failing every try, since when' });
   await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });
+  await kvm.create(buckets.rate, { ttl: 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Rate-limit token buckets per merchant and mode' });
+  await kvm.create(buckets.security, { history: 1, replicas, description: 'Merchant access settings and JWE keys (sealed)' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

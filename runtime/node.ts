@@ -17,7 +17,7 @@ import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDat
 import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
-import { createVault, keyRing, loadMasterKey, openString } from '../vault/mod.ts';
+import { createVault, loadMasterKey, openString } from '../vault/mod.ts';
 import { startWebhookWorker } from '../webhooks/worker.ts';
 import { createWebhookAdmin } from '../webhooks/admin.ts';
 import { createReconciler } from '../reconcile/worker.ts';
@@ -26,6 +26,10 @@ import { createCommandClient } from './client.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
 import { registerNatsMetrics, registerPartitionMetrics } from '../metrics/nats.ts';
 import { serveMetrics } from '../metrics/server.ts';
+import { createMerchantSecurity } from '../gateway/merchant-security.ts';
+import { createRateLimiter } from '../gateway/rate-limit.ts';
+import { createEncryptionKeys } from '../gateway/jwe.ts';
+import { loadKeyRingFromKv } from '../vault/kek.ts';
 
 export interface RunningNode {
   url: string | null;
@@ -44,7 +48,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);
-  const ring = keyRing(loadMasterKey(config.dataDir));
+  // The KEK from config opens the keyring root in KV (vault/kek.ts); every working key derives from the root.
+  const ring = await loadKeyRingFromKv(await kvm.open(buckets.security), loadMasterKey(config.dataDir), async () =>
+    (await jsm.streams.info(EVENTS_STREAM)).state.messages > 0 || (await jsm.streams.info(`KV_${buckets.keys}`)).state.messages > 0);
   const vault = createVault(await kvm.open(buckets.vault), ring, await kvm.open(buckets.vaultCvc));
   const store = createAggregateStore(js, jsm, config.workerId);
   const stops: (() => Promise<void>)[] = [];
@@ -101,12 +107,20 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   if (roles.has('gateway') && database) {
     const db = database.db;
     const payIndex = createPayIndex(await kvm.open(buckets.index));
+    const securityKv = await kvm.open(buckets.security);
+    const settings = createMerchantSecurity(securityKv);
+    await settings.ready;
+    const security = {
+      settings,
+      limiter: createRateLimiter({ kv: await kvm.open(buckets.rate), defaults: { live: config.rateLimitLive, test: config.rateLimitTest }, overrideOf: (m: string) => settings.get(m)?.rate_limit }),
+      encryption: createEncryptionKeys(securityKv, ring),
+    };
     const app = buildApp({
       config,
       log,
       commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000 }),
       keys: createKeyIndex(await kvm.open(buckets.keys), ring),
-      idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight)),
+      idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), { secret: ring.idempotencyKey }),
       vault,
       ring,
       readIntent: async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state,
@@ -143,6 +157,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
         database: await database!.ping(),
       }),
+      security,
     });
     url = await app.listen({ host: config.host, port: config.port });
     log.info({ url }, 'gateway listening');

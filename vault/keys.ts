@@ -14,6 +14,8 @@ export interface KeyRing {
   apiKeyPepper: Buffer;
   /** Keyed card fingerprints: the same card gives the same fingerprint, and the PAN cannot be brute-forced from it. */
   fingerprintKey: Buffer;
+  /** Seals stored idempotent responses and keys their parameter fingerprints (gateway/idempotency.ts). */
+  idempotencyKey: Buffer;
   /** Short id of the master key, stored beside every envelope, for rotation. */
   kid: string;
 }
@@ -50,6 +52,7 @@ export function keyRing(master: Buffer): KeyRing {
     secretsKey: derive(master, 'secrets'),
     apiKeyPepper: derive(master, 'api-key-pepper'),
     fingerprintKey: derive(master, 'card-fingerprint'),
+    idempotencyKey: derive(master, 'idempotency'),
     kid: createHmac('sha256', master).update('kid').digest('hex').slice(0, 8),
   };
 }

@@ -75,7 +75,7 @@ const emptyToNull = (v: string | undefined) => (v === undefined ? undefined : v 
 
 /** Checks a publishable key's client_secret; secret keys may do anything with their own intents. */
 function authorizeIntentAccess(p: Principal, i: Intent, clientSecret: string | undefined): void {
-  if (p.kind === 'secret') return;
+  if (p.kind !== 'publishable') return; // secret and restricted keys
   if (!clientSecret || clientSecret !== i.client_secret) {
     throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The client_secret provided does not match the client_secret associated with the PaymentIntent.', 'client_secret');
   }
@@ -265,7 +265,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const p = await principalOf(req, deps);
       const b = req.body;
       const id = req.params.id;
-      if (p.kind !== 'secret') {
+      if (p.kind === 'publishable') {
         const i = await readOwnIntent(deps, p, id);
         if (!i) throw noSuch('payment_intent', id);
         authorizeIntentAccess(p, i, b.client_secret);

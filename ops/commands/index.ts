@@ -9,3 +9,5 @@ import { intent } from './intent.ts'; commands.push(intent);
 import { merchant } from './merchant.ts'; commands.push(merchant);
 import { webhooks } from './webhooks.ts';
 commands.push(webhooks);
+import { kek } from './kek.ts';
+commands.push(kek);

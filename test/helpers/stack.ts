@@ -62,6 +62,9 @@ export async function startStack(t: Teardownable, env: Record<string, string> = 
     WEBHOOK_BACKOFF_MS: '200,400,800',
     WEBHOOK_TIMEOUT_MS: '2000',
     EPN_TIMEOUT_MS: '3000',
+    // Rate limits out of the way of functional tests (test/rate-limit.test.ts sets its own).
+    RATE_LIMIT_LIVE: '100000',
+    RATE_LIMIT_TEST: '100000',
     ...env,
   });
   const log = pino({ level: 'debug', redact: { paths: ['*.card.number', '*.card.cvc'], censor: '[redacted]' } }, sink(logs));

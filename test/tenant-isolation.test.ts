@@ -1,0 +1,182 @@
+// Tenant isolation: merchant A makes one of everything (test and live); every authenticated route
+// the gateway registers (read from its own /openapi.json, so a new route is covered the day it is
+// added, and fails this test until it has a probe below) is then tried with A's ids and
+// - merchant B's keys (secret, publishable, an all-permissions restricted key; test and live),
+// - A's own keys of the other mode (test objects with live keys, live objects with test keys),
+// and must answer 401, 403 or 404, never A's data. Lists and creates that take A's ids as
+// filters or references must not show or touch A's objects either.
+import t from 'tap';
+import Stripe from 'stripe';
+import { startStack, eventually } from './helpers/stack.ts';
+
+type Onboarded = Awaited<ReturnType<Awaited<ReturnType<typeof startStack>>['onboard']>> & {
+  live_secret_key: string;
+  live_publishable_key: string;
+};
+
+interface Ids {
+  merchant: string;
+  payment_intent: string;
+  charge: string;
+  refund: string;
+  customer: string;
+  payment_method: string;
+  event: string;
+  webhook_endpoint: string;
+  email: string;
+}
+
+interface Probe {
+  /** Path params by name. */
+  params?: (ids: Ids) => Record<string, string>;
+  query?: (ids: Ids) => Record<string, string>;
+  body?: (ids: Ids) => Record<string, unknown>;
+  /**
+   * 'object': the route addresses one of A's objects → only 401/403/404.
+   * 'reference': it takes A's ids as references (creates) → 401/403/404 (or Stripe's 400 resource_missing).
+   * 'list': 2xx allowed, but with none of A's objects in it.
+   */
+  kind: 'object' | 'reference' | 'list';
+  /** With A's own key of the other mode the route is simply A's own call (it names A's merchant, not an object). */
+  ownMerchantOk?: boolean;
+}
+
+/** One probe per authenticated route; the test fails for a route without one. */
+const PROBES: Record<string, Probe> = {
+  'get /v1/payment_intents': { kind: 'list', query: (i) => ({ customer: i.customer }) },
+  'post /v1/payment_intents': { kind: 'reference', body: (i) => ({ amount: 1000, currency: 'usd', customer: i.customer, payment_method: i.payment_method }) },
+  'get /v1/payment_intents/{id}': { kind: 'object', params: (i) => ({ id: i.payment_intent }) },
+  'post /v1/payment_intents/{id}': { kind: 'object', params: (i) => ({ id: i.payment_intent }), body: () => ({ metadata: { x: '1' } }) },
+  'post /v1/payment_intents/{id}/confirm': { kind: 'object', params: (i) => ({ id: i.payment_intent }), body: () => ({ payment_method: 'pm_card_visa' }) },
+  'post /v1/payment_intents/{id}/capture': { kind: 'object', params: (i) => ({ id: i.payment_intent }), body: () => ({}) },
+  'post /v1/payment_intents/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.payment_intent }), body: () => ({}) },
+  'get /v1/charges': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
+  'get /v1/charges/{id}': { kind: 'object', params: (i) => ({ id: i.charge }) },
+  'get /v1/charges/{id}/refunds': { kind: 'object', params: (i) => ({ id: i.charge }) },
+  'get /v1/refunds': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
+  'post /v1/refunds': { kind: 'reference', body: (i) => ({ payment_intent: i.payment_intent, amount: 100 }) },
+  'get /v1/refunds/{id}': { kind: 'object', params: (i) => ({ id: i.refund }) },
+  'get /v1/customers': { kind: 'list', query: (i) => ({ email: i.email }) },
+  'post /v1/customers': { kind: 'list', body: () => ({ email: 'mallory@example.com' }) },
+  'get /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },
+  'post /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }), body: () => ({ name: 'Mallory' }) },
+  'post /v1/payment_methods': { kind: 'list', body: () => ({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } }) },
+  'get /v1/payment_methods/{id}': { kind: 'object', params: (i) => ({ id: i.payment_method }) },
+  'get /v1/events': { kind: 'list', query: () => ({ limit: '100' }) },
+  'get /v1/events/{id}': { kind: 'object', params: (i) => ({ id: i.event }) },
+  'get /v1/webhook_endpoints': { kind: 'list', query: () => ({ limit: '100' }) },
+  'post /v1/webhook_endpoints': { kind: 'list', body: () => ({ url: 'https://example.com/hook', enabled_events: ['*'] }) },
+  'get /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }) },
+  'post /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }), body: () => ({ description: 'taken over' }) },
+  'delete /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }) },
+  'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
+};
+
+/** Routes that are not merchant data (our public JWE keys). */
+const PUBLIC = new Set(['get /v1/encryption_keys']);
+
+t.test('every authenticated route refuses other tenants and the other mode', async (t) => {
+  const stack = await startStack(t);
+  const sdk = (key: string) => new Stripe(key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 0 });
+  const admin = async (path: string, body: unknown) => {
+    const res = await fetch(`${stack.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await res.json()) as { secret: string };
+  };
+  const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
+  const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', events: 'write', webhook_endpoints: 'write' };
+  const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
+  const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
+
+  // A's objects, in test mode (with A's test key) and in live mode (with A's live key).
+  async function make(key: string, live: boolean): Promise<Ids> {
+    const s = sdk(key);
+    const email = `${live ? 'live' : 'test'}.${a.merchant_id}@example.com`;
+    const customer = await s.customers.create({ email, name: 'Alice' });
+    const pm = await s.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } });
+    const we = await s.webhookEndpoints.create({ url: `https://a.example.com/${live ? 'live' : 'test'}`, enabled_events: ['*'] });
+    let pi: Stripe.PaymentIntent;
+    if (!live) {
+      pi = await s.paymentIntents.create({ amount: 4242, currency: 'usd', customer: customer.id, payment_method: pm.id, confirm: true });
+    } else {
+      // No live card network here: a live intent that stays unconfirmed still has an id to probe.
+      pi = await s.paymentIntents.create({ amount: 4343, currency: 'usd', customer: customer.id });
+    }
+    const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
+    const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
+    const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, event, webhook_endpoint: we.id, email };
+  }
+  // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
+  await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });
+  const aTest = await make(a.secret_key, false);
+  const aLive = await make(a.live_secret_key, true);
+  const real = (ids: Ids) => Object.values(ids).filter((v) => !/_0{24}$/.test(v) && v !== a.merchant_id);
+
+  const doc = (await (await fetch(`${stack.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const routes = Object.entries(doc.paths)
+    .filter(([p]) => p.startsWith('/v1/') || p.startsWith('/stripe/'))
+    .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`))
+    .filter((r) => !PUBLIC.has(r));
+  t.ok(routes.length >= 25, `${routes.length} authenticated routes found in the route table`);
+  const missing = routes.filter((r) => !PROBES[r]);
+  t.same(missing, [], 'every authenticated route has a probe (add one for a new route)');
+
+  const attackers: { who: string; key: string; target: Ids; own?: boolean }[] = [
+    { who: 'B test secret → A test', key: b.secret_key, target: aTest },
+    { who: 'B test publishable → A test', key: b.publishable_key, target: aTest },
+    { who: 'B test restricted (all) → A test', key: bRk, target: aTest },
+    { who: 'B live secret → A test', key: b.live_secret_key, target: aTest },
+    { who: 'B live secret → A live', key: b.live_secret_key, target: aLive },
+    { who: 'B live publishable → A live', key: b.live_publishable_key, target: aLive },
+    { who: 'B live restricted (all) → A live', key: bRkLive, target: aLive },
+    { who: 'A live secret → A test', key: a.live_secret_key, target: aTest, own: true },
+    { who: 'A test secret → A live', key: a.secret_key, target: aLive, own: true },
+  ];
+
+  let tries = 0;
+  const leaks: string[] = [];
+  for (const route of routes) {
+    const probe = PROBES[route];
+    if (!probe) continue;
+    const [method, template] = route.split(' ') as [string, string];
+    for (const at of attackers) {
+      const params = probe.params?.(at.target) ?? {};
+      const path = template.replace(/\{(\w+)\}/g, (_m, n: string) => encodeURIComponent(params[n] ?? 'missing'));
+      const qs = probe.query ? `?${new URLSearchParams(probe.query(at.target)).toString()}` : '';
+      const body = probe.body?.(at.target);
+      const res = await fetch(`${stack.url}${path}${qs}`, {
+        method: method.toUpperCase(),
+        headers: { authorization: `Bearer ${at.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      tries++;
+      const denied = res.status === 401 || res.status === 403 || res.status === 404;
+      const refused = denied || (probe.kind === 'reference' && res.status === 400 && /resource_missing|merchant_mismatch/.test(text));
+      // The answer may echo the ids it was given; it must carry none of the target's other data (and
+      // for another merchant, none of A's data in either mode; A's own key may of course see its own mode).
+      const given = new Set([...Object.values(params), ...Object.values(probe.query?.(at.target) ?? {}), ...JSON.stringify(body ?? {}).match(/[a-z]+_[A-Za-z0-9]+/g) ?? []]);
+      const secrets = at.own ? real(at.target) : [...real(aTest), ...real(aLive)];
+      const leaked = secrets.filter((s) => !given.has(s) && text.includes(s));
+      if (probe.kind === 'list' || (at.own && probe.ownMerchantOk)) {
+        if (res.status >= 500) leaks.push(`${route} [${at.who}] → ${res.status}`);
+        if (leaked.length) leaks.push(`${route} [${at.who}] → ${res.status} shows ${leaked.join(', ')}`);
+      } else if (!refused || leaked.length) {
+        leaks.push(`${route} [${at.who}] → ${res.status} ${text.slice(0, 160)}`);
+      }
+    }
+  }
+  t.same(leaks, [], `${tries} cross-tenant / cross-mode requests: none answered with A's data`);
+
+  // A's objects are untouched by all of that.
+  const s = sdk(a.secret_key);
+  const pi = await s.paymentIntents.retrieve(aTest.payment_intent);
+  t.equal(pi.status, 'succeeded');
+  t.same(pi.metadata, {}, 'no update from another tenant landed');
+  t.equal(pi.amount_received, 4242);
+  t.equal((await s.refunds.list({ payment_intent: pi.id })).data.length, 1, 'no refund from another tenant landed');
+  t.equal((await s.customers.retrieve(aTest.customer) as Stripe.Customer).name, 'Alice');
+  t.equal((await s.webhookEndpoints.retrieve(aTest.webhook_endpoint)).status, 'enabled');
+  t.equal((await sdk(a.live_secret_key).paymentIntents.retrieve(aLive.payment_intent)).status, 'requires_payment_method');
+});
