@@ -72,6 +72,7 @@ async function authorize(
   try {
     const auth = await deps.epn.authorize({
       reference: attempt.id,
+      intentId: state.id,
       merchantId,
       amount: attempt.amount,
       currency: state.currency,

@@ -9,7 +9,7 @@ export interface EpnHttpOptions {
   timeoutMs: number;
 }
 
-export type EpnRequest = <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) => Promise<T>;
+export type EpnRequest = <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, o?: { raw?: boolean }) => Promise<T>;
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
@@ -45,7 +45,7 @@ function exchange(agent: http.Agent | https.Agent, url: URL, method: string, pay
 export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
   const base = opts.baseUrl.replace(/\/+$/, '');
   const agent = base.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
-  return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> => {
+  return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, o: { raw?: boolean } = {}): Promise<T> => {
     let status: number;
     let text: string;
     try {
@@ -61,6 +61,8 @@ export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
     if (status >= 500) {
       throw new EpnUnavailableError('server_error', `EPN ${method} ${path} answered ${status}`, { cause: text.slice(0, 500) });
     }
+    // A 2xx file (the settlement file) is handed over as text.
+    if (o.raw && status < 400) return text as T;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -6,6 +6,7 @@ import type {
   WireInquiryResponse,
   WireRefundResponse,
   WireVoidResponse,
+  WireSettlementRow,
 } from '../wire.ts';
 import * as authorizeFlow from './authorize.ts';
 import * as captureFlow from './capture.ts';
@@ -37,6 +38,10 @@ export interface EpnClient {
   inquire(reference: string): Promise<EpnTransaction | null>;
   /** The transaction by network reference; EpnRejectedError 404 when unknown. */
   retrieve(networkRef: string): Promise<EpnTransaction>;
+  /** Every transaction booked under our reference: more than one when the network executed twice. */
+  inquireAll(reference: string): Promise<EpnTransaction[]>;
+  /** The network's settlement file of a UTC day (YYYY-MM-DD), optionally one merchant's. */
+  settlement(date: string, merchantId?: string): Promise<WireSettlementRow[]>;
 }
 
 export function createEpnClient(opts: EpnClientOptions): EpnClient {
@@ -59,6 +64,14 @@ export function createEpnClient(opts: EpnClientOptions): EpnClient {
     },
     async retrieve(networkRef) {
       return inquiryFlow.byRefFromWire(await request<WireInquiryByRefResponse>('GET', inquiryFlow.byRefPath(networkRef)));
+    },
+    async inquireAll(reference) {
+      return inquiryFlow.allFromWire(await request<WireInquiryResponse>('GET', `/v1/transactions${inquiryFlow.toWire(reference)}`));
+    },
+    async settlement(date, merchantId) {
+      const q = merchantId === undefined ? '' : `?${new URLSearchParams({ merchant_id: merchantId }).toString()}`;
+      const text = await request<string>('GET', `/v1/settlements/${encodeURIComponent(date)}${q}`, undefined, { raw: true });
+      return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as WireSettlementRow);
     },
   };
 }
