@@ -5,6 +5,7 @@ import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantComma
 import type { Customer, CustomerCommand } from '../actors/mod.ts';
 import type { RefundReason } from '../actors/mod.ts';
 import type { ErrorBody } from '../stripe/errors.ts';
+import type { ReconcileAction } from '../reconcile/ops.ts';
 
 export interface Ctx {
   commandId: string;
@@ -53,6 +54,8 @@ export type CommandRequest =
       message?: string;
       ctx: Ctx;
     }
+  /** Reconciliation's work on an intent (reverse stray money, flag, resolve, sweep): reconcile/ops.ts. */
+  | { op: 'intent.reconcile'; merchantId: string; intentId: string; action: ReconcileAction; ctx: Ctx }
   | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx };
 
