@@ -17,7 +17,7 @@ function token(n: number): string {
   return s;
 }
 
-function requireAdmin(req: FastifyRequest, adminToken: string | undefined): void {
+export function requireAdmin(req: FastifyRequest, adminToken: string | undefined): void {
   const h = req.headers.authorization ?? '';
   const given = h.toLowerCase().startsWith('bearer ') ? h.slice(7).trim() : '';
   const a = createHash('sha256').update(given).digest();

@@ -2,3 +2,4 @@
 import type { OpsCommand } from '../command.ts';
 
 export const commands: OpsCommand[] = [];
+commands.push((await import('./recon.ts')).recon);
