@@ -31,7 +31,9 @@ export const NO_FAULTS: FaultConfig = { timeout: 0, late_success: 0, duplicate: 
 const PROBS = ['timeout', 'late_success', 'duplicate', 'error'] as const;
 const INTS = { latency_ms: 600_000, late_ms: 3_600_000, hang_ms: 3_600_000 } as const;
 
-export class FaultConfigError extends Error {}
+export class FaultConfigError extends Error {
+  override name = 'FaultConfigError';
+}
 
 /** `timeout=0.2,late_success=0.05,duplicate=0.01,error=0.05,latency_ms=20,outage,seed=7` over a base. */
 export function parseFaults(spec: string, base: FaultConfig = NO_FAULTS): FaultConfig {
