@@ -248,18 +248,19 @@ t.test('the reconcile worker killed mid-run: a new one resumes from the durable 
     DATA_DIR: stack.dataDir,
     PARTITIONS: String(stack.config.partitions),
     EPN_TIMEOUT_MS: '1000',
-    RECON_INQUIRY_AFTER_MS: '500',
+    RECON_INQUIRY_AFTER_MS: '0',
     RECONCILE_BACKOFF_MS: '500',
-    RECON_DEADLINE_MS: '4000',
+    // Long enough that the never-executed half is still waiting when the first worker is killed.
+    RECON_DEADLINE_MS: '10000',
     LOG_LEVEL: 'info',
   };
-  const w1 = spawnWorker('rec_1', env);
-  t.teardown(() => w1.kill());
   const ids: string[] = [];
   await pool(Array.from({ length: 40 }, () => false), 8, async (d) => void ids.push(await pay(stripe, d)));
   const all = async () => Promise.all(ids.map((id) => stripe.paymentIntents.retrieve(id)));
-  t.ok((await all()).every((p) => p.status === 'processing' || p.status === 'succeeded'), 'every attempt went in doubt (or was settled already)');
+  t.ok((await all()).every((p) => p.status === 'processing'), 'no reconciler yet: every attempt is in doubt, every intent processing');
 
+  const w1 = spawnWorker('rec_1', env);
+  t.teardown(() => w1.kill());
   const verdicts = (w: typeof w1) => w.logs.filter((l) => l.msg === 'reconciled in-doubt attempt');
   await eventually(async () => verdicts(w1).length >= 5, 60_000, 100);
   w1.kill('SIGKILL');
@@ -278,6 +279,7 @@ t.test('the reconcile worker killed mid-run: a new one resumes from the durable 
     const ps = await all();
     return ps.every((p) => p.status !== 'processing') ? ps : null;
   }, 120_000, 500);
+  // Messages the killed worker held unacknowledged come back after the durable's ack_wait (60 s).
   t.comment(`the second worker settled the remaining ${left} in ${Date.now() - resumedAt} ms`);
   t.ok(verdicts(w2).length >= left, `the second worker settled what was left (${verdicts(w2).length} verdicts)`);
 
