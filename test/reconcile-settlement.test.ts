@@ -245,3 +245,27 @@ t.test('the whole stack: reversals, discrepancies, manual resolution (API and CL
   t.match(metrics, /paynats_reconcile_reversals_total\{reason="duplicate_authorization",method="refund"\} 1/);
   t.match(metrics, /paynats_reconcile_time_to_reconcile_seconds_bucket/);
 });
+
+t.test('stuck attempts: listed by the admin API, settled by the sweep when no consumer did', async (t) => {
+  // No reconcile role: nothing settles the in-doubt attempt but the sweep (served by the gateway).
+  const stack = await startStack(t, { ROLES: 'gateway,actors,projector,webhooks', EPN_TIMEOUT_MS: '400', RECON_STUCK_AFTER_MS: '500', RECON_DEADLINE_MS: '500', RECON_SETTLEMENT_INTERVAL_MS: '0' });
+  const m = await stack.onboard();
+  const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 0 });
+  const admin = async <T>(method: string, p: string): Promise<T> => (await (await fetch(`${stack.url}${p}`, { method, headers: { authorization: `Bearer ${stack.adminToken}` } })).json()) as T;
+  await fetch(`${stack.epnUrl}/admin/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 1 }) });
+  const pm = await stripe.paymentMethods.create({ type: 'card', card: { number: GOOD, exp_month: 12, exp_year: 2034, cvc: '123' } });
+  const pi = await stripe.paymentIntents.confirm((await stripe.paymentIntents.create({ amount: 1500, currency: 'usd' })).id, { payment_method: pm.id });
+  t.equal(pi.status, 'processing');
+  const stuck = await eventually(async () => {
+    const r = await admin<{ data: { id: string; status: string; intent_id: string; age_ms: number }[] }>('GET', '/admin/reconciliation/stuck');
+    return r.data.length ? r.data : null;
+  }, 20_000, 200);
+  t.match(stuck, [{ id: pi.latest_charge, status: 'in_doubt', intent_id: pi.id }]);
+  await new Promise((r) => setTimeout(r, 600)); // past stuck + deadline
+  const swept = await admin<{ stuck: number; settled: string[] }>('POST', '/admin/reconciliation/sweep');
+  t.match(swept, { stuck: 1, settled: [pi.latest_charge] });
+  const after = await stripe.paymentIntents.retrieve(pi.id);
+  t.equal(after.status, 'requires_payment_method');
+  t.equal(after.last_payment_error?.code, 'payment_timeout');
+  t.match(await (await fetch(`${stack.url}/metrics`)).text(), /paynats_reconcile_stuck_attempts\{age="lt_5m"\} 1/);
+});
