@@ -20,7 +20,10 @@ export type ReconcileAction =
   | { kind: 'flag'; discrepancyId: string; discrepancy: DiscrepancyKind; attemptId: string | null; networkRef: string | null; detail: string }
   | { kind: 'resolve'; discrepancyId: string; discrepancy: DiscrepancyKind; operator: string; reason: string; action: string }
   /** The sweep: an attempt left pending (a crash between attempt.started and the network's answer) goes in doubt. */
-  | { kind: 'mark_unknown'; attemptId: string };
+  | { kind: 'mark_unknown'; attemptId: string }
+  /** A refund left pending (the network did not answer): ask, and retry it if the network never saw it —
+   *  safe, the network refunds once per refund reference. */
+  | { kind: 'settle_refund'; refundId: string };
 
 const reversals = counter('paynats_reconcile_reversals_total', 'Money given back at the network by reconciliation, by reason and method', ['reason', 'method']);
 
@@ -54,6 +57,23 @@ export async function reconcileIntent(
       const a = state.attempts.find((x) => x.id === action.attemptId);
       if (!a || a.status !== 'pending') return { state, seq };
       return exec({ type: 'RecordAuthorization', attemptId: a.id, outcome: 'unknown', networkRef: null, now: ctx.now }, `unknown_${a.id}`);
+    }
+    case 'settle_refund': {
+      const r = state.refunds.find((x) => x.id === action.refundId);
+      if (!r || r.status !== 'pending') return { state, seq };
+      const a = state.attempts.find((x) => x.id === r.charge);
+      if (!a?.network_ref) return { state, seq };
+      let cmd: IntentCommand;
+      try {
+        const res = await deps.epn.refund({ networkRef: a.network_ref, amount: r.amount, refundReference: r.id });
+        cmd = { type: 'RecordRefund', refundId: r.id, outcome: 'succeeded', networkRef: res.refund.networkRef, now: ctx.now };
+      } catch (err) {
+        if (err instanceof EpnUnavailableError) throw unavailable('The card network did not answer the refund; try again.');
+        if (!(err instanceof EpnRejectedError)) throw err;
+        cmd = { type: 'RecordRefund', refundId: r.id, outcome: 'failed', networkRef: a.network_ref, failureReason: 'declined', now: ctx.now };
+      }
+      deps.log.info({ intent: intentId, refund: r.id, outcome: cmd.type === 'RecordRefund' ? cmd.outcome : null }, 'reconciled pending refund');
+      return exec(cmd, `refund_${r.id}`);
     }
     case 'reverse_stray':
     case 'reverse_manual': {

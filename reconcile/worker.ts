@@ -157,7 +157,10 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
     }
     if (commit.aggregate !== 'intent') return { kind: 'ack' };
     const inDoubt = commit.events.flatMap((e) => (e.type === 'attempt.in_doubt' ? [e.data.attempt_id] : []));
-    if (inDoubt.length === 0) return { kind: 'ack' };
+    // A refund the network did not answer stays pending in the commit that created it.
+    const refunds = commit.events.flatMap((e) => (e.type === 'refund.created' && commit.state.refunds.find((r) => r.id === e.data.refund_id)?.status === 'pending' ? [e.data.refund_id] : []));
+    if (inDoubt.length === 0 && refunds.length === 0) return { kind: 'ack' };
+    if (inDoubt.length === 0) return settleRefunds(o, m, commit.merchant_id, commit.state, refunds, clock());
 
     const since = Math.floor(m.info.timestampNanos / 1e6);
     const now = clock();
@@ -185,4 +188,32 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
     }
     return later ?? { kind: 'ack' };
   };
+}
+
+/** Pending refunds of one commit: the owner asks the network (retrying is safe: one refund per reference). */
+async function settleRefunds(o: ReconcileOptions, m: JsMsg, merchantId: string, intent: Intent, refundIds: string[], now: number): Promise<Outcome> {
+  const since = Math.floor(m.info.timestampNanos / 1e6);
+  const inquiryAfterMs = o.inquiryAfterMs ?? 0;
+  // The request that created it is still running; it usually records the answer itself.
+  if (now < since + Math.max(inquiryAfterMs, 1_000)) return { kind: 'nak', delayMs: Math.max(1, since + Math.max(inquiryAfterMs, 1_000) - now), reason: 'refund may still be answered' };
+  for (const refundId of refundIds) {
+    try {
+      const state = await o.commands.send({
+        op: 'intent.reconcile',
+        merchantId,
+        intentId: intent.id,
+        action: { kind: 'settle_refund', refundId },
+        ctx: { commandId: `rec_${refundId}`, livemode: intent.livemode, requestId: null, correlationId: null, now: Math.floor(now / 1000) },
+      });
+      const r = 'refunds' in state ? state.refunds.find((x) => x.id === refundId) : undefined;
+      if (r?.status === 'pending') return { kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, Number.MAX_SAFE_INTEGER), reason: 'refund still pending' };
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) {
+        o.log.error({ err, refund: refundId, intent: intent.id }, 'refund reconciliation refused; giving up on it');
+        continue;
+      }
+      return { kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, Number.MAX_SAFE_INTEGER), reason: `refund settle failed: ${(err as Error).message}` };
+    }
+  }
+  return { kind: 'ack' };
 }

@@ -269,3 +269,27 @@ t.test('stuck attempts: listed by the admin API, settled by the sweep when no co
   t.equal(after.last_payment_error?.code, 'payment_timeout');
   t.match(await (await fetch(`${stack.url}/metrics`)).text(), /paynats_reconcile_stuck_attempts\{age="lt_5m"\} 1/);
 });
+
+t.test('a refund the network did not answer stays pending, then reconciliation settles it (once)', async (t) => {
+  const stack = await startStack(t, { EPN_TIMEOUT_MS: '400', RECON_INQUIRY_AFTER_MS: '100', RECONCILE_BACKOFF_MS: '300', RECON_SETTLEMENT_INTERVAL_MS: '0' });
+  const m = await stack.onboard();
+  const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 0 });
+  const faults = (body: unknown) => fetch(`${stack.epnUrl}/admin/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const pm = await stripe.paymentMethods.create({ type: 'card', card: { number: GOOD, exp_month: 12, exp_year: 2034, cvc: '123' } });
+  const pi = await stripe.paymentIntents.confirm((await stripe.paymentIntents.create({ amount: 3000, currency: 'usd' })).id, { payment_method: pm.id });
+  t.equal(pi.status, 'succeeded');
+  await faults({ outage: true });
+  const refund = await stripe.refunds.create({ payment_intent: pi.id, amount: 1000 });
+  t.equal(refund.status, 'pending', 'no answer from the network: pending');
+  await new Promise((r) => setTimeout(r, 1_500));
+  await faults({ outage: false });
+  const done = await eventually(async () => {
+    const r = await stripe.refunds.retrieve(refund.id);
+    return r.status === 'succeeded' ? r : null;
+  }, 20_000, 200);
+  t.equal(done.amount, 1000);
+  const tx = ((await (await fetch(`${stack.epnUrl}/v1/transactions?reference=${pi.latest_charge}`)).json()) as { data: { amount_refunded: number; refunds: unknown[] }[] }).data[0];
+  t.equal(tx?.amount_refunded, 1000, 'refunded once at the network');
+  t.equal(tx?.refunds.length, 1);
+  t.ok(stack.logs.some((l) => l.includes('reconciled pending refund') && l.includes(refund.id)));
+});
