@@ -231,7 +231,7 @@ async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
 
 /**
  * Reconciliation settles an attempt left in doubt. Terminal never goes backwards: the decider
- * writes nothing for an attempt that is already settled (a late or repeated verdict).
+ * writes nothing for a repeated verdict and refuses a contrary one (409 attempt_already_settled).
  */
 async function settle(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.settle' }>) {
   const { merchantId, intentId, attemptId, ctx } = req;

@@ -40,7 +40,8 @@ export type CommandRequest =
   /**
    * Reconciliation's verdict on an attempt whose outcome was unknown: approved / declined as the
    * network's inquiry answered, or timeout (the deadline passed and the network never saw it).
-   * Recorded with RecordAuthorization, so an answer for an already settled attempt writes nothing.
+   * Recorded with RecordAuthorization: a repeat for a settled attempt writes nothing, a contrary
+   * verdict is refused (409 attempt_already_settled; reconcile/ reverses the money instead).
    */
   | {
       op: 'intent.settle';
