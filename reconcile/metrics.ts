@@ -29,6 +29,7 @@ export const reconMetrics = {
   mismatchRate: gauge('paynats_reconcile_mismatch_rate', 'Share of settlement rows of the last run that did not match (0..1)'),
   runs: counter('paynats_reconcile_settlement_runs_total', 'Settlement reconciliation runs, by result', ['result']),
   runSeconds: histogram('paynats_reconcile_settlement_run_seconds', 'Duration of a settlement reconciliation run', [], [0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]),
+  unsettled: gauge('paynats_reconcile_unsettled_attempts', 'Attempts pending or in doubt in the read model, by status (last sweep): the backlog across every reconciler', ['status']),
   stuck: gauge('paynats_reconcile_stuck_attempts', 'Attempts pending or in doubt past RECON_STUCK_AFTER_MS, by age bucket (last sweep)', ['age']),
   openDiscrepancies: gauge('paynats_reconcile_open_discrepancies', 'Discrepancies waiting for an operator (last run)'),
 };

@@ -7,7 +7,7 @@ import type { CommandClient } from '../runtime/client.ts';
 import { ApiError } from '../stripe/errors.ts';
 import { AGE_BUCKETS, ageBucket, reconMetrics } from './metrics.ts';
 import { runSettlement, type RunSummary } from './settlement.ts';
-import { stuckAttempts, type ReconDb, type StuckAttempt } from './store.ts';
+import { stuckAttempts, unsettledCounts, type ReconDb, type StuckAttempt } from './store.ts';
 import { settleInDoubt } from './worker.ts';
 
 export interface ReconciliationOptions {
@@ -52,6 +52,8 @@ export function startReconciliation(o: ReconciliationOptions): ReconciliationSer
     const byAge = new Map<string, number>(AGE_BUCKETS.map((b) => [b, 0]));
     for (const a of found) byAge.set(ageBucket(a.age_ms), (byAge.get(ageBucket(a.age_ms)) ?? 0) + 1);
     for (const [age, n] of byAge) reconMetrics.stuck.set({ age }, n);
+    const unsettled = await unsettledCounts(o.db);
+    for (const [status, n] of Object.entries(unsettled)) reconMetrics.unsettled.set({ status }, n);
     const markedInDoubt: string[] = [];
     const settled: string[] = [];
     for (const a of found) {

@@ -159,3 +159,15 @@ export async function countOpenDiscrepancies(db: ReconDb): Promise<number> {
   const r = await db.selectFrom('recon_discrepancies').select(sql<string>`count(*)`.as('n')).where('status', '=', 'open').executeTakeFirst();
   return Number(r?.n ?? 0);
 }
+
+/** Attempts waiting on the network, by status (the reconciliation backlog as the read model sees it). */
+export async function unsettledCounts(db: ReconDb): Promise<{ pending: number; in_doubt: number }> {
+  const rows = await db
+    .selectFrom('payment_attempts')
+    .select(['status', sql<string>`count(*)`.as('n')])
+    .where('status', 'in', ['pending', 'in_doubt'])
+    .groupBy('status')
+    .execute();
+  const n = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
+  return { pending: n('pending'), in_doubt: n('in_doubt') };
+}

@@ -180,3 +180,33 @@ t.test('ledger API and the daily settlement file', async (t) => {
   t.equal((await s.client.settlement(today, 'acct_b')).length, 1);
   t.equal((await fetch(`${s.url}/v1/settlements/not-a-date`)).status, 400);
 });
+
+t.test('EPN_FAULTS at start: the simulator process reads it; a bad value exits with code 2', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const root = path.resolve(import.meta.dirname, '..');
+  const dir = mkdtempSync(path.join(tmpdir(), 'epn-main-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const run = (faults: string) =>
+    spawn(process.execPath, ['--import', 'tsx', 'epn/sim/main.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', EPN_PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'silent', EPN_FAULTS: faults }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  const bad = run('timeout=7');
+  let stderr = '';
+  bad.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((r) => bad.once('exit', r));
+  t.equal(code, 2);
+  t.match(stderr, /EPN_FAULTS: timeout: a probability between 0 and 1/);
+
+  const ok = run('outage,latency_ms=5,seed=9');
+  t.teardown(() => void ok.kill('SIGKILL'));
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: ok.stdout }).on('line', (l) => {
+      const m = /EPN_LISTENING (\S+)/.exec(l);
+      if (m) resolve(m[1]!);
+    });
+    ok.once('exit', (c) => reject(new Error(`exited ${String(c)}`)));
+  });
+  t.match(await (await fetch(`${url}/admin/faults`)).json(), { outage: true, latency_ms: 5, seed: 9 });
+  t.equal((await fetch(`${url}/v1/transactions?reference=x`)).status, 503, 'outage from the start');
+  ok.kill('SIGTERM');
+});
