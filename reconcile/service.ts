@@ -69,8 +69,8 @@ export function startReconciliation(o: ReconciliationOptions): ReconciliationSer
           if (r.kind === 'settled') settled.push(a.id);
         }
       } catch (err) {
-        if (!(err instanceof ApiError && err.status < 500)) throw err;
-        o.log.warn({ err, attempt: a.id }, 'sweep could not act on a stuck attempt');
+        // Refused, or no owner for a moment: the next sweep tries again.
+        o.log.warn({ err, attempt: a.id, refused: err instanceof ApiError && err.status < 500 }, 'sweep could not act on a stuck attempt');
       }
     }
     if (found.length) o.log.warn({ stuck: found.length, marked_in_doubt: markedInDoubt.length, settled: settled.length }, 'stuck attempts swept');
