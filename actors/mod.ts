@@ -29,3 +29,11 @@ export {
   type CustomerFields,
   type MetadataPatch,
 } from './customer/customer.ts';
+export {
+  TIMEOUT_FAILURE_CODE,
+  TIMEOUT_MESSAGE,
+  type Reversal,
+  type ReversalReason,
+  type DiscrepancyKind,
+  type ReconciliationFlag,
+} from './payment-intent/intent.ts';

@@ -36,8 +36,16 @@ export interface Config {
   leaseMs: number;
   /** Delays between inquiries about an in-doubt attempt, ms (comma list; the last one repeats). */
   reconcileBackoffMs: number[];
-  /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms. */
+  /** How long after an attempt went in doubt reconciliation keeps asking before settling it as a timeout, ms (RECON_DEADLINE_MS). */
   reconcileDeadlineMs: number;
+  /** Delay before the first inquiry about an in-doubt attempt, ms (RECON_INQUIRY_AFTER_MS). */
+  reconInquiryAfterMs: number;
+  /** Interval of the scheduled settlement-file reconciliation, ms; 0: only on demand (RECON_SETTLEMENT_INTERVAL_MS). */
+  reconSettlementIntervalMs: number;
+  /** Settlement rows and attempts younger than this are left for the next run (still in flight), ms. */
+  reconSettlementGraceMs: number;
+  /** An attempt pending or in doubt longer than this is stuck: the sweep takes it over, ms (RECON_STUCK_AFTER_MS). */
+  reconStuckAfterMs: number;
   workerId: string;
   /** The demo merchant store's port under `npm start` (`0` = any free port). */
   storePort: number;
@@ -148,9 +156,11 @@ export function loadConfig(env: Env = process.env): Config {
     if (!/^\d+$/.test(s.trim())) throw new ConfigError('WEBHOOK_BACKOFF_MS', `must be a comma list of ms, got '${backoffRaw}'`);
     return Number(s.trim());
   });
-  const reconcileRaw = env.RECONCILE_BACKOFF_MS ?? '1000,5000,30000,120000';
+  // RECON_* are the reconciliation names; the older RECONCILE_* ones still work (RECON_* wins).
+  const backoffVar = env.RECON_BACKOFF_MS !== undefined ? 'RECON_BACKOFF_MS' : 'RECONCILE_BACKOFF_MS';
+  const reconcileRaw = env[backoffVar] ?? '1000,5000,30000,120000';
   const reconcileBackoffMs = reconcileRaw.split(',').map((s) => {
-    if (!/^\d+$/.test(s.trim())) throw new ConfigError('RECONCILE_BACKOFF_MS', `must be a comma list of ms, got '${reconcileRaw}'`);
+    if (!/^\d+$/.test(s.trim())) throw new ConfigError(backoffVar, `must be a comma list of ms, got '${reconcileRaw}'`);
     return Number(s.trim());
   });
   const host = env.HOST ?? '127.0.0.1';
@@ -177,7 +187,11 @@ export function loadConfig(env: Env = process.env): Config {
     webhookBackoffMs,
     leaseMs: int(env, 'LEASE_MS', 5_000, 500, 600_000),
     reconcileBackoffMs,
-    reconcileDeadlineMs: int(env, 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
+    reconcileDeadlineMs: int(env, env.RECON_DEADLINE_MS !== undefined ? 'RECON_DEADLINE_MS' : 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
+    reconInquiryAfterMs: int(env, 'RECON_INQUIRY_AFTER_MS', 1_000, 0, 24 * 3600 * 1000),
+    reconSettlementIntervalMs: int(env, 'RECON_SETTLEMENT_INTERVAL_MS', 3600 * 1000, 0, 7 * 24 * 3600 * 1000),
+    reconSettlementGraceMs: int(env, 'RECON_SETTLEMENT_GRACE_MS', 60 * 1000, 0, 24 * 3600 * 1000),
+    reconStuckAfterMs: int(env, 'RECON_STUCK_AFTER_MS', 15 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     workerId: env.WORKER_ID ?? `w_${randomBytes(4).toString('hex')}`,
     storePort: int(env, 'STORE_PORT', 4030, 0, 65535),
     metricsPort: int(env, 'METRICS_PORT', 0, 0, 65535),

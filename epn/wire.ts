@@ -27,6 +27,8 @@ export interface WireAuthorizeRequest {
   card: WireCard;
   /** The issuer's 3-D Secure result for this payment, when the cardholder completed a challenge. */
   three_d_secure?: { authenticated: boolean };
+  /** The caller's payment id (our intent id), echoed in the settlement file. */
+  intent_id?: string;
 }
 
 export interface WireAuthorizeResponse {
@@ -71,6 +73,8 @@ export interface WireRefund {
 export interface WireTransaction {
   network_ref: string;
   reference: string;
+  /** The caller's payment id, when it sent one (absent in ledgers written before it existed). */
+  intent_id?: string | null;
   merchant_id: string;
   amount: number;
   currency: string;
@@ -146,4 +150,23 @@ export type WireErrorCode =
 
 export interface WireError {
   error: { code: WireErrorCode | string; message: string };
+}
+
+// ---- settlement file (one JSON line per transaction booked that day) ------
+
+export interface WireSettlementRow {
+  network_ref: string;
+  merchant_id: string;
+  intent_id: string | null;
+  /** The caller's reference: our attempt id. */
+  attempt_id: string;
+  amount: number;
+  amount_captured: number;
+  amount_refunded: number;
+  currency: string;
+  status: WireTransactionStatus;
+  /** Network fee on the captured amount, minor units. */
+  fee: number;
+  created_at: number;
+  updated_at: number;
 }

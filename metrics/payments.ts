@@ -69,6 +69,12 @@ class MeteredEpn implements EpnClient {
   retrieve(ref: string) {
     return timed('retrieve', () => this.epn.retrieve(ref));
   }
+  inquireAll(ref: string) {
+    return timed('inquire_all', () => this.epn.inquireAll(ref));
+  }
+  settlement(date: string, merchantId?: string) {
+    return timed('settlement', () => this.epn.settlement(date, merchantId));
+  }
   withHeaders(h: Record<string, string>): EpnClient {
     return new MeteredEpn(this.epn.withHeaders(h));
   }

@@ -1,25 +1,33 @@
 // Reconciliation of in-doubt attempts: a durable consumer of intent commits that, for each
-// `attempt.in_doubt`, asks the network what it did with our reference (the attempt id) and sends
-// the answer to the intent's owner as an `intent.settle` command. The network never saw it →
-// ask again later (nak with backoff) until the deadline, then settle as a timeout. Every verdict has
-// a deterministic command id, and the decider ignores verdicts for settled attempts, so a
-// redelivered commit or a second reconciler settles nothing twice.
+// `attempt.in_doubt`, waits RECON_INQUIRY_AFTER_MS, then asks the network what it did with our
+// reference (the attempt id) and sends the answer to the intent's owner as an `intent.settle`
+// command. The network never saw it → ask again later (nak with backoff) until the deadline, then
+// settle as a timeout (`attempt.timed_out`, the seed's payment_timeout). Money the network moved
+// that we do not keep (a second booking of the request, an approval for an attempt we already
+// settled as failed) is given back through `intent.reconcile` (reverse_stray). Every command has a
+// deterministic id, and the decider ignores repeats, so a redelivered commit or a second
+// reconciler settles nothing twice.
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
+import type { Intent } from '../actors/mod.ts';
 import type { EpnClient, EpnTransaction } from '../epn/client/mod.ts';
 import type { Outcome } from '../nats/mod.ts';
 import type { CommandClient } from '../runtime/client.ts';
-import type { CommandRequest } from '../runtime/protocol.ts';
+import type { CommandRequest, Ctx } from '../runtime/protocol.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import { ApiError } from '../stripe/errors.ts';
+import { holdsMoney } from './stray.ts';
+import { reconMetrics } from './metrics.ts';
 
 export interface ReconcileOptions {
-  epn: Pick<EpnClient, 'inquire'>;
+  epn: Pick<EpnClient, 'inquire'> & Partial<Pick<EpnClient, 'inquireAll'>>;
   commands: CommandClient;
   /** Delays between inquiries, ms; the last one repeats. */
   backoffMs: number[];
   /** Past this long after the attempt went in doubt, an attempt the network never saw is a timeout. */
   deadlineMs: number;
+  /** The first inquiry waits this long after the attempt went in doubt (0: at once). */
+  inquiryAfterMs?: number;
   log: Logger;
   /** ms since epoch (tests). */
   clock?: () => number;
@@ -28,7 +36,7 @@ export interface ReconcileOptions {
 type Settle = Extract<CommandRequest, { op: 'intent.settle' }>;
 type Verdict = Pick<Settle, 'outcome' | 'networkRef'> & Partial<Pick<Settle, 'failureCode' | 'declineCode' | 'message'>>;
 
-/** What the network's record says happened; null: nothing to settle yet. */
+/** What the network's record says happened. */
 export function verdictOf(tx: EpnTransaction): Verdict {
   switch (tx.status) {
     case 'authorized':
@@ -55,8 +63,91 @@ export function nextDelay(backoffMs: number[], deliveryCount: number, msToDeadli
   return Math.max(1, Math.min(d, msToDeadline));
 }
 
+export interface InDoubt {
+  merchantId: string;
+  intentId: string;
+  attemptId: string;
+  livemode: boolean;
+  correlationId: string | null;
+}
+
+export type SettleResult =
+  /** Settled (or already settled): the outcome recorded. */
+  | { kind: 'settled'; outcome: Settle['outcome']; networkRef: string | null }
+  /** The network has not seen it and the deadline is not past. */
+  | { kind: 'not_seen' }
+  /** Network or owner unreachable: ask again later. */
+  | { kind: 'retry'; reason: string }
+  | { kind: 'gave_up'; reason: string };
+
+/**
+ * One attempt in doubt, asked about once: the verdict settled through its owner, stray money
+ * given back. Shared by the consumer and the sweep of stuck attempts.
+ */
+export async function settleInDoubt(o: Pick<ReconcileOptions, 'epn' | 'commands' | 'log'>, x: InDoubt, pastDeadline: boolean, nowMs: number): Promise<SettleResult> {
+  let txs: EpnTransaction[];
+  try {
+    if (o.epn.inquireAll) txs = await o.epn.inquireAll(x.attemptId);
+    else {
+      const tx = await o.epn.inquire(x.attemptId);
+      txs = tx ? [tx] : [];
+    }
+  } catch (err) {
+    // Unreachable or refusing: ask again later; the deadline only applies to "never seen".
+    return { kind: 'retry', reason: `inquiry failed: ${(err as Error).message}` };
+  }
+  // The first booking is the answer the network gave (or would have given); later ones are duplicates.
+  const first = txs[0];
+  let verdict: Verdict;
+  if (first) verdict = verdictOf(first);
+  else if (pastDeadline) verdict = { outcome: 'timeout', networkRef: null };
+  else return { kind: 'not_seen' };
+
+  const ctx = (commandId: string): Ctx => ({ commandId, livemode: x.livemode, requestId: null, correlationId: x.correlationId, now: Math.floor(nowMs / 1000) });
+  const req: Settle = { op: 'intent.settle', merchantId: x.merchantId, intentId: x.intentId, attemptId: x.attemptId, ...verdict, ctx: ctx(`rec_${x.attemptId}_${verdict.outcome}`) };
+  let after: Intent | null = null;
+  let contrary = false;
+  try {
+    const state = await o.commands.send(req);
+    after = 'attempts' in state ? state : null;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409 && err.code === 'attempt_already_settled') {
+      // Settled otherwise already (e.g. timed out, then the network executed it late).
+      contrary = true;
+    } else if (err instanceof ApiError && err.status < 500) {
+      o.log.error({ err, attempt: x.attemptId, intent: x.intentId, outcome: verdict.outcome }, 'settle refused; giving up on this attempt');
+      return { kind: 'gave_up', reason: err.message };
+    } else {
+      return { kind: 'retry', reason: `settle failed: ${(err as Error).message}` };
+    }
+  }
+  const a = after?.attempts.find((y) => y.id === x.attemptId);
+  o.log.info(
+    { attempt: x.attemptId, intent: x.intentId, merchant: x.merchantId, outcome: verdict.outcome, network_ref: verdict.networkRef, attempt_status: a?.status, intent_status: after?.status, contrary },
+    'reconciled in-doubt attempt',
+  );
+  reconMetrics.verdicts.inc({ outcome: contrary ? 'contrary' : verdict.outcome });
+
+  // Money moved that we may not keep: a second booking, or an approval we settled otherwise.
+  const moved = txs.filter(holdsMoney);
+  const keep = a?.status === 'succeeded' ? a.network_ref : null;
+  if (moved.some((tx) => tx.networkRef !== keep)) {
+    try {
+      await o.commands.send({ op: 'intent.reconcile', merchantId: x.merchantId, intentId: x.intentId, action: { kind: 'reverse_stray', attemptId: x.attemptId }, ctx: ctx(`rec_${x.attemptId}_reverse_${moved.length}`) });
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) {
+        o.log.error({ err, attempt: x.attemptId, intent: x.intentId }, 'reversal refused; left for settlement reconciliation');
+      } else {
+        return { kind: 'retry', reason: `reversal failed: ${(err as Error).message}` };
+      }
+    }
+  }
+  return { kind: 'settled', outcome: verdict.outcome, networkRef: verdict.networkRef };
+}
+
 export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Outcome> {
   const clock = o.clock ?? Date.now;
+  const inquiryAfterMs = o.inquiryAfterMs ?? 0;
   return async (m) => {
     let commit;
     try {
@@ -66,60 +157,63 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
     }
     if (commit.aggregate !== 'intent') return { kind: 'ack' };
     const inDoubt = commit.events.flatMap((e) => (e.type === 'attempt.in_doubt' ? [e.data.attempt_id] : []));
-    if (inDoubt.length === 0) return { kind: 'ack' };
+    // A refund the network did not answer stays pending in the commit that created it.
+    const refunds = commit.events.flatMap((e) => (e.type === 'refund.created' && commit.state.refunds.find((r) => r.id === e.data.refund_id)?.status === 'pending' ? [e.data.refund_id] : []));
+    if (inDoubt.length === 0 && refunds.length === 0) return { kind: 'ack' };
+    if (inDoubt.length === 0) return settleRefunds(o, m, commit.merchant_id, commit.state, refunds, clock());
 
     const since = Math.floor(m.info.timestampNanos / 1e6);
-    const msToDeadline = since + o.deadlineMs - clock();
+    const now = clock();
+    // The network may still be working on it: the first question waits a little.
+    for (const id of inDoubt) reconMetrics.open.add(id);
+    if (m.info.deliveryCount <= 1 && now < since + inquiryAfterMs) {
+      return { kind: 'nak', delayMs: Math.max(1, since + inquiryAfterMs - now), reason: 'first inquiry not due yet' };
+    }
+    const msToDeadline = since + o.deadlineMs - now;
     const retry = (reason: string): Outcome => ({ kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, Math.max(msToDeadline, 1_000)), reason });
     const intent = commit.state;
     let later: Outcome | null = null;
 
     for (const attemptId of inDoubt) {
-      let verdict: Verdict;
-      try {
-        const tx = await o.epn.inquire(attemptId);
-        if (tx) verdict = verdictOf(tx);
-        else if (msToDeadline <= 0) verdict = { outcome: 'timeout', networkRef: null };
-        else {
-          o.log.debug({ attempt: attemptId, intent: intent.id, ms_to_deadline: msToDeadline }, 'the network has not seen the attempt yet');
-          later = { kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, msToDeadline), reason: 'not seen by the network yet' };
-          continue;
-        }
-      } catch (err) {
-        // Unreachable or refusing: ask again later; the deadline only applies to "never seen".
-        later = retry(`inquiry failed: ${(err as Error).message}`);
-        continue;
-      }
-      const req: Settle = {
-        op: 'intent.settle',
-        merchantId: commit.merchant_id,
-        intentId: intent.id,
-        attemptId,
-        ...verdict,
-        ctx: {
-          commandId: `rec_${attemptId}_${verdict.outcome}`,
-          livemode: intent.livemode,
-          requestId: null,
-          correlationId: commit.correlation_id,
-          now: Math.floor(clock() / 1000),
-        },
-      };
-      try {
-        const state = await o.commands.send(req);
-        const after = 'attempts' in state ? state : null;
-        const a = after?.attempts.find((x) => x.id === attemptId);
-        o.log.info(
-          { attempt: attemptId, intent: intent.id, merchant: commit.merchant_id, outcome: verdict.outcome, network_ref: verdict.networkRef, attempt_status: a?.status, intent_status: after?.status },
-          'reconciled in-doubt attempt',
-        );
-      } catch (err) {
-        if (err instanceof ApiError && err.status < 500) {
-          o.log.error({ err, attempt: attemptId, intent: intent.id, outcome: verdict.outcome }, 'settle refused; giving up on this attempt');
-          continue;
-        }
-        later = retry(`settle failed: ${(err as Error).message}`);
+      const r = await settleInDoubt(o, { merchantId: commit.merchant_id, intentId: intent.id, attemptId, livemode: intent.livemode, correlationId: commit.correlation_id }, msToDeadline <= 0, now);
+      if (r.kind === 'not_seen') {
+        o.log.debug({ attempt: attemptId, intent: intent.id, ms_to_deadline: msToDeadline }, 'the network has not seen the attempt yet');
+        later = { kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, msToDeadline), reason: 'not seen by the network yet' };
+      } else if (r.kind === 'retry') {
+        later = retry(r.reason);
+      } else {
+        reconMetrics.open.delete(attemptId);
+        if (r.kind === 'settled') reconMetrics.timeToReconcile.observe({ outcome: r.outcome }, Math.max(0, now - since) / 1000);
       }
     }
     return later ?? { kind: 'ack' };
   };
+}
+
+/** Pending refunds of one commit: the owner asks the network (retrying is safe: one refund per reference). */
+async function settleRefunds(o: ReconcileOptions, m: JsMsg, merchantId: string, intent: Intent, refundIds: string[], now: number): Promise<Outcome> {
+  const since = Math.floor(m.info.timestampNanos / 1e6);
+  const inquiryAfterMs = o.inquiryAfterMs ?? 0;
+  // The request that created it is still running; it usually records the answer itself.
+  if (now < since + Math.max(inquiryAfterMs, 1_000)) return { kind: 'nak', delayMs: Math.max(1, since + Math.max(inquiryAfterMs, 1_000) - now), reason: 'refund may still be answered' };
+  for (const refundId of refundIds) {
+    try {
+      const state = await o.commands.send({
+        op: 'intent.reconcile',
+        merchantId,
+        intentId: intent.id,
+        action: { kind: 'settle_refund', refundId },
+        ctx: { commandId: `rec_${refundId}`, livemode: intent.livemode, requestId: null, correlationId: null, now: Math.floor(now / 1000) },
+      });
+      const r = 'refunds' in state ? state.refunds.find((x) => x.id === refundId) : undefined;
+      if (r?.status === 'pending') return { kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, Number.MAX_SAFE_INTEGER), reason: 'refund still pending' };
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) {
+        o.log.error({ err, refund: refundId, intent: intent.id }, 'refund reconciliation refused; giving up on it');
+        continue;
+      }
+      return { kind: 'nak', delayMs: nextDelay(o.backoffMs, m.info.deliveryCount, Number.MAX_SAFE_INTEGER), reason: `refund settle failed: ${(err as Error).message}` };
+    }
+  }
+  return { kind: 'ack' };
 }

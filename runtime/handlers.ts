@@ -14,6 +14,7 @@ import { EpnUnavailableError, EpnRejectedError } from '../epn/client/mod.ts';
 import type { AggregateStore, CommandContext } from './aggregates.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
 import type { Logger } from 'pino';
+import { reconcileIntent } from '../reconcile/ops.ts';
 
 export interface HandlerDeps {
   store: AggregateStore;
@@ -72,6 +73,7 @@ async function authorize(
   try {
     const auth = await deps.epn.authorize({
       reference: attempt.id,
+      intentId: state.id,
       merchantId,
       amount: attempt.amount,
       currency: state.currency,
@@ -227,12 +229,9 @@ async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
   return (await run(deps, merchantId, intentId, cmd, step(ctx, 'refund_result'))).state;
 }
 
-export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
-export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
-
 /**
  * Reconciliation settles an attempt left in doubt. Terminal never goes backwards: the decider
- * writes nothing for an attempt that is already settled (a late or repeated verdict).
+ * writes nothing for a repeated verdict and refuses a contrary one (409 attempt_already_settled).
  */
 async function settle(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.settle' }>) {
   const { merchantId, intentId, attemptId, ctx } = req;
@@ -250,7 +249,7 @@ async function settle(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
             ...(req.message ? { message: req.message } : {}),
             now: ctx.now,
           }
-        : { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: TIMEOUT_FAILURE_CODE, message: TIMEOUT_MESSAGE, now: ctx.now };
+        : { type: 'RecordAuthorization', attemptId, outcome: 'timeout', networkRef: null, now: ctx.now };
   const r = await run(deps, merchantId, intentId, cmd, ctx);
   const a = r.state.attempts.find((x) => x.id === attemptId);
   if (a && a.status !== 'in_doubt' && a.status !== 'pending') {
@@ -298,6 +297,8 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return { state: await refund(deps, req) };
     case 'intent.settle':
       return settle(deps, req);
+    case 'intent.reconcile':
+      return reconcileIntent(deps, req);
     case 'customer.create':
     case 'customer.update':
       return customerCommand(deps, req);

@@ -21,6 +21,9 @@ import { createVault, loadMasterKey, openString } from '../vault/mod.ts';
 import { startWebhookWorker } from '../webhooks/worker.ts';
 import { createWebhookAdmin } from '../webhooks/admin.ts';
 import { createReconciler } from '../reconcile/worker.ts';
+import { startReconciliation, type ReconciliationService } from '../reconcile/service.ts';
+import { registerReconciliationAdmin } from '../reconcile/admin.ts';
+import { asReconDb } from '../reconcile/store.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
@@ -98,9 +101,28 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }),
       backoffMs: config.reconcileBackoffMs,
       deadlineMs: config.reconcileDeadlineMs,
+      inquiryAfterMs: config.reconInquiryAfterMs,
       log: rlog,
     });
     loops.push(runConsumer(js, EVENTS_STREAM, durables.reconcile, reconcile, rlog, { concurrency: 16 }));
+  }
+
+  // Settlement reconciliation and the stuck-attempt sweep (scheduled with the reconcile role), and
+  // their admin API on the gateway: wherever the read model is.
+  let recon: ReconciliationService | null = null;
+  if (database && config.epnUrl && (roles.has('reconcile') || roles.has('gateway'))) {
+    recon = startReconciliation({
+      db: asReconDb(database.db),
+      epn: createEpnClient({ baseUrl: config.epnUrl, timeoutMs: config.epnTimeoutMs }),
+      commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 30_000 }),
+      log: log.child({ component: 'settlement' }),
+      intervalMs: roles.has('reconcile') ? config.reconSettlementIntervalMs : 0,
+      graceMs: config.reconSettlementGraceMs,
+      stuckAfterMs: config.reconStuckAfterMs,
+      deadlineMs: config.reconcileDeadlineMs,
+    });
+    const service = recon;
+    stops.unshift(() => service.stop());
   }
 
   let url: string | null = null;
@@ -159,6 +181,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       }),
       security,
     });
+    if (recon) registerReconciliationAdmin(app, { adminToken: config.adminToken, db: asReconDb(db), service: recon, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 30_000 }) });
     url = await app.listen({ host: config.host, port: config.port });
     log.info({ url }, 'gateway listening');
     stops.unshift(() => app.close());

@@ -5,6 +5,7 @@ import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantComma
 import type { Customer, CustomerCommand } from '../actors/mod.ts';
 import type { RefundReason } from '../actors/mod.ts';
 import type { ErrorBody } from '../stripe/errors.ts';
+import type { ReconcileAction } from '../reconcile/ops.ts';
 
 export interface Ctx {
   commandId: string;
@@ -39,7 +40,8 @@ export type CommandRequest =
   /**
    * Reconciliation's verdict on an attempt whose outcome was unknown: approved / declined as the
    * network's inquiry answered, or timeout (the deadline passed and the network never saw it).
-   * Recorded with RecordAuthorization, so an answer for an already settled attempt writes nothing.
+   * Recorded with RecordAuthorization: a repeat for a settled attempt writes nothing, a contrary
+   * verdict is refused (409 attempt_already_settled; reconcile/ reverses the money instead).
    */
   | {
       op: 'intent.settle';
@@ -53,6 +55,8 @@ export type CommandRequest =
       message?: string;
       ctx: Ctx;
     }
+  /** Reconciliation's work on an intent (reverse stray money, flag, resolve, sweep): reconcile/ops.ts. */
+  | { op: 'intent.reconcile'; merchantId: string; intentId: string; action: ReconcileAction; ctx: Ctx }
   | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx };
 

@@ -167,7 +167,7 @@ try {
   }
   const epn = await launch(
     'epn/sim/main.ts',
-    { EPN_PORT: process.env.EPN_PORT ?? '0', DATA_DIR: config.dataDir, EPN_LATENCY_MS: String(config.epnLatencyMs) },
+    { EPN_PORT: process.env.EPN_PORT ?? '0', DATA_DIR: config.dataDir, EPN_LATENCY_MS: String(config.epnLatencyMs), ...(process.env.EPN_FAULTS ? { EPN_FAULTS: process.env.EPN_FAULTS } : {}) },
     { ready: /EPN_LISTENING (\S+)/, critical: true, entry: { name: 'epn' } },
   );
   const epnUrl = epn.match![1]!;

@@ -33,6 +33,10 @@ const Card = Type.Object(
 
 const EndpointStatus = Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]);
 
+const DiscrepancyKind = Type.Union(
+  ['missing_ours', 'missing_theirs', 'amount_mismatch', 'status_mismatch', 'duplicate_success', 'stuck_attempt'].map((x) => Type.Literal(x)),
+);
+
 const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalProperties: false });
 
 export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
@@ -102,6 +106,24 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
   },
   'refund.succeeded': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr }) },
   'refund.failed': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr, failure_reason: Str }) },
+  // Reconciliation (issue 7).
+  'attempt.timed_out': { v: 1, data: obj({ attempt_id: Str, failure_code: Type.Literal('payment_timeout'), message: Str }) },
+  'attempt.superseded': { v: 1, data: obj({ attempt_id: Str, network_ref: NullableStr, succeeded_attempt_id: Str }) },
+  'attempt.reversed': {
+    v: 1,
+    data: obj({
+      attempt_id: Str,
+      network_ref: Str,
+      amount: Int,
+      method: Type.Union([Type.Literal('void'), Type.Literal('refund'), Type.Literal('none')]),
+      reason: Type.Union(['late_success_after_failure', 'duplicate_authorization', 'second_success', 'manual'].map((x) => Type.Literal(x))),
+    }),
+  },
+  'reconciliation.flagged': {
+    v: 1,
+    data: obj({ discrepancy_id: Str, kind: DiscrepancyKind, attempt_id: NullableStr, network_ref: NullableStr, detail: Str }),
+  },
+  'reconciliation.resolved': { v: 1, data: obj({ discrepancy_id: Str, kind: DiscrepancyKind, operator: Str, reason: Str, action: Str }) },
 };
 
 const ApiKey = obj({

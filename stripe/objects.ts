@@ -295,6 +295,22 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj; livemode
     }
     case 'attempt.requires_action':
       return [{ type: 'payment_intent.requires_action', object: renderPaymentIntent(i) }];
+    // The seed's payment_timeout: Stripe's payment_failed (code payment_timeout), and the seed's own
+    // event for endpoints subscribed to it (alias payment_timeout).
+    case 'attempt.timed_out': {
+      const a = attempt(e.data.attempt_id);
+      return [
+        ...(a ? [{ type: 'charge.failed', object: renderCharge(i, a) }] : []),
+        { type: 'payment_intent.payment_failed', object: renderPaymentIntent(i) },
+        { type: 'payment_intent.payment_timeout', object: renderPaymentIntent(i) },
+      ];
+    }
+    // Reconciliation's own bookkeeping: money the merchant was never told about, and the audit trail.
+    case 'attempt.superseded':
+    case 'attempt.reversed':
+    case 'reconciliation.flagged':
+    case 'reconciliation.resolved':
+      return [];
     case 'intent.updated':
     case 'attempt.started':
     case 'attempt.in_doubt':

@@ -96,6 +96,14 @@ t.test('each bad value is a ConfigError naming its variable', async (t) => {
     [{ NATS_SYNC: 'sometimes' }, 'NATS_SYNC'],
     [{ PARTITIONS: '0' }, 'PARTITIONS'],
     [{ LEASE_MS: '100' }, 'LEASE_MS'],
+    [{ RECON_DEADLINE_MS: '0' }, 'RECON_DEADLINE_MS'],
+    [{ RECONCILE_DEADLINE_MS: 'soon' }, 'RECONCILE_DEADLINE_MS', /integer/],
+    [{ RECON_INQUIRY_AFTER_MS: '-1' }, 'RECON_INQUIRY_AFTER_MS'],
+    [{ RECON_SETTLEMENT_INTERVAL_MS: '1h' }, 'RECON_SETTLEMENT_INTERVAL_MS'],
+    [{ RECON_SETTLEMENT_GRACE_MS: 'x' }, 'RECON_SETTLEMENT_GRACE_MS'],
+    [{ RECON_STUCK_AFTER_MS: '0' }, 'RECON_STUCK_AFTER_MS'],
+    [{ RECON_BACKOFF_MS: '1,,2' }, 'RECON_BACKOFF_MS', /comma list/],
+    [{ RECONCILE_BACKOFF_MS: 'x' }, 'RECONCILE_BACKOFF_MS', /comma list/],
   ];
   for (const [env, variable, message] of cases) {
     const what = JSON.stringify(env);
@@ -132,4 +140,17 @@ t.test('a process started with a bad value prints it and exits with code 2', asy
   t.match(stderr, /configuration error: PORT: must be an integer, got 'abc'/);
   t.notMatch(stderr, /at .*\.ts:\d+/, 'a message, not a stack trace');
   t.equal(stdout, '', 'nothing started');
+});
+
+t.test('reconciliation: defaults, RECON_* names, and the older RECONCILE_* ones as aliases', async (t) => {
+  const d = loadConfig({});
+  t.match(d, { reconcileDeadlineMs: 600_000, reconInquiryAfterMs: 1_000, reconSettlementIntervalMs: 3_600_000, reconSettlementGraceMs: 60_000, reconStuckAfterMs: 900_000 });
+  t.strictSame(d.reconcileBackoffMs, [1_000, 5_000, 30_000, 120_000]);
+  const c = loadConfig({ RECON_DEADLINE_MS: '3000', RECON_INQUIRY_AFTER_MS: '0', RECON_SETTLEMENT_INTERVAL_MS: '0', RECON_SETTLEMENT_GRACE_MS: '0', RECON_STUCK_AFTER_MS: '5000', RECON_BACKOFF_MS: '100,200' });
+  t.match(c, { reconcileDeadlineMs: 3_000, reconInquiryAfterMs: 0, reconSettlementIntervalMs: 0, reconSettlementGraceMs: 0, reconStuckAfterMs: 5_000 });
+  t.strictSame(c.reconcileBackoffMs, [100, 200]);
+  const old = loadConfig({ RECONCILE_DEADLINE_MS: '4000', RECONCILE_BACKOFF_MS: '300' });
+  t.equal(old.reconcileDeadlineMs, 4_000, 'RECONCILE_DEADLINE_MS still works');
+  t.strictSame(old.reconcileBackoffMs, [300], 'RECONCILE_BACKOFF_MS still works');
+  t.equal(loadConfig({ RECONCILE_DEADLINE_MS: '4000', RECON_DEADLINE_MS: '5000' }).reconcileDeadlineMs, 5_000, 'RECON_* wins over the alias');
 });

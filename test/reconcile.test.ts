@@ -113,7 +113,7 @@ t.test('an in-doubt authorization is settled by reconciliation once the network 
   t.equal((ev.data.object as Stripe.PaymentIntent).status, 'succeeded');
 });
 
-t.test("the settle op's timeout verdict: declined with payment_timeout, payment_failed emitted, late answers ignored", async (t) => {
+t.test("the settle op's timeout verdict: attempt.timed_out (payment_timeout), payment_failed and payment_timeout emitted, late answers refused", async (t) => {
   // No reconcile role here, so the in-doubt attempt waits for the command sent by hand.
   const stack = await startStack(t, { EPN_TIMEOUT_MS: '300', ROLES: 'gateway,actors,projector,webhooks' });
   const m = await stack.onboard();
@@ -140,8 +140,8 @@ t.test("the settle op's timeout verdict: declined with payment_timeout, payment_
   // Repeated and late verdicts write nothing: terminal never goes backwards.
   const before = (await commitsOf(stack.nats.url, subjects.intent(m.merchant_id, pi.id))).length;
   await commands.send({ ...base, outcome: 'timeout', networkRef: null, ctx: ctx('timeout') });
-  const late = await commands.send({ ...base, outcome: 'approved', networkRef: 'net_late', ctx: ctx('approved') });
-  t.equal((late as Intent).status, 'requires_payment_method', 'a late approval does not move a timed-out attempt');
+  await t.rejects(commands.send({ ...base, outcome: 'approved', networkRef: 'net_late', ctx: ctx('approved') }), { status: 409, code: 'attempt_already_settled' }, 'a late approval is refused: terminal never goes backwards');
+  t.equal((await stripe.paymentIntents.retrieve(pi.id)).status, 'requires_payment_method', 'the timed-out attempt did not move');
   t.equal((await commitsOf(stack.nats.url, subjects.intent(m.merchant_id, pi.id))).length, before, 'nothing appended');
 
   const ev = await eventually(async () => {
@@ -149,6 +149,13 @@ t.test("the settle op's timeout verdict: declined with payment_timeout, payment_
     return list.data.find((e) => (e.data.object as { id?: string }).id === pi.id) ?? null;
   }, 10_000, 100);
   t.equal((ev.data.object as Stripe.PaymentIntent).last_payment_error?.code, 'payment_timeout');
+  const seed = await eventually(async () => {
+    const list = await stripe.events.list({ type: 'payment_intent.payment_timeout', limit: 100 });
+    return list.data.find((e) => (e.data.object as { id?: string }).id === pi.id) ?? null;
+  }, 10_000, 100);
+  t.ok(seed, "the seed's payment_timeout event is emitted too");
+  const timedOut = (await commitsOf(stack.nats.url, subjects.intent(m.merchant_id, pi.id))).flatMap((c) => c.events as { type: string }[]).filter((e) => e.type === 'attempt.timed_out');
+  t.equal(timedOut.length, 1, 'one attempt.timed_out on the intent');
 });
 
 t.test('the reconciler, unit: never seen → nak with backoff until the deadline, then timeout; found → its verdict', async (t) => {

@@ -381,36 +381,41 @@ t.test('RecordAuthorization', async (t) => {
       .then([declined('ch_1', T0 + 300)])
       .thenState((s) => s?.status === 'requires_payment_method' && s.attempts[0]?.status === 'failed');
   });
-  t.test('in_doubt settled by reconciliation: timeout (the network never saw it) → declined payment_timeout', async (t) => {
-    const timeout = decline('ch_1', T0 + 600, { failureCode: 'payment_timeout', message: 'The card network did not answer in time; no money moved.' });
+  t.test('in_doubt settled by reconciliation: timeout (the network never saw it) → attempt.timed_out (payment_timeout)', async (t) => {
+    const timeout: IntentCommand = { type: 'RecordAuthorization', attemptId: 'ch_1', outcome: 'timeout', networkRef: null, now: T0 + 600 };
     const timedOut: IntentEvent = {
-      type: 'attempt.declined',
+      type: 'attempt.timed_out',
       at: T0 + 600,
-      data: { attempt_id: 'ch_1', network_ref: `net_ch_1`, failure_code: 'payment_timeout', decline_code: null, message: 'The card network did not answer in time; no money moved.' },
+      data: { attempt_id: 'ch_1', failure_code: 'payment_timeout', message: 'The card network did not answer in time; no money moved.' },
     };
     it.given(t, H.processing_in_doubt)
       .when(timeout)
       .then([timedOut])
       .thenState({ status: 'requires_payment_method', payment_method: null, last_payment_error: { code: 'payment_timeout', charge: 'ch_1', payment_method: 'pm_1' } })
-      .thenState((s) => s?.attempts[0]?.status === 'failed' && s.attempts[0].settled_at === T0 + 600);
-    // A late answer after the timeout is a no-op: approved, declined or unknown.
+      .thenState((s) => s?.attempts[0]?.status === 'failed' && s.attempts[0].failure_code === 'payment_timeout' && s.attempts[0].settled_at === T0 + 600);
+    // A pending attempt (the sweep) times out the same way.
+    it.given(t, H.processing).when(timeout).then([timedOut]);
     const after = [...H.processing_in_doubt, timedOut];
-    it.given(t, after).when(approve('ch_1', T0 + 700)).thenNothing().thenState({ status: 'requires_payment_method', amount_received: 0 });
+    // A repeated verdict writes nothing; a contrary one (the network approved after all) is refused:
+    // terminal never goes backwards, the shell reverses the money instead.
+    it.given(t, after).when(timeout).thenNothing();
     it.given(t, after).when(decline('ch_1', T0 + 700)).thenNothing().thenState({ last_payment_error: { code: 'payment_timeout' } });
     it.given(t, after).when(unknown('ch_1', T0 + 700)).thenNothing();
+    it.given(t, after).when(approve('ch_1', T0 + 700)).thenThrows('attempt_already_settled', { status: 409, param: 'attempt' });
     // …and the intent can be confirmed again with a new attempt.
     it.given(t, after).when(startAttempt('ch_2', 'pm_2', card, T0 + 800)).then([started('ch_2', 'pm_2', card, 1000, T0 + 800)]).thenState({ status: 'processing' });
   });
-  t.test('a late answer on a settled attempt writes nothing: terminal never goes backwards', async (t) => {
-    it.given(t, H.declined).when(approve('ch_1', T0 + 500)).thenNothing().thenState({ status: 'requires_payment_method' });
+  t.test('a late answer on a settled attempt: a repeat writes nothing, a contrary one is refused (terminal never goes backwards)', async (t) => {
+    it.given(t, H.declined).when(approve('ch_1', T0 + 500)).thenThrows('attempt_already_settled', { status: 409 });
     it.given(t, H.declined).when(unknown('ch_1', T0 + 500)).thenNothing();
     it.given(t, H.declined).when(decline('ch_1', T0 + 500)).thenNothing();
-    it.given(t, H.succeeded).when(decline('ch_1', T0 + 500)).thenNothing().thenState({ status: 'succeeded', amount_received: 1000 });
+    it.given(t, H.succeeded).when(decline('ch_1', T0 + 500)).thenThrows('attempt_already_settled', { status: 409 });
+    it.given(t, H.succeeded).when({ type: 'RecordAuthorization', attemptId: 'ch_1', outcome: 'timeout', networkRef: null, now: T0 + 500 }).thenThrows('attempt_already_settled');
     it.given(t, H.succeeded).when(unknown('ch_1', T0 + 500)).thenNothing().thenState((s) => s?.attempts[0]?.status === 'succeeded');
     it.given(t, H.succeeded).when(approve('ch_1', T0 + 500)).thenNothing();
-    it.given(t, H.requires_capture).when(decline('ch_1', T0 + 500)).thenNothing().thenState({ status: 'requires_capture', amount_capturable: 1000 });
+    it.given(t, H.requires_capture).when(decline('ch_1', T0 + 500)).thenThrows('attempt_already_settled');
     it.given(t, H.requires_capture).when(approve('ch_1', T0 + 500)).thenNothing();
-    it.given(t, H.succeeded_after_capture).when(decline('ch_1', T0 + 500)).thenNothing();
+    it.given(t, H.succeeded_after_capture).when(decline('ch_1', T0 + 500)).thenThrows('attempt_already_settled');
   });
   t.test('an unknown attempt id is refused', async (t) => {
     it.given(t, H.processing).when(approve('ch_nope')).thenThrows('resource_missing', { param: 'attempt' });
@@ -457,9 +462,9 @@ t.test('decline then retry: two attempts on one intent, the second succeeds', as
     });
   step(approve('ch_2', T0 + 21));
 
-  // The first attempt's late duplicate decline and a late approval both write nothing.
+  // The first attempt's late duplicate decline writes nothing; a late approval is refused.
   it.given(t, history).when(decline('ch_1', T0 + 60)).thenNothing();
-  it.given(t, history).when(approve('ch_1', T0 + 60)).thenNothing().thenState((s) => s?.attempts[0]?.status === 'failed' && s.amount_received === 1000);
+  it.given(t, history).when(approve('ch_1', T0 + 60)).thenThrows('attempt_already_settled', { status: 409 });
 });
 
 // ── Capture ───────────────────────────────────────────────────────────────
@@ -699,4 +704,85 @@ t.test('every event sequence built above folds to a known status', async (t) => 
     t.ok(s !== null && Object.hasOwn(INTENT_STATUSES, s.status), `status ${s?.status}: ${label}`);
     t.ok(s !== null && s.attempts.every((a) => Object.hasOwn(ATTEMPT_STATUSES, a.status)), `attempt statuses: ${label}`);
   }
+});
+
+// ── Reconciliation (issue 7) ──────────────────────────────────────────────
+t.test('Reconciliation', async (t) => {
+  const reversal = (over: Partial<Extract<IntentCommand, { type: 'RecordReversal' }>> = {}): IntentCommand => ({
+    type: 'RecordReversal',
+    attemptId: 'ch_1',
+    networkRef: 'net_dup',
+    amount: 1000,
+    method: 'refund',
+    reason: 'duplicate_authorization',
+    now: T0 + 900,
+    ...over,
+  });
+  const timedOut: IntentEvent = { type: 'attempt.timed_out', at: T0 + 600, data: { attempt_id: 'ch_1', failure_code: 'payment_timeout', message: 'The card network did not answer in time; no money moved.' } };
+
+  t.test('a second success on one intent is superseded, never a second charge', async (t) => {
+    // ch_1 timed out, ch_2 succeeded, then the network approves an in-doubt ch_3 (defensive: the
+    // decider holds the invariant whatever the shell does).
+    const history = [...H.processing_in_doubt, timedOut, started('ch_2', 'pm_2', card, 1000, T0 + 700), started('ch_3', 'pm_3', card, 1000, T0 + 720), inDoubt('ch_3', T0 + 730), succeeded('ch_2', true, 1000, T0 + 735)];
+    it.given(t, history)
+      .when(approve('ch_3', T0 + 740))
+      .then([{ type: 'attempt.superseded', at: T0 + 740, data: { attempt_id: 'ch_3', network_ref: 'net_ch_3', succeeded_attempt_id: 'ch_2' } }])
+      .thenState(
+        (s) =>
+          s?.status === 'succeeded' &&
+          s.amount_received === 1000 &&
+          s.attempts.filter((a) => a.status === 'succeeded').length === 1 &&
+          s.attempts[2]?.status === 'failed' &&
+          s.attempts[2].failure_code === 'duplicate_success',
+      );
+  });
+  t.test('a terminal intent never goes backwards: an old attempt failing leaves it succeeded', async (t) => {
+    const history = [...H.processing_in_doubt, timedOut, started('ch_2', 'pm_2', card, 1000, T0 + 700), succeeded('ch_2', true, 1000, T0 + 710)];
+    const s = fold(intentDecider, [...history, { type: 'attempt.declined', at: T0 + 800, data: { attempt_id: 'ch_1', network_ref: null, failure_code: 'card_declined', decline_code: null, message: 'x' } }]);
+    t.equal(s?.status, 'succeeded');
+  });
+  t.test('RecordReversal: money we do not keep goes back, once', async (t) => {
+    const reversed: IntentEvent = { type: 'attempt.reversed', at: T0 + 900, data: { attempt_id: 'ch_1', network_ref: 'net_dup', amount: 1000, method: 'refund', reason: 'duplicate_authorization' } };
+    it.given(t, H.succeeded)
+      .when(reversal())
+      .then([reversed])
+      .thenState((s) => s?.status === 'succeeded' && s.amount_received === 1000 && s.attempts[0]?.reversals?.[0]?.network_ref === 'net_dup');
+    it.given(t, [...H.succeeded, reversed]).when(reversal()).thenNothing();
+    // Late money on a timed-out attempt.
+    it.given(t, [...H.processing_in_doubt, timedOut])
+      .when(reversal({ networkRef: 'net_late', method: 'void', reason: 'late_success_after_failure' }))
+      .then([{ type: 'attempt.reversed', at: T0 + 900, data: { attempt_id: 'ch_1', network_ref: 'net_late', amount: 1000, method: 'void', reason: 'late_success_after_failure' } }])
+      .thenState({ status: 'requires_payment_method' });
+  });
+  t.test('RecordReversal refuses the charge we keep, an unsettled attempt, an unknown attempt', async (t) => {
+    it.given(t, H.succeeded).when(reversal({ networkRef: 'net_ch_1' })).thenThrows('reversal_refused', { status: 409 });
+    it.given(t, H.processing_in_doubt).when(reversal()).thenThrows('attempt_not_settled', { status: 409 });
+    it.given(t, H.succeeded).when(reversal({ attemptId: 'ch_nope' })).thenThrows('resource_missing', { status: 404 });
+    // An operator may reverse even the kept charge (manual resolution).
+    it.given(t, H.succeeded).when(reversal({ networkRef: 'net_ch_1', reason: 'manual' })).then([
+      { type: 'attempt.reversed', at: T0 + 900, data: { attempt_id: 'ch_1', network_ref: 'net_ch_1', amount: 1000, method: 'refund', reason: 'manual' } },
+    ]);
+  });
+  t.test('FlagDiscrepancy then ResolveDiscrepancy: the audit trail on the intent', async (t) => {
+    const flag: IntentCommand = { type: 'FlagDiscrepancy', discrepancyId: 'dsc_1', kind: 'status_mismatch', attemptId: 'ch_1', networkRef: 'net_x', detail: 'we failed it, the network captured it', now: T0 + 1000 };
+    const flagged: IntentEvent = { type: 'reconciliation.flagged', at: T0 + 1000, data: { discrepancy_id: 'dsc_1', kind: 'status_mismatch', attempt_id: 'ch_1', network_ref: 'net_x', detail: 'we failed it, the network captured it' } };
+    it.given(t, H.declined).when(flag).then([flagged]).thenState((s) => s?.reconciliation?.[0]?.id === 'dsc_1' && s.reconciliation[0].resolution === null && s.status === 'requires_payment_method');
+    it.given(t, [...H.declined, flagged]).when(flag).thenNothing();
+    const resolve: IntentCommand = { type: 'ResolveDiscrepancy', discrepancyId: 'dsc_1', kind: 'status_mismatch', operator: 'alice', reason: 'acquirer confirmed', action: 'none', now: T0 + 1100 };
+    const resolved: IntentEvent = { type: 'reconciliation.resolved', at: T0 + 1100, data: { discrepancy_id: 'dsc_1', kind: 'status_mismatch', operator: 'alice', reason: 'acquirer confirmed', action: 'none' } };
+    it.given(t, [...H.declined, flagged])
+      .when(resolve)
+      .then([resolved])
+      .thenState((s) => s?.reconciliation?.[0]?.resolution?.operator === 'alice' && s.reconciliation[0].resolution.reason === 'acquirer confirmed');
+    it.given(t, [...H.declined, flagged, resolved]).when({ ...resolve, operator: 'bob' }).thenNothing().thenState((s) => s?.reconciliation?.[0]?.resolution?.operator === 'alice');
+    it.given(t, [...H.declined, flagged]).when({ ...resolve, operator: ' ' }).thenThrows('parameter_missing', { param: 'operator' });
+    it.given(t, [...H.declined, flagged]).when({ ...resolve, reason: '' }).thenThrows('parameter_missing', { param: 'reason' });
+  });
+  t.test('at most one successful charge per intent, over every sequence decided so far', async (t) => {
+    for (const seq of it.sequences) {
+      const s = fold(intentDecider, seq);
+      if (!s) continue;
+      t.ok(s.attempts.filter((a) => a.status === 'succeeded').length <= 1, seq.map((e) => e.type).join(' → '));
+    }
+  });
 });

@@ -2,7 +2,7 @@
 // under the same intent). Pure: ids and `now` (unix seconds) ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { formatAmount } from '../../stripe/currencies.ts';
-import { isCancelable, isConfirmable, isSettled, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
+import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';
@@ -34,6 +34,41 @@ export interface Attempt {
   settled_at: number | null;
   /** Refunded so far, pending refunds included: a pending refund holds its amount until it fails. */
   amount_refunded: number;
+  /** Money the network moved for this attempt that reconciliation gave back (absent: none). */
+  reversals?: Reversal[];
+}
+
+/** Why reconciliation gave money back at the network. */
+export type ReversalReason =
+  /** We settled the attempt as failed (timeout, decline), yet the network authorized it. */
+  | 'late_success_after_failure'
+  /** The network booked the same authorization twice: a second network reference. */
+  | 'duplicate_authorization'
+  /** Another attempt of the intent had already succeeded: one intent never has two successful charges. */
+  | 'second_success'
+  /** An operator reversed it by hand (manual resolution). */
+  | 'manual';
+
+export interface Reversal {
+  network_ref: string;
+  amount: number;
+  method: 'void' | 'refund' | 'none';
+  reason: ReversalReason;
+  at: number;
+}
+
+/** Reconciliation's kinds of mismatch between our records and the network's. */
+export type DiscrepancyKind = 'missing_ours' | 'missing_theirs' | 'amount_mismatch' | 'status_mismatch' | 'duplicate_success' | 'stuck_attempt';
+
+/** A mismatch reconciliation raised on this intent, and its manual resolution when there is one. */
+export interface ReconciliationFlag {
+  id: string;
+  kind: DiscrepancyKind;
+  attempt_id: string | null;
+  network_ref: string | null;
+  detail: string;
+  at: number;
+  resolution: { operator: string; reason: string; action: string; at: number } | null;
 }
 
 export interface PaymentError {
@@ -98,6 +133,8 @@ export interface Intent {
   next_action: NextAction | null;
   canceled_at: number | null;
   cancellation_reason: CancellationReason | null;
+  /** Reconciliation's flags and their resolutions, the audit trail (absent: none). */
+  reconciliation?: ReconciliationFlag[];
 }
 
 export type IntentState = Intent | null;
@@ -139,7 +176,8 @@ export type IntentCommand =
   | {
       type: 'RecordAuthorization';
       attemptId: string;
-      outcome: 'approved' | 'declined' | 'unknown' | 'action_required';
+      /** timeout: reconciliation's deadline passed with no answer from the network (payment_timeout). */
+      outcome: 'approved' | 'declined' | 'unknown' | 'action_required' | 'timeout';
       networkRef: string | null;
       /** action_required: where the cardholder authenticates, and where they return to. */
       nextAction?: NextAction;
@@ -155,7 +193,13 @@ export type IntentCommand =
   /** Refund a captured charge (the intent's successful one when no attemptId); amount defaults to what is left. */
   | { type: 'StartRefund'; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; now: number }
   /** The network's answer for a pending refund. */
-  | { type: 'RecordRefund'; refundId: string; outcome: 'succeeded' | 'failed'; networkRef: string | null; failureReason?: string; now: number };
+  | { type: 'RecordRefund'; refundId: string; outcome: 'succeeded' | 'failed'; networkRef: string | null; failureReason?: string; now: number }
+  /** Reconciliation gave back money the network moved that we do not keep (void or refund done at the network). */
+  | { type: 'RecordReversal'; attemptId: string; networkRef: string; amount: number; method: Reversal['method']; reason: ReversalReason; now: number }
+  /** Reconciliation found our records and the network's disagree about this intent. */
+  | { type: 'FlagDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; attemptId: string | null; networkRef: string | null; detail: string; now: number }
+  /** An operator closed a discrepancy by hand: who, why, and what they did. */
+  | { type: 'ResolveDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; operator: string; reason: string; action: string; now: number };
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
@@ -170,7 +214,17 @@ export type IntentEvent =
   | { type: 'intent.canceled'; at: number; data: { reason: CancellationReason | null } }
   | { type: 'refund.created'; at: number; data: { refund_id: string; attempt_id: string; amount: number; reason: RefundReason | null; metadata: Record<string, string> } }
   | { type: 'refund.succeeded'; at: number; data: { refund_id: string; network_ref: string | null } }
-  | { type: 'refund.failed'; at: number; data: { refund_id: string; network_ref: string | null; failure_reason: string } };
+  | { type: 'refund.failed'; at: number; data: { refund_id: string; network_ref: string | null; failure_reason: string } }
+  /** The seed's payment_timeout: reconciliation's deadline passed and the network never answered. */
+  | { type: 'attempt.timed_out'; at: number; data: { attempt_id: string; failure_code: 'payment_timeout'; message: string } }
+  /** The network approved an attempt after another attempt of the intent succeeded: it is not kept. */
+  | { type: 'attempt.superseded'; at: number; data: { attempt_id: string; network_ref: string | null; succeeded_attempt_id: string } }
+  | { type: 'attempt.reversed'; at: number; data: { attempt_id: string; network_ref: string; amount: number; method: Reversal['method']; reason: ReversalReason } }
+  | { type: 'reconciliation.flagged'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; attempt_id: string | null; network_ref: string | null; detail: string } }
+  | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } };
+
+export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
+export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
 
 export type IntentEventType = IntentEvent['type'];
 
@@ -250,10 +304,20 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     case 'RecordAuthorization': {
       const a = s.attempts.find((x) => x.id === cmd.attemptId);
       if (!a) throw new DomainError('resource_missing', `No such attempt: ${cmd.attemptId}`, 'attempt');
-      // Terminal means terminal: a late or duplicate network answer never moves a settled attempt.
-      if (isSettled(a.status)) return [];
+      // Terminal means terminal: a repeated answer writes nothing, a contrary one is refused (the
+      // shell reverses money the network moved for an attempt we settled as failed).
+      if (isSettled(a.status)) {
+        const contrary = a.status === 'succeeded' ? cmd.outcome === 'declined' || cmd.outcome === 'timeout' : cmd.outcome === 'approved';
+        if (contrary) {
+          throw new DomainError('attempt_already_settled', `Attempt ${a.id} is already settled as ${a.status}; a ${cmd.outcome} answer cannot change it.`, 'attempt', 409);
+        }
+        return [];
+      }
       switch (cmd.outcome) {
-        case 'approved':
+        case 'approved': {
+          // One intent never has two successful charges.
+          const other = s.attempts.find((x) => x.id !== a.id && x.status === 'succeeded');
+          if (other) return [{ type: 'attempt.superseded', at: cmd.now, data: { attempt_id: a.id, network_ref: cmd.networkRef, succeeded_attempt_id: other.id } }];
           return [
             {
               type: 'attempt.succeeded',
@@ -261,6 +325,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
               data: { attempt_id: a.id, network_ref: cmd.networkRef, amount: a.amount, captured: s.capture_method !== 'manual' },
             },
           ];
+        }
         case 'declined':
           return [
             {
@@ -275,6 +340,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
               },
             },
           ];
+        case 'timeout':
+          return [{ type: 'attempt.timed_out', at: cmd.now, data: { attempt_id: a.id, failure_code: TIMEOUT_FAILURE_CODE, message: TIMEOUT_MESSAGE } }];
         case 'unknown':
           return a.status === 'in_doubt' ? [] : [{ type: 'attempt.in_doubt', at: cmd.now, data: { attempt_id: a.id } }];
         case 'action_required':
@@ -337,6 +404,40 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       return cmd.outcome === 'succeeded'
         ? [{ type: 'refund.succeeded', at: cmd.now, data: { refund_id: r.id, network_ref: cmd.networkRef } }]
         : [{ type: 'refund.failed', at: cmd.now, data: { refund_id: r.id, network_ref: cmd.networkRef, failure_reason: cmd.failureReason ?? 'unknown' } }];
+    }
+    case 'RecordReversal': {
+      const a = s.attempts.find((x) => x.id === cmd.attemptId);
+      if (!a) throw new DomainError('resource_missing', `No such attempt: ${cmd.attemptId}`, 'attempt', 404);
+      if ((a.reversals ?? []).some((r) => r.network_ref === cmd.networkRef)) return []; // a repeat
+      // The money we keep is never reversed by reconciliation: only an operator may.
+      if (a.status === 'succeeded' && a.network_ref === cmd.networkRef && cmd.reason !== 'manual') {
+        throw new DomainError('reversal_refused', `Network reference ${cmd.networkRef} is the successful charge ${a.id}; it is not reversed automatically.`, 'network_ref', 409);
+      }
+      if (!isSettled(a.status)) throw new DomainError('attempt_not_settled', `Attempt ${a.id} is ${a.status}; settle it before reversing.`, 'attempt', 409);
+      return [{ type: 'attempt.reversed', at: cmd.now, data: { attempt_id: a.id, network_ref: cmd.networkRef, amount: cmd.amount, method: cmd.method, reason: cmd.reason } }];
+    }
+    case 'FlagDiscrepancy': {
+      if ((s.reconciliation ?? []).some((f) => f.id === cmd.discrepancyId)) return []; // flagged once
+      return [
+        {
+          type: 'reconciliation.flagged',
+          at: cmd.now,
+          data: { discrepancy_id: cmd.discrepancyId, kind: cmd.kind, attempt_id: cmd.attemptId, network_ref: cmd.networkRef, detail: cmd.detail },
+        },
+      ];
+    }
+    case 'ResolveDiscrepancy': {
+      if (cmd.operator.trim() === '') throw new DomainError('parameter_missing', 'A resolution needs the operator who made it.', 'operator');
+      if (cmd.reason.trim() === '') throw new DomainError('parameter_missing', 'A resolution needs a reason.', 'reason');
+      const f = (s.reconciliation ?? []).find((x) => x.id === cmd.discrepancyId);
+      if (f?.resolution) return []; // resolved once; the first resolution stands
+      return [
+        {
+          type: 'reconciliation.resolved',
+          at: cmd.now,
+          data: { discrepancy_id: cmd.discrepancyId, kind: cmd.kind, operator: cmd.operator, reason: cmd.reason, action: cmd.action },
+        },
+      ];
     }
     default:
       return assertNever(cmd);
@@ -452,11 +553,52 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         })),
       };
     }
+    case 'attempt.timed_out':
+      return evolve(s, {
+        type: 'attempt.declined',
+        at: e.at,
+        data: { attempt_id: e.data.attempt_id, network_ref: null, failure_code: e.data.failure_code, decline_code: null, message: e.data.message },
+      });
+    case 'attempt.superseded':
+      // Not the intent's charge: failed, with the intent's status untouched.
+      return {
+        ...s,
+        attempts: updateAttempt(s, e.data.attempt_id, (a) => ({
+          ...a,
+          status: 'failed',
+          network_ref: e.data.network_ref,
+          failure_code: 'duplicate_success',
+          failure_message: `Attempt ${e.data.succeeded_attempt_id} of this PaymentIntent had already succeeded.`,
+          settled_at: e.at,
+        })),
+      };
+    case 'attempt.reversed': {
+      const { attempt_id, ...r } = e.data;
+      return { ...s, attempts: updateAttempt(s, attempt_id, (a) => ({ ...a, reversals: [...(a.reversals ?? []), { ...r, at: e.at }] })) };
+    }
+    case 'reconciliation.flagged': {
+      const d = e.data;
+      const flag: ReconciliationFlag = { id: d.discrepancy_id, kind: d.kind, attempt_id: d.attempt_id, network_ref: d.network_ref, detail: d.detail, at: e.at, resolution: null };
+      return { ...s, reconciliation: [...(s.reconciliation ?? []), flag] };
+    }
+    case 'reconciliation.resolved': {
+      const d = e.data;
+      const resolution = { operator: d.operator, reason: d.reason, action: d.action, at: e.at };
+      const flags = s.reconciliation ?? [];
+      const known = flags.some((f) => f.id === d.discrepancy_id);
+      return {
+        ...s,
+        reconciliation: known
+          ? flags.map((f) => (f.id === d.discrepancy_id ? { ...f, resolution } : f))
+          : [...flags, { id: d.discrepancy_id, kind: d.kind, attempt_id: null, network_ref: null, detail: '', at: e.at, resolution }],
+      };
+    }
     case 'attempt.declined': {
       const a = s.attempts.find((x) => x.id === e.data.attempt_id);
       return {
         ...s,
-        status: 'requires_payment_method',
+        // A terminal intent never goes backwards, whatever happens to an old attempt.
+        status: isTerminal(s.status) ? s.status : 'requires_payment_method',
         // Stripe detaches the declined card; it stays visible in last_payment_error.
         payment_method: null,
         next_action: null,

@@ -18,6 +18,8 @@ export interface AuthorizeParams {
   card: EpnCard;
   /** Set after the cardholder passed a 3-D Secure challenge. */
   authenticated?: boolean;
+  /** Our intent id, carried into the network's settlement file. */
+  intentId?: string;
 }
 
 export interface AuthorizeResult {
@@ -43,6 +45,7 @@ export function toWire(p: AuthorizeParams): WireAuthorizeRequest {
     capture: p.capture,
     card,
     ...(p.authenticated !== undefined ? { three_d_secure: { authenticated: p.authenticated } } : {}),
+    ...(p.intentId !== undefined ? { intent_id: p.intentId } : {}),
   };
 }
 

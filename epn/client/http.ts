@@ -9,7 +9,13 @@ export interface EpnHttpOptions {
   timeoutMs: number;
 }
 
-export type EpnRequest = <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, extraHeaders?: Record<string, string>) => Promise<T>;
+export type EpnRequest = <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, o?: EpnRequestOptions) => Promise<T>;
+
+/** raw: hand a 2xx body over as text (the settlement file); headers: extra request headers (Request-Id, Correlation-Id). */
+export interface EpnRequestOptions {
+  raw?: boolean;
+  headers?: Record<string, string> | undefined;
+}
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
@@ -45,11 +51,11 @@ function exchange(agent: http.Agent | https.Agent, url: URL, method: string, pay
 export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
   const base = opts.baseUrl.replace(/\/+$/, '');
   const agent = base.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
-  return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T> => {
+  return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, o: EpnRequestOptions = {}): Promise<T> => {
     let status: number;
     let text: string;
     try {
-      ({ status, text } = await exchange(agent, new URL(`${base}${path}`), method, body === undefined ? undefined : JSON.stringify(body), opts.timeoutMs, extraHeaders));
+      ({ status, text } = await exchange(agent, new URL(`${base}${path}`), method, body === undefined ? undefined : JSON.stringify(body), opts.timeoutMs, o.headers));
     } catch (err) {
       // A reset after the request was sent is also "unreachable": either way the outcome is unknown.
       if (isTimeout(err)) {
@@ -61,6 +67,8 @@ export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
     if (status >= 500) {
       throw new EpnUnavailableError('server_error', `EPN ${method} ${path} answered ${status}`, { cause: text.slice(0, 500) });
     }
+    // A 2xx file (the settlement file) is handed over as text.
+    if (o.raw && status < 400) return text as T;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

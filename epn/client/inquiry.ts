@@ -20,3 +20,8 @@ export function byRefPath(networkRef: string): string {
 export function byRefFromWire(w: WireInquiryByRefResponse): EpnTransaction {
   return transactionFromWire(w);
 }
+
+/** Every transaction the network booked for the reference (more than one: it executed twice). */
+export function allFromWire(w: WireInquiryResponse): EpnTransaction[] {
+  return w.data.map(transactionFromWire);
+}

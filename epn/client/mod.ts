@@ -6,6 +6,7 @@ import type {
   WireInquiryResponse,
   WireRefundResponse,
   WireVoidResponse,
+  WireSettlementRow,
 } from '../wire.ts';
 import * as authorizeFlow from './authorize.ts';
 import * as captureFlow from './capture.ts';
@@ -39,6 +40,10 @@ export interface EpnClient {
   retrieve(networkRef: string): Promise<EpnTransaction>;
   /** The same client (same connections) sending these headers on every call: `Request-Id`, `Correlation-Id`. */
   withHeaders(headers: Record<string, string>): EpnClient;
+  /** Every transaction booked under our reference: more than one when the network executed twice. */
+  inquireAll(reference: string): Promise<EpnTransaction[]>;
+  /** The network's settlement file of a UTC day (YYYY-MM-DD), optionally one merchant's. */
+  settlement(date: string, merchantId?: string): Promise<WireSettlementRow[]>;
 }
 
 export function createEpnClient(opts: EpnClientOptions): EpnClient {
@@ -46,7 +51,7 @@ export function createEpnClient(opts: EpnClientOptions): EpnClient {
 }
 
 function bind(send: EpnRequest, extra: Record<string, string> | undefined): EpnClient {
-  const request: EpnRequest = (method, path, body) => send(method, path, body, extra);
+  const request: EpnRequest = (method, path, body, o) => send(method, path, body, { ...o, headers: extra });
   return {
     withHeaders(headers) {
       return bind(send, { ...extra, ...headers });
@@ -68,6 +73,14 @@ function bind(send: EpnRequest, extra: Record<string, string> | undefined): EpnC
     },
     async retrieve(networkRef) {
       return inquiryFlow.byRefFromWire(await request<WireInquiryByRefResponse>('GET', inquiryFlow.byRefPath(networkRef)));
+    },
+    async inquireAll(reference) {
+      return inquiryFlow.allFromWire(await request<WireInquiryResponse>('GET', `/v1/transactions${inquiryFlow.toWire(reference)}`));
+    },
+    async settlement(date, merchantId) {
+      const q = merchantId === undefined ? '' : `?${new URLSearchParams({ merchant_id: merchantId }).toString()}`;
+      const text = await request<string>('GET', `/v1/settlements/${encodeURIComponent(date)}${q}`, undefined, { raw: true });
+      return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as WireSettlementRow);
     },
   };
 }

@@ -18,6 +18,7 @@ export interface EpnHistoryEntry {
 export interface EpnTransaction {
   networkRef: string;
   reference: string;
+  intentId: string | null;
   merchantId: string;
   amount: number;
   currency: string;
@@ -42,6 +43,7 @@ export function transactionFromWire(w: WireTransaction): EpnTransaction {
   return {
     networkRef: w.network_ref,
     reference: w.reference,
+    intentId: w.intent_id ?? null,
     merchantId: w.merchant_id,
     amount: w.amount,
     currency: w.currency,

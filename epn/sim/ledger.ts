@@ -37,6 +37,22 @@ export interface AuthorizeInput {
   brand: CardBrand;
   last4: string;
   outcome: { approved: true } | { approved: false; failure_code: string; decline_code: string };
+  /** The caller's payment (intent) id, carried into the settlement file. */
+  intent_id?: string | null;
+  /** A network fault: book the request again under a new network reference even though it was seen. */
+  duplicate?: boolean;
+}
+
+/** A fault the simulator injected, as it happened (the ledger is the truth about faults too). */
+export interface FaultRecord {
+  at: number;
+  reference: string;
+  merchant_id: string;
+  kind: string;
+  /** timeout: whether the request was executed anyway. */
+  executed: boolean;
+  delay_ms: number;
+  network_ref: string | null;
 }
 
 export interface Ledger {
@@ -47,7 +63,11 @@ export interface Ledger {
   refund(networkRef: string, amount: number, refundReference: string): { tx: WireTransaction; refund: WireRefund; replayed: boolean };
   get(networkRef: string): WireTransaction | undefined;
   findByReference(reference: string): WireTransaction | undefined;
+  /** Every transaction booked for a reference: more than one only after a duplicate fault. */
+  findAllByReference(reference: string): WireTransaction[];
   all(): WireTransaction[];
+  recordFault(f: Omit<FaultRecord, 'at'>): FaultRecord;
+  faults(): FaultRecord[];
   close(): void;
 }
 
@@ -69,12 +89,15 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const mkRef = opts.newNetworkRef ?? newNetworkRef;
   const byRef = new Map<string, WireTransaction>();
-  const byReference = new Map<string, string>();
+  // The first network reference for a caller's reference is its answer; a duplicate adds more.
+  const byReference = new Map<string, string[]>();
+  const faultLog: FaultRecord[] = [];
   const byRefundReference = new Map<string, string>();
 
   const index = (tx: WireTransaction): void => {
     byRef.set(tx.network_ref, tx);
-    byReference.set(tx.reference, tx.network_ref);
+    const refs = byReference.get(tx.reference) ?? [];
+    if (!refs.includes(tx.network_ref)) byReference.set(tx.reference, [...refs, tx.network_ref]);
     for (const r of tx.refunds) byRefundReference.set(r.refund_reference, tx.network_ref);
   };
 
@@ -82,7 +105,9 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
   // After close a change could no longer be persisted, so it is refused rather than kept in memory only.
   let closed = false;
   if (opts.path !== undefined) {
-    for (const tx of load(opts.path)) index(tx);
+    const loaded = load(opts.path);
+    for (const tx of loaded.txs) index(tx);
+    faultLog.push(...loaded.faults);
     mkdirSync(path.dirname(opts.path), { recursive: true });
     fd = openSync(opts.path, 'a');
   }
@@ -108,8 +133,8 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
 
   return {
     authorize(input) {
-      const existingRef = byReference.get(input.reference);
-      if (existingRef !== undefined) {
+      const existingRef = byReference.get(input.reference)?.[0];
+      if (existingRef !== undefined && !input.duplicate) {
         const tx = mustGet(existingRef);
         // A reused key with different terms is a caller bug; answering the old result would hide it.
         if (tx.merchant_id !== input.merchant_id || tx.amount !== input.amount || tx.currency !== input.currency) {
@@ -129,6 +154,7 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       const tx: WireTransaction = {
         network_ref: mkRef(),
         reference: input.reference,
+        intent_id: input.intent_id ?? null,
         merchant_id: input.merchant_id,
         amount: input.amount,
         currency: input.currency,
@@ -210,13 +236,32 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
     },
 
     findByReference(reference) {
-      const ref = byReference.get(reference);
+      const ref = byReference.get(reference)?.[0];
       const tx = ref === undefined ? undefined : byRef.get(ref);
       return tx && structuredClone(tx);
     },
 
+    findAllByReference(reference) {
+      return (byReference.get(reference) ?? []).flatMap((r) => {
+        const tx = byRef.get(r);
+        return tx ? [structuredClone(tx)] : [];
+      });
+    },
+
     all() {
       return [...byRef.values()].map((tx) => structuredClone(tx));
+    },
+
+    recordFault(f) {
+      if (closed) throw new Error('ledger is closed');
+      const rec: FaultRecord = { at: now(), ...f };
+      if (fd !== undefined) writeSync(fd, `${JSON.stringify({ v: 1, fault: rec })}\n`);
+      faultLog.push(rec);
+      return { ...rec };
+    },
+
+    faults() {
+      return faultLog.map((f) => ({ ...f }));
     },
 
     close() {
@@ -231,23 +276,28 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
  * Reads the snapshots back. A torn last line (crash mid-write) is cut off so the next append
  * starts clean; a bad line anywhere else is corruption and refuses to start.
  */
-function load(file: string): WireTransaction[] {
-  if (!existsSync(file)) return [];
+function load(file: string): { txs: WireTransaction[]; faults: FaultRecord[] } {
+  if (!existsSync(file)) return { txs: [], faults: [] };
   const text = readFileSync(file, 'utf8');
   const lines = text.split('\n');
   const tail = lines.pop() ?? '';
   if (tail !== '') truncateSync(file, Buffer.byteLength(text, 'utf8') - Buffer.byteLength(tail, 'utf8'));
   const latest = new Map<string, WireTransaction>();
+  const faults: FaultRecord[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
-    let rec: { v?: number; tx?: WireTransaction };
+    let rec: { v?: number; tx?: WireTransaction; fault?: FaultRecord };
     try {
-      rec = JSON.parse(line) as { v?: number; tx?: WireTransaction };
+      rec = JSON.parse(line) as { v?: number; tx?: WireTransaction; fault?: FaultRecord };
     } catch {
       throw new Error(`${file}:${i + 1}: ledger line is not JSON`);
+    }
+    if (rec.v === 1 && rec.fault && typeof rec.fault.reference === 'string') {
+      faults.push(rec.fault);
+      return;
     }
     if (rec.v !== 1 || typeof rec.tx?.network_ref !== 'string') throw new Error(`${file}:${i + 1}: not a ledger record`);
     latest.set(rec.tx.network_ref, rec.tx);
   });
-  return [...latest.values()];
+  return { txs: [...latest.values()], faults };
 }

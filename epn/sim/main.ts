@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Level } from 'pino';
 import { createEpnLogger } from './log.ts';
 import { buildEpnServer } from './server.ts';
+import { FaultConfigError, parseFaults, type FaultConfig } from './faults.ts';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -40,9 +41,19 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
+  let faults: FaultConfig;
+  try {
+    faults = parseFaults(process.env.EPN_FAULTS ?? '');
+  } catch (err) {
+    if (!(err instanceof FaultConfigError)) throw err;
+    process.stderr.write(`EPN_FAULTS: ${err.message}\n`);
+    process.exit(2);
+  }
+
   const logger = createEpnLogger({ level });
   const ledgerPath = path.join(dataDir, 'epn', 'ledger.jsonl');
-  const app = buildEpnServer({ latencyMs, ledgerPath, logger });
+  const app = buildEpnServer({ latencyMs, ledgerPath, logger, faults });
+  if (process.env.EPN_FAULTS) logger.warn({ faults }, 'fault injection on');
 
   let closing = false;
   const shutdown = (signal: string): void => {

@@ -19,6 +19,8 @@ import type {
 } from '../wire.ts';
 import { brandOf, cardOutcome, declineMessage, last4, THREE_DS_REQUIRED } from './cards.ts';
 import { createLedger, LedgerError, type Ledger } from './ledger.ts';
+import { applyFault, createFaults, FaultConfigError, NO_FAULTS, type FaultConfig, type Faults } from './faults.ts';
+import { settlementRows, txDate } from './settlement.ts';
 import { scrubPan, withCardRedaction } from './log.ts';
 
 export interface EpnServerOptions {
@@ -30,6 +32,8 @@ export interface EpnServerOptions {
   logger?: Logger;
   /** Clock for card expiry and ledger timestamps (tests). */
   now?: () => Date;
+  /** Injected faults at start (EPN_FAULTS); changed at run time with PUT /admin/faults. */
+  faults?: FaultConfig;
 }
 
 const str = (max = 255) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
@@ -57,6 +61,7 @@ const authorizeSchema = {
         },
       },
       three_d_secure: { type: 'object', required: ['authenticated'], properties: { authenticated: { type: 'boolean' } } },
+      intent_id: str(),
     },
   },
 } as const;
@@ -83,6 +88,18 @@ const byRefSchema = {
 
 const byReferenceSchema = {
   querystring: { type: 'object', required: ['reference'], properties: { reference: str() } },
+} as const;
+
+const ledgerQuerySchema = {
+  querystring: {
+    type: 'object',
+    properties: { merchant_id: str(), date: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } },
+  },
+} as const;
+
+const settlementSchema = {
+  params: { type: 'object', required: ['date'], properties: { date: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } } },
+  querystring: { type: 'object', properties: { merchant_id: str() } },
 } as const;
 
 const latencySchema = {
@@ -120,6 +137,9 @@ export type EpnServer = FastifyInstance<RawServerDefault, IncomingMessage, Serve
 export function buildEpnServer(opts: EpnServerOptions): EpnServer {
   const now = opts.now ?? (() => new Date());
   let latencyMs = opts.latencyMs;
+  const faults: Faults = createFaults(opts.faults ?? NO_FAULTS);
+  // Late executions of timed-out requests not yet done (cleared on close).
+  const pending = new Set<NodeJS.Timeout>();
   const ledger: Ledger = createLedger({
     ...(opts.ledgerPath !== undefined ? { path: opts.ledgerPath } : {}),
     now: () => Math.floor(now().getTime() / 1000),
@@ -139,8 +159,16 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
   // The delay is added after the handler has run: a caller that gives up still leaves the
   // network's effect behind, which is exactly the "outcome unknown" case callers must handle.
   app.addHook('onSend', async (req, _reply, payload) => {
-    if (latencyMs > 0 && req.url.startsWith('/v1/')) await sleep(latencyMs);
+    const extra = latencyMs + faults.config().latency_ms;
+    if (extra > 0 && req.url.startsWith('/v1/')) await sleep(extra);
     return payload;
+  });
+
+  // A full outage: every network call is refused, nothing is executed.
+  app.addHook('onRequest', async (req, reply) => {
+    if (faults.config().outage && req.url.startsWith('/v1/')) {
+      return reply.code(503).send(errorBody('outage', 'The network is unavailable.'));
+    }
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -172,7 +200,7 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
       const r: WireAuthorizeResponse = { network_ref: '', reference, status: 'authentication_required', captured: false, brand: brandOf(card.number), last4: last4(card.number) };
       return r;
     }
-    const { tx, replayed } = ledger.authorize({
+    const input = {
       reference,
       merchant_id,
       amount: amt,
@@ -181,7 +209,44 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
       brand: brandOf(card.number),
       last4: last4(card.number),
       outcome: cardOutcome(card, now()),
-    });
+      intent_id: req.body.intent_id ?? null,
+    };
+    // A repeat of a reference already booked is an inquiry: no fault is drawn for it.
+    const fault = ledger.findByReference(reference) ? { kind: null, executed: true, delayMs: 0 } : faults.draw();
+    if (fault.kind === 'error') {
+      ledger.recordFault({ reference, merchant_id, kind: 'error', executed: false, delay_ms: 0, network_ref: null });
+      return reply.code(503).send(errorBody('internal_error', 'The network failed to process the request.'));
+    }
+    if (fault.kind === 'timeout') {
+      // Hang until the caller gives up; the request is executed later (maybe) or never.
+      const rec = ledger.recordFault({ reference, merchant_id, kind: 'timeout', executed: fault.executed, delay_ms: fault.delayMs, network_ref: null });
+      if (fault.executed) {
+        const t = setTimeout(() => {
+          try {
+            const { tx } = ledger.authorize(input);
+            req.log.info({ network_ref: tx.network_ref, reference, status: tx.status, delay_ms: rec.delay_ms }, 'timed-out request executed late');
+          } catch (err) {
+            req.log.warn({ err, reference }, 'late execution failed');
+          }
+        }, fault.delayMs);
+        pending.add(t);
+        t.unref();
+      }
+      await hang(req.socket, faults.config().hang_ms);
+      reply.hijack();
+      reply.raw.destroy();
+      return reply;
+    }
+    const { tx, replayed } = ledger.authorize(input);
+    if (fault.kind === 'duplicate') {
+      const dup = ledger.authorize({ ...input, duplicate: true }).tx;
+      ledger.recordFault({ reference, merchant_id, kind: 'duplicate', executed: true, delay_ms: 0, network_ref: dup.network_ref });
+      req.log.info({ reference, network_ref: tx.network_ref, duplicate: dup.network_ref }, 'executed twice');
+    }
+    if (fault.kind === 'late_success') {
+      ledger.recordFault({ reference, merchant_id, kind: 'late_success', executed: true, delay_ms: fault.delayMs, network_ref: tx.network_ref });
+      await sleep(fault.delayMs);
+    }
     if (replayed) reply.header('idempotent-replayed', 'true');
     req.log.info({ network_ref: tx.network_ref, status: tx.status, replayed }, 'authorize');
     return authorizeResponse(tx);
@@ -213,9 +278,28 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
     return tx;
   });
 
+  // Every transaction booked under the reference: the first is the answer the caller got; more
+  // than one means the network executed the request twice.
   app.get<{ Querystring: { reference: string } }>('/v1/transactions', { schema: byReferenceSchema }, async (req): Promise<WireInquiryResponse> => {
-    const tx = ledger.findByReference(req.query.reference);
-    return { data: tx ? [tx] : [] };
+    return { data: ledger.findAllByReference(req.query.reference) };
+  });
+
+  // The ledger, filtered by merchant and by UTC day of booking.
+  app.get<{ Querystring: { merchant_id?: string; date?: string } }>('/v1/ledger', { schema: ledgerQuerySchema }, async (req) => {
+    const { merchant_id, date } = req.query;
+    const data = ledger
+      .all()
+      .filter((tx) => (merchant_id === undefined || tx.merchant_id === merchant_id) && (date === undefined || txDate(tx) === date))
+      .sort((a, b) => a.created_at - b.created_at || a.network_ref.localeCompare(b.network_ref));
+    return { data };
+  });
+
+  // The daily settlement file: JSON lines, one per transaction booked that UTC day.
+  app.get<{ Params: { date: string }; Querystring: { merchant_id?: string } }>('/v1/settlements/:date', { schema: settlementSchema }, async (req, reply) => {
+    const rows = settlementRows(ledger.all(), req.params.date, req.query.merchant_id);
+    reply.header('content-type', 'application/x-ndjson; charset=utf-8');
+    reply.header('content-disposition', `attachment; filename="settlement-${req.params.date}.jsonl"`);
+    return rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
   });
 
   // Unauthenticated on purpose: the simulator binds to localhost and this exists for tests and chaos drills.
@@ -225,5 +309,43 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
     return { latency_ms: latencyMs };
   });
 
+  app.get('/admin/faults', async () => faults.config());
+
+  // Any subset of the fault fields; the rest keep their values.
+  app.put<{ Body: Record<string, unknown> }>('/admin/faults', { schema: { body: { type: 'object' } } }, async (req, reply) => {
+    const next = faults.config();
+    try {
+      for (const [k, v] of Object.entries(req.body)) applyFault(next, k, v);
+      faults.set(next);
+    } catch (err) {
+      if (err instanceof FaultConfigError) return reply.code(400).send(errorBody('invalid_request', err.message));
+      throw err;
+    }
+    req.log.info({ faults: next }, 'faults changed');
+    return faults.config();
+  });
+
+  app.get<{ Querystring: { reference?: string } }>('/admin/faults/log', async (req) => ({
+    data: ledger.faults().filter((f) => req.query.reference === undefined || f.reference === req.query.reference),
+  }));
+
+  app.addHook('onClose', async () => {
+    for (const t of pending) clearTimeout(t);
+  });
+
   return app;
+}
+
+/** Resolves when the caller hangs up, or after ms. */
+function hang(socket: import('node:net').Socket, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      socket.off('close', done);
+      resolve();
+    }
+    socket.once('close', done);
+  });
 }

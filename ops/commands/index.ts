@@ -11,3 +11,4 @@ import { webhooks } from './webhooks.ts';
 commands.push(webhooks);
 import { kek } from './kek.ts';
 commands.push(kek);
+commands.push((await import('./recon.ts')).recon);
