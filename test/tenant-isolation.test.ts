@@ -64,11 +64,13 @@ const PROBES: Record<string, Probe> = {
   'get /v1/payment_methods/{id}': { kind: 'object', params: (i) => ({ id: i.payment_method }) },
   'get /v1/events': { kind: 'list', query: () => ({ limit: '100' }) },
   'get /v1/events/{id}': { kind: 'object', params: (i) => ({ id: i.event }) },
+  'post /v1/events/{id}/retry': { kind: 'object', params: (i) => ({ id: i.event }), body: (i) => ({ webhook_endpoint: i.webhook_endpoint }) },
   'get /v1/webhook_endpoints': { kind: 'list', query: () => ({ limit: '100' }) },
-  'post /v1/webhook_endpoints': { kind: 'list', body: () => ({ url: 'https://example.com/hook', enabled_events: ['*'] }) },
+  'post /v1/webhook_endpoints': { kind: 'list', body: () => ({ url: 'https://203.0.113.10/hook', enabled_events: ['*'] }) },
   'get /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }) },
   'post /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }), body: () => ({ description: 'taken over' }) },
   'delete /v1/webhook_endpoints/{id}': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }) },
+  'post /v1/webhook_endpoints/{id}/roll_secret': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }), body: () => ({ expires_in: 60 }) },
   'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
 };
 
@@ -94,7 +96,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const email = `${live ? 'live' : 'test'}.${a.merchant_id}@example.com`;
     const customer = await s.customers.create({ email, name: 'Alice' });
     const pm = await s.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } });
-    const we = await s.webhookEndpoints.create({ url: `https://a.example.com/${live ? 'live' : 'test'}`, enabled_events: ['*'] });
+    const we = await s.webhookEndpoints.create({ url: `https://203.0.113.10/${live ? 'live' : 'test'}`, enabled_events: ['*'] });
     let pi: Stripe.PaymentIntent;
     if (!live) {
       pi = await s.paymentIntents.create({ amount: 4242, currency: 'usd', customer: customer.id, payment_method: pm.id, confirm: true });
