@@ -17,6 +17,7 @@ import { httpClient, onboard, runLoad, sdkClient, spreadMerchantIds, type LoadRe
 import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { startSampler, waitQuiet, type ProcessUsage, type MachineUsage } from './procstat.ts';
 import { rawAppendRate, type RawResult } from './raw.ts';
+import { createBenchDatabase, DEFAULT_ADMIN_URL, type BenchDatabase } from './database.ts';
 import { ROOT, startStack, targetStack, type Stack } from './stack.ts';
 import { round, sleep, summarize, table, type Summary } from './stats.ts';
 import { startReceiver } from './webhooks.ts';
@@ -42,14 +43,22 @@ const HELP = `npm run bench -- [options]
   --wait-quiet S       before each run, wait up to S seconds for the machine to be < 25 % busy (shared machines)
   --label TEXT         added to the result file name
   --no-save            do not write bench/results/
-  --keep               keep the stack's temp DATA_DIR`;
+  --keep               keep the stack's temp DATA_DIR
+  --database D         pglite (default, like npm start) | postgres: a fresh database on BENCH_DATABASE_URL
+                       (default ${DEFAULT_ADMIN_URL}), dropped afterwards
+  --split              SPLIT=1: gateway + projector in the main node, actors + webhooks + reconcile in a second process`;
 
 type Opts = ReturnType<typeof parseArgs>;
+
+function databaseOf(v: string): 'pglite' | 'postgres' {
+  if (v !== 'pglite' && v !== 'postgres') throw new Error(`--database must be pglite or postgres, got '${v}'`);
+  return v;
+}
 
 function parseArgs(argv: string[]) {
   const flags = new Set<string>();
   const vals = new Map<string, string>();
-  const boolean = new Set(['json', 'compare-sync', 'sweep', 'cpu-prof', 'no-save', 'keep', 'help']);
+  const boolean = new Set(['json', 'compare-sync', 'sweep', 'cpu-prof', 'no-save', 'keep', 'help', 'split', 'no-split']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}' (see --help)`);
@@ -61,7 +70,7 @@ function parseArgs(argv: string[]) {
       vals.set(k, v);
     }
   }
-  const known = new Set(['payments', 'concurrency', 'workers', 'merchants', 'sync', 'sweep-concurrency', 'sweep-workers', 'target', 'time-cap', 'drain', 'decline-every', 'events', 'client', 'log-level', 'raw-messages', 'label', 'wait-quiet']);
+  const known = new Set(['database', 'payments', 'concurrency', 'workers', 'merchants', 'sync', 'sweep-concurrency', 'sweep-workers', 'target', 'time-cap', 'drain', 'decline-every', 'events', 'client', 'log-level', 'raw-messages', 'label', 'wait-quiet']);
   for (const k of vals.keys()) if (!known.has(k)) throw new Error(`unknown option --${k} (see --help)`);
   const int = (k: string, d: number, min: number, max: number) => {
     const v = vals.get(k);
@@ -105,6 +114,8 @@ function parseArgs(argv: string[]) {
     save: !flags.has('no-save'),
     keep: flags.has('keep'),
     help: flags.has('help'),
+    split: flags.has('split') && !flags.has('no-split'),
+    database: databaseOf(vals.get('database') ?? 'pglite'),
   };
 }
 
@@ -297,7 +308,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     const deliveries = receiver.deliveries() - deliveriesBefore;
     const confirm = load.latency.confirm;
     const stamp = new Date().toISOString();
-    const label = `c${point.concurrency}-w${point.workers}-${point.sync === 'always' ? 'always' : `sync${point.sync}`}${o.label ? `-${o.label}` : ''}`;
+    const label = `c${point.concurrency}-w${point.workers}-${point.sync === 'always' ? 'always' : `sync${point.sync}`}${o.split ? '-split' : ''}${o.database === 'postgres' ? '-pg' : ''}${o.label ? `-${o.label}` : ''}`;
     return {
       label,
       timestamp: stamp,
@@ -359,6 +370,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
         mem_gib: round(os.totalmem() / 2 ** 30, 1),
         hr_window_us: [Number(hrStart / 1000n), Number(hrEnd / 1000n)],
         cpu_prof: o.cpuProf,
+        split: o.split,
+        database: o.target ? null : o.database,
       },
       timed_out: load.timed_out,
     };
@@ -462,9 +475,21 @@ async function main() {
   for (const sync of syncs) {
     for (const workers of workersList) {
       const profDir = o.cpuProf ? mkdtempSync(path.join(os.tmpdir(), 'paynats-prof-')) : null;
+      const database: BenchDatabase | null = !o.target && o.database === 'postgres' ? await createBenchDatabase() : null;
       const stack = o.target
         ? targetStack(path.resolve(o.target))
-        : await startStack({ workers, sync, logLevel: o.logLevel, keep: o.keep, say, ...(profDir ? { env: { NODE_OPTIONS: `--import ${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, PAYNATS_CPU_PROF_DIR: profDir } } : {}) });
+        : await startStack({
+            workers,
+            sync,
+            logLevel: o.logLevel,
+            keep: o.keep,
+            say,
+            env: {
+              ...(o.split ? { SPLIT: '1' } : {}),
+              ...(database ? { DATABASE_URL: database.url } : {}),
+              ...(profDir ? { NODE_OPTIONS: `--import ${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, PAYNATS_CPU_PROF_DIR: profDir } : {}),
+            },
+          });
       current = stack;
       const names = new Map<number, string>();
       const stackRuns: RunResult[] = [];
@@ -487,6 +512,7 @@ async function main() {
         await nc?.close().catch(() => {});
         await stack.stop();
         current = null;
+        if (database && !o.keep) await database.drop().catch((err: unknown) => say(`dropping the bench database: ${(err as Error).message}`));
       }
       if (profDir) {
         // The profiles are written when the processes exit; summarize each run's window.

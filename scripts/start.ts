@@ -33,6 +33,15 @@ function workerCount(): number {
   return Number(raw);
 }
 const workers = workerCount();
+/**
+ * SPLIT=1 (or --split): the main node keeps the roles that need the database (gateway, projector:
+ * PGlite lives in one process) and a second node, `services`, runs the others (actors, webhooks,
+ * reconcile), so the two event loops use two cores. It is the main actor worker (WORKER_ID w_0).
+ */
+const split = process.argv.includes('--split') || /^(1|true|yes)$/i.test(process.env.SPLIT ?? '');
+const dbRoles = config.roles.filter((r) => r === 'gateway' || r === 'projector');
+const serviceRoles = config.roles.filter((r) => r !== 'gateway' && r !== 'projector');
+const splitting = split && dbRoles.length > 0 && serviceRoles.length > 0;
 mkdirSync(config.dataDir, { recursive: true });
 if (workers > config.partitions) say(`WORKERS=${workers} is more than PARTITIONS=${config.partitions}: ${workers - config.partitions} worker(s) will own nothing`);
 
@@ -174,9 +183,17 @@ try {
   const mainWorkerId = process.env.WORKER_ID ?? 'w_main';
   const node = await launch(
     'runtime/main.ts',
-    { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId },
-    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: config.roles.join(',') } },
+    { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId, ...(splitting ? { ROLES: dbRoles.join(',') } : {}) },
+    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: (splitting ? dbRoles : config.roles).join(',') } },
   );
+  if (splitting) {
+    await launch(
+      'runtime/main.ts',
+      { ROLES: serviceRoles.join(','), NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: 'w_0', LOG_LEVEL: config.logLevel },
+      { ready: 'ipc', critical: true, entry: { name: 'services', worker_id: 'w_0', roles: serviceRoles.join(',') } },
+    );
+    say(`split: node ${mainWorkerId} runs ${dbRoles.join(',')}; services w_0 runs ${serviceRoles.join(',')}`);
+  }
   const url = node.match![1]!;
   // Extra actor workers, after the node has declared the topology (and created the master key
   // they share). They start side by side; each is ready once connected and through its first
