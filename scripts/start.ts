@@ -34,14 +34,18 @@ function workerCount(): number {
 }
 const workers = workerCount();
 /**
- * SPLIT=1 (or --split): the main node keeps the roles that need the database (gateway, projector:
- * PGlite lives in one process) and a second node, `services`, runs the others (actors, webhooks,
- * reconcile), so the two event loops use two cores. It is the main actor worker (WORKER_ID w_0).
+ * SPLIT=1 (or --split): two node processes instead of one, so the two event loops use two cores.
+ * With PGlite (one process only) the main node keeps the roles that need the database (gateway,
+ * projector) and a second node, `services` (WORKER_ID w_0), runs actors, webhooks and reconcile.
+ * With DATABASE_URL the main node keeps the request path (gateway, actors: commands run in process)
+ * and `services` the consumers (projector, webhooks, reconcile).
  */
 const split = process.argv.includes('--split') || /^(1|true|yes)$/i.test(process.env.SPLIT ?? '');
-const dbRoles = config.roles.filter((r) => r === 'gateway' || r === 'projector');
-const serviceRoles = config.roles.filter((r) => r !== 'gateway' && r !== 'projector');
+const mainSide: readonly string[] = config.databaseUrl ? ['gateway', 'actors'] : ['gateway', 'projector'];
+const dbRoles = config.roles.filter((r) => mainSide.includes(r));
+const serviceRoles = config.roles.filter((r) => !mainSide.includes(r));
 const splitting = split && dbRoles.length > 0 && serviceRoles.length > 0;
+const serviceWorkerId = serviceRoles.includes('actors') ? 'w_0' : 'w_services';
 mkdirSync(config.dataDir, { recursive: true });
 if (workers > config.partitions) say(`WORKERS=${workers} is more than PARTITIONS=${config.partitions}: ${workers - config.partitions} worker(s) will own nothing`);
 
@@ -189,10 +193,10 @@ try {
   if (splitting) {
     await launch(
       'runtime/main.ts',
-      { ROLES: serviceRoles.join(','), NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: 'w_0', LOG_LEVEL: config.logLevel },
-      { ready: 'ipc', critical: true, entry: { name: 'services', worker_id: 'w_0', roles: serviceRoles.join(',') } },
+      { ROLES: serviceRoles.join(','), NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: serviceWorkerId, LOG_LEVEL: config.logLevel },
+      { ready: 'ipc', critical: true, entry: { name: 'services', worker_id: serviceWorkerId, roles: serviceRoles.join(',') } },
     );
-    say(`split: node ${mainWorkerId} runs ${dbRoles.join(',')}; services w_0 runs ${serviceRoles.join(',')}`);
+    say(`split: node ${mainWorkerId} runs ${dbRoles.join(',')}; services ${serviceWorkerId} runs ${serviceRoles.join(',')}`);
   }
   const url = node.match![1]!;
   // Extra actor workers, after the node has declared the topology (and created the master key
