@@ -18,6 +18,7 @@ import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { startSampler, waitQuiet, type ProcessUsage, type MachineUsage } from './procstat.ts';
 import { rawAppendRate, type RawResult } from './raw.ts';
 import { createBenchDatabase, DEFAULT_ADMIN_URL, type BenchDatabase } from './database.ts';
+import { monitorUrl, perPayment, readVarz } from './varz.ts';
 import { ROOT, startStack, targetStack, type Stack } from './stack.ts';
 import { round, sleep, summarize, table, type Summary } from './stats.ts';
 import { startReceiver } from './webhooks.ts';
@@ -119,6 +120,18 @@ function parseArgs(argv: string[]) {
   };
 }
 
+function cpuPerPayment(processes: ProcessUsage[], perS: number): RunResult['cpu_ms_per_payment'] {
+  const by: Record<string, number> = {};
+  let stack = 0;
+  for (const p of processes) {
+    if (p.name === 'supervisor' || p.name.startsWith('bench')) continue;
+    const ms = perS > 0 ? (p.cpu_avg_pct * 10) / perS : 0;
+    by[p.name] = round(ms, 2);
+    stack += ms;
+  }
+  return { stack: round(stack, 2), by_process: by };
+}
+
 const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 interface StreamCounts {
@@ -174,6 +187,14 @@ export interface RunResult {
   memory_appends_by_stream_per_payment: Record<string, number>;
   background_appends: Record<string, number>;
   http_requests_per_payment: number;
+  /**
+   * CPU time the stack spends on one payment (ms, from the average CPU % during the load ÷
+   * payments/s), per process and in all (the bench and the supervisor left out; a Postgres server
+   * is not watched). Less sensitive to a busy machine than payments/s.
+   */
+  cpu_ms_per_payment: { stack: number; by_process: Record<string, number> };
+  /** Messages through nats-server per succeeded payment (its /varz in + out), drain included. */
+  nats_msgs_per_payment: ReturnType<typeof perPayment>;
   processes: ProcessUsage[];
   machine: MachineUsage;
   raw: RawResult;
@@ -196,6 +217,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     say(`run c=${point.concurrency} w=${point.workers} sync=${point.sync}: ${merchants.length} merchants onboarded; ${o.payments} payments…`);
     await sleep(300);
     const before = await streamCounts(jsm);
+    const monitor = monitorUrl(stack.dataDir);
+    const varzBefore = await readVarz(monitor);
     const deliveriesBefore = receiver.deliveries();
 
     // Projector / webhook backlog during the load.
@@ -254,6 +277,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       await sleep(100);
     }
     await sleep(500); // receipts of the last webhook tries
+    const varzAfter = await readVarz(monitor);
     const after = await streamCounts(jsm);
 
     const counted = succeeded.filter((p) => receiver.succeeded.has(p.intentId!));
@@ -350,6 +374,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       memory_appends_by_stream_per_payment: memoryBy,
       background_appends: background,
       http_requests_per_payment: round(load.http_requests / n, 2),
+      cpu_ms_per_payment: cpuPerPayment(usage.processes, paymentsPerS),
+      nats_msgs_per_payment: perPayment(varzBefore, varzAfter, n),
       processes: usage.processes,
       machine: usage.machine,
       raw,
@@ -387,6 +413,8 @@ function printRun(r: RunResult) {
     table([
       ['metric', 'value'],
       ['payments/s (succeeded + webhook)', r.payments_per_s],
+      ['stack CPU ms per payment', r.cpu_ms_per_payment.stack],
+      ['NATS messages per payment (server in + out)', r.nats_msgs_per_payment ? `${r.nats_msgs_per_payment.total} (${r.nats_msgs_per_payment.in} in, ${r.nats_msgs_per_payment.out} out)` : 'n/a'],
       ['confirmed/s (HTTP only)', r.confirmed_per_s],
       ['payments counted / succeeded / run', `${r.payments_counted} / ${r.payments_succeeded} / ${r.payments_attempted}`],
       ['raw JetStream appends/s (256 in flight)', r.raw_append_per_s],
@@ -506,7 +534,7 @@ async function main() {
           const r = await runOne(stack, nc, raw, o, { concurrency, workers: w, sync: s });
           for (const p of stack.watched()) names.set(p.pid, p.name);
           stackRuns.push(r);
-          say(`${r.label}: ${r.payments_per_s} payments/s, p99 confirm ${r.p99_confirm_ms} ms, webhook lag p99 ${r.webhook_lag_p99_ms} ms, errors ${r.errors}, ratio ${r.ratio}`);
+          say(`${r.label}: ${r.payments_per_s} payments/s, p99 confirm ${r.p99_confirm_ms} ms, webhook lag p99 ${r.webhook_lag_p99_ms} ms, errors ${r.errors}, ratio ${r.ratio}, stack CPU ${r.cpu_ms_per_payment.stack} ms/payment`);
         }
       } finally {
         await nc?.close().catch(() => {});

@@ -99,7 +99,6 @@ export async function startStack(o: StartOptions): Promise<Stack> {
     ...(process.env.NATS_SERVER_BIN ? { NATS_SERVER_BIN: process.env.NATS_SERVER_BIN } : {}),
     ...(process.env.PARTITIONS ? { PARTITIONS: process.env.PARTITIONS } : {}),
     ...(process.env.EPN_LATENCY_MS ? { EPN_LATENCY_MS: process.env.EPN_LATENCY_MS } : {}),
-    ...(process.env.PAYNATS_EXP_NO_COALESCE ? { PAYNATS_EXP_NO_COALESCE: process.env.PAYNATS_EXP_NO_COALESCE } : {}),
     DATA_DIR: dataDir,
     PORT: '0',
     EPN_PORT: '0',

@@ -39,7 +39,7 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
     // the node's CPU under load (bench --cpu-prof). Our errors carry their own context.
     noAsyncTraces: true,
   });
-  if (process.env.PAYNATS_EXP_NO_COALESCE !== "1") coalesceWrites(nc);
+  coalesceWrites(nc);
   const version = nc.info?.version ?? '0.0.0';
   if (!versionAtLeast(version, MIN_SERVER_VERSION)) {
     await nc.close();
