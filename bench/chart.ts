@@ -41,13 +41,14 @@ export function loadPoints(dir: string): Point[] {
         p99_confirm_ms?: number;
         errors?: number;
         timestamp?: string;
-        config?: { workers?: number; concurrency?: number; sync?: string; client?: string; cpu_prof?: boolean };
+        config?: { workers?: number; concurrency?: number; sync?: string; client?: string; cpu_prof?: boolean; split?: boolean; database?: string | null };
+        label?: string;
       };
       const c = r.config;
       if (typeof r.payments_per_s !== 'number' || !c || typeof c.workers !== 'number' || typeof c.concurrency !== 'number') continue;
       if (c.cpu_prof) continue; // the profiler's overhead would skew the picture
       const sync = c.sync ?? 'always';
-      const series = `${c.workers} worker${c.workers === 1 ? '' : 's'}${sync === 'always' ? '' : `, sync ${sync}`}${c.client && c.client !== 'http' ? `, ${c.client}` : ''}`;
+      const series = `${c.workers} worker${c.workers === 1 ? '' : 's'}${sync === 'always' ? '' : `, sync ${sync}`}${c.client && c.client !== 'http' ? `, ${c.client}` : ''}${c.split ? ', split' : ''}${c.database === 'postgres' ? ', postgres' : ''}${r.label?.endsWith('-before') ? ' (before)' : ''}`;
       const p: Point = { series, workers: c.workers, concurrency: c.concurrency, payments_per_s: r.payments_per_s, p99_confirm_ms: r.p99_confirm_ms ?? Number.NaN, errors: r.errors ?? 0, timestamp: r.timestamp ?? f };
       // The newest result per (series, concurrency) wins: files sort by their timestamp prefix.
       latest.set(`${series}|${c.concurrency}`, p);
