@@ -15,7 +15,7 @@ interface Point {
   timestamp: string;
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22', '#393b79', '#637939'];
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -41,13 +41,14 @@ export function loadPoints(dir: string): Point[] {
         p99_confirm_ms?: number;
         errors?: number;
         timestamp?: string;
-        config?: { workers?: number; concurrency?: number; sync?: string; client?: string; cpu_prof?: boolean };
+        config?: { workers?: number; concurrency?: number; sync?: string; client?: string; cpu_prof?: boolean; split?: boolean; database?: string | null };
+        label?: string;
       };
       const c = r.config;
       if (typeof r.payments_per_s !== 'number' || !c || typeof c.workers !== 'number' || typeof c.concurrency !== 'number') continue;
       if (c.cpu_prof) continue; // the profiler's overhead would skew the picture
       const sync = c.sync ?? 'always';
-      const series = `${c.workers} worker${c.workers === 1 ? '' : 's'}${sync === 'always' ? '' : `, sync ${sync}`}${c.client && c.client !== 'http' ? `, ${c.client}` : ''}`;
+      const series = `${c.workers} worker${c.workers === 1 ? '' : 's'}${sync === 'always' ? '' : `, sync ${sync}`}${c.client && c.client !== 'http' ? `, ${c.client}` : ''}${c.split ? ', split' : ''}${c.database === 'postgres' ? ', postgres' : ''}${r.label?.endsWith('-before') ? ' (before)' : ''}`;
       const p: Point = { series, workers: c.workers, concurrency: c.concurrency, payments_per_s: r.payments_per_s, p99_confirm_ms: r.p99_confirm_ms ?? Number.NaN, errors: r.errors ?? 0, timestamp: r.timestamp ?? f };
       // The newest result per (series, concurrency) wins: files sort by their timestamp prefix.
       latest.set(`${series}|${c.concurrency}`, p);
@@ -60,7 +61,7 @@ export function loadPoints(dir: string): Point[] {
 
 export function chartSvg(points: Point[], subtitle = ''): string {
   const W = 980;
-  const H = 440;
+  let H = 440;
   const panelW = 400;
   const panelH = 280;
   const top = 80;
@@ -71,6 +72,22 @@ export function chartSvg(points: Point[], subtitle = ''): string {
     const wb = points.find((p) => p.series === b)!.workers;
     return wa - wb || a.localeCompare(b);
   });
+  // Legend rows: as many as the series' names need; the picture grows to fit them.
+  const legend: { s: string; x: number; row: number }[] = [];
+  {
+    let lx = 80;
+    let row = 0;
+    for (const s of series) {
+      const w = 40 + s.length * 7;
+      if (lx + w > W - 10 && lx > 80) {
+        lx = 80;
+        row++;
+      }
+      legend.push({ s, x: lx, row });
+      lx += w;
+    }
+    H += 20 * row;
+  }
   const xOf = (c: number, left: number) => left + (concs.length === 1 ? panelW / 2 : 30 + (concs.indexOf(c) * (panelW - 60)) / (concs.length - 1));
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
@@ -115,14 +132,12 @@ export function chartSvg(points: Point[], subtitle = ''): string {
     });
   });
   // Legend
-  const ly = top + panelH + 62;
-  let lx = 80;
-  series.forEach((s, si) => {
+  for (const [si, { s, x: lx, row }] of legend.entries()) {
+    const ly = top + panelH + 62 + 20 * row;
     const color = COLORS[si % COLORS.length]!;
     parts.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="3"/><circle cx="${lx + 11}" cy="${ly}" r="4" fill="${color}"/>`);
     parts.push(`<text x="${lx + 28}" y="${ly + 4}">${esc(s)}</text>`);
-    lx += 40 + s.length * 7;
-  });
+  }
   parts.push(`<text x="${W - 10}" y="${H - 8}" text-anchor="end" fill="#888" font-size="10">open circle = run had errors; newest result per point from bench/results/</text>`);
   parts.push('</svg>');
   return parts.join('\n') + '\n';

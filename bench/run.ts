@@ -17,6 +17,8 @@ import { httpClient, onboard, runLoad, sdkClient, spreadMerchantIds, type LoadRe
 import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { startSampler, waitQuiet, type ProcessUsage, type MachineUsage } from './procstat.ts';
 import { rawAppendRate, type RawResult } from './raw.ts';
+import { createBenchDatabase, DEFAULT_ADMIN_URL, type BenchDatabase } from './database.ts';
+import { monitorUrl, perPayment, readVarz } from './varz.ts';
 import { ROOT, startStack, targetStack, type Stack } from './stack.ts';
 import { round, sleep, summarize, table, type Summary } from './stats.ts';
 import { startReceiver } from './webhooks.ts';
@@ -42,14 +44,22 @@ const HELP = `npm run bench -- [options]
   --wait-quiet S       before each run, wait up to S seconds for the machine to be < 25 % busy (shared machines)
   --label TEXT         added to the result file name
   --no-save            do not write bench/results/
-  --keep               keep the stack's temp DATA_DIR`;
+  --keep               keep the stack's temp DATA_DIR
+  --database D         pglite (default, like npm start) | postgres: a fresh database on BENCH_DATABASE_URL
+                       (default ${DEFAULT_ADMIN_URL}), dropped afterwards
+  --split              SPLIT=1: gateway + projector in the main node, actors + webhooks + reconcile in a second process`;
 
 type Opts = ReturnType<typeof parseArgs>;
+
+function databaseOf(v: string): 'pglite' | 'postgres' {
+  if (v !== 'pglite' && v !== 'postgres') throw new Error(`--database must be pglite or postgres, got '${v}'`);
+  return v;
+}
 
 function parseArgs(argv: string[]) {
   const flags = new Set<string>();
   const vals = new Map<string, string>();
-  const boolean = new Set(['json', 'compare-sync', 'sweep', 'cpu-prof', 'no-save', 'keep', 'help']);
+  const boolean = new Set(['json', 'compare-sync', 'sweep', 'cpu-prof', 'no-save', 'keep', 'help', 'split', 'no-split']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}' (see --help)`);
@@ -61,7 +71,7 @@ function parseArgs(argv: string[]) {
       vals.set(k, v);
     }
   }
-  const known = new Set(['payments', 'concurrency', 'workers', 'merchants', 'sync', 'sweep-concurrency', 'sweep-workers', 'target', 'time-cap', 'drain', 'decline-every', 'events', 'client', 'log-level', 'raw-messages', 'label', 'wait-quiet']);
+  const known = new Set(['database', 'payments', 'concurrency', 'workers', 'merchants', 'sync', 'sweep-concurrency', 'sweep-workers', 'target', 'time-cap', 'drain', 'decline-every', 'events', 'client', 'log-level', 'raw-messages', 'label', 'wait-quiet']);
   for (const k of vals.keys()) if (!known.has(k)) throw new Error(`unknown option --${k} (see --help)`);
   const int = (k: string, d: number, min: number, max: number) => {
     const v = vals.get(k);
@@ -105,7 +115,21 @@ function parseArgs(argv: string[]) {
     save: !flags.has('no-save'),
     keep: flags.has('keep'),
     help: flags.has('help'),
+    split: flags.has('split') && !flags.has('no-split'),
+    database: databaseOf(vals.get('database') ?? 'pglite'),
   };
+}
+
+function cpuPerPayment(processes: ProcessUsage[], perS: number): RunResult['cpu_ms_per_payment'] {
+  const by: Record<string, number> = {};
+  let stack = 0;
+  for (const p of processes) {
+    if (p.name === 'supervisor' || p.name.startsWith('bench')) continue;
+    const ms = perS > 0 ? (p.cpu_avg_pct * 10) / perS : 0;
+    by[p.name] = round(ms, 2);
+    stack += ms;
+  }
+  return { stack: round(stack, 2), by_process: by };
 }
 
 const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
@@ -163,6 +187,14 @@ export interface RunResult {
   memory_appends_by_stream_per_payment: Record<string, number>;
   background_appends: Record<string, number>;
   http_requests_per_payment: number;
+  /**
+   * CPU time the stack spends on one payment (ms, from the average CPU % during the load ÷
+   * payments/s), per process and in all (the bench and the supervisor left out; a Postgres server
+   * is not watched). Less sensitive to a busy machine than payments/s.
+   */
+  cpu_ms_per_payment: { stack: number; by_process: Record<string, number> };
+  /** Messages through nats-server per succeeded payment (its /varz in + out), drain included. */
+  nats_msgs_per_payment: ReturnType<typeof perPayment>;
   processes: ProcessUsage[];
   machine: MachineUsage;
   raw: RawResult;
@@ -185,6 +217,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     say(`run c=${point.concurrency} w=${point.workers} sync=${point.sync}: ${merchants.length} merchants onboarded; ${o.payments} payments…`);
     await sleep(300);
     const before = await streamCounts(jsm);
+    const monitor = monitorUrl(stack.dataDir);
+    const varzBefore = await readVarz(monitor);
     const deliveriesBefore = receiver.deliveries();
 
     // Projector / webhook backlog during the load.
@@ -243,6 +277,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       await sleep(100);
     }
     await sleep(500); // receipts of the last webhook tries
+    const varzAfter = await readVarz(monitor);
     const after = await streamCounts(jsm);
 
     const counted = succeeded.filter((p) => receiver.succeeded.has(p.intentId!));
@@ -297,7 +332,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     const deliveries = receiver.deliveries() - deliveriesBefore;
     const confirm = load.latency.confirm;
     const stamp = new Date().toISOString();
-    const label = `c${point.concurrency}-w${point.workers}-${point.sync === 'always' ? 'always' : `sync${point.sync}`}${o.label ? `-${o.label}` : ''}`;
+    const label = `c${point.concurrency}-w${point.workers}-${point.sync === 'always' ? 'always' : `sync${point.sync}`}${o.split ? '-split' : ''}${o.database === 'postgres' ? '-pg' : ''}${o.label ? `-${o.label}` : ''}`;
     return {
       label,
       timestamp: stamp,
@@ -339,6 +374,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       memory_appends_by_stream_per_payment: memoryBy,
       background_appends: background,
       http_requests_per_payment: round(load.http_requests / n, 2),
+      cpu_ms_per_payment: cpuPerPayment(usage.processes, paymentsPerS),
+      nats_msgs_per_payment: perPayment(varzBefore, varzAfter, n),
       processes: usage.processes,
       machine: usage.machine,
       raw,
@@ -359,6 +396,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
         mem_gib: round(os.totalmem() / 2 ** 30, 1),
         hr_window_us: [Number(hrStart / 1000n), Number(hrEnd / 1000n)],
         cpu_prof: o.cpuProf,
+        split: o.split,
+        database: o.target ? null : o.database,
       },
       timed_out: load.timed_out,
     };
@@ -374,6 +413,8 @@ function printRun(r: RunResult) {
     table([
       ['metric', 'value'],
       ['payments/s (succeeded + webhook)', r.payments_per_s],
+      ['stack CPU ms per payment', r.cpu_ms_per_payment.stack],
+      ['NATS messages per payment (server in + out)', r.nats_msgs_per_payment ? `${r.nats_msgs_per_payment.total} (${r.nats_msgs_per_payment.in} in, ${r.nats_msgs_per_payment.out} out)` : 'n/a'],
       ['confirmed/s (HTTP only)', r.confirmed_per_s],
       ['payments counted / succeeded / run', `${r.payments_counted} / ${r.payments_succeeded} / ${r.payments_attempted}`],
       ['raw JetStream appends/s (256 in flight)', r.raw_append_per_s],
@@ -462,9 +503,21 @@ async function main() {
   for (const sync of syncs) {
     for (const workers of workersList) {
       const profDir = o.cpuProf ? mkdtempSync(path.join(os.tmpdir(), 'paynats-prof-')) : null;
+      const database: BenchDatabase | null = !o.target && o.database === 'postgres' ? await createBenchDatabase() : null;
       const stack = o.target
         ? targetStack(path.resolve(o.target))
-        : await startStack({ workers, sync, logLevel: o.logLevel, keep: o.keep, say, ...(profDir ? { env: { NODE_OPTIONS: `--import ${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, PAYNATS_CPU_PROF_DIR: profDir } } : {}) });
+        : await startStack({
+            workers,
+            sync,
+            logLevel: o.logLevel,
+            keep: o.keep,
+            say,
+            env: {
+              ...(o.split ? { SPLIT: '1' } : {}),
+              ...(database ? { DATABASE_URL: database.url } : {}),
+              ...(profDir ? { NODE_OPTIONS: `--import ${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, PAYNATS_CPU_PROF_DIR: profDir } : {}),
+            },
+          });
       current = stack;
       const names = new Map<number, string>();
       const stackRuns: RunResult[] = [];
@@ -481,12 +534,13 @@ async function main() {
           const r = await runOne(stack, nc, raw, o, { concurrency, workers: w, sync: s });
           for (const p of stack.watched()) names.set(p.pid, p.name);
           stackRuns.push(r);
-          say(`${r.label}: ${r.payments_per_s} payments/s, p99 confirm ${r.p99_confirm_ms} ms, webhook lag p99 ${r.webhook_lag_p99_ms} ms, errors ${r.errors}, ratio ${r.ratio}`);
+          say(`${r.label}: ${r.payments_per_s} payments/s, p99 confirm ${r.p99_confirm_ms} ms, webhook lag p99 ${r.webhook_lag_p99_ms} ms, errors ${r.errors}, ratio ${r.ratio}, stack CPU ${r.cpu_ms_per_payment.stack} ms/payment`);
         }
       } finally {
         await nc?.close().catch(() => {});
         await stack.stop();
         current = null;
+        if (database && !o.keep) await database.drop().catch((err: unknown) => say(`dropping the bench database: ${(err as Error).message}`));
       }
       if (profDir) {
         // The profiles are written when the processes exit; summarize each run's window.

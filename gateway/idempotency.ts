@@ -91,18 +91,25 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
   }
 
   return {
+    /**
+     * The claim comes first and the stored result is read once after it: a key that is not held
+     * now either never ran or has finished (its result is stored before its claim is released), so
+     * one create and one read decide every case. On the common path a request costs a claim
+     * (memory), a read, its result (the one durable write) and the release, which is not waited for.
+     */
     async claim(scope: string, idemKey: string, plainFp: string): Promise<Claim> {
       const key = keyOf(scope, idemKey);
       const fp = keyed(plainFp);
-      const done = await stored(key, idemKey, fp);
-      if (done) return done;
       const mine: InFlight = { state: 'in_flight', fingerprint: fp, started: Date.now() };
       let rev: number;
       try {
         rev = await inFlight.create(key, JSON.stringify(mine));
       } catch {
+        // Held, or held a moment ago: a stored result wins (its release may still be on its way).
+        const done = await stored(key, idemKey, fp);
+        if (done) return done;
         const e = await inFlight.get(key);
-        if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, plainFp); // finished between the two calls
+        if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, plainFp); // released between the two calls
         const rec = e.json<InFlight>();
         if (rec.fingerprint !== fp) throw mismatch(idemKey);
         if (Date.now() - rec.started < STALE_MS) throw inUse(idemKey);
@@ -112,26 +119,27 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
           throw inUse(idemKey);
         }
       }
-      // A request with this key may have finished between our read of the results and our claim.
-      const raced = await stored(key, idemKey, fp).catch(async (err: unknown) => {
-        await inFlight.delete(key, { previousSeq: rev }).catch(() => {});
+      const release = () => inFlight.delete(key, { previousSeq: rev }).catch(() => {});
+      // A request with this key may have finished before our claim.
+      const done = await stored(key, idemKey, fp).catch(async (err: unknown) => {
+        await release();
         throw err;
       });
-      if (raced) {
-        await inFlight.delete(key, { previousSeq: rev }).catch(() => {});
-        return raced;
+      if (done) {
+        void release();
+        return done;
       }
       return {
         kind: 'run',
         async finish(status, body, requestId) {
           // A 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
-          if (status < 500) {
-            const rec: Done = o.secret
-              ? { state: 'done', fingerprint: fp, status, body: sealString(o.secret, 'idem', body, key), request_id: requestId, sealed: true }
-              : { state: 'done', fingerprint: fp, status, body, request_id: requestId };
-            await results.put(key, JSON.stringify(rec));
-          }
-          await inFlight.delete(key, { previousSeq: rev }).catch(() => {});
+          if (status >= 500) return void (await release());
+          const rec: Done = o.secret
+            ? { state: 'done', fingerprint: fp, status, body: sealString(o.secret, 'idem', body, key), request_id: requestId, sealed: true }
+            : { state: 'done', fingerprint: fp, status, body, request_id: requestId };
+          await results.put(key, JSON.stringify(rec));
+          // Not waited for: from here on a retry finds the stored result first.
+          void release();
         },
       };
     },

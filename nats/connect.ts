@@ -2,6 +2,7 @@
 // the design relies on (see README "NATS server").
 import { connect as natsConnect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { coalesceWrites } from './coalesce.ts';
 
 /**
  * 2.10.0: `sync_interval` (fsync per write), correct expected-last-subject-sequence in clusters
@@ -38,6 +39,7 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
     // the node's CPU under load (bench --cpu-prof). Our errors carry their own context.
     noAsyncTraces: true,
   });
+  coalesceWrites(nc);
   const version = nc.info?.version ?? '0.0.0';
   if (!versionAtLeast(version, MIN_SERVER_VERSION)) {
     await nc.close();

@@ -74,15 +74,20 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
   /**
    * Runs one command. The caller holds the aggregate's mailbox. On a fence conflict (another writer
    * appended since our cached state) the state is re-read and the command decided again.
+   * `assumeNew`: the command creates the aggregate under a fresh id, so the first try skips the read.
    */
   async function execute<C, E extends { type: string; at: number }, S>(
     decider: Decider<C, E, S | null>,
     ref: AggregateRef,
     command: C & { type: string },
     ctx: CommandContext,
+    opts: { assumeNew?: boolean } = {},
   ): Promise<Executed<S | null>> {
     for (let attempt = 0; ; attempt++) {
-      const current = await load<S>(ref.subject);
+      // A create need not read first: the append is fenced on "no message on this subject yet", so
+      // an aggregate that exists after all (a retry, a clash) is a conflict, and the loop reads it.
+      const current: Loaded<S | null> =
+        opts.assumeNew && attempt === 0 && !cache.has(ref.subject) ? { state: null, seq: 0 } : await load<S>(ref.subject);
       const events = decider.decide(command, current.state);
       if (events.length === 0) return { ...current, appended: [] };
       const stamped = events.map((e) => ({ ...e, id: newEventId(), v: 1 }) as Stamped<E>);

@@ -14,9 +14,18 @@ export interface CommandClient {
   send(req: CommandRequest): Promise<Extract<CommandReply, { ok: true }>['state']>;
 }
 
-export function createCommandClient(nc: NatsConnection, opts: { partitions: number; timeoutMs: number }): CommandClient {
+/** A worker in the same process: runs the command itself when it serves the partition now (null otherwise). */
+export type LocalCommands = (req: CommandRequest) => Promise<CommandReply> | null;
+
+export function createCommandClient(nc: NatsConnection, opts: { partitions: number; timeoutMs: number; local?: LocalCommands }): CommandClient {
   return {
     async send(req) {
+      const here = opts.local?.(req);
+      if (here) {
+        const reply = await here;
+        if (reply.ok) return reply.state;
+        throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);
+      }
       const subject = subjects.command(partitionOf(req.merchantId, opts.partitions));
       const deadline = Date.now() + opts.timeoutMs;
       const body = enc.encode(JSON.stringify(req));

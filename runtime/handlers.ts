@@ -280,8 +280,12 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       if (!r.state) throw noSuch('merchant', req.merchantId, 'merchant_id');
       return r as { state: Merchant; seq: number };
     }
-    case 'intent.create':
-      return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
+    case 'intent.create': {
+      // A fresh id: no read before the append (the fence on sequence 0 catches an existing intent).
+      const r = await deps.store.execute(intentDecider, intentRef(req.merchantId, req.intentId), req.command, req.ctx, { assumeNew: true });
+      if (!r.state) throw noSuch('payment_intent', req.intentId);
+      return { state: r.state, seq: r.seq };
+    }
     case 'intent.update':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, { type: 'Update', changes: req.changes, now: req.ctx.now }, req.ctx);

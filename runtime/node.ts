@@ -140,7 +140,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const app = buildApp({
       config,
       log,
-      commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000 }),
+      commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000, ...(worker ? { local: (req) => worker!.local(req) } : {}) }),
       keys: createKeyIndex(await kvm.open(buckets.keys), ring),
       idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), { secret: ring.idempotencyKey }),
       vault,

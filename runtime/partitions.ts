@@ -63,18 +63,21 @@ export function ownPartitions(
 
   async function round() {
     await kv.put(workerKey(workerId), JSON.stringify({ worker: workerId, at: Date.now() }));
-    // Renew what we hold.
-    for (const [p, rev] of [...held]) {
-      try {
-        const sentAt = Date.now();
-        held.set(p, await kv.update(leaseKey(p), workerId, rev));
-        validUntil.set(p, sentAt + leaseMs - margin);
-      } catch (err) {
-        log.warn({ partition: p, err: (err as Error).message }, 'lease lost');
-        // Not awaited: draining its commands must not hold up the renewal of the other leases.
-        void lose(p, 'lost');
-      }
-    }
+    // Renew what we hold, all at once: one after the other, a loaded loop (16 round trips) could
+    // take longer than a lease's margin, and the last partitions would stop being surely ours.
+    await Promise.all(
+      [...held].map(async ([p, rev]) => {
+        try {
+          const sentAt = Date.now();
+          held.set(p, await kv.update(leaseKey(p), workerId, rev));
+          validUntil.set(p, sentAt + leaseMs - margin);
+        } catch (err) {
+          log.warn({ partition: p, err: (err as Error).message }, 'lease lost');
+          // Not awaited: draining its commands must not hold up the renewal of the other leases.
+          void lose(p, 'lost');
+        }
+      }),
+    );
     // Partitions whose commands have drained since the last round: free them for the next owner.
     for (const p of [...drained]) {
       const rev = held.get(p);

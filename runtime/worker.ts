@@ -13,6 +13,11 @@ import { handleTraced } from './correlation.ts'; // ops: the request's ids on lo
 
 export interface ActorWorker {
   owned(): number[];
+  /**
+   * Runs a command here when this process serves its partition now (a gateway in the same process
+   * skips the NATS round trip and the JSON of the request and the reply); null when it does not.
+   */
+  local(req: CommandRequest): Promise<CommandReply> | null;
   ready: Promise<void>;
   stop(): Promise<void>;
 }
@@ -38,23 +43,47 @@ export function startActorWorker(opts: {
   const mailbox = createMailbox();
   const subs = new Map<number, { sub: Subscription; inflight: Set<Promise<void>> }>();
 
-  async function serve(p: number, m: Msg) {
-    let reply: CommandReply;
-    let req: CommandRequest | undefined;
+  async function run(p: number, req: CommandRequest): Promise<CommandReply> {
     try {
-      req = JSON.parse(dec.decode(m.data)) as CommandRequest;
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
       const r = await mailbox.exclusive(aggregateKey(req), () => {
         fence(p); // a command queued before the lease lapsed is not run after it
         return handleTraced(deps, req as CommandRequest); // ops: was handle(deps, req)
       });
-      reply = { ok: true, state: r.state, seq: r.seq ?? 0 };
+      return { ok: true, state: r.state, seq: r.seq ?? 0 };
     } catch (err) {
       const e = toApiError(err);
-      if (e.status >= 500) log.error({ err, op: req?.op, request_id: req?.ctx.requestId }, 'command failed');
+      if (e.status >= 500) log.error({ err, op: req.op, request_id: req.ctx.requestId }, 'command failed');
+      return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
+    }
+  }
+
+  async function serve(p: number, m: Msg) {
+    let reply: CommandReply;
+    try {
+      reply = await run(p, JSON.parse(dec.decode(m.data)) as CommandRequest);
+    } catch (err) {
+      const e = toApiError(err);
       reply = { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
     }
     if (m.reply) m.respond(enc.encode(JSON.stringify(reply)));
+  }
+
+  /** In-process commands: counted in the partition's in-flight set like served ones, so a handover waits for them. */
+  function local(req: CommandRequest): Promise<CommandReply> | null {
+    const p = partitionOf(req.merchantId, partitions);
+    const s = subs.get(p);
+    if (!s || !owner.holds(p)) return null;
+    const t = run(p, req).then((reply) =>
+      // The caller gets its own copy, as over the wire: the cached state stays the owner's alone.
+      reply.ok ? { ...reply, state: structuredClone(reply.state) } : reply,
+    );
+    const done: Promise<void> = t.then(
+      () => {},
+      () => {},
+    ).finally(() => s.inflight.delete(done));
+    s.inflight.add(done);
+    return t;
   }
 
   const owner = ownPartitions(
@@ -100,6 +129,7 @@ export function startActorWorker(opts: {
 
   return {
     owned: owner.owned,
+    local,
     ready: owner.ready,
     async stop() {
       await owner.stop();

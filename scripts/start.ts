@@ -33,6 +33,19 @@ function workerCount(): number {
   return Number(raw);
 }
 const workers = workerCount();
+/**
+ * SPLIT=1 (or --split): two node processes instead of one, so the two event loops use two cores.
+ * With PGlite (one process only) the main node keeps the roles that need the database (gateway,
+ * projector) and a second node, `services` (WORKER_ID w_0), runs actors, webhooks and reconcile.
+ * With DATABASE_URL the main node keeps the request path (gateway, actors: commands run in process)
+ * and `services` the consumers (projector, webhooks, reconcile).
+ */
+const split = process.argv.includes('--split') || /^(1|true|yes)$/i.test(process.env.SPLIT ?? '');
+const mainSide: readonly string[] = config.databaseUrl ? ['gateway', 'actors'] : ['gateway', 'projector'];
+const dbRoles = config.roles.filter((r) => mainSide.includes(r));
+const serviceRoles = config.roles.filter((r) => !mainSide.includes(r));
+const splitting = split && dbRoles.length > 0 && serviceRoles.length > 0;
+const serviceWorkerId = serviceRoles.includes('actors') ? 'w_0' : 'w_services';
 mkdirSync(config.dataDir, { recursive: true });
 if (workers > config.partitions) say(`WORKERS=${workers} is more than PARTITIONS=${config.partitions}: ${workers - config.partitions} worker(s) will own nothing`);
 
@@ -174,9 +187,17 @@ try {
   const mainWorkerId = process.env.WORKER_ID ?? 'w_main';
   const node = await launch(
     'runtime/main.ts',
-    { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId },
-    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: config.roles.join(',') } },
+    { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId, ...(splitting ? { ROLES: dbRoles.join(',') } : {}) },
+    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: (splitting ? dbRoles : config.roles).join(',') } },
   );
+  if (splitting) {
+    await launch(
+      'runtime/main.ts',
+      { ROLES: serviceRoles.join(','), NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: serviceWorkerId, LOG_LEVEL: config.logLevel },
+      { ready: 'ipc', critical: true, entry: { name: 'services', worker_id: serviceWorkerId, roles: serviceRoles.join(',') } },
+    );
+    say(`split: node ${mainWorkerId} runs ${dbRoles.join(',')}; services ${serviceWorkerId} runs ${serviceRoles.join(',')}`);
+  }
   const url = node.match![1]!;
   // Extra actor workers, after the node has declared the topology (and created the master key
   // they share). They start side by side; each is ready once connected and through its first
