@@ -25,6 +25,8 @@ export const buckets = {
   deliveryTries: 'pay_delivery_tries',
   /** Charge and refund ids (ch_…, re_…) → the merchant, intent and mode they belong to. No TTL. */
   index: 'pay_index',
+  /** Per-merchant keys of e-mails in archives (ARCHIVE_EMAILS=encrypt), sealed by the master key; purging one erases them. */
+  archiveKeys: 'pay_archive_keys',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -35,6 +37,9 @@ export const durables = {
   webhookDelivery: 'webhook_delivery',
   receiptsProjector: 'receipts_projector',
   reconcile: 'reconcile',
+  /** The archiver's reads of PAY_EVENTS and PAY_WEBHOOKS (archive/archiver.ts). */
+  archiveEvents: 'archive_events',
+  archiveWebhooks: 'archive_webhooks',
 } as const;
 
 export interface TopologyOptions {
@@ -144,6 +149,27 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         filter_subject: 'pay.evt.intent.>',
       },
     },
+    ...archiveConsumerConfigs(),
+  ];
+}
+
+/**
+ * The archiver's durables: ack-all, because a chunk is acknowledged as one unit (its last message)
+ * only after its object and manifest are stored; ack_wait covers a chunk's time in memory.
+ */
+function archiveConsumerConfigs(): { stream: string; config: Partial<ConsumerConfig> }[] {
+  const archiver = (durable: string, what: string, filter: string): Partial<ConsumerConfig> => ({
+    durable_name: durable,
+    description: `Writes ${what} to the object store in hash-chained chunks before max_age drops them`,
+    ack_policy: AckPolicy.All,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(5 * 60_000),
+    max_ack_pending: 100_000,
+    filter_subject: filter,
+  });
+  return [
+    { stream: EVENTS_STREAM, config: archiver(durables.archiveEvents, 'every commit', subjects.events) },
+    { stream: WEBHOOKS_STREAM, config: archiver(durables.archiveWebhooks, 'every delivery task, receipt and dead letter', subjects.webhooks) },
   ];
 }
 
@@ -188,6 +214,7 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
   await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });
+  await kvm.create(buckets.archiveKeys, { history: 1, replicas, description: 'Per-merchant keys of e-mails in archives (sealed; purge to erase)' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

@@ -23,11 +23,16 @@ import { createReconciler } from '../reconcile/worker.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
+import { createArchiveReader, openArchive, readIntentWithArchive, startArchiveRole, type ArchiveRole } from '../archive/mod.ts';
 
 export interface RunningNode {
   url: string | null;
   worker: ActorWorker | null;
   stop(): Promise<void>;
+  /** The read model this process opened (gateway, projector or archive roles). */
+  database?: OpenedDatabase | null;
+  /** The archive role, when this process runs it. */
+  archive?: ArchiveRole | null;
 }
 
 export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
@@ -48,6 +53,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   // the partition leases' renewals.
   let database: OpenedDatabase | null = null;
   if (roles.has('gateway') || roles.has('projector')) {
+    database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log });
+    await migrateToLatest(database.db);
+  }
+  // The archive role moves aged rows out of the read model: it needs the database too.
+  if (roles.has('archive') && !database) {
     database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log });
     await migrateToLatest(database.db);
   }
@@ -121,9 +131,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     loops.push(runConsumer(js, EVENTS_STREAM, durables.reconcile, reconcile, rlog, { concurrency: 16 }));
   }
 
+  let archive: ArchiveRole | null = null;
+  if (roles.has('archive')) {
+    archive = startArchiveRole({ js, jsm, archive: await openArchive(config, nc, ring), config, db: database?.db ?? null, log });
+    loops.push(archive);
+  }
+
   let url: string | null = null;
   if (roles.has('gateway') && database) {
     const db = database.db;
+    const archived = await openArchive(config, nc, ring);
     const payIndex = createPayIndex(await kvm.open(buckets.index));
     const app = buildApp({
       config,
@@ -133,7 +150,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight)),
       vault,
       ring,
-      readIntent: async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state,
+      readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, createArchiveReader(db, archived.store, archived.privacy)),
       readMerchant,
       listIntents: (merchantId, livemode, q) =>
         listIntents(db, {
@@ -175,6 +192,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   return {
     url,
     worker,
+    database,
+    archive,
     async stop() {
       for (const s of stops) await s().catch((err: unknown) => log.error({ err }, 'stop failed'));
       await Promise.allSettled(loops.map((l) => l.stop()));

@@ -8,6 +8,7 @@ import * as m20261125_0002 from './migrations/2026_11_25_0002_livemode.ts';
 import * as m20261125_0003 from './migrations/2026_11_25_0003_customers.ts';
 import * as m20261125_0004 from './migrations/2026_11_25_0004_refunds.ts';
 import * as m20261125_0005 from './migrations/2026_11_25_0005_stripe_events.ts';
+import * as m20261125_0008 from './migrations/2026_11_25_0008_archive_index.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -15,6 +16,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_25_0003_customers': m20261125_0003,
   '2026_11_25_0004_refunds': m20261125_0004,
   '2026_11_25_0005_stripe_events': m20261125_0005,
+  '2026_11_25_0008_archive_index': m20261125_0008,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
