@@ -51,6 +51,11 @@ export interface TopologyOptions {
 
 const DUPLICATE_WINDOW_NS = nanos(2 * 60 * 1000);
 
+/** The server refuses a duplicate window longer than max_age: a retention of seconds (tests) shortens it. */
+function duplicateWindowNs(o: TopologyOptions): number {
+  return Math.min(DUPLICATE_WINDOW_NS, nanos(o.eventMaxAgeS * 1000));
+}
+
 export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
   return [
     {
@@ -60,7 +65,7 @@ export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: DUPLICATE_WINDOW_NS,
+      duplicate_window: duplicateWindowNs(o),
       num_replicas: o.replicas ?? 1,
       allow_direct: true,
       discard: DiscardPolicy.Old,
@@ -74,7 +79,7 @@ export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: DUPLICATE_WINDOW_NS,
+      duplicate_window: duplicateWindowNs(o),
       num_replicas: o.replicas ?? 1,
       allow_direct: true,
     },
