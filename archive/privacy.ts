@@ -37,8 +37,9 @@ async function mapStrings(v: unknown, f: (s: string) => Promise<string>): Promis
   return v;
 }
 
-async function replaceAsync(s: string, re: RegExp, f: (m: RegExpExecArray) => Promise<string>): Promise<string> {
-  re.lastIndex = 0;
+async function replaceAsync(s: string, pattern: RegExp, f: (m: RegExpExecArray) => Promise<string>): Promise<string> {
+  // A regex of its own: a global regex keeps its position in lastIndex, and walks run concurrently.
+  const re = new RegExp(pattern.source, 'g');
   let out = '';
   let last = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {

@@ -177,7 +177,7 @@ export async function diffDatabases(live: Kysely<Database>, replayed: Kysely<Dat
       const extra = n - (b.get(k) ?? 0);
       if (extra > 0) {
         d.onlyLive += extra;
-        if (d.examples.length < 3) d.examples.push({ side: 'live', row: k.slice(0, 400) });
+        if (d.examples.length < 3) d.examples.push({ side: 'live', row: k.slice(0, 1500) });
       }
     }
     for (const [k, n] of b) {
@@ -185,7 +185,7 @@ export async function diffDatabases(live: Kysely<Database>, replayed: Kysely<Dat
       const extra = n - (a.get(k) ?? 0);
       if (extra > 0) {
         d.onlyReplayed += extra;
-        if (d.examples.length < 6) d.examples.push({ side: 'replayed', row: k.slice(0, 400) });
+        if (d.examples.length < 6) d.examples.push({ side: 'replayed', row: k.slice(0, 1500) });
       }
     }
     tables.push(d);
