@@ -6,7 +6,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../storage/mod.ts';
 import { migrateToLatest, projectCommits, projectReceipts, receiptMessageOf } from '../storage/mod.ts';
-import { decodeCommit } from '../streams/codec.ts';
+import { validateCommit } from '../streams/codec.ts';
 import type { StoredCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import type { ReceiptMessage } from '../storage/mod.ts';
@@ -66,9 +66,9 @@ export async function* streamRecords(src: StreamSource, stream: string, until: n
   }
 }
 
-async function revealed(src: StreamSource, r: StreamRecord): Promise<Uint8Array> {
-  const text = JSON.stringify(r.data);
-  return enc.encode(text.includes('enc:v1:') ? JSON.stringify(await src.privacy.reveal(r.data)) : text);
+/** The record's body with sealed e-mails opened (only records written under 'encrypt' hold any). */
+async function revealed(src: StreamSource, r: StreamRecord): Promise<unknown> {
+  return JSON.stringify(r.data).includes('enc:v1:') ? src.privacy.reveal(r.data) : r.data;
 }
 
 export interface ReplayOptions extends StreamSource {
@@ -78,6 +78,8 @@ export interface ReplayOptions extends StreamSource {
   progress?: Progress;
   /** Commits per transaction; default 2,000. */
   batch?: number;
+  /** Transactions in flight at once (Postgres: a few; PGlite serializes them anyway); default 1. */
+  writers?: number;
 }
 
 export interface ReplayResult {
@@ -85,6 +87,8 @@ export interface ReplayResult {
   webhooks: ReadCounts;
   dbChunks: number;
   ms: number;
+  /** Summed time of the database writes (they overlap reading, and each other with writers > 1). */
+  writeMs: number;
   /** Stream records per second. */
   rate: number;
 }
@@ -95,36 +99,80 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const batch = o.batch ?? 2_000;
   await migrateToLatest(o.target);
   const events: ReadCounts = { archived: 0, live: 0 };
+  // Writes overlap with reading: up to `writers` batches in flight. The fold is order-independent
+  // (a row only changes for a newer sequence), so batches may commit in any order; a batch that
+  // meets another's row lock in the wrong order (deadlock) is simply written again.
+  const writers = Math.max(1, o.writers ?? 1);
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown = null;
+  let writeMs = 0;
+  const write = async (f: () => Promise<void>, n: number) => {
+    if (failure) throw failure;
+    while (inflight.size >= writers) await Promise.race(inflight);
+    const t0 = Date.now();
+    const run: Promise<void> = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await f();
+          return;
+        } catch (err) {
+          if (attempt >= 5 || (err as { code?: string }).code !== '40P01') throw err;
+        }
+      }
+    })()
+      .then(() => {
+        writeMs += Date.now() - t0;
+        p.tick(n);
+      })
+      .catch((err: unknown) => {
+        failure = err;
+      })
+      .finally(() => inflight.delete(run));
+    inflight.add(run);
+  };
+  const drain = async () => {
+    await Promise.all(inflight);
+    if (failure) throw failure;
+  };
   let commits: StoredCommit[] = [];
   for await (const r of streamRecords(o, EVENTS_STREAM, o.until.events, events, (n) => p.total(n))) {
-    commits.push({ commit: decodeCommit(await revealed(o, r)), seq: r.seq, subject: r.subject, time: r.time });
+    const commit = await revealed(o, r);
+    validateCommit(commit); // the live projector's check, without a round trip through bytes
+    commits.push({ commit, seq: r.seq, subject: r.subject, time: r.time });
     if (commits.length >= batch) {
-      await projectCommits(o.target, commits);
-      p.tick(commits.length);
+      const b = commits;
+      await write(() => projectCommits(o.target, b), b.length);
       commits = [];
     }
   }
-  await projectCommits(o.target, commits);
-  p.tick(commits.length);
+  const rest = commits;
+  await write(() => projectCommits(o.target, rest), rest.length);
+  await drain();
   const webhooks: ReadCounts = { archived: 0, live: 0 };
   let receipts: ReceiptMessage[] = [];
+  let read = 0;
   for await (const r of streamRecords(o, WEBHOOKS_STREAM, o.until.webhooks, webhooks, (n) => p.total(n))) {
-    p.tick();
+    read++;
     if (!r.subject.startsWith('pay.webhook.receipt.') && !r.subject.startsWith('pay.webhook.dlq.')) continue;
-    receipts.push(receiptMessageOf({ seq: r.seq, subject: r.subject, data: await revealed(o, r) }));
+    receipts.push(receiptMessageOf({ seq: r.seq, subject: r.subject, data: enc.encode(JSON.stringify(await revealed(o, r))) }));
     if (receipts.length >= batch) {
-      await projectReceipts(o.target, receipts);
+      const b = receipts;
+      const n = read;
+      read = 0;
+      await write(() => projectReceipts(o.target, b), n);
       receipts = [];
     }
   }
-  await projectReceipts(o.target, receipts);
+  const restReceipts = receipts;
+  await write(() => projectReceipts(o.target, restReceipts), read);
+  await drain();
   // The yearly archive removed rows from the live tables: remove the same rows here.
   const { manifests } = await readChain(o.store, DB_CHAIN);
   for (const m of manifests) await commitChunk(o.target, m, await readChunk<DbRecord>(o.store, m));
   p.done();
   const ms = Date.now() - started;
   const n = events.archived + events.live + webhooks.archived + webhooks.live;
-  return { events, webhooks, dbChunks: manifests.length, ms, rate: Math.round(n / Math.max(0.001, ms / 1000)) };
+  return { events, webhooks, dbChunks: manifests.length, ms, writeMs, rate: Math.round(n / Math.max(0.001, ms / 1000)) };
 }
 
 export interface TableDiff {

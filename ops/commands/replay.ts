@@ -13,7 +13,7 @@ import { archiveContext, openNamedDatabase, tempDir } from './archive-context.ts
 export const replayCommand: OpsCommand = {
   name: 'replay',
   summary: 'rebuild the projections from archives + streams into a fresh database and diff with the live one',
-  help: `usage: npm run ops -- replay [--into <dir|postgres://…>] [--live <dir|postgres://…>] [--no-diff] [--keep] [--json]
+  help: `usage: npm run ops -- replay [--into <dir|postgres://…>] [--live <dir|postgres://…>] [--writers W] [--no-diff] [--keep] [--json]
 
 Reads every archived chunk of PAY_EVENTS and PAY_WEBHOOKS (in sequence order), then what the
 streams still hold, folds it with the projector's own functions into a fresh database, applies the
@@ -24,6 +24,7 @@ It replays up to the live projection's checkpoints, so a quiet system compares l
                      or the URL of an empty Postgres database
   --live <dir|url>   the live database (default: DATABASE_URL, else DATA_DIR/pglite). PGlite is
                      single-process: stop the node first, or point --live at a copy
+  --writers <W>      transactions in flight (default 4 on Postgres, 1 on PGlite)
   --no-diff          rebuild only (replays everything the streams hold now)
   --keep             keep the temp directory and print its path
   --json             one JSON document on stdout (progress stays on stderr)
@@ -44,7 +45,8 @@ example: npm run ops -- replay --into /tmp/rebuilt --json`,
             webhooks: (await getCheckpoint(live.db, checkpointNames.receipts))?.last_seq ?? 0,
           }
         : { events: (await a.jsm.streams.info(EVENTS_STREAM)).state.last_seq, webhooks: (await a.jsm.streams.info(WEBHOOKS_STREAM)).state.last_seq };
-      const result = await replay({ store: a.store, jsm: a.jsm, privacy: a.privacy, target: target.db, until, progress: progress('replay') });
+      const writers = Number(flag(args, 'writers') ?? (target.kind === 'postgres' ? 4 : 1));
+      const result = await replay({ store: a.store, jsm: a.jsm, privacy: a.privacy, target: target.db, until, progress: progress('replay'), writers });
       const hash = emailHasher(keyRing(loadMasterKey(ctx.dataDir)));
       const normalize = a.privacy.policy === 'hash' ? (s: string) => s.replace(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, (e) => hash(e)) : undefined;
       const diff = live ? await diffDatabases(live.db, target.db, normalize) : null;
