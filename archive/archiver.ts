@@ -197,7 +197,10 @@ export function startArchiver(o: ArchiverOptions): Archiver {
         while (!stopped) {
           const room = Math.max(1, Math.min(1_000, o.chunkEvents - buffer.length));
           const iter = await consumer.fetch({ max_messages: room, expires: 1_000 });
-          for await (const m of iter) {
+          // Drain the fetch first: storing a chunk inside the iteration would miss its heartbeats.
+          const batch: JsMsg[] = [];
+          for await (const m of iter) batch.push(m);
+          for (const m of batch) {
             await take({ seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6), data: bodyOf(m.data) }, m);
           }
           if (buffer.length > 0 && Date.now() - firstAt >= o.chunkMs) await flush();

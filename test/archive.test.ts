@@ -207,3 +207,15 @@ t.test('tampering: an altered chunk, a missing chunk, an edited manifest are eac
   v = await verifyArchive(store, jsm, { chains: [EVENTS_STREAM] });
   t.ok(v.chains[0]!.problems.some((p) => p.kind === 'chain' && p.index === 1), 'the next manifest no longer links to it');
 });
+
+t.test('e-mail policies: keep, keyed hash, and card data never present', async (t) => {
+  const hash = createPrivacy('hash', ring, null);
+  const v = { a: 'to a@b.co now', nested: [{ json: JSON.stringify({ email: 'c.d+x@example.org' }) }], n: 5, nil: null };
+  const out = await hash.protect('m_1', v);
+  t.match(out.a, /^to hmac:[0-9a-f]{32} now$/);
+  t.notOk(JSON.stringify(out).includes('@'), 'no address left, JSON inside strings included');
+  t.equal((await hash.protect('m_2', { a: 'to A@B.CO now' })).a, out.a, 'the same address hashes the same (case-insensitive), whoever the merchant');
+  t.not((await createPrivacy('hash', keyRing(Buffer.alloc(32, 8)), null).protect('m_1', v)).a, out.a, 'keyed: another master key, another hash');
+  t.same(await createPrivacy('keep', ring, null).protect('m_1', v), v);
+  t.same(v.a, 'to a@b.co now', 'the input is not changed');
+});
