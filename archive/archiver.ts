@@ -91,7 +91,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
   function noteGap(from: number, to: number, why: string) {
     log.error({ from, to, missing: to - from + 1, why }, 'archive gap: these stream sequences were never archived');
     archiveGapRecords.inc({ chain }, to - from + 1);
-    pendingGap = pendingGap ? { from: pendingGap.from, to } : { from, to };
+    pendingGap = pendingGap && pendingGap.to + 1 === from ? { from: pendingGap.from, to } : { from, to };
   }
 
   async function flush(): Promise<void> {
@@ -144,8 +144,23 @@ export function startArchiver(o: ArchiverOptions): Archiver {
       return;
     }
     if (rec.seq > last + 1) {
-      await flush();
-      noteGap(last + 1, rec.seq - 1, 'the stream no longer had them when the archiver read on');
+      // Not necessarily lost: after a restart the durable sends new messages first and redelivers the
+      // ones an earlier process held only when their ack_wait ends. Read them from the stream now;
+      // only what the stream no longer has is a gap.
+      for (let seq = last + 1; seq < rec.seq; seq++) {
+        const sm = await o.jsm.direct.getMessage(o.stream, { seq }).catch(() => null);
+        if (sm) {
+          await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: bodyOf(sm.data) }, null);
+        } else {
+          // Everything below the stream's first sequence is gone: one gap, not one per sequence.
+          const first = (await o.jsm.streams.info(o.stream)).state.first_seq;
+          const to = Math.min(rec.seq - 1, Math.max(seq, first - 1));
+          await flush();
+          noteGap(seq, to, 'the stream no longer had them when the archiver read on');
+          archived = to;
+          seq = to;
+        }
+      }
     }
     if (buffer.length === 0) firstAt = Date.now();
     buffer.push({ rec, msg });

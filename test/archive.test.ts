@@ -219,3 +219,32 @@ t.test('e-mail policies: keep, keyed hash, and card data never present', async (
   t.same(await createPrivacy('keep', ring, null).protect('m_1', v), v);
   t.same(v.a, 'to a@b.co now', 'the input is not changed');
 });
+
+t.test('a restart while a chunk was buffered: the held messages are read back from the stream, not taken for a gap', async (t) => {
+  const { nats, jsm, publish } = await setup(t);
+  await publish(130);
+  const nc1 = await connect({ servers: nats.url });
+  // The store shares the dying connection, so the buffered chunk cannot be stored on the way down.
+  const a = startArchiver({ js: jetstream(nc1), jsm: await jetstreamManager(nc1), store: await jetstreamArchiveStore(nc1), stream: EVENTS_STREAM, durable: durables.archiveEvents, chunkEvents: 100, chunkMs: 600_000, privacy: keep, log });
+  await eventually(async () => a.archivedSeq() === 100, 20_000);
+  const ci = await eventually(async () => {
+    const i = await jsm.consumers.info(EVENTS_STREAM, durables.archiveEvents);
+    return i.delivered.stream_seq === 130 && i;
+  }, 20_000);
+  t.equal(ci.ack_floor.stream_seq, 100, '101–130 delivered and held, not acknowledged');
+  await nc1.close();
+  await a.stop();
+  await publish(20, 130);
+  const nc2 = await connect({ servers: nats.url });
+  t.teardown(() => nc2.close());
+  const store = await jetstreamArchiveStore(nc2);
+  const b = startArchiver({ js: jetstream(nc2), jsm: await jetstreamManager(nc2), store, stream: EVENTS_STREAM, durable: durables.archiveEvents, chunkEvents: 100, chunkMs: 1_000, privacy: keep, log });
+  t.teardown(() => b.stop());
+  t.equal((await b.ready).head?.last_seq, 100);
+  // 101–130 stay pending on the server for ack_wait (5 min); the archiver must not wait for them.
+  await eventually(async () => b.archivedSeq() === 150, 20_000);
+  const { manifests } = await readChain(store, EVENTS_STREAM);
+  t.same(checkChain(EVENTS_STREAM, manifests), [], 'no gap');
+  t.notOk(manifests.some((m) => m.gap_before), 'no gap recorded');
+  t.same((await allRecords(store)).map((x) => x.seq), Array.from({ length: 150 }, (_, i) => i + 1));
+});
