@@ -6,10 +6,11 @@
 //    manifest are stored; a crash before that redelivers the messages;
 //  - the chain head (the newest manifest) is the archiver's true position: on start it is read
 //    from the store, and anything redelivered at or below it is acknowledged and skipped;
-//  - a message above the next expected sequence means the stream lost messages before we read
-//    them (max_age passed, a purge): the chunk so far is closed, the gap is logged, counted
-//    (paynats_archive_gap_records) and written into the next manifest (gap_before), which
-//    `audit verify` reports.
+//  - a message above the next expected sequence: the ones in between are read from the stream by
+//    direct get (after a restart, what an earlier process held is redelivered only after ack_wait);
+//    those the stream no longer has (max_age passed, a purge) are a gap: the chunk so far is
+//    closed, the gap is logged, counted (paynats_archive_gap_records) and written into the next
+//    manifest (gap_before), which `audit verify` reports.
 // The gap check on start compares the head with the stream's first sequence and with the durable's
 // ack floor (if the durable acknowledged past the head, those messages are read back by direct get).
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
