@@ -14,7 +14,6 @@ import { declareTopology, durables } from '../nats/mod.ts';
 import { startNatsServer } from '../nats/server.ts';
 import { openDatabase } from '../storage/mod.ts';
 import { encodeCommit } from '../streams/codec.ts';
-import type { IntentCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, subjects } from '../streams/subjects.ts';
 import { keyRing } from '../vault/mod.ts';
 import { startArchiver } from './archiver.ts';
@@ -22,6 +21,7 @@ import { createPrivacy } from './privacy.ts';
 import { progress } from './progress.ts';
 import { replay } from './replay.ts';
 import { directoryArchiveStore } from './store.ts';
+import { syntheticPayment } from './synthetic.ts';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,47 +30,6 @@ const arg = (name: string, dflt: string) => {
 const events = Number(arg('events', '100000'));
 const share = Number(arg('archived', '0.9'));
 const json = process.argv.includes('--json');
-
-function commits(n: number, merchant: string): IntentCommit[] {
-  const id = `pi_bench${String(n).padStart(10, '0')}`;
-  const at = 1_790_000_000 + n;
-  const card = { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2034, fingerprint: 'fp_bench', funding: 'credit', country: 'US' };
-  const attempt = { id: `ch_bench${n}`, payment_method: 'pm_card_visa', card, amount: 1000 + (n % 500), status: 'pending' as const, captured: false, amount_captured: 0, network_ref: null, failure_code: null, decline_code: null, failure_message: null, created: at, settled_at: null, amount_refunded: 0 };
-  const base = {
-    id,
-    merchant_id: merchant,
-    livemode: false,
-    amount: attempt.amount,
-    currency: 'usd',
-    capture_method: 'automatic' as const,
-    client_secret: `${id}_secret_x`,
-    created: at,
-    description: null,
-    metadata: { order: String(n) },
-    receipt_email: `buyer${n}@example.com`,
-    customer: null,
-    user_email: null,
-    product_id: 'sku_1',
-    payment_method: 'pm_card_visa',
-    refunds: [],
-    last_payment_error: null,
-    next_action: null,
-    canceled_at: null,
-    cancellation_reason: null,
-  };
-  const created = { ...base, status: 'requires_confirmation' as const, attempts: [], amount_capturable: 0, amount_received: 0 };
-  const processing = { ...base, status: 'processing' as const, attempts: [attempt], amount_capturable: 0, amount_received: 0 };
-  const succeeded = { ...base, status: 'succeeded' as const, attempts: [{ ...attempt, status: 'succeeded' as const, captured: true, amount_captured: attempt.amount, network_ref: `nr_${n}`, settled_at: at }], amount_capturable: 0, amount_received: attempt.amount };
-  const c = (k: number, command: string, ev: IntentCommit['events'], state: IntentCommit['state']): IntentCommit => ({
-    v: 1, id: `cmd_${n}_${k}`, aggregate: 'intent', aggregate_id: id, merchant_id: merchant, command, request_id: null, correlation_id: null, at, events: ev, state,
-  });
-  const { status: _s, attempts: _a, refunds: _r, last_payment_error: _l, amount_capturable: _c, amount_received: _ar, next_action: _n, canceled_at: _ca, cancellation_reason: _cr, ...createdData } = created;
-  return [
-    c(0, 'Create', [{ id: `evt_${n}a`, v: 1, type: 'intent.created', at, data: { ...createdData, status: 'requires_confirmation' } } as never], created),
-    c(1, 'Confirm', [{ id: `evt_${n}b`, v: 1, type: 'attempt.started', at, data: { attempt_id: attempt.id, payment_method: 'pm_card_visa', card, amount: attempt.amount } } as never], processing),
-    c(2, 'RecordAuthorization', [{ id: `evt_${n}c`, v: 1, type: 'attempt.succeeded', at, data: { attempt_id: attempt.id, network_ref: `nr_${n}`, amount: attempt.amount, captured: true } } as never], succeeded),
-  ];
-}
 
 async function runSql(url: string, text: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
@@ -96,7 +55,7 @@ try {
     p.total((to - from) * 3);
     const inflight = new Set<Promise<unknown>>();
     for (let n = from; n < to; n++) {
-      for (const c of commits(n, `acct_bench${n % 50}`)) {
+      for (const c of syntheticPayment(n, `acct_bench${n % 50}`)) {
         const pr: Promise<unknown> = js.publish(subjects.intent(c.merchant_id, c.aggregate_id), encodeCommit(c)).then(() => {
           inflight.delete(pr);
           p.tick();
