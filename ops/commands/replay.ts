@@ -2,8 +2,7 @@
 // database, and diff it with the live one.
 import { rm } from 'node:fs/promises';
 import { diffDatabases, emailHasher, progress, replay } from '../../archive/mod.ts';
-import { getCheckpoint } from '../../storage/mod.ts';
-import { checkpointNames } from '../../storage/mod.ts';
+import { checkpointNames, getCheckpoint } from '../../storage/mod.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../../streams/subjects.ts';
 import { keyRing, loadMasterKey } from '../../vault/mod.ts';
 import { flag, type OpsCommand } from '../command.ts';
