@@ -175,6 +175,8 @@ export function startArchiver(o: ArchiverOptions): Archiver {
     head = manifests[manifests.length - 1] ?? null;
     archived = head?.last_seq ?? 0;
     archiveHeadSeq.set({ chain }, archived);
+    // Gaps are forever (the manifests record them): the gauge counts every one the chain holds.
+    archiveGapRecords.set({ chain }, manifests.reduce((n, m) => n + (m.gap_before ? m.gap_before.to - m.gap_before.from + 1 : 0), 0));
     for (const p of problems) log.error({ problem: p }, 'archive chain problem found on start (run `npm run ops -- audit verify`)');
     const si = await o.jsm.streams.info(o.stream);
     let gap: StartReport['gap'] = null;

@@ -28,41 +28,58 @@ export interface StreamSource {
 export interface ReadCounts {
   archived: number;
   live: number;
+  /** Sequences neither the archive nor the stream holds (a gap `audit verify` names). */
+  missing?: number;
 }
 
 /**
  * Every record of a stream up to `until`, in sequence order: the archive's chunks first, then the
- * stream from the first sequence the archive does not hold. Calls `counts` as it goes.
+ * stream from the first sequence the archive does not hold. A message can age out of the stream
+ * while this runs, just before the archiver stores it: then the archive is read again, so the two
+ * sources interleave until `until` is reached or a sequence is in neither (counted as missing).
  */
 export async function* streamRecords(src: StreamSource, stream: string, until: number, counts: ReadCounts, onTotal?: (n: number) => void): AsyncGenerator<StreamRecord & { source: 'archive' | 'stream' }> {
-  const { manifests } = await readChain(src.store, stream);
-  const si = await src.jsm.streams.info(stream);
-  const end = Math.min(until, si.state.last_seq);
-  const archivedTo = manifests[manifests.length - 1]?.last_seq ?? 0;
-  onTotal?.(Math.min(end, archivedTo) + Math.max(0, end - Math.max(archivedTo, si.state.first_seq - 1)));
+  const si0 = await src.jsm.streams.info(stream);
+  const end = Math.min(until, si0.state.last_seq);
+  onTotal?.(end);
   let next = 1;
-  for (const m of manifests) {
-    if (m.first_seq! > end) break;
-    for (const r of await readChunk<StreamRecord>(src.store, m)) {
-      if (r.seq > end) break;
-      if (r.seq < next) continue;
-      next = r.seq + 1;
-      counts.archived++;
-      yield { ...r, source: 'archive' };
-    }
-  }
-  next = Math.max(next, si.state.first_seq);
   while (next <= end) {
-    const iter = await src.jsm.direct.getBatch(stream, { seq: next, batch: Math.min(1_000, end - next + 1) });
-    let got = 0;
-    for await (const sm of iter) {
-      if (sm.seq > end) break;
-      got++;
-      next = sm.seq + 1;
-      counts.live++;
-      yield { seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: JSON.parse(sm.string()) as unknown, source: 'stream' };
+    const before = next;
+    const { manifests } = await readChain(src.store, stream);
+    for (const m of manifests) {
+      if (m.last_seq! < next) continue;
+      if (m.first_seq! > next || m.first_seq! > end) break;
+      for (const r of await readChunk<StreamRecord>(src.store, m)) {
+        if (r.seq > end) break;
+        if (r.seq !== next) continue;
+        next = r.seq + 1;
+        counts.archived++;
+        yield { ...r, source: 'archive' };
+      }
     }
-    if (got === 0) break;
+    while (next <= end) {
+      const iter = await src.jsm.direct.getBatch(stream, { seq: next, batch: Math.min(1_000, end - next + 1) });
+      let contiguous = true;
+      let got = 0;
+      for await (const sm of iter) {
+        if (sm.seq !== next || sm.seq > end) {
+          contiguous = false; // `next` aged out (or never was): look in the archive again
+          break;
+        }
+        got++;
+        next = sm.seq + 1;
+        counts.live++;
+        yield { seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: JSON.parse(sm.string()) as unknown, source: 'stream' };
+      }
+      if (!contiguous || got === 0) break;
+    }
+    if (next === before) {
+      // In neither source: skip to what the stream still has (or the end), and count the hole.
+      const first = (await src.jsm.streams.info(stream)).state.first_seq;
+      const to = Math.min(end + 1, Math.max(first, next + 1));
+      counts.missing = (counts.missing ?? 0) + (to - next);
+      next = to;
+    }
   }
 }
 

@@ -96,6 +96,7 @@ t.test('events age out; archives keep the whole story', async (t) => {
     // Like for like: the live projection has folded everything the streams hold.
     await eventually(async () => (await getCheckpoint(live, checkpointNames.commits))?.last_seq === (await lastSeq(EVENTS_STREAM)), 20_000);
     const r = await replay({ store, jsm, privacy, target: target.db, until: await until() });
+    t.notOk(r.events.missing, 'no sequence missing from both archive and stream');
     return { r, diff: await diffDatabases(live, target.db) };
   };
   const first = await rebuild('one');
@@ -120,8 +121,14 @@ t.test('events age out; archives keep the whole story', async (t) => {
   }
   const openRes = await fetch(`${stack.url}/v1/payment_intents/${open.id}`, { headers: { authorization: `Bearer ${m.secret_key}` } });
   t.equal(openRes.headers.get('paynats-archived'), null);
-  const charge = await stripe.charges.retrieve(paid.latest_charge as string);
-  t.equal(charge.amount, 2000, 'a charge (attempt) of an archived intent is still found');
+  const chargeRes = await fetch(`${stack.url}/v1/charges/${paid.latest_charge as string}`, { headers: { authorization: `Bearer ${m.secret_key}` } });
+  t.equal(chargeRes.status, 200, 'a charge (attempt) of an archived intent is still found');
+  t.equal(((await chargeRes.json()) as { amount: number }).amount, 2000);
+  t.match(chargeRes.headers.get('paynats-archived'), /^db\/chunks\//);
+  const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+  t.match(metrics, /paynats_archive_chunks_total\{chain="PAY_EVENTS"\} [1-9]/, 'chunks counted');
+  t.match(metrics, /paynats_archive_gap_records\{chain="PAY_EVENTS"\} 0/, 'no gap');
+  t.match(metrics, /paynats_archive_lookups_total\{kind="payment_intent"\} [1-9]/);
   const other = await stack.onboard();
   const foreign = await fetch(`${stack.url}/v1/payment_intents/${paid.id}`, { headers: { authorization: `Bearer ${other.secret_key}` } });
   t.equal(foreign.status, 404, 'another merchant still cannot see it');

@@ -22,6 +22,7 @@ import {
   jetstreamArchiveStore,
   readChain,
   startArchiver,
+  streamRecords,
   verifyArchive,
   GENESIS,
   manifestHash,
@@ -247,4 +248,20 @@ t.test('a restart while a chunk was buffered: the held messages are read back fr
   t.same(checkChain(EVENTS_STREAM, manifests), [], 'no gap');
   t.notOk(manifests.some((m) => m.gap_before), 'no gap recorded');
   t.same((await allRecords(store)).map((x) => x.seq), Array.from({ length: 150 }, (_, i) => i + 1));
+});
+
+t.test('reading a stream from archive and stream together, in order, with the source of each record', async (t) => {
+  const { js, jsm, publish } = await setup(t);
+  await publish(20);
+  const store = await tempStore(t);
+  const a = startArchiver({ js, jsm, store, stream: EVENTS_STREAM, durable: durables.archiveEvents, chunkEvents: 10, chunkMs: 60_000, privacy: keep, log });
+  await eventually(async () => a.archivedSeq() === 20, 20_000);
+  await a.stop();
+  await publish(10, 20);
+  const counts = { archived: 0, live: 0 };
+  const seen: [number, string][] = [];
+  for await (const r of streamRecords({ store, jsm, privacy: keep }, EVENTS_STREAM, 25, counts)) seen.push([r.seq, r.source]);
+  t.same(seen.map(([s]) => s), Array.from({ length: 25 }, (_, i) => i + 1), 'up to `until`, each once');
+  t.same(seen.filter(([, src]) => src === 'archive').map(([s]) => s), Array.from({ length: 20 }, (_, i) => i + 1));
+  t.same(counts, { archived: 20, live: 5 });
 });
