@@ -168,7 +168,7 @@ function archiveConsumerConfigs(): { stream: string; config: Partial<ConsumerCon
     description: `Writes ${what} to the object store in hash-chained chunks before max_age drops them`,
     ack_policy: AckPolicy.All,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(5 * 60_000),
+    ack_wait: nanos(15 * 60_000),
     max_ack_pending: 100_000,
     filter_subject: filter,
   });

@@ -242,7 +242,7 @@ t.test('a restart while a chunk was buffered: the held messages are read back fr
   const b = startArchiver({ js: jetstream(nc2), jsm: await jetstreamManager(nc2), store, stream: EVENTS_STREAM, durable: durables.archiveEvents, chunkEvents: 100, chunkMs: 1_000, privacy: keep, log });
   t.teardown(() => b.stop());
   t.equal((await b.ready).head?.last_seq, 100);
-  // 101–130 stay pending on the server for ack_wait (5 min); the archiver must not wait for them.
+  // 101–130 stay pending on the server for ack_wait (15 min); the archiver must not wait for them.
   await eventually(async () => b.archivedSeq() === 150, 20_000);
   const { manifests } = await readChain(store, EVENTS_STREAM);
   t.same(checkChain(EVENTS_STREAM, manifests), [], 'no gap');
@@ -264,4 +264,16 @@ t.test('reading a stream from archive and stream together, in order, with the so
   t.same(seen.map(([s]) => s), Array.from({ length: 25 }, (_, i) => i + 1), 'up to `until`, each once');
   t.same(seen.filter(([, src]) => src === 'archive').map(([s]) => s), Array.from({ length: 20 }, (_, i) => i + 1));
   t.same(counts, { archived: 20, live: 5 });
+});
+
+t.test('configuration of the archive', async (t) => {
+  const { loadConfig, ConfigError, ROLES } = await import('../config/config.ts');
+  t.ok(ROLES.includes('archive'), 'a role, on by default');
+  const d = loadConfig({});
+  t.match(d, { archiveStore: 'jetstream', archiveChunkEvents: 10_000, archiveChunkMs: 600_000, archiveDbAfterS: 365 * 24 * 3600, archiveEmails: 'encrypt' });
+  t.equal(loadConfig({ EVENT_MAX_AGE_S: '4' }).archiveChunkMs, 1_000, 'a retention of seconds shortens the default chunk time');
+  t.throws(() => loadConfig({ EVENT_MAX_AGE_S: '4', ARCHIVE_CHUNK_MS: '3000' }), new ConfigError('ARCHIVE_CHUNK_MS', 'x').constructor, 'a chunk may not outlive half the retention');
+  t.throws(() => loadConfig({ ARCHIVE_STORE: 's3' }), /ARCHIVE_STORE/);
+  t.throws(() => loadConfig({ ARCHIVE_EMAILS: 'clear' }), /ARCHIVE_EMAILS/);
+  t.match(loadConfig({ ARCHIVE_STORE: 'dir:rel/archive' }).archiveStore, /^dir:\/.+rel\/archive$/, 'a directory is made absolute');
 });
