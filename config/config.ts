@@ -65,9 +65,21 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** Fastify trustProxy: false, true, a hop count, or a comma list of proxy addresses/CIDRs (X-Forwarded-For/-Proto). */
   trustProxy: boolean | number | string[];
+  /** Archive (issue 9): where chunks go: 'jetstream' (object store pay_archive) or 'dir:<path>'. */
+  archiveStore: string;
+  /** Events per archive chunk at most. */
+  archiveChunkEvents: number;
+  /** A chunk is closed at most this long after its first event arrived, ms (well under the stream's max_age). */
+  archiveChunkMs: number;
+  /** Terminal intents, attempts and deliveries older than this move from the database to the archive, s. */
+  archiveDbAfterS: number;
+  /** How often the archive role looks for such rows, s. */
+  archiveDbEveryS: number;
+  /** What archives hold of e-mail addresses: kept, hashed (keyed), or encrypted with a per-merchant key (erasable). */
+  archiveEmails: 'keep' | 'hash' | 'encrypt';
 }
 
-export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
+export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile', 'archive'] as const;
 export type Role = (typeof ROLES)[number];
 
 export class ConfigError extends Error {
@@ -202,6 +214,27 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
     tls: tlsFiles(env),
     trustProxy: trustProxyOf(env.TRUST_PROXY),
+    ...archiveConfig(env, int(env, 'EVENT_MAX_AGE_S', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600)),
+  };
+}
+
+/** ARCHIVE_* (issue 9): chunks must close well before the stream drops their events. */
+function archiveConfig(env: Env, eventMaxAgeS: number): Pick<Config, 'archiveStore' | 'archiveChunkEvents' | 'archiveChunkMs' | 'archiveDbAfterS' | 'archiveDbEveryS' | 'archiveEmails'> {
+  const archiveStore = env.ARCHIVE_STORE || 'jetstream';
+  if (archiveStore !== 'jetstream' && !/^dir:.+/.test(archiveStore)) throw new ConfigError('ARCHIVE_STORE', `must be 'jetstream' or 'dir:<path>', got '${archiveStore}'`);
+  const archiveChunkMs = int(env, 'ARCHIVE_CHUNK_MS', Math.min(10 * 60 * 1000, Math.floor((eventMaxAgeS * 1000) / 4)), 10, 24 * 3600 * 1000);
+  if (archiveChunkMs * 2 > eventMaxAgeS * 1000) {
+    throw new ConfigError('ARCHIVE_CHUNK_MS', `must be at most half of EVENT_MAX_AGE_S (${eventMaxAgeS} s), or events could age out before they are archived; got ${archiveChunkMs}`);
+  }
+  const archiveEmails = (env.ARCHIVE_EMAILS || 'encrypt') as Config['archiveEmails'];
+  if (!['keep', 'hash', 'encrypt'].includes(archiveEmails)) throw new ConfigError('ARCHIVE_EMAILS', `must be keep, hash or encrypt, got '${archiveEmails}'`);
+  return {
+    archiveStore: archiveStore === 'jetstream' ? archiveStore : `dir:${path.resolve(archiveStore.slice(4))}`,
+    archiveChunkEvents: int(env, 'ARCHIVE_CHUNK_EVENTS', 10_000, 1, 50_000),
+    archiveChunkMs,
+    archiveDbAfterS: int(env, 'ARCHIVE_DB_AFTER_S', 365 * 24 * 3600, 1, 100 * 365 * 24 * 3600),
+    archiveDbEveryS: int(env, 'ARCHIVE_DB_EVERY_S', 3600, 1, 30 * 24 * 3600),
+    archiveEmails,
   };
 }
 

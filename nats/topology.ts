@@ -31,6 +31,8 @@ export const buckets = {
   rate: 'pay_rate',
   /** Merchant access settings (rate limits, PCI flag) and our JWE keys (private halves sealed under the KEK). */
   security: 'pay_security',
+  /** Per-merchant keys of e-mails in archives (ARCHIVE_EMAILS=encrypt), sealed by the master key; purging one erases them. */
+  archiveKeys: 'pay_archive_keys',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -41,6 +43,9 @@ export const durables = {
   webhookDelivery: 'webhook_delivery',
   receiptsProjector: 'receipts_projector',
   reconcile: 'reconcile',
+  /** The archiver's reads of PAY_EVENTS and PAY_WEBHOOKS (archive/archiver.ts). */
+  archiveEvents: 'archive_events',
+  archiveWebhooks: 'archive_webhooks',
 } as const;
 
 export interface TopologyOptions {
@@ -56,6 +61,11 @@ export interface TopologyOptions {
 
 const DUPLICATE_WINDOW_NS = nanos(2 * 60 * 1000);
 
+/** The server refuses a duplicate window longer than max_age: a retention of seconds (tests) shortens it. */
+function duplicateWindowNs(o: TopologyOptions): number {
+  return Math.min(DUPLICATE_WINDOW_NS, nanos(o.eventMaxAgeS * 1000));
+}
+
 export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
   return [
     {
@@ -65,7 +75,7 @@ export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: DUPLICATE_WINDOW_NS,
+      duplicate_window: duplicateWindowNs(o),
       num_replicas: o.replicas ?? 1,
       allow_direct: true,
       discard: DiscardPolicy.Old,
@@ -79,7 +89,7 @@ export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: DUPLICATE_WINDOW_NS,
+      duplicate_window: duplicateWindowNs(o),
       num_replicas: o.replicas ?? 1,
       allow_direct: true,
     },
@@ -156,6 +166,27 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         filter_subject: 'pay.evt.intent.>',
       },
     },
+    ...archiveConsumerConfigs(),
+  ];
+}
+
+/**
+ * The archiver's durables: ack-all, because a chunk is acknowledged as one unit (its last message)
+ * only after its object and manifest are stored; ack_wait covers a chunk's time in memory.
+ */
+function archiveConsumerConfigs(): { stream: string; config: Partial<ConsumerConfig> }[] {
+  const archiver = (durable: string, what: string, filter: string): Partial<ConsumerConfig> => ({
+    durable_name: durable,
+    description: `Writes ${what} to the object store in hash-chained chunks before max_age drops them`,
+    ack_policy: AckPolicy.All,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(15 * 60_000),
+    max_ack_pending: 100_000,
+    filter_subject: filter,
+  });
+  return [
+    { stream: EVENTS_STREAM, config: archiver(durables.archiveEvents, 'every commit', subjects.events) },
+    { stream: WEBHOOKS_STREAM, config: archiver(durables.archiveWebhooks, 'every delivery task, receipt and dead letter', subjects.webhooks) },
   ];
 }
 
@@ -203,6 +234,7 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.index, { history: 1, replicas, description: 'Charge and refund ids → merchant, intent, mode' });
   await kvm.create(buckets.rate, { ttl: 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Rate-limit token buckets per merchant and mode' });
   await kvm.create(buckets.security, { history: 1, replicas, description: 'Merchant access settings and JWE keys (sealed)' });
+  await kvm.create(buckets.archiveKeys, { history: 1, replicas, description: 'Per-merchant keys of e-mails in archives (sealed; purge to erase)' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

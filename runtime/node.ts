@@ -33,6 +33,7 @@ import { createMerchantSecurity } from '../gateway/merchant-security.ts';
 import { createRateLimiter } from '../gateway/rate-limit.ts';
 import { createEncryptionKeys } from '../gateway/jwe.ts';
 import { loadKeyRingFromKv } from '../vault/kek.ts';
+import { createArchiveReader, openArchive, readIntentWithArchive, startArchiveRole, type ArchiveRole } from '../archive/mod.ts';
 
 export interface RunningNode {
   url: string | null;
@@ -40,6 +41,10 @@ export interface RunningNode {
   metricsUrl?: string | null;
   worker: ActorWorker | null;
   stop(): Promise<void>;
+  /** The read model this process opened (gateway, projector or archive roles). */
+  database?: OpenedDatabase | null;
+  /** The archive role, when this process runs it. */
+  archive?: ArchiveRole | null;
 }
 
 export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
@@ -62,6 +67,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   // the partition leases' renewals.
   let database: OpenedDatabase | null = null;
   if (roles.has('gateway') || roles.has('projector')) {
+    database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log });
+    await migrateToLatest(database.db);
+  }
+  // The archive role moves aged rows out of the read model: it needs the database too.
+  if (roles.has('archive') && !database) {
     database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log });
     await migrateToLatest(database.db);
   }
@@ -125,9 +135,16 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     stops.unshift(() => service.stop());
   }
 
+  let archive: ArchiveRole | null = null;
+  if (roles.has('archive')) {
+    archive = startArchiveRole({ js, jsm, archive: await openArchive(config, nc, ring), config, db: database?.db ?? null, log });
+    loops.push(archive);
+  }
+
   let url: string | null = null;
   if (roles.has('gateway') && database) {
     const db = database.db;
+    const archived = await openArchive(config, nc, ring);
     const payIndex = createPayIndex(await kvm.open(buckets.index));
     const securityKv = await kvm.open(buckets.security);
     const settings = createMerchantSecurity(securityKv);
@@ -145,7 +162,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), { secret: ring.idempotencyKey }),
       vault,
       ring,
-      readIntent: async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state,
+      readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, createArchiveReader(db, archived.store, archived.privacy)),
       readMerchant,
       listIntents: (merchantId, livemode, q) =>
         listIntents(db, {
@@ -206,6 +223,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     url,
     metricsUrl,
     worker,
+    database,
+    archive,
     async stop() {
       for (const s of stops) await s().catch((err: unknown) => log.error({ err }, 'stop failed'));
       await Promise.allSettled(loops.map((l) => l.stop()));

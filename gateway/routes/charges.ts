@@ -9,6 +9,7 @@ import { principalOf, type GatewayDeps } from '../app.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { requireSecret, type Principal } from '../auth.ts';
 import { IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
+import { archivedFrom } from '../../archive/lookup.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -37,12 +38,15 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
     '/v1/charges/:id',
     { schema: { params: IdParams, querystring: RetrieveExpandQuery } },
-    async (req) => {
+    async (req, reply) => {
       const p = await principalOf(req, deps);
       requireSecret(p);
       const i = await intentHolding(deps, p, req.params.id);
       const a = i?.attempts.find((x) => x.id === req.params.id);
       if (!i || !a) throw noSuch('charge', req.params.id);
+      // Its intent came from the archive (yearly export): slower, and said so.
+      const archived = archivedFrom(i);
+      if (archived) void reply.header('Paynats-Archived', archived.chunk);
       return chargeObject(i, a, req.query.expand);
     },
   );

@@ -24,6 +24,7 @@ import {
   UpdateIntentBody,
 } from '../schemas.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
+import { archivedFrom } from '../../archive/lookup.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -202,11 +203,14 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: IdParams; Querystring: RetrieveQuery }>(
     '/v1/payment_intents/:id',
     { schema: { params: IdParams, querystring: RetrieveQuery } },
-    async (req) => {
+    async (req, reply) => {
       const p = await principalOf(req, deps);
       const i = await readOwnIntent(deps, p, req.params.id);
       if (!i) throw noSuch('payment_intent', req.params.id);
       authorizeIntentAccess(p, i, req.query.client_secret);
+      // Read from the archive (the yearly export moved it out of the hot tables): slower, and said so.
+      const archived = archivedFrom(i);
+      if (archived) void reply.header('Paynats-Archived', archived.chunk);
       return render(deps, p.merchant_id, i, req.query.expand);
     },
   );

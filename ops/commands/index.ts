@@ -1,6 +1,9 @@
 // Every ops command, in the order `npm run ops -- --help` lists them.
 import type { OpsCommand } from '../command.ts';
 
+import { replayCommand } from './replay.ts';
+import { auditCommand } from './audit.ts';
+
 export const commands: OpsCommand[] = [];
 import { streams } from './streams.ts'; commands.push(streams);
 import { consumers } from './consumers.ts'; commands.push(consumers);
@@ -12,3 +15,5 @@ commands.push(webhooks);
 import { kek } from './kek.ts';
 commands.push(kek);
 commands.push((await import('./recon.ts')).recon);
+commands.push(replayCommand);
+commands.push(auditCommand);
