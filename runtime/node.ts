@@ -183,7 +183,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       security,
     });
     if (recon) registerReconciliationAdmin(app, { adminToken: config.adminToken, db: asReconDb(db), service: recon, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 30_000 }) });
-    registerOpsWeb(app, { adminToken: config.adminToken, db, recon }); // ops: the /ops page and GET /admin/ops/summary
+    registerOpsWeb(app, { adminToken: config.adminToken, db, recon, readMerchant }); // ops: the /ops page and GET /admin/ops/summary
     url = await app.listen({ host: config.host, port: config.port });
     log.info({ url }, 'gateway listening');
     stops.unshift(() => app.close());

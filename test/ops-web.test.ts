@@ -33,6 +33,10 @@ t.test('the /ops page shows streams, lag, webhooks, reconciliation and failed pa
   const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 2 });
   const pk = new Stripe(m.publishable_key, { host: '127.0.0.1', port: stack.port, protocol: 'http' });
 
+  // A merchant endpoint that never answers (nothing listens on port 1): its deliveries fail, then
+  // dead-letter (WEBHOOK_BACKOFF_MS of the stack: 3 retries); the merchant then disables it.
+  const broken = await stripe.webhookEndpoints.create({ url: 'http://127.0.0.1:1/hooks', enabled_events: ['payment_intent.payment_failed'] });
+
   // One good payment, one decline.
   const good = await pk.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' } });
   const ok = await stripe.paymentIntents.create({ amount: 2500, currency: 'inr', payment_method: good.id, confirm: true });
@@ -71,6 +75,14 @@ t.test('the /ops page shows streams, lag, webhooks, reconciliation and failed pa
   t.equal(summary.payments.recent_failed.find((f) => f.intent === declinedIntent.id)!.decline_code, 'generic_decline');
   t.ok((summary.payments.attempts_by_status.succeeded ?? 0) >= 1, 'a succeeded attempt is counted');
   t.ok(summary.reconciliation, 'reconciliation runs in this stack');
+  // The broken endpoint's delivery ends in the dead-letter subject; then the merchant disables it.
+  const dead = await eventually(async () => {
+    const r = await fetch(`${stack.url}/admin/ops/summary`, { headers: auth });
+    const s = (await r.json()) as Summary & { webhooks: { dead_letters: number; failing_endpoints: { endpoint: string; status: string | null }[] } };
+    return s.webhooks.dead_letters >= 1 && (s.webhooks.deliveries_by_status.dead ?? 0) >= 1 && s.webhooks.failing_endpoints.some((e) => e.endpoint === broken.id) ? s : null;
+  }, 60_000, 500);
+  t.ok(dead.webhooks.dead_letters >= 1, 'the dead letter is counted');
+  await stripe.webhookEndpoints.update(broken.id, { disabled: true });
 
   const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-chromium-'));
   const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, { executablePath, headless: true, args: ARGS, viewport: { width: 1280, height: 1000 } });
@@ -131,7 +143,13 @@ t.test('the /ops page shows streams, lag, webhooks, reconciliation and failed pa
   const failedBar = await page.locator('#payments svg.chart rect[data-label="failed"]').getAttribute('data-value');
   t.ok(Number(failedBar) >= 1, `failed attempts bar (${failedBar})`);
   t.ok(Number(await page.locator('#payments svg.chart rect[data-label="failed"]').getAttribute('width')) > 0, 'the failed bar has a width');
-  t.match(await page.locator('#webhooks').innerText(), /Dead letters/);
+  const webhooks = page.locator('#webhooks');
+  t.match(await webhooks.innerText(), /Dead letters/);
+  t.ok(Number(await page.locator('#dlq-depth').innerText()) >= 1, 'DLQ depth shown');
+  const brokenRow = await webhooks.locator('tr', { hasText: broken.id }).innerText();
+  t.match(brokenRow, /127\.0\.0\.1:1\/hooks/, 'the failing endpoint with its URL');
+  t.match(brokenRow, /disabled/, 'and its status: disabled');
+  t.ok(Number(await page.locator('#webhooks svg.chart rect[data-label="dead"]').getAttribute('data-value')) >= 1, 'dead deliveries bar');
   t.match(await page.locator('#reconciliation').innerText(), /Stuck attempts \(\d+\)/);
   t.match(await page.locator('#reconciliation').innerText(), /Open discrepancies \(\d+\)/);
 

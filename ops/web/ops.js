@@ -82,7 +82,7 @@
       '#webhooks .body',
       el('p', {}, `Tries: ${(tries.delivered || 0).toLocaleString()} delivered, ${(tries.failed || 0).toLocaleString()} failed. Dead letters (DLQ depth): `, el('strong', { class: wh.dead_letters ? 'bad' : 'ok', id: 'dlq-depth' }, wh.dead_letters ?? '—')),
       el('h3', {}, 'Failing endpoints'),
-      table(['Merchant', 'Endpoint', 'URL', 'Failing', 'Last status', 'Last try'], wh.failing_endpoints.map((e) => [e.merchant, e.endpoint, e.url, e.failing_deliveries, e.last_status_code, when(e.last_attempt_at)]), [3, 4]),
+      table(['Merchant', 'Endpoint', 'URL', 'Status', 'Failing', 'Last HTTP', 'Last try'], wh.failing_endpoints.map((e) => [e.merchant, e.endpoint, e.url, e.status === 'disabled' ? el('span', { class: 'bad' }, 'disabled') : e.status, e.failing_deliveries, e.last_status_code, when(e.last_attempt_at)]), [4, 5]),
     );
 
     const rc = s.reconciliation;

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
+import type { Merchant } from '../../actors/mod.ts';
 import { requireAdmin } from '../../gateway/routes/admin.ts';
 import { natsReading } from '../../metrics/nats.ts';
 import type { ReconciliationService } from '../../reconcile/service.ts';
@@ -20,6 +21,8 @@ export interface OpsWebDeps {
   db: Kysely<Database>;
   /** Absent where this process runs no reconciliation: the summary says so (null). */
   recon: ReconciliationService | null;
+  /** The merchant actor's state: a failing endpoint's current status (enabled, disabled). */
+  readMerchant(merchantId: string): Promise<Merchant | null>;
 }
 
 const dir = new URL('./', import.meta.url);
@@ -78,6 +81,10 @@ export async function opsSummary(deps: OpsWebDeps) {
     .orderBy('created_at', 'desc')
     .limit(FAILED_LIMIT)
     .execute();
+  // Each failing endpoint's status now (the merchant's state; the onboarding callback URL is no endpoint object: null).
+  const merchants = new Map<string, Merchant | null>();
+  for (const id of new Set(failing.map((r) => r.merchant_id))) merchants.set(id, await deps.readMerchant(id).catch(() => null));
+  const endpointStatus = (m: string, e: string) => merchants.get(m)?.webhook_endpoints?.find((w) => w.id === e)?.status ?? null;
   const stuck = deps.recon ? await deps.recon.stuck() : null;
   const open = deps.recon ? await listDiscrepancies(asReconDb(db), { status: 'open', limit: 50 }) : null;
   const unix = (d: Date | string | null) => (d === null ? null : Math.floor(new Date(d).getTime() / 1000));
@@ -94,7 +101,7 @@ export async function opsSummary(deps: OpsWebDeps) {
       deliveries_by_status: Object.fromEntries(byStatus.map((r) => [r.status, n(r.n)])),
       tries_by_outcome: Object.fromEntries(byOutcome.map((r) => [r.outcome, n(r.n)])),
       dead_letters: nats?.deadLetters ?? null,
-      failing_endpoints: failing.map((r) => ({ merchant: r.merchant_id, endpoint: r.endpoint_id, url: r.url, failing_deliveries: n(r.n), last_status_code: r.last_status_code ?? null, last_attempt_at: unix(r.last_attempt_at as Date | null) })),
+      failing_endpoints: failing.map((r) => ({ merchant: r.merchant_id, endpoint: r.endpoint_id, url: r.url, status: endpointStatus(r.merchant_id, r.endpoint_id), failing_deliveries: n(r.n), last_status_code: r.last_status_code ?? null, last_attempt_at: unix(r.last_attempt_at as Date | null) })),
     },
     reconciliation: deps.recon
       ? {
