@@ -23,6 +23,7 @@ import { createWebhookAdmin } from '../webhooks/admin.ts';
 import { createReconciler } from '../reconcile/worker.ts';
 import { startReconciliation, type ReconciliationService } from '../reconcile/service.ts';
 import { registerReconciliationAdmin } from '../reconcile/admin.ts';
+import { registerOpsWeb } from '../ops/web/routes.ts';
 import { asReconDb } from '../reconcile/store.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
@@ -199,6 +200,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       security,
     });
     if (recon) registerReconciliationAdmin(app, { adminToken: config.adminToken, db: asReconDb(db), service: recon, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 30_000 }) });
+    registerOpsWeb(app, { adminToken: config.adminToken, db, recon, readMerchant }); // ops: the /ops page and GET /admin/ops/summary
     url = await app.listen({ host: config.host, port: config.port });
     log.info({ url }, 'gateway listening');
     stops.unshift(() => app.close());

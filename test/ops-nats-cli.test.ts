@@ -1,6 +1,6 @@
 // What an operator sees with the real, pinned nats CLI against a live stack: readable JSON with the
 // ids they search for (stream names, the intent's commits with their Request-Id, a durable's lag,
-// the partition owner). These are the commands ops/RUNBOOK.md tells them to run.
+// the partition owner). These are the commands docs/runbook.md tells them to run.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
