@@ -28,17 +28,21 @@ subcommands:
   show <acct_…>
       The merchant as the actor holds it: name, keys (redacted), webhook endpoints.
 
-Key rotation is not offered yet: the admin API has no endpoint to roll a secret key
-(with the old one valid until an expiry). It belongs to the security issue; until then
-onboard a new merchant or ask the maintainers.
+  keys <acct_…>
+      The merchant's API keys (redacted): kind, mode, status, expiry, last use.
+  roll-key <acct_…> [--mode test|live] [--key key_…] [--expires-in SECONDS]
+      Issues a new secret key (printed ONCE) replacing the mode's current one (or --key);
+      the old key stays valid for --expires-in seconds (default 86400, 0 = revoke now,
+      at most 7 days) so deployments can switch over without downtime.
 
 examples:
   npm run ops -- merchant onboard --name 'Acme' --address '1 Main St' --gst-id 29ABCDE1234F1Z5 --callback-url https://acme.example/hooks --events '*'
-  npm run ops -- merchant show acct_… --json`;
+  npm run ops -- merchant show acct_… --json
+  npm run ops -- merchant roll-key acct_… --mode live --expires-in 3600`;
 
 export const merchant: OpsCommand = {
   name: 'merchant',
-  summary: 'onboard a merchant (keys printed once) or show one, via the admin API',
+  summary: 'onboard a merchant (keys printed once), show one, list or roll its API keys, via the admin API',
   help: HELP,
   async run(args, ctx) {
     const [sub, id] = positionals(args);
@@ -84,7 +88,23 @@ export const merchant: OpsCommand = {
       ctx.out(() => Object.entries(m).map(([k, v]) => `${k.padEnd(24)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`).join('\n'), m);
       return;
     }
-    if (sub === 'rotate-keys') throw new UsageError('key rotation is not offered yet (no admin endpoint; it belongs to the security issue)');
-    throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'which subcommand? onboard or show');
+    if (sub === 'keys') {
+      if (!id) throw new UsageError('keys needs a merchant id (acct_…)');
+      const r = await ctx.admin<{ data: Record<string, unknown>[] }>('GET', `/admin/merchants/${encodeURIComponent(id)}/keys`);
+      ctx.out(() => table(r.data), r);
+      return;
+    }
+    if (sub === 'roll-key') {
+      if (!id) throw new UsageError('roll-key needs a merchant id (acct_…)');
+      const mode = flag(args, 'mode');
+      if (mode !== undefined && mode !== 'test' && mode !== 'live') throw new UsageError(`--mode must be test or live, got '${mode}'`);
+      const expires = flag(args, 'expires-in');
+      if (expires !== undefined && !/^\d+$/.test(expires)) throw new UsageError(`--expires-in must be whole seconds, got '${expires}'`);
+      const body = { ...(mode ? { mode } : {}), ...(flag(args, 'key') ? { key: flag(args, 'key') } : {}), ...(expires !== undefined ? { expires_in: Number(expires) } : {}) };
+      const r = await ctx.admin<Record<string, unknown>>('POST', `/admin/merchants/${encodeURIComponent(id)}/keys/roll`, body);
+      ctx.out(() => [...Object.entries(r).map(([k, v]) => `${k.padEnd(24)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`), '', 'The new secret is shown once. Store it now.'].join('\n'), r);
+      return;
+    }
+    throw new UsageError(sub ? `unknown subcommand '${sub}'` : 'which subcommand? onboard, show, keys or roll-key');
   },
 };
