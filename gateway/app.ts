@@ -116,6 +116,11 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
   });
 
+  // A POST or DELETE with no body at all (curl -X POST …) is an empty parameter set, as Stripe takes it.
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined && (req.method === 'POST' || req.method === 'DELETE')) req.body = {};
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     reply.header('Request-Id', req.id);
     // Stripe-Version: the caller's, echoed (objects render the same for every version), else ours.

@@ -177,3 +177,27 @@ t.test('webhook endpoints through the official stripe SDK', async (t) => {
     t.ok(((await all.json()) as { data: unknown[] }).data.length > 0, 'while the test endpoint has deliveries (the query can find some)');
   });
 });
+
+t.test('a POST with no body at all is an empty parameter set (curl -X POST), as Stripe takes it', async (t) => {
+  const stack = await startStack(t);
+  const m = await stack.onboard();
+  const auth = { authorization: `Bearer ${m.secret_key}` };
+  const created = await fetch(`${stack.url}/v1/webhook_endpoints`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&enabled_events[]=*',
+  });
+  t.equal(created.status, 200);
+  const we = (await created.json()) as { id: string; secret: string };
+  const rolled = await fetch(`${stack.url}/v1/webhook_endpoints/${we.id}/roll_secret`, { method: 'POST', headers: auth });
+  t.equal(rolled.status, 200, 'roll_secret with no body uses its defaults');
+  const body = (await rolled.json()) as { secret: string };
+  t.match(body.secret, /^whsec_/);
+  t.not(body.secret, we.secret);
+  const noBody = await fetch(`${stack.url}/v1/payment_intents`, { method: 'POST', headers: auth });
+  t.equal(noBody.status, 400, 'a create with no body names its missing parameter');
+  const err = (await noBody.json()) as { error: { type: string; code: string; param: string } };
+  t.equal(err.error.type, 'invalid_request_error');
+  t.equal(err.error.code, 'parameter_missing');
+  t.equal(err.error.param, 'amount');
+});
