@@ -1,10 +1,9 @@
 // `npm run ops -- replay` and `audit` as an operator runs them, against a stack whose read model is
 // a real Postgres database (which, unlike PGlite, another process may open while the node runs).
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import t from 'tap';
-import pg from 'pg';
+import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
 import Stripe from 'stripe';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -13,32 +12,13 @@ import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 
 const run = promisify(execFile);
-const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
-
-async function reachable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
-const unreachable = await reachable();
+const unreachable = await postgresUnreachable();
 
 t.test('ops replay and audit against a running stack on Postgres', { skip: unreachable ? `Postgres unreachable: ${unreachable}` : false }, async (t) => {
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  const names = ['live', 'fresh'].map((k) => `paynats_arch_${k}_${randomBytes(5).toString('hex')}`);
-  for (const n of names) await admin.query(`CREATE DATABASE ${n}`);
-  const urlOf = (n: string) => Object.assign(new URL(PG_ADMIN_URL), { pathname: `/${n}` }).toString();
-  const [liveUrl, freshUrl] = names.map(urlOf) as [string, string];
+  const dbs = [await freshDatabase('paynats_arch_live'), await freshDatabase('paynats_arch_fresh')];
+  const [liveUrl, freshUrl] = dbs.map((d) => d.url) as [string, string];
   t.teardown(async () => {
-    for (const n of names) await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
-    await admin.end();
+    for (const d of dbs) await d.drop();
   });
   // Teardowns run last-in first-out: the stack stops before the databases are dropped.
   const stack = await startStack(t, { DATABASE_URL: liveUrl, ARCHIVE_CHUNK_MS: '1000', ARCHIVE_CHUNK_EVENTS: '3' });

@@ -7,9 +7,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import vm from 'node:vm';
 import t, { type Test } from 'tap';
+import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
 import { cardFrameCsp, configuredOrigins, frameAncestors, normalizeOrigin, originAllowed, returnPageCsp } from '../checkout/policy.ts';
 import { openStoreDb, type StoreDb } from '../store/db.ts';
 import { eventually, startStack } from './helpers/stack.ts';
@@ -194,33 +194,14 @@ t.test('the store keeps its orders in its own database (PGlite)', async (t) => {
   await again.close();
 });
 
-const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
-async function postgresUnreachable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 const unreachable = await postgresUnreachable();
 
-t.test('the store keeps its orders in schema "store" (Postgres)', { skip: unreachable ? `Postgres at ${PG_ADMIN_URL} is unreachable (${unreachable})` : false }, async (t) => {
-  const name = `paynats_store_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  const store = await openStoreDb({ dir: os.tmpdir(), databaseUrl: url.toString() });
+t.test('the store keeps its orders in schema "store" (Postgres)', { skip: unreachable ? `Postgres is unreachable (${unreachable})` : false }, async (t) => {
+  const fresh = await freshDatabase('paynats_store');
+  const store = await openStoreDb({ dir: os.tmpdir(), databaseUrl: fresh.url });
   t.teardown(async () => {
     await store.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await fresh.drop();
   });
   t.equal(store.kind, 'postgres');
   await orderRoundTrip(t, store);

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import pg from 'pg';
+import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { sql, type Kysely } from 'kysely';
 import pino from 'pino';
@@ -477,55 +477,30 @@ t.test('PGlite', async (t) => {
   });
 });
 
-const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const unreachable = await postgresUnreachable();
 
-async function postgresReachable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
-
-const unreachable = await postgresReachable();
-
-t.test('Postgres', { skip: unreachable ? `Postgres at ${PG_ADMIN_URL} is unreachable (${unreachable})` : false }, async (t) => {
-  const name = `paynats_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  const store = await openDatabase({ databaseUrl: url.toString(), dataDir: os.tmpdir() });
+t.test('Postgres', { skip: unreachable ? `Postgres is unreachable (${unreachable})` : false }, async (t) => {
+  const fresh = await freshDatabase();
+  const store = await openDatabase({ databaseUrl: fresh.url, dataDir: os.tmpdir() });
   t.teardown(async () => {
     await store.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await fresh.drop();
   });
   t.equal(store.kind, 'postgres');
   t.equal(await store.ping(), true);
   const { rows } = await sql<{ v: string }>`select current_database() as v`.execute(store.db);
-  t.equal(rows[0]?.v, name, 'runs in its own database');
+  t.equal(rows[0]?.v, fresh.name, 'runs in its own database');
   await suite(t, store.db);
 
   await t.test('a failing migration names itself', async (t) => {
-    const broken = `${name}_x`;
-    await admin.query(`CREATE DATABASE ${broken}`);
-    const u = new URL(PG_ADMIN_URL);
-    u.pathname = `/${broken}`;
-    const other = await openDatabase({ databaseUrl: u.toString(), dataDir: os.tmpdir() });
+    const broken = await freshDatabase();
+    const other = await openDatabase({ databaseUrl: broken.url, dataDir: os.tmpdir() });
     try {
       await sql`create table merchants (x int)`.execute(other.db);
       await t.rejects(migrateToLatest(other.db), { name: 'MigrationError', message: /migration 2026_11_25_0001_initial failed: .*merchants.*already exists/ });
     } finally {
       await other.close();
-      await admin.query(`DROP DATABASE IF EXISTS ${broken} WITH (FORCE)`);
+      await broken.drop();
     }
   });
 });
