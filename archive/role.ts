@@ -62,7 +62,7 @@ export function startArchiveRole(o: {
   let running: Promise<unknown> = Promise.resolve();
   const archiveDatabaseNow = (now = new Date()) => {
     if (!o.db) throw new Error('the database archive needs a database (this process has none)');
-    const run = running.then(() => archiveDatabase({ db: o.db!, store: o.archive.store, privacy: o.archive.privacy, olderThanS: o.config.archiveDbAfterS, now, log }));
+    const run = running.then(async () => archiveDatabase({ db: o.db!, store: o.archive.store, privacy: o.archive.privacy, olderThanS: o.config.archiveDbAfterS, now, log, snapshots: await snapshots }));
     running = run.catch(() => {});
     return run;
   };
