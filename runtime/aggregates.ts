@@ -103,8 +103,12 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     for (let attempt = 0; ; attempt++) {
       // A create need not read first: the append is fenced on "no message on this subject yet", so
       // an aggregate that exists after all (a retry, a clash) is a conflict, and the loop reads it.
-      const current: Loaded<S | null> =
-        opts.assumeNew && attempt === 0 && !cache.has(ref.subject) ? { state: null, seq: 0 } : await load<S>(ref.subject);
+      const blind = opts.assumeNew === true && attempt === 0 && !cache.has(ref.subject);
+      // The fence on 0 cannot see an aggregate whose messages aged out (an id derived from an
+      // Idempotency-Key reused after the retention): its snapshot can. Looked up while deciding.
+      const aged = blind ? snapshotBucket().then((kv) => readSnapshot<S>(kv, ref.subject)) : null;
+      aged?.catch(() => {});
+      const current: Loaded<S | null> = blind ? { state: null, seq: 0 } : await load<S>(ref.subject);
       const events = decider.decide(command, current.state);
       if (events.length === 0) return { ...current, appended: [] };
       const stamped = events.map((e) => ({ ...e, id: newEventId(), v: 1 }) as Stamped<E>);
@@ -126,6 +130,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         // Before every append, conflict retries included: a conflict means another process
         // appended, i.e. the partition may have moved on while this one was not looking.
         fence?.(ref.subject);
+        if (aged && (await aged)) throw new StreamConflictError(ref.subject, 0); // decide again on the snapshot
         const ack = await appendCommit(js, {
           subject: ref.subject,
           msgId: ctx.commandId,

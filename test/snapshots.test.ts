@@ -69,6 +69,13 @@ t.test('after retention: the snapshot is the state, and the fence still admits o
   await eventually(async () => (await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: ref.subject })) === null, 20_000, 200);
   t.equal((await jsm.streams.info(EVENTS_STREAM)).state.messages, 0, 'the stream is empty');
 
+  // A create under the same id (an Idempotency-Key reused after the retention derives it again),
+  // without a read first (assumeNew): the snapshot stops it from restarting the history.
+  const again = await createAggregateStore(js, jsm, 'w_c').execute(customerDecider, ref, { ...create, email: 'new@example.com', now: nowS() }, ctx('again'), { assumeNew: true });
+  t.same(again.appended, [], 'no second customer.created');
+  t.equal(again.state?.email, 'old@example.com', 'the existing customer is answered');
+  t.equal(await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: ref.subject }), null, 'nothing appended');
+
   // Two writers (say, an old owner and a new one) both load it: state from the snapshot, fence 0.
   const a = createAggregateStore(js, jsm, 'w_a');
   const b = createAggregateStore(js, jsm, 'w_b');
