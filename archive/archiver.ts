@@ -31,6 +31,13 @@ export interface ArchiverOptions {
   chunkMs: number;
   privacy: Privacy;
   log: Logger;
+  /**
+   * Runs with a chunk's records (as in the stream, before the e-mail policy) before the chunk is
+   * stored; a failure retries it like a failed store, nothing is acknowledged. It may run again for
+   * the same records (a crash before the chunk was stored), so it must be idempotent. The archive
+   * role writes the aggregate snapshots here (runtime/snapshots.ts).
+   */
+  beforeStore?: (records: readonly StreamRecord[]) => Promise<void>;
 }
 
 export interface StartReport {
@@ -102,6 +109,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
     const m = streamManifest({ chain, prev: head, records, chunk, emails: o.privacy.policy, createdGap: pendingGap });
     for (let attempt = 1; ; attempt++) {
       try {
+        await o.beforeStore?.(buffer.map((b) => b.rec));
         await appendChunk(o.store, m, chunk);
         break;
       } catch (err) {

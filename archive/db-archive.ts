@@ -6,8 +6,11 @@
 // Crash rule: the chunk and its manifest are stored first; the transaction follows. If the process
 // dies between the two, the next run finds the head manifest without index rows and finishes it.
 import { sql, type Kysely } from 'kysely';
+import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
+import { snapshotKey } from '../runtime/snapshots.ts';
 import type { Database } from '../storage/mod.ts';
+import { subjects } from '../streams/subjects.ts';
 import { appendChunk, chainHead, readChunk } from './chain.ts';
 import { chunkName, encodeChunk, GENESIS, sealManifest, sha256, type Manifest } from './manifest.ts';
 import { dbArchivedRows } from './metrics.ts';
@@ -52,6 +55,12 @@ export interface DbArchiveOptions {
   /** Intents (and deliveries) per chunk; default 2,000. */
   batch?: number;
   log?: Logger;
+  /**
+   * The aggregate snapshots (pay_snapshots). When given, the snapshots of the intents moved are
+   * purged: such an intent is then answered from the archive (marked), and the bucket holds at
+   * most ARCHIVE_DB_AFTER_S of terminal intents.
+   */
+  snapshots?: KV;
 }
 
 export interface DbArchiveResult {
@@ -138,6 +147,12 @@ export function dbManifest(prev: Manifest | null, records: readonly DbRecord[], 
   });
 }
 
+/** Drops the snapshots of the intents among `records` (they left the hot path). */
+async function purgeSnapshots(o: DbArchiveOptions, records: readonly DbRecord[]): Promise<void> {
+  if (!o.snapshots) return;
+  for (const r of records) if (r.table === 'payment_intents') await o.snapshots.purge(snapshotKey(subjects.intent(r.merchant_id, r.id)));
+}
+
 /** Moves every due row to the archive, a chunk at a time. */
 export async function archiveDatabase(o: DbArchiveOptions): Promise<DbArchiveResult> {
   const cutoff = new Date(o.now.getTime() - o.olderThanS * 1000);
@@ -151,6 +166,7 @@ export async function archiveDatabase(o: DbArchiveOptions): Promise<DbArchiveRes
       // Stored, but the transaction never ran (a crash in between): finish it now.
       const records = await readChunk<DbRecord>(o.store, head);
       await commitChunk(o.db, head, records);
+      await purgeSnapshots(o, records);
       recovered = true;
       o.log?.warn({ index: head.index, rows: records.length }, 'db archive: finished a chunk a crash had left half done');
     }
@@ -163,6 +179,9 @@ export async function archiveDatabase(o: DbArchiveOptions): Promise<DbArchiveRes
     const chunk = encodeChunk(records);
     const m = dbManifest(head, records, chunk, o.privacy.policy, o.now);
     await appendChunk(o.store, m, chunk);
+    // Before the transaction: a crash in between leaves the head unindexed, and the next run, which
+    // finishes that chunk, purges again.
+    await purgeSnapshots(o, records);
     await commitChunk(o.db, m, records);
     head = m;
     chunks++;

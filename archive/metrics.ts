@@ -9,3 +9,4 @@ export const archiveHeadSeq = gauge('paynats_archive_head_seq', 'Last stream seq
 export const archiveLagRecords = gauge('paynats_archive_buffered_records', 'Records read but not yet in a stored chunk', ['chain']);
 export const dbArchivedRows = counter('paynats_archive_db_rows_total', 'Hot-table rows moved to the archive', ['table']);
 export const archiveLookups = counter('paynats_archive_lookups_total', 'Lookups answered from the archive', ['kind']);
+export const archivedSnapshots = counter('paynats_archive_snapshots_total', 'Aggregate snapshots written to pay_snapshots (one per aggregate per PAY_EVENTS chunk)');

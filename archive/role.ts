@@ -9,9 +9,12 @@ import { buckets, durables } from '../nats/topology.ts';
 import type { Database } from '../storage/mod.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import type { KeyRing } from '../vault/mod.ts';
+import { latestSnapshots, saveSnapshots } from '../runtime/snapshots.ts';
 import { startArchiver, type Archiver } from './archiver.ts';
+import { archivedSnapshots } from './metrics.ts';
 import { archiveDatabase } from './db-archive.ts';
 import { createPrivacy, type Privacy } from './privacy.ts';
+import type { StreamRecord } from './manifest.ts';
 import { openArchiveStore, type ArchiveStore } from './store.ts';
 
 export interface OpenedArchive {
@@ -44,14 +47,22 @@ export function startArchiveRole(o: {
 }): ArchiveRole {
   const log = o.log.child({ component: 'archive' });
   const common = { js: o.js, jsm: o.jsm, store: o.archive.store, privacy: o.archive.privacy, chunkEvents: o.config.archiveChunkEvents, chunkMs: o.config.archiveChunkMs, log };
+  // Every PAY_EVENTS chunk first refreshes the snapshot of each aggregate it touches: chunks close
+  // within half the retention, so a snapshot is always written before its events can age out.
+  const snapshots = new Kvm(o.js).open(buckets.snapshots);
+  snapshots.catch(() => {});
+  const writeSnapshots = async (records: readonly StreamRecord[]) => {
+    const written = await saveSnapshots(await snapshots, latestSnapshots(records));
+    archivedSnapshots.inc(written);
+  };
   const archivers = [
-    startArchiver({ ...common, stream: EVENTS_STREAM, durable: durables.archiveEvents }),
+    startArchiver({ ...common, stream: EVENTS_STREAM, durable: durables.archiveEvents, beforeStore: writeSnapshots }),
     startArchiver({ ...common, stream: WEBHOOKS_STREAM, durable: durables.archiveWebhooks }),
   ];
   let running: Promise<unknown> = Promise.resolve();
   const archiveDatabaseNow = (now = new Date()) => {
     if (!o.db) throw new Error('the database archive needs a database (this process has none)');
-    const run = running.then(() => archiveDatabase({ db: o.db!, store: o.archive.store, privacy: o.archive.privacy, olderThanS: o.config.archiveDbAfterS, now, log }));
+    const run = running.then(async () => archiveDatabase({ db: o.db!, store: o.archive.store, privacy: o.archive.privacy, olderThanS: o.config.archiveDbAfterS, now, log, snapshots: await snapshots }));
     running = run.catch(() => {});
     return run;
   };

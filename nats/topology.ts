@@ -33,6 +33,8 @@ export const buckets = {
   security: 'pay_security',
   /** Per-merchant keys of e-mails in archives (ARCHIVE_EMAILS=encrypt), sealed by the master key; purging one erases them. */
   archiveKeys: 'pay_archive_keys',
+  /** Latest state of every aggregate (subject → state, stream seq, time), so state outlives the stream's max_age. Written by the archiver. No TTL. */
+  snapshots: 'pay_snapshots',
 } as const;
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -235,6 +237,7 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.rate, { ttl: 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Rate-limit token buckets per merchant and mode' });
   await kvm.create(buckets.security, { history: 1, replicas, description: 'Merchant access settings and JWE keys (sealed)' });
   await kvm.create(buckets.archiveKeys, { history: 1, replicas, description: 'Per-merchant keys of e-mails in archives (sealed; purge to erase)' });
+  await kvm.create(buckets.snapshots, { history: 1, replicas, storage: StorageType.File, description: 'Latest state of every aggregate (outlives the event stream max_age)' });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

@@ -1,17 +1,25 @@
 // Load → decide → append for one aggregate. State comes from the last commit on the aggregate's
 // subject (its post-evolve snapshot), cached in the owner; every append is fenced by the subject's
 // last sequence and carries a msgID, so a second writer or a retried command can never fork history.
+// When the stream no longer has the subject (its messages aged out after EVENT_MAX_AGE_S), the state
+// comes from the aggregate's snapshot in KV (runtime/snapshots.ts) and the append is fenced on "no
+// message on this subject" (sequence 0): a concurrent writer that appended first makes ours conflict.
 import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { Decider } from '../actors/mod.ts';
-import { appendCommit, StreamConflictError } from '../nats/mod.ts';
+import { appendCommit, buckets, StreamConflictError } from '../nats/mod.ts';
 import { decodeCommit, encodeCommit } from '../streams/codec.ts';
 import type { Commit, Stamped } from '../streams/envelope.ts';
 import { EVENTS_STREAM } from '../streams/subjects.ts';
+import { readSnapshot } from './snapshots.ts';
 
 export interface Loaded<S> {
   state: S;
-  /** Last sequence of the aggregate's subject; 0 when it has no history. */
+  /**
+   * Last sequence of the aggregate's subject in the stream: the append fence. 0 when the stream has
+   * no message on it: no history, or (with a non-null state from its snapshot) history aged out.
+   */
   seq: number;
 }
 
@@ -56,18 +64,27 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     }
   }
 
+  let snapshots: Promise<KV> | undefined;
+  const snapshotBucket = () => {
+    snapshots ??= new Kvm(js).open(buckets.snapshots);
+    snapshots.catch(() => (snapshots = undefined)); // a failed open is tried again next time
+    return snapshots;
+  };
+
   async function readLast<S>(subject: string): Promise<Loaded<S | null>> {
     const m = await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: subject });
-    if (!m) return { state: null, seq: 0 };
-    const c = decodeCommit(m.data);
-    return { state: c.state as S, seq: m.seq };
+    if (m) return { state: decodeCommit(m.data).state as S, seq: m.seq };
+    // Nothing in the stream: never written, or aged out. The snapshot holds the state; the fence
+    // stays "no message on this subject" (0), which a writer that appends first breaks.
+    const snap = await readSnapshot<S>(await snapshotBucket(), subject);
+    return { state: snap ? snap.state : null, seq: 0 };
   }
 
   async function load<S>(subject: string): Promise<Loaded<S | null>> {
     const hit = cache.get(subject);
     if (hit) return hit as Loaded<S | null>;
     const l = await readLast<S>(subject);
-    if (l.seq > 0) remember(subject, l);
+    if (l.seq > 0 || l.state !== null) remember(subject, l);
     return l;
   }
 
@@ -86,8 +103,12 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     for (let attempt = 0; ; attempt++) {
       // A create need not read first: the append is fenced on "no message on this subject yet", so
       // an aggregate that exists after all (a retry, a clash) is a conflict, and the loop reads it.
-      const current: Loaded<S | null> =
-        opts.assumeNew && attempt === 0 && !cache.has(ref.subject) ? { state: null, seq: 0 } : await load<S>(ref.subject);
+      const blind = opts.assumeNew === true && attempt === 0 && !cache.has(ref.subject);
+      // The fence on 0 cannot see an aggregate whose messages aged out (an id derived from an
+      // Idempotency-Key reused after the retention): its snapshot can. Looked up while deciding.
+      const aged = blind ? snapshotBucket().then((kv) => readSnapshot<S>(kv, ref.subject)) : null;
+      aged?.catch(() => {});
+      const current: Loaded<S | null> = blind ? { state: null, seq: 0 } : await load<S>(ref.subject);
       const events = decider.decide(command, current.state);
       if (events.length === 0) return { ...current, appended: [] };
       const stamped = events.map((e) => ({ ...e, id: newEventId(), v: 1 }) as Stamped<E>);
@@ -109,6 +130,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         // Before every append, conflict retries included: a conflict means another process
         // appended, i.e. the partition may have moved on while this one was not looking.
         fence?.(ref.subject);
+        if (aged && (await aged)) throw new StreamConflictError(ref.subject, 0); // decide again on the snapshot
         const ack = await appendCommit(js, {
           subject: ref.subject,
           msgId: ctx.commandId,
@@ -122,7 +144,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
           // This very command was appended before (a retry after a lost ack): what is stored wins.
           cache.delete(ref.subject);
           const stored = await readLast<S>(ref.subject);
-          if (stored.seq > 0) remember(ref.subject, stored);
+          if (stored.seq > 0 || stored.state !== null) remember(ref.subject, stored);
           return { ...stored, appended: [] };
         }
         const next = { state, seq: ack.seq };

@@ -13,7 +13,8 @@ import Stripe from 'stripe';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { keyRing, loadMasterKey } from '../vault/mod.ts';
+import { loadMasterKey } from '../vault/mod.ts';
+import { loadKeyRingFromKv } from '../vault/kek.ts';
 import { getCheckpoint, openDatabase, checkpointNames } from '../storage/mod.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import {
@@ -59,7 +60,8 @@ t.test('events age out; archives keep the whole story', async (t) => {
   t.teardown(() => nc.close());
   const jsm = await jetstreamManager(nc);
   const store = await jetstreamArchiveStore(nc);
-  const ring = keyRing(loadMasterKey(stack.dataDir));
+  // The node's keyring root lives in KV, sealed under the KEK (vault/kek.ts): open it the same way.
+  const ring = await loadKeyRingFromKv(await new Kvm(nc).open('pay_security'), loadMasterKey(stack.dataDir), async () => true);
   const privacy = createPrivacy('encrypt', ring, await new Kvm(nc).open('pay_archive_keys'));
   const live = stack.node.database!.db;
   const lastSeq = async (s: string) => (await jsm.streams.info(s)).state.last_seq;
@@ -107,10 +109,14 @@ t.test('events age out; archives keep the whole story', async (t) => {
   t.ok(first.diff.tables.find((x) => x.table === 'webhook_deliveries')!.live >= 8);
 
   // The yearly archive, with "a year" of 0 s: terminal rows leave the hot tables.
-  const moved = await archiveDatabase({ db: live, store, privacy, olderThanS: 0, now: new Date(Date.now() + 5_000) });
+  // With the aggregate snapshots, as the archive role runs it: the moved intents' snapshots go too.
+  const moved = await archiveDatabase({ db: live, store, privacy, olderThanS: 0, now: new Date(Date.now() + 5_000), snapshots: await new Kvm(nc).open('pay_snapshots') });
   t.equal(moved.rows.payment_intents, 3, 'succeeded and canceled intents move; the open one stays');
   t.equal(moved.rows.payment_attempts, 3);
   t.ok(moved.rows.webhook_deliveries >= 8);
+  const snaps = await new Kvm(nc).open('pay_snapshots');
+  t.equal((await snaps.get(`pay.evt.intent.${m.merchant_id}.${paid.id}`))?.operation, 'PURGE', 'a moved intent\'s snapshot is purged');
+  t.equal((await snaps.get(`pay.evt.intent.${m.merchant_id}.${open.id}`))?.operation, 'PUT', 'the open intent keeps its snapshot');
   const hot = await live.selectFrom('payment_intents').select('id').execute();
   t.same(hot.map((r) => r.id), [open.id]);
   for (const id of [paid.id, retried.id, canceled.id]) {

@@ -7,7 +7,10 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { loadConfig, type Config } from '../../config/config.ts';
 import { openArchive, type OpenedArchive } from '../../archive/mod.ts';
 import { openDatabase, type OpenedDatabase } from '../../storage/mod.ts';
-import { keyRing, loadMasterKey } from '../../vault/mod.ts';
+import { Kvm } from '@nats-io/kv';
+import { buckets } from '../../nats/mod.ts';
+import { loadMasterKey } from '../../vault/mod.ts';
+import { loadKeyRingFromKv } from '../../vault/kek.ts';
 import { UsageError, type OpsContext } from '../context.ts';
 
 export interface ArchiveContext extends OpenedArchive {
@@ -21,7 +24,9 @@ export async function archiveContext(ctx: OpsContext): Promise<ArchiveContext> {
     throw new UsageError(`no master key (MASTER_KEY, or ${path.join(ctx.dataDir, 'keys', 'master.key')}): set DATA_DIR to the deployment's`);
   }
   const nc = await ctx.nats();
-  const archive = await openArchive(config, nc, keyRing(loadMasterKey(ctx.dataDir)));
+  // The keyring root lives in KV sealed under the KEK (vault/kek.ts), as the node opens it.
+  const ring = await loadKeyRingFromKv(await new Kvm(nc).open(buckets.security), loadMasterKey(ctx.dataDir), async () => true);
+  const archive = await openArchive(config, nc, ring);
   return { ...archive, config, jsm: await jetstreamManager(nc) };
 }
 

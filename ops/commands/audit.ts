@@ -1,5 +1,7 @@
 // `ops audit`: prove from the archives and the streams alone what happened.
+import { Kvm } from '@nats-io/kv';
 import { archiveDatabase, intentHistory, progress, verifyArchive } from '../../archive/mod.ts';
+import { buckets } from '../../nats/mod.ts';
 import { flag, positionals, type OpsCommand } from '../command.ts';
 import { UsageError, table } from '../context.ts';
 import { archiveContext, openNamedDatabase } from './archive-context.ts';
@@ -69,7 +71,8 @@ examples: npm run ops -- audit verify --json
         if (!Number.isInteger(older) || older < 0) throw new UsageError('--older-than-s must be a whole number of seconds');
         const live = await openNamedDatabase(flag(args, 'live'), { databaseUrl: a.config.databaseUrl, dataDir: a.config.dataDir });
         try {
-          const r = await archiveDatabase({ db: live.db, store: a.store, privacy: a.privacy, olderThanS: older, now: new Date() });
+          const snapshots = await new Kvm(await ctx.nats()).open(buckets.snapshots);
+          const r = await archiveDatabase({ db: live.db, store: a.store, privacy: a.privacy, olderThanS: older, now: new Date(), snapshots });
           ctx.out(`moved ${r.rows.payment_intents} intents, ${r.rows.payment_attempts} attempts, ${r.rows.webhook_deliveries} deliveries in ${r.chunks} chunks`, r);
         } finally {
           await live.close();

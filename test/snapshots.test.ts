@@ -1,0 +1,118 @@
+// Aggregate snapshots (runtime/snapshots.ts): state outlives the event stream's retention.
+//  1. pure: latestSnapshots keeps the newest commit per subject;
+//  2. real nats-server, retention of 2 s: a customer ages out of the stream; its snapshot is the
+//     state; two writers both load it (fence: "no message on the subject") and update at once:
+//     one appends, the other conflicts, re-reads the stream and appends after it: one linear
+//     history continuing the snapshot, no second `customer.created`; saveSnapshots never regresses.
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { customerDecider, type Customer, type CustomerCommand } from '../actors/mod.ts';
+import { appendCommit, buckets, connectNats, declareTopology, StreamConflictError } from '../nats/mod.ts';
+import { createAggregateStore } from '../runtime/aggregates.ts';
+import { latestSnapshots, readSnapshot, saveSnapshots, type Snapshot } from '../runtime/snapshots.ts';
+import { decodeCommit } from '../streams/codec.ts';
+import type { CustomerCommit } from '../streams/envelope.ts';
+import { EVENTS_STREAM, subjects } from '../streams/subjects.ts';
+import { withNats } from './helpers/nats.ts';
+import { eventually } from './helpers/stack.ts';
+
+const hex = (n = 8) => randomBytes(n).toString('hex');
+const nowS = () => Math.floor(Date.now() / 1000);
+
+t.test('latestSnapshots: the newest commit per subject, non-commits skipped', async (t) => {
+  const commit = (id: string, name: string) => ({ v: 1, aggregate: 'customer', aggregate_id: id, merchant_id: 'acct_1', id: 'c', command: 'Update', events: [], state: { id, name } });
+  const snaps = latestSnapshots([
+    { seq: 3, subject: 's.a', time: 30, data: commit('a', 'a3') },
+    { seq: 1, subject: 's.a', time: 10, data: commit('a', 'a1') },
+    { seq: 2, subject: 's.b', time: 20, data: commit('b', 'b2') },
+    { seq: 4, subject: 's.c', time: 40, data: { base64: 'AAAA' } },
+  ]);
+  t.same(
+    snaps.map((s) => [s.subject, s.seq, s.time, (s.state as { name: string }).name, s.aggregate, s.merchant_id]),
+    [
+      ['s.a', 3, 30, 'a3', 'customer', 'acct_1'],
+      ['s.b', 2, 20, 'b2', 'customer', 'acct_1'],
+    ],
+  );
+});
+
+t.test('after retention: the snapshot is the state, and the fence still admits one writer', { timeout: 60_000 }, async (t) => {
+  const nats = await withNats(t);
+  const nc = await connectNats(nats.url, 'snapshots-test');
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 2, leaseMs: 5_000 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const kv = await new Kvm(nc).open(buckets.snapshots);
+
+  const merchantId = `acct_${hex()}`;
+  const customerId = `cus_${hex()}`;
+  const ref = { aggregate: 'customer' as const, subject: subjects.customer(merchantId, customerId), merchantId, aggregateId: customerId };
+  const ctx = (id: string) => ({ commandId: `cmd_${id}_${hex(4)}`, requestId: null, correlationId: null, now: nowS() });
+  const setup = createAggregateStore(js, jsm, 'w_setup');
+  const create: CustomerCommand = { type: 'Create', customerId, merchantId, livemode: false, email: 'old@example.com', name: 'Old Name', description: null, phone: null, metadata: { kept: 'yes' }, now: nowS() };
+  const created = await setup.execute(customerDecider, ref, create, ctx('create'));
+  t.equal(created.appended[0]?.type, 'customer.created');
+
+  // What the archiver does when it closes the chunk holding that commit.
+  const m = await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: ref.subject });
+  t.ok(m, 'the commit is in the stream');
+  const record = { seq: m!.seq, subject: m!.subject, time: m!.time.getTime(), data: JSON.parse(m!.string()) as unknown };
+  t.equal(await saveSnapshots(kv, latestSnapshots([record])), 1);
+  t.equal(await saveSnapshots(kv, latestSnapshots([record])), 0, 'the same chunk again (a redelivery) writes nothing');
+  const older: Snapshot = { ...(await readSnapshot(kv, ref.subject))!, seq: m!.seq - 1, state: { stale: true } };
+  t.equal(await saveSnapshots(kv, [older]), 0, 'an older snapshot never replaces a newer one');
+
+  // Retention passes: the stream no longer has the subject.
+  await eventually(async () => (await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: ref.subject })) === null, 20_000, 200);
+  t.equal((await jsm.streams.info(EVENTS_STREAM)).state.messages, 0, 'the stream is empty');
+
+  // A create under the same id (an Idempotency-Key reused after the retention derives it again),
+  // without a read first (assumeNew): the snapshot stops it from restarting the history.
+  const again = await createAggregateStore(js, jsm, 'w_c').execute(customerDecider, ref, { ...create, email: 'new@example.com', now: nowS() }, ctx('again'), { assumeNew: true });
+  t.same(again.appended, [], 'no second customer.created');
+  t.equal(again.state?.email, 'old@example.com', 'the existing customer is answered');
+  t.equal(await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: ref.subject }), null, 'nothing appended');
+
+  // Two writers (say, an old owner and a new one) both load it: state from the snapshot, fence 0.
+  const a = createAggregateStore(js, jsm, 'w_a');
+  const b = createAggregateStore(js, jsm, 'w_b');
+  const la = await a.load<Customer>(ref.subject);
+  const lb = await b.load<Customer>(ref.subject);
+  t.equal(la.seq, 0, 'fence: no message on the subject');
+  t.equal(la.state?.email, 'old@example.com', 'the state is the snapshot');
+  t.same(lb, la);
+
+  const update = (key: string): CustomerCommand => ({ type: 'Update', changes: {}, metadata: { [key]: '1' }, now: nowS() });
+  const [ra, rb] = await Promise.all([a.execute(customerDecider, ref, update('by_a'), ctx('a')), b.execute(customerDecider, ref, update('by_b'), ctx('b'))]);
+  t.equal(ra.appended.length, 1);
+  t.equal(rb.appended.length, 1, 'the loser re-read the stream and decided again');
+  t.not(ra.seq, rb.seq);
+
+  // The stream: two commits, one after the other, both continuing the snapshot.
+  const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: ref.subject });
+  t.equal(info.state.messages, 2, 'exactly two commits on the subject');
+  const first = decodeCommit((await jsm.direct.getMessage(EVENTS_STREAM, { seq: Math.min(ra.seq, rb.seq) }))!.data) as CustomerCommit;
+  const last = decodeCommit((await jsm.direct.getMessage(EVENTS_STREAM, { seq: Math.max(ra.seq, rb.seq) }))!.data) as CustomerCommit;
+  t.same(
+    [first, last].flatMap((c) => c.events.map((e) => e.type)),
+    ['customer.updated', 'customer.updated'],
+    'no second customer.created',
+  );
+  t.equal(Object.keys(first.state.metadata).length, 2, 'the first continues the snapshot');
+  t.same(last.state.metadata, { kept: 'yes', by_a: '1', by_b: '1' }, 'the second continues the first: one linear history');
+  t.equal(last.state.email, 'old@example.com');
+
+  // And the fence itself: "no message on the subject" no longer holds, so a stale append fails.
+  await t.rejects(
+    appendCommit(js, { subject: ref.subject, msgId: `stale_${hex()}`, expectedSeq: 0, data: new TextEncoder().encode(JSON.stringify(first)), requestId: null, correlationId: null }),
+    StreamConflictError,
+    'a writer still holding the snapshot (fence 0) cannot append',
+  );
+
+  // A subject with neither stream message nor snapshot: no state.
+  const none = await a.readLast(subjects.customer(merchantId, `cus_${hex()}`));
+  t.same(none, { state: null, seq: 0 });
+});
