@@ -213,6 +213,14 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
     v: 1,
     data: Type.Partial(obj({ email: NullableStr, name: NullableStr, description: NullableStr, phone: NullableStr, metadata: Metadata })),
   },
+  // Carries no personal data: only why, and which fields were cleared.
+  'customer.erased': {
+    v: 1,
+    data: obj({
+      reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
+      fields: Type.Array(Type.Union([Type.Literal('email'), Type.Literal('name'), Type.Literal('phone'), Type.Literal('description')])),
+    }),
+  },
 };
 
 export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas };
