@@ -65,6 +65,12 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   /** Fastify trustProxy: false, true, a hop count, or a comma list of proxy addresses/CIDRs (X-Forwarded-For/-Proto). */
   trustProxy: boolean | number | string[];
+  /** Migrations' Postgres URL (a role allowed DDL); the runtime uses DATABASE_URL. Default: DATABASE_URL. */
+  databaseMigrationUrl: string | undefined;
+  /** PII retention in days (fractions allowed); personal data idle for longer is erased. 0 = keep. */
+  piiRetentionDays: number;
+  /** How often the projector role runs the retention job (ms). */
+  piiRetentionIntervalMs: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile'] as const;
@@ -202,7 +208,20 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
     tls: tlsFiles(env),
     trustProxy: trustProxyOf(env.TRUST_PROXY),
+    databaseMigrationUrl: url(env, 'DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']),
+    piiRetentionDays: days(env, 'PII_RETENTION_DAYS'),
+    piiRetentionIntervalMs: int(env, 'PII_RETENTION_INTERVAL_MS', 3600 * 1000, 100, 7 * 24 * 3600 * 1000),
   };
+}
+
+/** A non-negative number of days (decimals allowed, so tests can use seconds); unset = 0. */
+function days(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 0;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(name, `must be a non-negative number of days, got '${raw}'`);
+  const n = Number(raw);
+  if (n > 36_500) throw new ConfigError(name, `must be at most 36500 days, got ${n}`);
+  return n;
 }
 
 /** Entry points call this: a bad value prints a clear message and exits with 2. */
