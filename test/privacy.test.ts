@@ -6,10 +6,14 @@ import t from 'tap';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import Stripe from 'stripe';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { PII_REDACT } from '../gateway/pii.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 
 t.setTimeout(300_000);
+const exec = promisify(execFile);
 
 const EMAIL = 'jenny.privacy@example.com';
 const NAME = 'Jenny Privacyrosen';
@@ -105,6 +109,16 @@ t.test('erasure request end to end', async (t) => {
     t.notOk(text.includes(EMAIL), 'no email in /v1/events');
     t.notOk(text.includes(NAME), 'no name in /v1/events');
     t.ok(text.includes('someone.else@example.com'), 'other customers’ events are untouched');
+  });
+
+  await t.test('ops erase (the CLI) erases by customer id', async (t) => {
+    const other = await stripe.customers.create({ email: 'cli.erased@example.com', name: 'Cli Person' });
+    const env = { ...process.env, NATS_URL: stack.nats.url, GATEWAY_URL: stack.url, ADMIN_TOKEN: stack.adminToken, DATA_DIR: stack.dataDir };
+    const r = await exec(path.resolve('node_modules/.bin/tsx'), ['ops/cli.ts', 'erase', '--merchant', m.merchant_id, '--customer', other.id, '--json'], { env, timeout: 120_000 });
+    t.strictSame((JSON.parse(r.stdout) as { customers: string[] }).customers, [other.id]);
+    t.equal(((await stripe.customers.retrieve(other.id)) as Stripe.Customer).email, null);
+    const help = await exec(path.resolve('node_modules/.bin/tsx'), ['ops/cli.ts', 'erase', '--help'], { env, timeout: 120_000 });
+    t.match(help.stdout, /--email ADDRESS/);
   });
 
   await t.test('erasing again writes nothing and still answers', async (t) => {

@@ -12,3 +12,4 @@ commands.push(webhooks);
 import { kek } from './kek.ts';
 commands.push(kek);
 commands.push((await import('./recon.ts')).recon);
+commands.push((await import('./erase.ts')).erase);
