@@ -1,10 +1,9 @@
 // The PII retention job (projector role): every interval, customers whose last activity (their own
 // events, or an update of one of their PaymentIntents) is older than PII_RETENTION_DAYS get a
-// customer.erased event with reason 'retention', the same event as an erasure request; the
-// projector then clears their data in the read model (storage/erasure.ts). PaymentIntents without a
-// customer that carry a receipt_email and are idle as long have it cleared in the read model only
-// (there is no customer aggregate to record it on; the intent's own stream keeps it until the
-// stream's max age). Amounts, currencies and statuses are never touched.
+// customer.erased event with reason 'retention', the same event as an erasure request, and each of
+// their PaymentIntents an intent.pii_erased event; the projector then clears their data in the read
+// model (storage/erasure.ts). PaymentIntents without a customer that carry a receipt or user email
+// and are idle as long get intent.pii_erased too. Amounts, currencies and statuses are never touched.
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CommandClient } from '../runtime/client.ts';
@@ -56,13 +55,38 @@ export async function runRetention(o: RetentionOptions, now = Date.now()): Promi
       });
       customers++;
       erasedTotal.inc({ reason: 'retention' });
+      const intents = await sql<{ id: string }>`select id from payment_intents where merchant_id = ${c.merchant_id} and customer = ${c.id}`.execute(o.db);
+      for (const i of intents.rows) {
+        await o.commands.send({
+          op: 'intent.erase',
+          merchantId: c.merchant_id,
+          intentId: i.id,
+          command: { type: 'ErasePii', reason: 'retention', now: at },
+          ctx: { commandId: `cmd_retention_${i.id}_${at}`, livemode: c.livemode, requestId: `req_retention_${at}`, correlationId: null, now: at },
+        });
+      }
     } catch (err) {
       o.log.warn({ err, merchant_id: c.merchant_id, customer: c.id }, 'retention erasure failed; retried next run');
     }
   }
-  const guest = await sql`update payment_intents set receipt_email = null, state = state || '{"receipt_email": null}'::jsonb
-    where customer is null and receipt_email is not null and updated_at < ${cutoff}`.execute(o.db);
-  const guestIntents = Number(guest.numAffectedRows ?? 0);
+  const guests = await sql<{ id: string; merchant_id: string; livemode: boolean }>`select id, merchant_id, livemode from payment_intents
+    where customer is null and (receipt_email is not null or user_email is not null) and updated_at < ${cutoff} order by updated_at limit ${o.batch ?? 500}`.execute(o.db);
+  let guestIntents = 0;
+  for (const g of guests.rows) {
+    const at = Math.floor(now / 1000);
+    try {
+      await o.commands.send({
+        op: 'intent.erase',
+        merchantId: g.merchant_id,
+        intentId: g.id,
+        command: { type: 'ErasePii', reason: 'retention', now: at },
+        ctx: { commandId: `cmd_retention_${g.id}_${at}`, livemode: g.livemode, requestId: `req_retention_${at}`, correlationId: null, now: at },
+      });
+      guestIntents++;
+    } catch (err) {
+      o.log.warn({ err, merchant_id: g.merchant_id, payment_intent: g.id }, 'retention erasure failed; retried next run');
+    }
+  }
   guestIntentsTotal.inc(guestIntents);
   if (customers + guestIntents > 0) o.log.info({ customers, guest_intents: guestIntents, retention_days: o.retentionDays }, 'personal data erased by retention');
   return { customers, guestIntents };

@@ -303,6 +303,9 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return settle(deps, req);
     case 'intent.reconcile':
       return reconcileIntent(deps, req);
+    case 'intent.erase':
+      await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
+      return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
     case 'customer.create':
     case 'customer.update':
     case 'customer.erase':

@@ -35,13 +35,18 @@ export async function applyErasures(db: Kysely<Database>, erased: readonly Erase
   }
 }
 
+/** intent.pii_erased commits: the stored events of those intents lose their emails too. */
+export async function applyIntentErasures(db: Kysely<Database>, intents: readonly { merchantId: string; id: string }[]): Promise<void> {
+  for (const i of intents) await scrubIntents(db, i.merchantId, [i.id]);
+}
+
 /** Clears receipt_email of these intents: columns, snapshots and stored events. */
 async function scrubIntents(db: Kysely<Database>, merchantId: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
   const list = sql.join(ids);
-  await sql`update payment_intents set receipt_email = null, state = state || '{"receipt_email": null}'::jsonb
-    where merchant_id = ${merchantId} and id in (${list}) and (receipt_email is not null or state->>'receipt_email' is not null)`.execute(db);
-  await sql`update events set data = ${nulled('data', ['receipt_email'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and data ? 'receipt_email'`.execute(db);
+  await sql`update payment_intents set receipt_email = null, user_email = null, state = state || '{"receipt_email": null, "user_email": null}'::jsonb
+    where merchant_id = ${merchantId} and id in (${list}) and (receipt_email is not null or user_email is not null or state->>'receipt_email' is not null or state->>'user_email' is not null)`.execute(db);
+  await sql`update events set data = ${nulled('data', ['receipt_email', 'user_email'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and (data ? 'receipt_email' or data ? 'user_email')`.execute(db);
   await sql`update events set data = ${nulledObject(['receipt_email'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and (data #> '{data,object}') ? 'receipt_email'`.execute(db);
 }
 

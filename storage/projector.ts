@@ -24,7 +24,7 @@ import type { Customer } from '../actors/mod.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
 import type { DeliveryTask } from '../webhooks/types.ts';
-import { applyErasures, scrubErasedIntents, type ErasedCustomer } from './erasure.ts';
+import { applyErasures, applyIntentErasures, scrubErasedIntents, type ErasedCustomer } from './erasure.ts';
 
 /** Checkpoint names: the durable each projection reads with. */
 export const checkpointNames = { commits: durables.projector, receipts: durables.receiptsProjector } as const;
@@ -47,6 +47,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
   const customers = new Map<string, { state: Customer; seq: number }>();
   const events: NewEventRow[] = [];
   const erasures: ErasedCustomer[] = [];
+  const intentErasures: { merchantId: string; id: string }[] = [];
   let maxSeq = 0;
   for (const { commit: c, seq } of batch) {
     maxSeq = Math.max(maxSeq, seq);
@@ -65,6 +66,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     } else {
       const prev = intents.get(c.state.id);
       if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
+      if (c.events.some((e) => e.type === 'intent.pii_erased')) intentErasures.push({ merchantId: c.merchant_id, id: c.aggregate_id });
     }
   }
   const uniqueEvents = [...new Map(events.map((e) => [e.id, e])).values()];
@@ -78,6 +80,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await insertEvents(trx, uniqueEvents);
     // PII erasure wins over what the batch copied (storage/erasure.ts).
     await applyErasures(trx, erasures);
+    await applyIntentErasures(trx, intentErasures);
     await scrubErasedIntents(trx, latest.map((i) => ({ merchantId: i.state.merchant_id, id: i.state.id, customer: i.state.customer })));
     await advanceCheckpoint(trx, { name: checkpointNames.commits, stream: EVENTS_STREAM, seq: maxSeq });
   });

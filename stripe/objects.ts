@@ -327,6 +327,7 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj; livemode
     case 'customer.updated':
     // An erasure has no Stripe event (Stripe has none); the customer object simply shows null PII.
     case 'customer.erased':
+    case 'intent.pii_erased':
       return [];
     default: {
       const never: never = e;

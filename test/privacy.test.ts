@@ -73,6 +73,7 @@ t.test('erasure request end to end', async (t) => {
   const body = (await res.json()) as { customers: string[]; object: string };
   t.equal(body.object, 'erasure');
   t.strictSame(body.customers, [cus.id], 'the customer with that email, and only it');
+  t.strictSame((body as unknown as { payment_intents: string[] }).payment_intents, [pi.id], 'and its intents');
   t.notOk(JSON.stringify(body).includes(EMAIL), 'the answer does not echo the email');
 
   await t.test('the customer object shows null personal data; the rest stays', async (t) => {
@@ -95,6 +96,9 @@ t.test('erasure request end to end', async (t) => {
     t.equal(listed.amount_received, 2000);
     t.equal(listed.currency, 'usd');
     t.equal(listed.status, 'succeeded');
+    const retrieved = await stripe.paymentIntents.retrieve(pi.id);
+    t.equal(retrieved.receipt_email, null, 'the intent actor forgot it too (intent.pii_erased)');
+    t.equal(retrieved.amount_received, 2000);
     const refunds = await stripe.refunds.list({ payment_intent: pi.id });
     t.strictSame(refunds.data.map((r) => [r.amount, r.currency, r.status]), [[500, 'usd', 'succeeded']]);
     const charges = await stripe.charges.list({ payment_intent: pi.id });
@@ -146,6 +150,11 @@ t.test('retention erases idle customers by itself', async (t) => {
   const listed = await eventually(async () => (await stripe.paymentIntents.list({ customer: cus.id })).data.find((x) => x.receipt_email === null), 20_000);
   t.equal(listed.id, pi.id);
   t.equal(listed.amount, 1234, 'amount stays');
+  const retrieved = await eventually(async () => {
+    const x = await stripe.paymentIntents.retrieve(pi.id);
+    return x.receipt_email === null ? x : null;
+  }, 20_000);
+  t.equal(retrieved.amount, 1234, 'the intent actor forgot it too; the amount stays');
   t.equal(listed.currency, 'eur');
   t.ok(stack.logs.some((l) => l.includes('personal data erased by retention')), 'the job logs what it did');
 });

@@ -33,6 +33,18 @@ async function customersByEmail(deps: GatewayDeps, merchantId: string, email: st
   return out;
 }
 
+/** The ids of a customer's PaymentIntents, as the read model knows them. */
+async function intentsOf(deps: GatewayDeps, c: Customer): Promise<string[]> {
+  const out: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await deps.listIntents(c.merchant_id, c.livemode, { customer: c.id, limit: 100, ...(after ? { starting_after: after } : {}) });
+    out.push(...page.data.map((i) => i.id));
+    if (!page.hasMore || page.data.length === 0) return out;
+    after = page.data[page.data.length - 1]!.id;
+  }
+}
+
 export function registerAdminErasures(app: FastifyInstance, deps: GatewayDeps): void {
   app.post<{ Params: MerchantParams; Body: ErasureBody }>(
     '/admin/merchants/:id/erasures',
@@ -56,6 +68,7 @@ export function registerAdminErasures(app: FastifyInstance, deps: GatewayDeps): 
       const { requestId, correlationId } = correlationOf(req);
       const now = Math.floor(Date.now() / 1000);
       const erased: string[] = [];
+      const intents: string[] = [];
       for (const c of targets) {
         await deps.commands.send({
           op: 'customer.erase',
@@ -65,10 +78,21 @@ export function registerAdminErasures(app: FastifyInstance, deps: GatewayDeps): 
           ctx: { commandId: commandId(merchantId, `erase ${c.id}`, undefined), livemode: c.livemode, requestId, correlationId, now },
         });
         erased.push(c.id);
+        // The intents' own receipt_email (the actor state GET /v1/payment_intents/:id reads).
+        for (const intentId of await intentsOf(deps, c)) {
+          await deps.commands.send({
+            op: 'intent.erase',
+            merchantId,
+            intentId,
+            command: { type: 'ErasePii', reason: 'request', now },
+            ctx: { commandId: commandId(merchantId, `erase ${intentId}`, undefined), livemode: c.livemode, requestId, correlationId, now },
+          });
+          intents.push(intentId);
+        }
       }
-      req.log.info({ merchant_id: merchantId, customers: erased }, 'personal data erased on request');
+      req.log.info({ merchant_id: merchantId, customers: erased, payment_intents: intents.length }, 'personal data erased on request');
       // Never echo the email back: the answer names customers only.
-      return { object: 'erasure', merchant: merchantId, reason: 'request', customers: erased, created: now };
+      return { object: 'erasure', merchant: merchantId, reason: 'request', customers: erased, payment_intents: intents, created: now };
     },
   );
 }
