@@ -77,6 +77,12 @@ export interface Config {
   archiveDbEveryS: number;
   /** What archives hold of e-mail addresses: kept, hashed (keyed), or encrypted with a per-merchant key (erasable). */
   archiveEmails: 'keep' | 'hash' | 'encrypt';
+  /** Migrations' Postgres URL (a role allowed DDL); the runtime uses DATABASE_URL. Default: DATABASE_URL. */
+  databaseMigrationUrl: string | undefined;
+  /** PII retention in days (fractions allowed); personal data idle for longer is erased. 0 = keep. */
+  piiRetentionDays: number;
+  /** How often the projector role runs the retention job (ms). */
+  piiRetentionIntervalMs: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile', 'archive'] as const;
@@ -214,6 +220,9 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
     tls: tlsFiles(env),
     trustProxy: trustProxyOf(env.TRUST_PROXY),
+    databaseMigrationUrl: url(env, 'DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']),
+    piiRetentionDays: days(env, 'PII_RETENTION_DAYS'),
+    piiRetentionIntervalMs: int(env, 'PII_RETENTION_INTERVAL_MS', 3600 * 1000, 100, 7 * 24 * 3600 * 1000),
     ...archiveConfig(env, int(env, 'EVENT_MAX_AGE_S', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600)),
   };
 }
@@ -236,6 +245,16 @@ function archiveConfig(env: Env, eventMaxAgeS: number): Pick<Config, 'archiveSto
     archiveDbEveryS: int(env, 'ARCHIVE_DB_EVERY_S', 3600, 1, 30 * 24 * 3600),
     archiveEmails,
   };
+}
+
+/** A non-negative number of days (decimals allowed, so tests can use seconds); unset = 0. */
+function days(env: Env, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 0;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(name, `must be a non-negative number of days, got '${raw}'`);
+  const n = Number(raw);
+  if (n > 36_500) throw new ConfigError(name, `must be at most 36500 days, got ${n}`);
+  return n;
 }
 
 /** Entry points call this: a bad value prints a clear message and exits with 2. */

@@ -38,6 +38,8 @@ import { registerWebhookAdmin } from './routes/webhook-admin.ts';
 import { accessGuard, type SecurityDeps } from './access.ts';
 import { jweParser } from './jwe.ts';
 import { registerAdminKeys } from './routes/admin-keys.ts';
+import { registerAdminErasures } from './routes/admin-erasures.ts';
+import { PII_REDACT } from './pii.ts';
 import { registerEncryptionKeys } from './routes/encryption-keys.ts';
 import { securityHeaders, tlsOptions } from './hardening.ts';
 
@@ -90,7 +92,7 @@ declare module 'fastify' {
 /** A Stripe-Version we echo: a dated version, optionally named, optionally with beta flags. */
 const STRIPE_VERSION = /^\d{4}-\d{2}-\d{2}(\.[a-z0-9_]+)?(; ?[a-z0-9_]+=v\d+)*$/;
 
-const REDACT = ['req.headers.authorization', 'body.card.number', 'body.card.cvc', 'card.number', 'card.cvc'];
+const REDACT = ['req.headers.authorization', 'body.card.number', 'body.card.cvc', 'card.number', 'card.cvc', ...PII_REDACT];
 
 export function buildApp(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({
@@ -176,6 +178,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerCheckout(app, deps);
   registerWebhookAdmin(app, deps);
   registerAdminKeys(app, deps);
+  registerAdminErasures(app, deps);
   registerEncryptionKeys(app, deps);
   return app;
 }

@@ -259,10 +259,10 @@ async function settle(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
 }
 
 /** Customers: create and update through the customer decider; a customer of the other mode is 404. */
-async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'customer.create' | 'customer.update' }>): Promise<{ state: Customer; seq: number }> {
+async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'customer.create' | 'customer.update' | 'customer.erase' }>): Promise<{ state: Customer; seq: number }> {
   const { merchantId, customerId, ctx } = req;
   const ref = { aggregate: 'customer' as const, subject: subjects.customer(merchantId, customerId), merchantId, aggregateId: customerId };
-  if (req.op === 'customer.update') {
+  if (req.op === 'customer.update' || req.op === 'customer.erase') {
     const l = await deps.store.load<Customer>(ref.subject);
     if (!l.state || l.state.livemode !== ctx.livemode) throw noSuch('customer', customerId);
   }
@@ -303,8 +303,12 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return settle(deps, req);
     case 'intent.reconcile':
       return reconcileIntent(deps, req);
+    case 'intent.erase':
+      await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
+      return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
     case 'customer.create':
     case 'customer.update':
+    case 'customer.erase':
       return customerCommand(deps, req);
     default: {
       const never: never = req;

@@ -27,6 +27,8 @@ import { registerOpsWeb } from '../ops/web/routes.ts';
 import { asReconDb } from '../reconcile/store.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
+import { startRetention } from '../privacy/retention.ts';
+import { migrateWithRole } from '../privacy/db-roles.ts';
 import { startActorWorker, type ActorWorker } from './worker.ts';
 import { registerNatsMetrics, registerPartitionMetrics } from '../metrics/nats.ts';
 import { serveMetrics } from '../metrics/server.ts';
@@ -69,7 +71,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   let database: OpenedDatabase | null = null;
   if (roles.has('gateway') || roles.has('projector')) {
     database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log });
-    await migrateToLatest(database.db);
+    await migrateWithRole(config, database.db, log, migrateToLatest);
   }
   // The archive role moves aged rows out of the read model: it needs the database too.
   if (roles.has('archive') && !database) {
@@ -97,6 +99,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   if (roles.has('projector') && database) {
     loops.push(startProjector({ js, db: database.db, log }));
     loops.push(startReceiptsProjector({ js, db: database.db, log }));
+    const retention = startRetention({ db: database.db, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }), log: log.child({ component: 'retention' }), retentionDays: config.piiRetentionDays, intervalMs: config.piiRetentionIntervalMs });
+    stops.push(() => retention.stop());
   }
 
   const readMerchant = async (id: string) => (await store.readLast<Merchant>(subjects.merchant(id))).state;

@@ -58,7 +58,9 @@ export type CommandRequest =
   /** Reconciliation's work on an intent (reverse stray money, flag, resolve, sweep): reconcile/ops.ts. */
   | { op: 'intent.reconcile'; merchantId: string; intentId: string; action: ReconcileAction; ctx: Ctx }
   | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
-  | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx };
+  | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx }
+  | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
+  | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx };
 
 export type CommandReply =
   | { ok: true; state: Intent | Merchant | Customer; seq: number }

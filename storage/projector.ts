@@ -24,6 +24,7 @@ import type { Customer } from '../actors/mod.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
 import type { DeliveryTask } from '../webhooks/types.ts';
+import { applyErasures, applyIntentErasures, scrubErasedIntents, type ErasedCustomer } from './erasure.ts';
 
 /** Checkpoint names: the durable each projection reads with. */
 export const checkpointNames = { commits: durables.projector, receipts: durables.receiptsProjector } as const;
@@ -45,6 +46,8 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
   const intents = new Map<string, { state: Intent; seq: number; at: number }>();
   const customers = new Map<string, { state: Customer; seq: number }>();
   const events: NewEventRow[] = [];
+  const erasures: ErasedCustomer[] = [];
+  const intentErasures: { merchantId: string; id: string }[] = [];
   let maxSeq = 0;
   for (const { commit: c, seq } of batch) {
     maxSeq = Math.max(maxSeq, seq);
@@ -57,9 +60,13 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     } else if (c.aggregate === 'customer') {
       const prev = customers.get(c.state.id);
       if (!prev || prev.seq < seq) customers.set(c.state.id, { state: c.state, seq });
+      for (const e of c.events) {
+        if (e.type === 'customer.erased') erasures.push({ merchantId: c.merchant_id, customerId: c.aggregate_id, at: new Date(e.at * 1000) });
+      }
     } else {
       const prev = intents.get(c.state.id);
       if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
+      if (c.events.some((e) => e.type === 'intent.pii_erased')) intentErasures.push({ merchantId: c.merchant_id, id: c.aggregate_id });
     }
   }
   const uniqueEvents = [...new Map(events.map((e) => [e.id, e])).values()];
@@ -71,6 +78,10 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertRefunds(trx, latest.flatMap((i) => refundRowsFromState(i.state, i.seq)));
     await upsertCustomers(trx, [...customers.values()].map((x) => customerRowFromState(x.state, x.seq)));
     await insertEvents(trx, uniqueEvents);
+    // PII erasure wins over what the batch copied (storage/erasure.ts).
+    await applyErasures(trx, erasures);
+    await applyIntentErasures(trx, intentErasures);
+    await scrubErasedIntents(trx, latest.map((i) => ({ merchantId: i.state.merchant_id, id: i.state.id, customer: i.state.customer })));
     await advanceCheckpoint(trx, { name: checkpointNames.commits, stream: EVENTS_STREAM, seq: maxSeq });
   });
 }

@@ -124,6 +124,13 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     data: obj({ discrepancy_id: Str, kind: DiscrepancyKind, attempt_id: NullableStr, network_ref: NullableStr, detail: Str }),
   },
   'reconciliation.resolved': { v: 1, data: obj({ discrepancy_id: Str, kind: DiscrepancyKind, operator: Str, reason: Str, action: Str }) },
+  'intent.pii_erased': {
+    v: 1,
+    data: obj({
+      reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
+      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email')])),
+    }),
+  },
 };
 
 const ApiKey = obj({
@@ -212,6 +219,14 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
   'customer.updated': {
     v: 1,
     data: Type.Partial(obj({ email: NullableStr, name: NullableStr, description: NullableStr, phone: NullableStr, metadata: Metadata })),
+  },
+  // Carries no personal data: only why, and which fields were cleared.
+  'customer.erased': {
+    v: 1,
+    data: obj({
+      reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
+      fields: Type.Array(Type.Union([Type.Literal('email'), Type.Literal('name'), Type.Literal('phone'), Type.Literal('description')])),
+    }),
   },
 };
 

@@ -325,6 +325,9 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj; livemode
     // Customer events are mapped above, from the customer's own commit.
     case 'customer.created':
     case 'customer.updated':
+    // An erasure has no Stripe event (Stripe has none); the customer object simply shows null PII.
+    case 'customer.erased':
+    case 'intent.pii_erased':
       return [];
     default: {
       const never: never = e;

@@ -114,3 +114,25 @@ t.test('every sequence folds to the same state from its events as read back from
     t.strictSame(fold(customerDecider, JSON.parse(JSON.stringify(seq)) as CustomerEvent[]), JSON.parse(JSON.stringify(state)), 'same state');
   }
 });
+
+const erased: Customer = { ...customer, email: null, name: null, phone: null, description: null };
+
+t.test('Erase clears the personal data and keeps the rest', async (t) => {
+  it.given(t, [created])
+    .when({ type: 'Erase', reason: 'request', now: T0 + 20 })
+    .then([{ type: 'customer.erased', at: T0 + 20, data: { reason: 'request', fields: ['email', 'name'] } }])
+    .thenState(erased);
+  it.given(t, [created, { type: 'customer.updated', at: T0 + 5, data: { phone: '+15555550100', description: 'VIP Jenny' } }])
+    .when({ type: 'Erase', reason: 'retention', now: T0 + 20 })
+    .then([{ type: 'customer.erased', at: T0 + 20, data: { reason: 'retention', fields: ['email', 'name', 'phone', 'description'] } }])
+    .thenState((s) => s !== null && s.email === null && s.phone === null && s.description === null && s.metadata.order === '7' && s.id === 'cus_1');
+});
+
+t.test('Erase of an erased customer writes nothing', async (t) => {
+  const e: CustomerEvent = { type: 'customer.erased', at: T0 + 20, data: { reason: 'request', fields: ['email', 'name'] } };
+  it.given(t, [created, e]).when({ type: 'Erase', reason: 'retention', now: T0 + 30 }).thenNothing().thenState(erased);
+});
+
+t.test('Erase of an unknown customer is resource_missing', async (t) => {
+  it.given(t, []).when({ type: 'Erase', reason: 'request', now: T0 }).thenThrows('resource_missing', { status: 404 });
+});

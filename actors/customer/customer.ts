@@ -44,7 +44,18 @@ export type CustomerCommand =
       metadata: Record<string, string>;
       now: number;
     }
-  | { type: 'Update'; changes: CustomerFields; metadata?: MetadataPatch; now: number };
+  | { type: 'Update'; changes: CustomerFields; metadata?: MetadataPatch; now: number }
+  /**
+   * Erasure (GDPR art. 17 / retention): the customer's personal data (email, name, phone and the
+   * free-text description) become null; id, mode, metadata keys and every amount elsewhere stay.
+   */
+  | { type: 'Erase'; reason: ErasureReason; now: number };
+
+/** Why personal data was erased: a data subject's request, or the PII retention period. */
+export type ErasureReason = 'request' | 'retention';
+
+/** The fields an erasure clears. */
+export const PII_FIELDS = ['email', 'name', 'phone', 'description'] as const;
 
 export type CustomerEvent =
   | { type: 'customer.created'; at: number; data: Customer }
@@ -53,7 +64,8 @@ export type CustomerEvent =
       at: number;
       /** The changed fields; `metadata` is the whole metadata after the merge. */
       data: CustomerFields & { metadata?: Record<string, string> };
-    };
+    }
+  | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } };
 
 export type CustomerEventType = CustomerEvent['type'];
 
@@ -126,6 +138,12 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
       // An update that changes nothing writes nothing.
       return Object.keys(data).length === 0 ? [] : [{ type: 'customer.updated', at: cmd.now, data }];
     }
+    case 'Erase': {
+      if (s === null) throw new DomainError('resource_missing', 'No such customer.', 'id', 404);
+      const fields = PII_FIELDS.filter((f) => s[f] !== null);
+      // Nothing left to erase writes nothing (a retention run and a request may both reach it).
+      return fields.length === 0 ? [] : [{ type: 'customer.erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
+    }
     default:
       return assertNever(cmd);
   }
@@ -138,6 +156,9 @@ function evolve(s: CustomerState, e: CustomerEvent): CustomerState {
     case 'customer.updated':
       if (s === null) return s;
       return { ...s, ...e.data };
+    case 'customer.erased':
+      if (s === null) return s;
+      return { ...s, email: null, name: null, phone: null, description: null };
     default:
       return assertNever(e);
   }

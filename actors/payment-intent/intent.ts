@@ -199,7 +199,9 @@ export type IntentCommand =
   /** Reconciliation found our records and the network's disagree about this intent. */
   | { type: 'FlagDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; attemptId: string | null; networkRef: string | null; detail: string; now: number }
   /** An operator closed a discrepancy by hand: who, why, and what they did. */
-  | { type: 'ResolveDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; operator: string; reason: string; action: string; now: number };
+  | { type: 'ResolveDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; operator: string; reason: string; action: string; now: number }
+  /** PII erasure (the customer's erasure request or retention): receipt and user emails become null, in any status. */
+  | { type: 'ErasePii'; reason: 'request' | 'retention'; now: number };
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
@@ -221,7 +223,9 @@ export type IntentEvent =
   | { type: 'attempt.superseded'; at: number; data: { attempt_id: string; network_ref: string | null; succeeded_attempt_id: string } }
   | { type: 'attempt.reversed'; at: number; data: { attempt_id: string; network_ref: string; amount: number; method: Reversal['method']; reason: ReversalReason } }
   | { type: 'reconciliation.flagged'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; attempt_id: string | null; network_ref: string | null; detail: string } }
-  | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } };
+  | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } }
+  /** Personal data cleared (no amount, currency or status changes); carries no personal data itself. */
+  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email')[] } };
 
 export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
@@ -438,6 +442,10 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           data: { discrepancy_id: cmd.discrepancyId, kind: cmd.kind, operator: cmd.operator, reason: cmd.reason, action: cmd.action },
         },
       ];
+    }
+    case 'ErasePii': {
+      const fields = (['receipt_email', 'user_email'] as const).filter((f) => s[f] !== null);
+      return fields.length === 0 ? [] : [{ type: 'intent.pii_erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
     }
     default:
       return assertNever(cmd);
@@ -673,6 +681,8 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         attempts: r ? updateAttempt(s, r.charge, (a) => ({ ...a, amount_refunded: Math.max(0, (a.amount_refunded ?? 0) - r.amount) })) : s.attempts,
       };
     }
+    case 'intent.pii_erased':
+      return { ...s, receipt_email: null, user_email: null };
     default:
       return assertNever(e);
   }

@@ -17,3 +17,4 @@ commands.push(kek);
 commands.push((await import('./recon.ts')).recon);
 commands.push(replayCommand);
 commands.push(auditCommand);
+commands.push((await import('./erase.ts')).erase);

@@ -1,0 +1,160 @@
+// PII (issue #11 item 7) against the real stack: names and emails never reach the logs; an erasure
+// request (admin API, by email or customer) is a customer.erased event that nulls the customer's
+// personal data and its intents' receipt_email in the read model and the stored events, while the
+// amounts, currencies and statuses stay; and the retention job erases idle customers by itself.
+import t from 'tap';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import Stripe from 'stripe';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PII_REDACT } from '../gateway/pii.ts';
+import { startStack, eventually } from './helpers/stack.ts';
+
+t.setTimeout(300_000);
+const exec = promisify(execFile);
+
+const EMAIL = 'jenny.privacy@example.com';
+const NAME = 'Jenny Privacyrosen';
+const PHONE = '+15555550199';
+
+t.test('the redact paths censor personal data and keep error names', async (t) => {
+  const lines: string[] = [];
+  const log = pino({ redact: PII_REDACT }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+  log.info({ body: { email: EMAIL, name: NAME, phone: PHONE, amount: 2000, billing_details: { email: EMAIL, address: '1 Road' } }, state: { receipt_email: EMAIL }, err: { name: 'TypeError' } }, 'x');
+  log.info({ email: EMAIL, customer: { name: NAME } }, 'y');
+  const all = lines.join('');
+  t.notOk(all.includes(EMAIL), 'no email');
+  t.notOk(all.includes(NAME), 'no name');
+  t.notOk(all.includes(PHONE), 'no phone');
+  t.notOk(all.includes('1 Road'), 'no address');
+  t.ok(all.includes('TypeError'), 'err.name is kept');
+  t.ok(all.includes('2000'), 'amounts are kept');
+});
+
+t.test('erasure request end to end', async (t) => {
+  const stack = await startStack(t);
+  const m = await stack.onboard();
+  const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
+  const admin = (path: string, body: unknown, auth = `Bearer ${stack.adminToken}`) =>
+    fetch(`${stack.url}${path}`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  const cus = await stripe.customers.create({ email: EMAIL, name: NAME, phone: PHONE, description: 'likes tea', metadata: { crm: '42' } });
+  const bystander = await stripe.customers.create({ email: 'someone.else@example.com', name: 'Someone Else' });
+  const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'usd', customer: cus.id, receipt_email: EMAIL, payment_method: 'pm_card_visa', confirm: true });
+  t.equal(pi.status, 'succeeded');
+  const refund = await stripe.refunds.create({ payment_intent: pi.id, amount: 500 });
+  t.equal(refund.amount, 500);
+  // Wait for the read model to hold the intent with its email (the erasure must scrub it).
+  await eventually(async () => (await stripe.paymentIntents.list({ customer: cus.id })).data.find((x) => x.receipt_email === EMAIL && x.amount_received === 2000), 20_000);
+
+  await t.test('logs carry no email, name or phone', async (t) => {
+    const logs = stack.logs.join('\n');
+    t.ok(stack.logs.length > 0, 'there are logs');
+    t.notOk(logs.includes(EMAIL), 'no email in logs');
+    t.notOk(logs.includes(NAME), 'no name in logs');
+    t.notOk(logs.includes(PHONE), 'no phone in logs');
+  });
+
+  await t.test('bad erasure requests', async (t) => {
+    t.equal((await admin(`/admin/merchants/${m.merchant_id}/erasures`, { customer: cus.id }, `Bearer ${m.secret_key}`)).status, 401, 'a merchant key cannot erase');
+    t.equal((await admin(`/admin/merchants/${m.merchant_id}/erasures`, { customer: cus.id, email: EMAIL })).status, 400, 'not both');
+    t.equal((await admin(`/admin/merchants/${m.merchant_id}/erasures`, {})).status, 400, 'one is needed');
+    t.equal((await admin(`/admin/merchants/${m.merchant_id}/erasures`, { customer: 'cus_nope' })).status, 404, 'unknown customer');
+    t.equal((await admin(`/admin/merchants/acct_nope/erasures`, { email: EMAIL })).status, 404, 'unknown merchant');
+    const none = await admin(`/admin/merchants/${m.merchant_id}/erasures`, { email: 'nobody@example.com' });
+    t.equal(none.status, 200);
+    t.strictSame(((await none.json()) as { customers: string[] }).customers, []);
+  });
+
+  const res = await admin(`/admin/merchants/${m.merchant_id}/erasures`, { email: EMAIL });
+  t.equal(res.status, 200);
+  const body = (await res.json()) as { customers: string[]; object: string };
+  t.equal(body.object, 'erasure');
+  t.strictSame(body.customers, [cus.id], 'the customer with that email, and only it');
+  t.strictSame((body as unknown as { payment_intents: string[] }).payment_intents, [pi.id], 'and its intents');
+  t.notOk(JSON.stringify(body).includes(EMAIL), 'the answer does not echo the email');
+
+  await t.test('the customer object shows null personal data; the rest stays', async (t) => {
+    const c = (await stripe.customers.retrieve(cus.id)) as Stripe.Customer;
+    t.equal(c.email, null);
+    t.equal(c.name, null);
+    t.equal(c.phone, null);
+    t.equal(c.description, null);
+    t.strictSame(c.metadata, { crm: '42' });
+    t.equal(c.id, cus.id);
+    const listed = await eventually(async () => (await stripe.customers.list({ limit: 100 })).data.find((x) => x.id === cus.id && x.email === null), 20_000);
+    t.equal(listed.name, null, 'the projection too');
+    const other = (await stripe.customers.retrieve(bystander.id)) as Stripe.Customer;
+    t.equal(other.email, 'someone.else@example.com', 'another customer is untouched');
+  });
+
+  await t.test('the ledger of amounts stays; receipt_email is gone from the read model', async (t) => {
+    const listed = await eventually(async () => (await stripe.paymentIntents.list({ customer: cus.id })).data.find((x) => x.id === pi.id && x.receipt_email === null), 20_000);
+    t.equal(listed.amount, 2000);
+    t.equal(listed.amount_received, 2000);
+    t.equal(listed.currency, 'usd');
+    t.equal(listed.status, 'succeeded');
+    const retrieved = await stripe.paymentIntents.retrieve(pi.id);
+    t.equal(retrieved.receipt_email, null, 'the intent actor forgot it too (intent.pii_erased)');
+    t.equal(retrieved.amount_received, 2000);
+    const refunds = await stripe.refunds.list({ payment_intent: pi.id });
+    t.strictSame(refunds.data.map((r) => [r.amount, r.currency, r.status]), [[500, 'usd', 'succeeded']]);
+    const charges = await stripe.charges.list({ payment_intent: pi.id });
+    t.equal(charges.data[0]?.amount, 2000);
+    t.equal(charges.data[0]?.amount_refunded, 500);
+  });
+
+  await t.test('stored Stripe events no longer carry the email or name', async (t) => {
+    const events = await stripe.events.list({ limit: 100 });
+    t.ok(events.data.some((e) => e.type === 'customer.created'), 'the customer.created event is still listed');
+    const text = JSON.stringify(events.data);
+    t.notOk(text.includes(EMAIL), 'no email in /v1/events');
+    t.notOk(text.includes(NAME), 'no name in /v1/events');
+    t.ok(text.includes('someone.else@example.com'), 'other customers’ events are untouched');
+  });
+
+  await t.test('ops erase (the CLI) erases by customer id', async (t) => {
+    const other = await stripe.customers.create({ email: 'cli.erased@example.com', name: 'Cli Person' });
+    const env = { ...process.env, NATS_URL: stack.nats.url, GATEWAY_URL: stack.url, ADMIN_TOKEN: stack.adminToken, DATA_DIR: stack.dataDir };
+    const r = await exec(path.resolve('node_modules/.bin/tsx'), ['ops/cli.ts', 'erase', '--merchant', m.merchant_id, '--customer', other.id, '--json'], { env, timeout: 120_000 });
+    t.strictSame((JSON.parse(r.stdout) as { customers: string[] }).customers, [other.id]);
+    t.equal(((await stripe.customers.retrieve(other.id)) as Stripe.Customer).email, null);
+    const help = await exec(path.resolve('node_modules/.bin/tsx'), ['ops/cli.ts', 'erase', '--help'], { env, timeout: 120_000 });
+    t.match(help.stdout, /--email ADDRESS/);
+  });
+
+  await t.test('erasing again writes nothing and still answers', async (t) => {
+    const again = await admin(`/admin/merchants/${m.merchant_id}/erasures`, { customer: cus.id });
+    t.equal(again.status, 200);
+  });
+
+  t.notOk(stack.logs.join('\n').includes(EMAIL), 'still no email in logs after the erasure');
+});
+
+t.test('retention erases idle customers by itself', async (t) => {
+  // 0.00003 days = 2.6 s; the job runs every 300 ms.
+  const stack = await startStack(t, { PII_RETENTION_DAYS: '0.00003', PII_RETENTION_INTERVAL_MS: '300' });
+  const m = await stack.onboard();
+  const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
+  const cus = await stripe.customers.create({ email: 'old.customer@example.com', name: 'Old Customer' });
+  const pi = await stripe.paymentIntents.create({ amount: 1234, currency: 'eur', customer: cus.id, receipt_email: 'old.customer@example.com' });
+  const fresh = (await stripe.customers.retrieve(cus.id)) as Stripe.Customer;
+  t.equal(fresh.email, 'old.customer@example.com', 'kept while recent');
+  const gone = await eventually(async () => {
+    const c = (await stripe.customers.retrieve(cus.id)) as Stripe.Customer;
+    return c.email === null ? c : null;
+  }, 30_000, 200);
+  t.equal(gone.name, null);
+  const listed = await eventually(async () => (await stripe.paymentIntents.list({ customer: cus.id })).data.find((x) => x.receipt_email === null), 20_000);
+  t.equal(listed.id, pi.id);
+  t.equal(listed.amount, 1234, 'amount stays');
+  const retrieved = await eventually(async () => {
+    const x = await stripe.paymentIntents.retrieve(pi.id);
+    return x.receipt_email === null ? x : null;
+  }, 20_000);
+  t.equal(retrieved.amount, 1234, 'the intent actor forgot it too; the amount stays');
+  t.equal(listed.currency, 'eur');
+  t.ok(stack.logs.some((l) => l.includes('personal data erased by retention')), 'the job logs what it did');
+});
