@@ -6,6 +6,7 @@
 // loaded 2-core box.
 import t from 'tap';
 import Stripe from 'stripe';
+import { json, putFaults } from './helpers/epn.ts';
 import { startStack, eventually, type Stack } from './helpers/stack.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 
@@ -33,13 +34,7 @@ interface FaultRec {
   executed: boolean;
 }
 
-async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
-const putFaults = (stack: Stack, body: unknown) => json(`${stack.epnUrl}/admin/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const admin = <T>(stack: Stack, method: string, p: string, body?: unknown) =>
   json<T>(`${stack.url}${p}`, { method, headers: { authorization: `Bearer ${stack.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 

@@ -3,6 +3,7 @@
 // the durable consumer and settles the rest, one to one with the network's ledger.
 import t from 'tap';
 import Stripe from 'stripe';
+import { json, putFaults } from './helpers/epn.ts';
 import { startStack, eventually, type Stack } from './helpers/stack.ts';
 import { spawnWorker } from './helpers/worker-process.ts';
 
@@ -17,13 +18,7 @@ interface LedgerTx {
   status: string;
 }
 
-async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
-const putFaults = (stack: Stack, body: unknown) => json(`${stack.epnUrl}/admin/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 async function pool<T>(items: T[], n: number, f: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;

@@ -10,8 +10,6 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import Stripe from 'stripe';
 import pino from 'pino';
-import { jetstream } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { fold } from '../actors/decider.ts';
 import { intentDecider, type IntentEvent } from '../actors/mod.ts';
 import { buildEpnServer, createEpnClient } from '../epn/mod.ts';
@@ -23,9 +21,9 @@ import type { CommandClient } from '../runtime/client.ts';
 import { migrateToLatest, openDatabase } from '../storage/mod.ts';
 import { upsertAttempts, attemptRowsFromState } from '../storage/payment-attempts.ts';
 import { upsertIntents, intentRowFromState } from '../storage/payment-intents.ts';
-import { decodeCommit } from '../streams/codec.ts';
 import type { Commit } from '../streams/envelope.ts';
-import { EVENTS_STREAM, subjects } from '../streams/subjects.ts';
+import { subjects } from '../streams/subjects.ts';
+import { commitsOf } from './helpers/epn.ts';
 import { startStack, eventually, type Stack } from './helpers/stack.ts';
 import { REPO_ROOT } from './helpers/worker-process.ts';
 
@@ -121,22 +119,6 @@ t.test('a run cut short by a crash resumes from its checkpoint (real PGlite, rea
   t.same(seen, [100, N], 'resumed from row 50, not from the start');
 });
 
-async function commitsOf(natsUrl: string, subject: string): Promise<Commit[]> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const js = jetstream(nc);
-    const oc = await js.consumers.get(EVENTS_STREAM, { filter_subjects: [subject] });
-    const out: Commit[] = [];
-    const iter = await oc.fetch({ max_messages: 1_000, expires: 1_000 });
-    for await (const m of iter) {
-      out.push(decodeCommit(m.data));
-      if (m.info.pending === 0) break;
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
-}
 
 const eventTypes = async (stack: Stack, merchant: string, pi: string) => (await commitsOf(stack.nats.url, subjects.intent(merchant, pi))).flatMap((c) => (c.events as { type: string; data: Record<string, unknown> }[]));
 

@@ -12,9 +12,9 @@ import { createReconciler, nextDelay } from '../reconcile/worker.ts';
 import { createCommandClient, type CommandClient } from '../runtime/client.ts';
 import type { CommandRequest } from '../runtime/protocol.ts';
 import { encodeCommit } from '../streams/codec.ts';
-import { decodeCommit } from '../streams/codec.ts';
 import type { Commit } from '../streams/envelope.ts';
-import { EVENTS_STREAM, subjects } from '../streams/subjects.ts';
+import { subjects } from '../streams/subjects.ts';
+import { commitsOf } from './helpers/epn.ts';
 import { startStack, eventually, type Stack } from './helpers/stack.ts';
 
 const GOOD_PAN = '4242424242424242';
@@ -31,22 +31,6 @@ const setLatency = async (stack: Stack, ms: number) => {
   if (res.status !== 200) throw new Error(`latency: ${res.status} ${await res.text()}`);
 };
 
-async function commitsOf(natsUrl: string, subject: string): Promise<Commit[]> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const js = jetstream(nc);
-    const oc = await js.consumers.get(EVENTS_STREAM, { filter_subjects: [subject] });
-    const out: Commit[] = [];
-    const iter = await oc.fetch({ max_messages: 1_000, expires: 1_000 });
-    for await (const m of iter) {
-      out.push(decodeCommit(m.data));
-      if (m.info.pending === 0) break;
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
-}
 
 /** Confirms a card payment while the network answers too late: the attempt is left in doubt. */
 async function inDoubtPayment(t: Test, stack: Stack, stripe: Stripe) {
