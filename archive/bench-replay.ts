@@ -85,7 +85,7 @@ try {
   const dbUrl = admin ? Object.assign(new URL(admin), { pathname: `/${dbName}` }).toString() : undefined;
   const db = await openDatabase(dbUrl ? { databaseUrl: dbUrl, dataDir: tmp } : { dataDir: path.join(tmp, 'db') });
   const lastSeq = (await jsm.streams.info(EVENTS_STREAM)).state.last_seq;
-  const r = await replay({ store, jsm, privacy, target: db.db, until: { events: lastSeq, webhooks: 0 }, progress: progress('replay'), batch: Number(arg('batch', '5000')), writers: Number(arg('writers', db.kind === 'postgres' ? '4' : '1')) });
+  const r = await replay({ store, jsm, privacy, target: db.db, until: { events: lastSeq, webhooks: 0 }, progress: progress('replay'), batch: process.argv.includes('--batch') ? Number(arg('batch', '5000')) : undefined, writers: Number(arg('writers', db.kind === 'postgres' ? '4' : '1')) });
   await db.close();
   if (admin) await runSql(admin, `drop database ${dbName}`);
   const out = {

@@ -111,7 +111,7 @@ export interface ReplayOptions extends StreamSource {
   /** Last sequences to replay (the live projection's checkpoints, for a like-for-like diff). */
   until: { events: number; webhooks: number };
   progress?: Progress;
-  /** Commits per transaction; default 2,000. */
+  /** Commits per transaction; default 5,000. */
   batch?: number;
   /** Transactions in flight at once (Postgres: a few; PGlite serializes them anyway); default 1. */
   writers?: number;
@@ -131,7 +131,7 @@ export interface ReplayResult {
 export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const started = Date.now();
   const p = o.progress ?? silentProgress();
-  const batch = o.batch ?? 2_000;
+  const batch = o.batch ?? 5_000;
   await migrateToLatest(o.target);
   // A fresh target loads faster without its secondary indexes: drop them now, build them once at the end.
   const deferred = await deferIndexes(o.target);
