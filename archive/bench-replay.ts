@@ -1,4 +1,4 @@
-// Replay speed: `tsx archive/bench-replay.ts [--events N] [--archived 0.9] [--postgres <admin url>] [--writers W] [--json]`
+// Replay speed: `tsx archive/bench-replay.ts [--events N] [--archived 0.9] [--postgres <admin url>] [--writers W] [--batch B] [--json]`
 // Starts its own nats-server, appends N intent commits (create, attempt started, attempt
 // succeeded: 3 per payment, valid against the catalogue), archives the first share of them with
 // the real archiver, then replays archive + stream into a fresh database (PGlite in a temp dir,
@@ -85,7 +85,7 @@ try {
   const dbUrl = admin ? Object.assign(new URL(admin), { pathname: `/${dbName}` }).toString() : undefined;
   const db = await openDatabase(dbUrl ? { databaseUrl: dbUrl, dataDir: tmp } : { dataDir: path.join(tmp, 'db') });
   const lastSeq = (await jsm.streams.info(EVENTS_STREAM)).state.last_seq;
-  const r = await replay({ store, jsm, privacy, target: db.db, until: { events: lastSeq, webhooks: 0 }, progress: progress('replay'), writers: Number(arg('writers', db.kind === 'postgres' ? '4' : '1')) });
+  const r = await replay({ store, jsm, privacy, target: db.db, until: { events: lastSeq, webhooks: 0 }, progress: progress('replay'), batch: process.argv.includes('--batch') ? Number(arg('batch', '5000')) : undefined, writers: Number(arg('writers', db.kind === 'postgres' ? '4' : '1')) });
   await db.close();
   if (admin) await runSql(admin, `drop database ${dbName}`);
   const out = {

@@ -1,7 +1,9 @@
 // Reading and appending a chain in an ArchiveStore. The order of writes is the crash rule:
 // chunk first, then its manifest; a record counts as archived only once its manifest is stored,
 // so a crash between the two leaves an orphan chunk that the next write of that index replaces.
-import { decodeChunk, isManifestName, type ChainName, type Manifest } from './manifest.ts';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { isManifestName, parseChunkText, type ChainName, type Manifest } from './manifest.ts';
 import type { ArchiveStore } from './store.ts';
 
 const dec = new TextDecoder();
@@ -44,5 +46,8 @@ export async function appendChunk(store: ArchiveStore, m: Manifest, chunk: Uint8
 export async function readChunk<T>(store: ArchiveStore, m: Manifest): Promise<T[]> {
   const bytes = await store.get(m.chunk);
   if (!bytes) throw new Error(`chunk ${m.chunk} is missing`);
-  return decodeChunk<T>(bytes);
+  // Gunzip on libuv's thread pool, so it overlaps the caller's work (replay reads ahead with this).
+  return parseChunkText<T>((await gunzipAsync(bytes)).toString('utf8'));
 }
+
+const gunzipAsync = promisify(gunzip);

@@ -80,7 +80,11 @@ export function encodeChunk(records: readonly unknown[]): Uint8Array {
 }
 
 export function decodeChunk<T = unknown>(bytes: Uint8Array): T[] {
-  const text = gunzipSync(bytes).toString('utf8');
+  return parseChunkText<T>(gunzipSync(bytes).toString('utf8'));
+}
+
+/** A chunk's records from its gunzipped text (one JSON value per line). */
+export function parseChunkText<T = unknown>(text: string): T[] {
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
 }
 
