@@ -324,5 +324,9 @@ export function toApiError(err: unknown): ApiError {
     const status = err.status;
     return new ApiError(status, 'invalid_request_error', err.code, err.message, err.param);
   }
+  // degrade: the broker did not answer (down, disconnected, timed out) → 503 service_unavailable, retryable.
+  if (err instanceof Error && /^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError)$/.test(err.name)) {
+    return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
+  }
   return new ApiError(500, 'api_error', undefined, 'An unexpected error occurred. Retry with the same Idempotency-Key.', undefined, {}, true);
 }

@@ -50,7 +50,7 @@ export const noSuch = (resource: string, id: string, param = 'id') =>
 
 export const invalidParam = (param: string, message: string, code = 'parameter_invalid') => new ApiError(400, 'invalid_request_error', code, message, param);
 
-export const unavailable = (message: string) => new ApiError(503, 'api_error', undefined, message, undefined, {}, true);
+export const unavailable = (message: string) => new ApiError(503, 'api_error', 'service_unavailable', message, undefined, {}, true);
 
 /** Stripe's answer to an `expand[]` path the object does not support. */
 export const cannotExpand = (path: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
