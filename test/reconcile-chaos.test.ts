@@ -7,7 +7,7 @@
 import t from 'tap';
 import Stripe from 'stripe';
 import { json, putFaults } from './helpers/epn.ts';
-import { startStack, eventually, type Stack } from './helpers/stack.ts';
+import { startStack, eventually, pool, type Stack } from './helpers/stack.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 
 // 500 payments on a loaded 2-core box: more than the suite's 180 s per file.
@@ -38,18 +38,6 @@ interface FaultRec {
 const admin = <T>(stack: Stack, method: string, p: string, body?: unknown) =>
   json<T>(`${stack.url}${p}`, { method, headers: { authorization: `Bearer ${stack.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 
-/** Runs f over items, n at a time. */
-async function pool<T>(items: T[], n: number, f: (x: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await f(items[i]!, i);
-      }
-    }),
-  );
-}
 
 /** Creates and confirms one payment; the answer (succeeded, processing, declined) is not judged here. */
 async function pay(stripe: Stripe, declined: boolean): Promise<string> {

@@ -4,7 +4,7 @@
 import t from 'tap';
 import Stripe from 'stripe';
 import { json, putFaults } from './helpers/epn.ts';
-import { startStack, eventually, type Stack } from './helpers/stack.ts';
+import { startStack, eventually, pool, type Stack } from './helpers/stack.ts';
 import { spawnWorker } from './helpers/worker-process.ts';
 
 // Messages the killed worker held come back after the durable's ack_wait (60 s).
@@ -20,17 +20,6 @@ interface LedgerTx {
 
 
 
-async function pool<T>(items: T[], n: number, f: (x: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await f(items[i]!, i);
-      }
-    }),
-  );
-}
 
 async function pay(stripe: Stripe): Promise<string> {
   const pm = await stripe.paymentMethods.create({ type: 'card', card: { number: GOOD, exp_month: 12, exp_year: 2034, cvc: '123' } });

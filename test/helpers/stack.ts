@@ -109,3 +109,16 @@ export async function eventually<T>(f: () => Promise<T | null | undefined | fals
     await new Promise((r) => setTimeout(r, every));
   }
 }
+
+/** Runs f over items, n at a time. */
+export async function pool<T>(items: T[], n: number, f: (x: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await f(items[i]!, i);
+      }
+    }),
+  );
+}
