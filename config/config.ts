@@ -83,6 +83,8 @@ export interface Config {
   piiRetentionDays: number;
   /** How often the projector role runs the retention job (ms). */
   piiRetentionIntervalMs: number;
+  /** Replicas of every stream, KV bucket and object store we declare (NATS_REPLICAS, 1..5; 3 in a 3-node cluster). */
+  natsReplicas: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile', 'archive'] as const;
@@ -223,6 +225,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseMigrationUrl: url(env, 'DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']),
     piiRetentionDays: days(env, 'PII_RETENTION_DAYS'),
     piiRetentionIntervalMs: int(env, 'PII_RETENTION_INTERVAL_MS', 3600 * 1000, 100, 7 * 24 * 3600 * 1000),
+    natsReplicas: int(env, 'NATS_REPLICAS', 1, 1, 5),
     ...archiveConfig(env, int(env, 'EVENT_MAX_AGE_S', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600)),
   };
 }

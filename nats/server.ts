@@ -1,6 +1,7 @@
 /**
- * Spawn and manage a local, single-node nats-server (the pinned binary from
- * scripts/tools.ts) with JetStream enabled.
+ * Spawn and manage a local nats-server (the pinned binary from scripts/tools.ts) with JetStream
+ * enabled: one node (startNatsServer), or a JetStream cluster of N nodes on this machine, each with
+ * its own ports and store dir (startNatsCluster).
  *
  * The child process is unref'd (it does not keep the parent alive on its own)
  * and a process 'exit' handler SIGKILLs any server that was not stopped.
@@ -10,7 +11,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { ensureNatsServer } from '../scripts/tools.ts';
 
 export type StartNatsServerOptions = {
@@ -30,7 +31,7 @@ export type StartNatsServerOptions = {
   logFile?: string;
   /** Monitoring (http) port; 0 or undefined picks a free port. */
   monitorPort?: number;
-  /** Clustering is not supported (single node only). */
+  /** Clustering is not supported here (single node only): see startNatsCluster. */
   cluster?: undefined;
   /** Max time to wait for the server (and JetStream) to become ready. Default 10 s. */
   readyTimeoutMs?: number;
@@ -51,6 +52,8 @@ export type RunningNatsServer = {
   stop(): Promise<void>;
   /** Send a signal (default SIGKILL) without waiting; useful for crash tests. */
   kill(signal?: NodeJS.Signals): void;
+  /** Stop it if it runs, then start it again on the same ports, config and store; resolves once ready. `pid` changes. */
+  restart(): Promise<void>;
 };
 
 const live = new Set<ChildProcess>();
@@ -101,6 +104,10 @@ function buildConfig(o: {
   maxFile?: number | string;
   logFile?: string;
   pidFile: string;
+  /** Cluster nodes: a unique server_name (JetStream's raft groups need one). */
+  serverName?: string;
+  /** Cluster nodes: the route listener and the other nodes' routes. */
+  cluster?: { name: string; listen: string; routes: string[] };
 }): string {
   const js = [
     `  store_dir: ${confString(o.storeDir)}`,
@@ -119,6 +126,18 @@ function buildConfig(o: {
     ...js,
     `}`,
   ];
+  if (o.serverName) lines.push(`server_name: ${confString(o.serverName)}`);
+  if (o.cluster) {
+    lines.push(
+      `cluster {`,
+      `  name: ${confString(o.cluster.name)}`,
+      `  listen: ${confString(o.cluster.listen)}`,
+      `  routes: [`,
+      ...o.cluster.routes.map((r) => `    ${confString(r)}`),
+      `  ]`,
+      `}`,
+    );
+  }
   if (o.logFile) lines.push(`log_file: ${confString(o.logFile)}`);
   return lines.join('\n') + '\n';
 }
@@ -132,6 +151,182 @@ class StartError extends Error {
   ) {
     super(message);
   }
+}
+
+/** One spawned nats-server process (a RunningNatsServer spawns a new one on restart). */
+type Proc = {
+  child: ChildProcess;
+  exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  exitPromise: Promise<void>;
+  spawnError: () => Error | undefined;
+  output: () => string;
+  stop(): Promise<void>;
+  unref(): void;
+};
+
+function spawnProc(bin: string, configFile: string): Proc {
+  // Its own process group: a terminal's Ctrl-C reaches only our supervisor, which stops the
+  // server last, after the processes that still need it have drained.
+  const child = spawn(bin, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  installExitHook();
+  live.add(child);
+
+  // keep the tail of the output for diagnostics
+  let output = '';
+  const onData = (b: Buffer) => {
+    output += b.toString('utf8');
+    if (output.length > 64 * 1024) output = output.slice(-32 * 1024);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      live.delete(child);
+      resolve();
+    });
+  });
+  let startupErr: Error | undefined;
+  child.once('error', (e) => {
+    startupErr = e;
+    live.delete(child);
+  });
+
+  const refAll = () => {
+    child.ref();
+    (child.stdout as unknown as { ref?: () => void } | null)?.ref?.();
+    (child.stderr as unknown as { ref?: () => void } | null)?.ref?.();
+  };
+  let stopping: Promise<void> | undefined;
+  return {
+    child,
+    exited: () => exited,
+    exitPromise,
+    spawnError: () => startupErr,
+    output: () => output,
+    unref() {
+      child.unref();
+      (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+      (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+    },
+    stop(): Promise<void> {
+      if (stopping) return stopping;
+      stopping = (async () => {
+        if (exited || startupErr) return;
+        refAll(); // keep the event loop alive while we wait for the exit
+        child.kill('SIGTERM');
+        const t = setTimeout(() => {
+          if (!exited) child.kill('SIGKILL');
+        }, 5000);
+        await exitPromise;
+        clearTimeout(t);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * What "ready" means: 'jetstream' (single node: the JetStream API answers), 'connect' (a cluster
+ * node at first start: it accepts clients; JetStream needs a quorum, checked cluster-wide), or
+ * 'healthz' (a cluster node restarted: GET /healthz is ok, i.e. it knows the meta leader and its
+ * streams have caught up).
+ */
+type Readiness = 'jetstream' | 'connect' | 'healthz';
+
+async function healthz(host: string, monitorPort: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${monitorPort}/healthz`, { signal: AbortSignal.timeout(2000) });
+    await res.text();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function waitReady(
+  proc: Proc,
+  o: { url: string; host: string; monitorPort: number; readiness: Readiness; readyTimeoutMs: number; describe: () => string; logFile?: string },
+): Promise<void> {
+  const deadline = Date.now() + o.readyTimeoutMs;
+  let lastErr: unknown;
+  let ready = false;
+  while (Date.now() < deadline) {
+    if (proc.spawnError() || proc.exited()) break;
+    try {
+      if (o.readiness === 'healthz') {
+        if (!(await healthz(o.host, o.monitorPort))) throw new Error('healthz not ok');
+        ready = true;
+        break;
+      }
+      const nc = await connect({ servers: o.url, reconnect: false, timeout: 1000, name: 'paynats-readiness' });
+      try {
+        if (o.readiness === 'jetstream') {
+          const jsm = await jetstreamManager(nc, { timeout: 2000 });
+          await jsm.getAccountInfo();
+        }
+        ready = true;
+      } finally {
+        await nc.close().catch(() => {});
+      }
+      break;
+    } catch (err) {
+      lastErr = err;
+      await Promise.race([sleep(100), proc.exitPromise]);
+    }
+  }
+  if (ready) return;
+  const startupErr = proc.spawnError();
+  if (startupErr) throw new StartError(`failed to spawn nats-server: ${startupErr.message}`, false);
+  await proc.stop();
+  let logTail = proc.output();
+  if (o.logFile) logTail = await fs.readFile(o.logFile, 'utf8').catch(() => '');
+  const portInUse = /address already in use/i.test(logTail);
+  throw new StartError(
+    `nats-server did not become ready within ${o.readyTimeoutMs} ms ` + `(last error: ${(lastErr as Error | undefined)?.message ?? 'none'}): ${o.describe()}`,
+    portInUse,
+  );
+}
+
+/** Spawn from a written config file and wait until ready; the handle restarts it on the same config. */
+async function launchServer(
+  bin: string,
+  o: { host: string; port: number; monitorPort: number; storeDir: string; configFile: string; logFile?: string; readyTimeoutMs: number; readiness: Readiness; restartReadiness: Readiness },
+): Promise<RunningNatsServer> {
+  const url = `nats://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
+  const start = async (readiness: Readiness): Promise<Proc> => {
+    const proc = spawnProc(bin, o.configFile);
+    const describe = () => {
+      const ex = proc.exited();
+      const out = proc.output();
+      return `nats-server (${bin}) on ${url}` + (ex ? ` exited (${ex.signal ?? `code ${ex.code}`})` : '') + (o.logFile ? `; see log ${o.logFile}` : out ? `:\n${out.slice(-4000)}` : '');
+    };
+    await waitReady(proc, { url, host: o.host, monitorPort: o.monitorPort, readiness, readyTimeoutMs: o.readyTimeoutMs, describe, ...(o.logFile ? { logFile: o.logFile } : {}) });
+    proc.unref();
+    return proc;
+  };
+  let cur = await start(o.readiness);
+  const handle: RunningNatsServer = {
+    url,
+    port: o.port,
+    monitorPort: o.monitorPort,
+    pid: cur.child.pid!,
+    storeDir: o.storeDir,
+    configFile: o.configFile,
+    bin,
+    stop: () => cur.stop(),
+    kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (!cur.exited()) cur.child.kill(signal);
+    },
+    async restart() {
+      await cur.stop();
+      cur = await start(o.restartReadiness);
+      handle.pid = cur.child.pid!;
+    },
+  };
+  return handle;
 }
 
 async function startOnce(
@@ -161,120 +356,17 @@ async function startOnce(
       pidFile,
     }),
   );
-
-  // Its own process group: a terminal's Ctrl-C reaches only our supervisor, which stops the
-  // server last, after the processes that still need it have drained.
-  const child = spawn(bin, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  installExitHook();
-  live.add(child);
-
-  // keep the tail of the output for diagnostics
-  let output = '';
-  const onData = (b: Buffer) => {
-    output += b.toString('utf8');
-    if (output.length > 64 * 1024) output = output.slice(-32 * 1024);
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = { code, signal };
-      live.delete(child);
-      resolve();
-    });
-  });
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-
-  const unrefAll = () => {
-    child.unref();
-    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
-  };
-  const refAll = () => {
-    child.ref();
-    (child.stdout as unknown as { ref?: () => void } | null)?.ref?.();
-    (child.stderr as unknown as { ref?: () => void } | null)?.ref?.();
-  };
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    if (stopping) return stopping;
-    stopping = (async () => {
-      if (exited) return;
-      refAll(); // keep the event loop alive while we wait for the exit
-      child.kill('SIGTERM');
-      const t = setTimeout(() => {
-        if (!exited) child.kill('SIGKILL');
-      }, 5000);
-      await exitPromise;
-      clearTimeout(t);
-    })();
-    return stopping;
-  };
-
-  const url = `nats://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const describe = () =>
-    `nats-server (${bin}) on ${url}` +
-    (exited ? ` exited (${exited.signal ?? `code ${exited.code}`})` : '') +
-    (opts.logFile ? `; see log ${opts.logFile}` : output ? `:\n${output.slice(-4000)}` : '');
-
-  // wait for the port, then for JetStream
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
-  let lastErr: unknown;
-  let ready = false;
-  let startupErr: Error | undefined;
-  void spawnError.then((e) => (startupErr = e));
-  while (Date.now() < deadline) {
-    if (startupErr) break;
-    if (exited) break;
-    try {
-      const nc = await connect({ servers: url, reconnect: false, timeout: 1000, name: 'paynats-readiness' });
-      try {
-        const jsm = await jetstreamManager(nc, { timeout: 2000 });
-        await jsm.getAccountInfo();
-        ready = true;
-      } finally {
-        await nc.close().catch(() => {});
-      }
-      break;
-    } catch (err) {
-      lastErr = err;
-      await Promise.race([sleep(100), exitPromise]);
-    }
-  }
-
-  if (!ready) {
-    if (startupErr) {
-      live.delete(child);
-      throw new StartError(`failed to spawn nats-server ${bin}: ${startupErr.message}`, false);
-    }
-    await stop();
-    let logTail = output;
-    if (opts.logFile) logTail = await fs.readFile(opts.logFile, 'utf8').catch(() => '');
-    const portInUse = /address already in use/i.test(logTail);
-    throw new StartError(
-      `nats-server did not become ready within ${opts.readyTimeoutMs ?? 10_000} ms ` +
-        `(last error: ${(lastErr as Error | undefined)?.message ?? 'none'}): ${describe()}`,
-      portInUse,
-    );
-  }
-
-  unrefAll();
-  return {
-    url,
+  return launchServer(bin, {
+    host,
     port,
     monitorPort,
-    pid: child.pid!,
     storeDir,
     configFile,
-    bin,
-    stop,
-    kill(signal: NodeJS.Signals = 'SIGKILL') {
-      if (!exited) child.kill(signal);
-    },
-  };
+    ...(opts.logFile ? { logFile: path.resolve(opts.logFile) } : {}),
+    readyTimeoutMs: opts.readyTimeoutMs ?? 10_000,
+    readiness: 'jetstream',
+    restartReadiness: 'jetstream',
+  });
 }
 
 /**
@@ -297,4 +389,233 @@ export async function startNatsServer(opts: StartNatsServerOptions): Promise<Run
       if (!(err instanceof StartError) || !err.portInUse || i >= attempts) throw err;
     }
   }
+}
+
+// ── a JetStream cluster on this machine ─────────────────────────────────────────────────────────
+
+export type StartNatsClusterOptions = {
+  /** Each node keeps its config, store and log under baseDir/<server_name>/ (created if missing). */
+  baseDir: string;
+  /** Number of nodes (default 3). */
+  nodes?: number;
+  /** JetStream `sync_interval` of every node: 'always' (default) or a duration. */
+  syncInterval?: string;
+  /** Cluster name; server names are `<name>-n<i>`. Default 'paynats'. */
+  name?: string;
+  /** Listen host of every port. Default 127.0.0.1. */
+  host?: string;
+  /** Max time to wait for the cluster (meta leader, an R<nodes> stream) to be ready. Default 30 s. */
+  readyTimeoutMs?: number;
+};
+
+export type ClusterNode = RunningNatsServer & { name: string; clusterPort: number; logFile: string };
+
+export type RunningNatsCluster = {
+  /** Client URL of every node. */
+  urls: string[];
+  /** The client URLs comma-joined: what NATS_URL takes. */
+  url: string;
+  name: string;
+  servers: ClusterNode[];
+  /** Signal node i (default SIGKILL) without waiting. */
+  kill(i: number, signal?: NodeJS.Signals): void;
+  /** Start node i again (same ports, config, store dir); resolves when it has rejoined (its /healthz is ok: meta leader known, streams current). */
+  restart(i: number): Promise<void>;
+  /** Stop every node (SIGTERM, SIGKILL after 5 s). Idempotent. */
+  stop(): Promise<void>;
+  /** Index of the node leading `stream` (from stream info cluster.leader); waits out an election. */
+  leaderOf(stream: string, timeoutMs?: number): Promise<number>;
+  /** Index of the JetStream meta leader (from /jsz of a live node); waits out an election. */
+  metaLeader(timeoutMs?: number): Promise<number>;
+};
+
+async function jsz(host: string, monitorPort: number): Promise<{ meta_cluster?: { leader?: string } } | null> {
+  try {
+    const res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${monitorPort}/jsz`, { signal: AbortSignal.timeout(2000) });
+    if (res.status !== 200) return null;
+    return (await res.json()) as { meta_cluster?: { leader?: string } };
+  } catch {
+    return null;
+  }
+}
+
+/** Distinct free ports (picked one by one, so the same port is not handed out twice). */
+async function freePorts(n: number, host: string): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < n) out.add(await pickFreePort(host));
+  return [...out];
+}
+
+/**
+ * Start an N-node (default 3) JetStream cluster on this machine: distinct client, cluster and
+ * monitoring ports, a store dir and a unique server_name per node, full-mesh routes, and JetStream
+ * with the given sync_interval on every node. Resolves once every node's /healthz is ok and an R<N>
+ * stream could be created (and deleted), i.e. the meta group has a leader and a quorum.
+ */
+export async function startNatsCluster(o: StartNatsClusterOptions): Promise<RunningNatsCluster> {
+  const bin = await ensureNatsServer();
+  const n = o.nodes ?? 3;
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`startNatsCluster: nodes must be 1..9, got ${n}`);
+  const host = o.host ?? '127.0.0.1';
+  const name = o.name ?? 'paynats';
+  const baseDir = path.resolve(o.baseDir);
+  const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
+  // Picked ports can be taken before a node binds them: start the whole cluster again on new ones.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(bin, { n, host, name, baseDir, readyTimeoutMs, syncInterval: o.syncInterval ?? 'always' });
+    } catch (err) {
+      if (!(err instanceof StartError) || !err.portInUse || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(
+  bin: string,
+  o: { n: number; host: string; name: string; baseDir: string; readyTimeoutMs: number; syncInterval: string },
+): Promise<RunningNatsCluster> {
+  const { n, host, name, baseDir } = o;
+  const ports = await freePorts(3 * n, host);
+  const hostPort = (p: number) => `${host.includes(':') ? `[${host}]` : host}:${p}`;
+  const specs = Array.from({ length: n }, (_, i) => ({
+    serverName: `${name}-n${i}`,
+    port: ports[3 * i]!,
+    clusterPort: ports[3 * i + 1]!,
+    monitorPort: ports[3 * i + 2]!,
+  }));
+  const servers: ClusterNode[] = [];
+  const stopAll = () => Promise.all(servers.map((s) => s.stop().catch(() => {})));
+  try {
+    // Every node spawned side by side: none has a quorum until enough of them run.
+    const started = await Promise.all(
+      specs.map(async (sp, i) => {
+        const storeDir = path.join(baseDir, sp.serverName);
+        await fs.mkdir(storeDir, { recursive: true });
+        const configFile = path.join(storeDir, 'nats-server.conf');
+        const logFile = path.join(storeDir, 'nats-server.log');
+        await fs.writeFile(
+          configFile,
+          buildConfig({
+            host,
+            port: sp.port,
+            monitorPort: sp.monitorPort,
+            storeDir,
+            syncInterval: o.syncInterval,
+            logFile,
+            pidFile: path.join(storeDir, 'nats-server.pid'),
+            serverName: sp.serverName,
+            cluster: {
+              name,
+              listen: hostPort(sp.clusterPort),
+              routes: specs.filter((_, j) => j !== i).map((other) => `nats-route://${hostPort(other.clusterPort)}`),
+            },
+          }),
+        );
+        const s = await launchServer(bin, {
+          host,
+          port: sp.port,
+          monitorPort: sp.monitorPort,
+          storeDir,
+          configFile,
+          logFile,
+          readyTimeoutMs: o.readyTimeoutMs,
+          readiness: 'connect',
+          restartReadiness: 'healthz',
+        });
+        const node = Object.assign(s, { name: sp.serverName, clusterPort: sp.clusterPort, logFile });
+        servers[i] = node;
+        return node;
+      }),
+    );
+    servers.splice(0, servers.length, ...started);
+    await waitClusterReady(servers, host, o.readyTimeoutMs);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const urls = servers.map((s) => s.url);
+  let admin: Promise<Awaited<ReturnType<typeof connect>>> | undefined;
+  const adminConn = () => {
+    admin ??= connect({ servers: urls, name: 'paynats-cluster-admin', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    return admin;
+  };
+  let stopped: Promise<void> | undefined;
+  const indexOf = (serverName: string | undefined) => (serverName ? servers.findIndex((s) => s.name === serverName) : -1);
+  return {
+    urls,
+    url: urls.join(','),
+    name,
+    servers,
+    kill(i, signal = 'SIGKILL') {
+      servers[i]!.kill(signal);
+    },
+    async restart(i) {
+      await servers[i]!.restart();
+    },
+    stop() {
+      stopped ??= (async () => {
+        if (admin) await (await admin.catch(() => null))?.close().catch(() => {});
+        await stopAll();
+      })();
+      return stopped;
+    },
+    async leaderOf(stream, timeoutMs = 30_000) {
+      const nc = await adminConn();
+      const jsm = await jetstreamManager(nc, { timeout: 3000 });
+      const until = Date.now() + timeoutMs;
+      let last: unknown;
+      for (;;) {
+        try {
+          const i = indexOf((await jsm.streams.info(stream)).cluster?.leader);
+          if (i >= 0) return i;
+        } catch (err) {
+          last = err;
+        }
+        if (Date.now() > until) throw new Error(`no leader of stream ${stream} within ${timeoutMs} ms (${(last as Error | undefined)?.message ?? 'no leader in stream info'})`);
+        await sleep(100);
+      }
+    },
+    async metaLeader(timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        for (const s of servers) {
+          const i = indexOf((await jsz(host, s.monitorPort!))?.meta_cluster?.leader);
+          if (i >= 0) return i;
+        }
+        if (Date.now() > until) throw new Error(`no JetStream meta leader within ${timeoutMs} ms`);
+        await sleep(100);
+      }
+    },
+  };
+}
+
+/** Every node healthy, then an R<N> memory stream can be created: JetStream is usable cluster-wide. */
+async function waitClusterReady(servers: ClusterNode[], host: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = 'not checked';
+  while (Date.now() < until) {
+    const health = await Promise.all(servers.map((s) => healthz(host, s.monitorPort!)));
+    if (!health.every(Boolean)) {
+      last = `healthz not ok on ${servers.filter((_, i) => !health[i]).map((s) => s.name).join(', ')}`;
+      await sleep(200);
+      continue;
+    }
+    try {
+      const nc = await connect({ servers: servers.map((s) => s.url), reconnect: false, timeout: 2000, name: 'paynats-readiness' });
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 5000 });
+        const probe = `PAYNATS_READY_${process.pid}_${Date.now()}`;
+        await jsm.streams.add({ name: probe, subjects: [`_paynats.ready.${process.pid}.${Date.now()}`], storage: StorageType.Memory, num_replicas: servers.length, max_msgs: 1 });
+        await jsm.streams.delete(probe);
+        return;
+      } finally {
+        await nc.close().catch(() => {});
+      }
+    } catch (err) {
+      last = (err as Error).message;
+      await sleep(250);
+    }
+  }
+  throw new Error(`nats cluster not ready within ${timeoutMs} ms (${last}); logs: ${servers.map((s) => s.logFile).join(', ')}`);
 }

@@ -55,13 +55,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const roles = new Set(config.roles);
   const nc = await connectNats(config.natsUrl, `paynats-${config.workerId}`);
   log.info({ nats: config.natsUrl, server: nc.info?.version, roles: [...roles] }, 'connected to nats');
-  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs });
+  await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs, replicas: config.natsReplicas });
   // A restarted nats-server has lost its memory-storage buckets (in-flight idempotency claims, CVCs,
   // rate buckets): declare the topology again on every reconnect (idempotent for the file ones).
   void (async () => {
     for await (const st of nc.status()) {
       if (st.type !== 'reconnect') continue;
-      await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs }).then(
+      await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs, replicas: config.natsReplicas }).then(
         () => log.info('nats reconnected: topology declared again'),
         (err: unknown) => log.error({ err }, 'nats reconnected: declaring the topology failed'),
       );

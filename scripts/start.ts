@@ -8,6 +8,10 @@
 // (runtime/partitions.ts rebalances to partitions ÷ live workers). An extra worker that dies does not
 // stop the stack: its partitions move to the survivors within one lease (LEASE_MS).
 // Every child's pid is kept in DATA_DIR/processes.json (for `npm run bench` and operators).
+//
+// Clustered: `NATS_CLUSTER=3` (or `--cluster`, `--cluster=N`) starts a JetStream cluster of N nodes on
+// this machine under DATA_DIR/nats-cluster instead of one server (unless NATS_URL is set), and runs
+// every stream, KV bucket and object store at NATS_REPLICAS (default: N, at most 5).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -15,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '../config/config.ts';
 import { startNatsServer, type RunningNatsServer } from '../nats/server.ts';
+import { startNatsCluster, type RunningNatsCluster } from '../nats/server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = loadConfigOrExit();
@@ -33,6 +38,20 @@ function workerCount(): number {
   return Number(raw);
 }
 const workers = workerCount();
+/** NATS_CLUSTER=N or --cluster (3) / --cluster=N: nodes of the local JetStream cluster; 0 = one plain server. */
+function clusterNodes(): number {
+  const arg = process.argv.slice(2).find((a) => a === '--cluster' || a.startsWith('--cluster='));
+  const raw = arg ? (arg.includes('=') ? arg.slice('--cluster='.length) : '3') : process.env.NATS_CLUSTER;
+  if (raw === undefined || raw === '' || raw === '0') return 0;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 9) {
+    process.stderr.write(`configuration error: NATS_CLUSTER: must be an integer between 1 and 9, got '${raw}'\n`);
+    process.exit(2);
+  }
+  return Number(raw);
+}
+const clusterSize = config.natsUrl ? 0 : clusterNodes();
+// The children (node, workers) declare the topology: at R<N> unless NATS_REPLICAS says otherwise.
+if (clusterSize > 0) process.env.NATS_REPLICAS ??= String(Math.min(clusterSize, 5));
 /**
  * SPLIT=1 (or --split): two node processes instead of one, so the two event loops use two cores.
  * With PGlite (one process only) the main node keeps the roles that need the database (gateway,
@@ -83,6 +102,7 @@ function persistentSecret(file: string, make: () => string): string {
 const adminToken = config.adminToken ?? persistentSecret('admin-token', () => `adm_${randomBytes(24).toString('hex')}`);
 const children: ChildProcess[] = [];
 let nats: RunningNatsServer | null = null;
+let natsCluster: RunningNatsCluster | null = null;
 let stopping = false;
 
 async function shutdown(code: number): Promise<never> {
@@ -97,6 +117,7 @@ async function shutdown(code: number): Promise<never> {
     }
   }
   await nats?.stop().catch(() => {});
+  await natsCluster?.stop().catch(() => {});
   for (const p of processes) p.alive = false;
   saveProcesses();
   say('stopped');
@@ -171,6 +192,14 @@ function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promi
 
 try {
   let natsUrl = config.natsUrl;
+  if (!natsUrl && clusterSize > 0) {
+    const baseDir = path.join(config.dataDir, 'nats-cluster');
+    natsCluster = await startNatsCluster({ baseDir, nodes: clusterSize, syncInterval: config.natsSync });
+    natsUrl = natsCluster.url;
+    for (const s of natsCluster.servers) processes.push({ name: 'nats-server', pid: s.pid, worker_id: s.name, alive: true });
+    saveProcesses();
+    say(`nats cluster of ${clusterSize} (${natsCluster.servers.map((s) => s.name).join(', ')}) on ${natsUrl} (stores under ${baseDir}, sync_interval ${config.natsSync}, NATS_REPLICAS=${process.env.NATS_REPLICAS})`);
+  }
   if (!natsUrl) {
     nats = await startNatsServer({ storeDir: path.join(config.dataDir, 'nats'), syncInterval: config.natsSync, logFile: path.join(config.dataDir, 'nats-server.log') });
     natsUrl = nats.url;
@@ -247,7 +276,7 @@ try {
       `  API (Stripe-compatible):  ${url}/v1   health: ${url}/healthz`,
       `  EPN card network sim:     ${epnUrl}`,
       `  Demo store (open me):     ${String(demo.store_url)}   (pay with 4242 4242 4242 4242)`,
-      `  NATS:                     ${natsUrl}${nats ? ' (pinned nats-server, JetStream under DATA_DIR)' : ''}`,
+      `  NATS:                     ${natsUrl}${nats ? ' (pinned nats-server, JetStream under DATA_DIR)' : ''}${natsCluster ? ` (${clusterSize}-node JetStream cluster under DATA_DIR/nats-cluster, R${process.env.NATS_REPLICAS})` : ''}`,
       `  Actor workers:            ${[mainWorkerId, ...workerIds].join(', ')} (${config.partitions} partitions)`,
       `  Database:                 ${config.databaseUrl ? 'DATABASE_URL' : `PGlite at ${path.join(config.dataDir, 'pglite')}`}`,
       `  Admin token:              ${adminToken}`,
