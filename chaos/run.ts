@@ -12,8 +12,7 @@ import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import pg from 'pg';
-import * as natsServer from '../nats/server.ts';
-import { pickFreePort, startNatsServer, type RunningNatsServer } from '../nats/server.ts';
+import { pickFreePort, startNatsCluster, startNatsServer, type RunningNatsServer } from '../nats/server.ts';
 import { buckets } from '../nats/topology.ts';
 import type { WireTransaction } from '../epn/wire.ts';
 import { round, sleep, summarize, table } from '../bench/stats.ts';
@@ -88,23 +87,12 @@ interface Broker {
 }
 
 async function singleBroker(dir: string): Promise<Broker> {
-  let s: RunningNatsServer = await startNatsServer({ storeDir: path.join(dir, 'nats'), syncInterval: 'always', logFile: path.join(dir, 'logs', 'nats-server.log') });
-  const { port, monitorPort, storeDir } = s;
-  return {
-    url: s.url,
-    nodes: 1,
-    kill: () => s.kill('SIGKILL'),
-    async restart() {
-      s = await startNatsServer({ storeDir, port, monitorPort, syncInterval: 'always', logFile: path.join(dir, 'logs', 'nats-server.log'), readyTimeoutMs: 30_000 });
-    },
-    leaderOf: async () => 0,
-    stop: () => s.stop(),
-  };
+  const s: RunningNatsServer = await startNatsServer({ storeDir: path.join(dir, 'nats'), syncInterval: 'always', logFile: path.join(dir, 'logs', 'nats-server.log'), readyTimeoutMs: 30_000 });
+  return { url: s.url, nodes: 1, kill: () => s.kill('SIGKILL'), restart: () => s.restart(), leaderOf: async () => 0, stop: () => s.stop() };
 }
 
 async function clusterBroker(dir: string): Promise<Broker> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const c = await (natsServer as any).startNatsCluster({ baseDir: path.join(dir, 'nats-cluster'), nodes: 3, syncInterval: 'always' });
+  const c = await startNatsCluster({ baseDir: path.join(dir, 'nats-cluster'), nodes: 3, syncInterval: 'always' });
   return { url: c.url, nodes: c.servers.length, kill: (i) => c.kill(i), restart: (i) => c.restart(i), leaderOf: (s) => c.leaderOf(s), stop: () => c.stop() };
 }
 
@@ -195,7 +183,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const faults: FaultRecord[] = [];
     const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
     const deadline = loadStarted + o.durationS * 1000;
-    const hardDeadline = loadStarted + o.durationS * 2000;
+    // Restarts take seconds on a busy machine: room for the minimum number of faults, bounded all the same.
+    const hardDeadline = loadStarted + o.durationS * 1000 + o.minFaults * 30_000;
     while ((Date.now() < deadline || faults.length < o.minFaults) && Date.now() < hardDeadline) {
       const round = [...kinds].sort(() => random() - 0.5);
       for (const kind of round) {

@@ -13,6 +13,8 @@ interface InFlight {
   state: 'in_flight';
   fingerprint: string;
   started: number;
+  /** The gateway process holding it (absent in claims written before owners were recorded). */
+  owner?: string;
 }
 interface Done {
   state: 'done';
@@ -31,10 +33,18 @@ export interface IdempotencyOptions {
    * unkeyed hash of them could be brute-forced). Records written without it still replay.
    */
   secret?: Buffer;
+  /**
+   * This gateway process (unique per start). With it, the process writes a heartbeat next to its
+   * claims, and a claim whose holder stopped beating (it crashed mid-request) is taken over after
+   * 3 heartbeats instead of STALE_MS, so a merchant's retry is not refused with 409 for a minute.
+   */
+  instance?: string;
+  heartbeatMs?: number;
 }
 
 /** A request in flight longer than this is presumed dead (its process crashed) and may be taken over. */
 const STALE_MS = 60_000;
+const aliveKey = (instance: string) => `alive.${instance}`;
 
 export type Claim = { kind: 'run'; finish(status: number, body: string, requestId: string): Promise<void> } | { kind: 'replay'; status: number; body: string; requestId: string };
 
@@ -59,6 +69,22 @@ function canonical(v: unknown): string {
  * for an fsync.
  */
 export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptions = {}) {
+  const heartbeatMs = o.heartbeatMs ?? 2_000;
+  let beat: NodeJS.Timeout | undefined;
+  if (o.instance) {
+    const key = aliveKey(o.instance);
+    const put = () => void inFlight.put(key, String(Date.now())).catch(() => {});
+    put();
+    beat = setInterval(put, heartbeatMs);
+    beat.unref();
+  }
+  /** Whether the claim's holder is surely gone: its heartbeat is missing or three beats old. */
+  async function holderGone(rec: InFlight): Promise<boolean> {
+    if (!rec.owner || rec.owner === o.instance) return false;
+    const e = await inFlight.get(aliveKey(rec.owner)).catch(() => undefined);
+    const last = e && e.operation === 'PUT' ? Number(e.string()) : 0;
+    return Date.now() - last > 3 * heartbeatMs && Date.now() - rec.started > 3 * heartbeatMs;
+  }
   const keyed = (fp: string) => (o.secret ? createHmac('sha256', o.secret).update(fp).digest('hex') : fp);
   const keyOf = (scope: string, idemKey: string) => `${scope}.${createHash('sha256').update(idemKey).digest('hex')}`;
 
@@ -91,6 +117,10 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
   }
 
   return {
+    /** Stops the heartbeat (the claims it vouched for become stale after 3 beats). */
+    stop() {
+      clearInterval(beat);
+    },
     /**
      * The claim comes first and the stored result is read once after it: a key that is not held
      * now either never ran or has finished (its result is stored before its claim is released), so
@@ -100,7 +130,7 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     async claim(scope: string, idemKey: string, plainFp: string): Promise<Claim> {
       const key = keyOf(scope, idemKey);
       const fp = keyed(plainFp);
-      const mine: InFlight = { state: 'in_flight', fingerprint: fp, started: Date.now() };
+      const mine: InFlight = { state: 'in_flight', fingerprint: fp, started: Date.now(), ...(o.instance ? { owner: o.instance } : {}) };
       let rev: number;
       try {
         rev = await inFlight.create(key, JSON.stringify(mine));
@@ -112,7 +142,7 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
         if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, plainFp); // released between the two calls
         const rec = e.json<InFlight>();
         if (rec.fingerprint !== fp) throw mismatch(idemKey);
-        if (Date.now() - rec.started < STALE_MS) throw inUse(idemKey);
+        if (Date.now() - rec.started < STALE_MS && !(await holderGone(rec))) throw inUse(idemKey);
         try {
           rev = await inFlight.update(key, JSON.stringify(mine), e.revision);
         } catch {

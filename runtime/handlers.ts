@@ -15,6 +15,7 @@ import type { AggregateStore, CommandContext } from './aggregates.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
 import type { Logger } from 'pino';
 import { reconcileIntent } from '../reconcile/ops.ts';
+import { isTransient } from '../nats/append.ts';
 
 export interface HandlerDeps {
   store: AggregateStore;
@@ -325,7 +326,8 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(status, 'invalid_request_error', err.code, err.message, err.param);
   }
   // degrade: the broker did not answer (down, disconnected, timed out) → 503 service_unavailable, retryable.
-  if (err instanceof Error && /^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError)$/.test(err.name)) {
+  // A cluster electing a leader answers "jetstream is not enabled" / no responders for a moment: the same.
+  if (err instanceof Error && (/^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError|JetStreamNotEnabled)$/.test(err.name) || isTransient(err))) {
     return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   }
   return new ApiError(500, 'api_error', undefined, 'An unexpected error occurred. Retry with the same Idempotency-Key.', undefined, {}, true);

@@ -1,6 +1,7 @@
 // One process of the system, running the roles it is given (gateway, actors, projector, webhooks, reconcile).
 // `npm start` runs them all in one process by default; with DATABASE_URL set they can be split
 // across processes (ROLES=actors for extra workers; they need no database).
+import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { Logger } from 'pino';
@@ -61,10 +62,18 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   void (async () => {
     for await (const st of nc.status()) {
       if (st.type !== 'reconnect') continue;
-      await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs, replicas: config.natsReplicas }).then(
-        () => log.info('nats reconnected: topology declared again'),
-        (err: unknown) => log.error({ err }, 'nats reconnected: declaring the topology failed'),
-      );
+      // A cluster may still be electing leaders right after a reconnect: try again for a minute.
+      for (let i = 1; i <= 60 && !nc.isClosed(); i++) {
+        const ok = await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs, replicas: config.natsReplicas }).then(
+          () => true,
+          (err: unknown) => (log.warn({ err: (err as Error).message, try: i }, 'nats reconnected: declaring the topology failed; trying again'), false),
+        );
+        if (ok) {
+          log.info('nats reconnected: topology declared again');
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
     }
   })();
   const js = jetstream(nc);
@@ -170,12 +179,18 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       limiter: createRateLimiter({ kv: await kvm.open(buckets.rate), defaults: { live: config.rateLimitLive, test: config.rateLimitTest }, overrideOf: (m: string) => settings.get(m)?.rate_limit }),
       encryption: createEncryptionKeys(securityKv, ring),
     };
+    // One per process start: a crashed gateway's claims are taken over after 3 missed heartbeats.
+    const idempotency = createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), {
+      secret: ring.idempotencyKey,
+      instance: `${config.workerId}.${randomBytes(4).toString('hex')}`,
+    });
+    stops.push(async () => idempotency.stop());
     const app = buildApp({
       config,
       log,
       commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000, ...(worker ? { local: (req) => worker!.local(req) } : {}) }),
       keys: createKeyIndex(await kvm.open(buckets.keys), ring),
-      idempotency: createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), { secret: ring.idempotencyKey }),
+      idempotency,
       vault,
       ring,
       readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, createArchiveReader(db, archived.store, archived.privacy)),

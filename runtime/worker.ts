@@ -53,7 +53,9 @@ export function startActorWorker(opts: {
       return { ok: true, state: r.state, seq: r.seq ?? 0 };
     } catch (err) {
       const e = toApiError(err);
-      if (e.status >= 500) log.error({ err, op: req.op, request_id: req.ctx.requestId }, 'command failed');
+      // 503s are the expected, retryable kind (a partition changing hands, the broker electing a leader).
+      if (e.status === 503) log.warn({ err: e.message, op: req.op, request_id: req.ctx.requestId }, 'command deferred');
+      else if (e.status >= 500) log.error({ err, op: req.op, request_id: req.ctx.requestId }, 'command failed');
       return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
     }
   }

@@ -71,3 +71,30 @@ t.test('idempotency keys', async (t) => {
     t.same(await again.json(), await first.json());
   });
 });
+
+// A gateway that crashed mid-request holds its claim only until its heartbeat is 3 beats old; a live
+// gateway's claim is respected (409) for as long as it runs.
+t.test('a crashed gateway’s claim is taken over after 3 missed heartbeats', async (t) => {
+  const { withNats } = await import('./helpers/nats.ts');
+  const { declareTopology, buckets } = await import('../nats/topology.ts');
+  const { Kvm } = await import('@nats-io/kv');
+  const { createIdempotency } = await import('../gateway/idempotency.ts');
+  const { url } = await withNats(t);
+  const nc = await connect({ servers: url });
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 2000 });
+  const kvm = new Kvm(nc);
+  const [results, inFlight] = [await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight)];
+  const heartbeatMs = 100;
+  const crashed = createIdempotency(results, inFlight, { instance: 'g_crashed', heartbeatMs });
+  const live = createIdempotency(results, inFlight, { instance: 'g_live', heartbeatMs });
+  const other = createIdempotency(results, inFlight, { instance: 'g_other', heartbeatMs });
+  t.teardown(() => [crashed, live, other].forEach((i) => i.stop()));
+  t.equal((await crashed.claim('acct_1.test', 'k-crash', 'fp')).kind, 'run');
+  t.equal((await live.claim('acct_1.test', 'k-live', 'fp')).kind, 'run');
+  crashed.stop(); // the process dies: no finish, no release, no more heartbeats
+  await t.rejects(other.claim('acct_1.test', 'k-crash', 'fp'), { status: 409 }, 'held right after the crash');
+  await new Promise((r) => setTimeout(r, 5 * heartbeatMs));
+  t.equal((await other.claim('acct_1.test', 'k-crash', 'fp')).kind, 'run', 'taken over once the holder missed 3 heartbeats');
+  await t.rejects(other.claim('acct_1.test', 'k-live', 'fp'), { status: 409 }, 'a live holder keeps its claim');
+});
