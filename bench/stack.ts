@@ -102,6 +102,7 @@ export async function startStack(o: StartOptions): Promise<Stack> {
     DATA_DIR: dataDir,
     PORT: '0',
     EPN_PORT: '0',
+    STORE_PORT: '0',
     WORKERS: String(o.workers),
     NATS_SYNC: o.sync,
     LOG_LEVEL: o.logLevel,

@@ -1,10 +1,10 @@
 // The gateway's side of the command protocol: route to the owner of the merchant's partition and
 // wait for its answer. While a partition has no owner (start-up, failover) the request is retried
 // until the deadline; the command's ids make the retry the same command.
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type Msg, type MsgHdrs, type NatsConnection, type QueuedIterator } from '@nats-io/transport-node';
 import { partitionOf, subjects } from '../streams/subjects.ts';
 import { ApiError, unavailable } from '../stripe/errors.ts';
-import type { CommandReply, CommandRequest } from './protocol.ts';
+import { PROGRESS_BODY, PROGRESS_HEADER, STALL_MS, type CommandReply, type CommandRequest } from './protocol.ts';
 import { commandHeaders } from './correlation.ts'; // ops: Request-Id / Correlation-Id as NATS headers
 
 const enc = new TextEncoder();
@@ -31,8 +31,9 @@ export function createCommandClient(nc: NatsConnection, opts: { partitions: numb
       const body = enc.encode(JSON.stringify(req));
       for (let i = 0; ; i++) {
         try {
-          const hdrs = commandHeaders(req.ctx); // ops: correlation
-          const m = await nc.request(subject, body, { timeout: Math.max(1, deadline - Date.now()), ...(hdrs ? { headers: hdrs } : {}) });
+          const hdrs = commandHeaders(req.ctx) ?? headers(); // ops: correlation
+          hdrs.set(PROGRESS_HEADER, '1');
+          const m = await requestWithProgress(nc, subject, body, hdrs, Math.max(1, deadline - Date.now()));
           const reply = JSON.parse(dec.decode(m.data)) as CommandReply;
           if (reply.ok) return reply.state;
           throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);
@@ -43,9 +44,43 @@ export function createCommandClient(nc: NatsConnection, opts: { partitions: numb
             await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** i, 500)));
             continue;
           }
+          if ((err as Error).name === 'StalledError') throw unavailable('The worker serving this account stopped answering. Retry with the same Idempotency-Key.');
           throw unavailable(noOwner ? 'No worker owns this account right now. Retry with the same Idempotency-Key.' : 'The request timed out. Retry with the same Idempotency-Key.');
         }
       }
     },
   };
+}
+
+class StalledError extends Error {
+  override name = 'StalledError';
+}
+
+/**
+ * One request whose worker reports progress while it works (runtime/worker.ts): resolves with the
+ * reply; rejects with StalledError when nothing arrived for STALL_MS (the worker died with the
+ * command), with NoRespondersError-like errors as nc.request does, or with a timeout at the deadline.
+ */
+async function requestWithProgress(nc: NatsConnection, subject: string, body: Uint8Array, hdrs: MsgHdrs, timeoutMs: number): Promise<Msg> {
+  const it = (await nc.requestMany(subject, body, { strategy: 'timer', maxWait: timeoutMs, headers: hdrs })) as QueuedIterator<Msg>;
+  let heard = Date.now();
+  let stalled = false;
+  const watchdog = setInterval(() => {
+    if (Date.now() - heard > STALL_MS) {
+      stalled = true;
+      it.stop();
+    }
+  }, 250);
+  try {
+    for await (const m of it) {
+      heard = Date.now();
+      if (m.data.length === PROGRESS_BODY.length && m.data[0] === PROGRESS_BODY[0]) continue;
+      return m;
+    }
+  } finally {
+    clearInterval(watchdog);
+    it.stop();
+  }
+  if (stalled) throw new StalledError('no progress from the worker');
+  throw Object.assign(new Error('timeout'), { name: 'TimeoutError' });
 }

@@ -65,3 +65,14 @@ export type CommandRequest =
 export type CommandReply =
   | { ok: true; state: Intent | Merchant | Customer; seq: number }
   | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean };
+
+/**
+ * Progress: a caller that sends this header is sent PROGRESS_BODY (one byte, not JSON) every
+ * PROGRESS_MS while its command runs, then the reply. A caller that hears nothing for
+ * STALL_MS knows the worker died with its command (and answers 503, retry with the same key)
+ * instead of waiting out the whole command timeout.
+ */
+export const PROGRESS_HEADER = 'Paynats-Progress';
+export const PROGRESS_MS = 1_000;
+export const STALL_MS = 3_500;
+export const PROGRESS_BODY = new Uint8Array([0x2e]); // "."

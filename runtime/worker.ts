@@ -8,7 +8,7 @@ import { createMailbox } from './mailbox.ts';
 import { toApiError, type HandlerDeps } from './handlers.ts';
 import { unavailable } from '../stripe/errors.ts';
 import { ownPartitions } from './partitions.ts';
-import type { CommandReply, CommandRequest } from './protocol.ts';
+import { PROGRESS_BODY, PROGRESS_HEADER, PROGRESS_MS, type CommandReply, type CommandRequest } from './protocol.ts';
 import { handleTraced } from './correlation.ts'; // ops: the request's ids on logs and EPN calls, metrics
 
 export interface ActorWorker {
@@ -62,11 +62,16 @@ export function startActorWorker(opts: {
 
   async function serve(p: number, m: Msg) {
     let reply: CommandReply;
+    // A caller that asked for progress (runtime/client.ts) hears from us every PROGRESS_MS while a
+    // command runs long (a slow network call): silence then means this process died, not that it is busy.
+    const progress = m.reply && m.headers?.get(PROGRESS_HEADER) ? setInterval(() => m.respond(PROGRESS_BODY), PROGRESS_MS) : undefined;
     try {
       reply = await run(p, JSON.parse(dec.decode(m.data)) as CommandRequest);
     } catch (err) {
       const e = toApiError(err);
       reply = { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
+    } finally {
+      clearInterval(progress);
     }
     if (m.reply) m.respond(enc.encode(JSON.stringify(reply)));
   }

@@ -79,6 +79,7 @@ t.test('WORKERS=3: a worker killed under load, every payment completes exactly o
       DATA_DIR: dataDir,
       PORT: '0',
       EPN_PORT: '0',
+      STORE_PORT: '0',
       WORKERS: '3',
       PARTITIONS: String(PARTITIONS),
       LEASE_MS: String(LEASE_MS),
