@@ -329,6 +329,9 @@ t.test('Stripe API conformance', async (t) => {
     t.equal((await fails(pk.paymentIntents.retrieve(other.id, { client_secret: other.client_secret! }))).statusCode, 404, "another merchant's intent: 404 even with its secret");
 
     const pm = await card(pk, GOOD);
+    const manual = await fails(pk.paymentIntents.confirm(pi.id, { client_secret: secret, payment_method: pm.id, capture_method: 'manual' } as Stripe.PaymentIntentConfirmParams));
+    t.equal(manual.statusCode, 400, 'a pk cannot change capture_method');
+    t.equal(manual.param, 'capture_method');
     const paid = await pk.paymentIntents.confirm(pi.id, { client_secret: secret, payment_method: pm.id } as Stripe.PaymentIntentConfirmParams);
     t.equal(paid.status, 'succeeded', 'pk + client_secret confirms');
 

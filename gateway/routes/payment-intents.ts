@@ -273,6 +273,10 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         const i = await readOwnIntent(deps, p, id);
         if (!i) throw noSuch('payment_intent', id);
         authorizeIntentAccess(p, i, b.client_secret);
+        // As Stripe: the browser may choose the card (and the receipt address), not how money is captured.
+        if (b.capture_method !== undefined) {
+          throw new ApiError(400, 'invalid_request_error', 'parameter_unknown', 'Received unknown parameter: capture_method. This parameter cannot be set with a publishable API key.', 'capture_method');
+        }
       }
       return idempotent(req, reply, deps, scopeOf(p), async () => {
         const changes: Updatable = {};
