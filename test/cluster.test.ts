@@ -20,7 +20,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import pino from 'pino';
 import Stripe from 'stripe';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { Intent } from '../actors/mod.ts';
 import { checkAggregateHistories } from '../chaos/history.ts';
@@ -28,7 +28,7 @@ import { loadConfig } from '../config/config.ts';
 import { buildEpnServer } from '../epn/sim/server.ts';
 import type { WireInquiryResponse } from '../epn/wire.ts';
 import { buckets, connectNats } from '../nats/mod.ts';
-import { startNatsCluster } from '../nats/server.ts';
+import { startNatsCluster, startNatsServer } from '../nats/server.ts';
 import { startNode } from '../runtime/node.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import { EVENTS_STREAM, partitionOf, subjects } from '../streams/subjects.ts';
@@ -408,3 +408,24 @@ function countBy(xs: string[]): Record<string, number> {
   for (const x of xs) out[x] = (out[x] ?? 0) + 1;
   return out;
 }
+
+t.test('a single server restarts on the same port and store (RunningNatsServer.restart)', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-restart-'));
+  const server = await startNatsServer({ storeDir: dir });
+  t.teardown(async () => {
+    await server.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const nc = await connectNats(server.url, 'restart-test');
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'R', subjects: ['r.>'] });
+  await jetstream(nc).publish('r.1', 'kept');
+  const pid = server.pid;
+  await server.restart();
+  t.not(server.pid, pid, 'a new process');
+  const again = await connectNats(server.url, 'restart-test-2');
+  t.teardown(() => again.close());
+  const m = await (await jetstreamManager(again)).streams.getMessage('R', { seq: 1 });
+  t.equal(m?.string(), 'kept', 'same port, same store: the message is still there');
+});
