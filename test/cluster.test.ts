@@ -10,6 +10,7 @@
 // Then: every payment answered succeeded is succeeded when retrieved, no intent has two succeeded
 // attempts (nor two approved authorizations at the network), and chaos/history.ts finds every
 // aggregate's history linear. The pause each fault causes is measured and bounded.
+// PAYNATS_TEST_LOG_DIR=<dir> keeps the in-process node's log there (cluster-node.log) for diagnosis.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
