@@ -116,6 +116,20 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     return { kind: 'replay', status: rec.status, body, requestId: rec.request_id };
   }
 
+  /** Retries of a failed release; stops once it is gone, or someone else holds the key. */
+  async function releaseLater(key: string, rev: number): Promise<void> {
+    for (let i = 0; i < 12; i++) {
+      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** i, 2_000)));
+      try {
+        const e = await inFlight.get(key);
+        if (!e || e.operation !== 'PUT' || e.revision !== rev) return;
+        await inFlight.delete(key, { previousSeq: rev });
+        return;
+      } catch {
+        /* still failing over: again */
+      }
+    }
+  }
   return {
     /** Stops the heartbeat (the claims it vouched for become stale after 3 beats). */
     stop() {
@@ -149,7 +163,9 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
           throw inUse(idemKey);
         }
       }
-      const release = () => inFlight.delete(key, { previousSeq: rev }).catch(() => {});
+      // A release lost to a broker failover (a KV leader election) would leave the key answering 409
+      // until the claim goes stale (STALE_MS): try again in the background for a while.
+      const release = () => inFlight.delete(key, { previousSeq: rev }).catch(() => void releaseLater(key, rev));
       // A request with this key may have finished before our claim.
       const done = await stored(key, idemKey, fp).catch(async (err: unknown) => {
         await release();

@@ -56,5 +56,9 @@ export async function appendCommit(js: JetStreamClient, a: Append): Promise<Appe
 export function isTransient(err: unknown): boolean {
   const name = (err as Error)?.name ?? '';
   const msg = String((err as Error)?.message ?? '');
-  return /NoResponders|Timeout|Disconnect|Reconnect|ConnectionClosed|RequestError/i.test(name) || /no responders|timeout|timed out|disconnect|503/i.test(msg);
+  if (/NoResponders|Timeout|Disconnect|Reconnect|ConnectionClosed|RequestError/i.test(name) || /no responders|timeout|timed out|disconnect|503/i.test(msg)) return true;
+  // In a cluster, a publish while the stream elects a new leader finds no responder, which the
+  // client reports as JetStreamNotEnabled (caused by NoResponders): look at the causes too.
+  const cause = (err as { cause?: unknown })?.cause;
+  return cause !== undefined && cause !== err && isTransient(cause);
 }

@@ -330,5 +330,10 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof Error && (/^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError|JetStreamNotEnabled)$/.test(err.name) || isTransient(err))) {
     return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   }
+  // cluster: a JetStream leader election after a node died answers "temporarily unavailable" (10008),
+  // or finds no responder for the stream (the client's JetStreamNotEnabled): the same retryable 503.
+  if (err instanceof Error && (err.name === 'JetStreamNotEnabled' || (err as { code?: unknown }).code === 10008 || /JetStream system temporarily unavailable/i.test(err.message))) {
+    return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
+  }
   return new ApiError(500, 'api_error', undefined, 'An unexpected error occurred. Retry with the same Idempotency-Key.', undefined, {}, true);
 }
