@@ -326,13 +326,15 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(status, 'invalid_request_error', err.code, err.message, err.param);
   }
   // degrade: the broker did not answer (down, disconnected, timed out) → 503 service_unavailable, retryable.
-  // A cluster electing a leader answers "jetstream is not enabled" / no responders for a moment: the same.
-  if (err instanceof Error && (/^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError|JetStreamNotEnabled)$/.test(err.name) || isTransient(err))) {
-    return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
-  }
   // cluster: a JetStream leader election after a node died answers "temporarily unavailable" (10008),
   // or finds no responder for the stream (the client's JetStreamNotEnabled): the same retryable 503.
-  if (err instanceof Error && (err.name === 'JetStreamNotEnabled' || (err as { code?: unknown }).code === 10008 || /JetStream system temporarily unavailable/i.test(err.message))) {
+  if (
+    err instanceof Error &&
+    (/^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError|JetStreamNotEnabled)$/.test(err.name) ||
+      (err as { code?: unknown }).code === 10008 ||
+      /JetStream system temporarily unavailable/i.test(err.message) ||
+      isTransient(err))
+  ) {
     return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   }
   return new ApiError(500, 'api_error', undefined, 'An unexpected error occurred. Retry with the same Idempotency-Key.', undefined, {}, true);
