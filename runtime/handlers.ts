@@ -15,6 +15,7 @@ import type { AggregateStore, CommandContext } from './aggregates.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
 import type { Logger } from 'pino';
 import { reconcileIntent } from '../reconcile/ops.ts';
+import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 
 export interface HandlerDeps {
   store: AggregateStore;
@@ -328,5 +329,7 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof Error && /^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError)$/.test(err.name)) {
     return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   }
+  // degrade: the read model's database is down (refused, reset, restarting) → 503 service_unavailable, retryable.
+  if (isDatabaseUnavailable(err)) return unavailable('The database is unavailable. Retry with the same Idempotency-Key.');
   return new ApiError(500, 'api_error', undefined, 'An unexpected error occurred. Retry with the same Idempotency-Key.', undefined, {}, true);
 }
