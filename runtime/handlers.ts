@@ -101,6 +101,12 @@ async function authorize(
   } catch (err) {
     if (err instanceof EpnRejectedError) {
       cmd = { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.', now: ctx.now };
+    } else if (err instanceof EpnUnavailableError && err.notExecuted) {
+      // degrade: the network is down and surely did not execute it (refused connection, 503 outage):
+      // the attempt fails at once as Stripe fails a charge its processor could not reach, 402
+      // card_error processing_error, the intent back to requires_payment_method; confirm again later.
+      deps.log.warn({ attempt: attemptId, kind: err.kind }, 'network unavailable, nothing executed: attempt failed with processing_error');
+      cmd = { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.', now: ctx.now };
     } else if (err instanceof EpnUnavailableError) {
       deps.log.warn({ attempt: attemptId, kind: err.kind }, 'authorization outcome unknown');
       cmd = { type: 'RecordAuthorization', attemptId, outcome: 'unknown', networkRef: null, now: ctx.now };
