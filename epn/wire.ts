@@ -146,7 +146,9 @@ export type WireErrorCode =
   | 'amount_too_large'
   | 'reference_conflict'
   | 'route_not_found'
-  | 'internal_error';
+  | 'internal_error'
+  /** 503: the network is down and refused the request before executing it (degrade: retryable, nothing booked). */
+  | 'outage';
 
 export interface WireError {
   error: { code: WireErrorCode | string; message: string };

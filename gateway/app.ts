@@ -7,7 +7,7 @@ import type { Intent, Merchant } from '../actors/mod.ts';
 import type { Config } from '../config/config.ts';
 import type { Vault, KeyRing } from '../vault/mod.ts';
 import type { CommandClient } from '../runtime/client.ts';
-import { ApiError } from '../stripe/errors.ts';
+import { ApiError, unavailable } from '../stripe/errors.ts';
 import { authenticate, type KeyIndex, type Principal } from './auth.ts';
 import { errorToApi } from './errors.ts';
 import { fingerprint, type Idempotency } from './idempotency.ts';
@@ -81,6 +81,8 @@ export interface GatewayDeps {
   webhooks?: WebhookAdmin;
   /** Rate limits, merchant access settings, encrypted requests (gateway/access.ts); absent = off. */
   security?: SecurityDeps;
+  /** degrade: false while the NATS connection is down (every /v1 and /admin request then answers 503 at once). */
+  brokerUp?: () => boolean;
 }
 
 declare module 'fastify' {
@@ -139,6 +141,16 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   });
 
   registerObservability(app, deps); // ops: correlation id on logs, HTTP and idempotency metrics
+
+  // degrade: NATS down (disconnected, reconnecting, or its topology not yet declared again): nothing
+  // can be done safely, so 503 service_unavailable with Stripe-Should-Retry at once, before any
+  // idempotency claim or command (never a half-done payment). Health and metrics still answer.
+  app.addHook('onRequest', async (req) => {
+    if (!deps.brokerUp || deps.brokerUp()) return;
+    const p = req.url.split('?')[0];
+    if (p === '/healthz' || p === '/readyz' || p === '/metrics' || p === '/openapi.json') return;
+    throw unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
+  });
 
   app.setErrorHandler((err, req, reply) => {
     const e = errorToApi(err);

@@ -16,6 +16,7 @@ import type { CommandRequest, Ctx } from './protocol.ts';
 import type { Logger } from 'pino';
 import { reconcileIntent } from '../reconcile/ops.ts';
 import { isTransient } from '../nats/append.ts';
+import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 
 export interface HandlerDeps {
   store: AggregateStore;
@@ -100,6 +101,12 @@ async function authorize(
     }
   } catch (err) {
     if (err instanceof EpnRejectedError) {
+      cmd = { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.', now: ctx.now };
+    } else if (err instanceof EpnUnavailableError && err.notExecuted) {
+      // degrade: the network is down and surely did not execute it (refused connection, 503 outage):
+      // the attempt fails at once as Stripe fails a charge its processor could not reach, 402
+      // card_error processing_error, the intent back to requires_payment_method; confirm again later.
+      deps.log.warn({ attempt: attemptId, kind: err.kind }, 'network unavailable, nothing executed: attempt failed with processing_error');
       cmd = { type: 'RecordAuthorization', attemptId, outcome: 'declined', networkRef: null, failureCode: 'processing_error', message: 'An error occurred while processing your card. Try again in a little bit.', now: ctx.now };
     } else if (err instanceof EpnUnavailableError) {
       deps.log.warn({ attempt: attemptId, kind: err.kind }, 'authorization outcome unknown');
@@ -337,5 +344,7 @@ export function toApiError(err: unknown): ApiError {
   ) {
     return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   }
+  // degrade: the read model's database is down (refused, reset, restarting) → 503 service_unavailable, retryable.
+  if (isDatabaseUnavailable(err)) return unavailable('The database is unavailable. Retry with the same Idempotency-Key.');
   return new ApiError(500, 'api_error', undefined, 'An unexpected error occurred. Retry with the same Idempotency-Key.', undefined, {}, true);
 }

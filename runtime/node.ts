@@ -59,8 +59,15 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   await declareTopology(nc, { eventMaxAgeS: config.eventMaxAgeS, leaseMs: config.leaseMs, webhookAckWaitMs: config.webhookAckWaitMs, replicas: config.natsReplicas });
   // A restarted nats-server has lost its memory-storage buckets (in-flight idempotency claims, CVCs,
   // rate buckets): declare the topology again on every reconnect (idempotent for the file ones).
+  // degrade: `natsUp` is false from a disconnect until the reconnect's topology is declared again;
+  // meanwhile the gateway answers 503 at once (gateway/app.ts brokerUp) instead of waiting out timeouts.
+  let natsUp = true;
   void (async () => {
     for await (const st of nc.status()) {
+      if (st.type === 'disconnect' || st.type === 'close') {
+        if (natsUp) log.warn({ status: st.type }, 'nats disconnected: the gateway answers 503 until it is back');
+        natsUp = false;
+      }
       if (st.type !== 'reconnect') continue;
       // A cluster may still be electing leaders right after a reconnect: try again for a minute.
       for (let i = 1; i <= 60 && !nc.isClosed(); i++) {
@@ -74,6 +81,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         }
         await new Promise((r) => setTimeout(r, 1_000));
       }
+      if (!nc.isClosed()) natsUp = true;
     }
   })();
   const js = jetstream(nc);
@@ -224,10 +232,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       listRefunds: (o) => listRefunds(db, o),
       webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),
       health: async () => ({
-        nats: !nc.isClosed() && (await nc.flush().then(() => true, () => false)),
+        // degrade: a flush while disconnected waits for the reconnect; the health check must not.
+        nats: natsUp && !nc.isClosed() && (await Promise.race([nc.flush().then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref())])),
         database: await database!.ping(),
       }),
       security,
+      brokerUp: () => natsUp && !nc.isClosed(),
     });
     if (recon) registerReconciliationAdmin(app, { adminToken: config.adminToken, db: asReconDb(db), service: recon, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 30_000 }) });
     registerOpsWeb(app, { adminToken: config.adminToken, db, recon, readMerchant }); // ops: the /ops page and GET /admin/ops/summary

@@ -117,6 +117,8 @@ export interface ProjectorOptions {
 }
 
 const RETRY_MS = 1_000;
+/** degrade: consecutive failed batches (database down) back off 1, 2, 4 s… up to this. */
+const MAX_RETRY_MS = 5_000;
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -132,6 +134,7 @@ async function projectBatch<T>(
   project: (items: T[]) => Promise<void>,
   log: Logger,
   what: string,
+  backoff: { failures: number } = { failures: 0 },
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   const items: T[] = [];
@@ -148,9 +151,19 @@ async function projectBatch<T>(
   if (items.length === 0) return outcomes;
   try {
     await project(items);
+    if (backoff.failures > 0) log.info({ failures: backoff.failures }, `projecting ${what}s again after failures`);
+    backoff.failures = 0;
   } catch (err) {
-    log.error({ err, count: items.length, first_seq: msgs[decoded[0]!]?.seq }, `projecting ${what}s failed; redelivering`);
-    for (const i of decoded) outcomes[i] = { kind: 'nak', delayMs: RETRY_MS, reason: errorMessage(err) };
+    // degrade: the database down is the usual cause. Nothing is lost (the batch is naked, the
+    // durable keeps its place, max_deliver is unlimited) and nothing is applied twice (rows only move
+    // forward by stream sequence). The batch is held for a delay that grows while failures repeat,
+    // then naked for redelivery at once: a dead database is not hammered, and the projection
+    // resumes at most MAX_RETRY_MS after the database is back.
+    backoff.failures++;
+    const delayMs = Math.min(RETRY_MS * 2 ** (backoff.failures - 1), MAX_RETRY_MS);
+    log.error({ err, count: items.length, first_seq: msgs[decoded[0]!]?.seq, failures: backoff.failures, retry_ms: delayMs }, `projecting ${what}s failed; redelivering`);
+    await new Promise((r) => setTimeout(r, delayMs));
+    for (const i of decoded) outcomes[i] = { kind: 'nak', delayMs: 0, reason: errorMessage(err) };
   }
   return outcomes;
 }
@@ -172,7 +185,8 @@ interface Projection<T> {
 
 function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop {
   const log = o.log.child({ component: p.component });
-  return runBatchConsumer(o.js, p.stream, p.durable, (msgs) => projectBatch(msgs, p.decode, (batch) => p.project(o.db, batch), log, p.what), log, {
+  const backoff = { failures: 0 };
+  return runBatchConsumer(o.js, p.stream, p.durable, (msgs) => projectBatch(msgs, p.decode, (batch) => p.project(o.db, batch), log, p.what, backoff), log, {
     maxMessages: o.maxMessages ?? 256,
   });
 }

@@ -8,13 +8,20 @@ export type EpnUnavailableKind = 'timeout' | 'unreachable' | 'server_error';
  * assuming failure.
  */
 export class EpnUnavailableError extends Error {
+  /**
+   * degrade: true only when the network surely did not execute the request: the connection was
+   * refused before a byte was sent, or the network answered 503 `outage` (refused at its door).
+   * A timeout, a reset or any other 5xx stays unknown (false).
+   */
+  readonly notExecuted: boolean;
   constructor(
     readonly kind: EpnUnavailableKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; notExecuted?: boolean },
   ) {
     super(message, options);
     this.name = 'EpnUnavailableError';
+    this.notExecuted = options?.notExecuted ?? false;
   }
 }
 

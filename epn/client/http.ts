@@ -17,6 +17,13 @@ export interface EpnRequestOptions {
   headers?: Record<string, string> | undefined;
 }
 
+/** degrade: the connection itself was refused (nothing was sent), also for every address tried. */
+function isRefused(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if ((err as { code?: unknown }).code === 'ECONNREFUSED') return true;
+  return err instanceof AggregateError && err.errors.length > 0 && err.errors.every(isRefused);
+}
+
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
 }
@@ -61,11 +68,18 @@ export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
       if (isTimeout(err)) {
         throw new EpnUnavailableError('timeout', `EPN ${method} ${path} timed out after ${opts.timeoutMs}ms`, { cause: err });
       }
-      throw new EpnUnavailableError('unreachable', `EPN ${method} ${path} failed: ${(err as Error).message}`, { cause: err });
+      throw new EpnUnavailableError('unreachable', `EPN ${method} ${path} failed: ${(err as Error).message}`, { cause: err, notExecuted: isRefused(err) });
     }
 
     if (status >= 500) {
-      throw new EpnUnavailableError('server_error', `EPN ${method} ${path} answered ${status}`, { cause: text.slice(0, 500) });
+      // degrade: 503 `outage` is the network refusing at its door, before executing anything.
+      let outage = false;
+      if (status === 503) {
+        try {
+          outage = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code === 'outage';
+        } catch {}
+      }
+      throw new EpnUnavailableError('server_error', `EPN ${method} ${path} answered ${status}`, { cause: text.slice(0, 500), notExecuted: outage });
     }
     // A 2xx file (the settlement file) is handed over as text.
     if (o.raw && status < 400) return text as T;
