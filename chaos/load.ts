@@ -129,10 +129,20 @@ export function startLoad(o: LoadOptions): Load {
       s.paymentMethods.create({ type: 'card', card: { number: GOOD[0]!, exp_month: 12, exp_year: 2034, cvc: '123' } }, { idempotencyKey: `${tag}_pm2` }),
     );
     if (!pm2 || pm2 instanceof Error) return;
-    const confirmed = await send(rec, m.secret_key, (s) => s.paymentIntents.confirm(pi.id, { payment_method: pm2.id }, { idempotencyKey: `${tag}_confirm` }));
-    if (!confirmed) return;
-    if (confirmed instanceof Error) return void unexpected.push(`payment ${rec.n}: good card declined on retry: ${confirmed.message}`);
-    ack(rec, confirmed);
+    // Confirm again; a `processing_error` (the network was unreachable, nothing was charged) is
+    // answered as Stripe advises: try again in a little bit, as a new confirmation (a new key).
+    const until = Date.now() + o.giveUpMs;
+    for (let k = 0; ; k++) {
+      const confirmed = await send(rec, m.secret_key, (s) => s.paymentIntents.confirm(pi.id, { payment_method: pm2.id }, { idempotencyKey: `${tag}_confirm_${k}` }));
+      if (!confirmed) return;
+      if (!(confirmed instanceof Error)) return ack(rec, confirmed);
+      const again = confirmed.payment_intent as Stripe.PaymentIntent | undefined;
+      if (again) ack(rec, again);
+      if (confirmed.code !== 'processing_error') return void unexpected.push(`payment ${rec.n}: good card declined on retry: ${confirmed.code} ${confirmed.message}`);
+      count('402 processing_error');
+      if (Date.now() > until) return void (rec.gave_up = '402 processing_error');
+      await sleep(300 + o.random() * 700);
+    }
   }
 
   function ack(rec: PaymentRecord, pi: Stripe.PaymentIntent) {
