@@ -154,7 +154,9 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const e = errorToApi(err);
-    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    // A 503 is a dependency being down or changing hands (retryable, answered with Stripe-Should-Retry): warn, not error.
+    if (e.status === 503) req.log.warn({ err: (err as Error)?.message, code: e.code }, 'request deferred: a dependency is unavailable');
+    else if (e.status >= 500) req.log.error({ err }, 'request failed');
     if (e.shouldRetry !== undefined) reply.header('Stripe-Should-Retry', String(e.shouldRetry));
     return reply.code(e.status).type('application/json').send(e.body());
   });

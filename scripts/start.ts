@@ -258,7 +258,8 @@ try {
     const m = (await res.json()) as Record<string, unknown>;
     demo = { merchant_id: m.merchant_id, secret_key: m.secret_key, publishable_key: m.publishable_key, webhook_secret: m.webhook_secret };
   }
-  demo = { url, admin_token: adminToken, ...demo, url_epn: epnUrl, nats_url: natsUrl, data_dir: config.dataDir, workers: [mainWorkerId, ...workerIds] };
+  // What was saved first, then where everything listens now (ports may differ from the last start).
+  demo = { ...demo, url, admin_token: adminToken, url_epn: epnUrl, nats_url: natsUrl, data_dir: config.dataDir, workers: [mainWorkerId, ...workerIds] };
   // The demo merchant store (store/): own port (STORE_PORT), own database under DATA_DIR/store; it
   // registers its webhook endpoint through /v1/webhook_endpoints with the demo merchant's secret key.
   const store = await launch(
