@@ -5,6 +5,9 @@ import t from 'tap';
 import { privatePostgresUnavailable } from '../chaos/postgres.ts';
 import { formatReport, runChaos } from '../chaos/run.ts';
 
+// The whole file may run longer than tap's default per-file timeout (package.json tap.timeout).
+t.setTimeout(1_200_000);
+
 const why = privatePostgresUnavailable();
 const KINDS = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile', 'epn', 'nats', 'postgres'];
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);

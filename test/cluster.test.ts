@@ -36,6 +36,9 @@ import { EVENTS_STREAM, partitionOf, subjects } from '../streams/subjects.ts';
 import { pool } from './helpers/stack.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
+// The whole file may run longer than tap's default per-file timeout (package.json tap.timeout).
+t.setTimeout(600_000);
+
 const PARTITIONS = 6; // a fair share of 2 each for w_main, w_1, w_2 (runtime/partitions.ts: ceil(partitions ÷ workers))
 const LEASE_MS = 2_000;
 const RATE_PER_S = 8; // payment arrivals per second, round-robin over the merchants

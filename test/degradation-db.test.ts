@@ -12,6 +12,9 @@ import pg from 'pg';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../chaos/postgres.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 
+// The whole file may run longer than tap's default per-file timeout (package.json tap.timeout).
+t.setTimeout(400_000);
+
 const why = privatePostgresUnavailable();
 const GOOD = '4242424242424242';
 
