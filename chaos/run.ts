@@ -14,6 +14,7 @@ import { Kvm } from '@nats-io/kv';
 import pg from 'pg';
 import { pickFreePort, startNatsCluster, startNatsServer, type RunningNatsServer } from '../nats/server.ts';
 import { buckets } from '../nats/topology.ts';
+import { seededRandom } from '../epn/sim/faults.ts';
 import type { WireTransaction } from '../epn/wire.ts';
 import { round, sleep, summarize, table } from '../bench/stats.ts';
 import { checkAggregateHistories } from './history.ts';
@@ -63,18 +64,6 @@ export interface ChaosReport {
   dir: string;
 }
 
-/** Small seeded PRNG (mulberry32): a run can be repeated with --seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The broker as the harness sees it: nodes it can kill and start again. */
 interface Broker {
   url: string;
@@ -100,7 +89,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const say = o.say ?? ((s: string) => process.stderr.write(`[chaos] ${s}\n`));
   const why = privatePostgresUnavailable();
   if (why) throw new Error(`chaos needs a private Postgres: ${why}`);
-  const random = prng(o.seed);
+  const random = seededRandom(o.seed); // a run can be repeated with --seed
   const dir = o.dir ?? mkdtempSync(path.join(os.tmpdir(), `paynats-chaos-${o.mode}-`));
   const logDir = path.join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import Stripe from 'stripe';
-import pg from 'pg';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../chaos/postgres.ts';
 import { startStack, eventually } from './helpers/stack.ts';
+import { queryOnce } from './helpers/postgres.ts';
 
 // The whole file may run longer than tap's default per-file timeout (package.json tap.timeout).
 t.setTimeout(400_000);
@@ -18,16 +18,7 @@ t.setTimeout(400_000);
 const why = privatePostgresUnavailable();
 const GOOD = '4242424242424242';
 
-async function rows<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+const rows = queryOnce;
 
 t.test('database down: payments flow, lists answer 503, the projection catches up once', { skip: why ?? false, timeout: 240_000 }, async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-dbdown-'));

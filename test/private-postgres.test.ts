@@ -6,19 +6,11 @@ import path from 'node:path';
 import t from 'tap';
 import pg from 'pg';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../chaos/postgres.ts';
+import { queryOnce } from './helpers/postgres.ts';
 
 const why = privatePostgresUnavailable();
 
-async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+const query = queryOnce;
 
 t.test('private postgres: start, write, SIGKILL, start again, the row is still there', { skip: why ?? false }, async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-pg-'));

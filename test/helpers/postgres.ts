@@ -37,3 +37,15 @@ export async function freshDatabase(prefix = 'paynats_t'): Promise<{ name: strin
     },
   };
 }
+
+/** One query on a short-lived connection (a server that may be down or restarting between calls). */
+export async function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
