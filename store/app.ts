@@ -44,7 +44,8 @@ export function stripeFor(gatewayUrl: string, secretKey: string): Stripe {
     host: u.hostname,
     port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
     protocol: u.protocol === 'https:' ? 'https' : 'http',
-    maxNetworkRetries: 2,
+    // Retries honour Stripe-Should-Retry (a partition changing hands, a broker restart): about 12 s of them.
+    maxNetworkRetries: 5,
     appInfo: { name: 'paynats-demo-store' },
   });
 }
