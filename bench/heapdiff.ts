@@ -106,8 +106,14 @@ function retainers(sa: Set<number>, s: Snapshot, name: string, samples: number, 
   const label = (i: number) => `${types[s.nodes[i + iType]!]} ${(s.strings[s.nodes[i + iName]!] ?? '').slice(0, 60)}`;
   const out: string[] = [];
   let found = 0;
+  // Spread the samples over the snapshot (every k-th match), not just the first ones.
+  let seen = 0;
+  const every = Math.max(1, Number(process.env.HEAPDIFF_EVERY ?? 1));
   for (let i = 0; i < s.nodes.length && found < samples; i += nf) {
-    if (s.strings[s.nodes[i + iName]!] !== name || sa.has(s.nodes[i + iId]!)) continue;
+    // '@type' (e.g. '@string') matches by node type instead of by name.
+    const hit = name.startsWith('@') ? types[s.nodes[i + iType]!] === name.slice(1) : s.strings[s.nodes[i + iName]!] === name;
+    if (!hit || sa.has(s.nodes[i + iId]!)) continue;
+    if (seen++ % every !== 0) continue;
     found++;
     const chain: string[] = [label(i)];
     let cur = i;
@@ -148,4 +154,4 @@ const mb = (n: number) => (n / 2 ** 20).toFixed(2);
 process.stdout.write(`self size A ${mb(ta)} MB → B ${mb(tb)} MB (${mb(tb - ta)} MB)\n\ngrowth by type + name (Δ MB, Δ count, B MB):\n`);
 for (const r of rows.slice(0, top)) process.stdout.write(`${mb(r.ds).padStart(8)}  ${String(r.dc).padStart(8)}  ${mb(r.sb).padStart(8)}  ${r.k}\n`);
 process.stdout.write(`\nlargest objects in B:\n${largest(sb, Math.min(top, 20)).join('\n')}\n`);
-if (retainName) process.stdout.write(`\nwho holds new '${retainName}' (in B, not in A):\n${retainers(idsA, sb, retainName, 3, 14).join('\n\n')}\n`);
+if (retainName) process.stdout.write(`\nwho holds new '${retainName}' (in B, not in A):\n${retainers(idsA, sb, retainName, Number(process.env.HEAPDIFF_SAMPLES ?? 3), 14).join('\n\n')}\n`);

@@ -3,7 +3,7 @@
 // memory from prom-client's default metrics (`paynats_process_nodejs_*`). The figures that matter
 // come after a warm-up (caches fill, JIT settles): `start` is the median of the samples in the
 // first `windowMs` after the warm-up, `end` the median of the last `windowMs`; growth % compares
-// the two, and `slope_mb_per_min` is the least-squares slope over all post-warm-up samples (a leak
+// the two (and `second_half_growth_pct` the middle of the span with the end), and `slope_mb_per_min` is the least-squares slope over all post-warm-up samples (a leak
 // keeps a positive slope; a cache that warmed up flattens out).
 import { readProc, type Watched } from './procstat.ts';
 import { round } from './stats.ts';
@@ -15,6 +15,8 @@ export interface MemorySample {
   heap_used_mb?: number;
   heap_total_mb?: number;
   external_mb?: number;
+  /** nats-server: bytes held by memory-storage streams (/jsz `memory`), MB. */
+  js_memory_mb?: number;
 }
 
 export interface MemorySeries {
@@ -22,6 +24,12 @@ export interface MemorySeries {
   end: number;
   max: number;
   growth_pct: number;
+  /**
+   * end vs the median of the window at the middle of the measured span: a leak keeps growing in
+   * the second half, a cache or heap that warms up (V8 sizing its old generation after the first
+   * major GCs) does not.
+   */
+  second_half_growth_pct: number;
   slope_mb_per_min: number;
 }
 
@@ -31,6 +39,7 @@ export interface ProcessMemory {
   rss: MemorySeries | null;
   heap_used: MemorySeries | null;
   external: MemorySeries | null;
+  js_memory: MemorySeries | null;
   samples: MemorySample[];
 }
 
@@ -71,6 +80,8 @@ export function series(points: { t: number; v: number }[], warmupMs: number, win
   const last = after.filter((p) => p.t >= tEnd - windowMs).map((p) => p.v);
   const start = median(first);
   const end = median(last);
+  const tMid = (t0 + tEnd) / 2;
+  const mid = median(after.filter((p) => Math.abs(p.t - tMid) <= windowMs / 2).map((p) => p.v));
   // Least-squares slope, per minute.
   const n = after.length;
   const mt = after.reduce((a, p) => a + p.t, 0) / n;
@@ -87,6 +98,7 @@ export function series(points: { t: number; v: number }[], warmupMs: number, win
     end: round(end, 1),
     max: round(Math.max(...after.map((p) => p.v)), 1),
     growth_pct: start > 0 ? round(((end - start) / start) * 100, 1) : 0,
+    second_half_growth_pct: mid > 0 ? round(((end - mid) / mid) * 100, 1) : 0,
     slope_mb_per_min: round(slope, 2),
   };
 }
@@ -95,6 +107,8 @@ export function startMemorySampler(o: {
   watched: () => Watched[];
   /** GET /metrics URL of a watched process, if it has one. */
   metricsUrl: (w: Watched) => string | null;
+  /** nats-server's monitoring URL (for /jsz), if known. */
+  natsMonitor?: string | null;
   everyMs?: number;
   maxSamples?: number;
 }) {
@@ -131,6 +145,15 @@ export function startMemorySampler(o: {
             /* no answer this time */
           }
         }
+        if (o.natsMonitor && w.name === 'nats-server') {
+          try {
+            const res = await fetch(`${o.natsMonitor}/jsz`, { signal: AbortSignal.timeout(3_000) });
+            const j = (await res.json()) as { memory?: number };
+            if (typeof j.memory === 'number') s.js_memory_mb = round(j.memory / 2 ** 20, 1);
+          } catch {
+            /* no answer this time */
+          }
+        }
         a.samples.push(s);
       }
     } finally {
@@ -157,6 +180,7 @@ export function startMemorySampler(o: {
           rss: series(pts((s) => s.rss_mb), warmupMs, windowMs),
           heap_used: series(pts((s) => s.heap_used_mb), warmupMs, windowMs),
           external: series(pts((s) => s.external_mb), warmupMs, windowMs),
+          js_memory: series(pts((s) => s.js_memory_mb), warmupMs, windowMs),
           samples: a.samples,
         };
       });

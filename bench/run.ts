@@ -265,6 +265,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       // Only the gateway's node serves /metrics on the stack's URL (other processes have it only with METRICS_PORT).
       metricsUrl: (w) => (/^node\b/.test(w.name) ? `${stack.demo.url}/metrics` : null),
       everyMs: o.memoryEveryMs,
+      natsMonitor: monitorUrl(stack.dataDir),
     });
     // Warm-up before the memory start sample: --warmup, or 20 % of the planned load (at most 60 s).
     const plannedMs = o.durationMs > 0 ? Math.min(o.durationMs, o.timeCapMs) : null;
@@ -503,12 +504,12 @@ function printRun(r: RunResult) {
 }
 
 function memoryText(m: MemoryReport): string {
-  const f = (s: { start: number; end: number; growth_pct: number; slope_mb_per_min: number } | null) => (s ? [s.start, s.end, `${s.growth_pct} %`, s.slope_mb_per_min] : ['', '', '', '']);
+  const f = (s: { start: number; end: number; growth_pct: number; second_half_growth_pct: number; slope_mb_per_min: number } | null) => (s ? [s.start, s.end, `${s.growth_pct} % (2nd half ${s.second_half_growth_pct} %)`, s.slope_mb_per_min] : ['', '', '', '']);
   return (
     `\nmemory after a ${m.warmup_s} s warm-up (${m.measured_s} s measured, a sample every ${m.every_ms / 1000} s; start/end = median of ${m.window_s} s; MB)\n` +
     table([
-      ['process', 'rss start', 'rss end', 'rss growth', 'rss MB/min', 'heap start', 'heap end', 'heap growth', 'heap MB/min', 'external start', 'external end'],
-      ...m.processes.map((p) => [p.name, ...f(p.rss), ...f(p.heap_used), p.external?.start ?? '', p.external?.end ?? '']),
+      ['process', 'rss start', 'rss end', 'rss growth', 'rss MB/min', 'heap start', 'heap end', 'heap growth', 'heap MB/min', 'external start', 'external end', 'js memory-storage start', 'end'],
+      ...m.processes.map((p) => [p.name, ...f(p.rss), ...f(p.heap_used), p.external?.start ?? '', p.external?.end ?? '', p.js_memory?.start ?? '', p.js_memory?.end ?? '']),
     ])
   );
 }
