@@ -16,7 +16,7 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { appendChunk, readChain } from './chain.ts';
-import { checkChain, encodeChunk, streamManifest, type Manifest, type StreamRecord } from './manifest.ts';
+import { checkChain, encodeChunkLines, streamManifest, type Manifest, type StreamRecord } from './manifest.ts';
 import { archiveGapRecords, archiveHeadSeq, archiveLagRecords, archivedChunks, archivedRecords, archiveWriteFailures } from './metrics.ts';
 import type { Privacy } from './privacy.ts';
 import type { ArchiveStore } from './store.ts';
@@ -33,7 +33,8 @@ export interface ArchiverOptions {
   log: Logger;
   /**
    * Runs with a chunk's records (as in the stream, before the e-mail policy) before the chunk is
-   * stored; a failure retries it like a failed store, nothing is acknowledged. It may run again for
+   * stored, in order, in slices of at most FLUSH_SLICE records (memory: a 10k-record chunk is not
+   * parsed all at once); a failure retries it like a failed store, nothing is acknowledged. It may run again for
    * the same records (a crash before the chunk was stored), so it must be idempotent. The archive
    * role writes the aggregate snapshots here (runtime/snapshots.ts).
    */
@@ -60,16 +61,30 @@ export interface Archiver {
 }
 
 const dec = new TextDecoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Records parsed / protected / handed to beforeStore at a time when a chunk is stored. */
+export const FLUSH_SLICE = 500;
 
-/** The message body as JSON (every body we write is JSON); anything else is kept as base64. */
-function bodyOf(data: Uint8Array): unknown {
+/** A buffered record: its body kept as JSON text (compact, and no reference into nats.js buffers). */
+interface Buffered {
+  seq: number;
+  subject: string;
+  time: number;
+  text: string;
+}
+
+/** The message body as JSON text (every body we write is JSON); anything else is kept as base64. */
+function textOf(data: Uint8Array): string {
+  const t = dec.decode(data);
   try {
-    return JSON.parse(dec.decode(data));
+    JSON.parse(t);
+    return t;
   } catch {
-    return { base64: Buffer.from(data).toString('base64') };
+    return JSON.stringify({ base64: Buffer.from(data).toString('base64') });
   }
 }
+
+const parsed = (b: Buffered): StreamRecord => ({ seq: b.seq, subject: b.subject, time: b.time, data: JSON.parse(b.text) as unknown });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The merchant a message belongs to: the body's merchant_id, else the subject's 4th token. */
 function merchantOf(subject: string, body: unknown): string {
@@ -83,7 +98,14 @@ export function startArchiver(o: ArchiverOptions): Archiver {
   let head: Manifest | null = null;
   let archived = 0;
   let pendingGap: { from: number; to: number } | null = null;
-  let buffer: { rec: StreamRecord; msg: JsMsg | null }[] = [];
+  // Memory: a chunk holds up to ARCHIVE_CHUNK_EVENTS records for up to ARCHIVE_CHUNK_MS. They are
+  // kept as JSON text (a parsed commit takes several times its text), and of the JetStream messages
+  // only the newest one (`ackMsg`, the one ack-all acknowledges the chunk with). Keeping every
+  // parsed record and JsMsg (which pins its slice of nats.js's socket read buffer) grew the heap by
+  // ~80 MB and the ArrayBuffers by ~60 MB per 10k-event chunk, and storing it protected all 10k
+  // records at once (a ~200 MB spike that also stalled the event loop). See FLUSH_SLICE.
+  let buffer: Buffered[] = [];
+  let ackMsg: JsMsg | null = null;
   let firstAt = 0;
   let stopped = false;
   let resolveReady!: (r: StartReport) => void;
@@ -94,7 +116,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
   });
   ready.catch(() => {});
 
-  const bufferedLast = () => buffer[buffer.length - 1]?.rec.seq ?? archived;
+  const bufferedLast = () => buffer[buffer.length - 1]?.seq ?? archived;
 
   function noteGap(from: number, to: number, why: string) {
     log.error({ from, to, missing: to - from + 1, why }, 'archive gap: these stream sequences were never archived');
@@ -104,12 +126,20 @@ export function startArchiver(o: ArchiverOptions): Archiver {
 
   async function flush(): Promise<void> {
     if (buffer.length === 0) return;
-    const records = await Promise.all(buffer.map(async (b) => ({ ...b.rec, data: await o.privacy.protect(merchantOf(b.rec.subject, b.rec.data), b.rec.data) })));
-    const chunk = encodeChunk(records);
+    // Slice by slice: parse, apply the e-mail policy, serialize; only the lines stay.
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i += FLUSH_SLICE) {
+      const slice = buffer.slice(i, i + FLUSH_SLICE).map(parsed);
+      const protectedSlice = await Promise.all(slice.map(async (r) => ({ ...r, data: await o.privacy.protect(merchantOf(r.subject, r.data), r.data) })));
+      for (const r of protectedSlice) lines.push(JSON.stringify(r));
+    }
+    const chunk = encodeChunkLines(lines);
+    lines.length = 0;
+    const records = buffer.map((b) => ({ seq: b.seq, subject: b.subject, time: b.time, data: null }));
     const m = streamManifest({ chain, prev: head, records, chunk, emails: o.privacy.policy, createdGap: pendingGap });
     for (let attempt = 1; ; attempt++) {
       try {
-        await o.beforeStore?.(buffer.map((b) => b.rec));
+        if (o.beforeStore) for (let i = 0; i < buffer.length; i += FLUSH_SLICE) await o.beforeStore(buffer.slice(i, i + FLUSH_SLICE).map(parsed));
         await appendChunk(o.store, m, chunk);
         break;
       } catch (err) {
@@ -120,11 +150,12 @@ export function startArchiver(o: ArchiverOptions): Archiver {
       }
     }
     // Stored: from here these records are archived, whatever happens to the ack.
-    const last = [...buffer].reverse().find((b) => b.msg)?.msg;
+    const last = ackMsg;
     head = m;
     archived = m.last_seq!;
     pendingGap = null;
     buffer = [];
+    ackMsg = null;
     firstAt = 0;
     // Ack-all: acknowledging the newest message acknowledges the whole chunk. A lost ack only means
     // a redelivery, which the head makes a no-op.
@@ -140,7 +171,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
     log.info({ index: m.index, first_seq: m.first_seq, last_seq: m.last_seq, count: m.count, bytes: m.bytes }, 'archive chunk stored');
   }
 
-  async function take(rec: StreamRecord, msg: JsMsg | null): Promise<void> {
+  async function take(rec: Buffered, msg: JsMsg | null): Promise<void> {
     if (rec.seq <= archived) {
       msg?.ack(); // already in a stored chunk: a redelivery after a crash or a restart
       return;
@@ -148,8 +179,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
     const last = bufferedLast();
     if (rec.seq <= last) {
       // A redelivery of a buffered message (ack_wait passed): keep the newest delivery to ack.
-      const b = buffer.find((x) => x.rec.seq === rec.seq);
-      if (b && msg) b.msg = msg;
+      if (msg && (!ackMsg || ackMsg.seq <= rec.seq)) ackMsg = msg;
       return;
     }
     if (rec.seq > last + 1) {
@@ -159,7 +189,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
       for (let seq = last + 1; seq < rec.seq; seq++) {
         const sm = await o.jsm.direct.getMessage(o.stream, { seq }).catch(() => null);
         if (sm) {
-          await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: bodyOf(sm.data) }, null);
+          await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), text: textOf(sm.data) }, null);
         } else {
           // Everything below the stream's first sequence is gone: one gap, not one per sequence.
           const first = (await o.jsm.streams.info(o.stream)).state.first_seq;
@@ -172,7 +202,8 @@ export function startArchiver(o: ArchiverOptions): Archiver {
       }
     }
     if (buffer.length === 0) firstAt = Date.now();
-    buffer.push({ rec, msg });
+    buffer.push(rec);
+    if (msg) ackMsg = msg;
     archiveLagRecords.set({ chain }, buffer.length);
     if (buffer.length >= o.chunkEvents) await flush();
   }
@@ -201,7 +232,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
     for (let seq = archived + 1; seq <= floor && !stopped; seq++) {
       const sm = await o.jsm.direct.getMessage(o.stream, { seq }).catch(() => null);
       if (!sm) continue; // take() notes the gap when the next one arrives
-      await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: bodyOf(sm.data) }, null);
+      await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), text: textOf(sm.data) }, null);
       backfilled++;
     }
     if (backfilled) log.warn({ backfilled, floor }, 'the durable had acknowledged past the archive head; read those back by direct get');
@@ -227,7 +258,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
           const batch: JsMsg[] = [];
           for await (const m of iter) batch.push(m);
           for (const m of batch) {
-            await take({ seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6), data: bodyOf(m.data) }, m);
+            await take({ seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6), text: textOf(m.data) }, m);
           }
           if (buffer.length > 0 && Date.now() - firstAt >= o.chunkMs) await flush();
         }

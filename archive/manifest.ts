@@ -76,7 +76,12 @@ export const isManifestName = (chain: ChainName, name: string) => name.startsWit
 
 /** Records → one gzip'd JSON-lines chunk. */
 export function encodeChunk(records: readonly unknown[]): Uint8Array {
-  return gzipSync(Buffer.from(records.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8'));
+  return encodeChunkLines(records.map((r) => JSON.stringify(r)));
+}
+
+/** encodeChunk of records already serialized, one JSON text each (the archiver builds them slice by slice). */
+export function encodeChunkLines(lines: readonly string[]): Uint8Array {
+  return gzipSync(Buffer.from(lines.join('\n') + '\n', 'utf8'));
 }
 
 export function decodeChunk<T = unknown>(bytes: Uint8Array): T[] {

@@ -203,6 +203,8 @@ export async function runLoad(o: {
   runTag: string;
   /** Client retries (same Idempotency-Key) after a 5xx, 409 or network error; each failure still counts as an error. */
   retries?: number;
+  /** --duration: start no payment after this many ms (the ones in flight finish); not a time-out. */
+  durationMs?: number;
   onProgress?: (done: number) => void;
 }): Promise<LoadResult> {
   const { client, merchants } = o;
@@ -214,6 +216,7 @@ export async function runLoad(o: {
   const payments: Payment[] = [];
   const started = performance.now();
   const deadline = started + o.timeCapMs;
+  const until = o.durationMs !== undefined ? started + o.durationMs : Number.POSITIVE_INFINITY;
   let next = 0;
   let done = 0;
   let timedOut = false;
@@ -280,6 +283,7 @@ export async function runLoad(o: {
   await Promise.all(
     Array.from({ length: o.concurrency }, async () => {
       for (;;) {
+        if (performance.now() > until && performance.now() <= deadline) return;
         if (performance.now() > deadline) {
           timedOut = next < o.payments;
           return;

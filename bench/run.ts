@@ -16,6 +16,7 @@ import { renderChart } from './chart.ts';
 import { httpClient, onboard, runLoad, sdkClient, spreadMerchantIds, type LoadResult } from './load.ts';
 import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { startSampler, waitQuiet, type ProcessUsage, type MachineUsage } from './procstat.ts';
+import { startMemorySampler, type MemoryReport } from './memory.ts';
 import { rawAppendRate, type RawResult } from './raw.ts';
 import { createBenchDatabase, DEFAULT_ADMIN_URL, type BenchDatabase } from './database.ts';
 import { monitorUrl, perPayment, readVarz } from './varz.ts';
@@ -47,7 +48,13 @@ const HELP = `npm run bench -- [options]
   --keep               keep the stack's temp DATA_DIR
   --database D         pglite (default, like npm start) | postgres: a fresh database on BENCH_DATABASE_URL
                        (default ${DEFAULT_ADMIN_URL}), dropped afterwards
-  --split              SPLIT=1: gateway + projector in the main node, actors + webhooks + reconcile in a second process`;
+  --split              SPLIT=1: gateway + projector in the main node, actors + webhooks + reconcile in a second process
+  --duration S         run for S seconds instead of a payment count (payments unbounded; --time-cap, if given, still
+                       bounds it; without it the cap is S + 60); memory is reported after the warm-up
+  --warmup S           memory: seconds of load before the start sample (default 20 % of the load, at most 60)
+  --memory-every S     memory: seconds between RSS / heap samples (default 5)
+  --heap-snapshots     node processes get --heapsnapshot-signal=SIGUSR2; the bench takes a heap snapshot of each at the
+                       end of the warm-up and at the end of the load (kept in a temp dir; diff with bench/heapdiff.ts)`;
 
 type Opts = ReturnType<typeof parseArgs>;
 
@@ -59,7 +66,7 @@ function databaseOf(v: string): 'pglite' | 'postgres' {
 function parseArgs(argv: string[]) {
   const flags = new Set<string>();
   const vals = new Map<string, string>();
-  const boolean = new Set(['json', 'compare-sync', 'sweep', 'cpu-prof', 'no-save', 'keep', 'help', 'split', 'no-split']);
+  const boolean = new Set(['json', 'compare-sync', 'sweep', 'cpu-prof', 'no-save', 'keep', 'help', 'split', 'no-split', 'heap-snapshots']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}' (see --help)`);
@@ -71,7 +78,7 @@ function parseArgs(argv: string[]) {
       vals.set(k, v);
     }
   }
-  const known = new Set(['database', 'payments', 'concurrency', 'workers', 'merchants', 'sync', 'sweep-concurrency', 'sweep-workers', 'target', 'time-cap', 'drain', 'decline-every', 'events', 'client', 'log-level', 'raw-messages', 'label', 'wait-quiet']);
+  const known = new Set(['database', 'payments', 'concurrency', 'workers', 'merchants', 'sync', 'sweep-concurrency', 'sweep-workers', 'target', 'time-cap', 'drain', 'decline-every', 'events', 'client', 'log-level', 'raw-messages', 'label', 'wait-quiet', 'duration', 'warmup', 'memory-every']);
   for (const k of vals.keys()) if (!known.has(k)) throw new Error(`unknown option --${k} (see --help)`);
   const int = (k: string, d: number, min: number, max: number) => {
     const v = vals.get(k);
@@ -90,7 +97,12 @@ function parseArgs(argv: string[]) {
   const client = vals.get('client') ?? 'http';
   if (client !== 'http' && client !== 'sdk') throw new Error(`--client must be http or sdk`);
   const sweep = flags.has('sweep');
+  const durationS = int('duration', 0, 0, 86_400);
   return {
+    durationMs: durationS * 1000,
+    warmupMs: vals.has('warmup') ? int('warmup', 0, 0, 86_400) * 1000 : null,
+    memoryEveryMs: int('memory-every', 5, 1, 600) * 1000,
+    heapSnapshots: flags.has('heap-snapshots'),
     payments: int('payments', sweep ? 500 : 2000, 1, 1_000_000),
     concurrency: int('concurrency', 32, 1, 1024),
     workers: int('workers', 1, 1, 16),
@@ -102,7 +114,7 @@ function parseArgs(argv: string[]) {
     sweepWorkers: list('sweep-workers', [1, 2], 16),
     target: vals.get('target'),
     json: flags.has('json'),
-    timeCapMs: int('time-cap', 180, 1, 3600) * 1000,
+    timeCapMs: int('time-cap', durationS > 0 ? Math.min(86_400, durationS + 60) : 180, 1, 86_400) * 1000,
     drainMs: int('drain', 30, 0, 600) * 1000,
     declineEvery: int('decline-every', 10, 0, 1_000_000),
     events: (vals.get('events') ?? 'payment_intent.succeeded,payment_intent.payment_failed').split(',').map((s) => s.trim()).filter(Boolean),
@@ -201,10 +213,21 @@ export interface RunResult {
   config: Record<string, unknown>;
   timed_out: boolean;
   cpu_profile?: ProfileSummary[];
+  /**
+   * RSS of every watched process, and V8 heap used / external memory of the node that serves
+   * /metrics, sampled every --memory-every s; start = median of the 15 s after the warm-up, end =
+   * median of the last 15 s of the load (bench/memory.ts).
+   */
+  memory: MemoryReport;
+  /** --heap-snapshots: where the snapshots went. */
+  heap_snapshots?: { dir: string; taken: { at: string; pid: number; name: string }[] };
   file?: string;
 }
 
-async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts, point: { concurrency: number; workers: number; sync: string }): Promise<RunResult> {
+/** Node processes of the stack (not nats-server, epn, the supervisor or the bench). */
+const isStackNode = (name: string) => /^(node|worker|services)\b/.test(name);
+
+async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts, point: { concurrency: number; workers: number; sync: string }, heapDir: string | null): Promise<RunResult> {
   const jsm = await jetstreamManager(nc);
   const tag = randomBytes(3).toString('hex');
   if (o.waitQuietMs > 0) await waitQuiet(25, o.waitQuietMs, say);
@@ -214,7 +237,8 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     const ids = spreadMerchantIds(tag, o.merchants, partitions);
     const merchants = await onboard(stack.demo.url, stack.demo.admin_token, ids, receiver.url, o.events);
     for (const m of merchants) receiver.secrets[m.index] = m.webhook_secret;
-    say(`run c=${point.concurrency} w=${point.workers} sync=${point.sync}: ${merchants.length} merchants onboarded; ${o.payments} payments…`);
+    const payments = o.durationMs > 0 ? 1_000_000_000 : o.payments;
+    say(`run c=${point.concurrency} w=${point.workers} sync=${point.sync}: ${merchants.length} merchants onboarded; ${o.durationMs > 0 ? `for ${o.durationMs / 1000} s` : `${o.payments} payments`}…`);
     await sleep(300);
     const before = await streamCounts(jsm);
     const monitor = monitorUrl(stack.dataDir);
@@ -236,6 +260,31 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     })();
     const self = { name: 'bench (load generator)', pid: process.pid };
     const sampler = startSampler(() => [...stack.watched(), self], 1000);
+    const memory = startMemorySampler({
+      watched: () => [...stack.watched(), self],
+      // Only the gateway's node serves /metrics on the stack's URL (other processes have it only with METRICS_PORT).
+      metricsUrl: (w) => (/^node\b/.test(w.name) ? `${stack.demo.url}/metrics` : null),
+      everyMs: o.memoryEveryMs,
+      natsMonitor: monitorUrl(stack.dataDir),
+    });
+    // Warm-up before the memory start sample: --warmup, or 20 % of the planned load (at most 60 s).
+    const plannedMs = o.durationMs > 0 ? Math.min(o.durationMs, o.timeCapMs) : null;
+    const warmupMs = o.warmupMs ?? (plannedMs !== null ? Math.min(60_000, plannedMs * 0.2) : null);
+    const snapshots: { at: string; pid: number; name: string }[] = [];
+    const heapSnapshot = (at: string) => {
+      if (!heapDir) return;
+      for (const w of stack.watched()) {
+        if (!isStackNode(w.name)) continue;
+        try {
+          process.kill(w.pid, 'SIGUSR2');
+          snapshots.push({ at, pid: w.pid, name: w.name });
+          say(`heap snapshot (${at}) of ${w.name} pid ${w.pid} → ${heapDir}`);
+        } catch {
+          /* gone */
+        }
+      }
+    };
+    const warmTimer = heapDir ? setTimeout(() => heapSnapshot('warm'), warmupMs ?? 30_000) : null;
     const client = o.client === 'sdk' ? sdkClient(stack.demo.url, point.concurrency) : httpClient(stack.demo.url, point.concurrency);
     const hrStart = process.hrtime.bigint();
     let load: LoadResult;
@@ -243,18 +292,23 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       load = await runLoad({
         client,
         merchants,
-        payments: o.payments,
+        payments,
         concurrency: point.concurrency,
         declineEvery: o.declineEvery,
         timeCapMs: o.timeCapMs,
         runTag: tag,
-        onProgress: (d) => say(`  ${d}/${o.payments}`),
+        ...(o.durationMs > 0 ? { durationMs: o.durationMs } : {}),
+        onProgress: (d) => (o.durationMs > 0 ? d % 2500 === 0 && say(`  ${d} payments, ${round(memory.elapsedMs() / 1000, 0)} s`) : say(`  ${d}/${o.payments}`)),
       });
     } finally {
       client.close();
+      if (warmTimer) clearTimeout(warmTimer);
     }
     const hrEnd = process.hrtime.bigint();
     const usage = sampler.stop();
+    const loadMs = load.ended_at - load.started_at;
+    const memoryReport = await memory.stop(warmupMs ?? Math.min(60_000, loadMs * 0.2));
+    heapSnapshot('end');
     const pendingAtEnd = await pending(jsm, 'PAY_EVENTS', 'projector');
     sampling = false;
     await lagLoop;
@@ -300,7 +354,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     const incomplete = load.payments.length - succeeded.length;
     if (incomplete > 0) errorsByType['payment:not_succeeded'] = incomplete;
     // Payments the time cap kept from starting are not failures: reported apart, not in `errors`.
-    const notRun = o.payments - load.payments.length;
+    const notRun = o.durationMs > 0 ? 0 : o.payments - load.payments.length;
     const ver = receiver.verified();
     if (ver.failed > 0) errorsByType['webhook:bad_signature'] = ver.failed;
     if (duplicates > 0) errorsByType['webhook:duplicate_succeeded'] = duplicates;
@@ -332,7 +386,7 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
     const deliveries = receiver.deliveries() - deliveriesBefore;
     const confirm = load.latency.confirm;
     const stamp = new Date().toISOString();
-    const label = `c${point.concurrency}-w${point.workers}-${point.sync === 'always' ? 'always' : `sync${point.sync}`}${o.split ? '-split' : ''}${o.database === 'postgres' ? '-pg' : ''}${o.label ? `-${o.label}` : ''}`;
+    const label = `c${point.concurrency}-w${point.workers}-${point.sync === 'always' ? 'always' : `sync${point.sync}`}${o.split ? '-split' : ''}${o.database === 'postgres' ? '-pg' : ''}${o.durationMs > 0 ? `-d${o.durationMs / 1000}s` : ''}${o.label ? `-${o.label}` : ''}`;
     return {
       label,
       timestamp: stamp,
@@ -379,8 +433,11 @@ async function runOne(stack: Stack, nc: NatsConnection, raw: RawResult, o: Opts,
       processes: usage.processes,
       machine: usage.machine,
       raw,
+      memory: memoryReport,
+      ...(heapDir ? { heap_snapshots: { dir: heapDir, taken: snapshots } } : {}),
       config: {
-        payments: o.payments,
+        payments: o.durationMs > 0 ? null : o.payments,
+        duration_s: o.durationMs > 0 ? o.durationMs / 1000 : null,
         concurrency: point.concurrency,
         workers: point.workers,
         sync: point.sync,
@@ -440,8 +497,21 @@ function printRun(r: RunResult) {
   if (r.errors > 0) out.push('errors: ' + JSON.stringify(r.errors_by_type));
   out.push(`\nprocesses (CPU % of one core; machine: ${r.machine.cores} cores, busy avg ${r.machine.busy_avg_pct} %, max ${r.machine.busy_max_pct} %; CPU outside the watched processes (kernel IO threads, other work) ${r.machine.others_avg_pct} % of a core)`);
   out.push(table([['process', 'pid', 'cpu avg %', 'cpu max %', 'rss start MB', 'rss max MB', 'rss end MB'], ...r.processes.map((p) => [p.name, p.pid, p.cpu_avg_pct, p.cpu_max_pct, p.rss_start_mb, p.rss_max_mb, p.rss_end_mb])]));
+  out.push(memoryText(r.memory));
+  if (r.heap_snapshots) out.push(`\nheap snapshots in ${r.heap_snapshots.dir} (bench/heapdiff.ts A B compares two)`);
   if (r.cpu_profile?.length) out.push(profileText(r.cpu_profile));
   process.stdout.write(out.join('\n') + '\n');
+}
+
+function memoryText(m: MemoryReport): string {
+  const f = (s: { start: number; end: number; growth_pct: number; second_half_growth_pct: number; slope_mb_per_min: number } | null) => (s ? [s.start, s.end, `${s.growth_pct} % (2nd half ${s.second_half_growth_pct} %)`, s.slope_mb_per_min] : ['', '', '', '']);
+  return (
+    `\nmemory after a ${m.warmup_s} s warm-up (${m.measured_s} s measured, a sample every ${m.every_ms / 1000} s; start/end = median of ${m.window_s} s; MB)\n` +
+    table([
+      ['process', 'rss start', 'rss end', 'rss growth', 'rss MB/min', 'heap start', 'heap end', 'heap growth', 'heap MB/min', 'external start', 'external end', 'js memory-storage start', 'end'],
+      ...m.processes.map((p) => [p.name, ...f(p.rss), ...f(p.heap_used), p.external?.start ?? '', p.external?.end ?? '', p.js_memory?.start ?? '', p.js_memory?.end ?? '']),
+    ])
+  );
 }
 
 function profileText(ps: ProfileSummary[]): string {
@@ -503,6 +573,11 @@ async function main() {
   for (const sync of syncs) {
     for (const workers of workersList) {
       const profDir = o.cpuProf ? mkdtempSync(path.join(os.tmpdir(), 'paynats-prof-')) : null;
+      const heapDir = o.heapSnapshots && !o.target ? mkdtempSync(path.join(os.tmpdir(), 'paynats-heap-')) : null;
+      const nodeOptions = [
+        ...(profDir ? [`--import ${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`] : []),
+        ...(heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
+      ].join(' ');
       const database: BenchDatabase | null = !o.target && o.database === 'postgres' ? await createBenchDatabase() : null;
       const stack = o.target
         ? targetStack(path.resolve(o.target))
@@ -515,7 +590,8 @@ async function main() {
             env: {
               ...(o.split ? { SPLIT: '1' } : {}),
               ...(database ? { DATABASE_URL: database.url } : {}),
-              ...(profDir ? { NODE_OPTIONS: `--import ${path.join(ROOT, 'bench', 'cpu-prof-preload.mjs')}`, PAYNATS_CPU_PROF_DIR: profDir } : {}),
+              ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+              ...(profDir ? { PAYNATS_CPU_PROF_DIR: profDir } : {}),
             },
           });
       current = stack;
@@ -531,7 +607,7 @@ async function main() {
         const raw = await rawAppendRate(stack.demo.nats_url, { messages: o.rawMessages, window: 256 });
         say(`raw: ${raw.raw_append_per_s} appends/s pipelined, ${raw.raw_serial_append_per_s}/s awaited one by one`);
         for (const concurrency of concList) {
-          const r = await runOne(stack, nc, raw, o, { concurrency, workers: w, sync: s });
+          const r = await runOne(stack, nc, raw, o, { concurrency, workers: w, sync: s }, heapDir);
           for (const p of stack.watched()) names.set(p.pid, p.name);
           stackRuns.push(r);
           say(`${r.label}: ${r.payments_per_s} payments/s, p99 confirm ${r.p99_confirm_ms} ms, webhook lag p99 ${r.webhook_lag_p99_ms} ms, errors ${r.errors}, ratio ${r.ratio}, stack CPU ${r.cpu_ms_per_payment.stack} ms/payment`);
