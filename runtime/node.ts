@@ -65,7 +65,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   void (async () => {
     for await (const st of nc.status()) {
       if (st.type === 'disconnect' || st.type === 'close') {
-        if (natsUp) log.warn({ status: st.type }, 'nats disconnected: the gateway answers 503 until it is back');
+        // 'close' is our own drain at stop (or reconnects given up): nothing to warn about.
+        if (natsUp && st.type === 'disconnect') log.warn({ status: st.type }, 'nats disconnected: the gateway answers 503 until it is back');
         natsUp = false;
       }
       if (st.type !== 'reconnect') continue;
