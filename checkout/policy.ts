@@ -69,6 +69,16 @@ export function returnPageCsp(allowed: readonly string[], mode: Mode): string {
   return `default-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'${ancestors === "'none'" ? '' : ` ${ancestors}`}`;
 }
 
+/**
+ * The 3-D Secure challenge page: a top-level redirect, our card frame, or a modal on the merchant's
+ * page may show it, so only we and the merchant's origins may frame it (frame-ancestors checks every
+ * ancestor). Its forms post back to us, then redirect to the merchant's return_url.
+ */
+export function challengePageCsp(allowed: readonly string[], mode: Mode): string {
+  const ancestors = frameAncestors(allowed, mode);
+  return `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'self'${ancestors === "'none'" ? '' : ` ${ancestors}`}`;
+}
+
 /** Scripts and styles: nothing to run or frame as a document. */
 export const ASSET_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 

@@ -36,6 +36,8 @@ t.test('3-D Secure challenge, completed and failed', async (t) => {
     const page = await fetch(url);
     t.equal(page.status, 200);
     t.match(page.headers.get('content-security-policy'), /default-src 'none'/);
+    t.match(page.headers.get('content-security-policy'), /frame-ancestors 'self'/, 'framed only by us (and the merchant origins)');
+    t.notMatch(page.headers.get('content-security-policy'), /frame-ancestors( [^;]*)? \*( |;|$)/, 'not by any site (no bare *)');
     const html = await page.text();
     t.match(html, /25\.00 eur/);
     t.match(html, /3184/);

@@ -10,6 +10,7 @@ import { formatAmount } from '../../stripe/currencies.ts';
 import { ApiError } from '../../stripe/errors.ts';
 import { correlationOf, type GatewayDeps } from '../app.ts';
 import { commandId } from '../ids.ts';
+import { challengePageCsp } from '../../checkout/policy.ts';
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
 const Params = Type.Object({ merchant: Id, intent: Id, attempt: Id }, { additionalProperties: false });
@@ -49,7 +50,11 @@ button{font:inherit;padding:.6rem 1rem;margin:.3rem .3rem 0 0;border-radius:6px;
 <body>${body}</body></html>`;
 }
 
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors *; base-uri 'none'";
+/** The challenge page's CSP: framed only by us and the merchant's origins (checkout/policy.ts). */
+async function cspFor(deps: GatewayDeps, merchantId: string, livemode: boolean): Promise<string> {
+  const m = await deps.readMerchant(merchantId);
+  return challengePageCsp(m?.allowed_origins ?? [], livemode ? 'live' : 'test');
+}
 
 export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: Params; Querystring: Token }>('/3ds/challenge/:merchant/:intent/:attempt', { schema: { params: Params, querystring: Token } }, async (req, reply) => {
@@ -66,7 +71,7 @@ export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): v
           action('complete', 'Complete authentication', 'ok') +
           action('fail', 'Fail authentication', 'no')
         : `<h1>Nothing to authenticate</h1><p>This payment is ${esc(i.status)}.</p>`;
-    return reply.header('content-security-policy', CSP).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page('3-D Secure', body));
+    return reply.header('content-security-policy', await cspFor(deps, req.params.merchant, i.livemode)).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page('3-D Secure', body));
   });
 
   app.post<{ Params: ActionParams; Body: Token }>('/3ds/challenge/:merchant/:intent/:attempt/:action', { schema: { params: ActionParams, body: Token } }, async (req, reply) => {
@@ -99,7 +104,7 @@ export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): v
       return reply.redirect(u.toString(), 303);
     }
     return reply
-      .header('content-security-policy', CSP)
+      .header('content-security-policy', await cspFor(deps, req.params.merchant, before.livemode))
       .type('text/html; charset=utf-8')
       .send(page('3-D Secure', `<h1 id="result">Authentication ${status === 'succeeded' ? 'complete' : 'failed'}</h1><p>The payment is ${esc(state.status)}. You can close this window.</p>`));
   });
