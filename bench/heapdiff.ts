@@ -17,13 +17,29 @@ function load(file: string): Snapshot {
   return JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
 }
 
-function groups(s: Snapshot): Map<string, { count: number; size: number }> {
+/** Where each field sits in the flat node and edge arrays of a snapshot. */
+function layout(s: Snapshot) {
   const m = s.snapshot.meta;
-  const nf = m.node_fields.length;
-  const iType = m.node_fields.indexOf('type');
-  const iName = m.node_fields.indexOf('name');
-  const iSize = m.node_fields.indexOf('self_size');
-  const types = m.node_types[0];
+  const n = (f: string) => m.node_fields.indexOf(f);
+  const e = (f: string) => m.edge_fields.indexOf(f);
+  return {
+    nf: m.node_fields.length,
+    ef: m.edge_fields.length,
+    iType: n('type'),
+    iName: n('name'),
+    iId: n('id'),
+    iSize: n('self_size'),
+    iEdges: n('edge_count'),
+    eType: e('type'),
+    eName: e('name_or_index'),
+    eTo: e('to_node'),
+    types: m.node_types[0],
+    etypes: m.edge_types[0],
+  };
+}
+
+function groups(s: Snapshot): Map<string, { count: number; size: number }> {
+  const { nf, iType, iName, iSize, types } = layout(s);
   const out = new Map<string, { count: number; size: number }>();
   for (let i = 0; i < s.nodes.length; i += nf) {
     const type = types[s.nodes[i + iType]!]!;
@@ -41,18 +57,7 @@ function groups(s: Snapshot): Map<string, { count: number; size: number }> {
 
 /** The largest single nodes of a snapshot, each with one edge (parent name . edge name) that holds it. */
 function largest(s: Snapshot, top: number): string[] {
-  const m = s.snapshot.meta;
-  const nf = m.node_fields.length;
-  const ef = m.edge_fields.length;
-  const iType = m.node_fields.indexOf('type');
-  const iName = m.node_fields.indexOf('name');
-  const iSize = m.node_fields.indexOf('self_size');
-  const iEdges = m.node_fields.indexOf('edge_count');
-  const eType = m.edge_fields.indexOf('type');
-  const eName = m.edge_fields.indexOf('name_or_index');
-  const eTo = m.edge_fields.indexOf('to_node');
-  const types = m.node_types[0];
-  const etypes = m.edge_types[0];
+  const { nf, ef, iType, iName, iSize, iEdges, eType, eName, eTo, types, etypes } = layout(s);
   const idx: number[] = [];
   for (let i = 0; i < s.nodes.length; i += nf) idx.push(i);
   idx.sort((a, b) => s.nodes[b + iSize]! - s.nodes[a + iSize]!);
@@ -77,18 +82,7 @@ function largest(s: Snapshot, top: number): string[] {
  * in B that were not in A (node ids are stable between snapshots of one process).
  */
 function retainers(sa: Set<number>, s: Snapshot, name: string, samples: number, depth: number): string[] {
-  const m = s.snapshot.meta;
-  const nf = m.node_fields.length;
-  const ef = m.edge_fields.length;
-  const iType = m.node_fields.indexOf('type');
-  const iName = m.node_fields.indexOf('name');
-  const iId = m.node_fields.indexOf('id');
-  const iEdges = m.node_fields.indexOf('edge_count');
-  const eType = m.edge_fields.indexOf('type');
-  const eName = m.edge_fields.indexOf('name_or_index');
-  const eTo = m.edge_fields.indexOf('to_node');
-  const types = m.node_types[0];
-  const etypes = m.edge_types[0];
+  const { nf, ef, iType, iName, iId, iEdges, eType, eName, eTo, types, etypes } = layout(s);
   // One strong parent per node (the first one seen), for the whole graph.
   const parent = new Map<number, { from: number; edge: string }>();
   let e = 0;

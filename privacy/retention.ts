@@ -37,6 +37,17 @@ export async function idleCustomers(db: Kysely<Database>, cutoff: Date, limit: n
   return r.rows;
 }
 
+/** Erases one intent's personal data (retention). */
+function eraseIntent(o: RetentionOptions, merchantId: string, intentId: string, livemode: boolean, at: number) {
+  return o.commands.send({
+    op: 'intent.erase',
+    merchantId,
+    intentId,
+    command: { type: 'ErasePii', reason: 'retention', now: at },
+    ctx: { commandId: `cmd_retention_${intentId}_${at}`, livemode, requestId: `req_retention_${at}`, correlationId: null, now: at },
+  });
+}
+
 /** One run: erases what is due; answers how many customers and guest intents it erased. */
 export async function runRetention(o: RetentionOptions, now = Date.now()): Promise<{ customers: number; guestIntents: number }> {
   if (o.retentionDays <= 0) return { customers: 0, guestIntents: 0 };
@@ -57,13 +68,7 @@ export async function runRetention(o: RetentionOptions, now = Date.now()): Promi
       erasedTotal.inc({ reason: 'retention' });
       const intents = await sql<{ id: string }>`select id from payment_intents where merchant_id = ${c.merchant_id} and customer = ${c.id}`.execute(o.db);
       for (const i of intents.rows) {
-        await o.commands.send({
-          op: 'intent.erase',
-          merchantId: c.merchant_id,
-          intentId: i.id,
-          command: { type: 'ErasePii', reason: 'retention', now: at },
-          ctx: { commandId: `cmd_retention_${i.id}_${at}`, livemode: c.livemode, requestId: `req_retention_${at}`, correlationId: null, now: at },
-        });
+        await eraseIntent(o, c.merchant_id, i.id, c.livemode, at);
       }
     } catch (err) {
       o.log.warn({ err, merchant_id: c.merchant_id, customer: c.id }, 'retention erasure failed; retried next run');
@@ -75,13 +80,7 @@ export async function runRetention(o: RetentionOptions, now = Date.now()): Promi
   for (const g of guests.rows) {
     const at = Math.floor(now / 1000);
     try {
-      await o.commands.send({
-        op: 'intent.erase',
-        merchantId: g.merchant_id,
-        intentId: g.id,
-        command: { type: 'ErasePii', reason: 'retention', now: at },
-        ctx: { commandId: `cmd_retention_${g.id}_${at}`, livemode: g.livemode, requestId: `req_retention_${at}`, correlationId: null, now: at },
-      });
+      await eraseIntent(o, g.merchant_id, g.id, g.livemode, at);
       guestIntents++;
     } catch (err) {
       o.log.warn({ err, merchant_id: g.merchant_id, payment_intent: g.id }, 'retention erasure failed; retried next run');

@@ -63,22 +63,21 @@ class StalledError extends Error {
  */
 async function requestWithProgress(nc: NatsConnection, subject: string, body: Uint8Array, hdrs: MsgHdrs, timeoutMs: number): Promise<Msg> {
   const it = (await nc.requestMany(subject, body, { strategy: 'timer', maxWait: timeoutMs, headers: hdrs })) as QueuedIterator<Msg>;
-  let heard = Date.now();
   let stalled = false;
-  const watchdog = setInterval(() => {
-    if (Date.now() - heard > STALL_MS) {
-      stalled = true;
-      it.stop();
-    }
-  }, 250);
+  const stall = () => {
+    stalled = true;
+    it.stop();
+  };
+  let watchdog = setTimeout(stall, STALL_MS);
   try {
     for await (const m of it) {
-      heard = Date.now();
+      clearTimeout(watchdog);
+      watchdog = setTimeout(stall, STALL_MS);
       if (m.data.length === PROGRESS_BODY.length && m.data[0] === PROGRESS_BODY[0]) continue;
       return m;
     }
   } finally {
-    clearInterval(watchdog);
+    clearTimeout(watchdog);
     it.stop();
   }
   if (stalled) throw new StalledError('no progress from the worker');

@@ -337,10 +337,10 @@ export function toApiError(err: unknown): ApiError {
   // or finds no responder for the stream (the client's JetStreamNotEnabled): the same retryable 503.
   if (
     err instanceof Error &&
-    (/^(TimeoutError|ClosedConnectionError|ConnectionError|NoRespondersError|RequestError|JetStreamNotEnabled)$/.test(err.name) ||
+    (/^(ClosedConnectionError|ConnectionError|JetStreamNotEnabled)$/.test(err.name) ||
       (err as { code?: unknown }).code === 10008 ||
       /JetStream system temporarily unavailable/i.test(err.message) ||
-      isTransient(err))
+      isTransient(err)) // timeouts, no responders, request errors and their causes (nats/append.ts)
   ) {
     return unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   }
