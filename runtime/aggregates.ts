@@ -4,7 +4,6 @@
 // When the stream no longer has the subject (its messages aged out after EVENT_MAX_AGE_S), the state
 // comes from the aggregate's snapshot in KV (runtime/snapshots.ts) and the append is fenced on "no
 // message on this subject" (sequence 0): a concurrent writer that appended first makes ours conflict.
-import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Decider } from '../actors/mod.ts';
@@ -14,6 +13,7 @@ import type { Commit, Stamped } from '../streams/envelope.ts';
 import { EVENTS_STREAM } from '../streams/subjects.ts';
 import { Lru } from './lru.ts';
 import { readSnapshot } from './snapshots.ts';
+import { randomHex } from '../vault/random.ts';
 
 export interface Loaded<S> {
   state: S;
@@ -54,7 +54,7 @@ export const AGGREGATE_CACHE_MAX = 10_000;
 const CONFLICT_RETRIES = 3;
 
 export function newEventId(): string {
-  return `evt_${randomBytes(12).toString('hex')}`;
+  return `evt_${randomHex(12)}`;
 }
 
 export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager, writer?: string, cacheMax = AGGREGATE_CACHE_MAX) {
@@ -94,13 +94,15 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
    * Runs one command. The caller holds the aggregate's mailbox. On a fence conflict (another writer
    * appended since our cached state) the state is re-read and the command decided again.
    * `assumeNew`: the command creates the aggregate under a fresh id, so the first try skips the read.
+   * `neverExisted`: moreover the id was drawn at random for this command (not derived from an
+   * Idempotency-Key), so it cannot be an aggregate whose history aged out: no snapshot lookup either.
    */
   async function execute<C, E extends { type: string; at: number }, S>(
     decider: Decider<C, E, S | null>,
     ref: AggregateRef,
     command: C & { type: string },
     ctx: CommandContext,
-    opts: { assumeNew?: boolean } = {},
+    opts: { assumeNew?: boolean; neverExisted?: boolean } = {},
   ): Promise<Executed<S | null>> {
     for (let attempt = 0; ; attempt++) {
       // A create need not read first: the append is fenced on "no message on this subject yet", so
@@ -108,7 +110,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
       const blind = opts.assumeNew === true && attempt === 0 && !cache.has(ref.subject);
       // The fence on 0 cannot see an aggregate whose messages aged out (an id derived from an
       // Idempotency-Key reused after the retention): its snapshot can. Looked up while deciding.
-      const aged = blind ? snapshotBucket().then((kv) => readSnapshot<S>(kv, ref.subject)) : null;
+      const aged = blind && opts.neverExisted !== true ? snapshotBucket().then((kv) => readSnapshot<S>(kv, ref.subject)) : null;
       aged?.catch(() => {});
       const current: Loaded<S | null> = blind ? { state: null, seq: 0 } : await load<S>(ref.subject);
       const events = decider.decide(command, current.state);

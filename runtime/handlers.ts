@@ -289,8 +289,9 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return r as { state: Merchant; seq: number };
     }
     case 'intent.create': {
-      // A fresh id: no read before the append (the fence on sequence 0 catches an existing intent).
-      const r = await deps.store.execute(intentDecider, intentRef(req.merchantId, req.intentId), req.command, req.ctx, { assumeNew: true });
+      // A fresh id: no read before the append (the fence on sequence 0 catches an existing intent);
+      // an id drawn at random cannot be an aged-out intent's either (no snapshot lookup).
+      const r = await deps.store.execute(intentDecider, intentRef(req.merchantId, req.intentId), req.command, req.ctx, { assumeNew: true, neverExisted: req.ctx.freshIds === true });
       if (!r.state) throw noSuch('payment_intent', req.intentId);
       return { state: r.state, seq: r.seq };
     }

@@ -14,6 +14,11 @@ export interface Ctx {
   requestId: string | null;
   correlationId: string | null;
   now: number;
+  /**
+   * The command id was drawn at random for this request (no Idempotency-Key), so no aggregate ever
+   * had the ids derived from it: a create need not look for an aged-out one (runtime/aggregates.ts).
+   */
+  freshIds?: true;
 }
 
 export type CommandRequest =

@@ -187,6 +187,40 @@ t.test('the vault', async (t) => {
     t.strictSame(await vault.reveal(M, 'pm_card_visa'), { number: PAN, cvc: '123' }, 'magic methods are not stored');
     t.equal(await kv.get(kvKey(M, 'pm_card_visa')), null);
   });
+
+  await t.test("one KV read serves a confirmation's reads of the card; destroy is seen at once", async (t) => {
+    // The bucket, counting reads of the card records (the vault keeps a read record for moments).
+    let reads = 0;
+    const counting = new Proxy(kv, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'get') return (k: string) => (reads++, target.get(k));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const cvcs = await new Kvm(nc).open(buckets.vaultCvc);
+    const v = createVault(counting, keyRing(loadMasterKey(dataDir, {})), cvcs);
+    const pm = await tokenize(v);
+    t.equal(reads, 0, 'tokenize reads nothing');
+    t.match(await v.get(M, pm.id, false), { id: pm.id, card: { last4: '4242' } });
+    const got = await v.get(M, pm.id, false);
+    t.notOk(got && 'sealed' in got, 'no sealed part in what get returns');
+    t.strictSame(await v.reveal(M, pm.id), { number: PAN, cvc: CVC });
+    t.equal(reads, 1, 'get, get, reveal: one read');
+    t.equal(await v.get(OTHER, pm.id, false), null, 'still per merchant');
+    t.equal(await v.get(M, pm.id, true), null, 'still per mode');
+
+    // A read in flight while the card is destroyed is not kept: nothing opens it afterwards.
+    const racing = await tokenize(v);
+    const inFlight = v.get(M, racing.id, false);
+    const destroyed = v.destroy(M, racing.id);
+    await Promise.all([inFlight, destroyed]);
+    t.equal(await v.get(M, racing.id, false), null, 'gone after destroy');
+    await rejectsMissing(t, v.reveal(M, racing.id), 'reveal after a destroy that raced a read');
+    // Destroyed through this vault after it had read the card: gone at once too.
+    await v.destroy(M, pm.id);
+    await rejectsMissing(t, v.reveal(M, pm.id), 'reveal of a card read just before its destroy');
+  });
 });
 
 t.test('master key', async (t) => {

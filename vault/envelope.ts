@@ -1,7 +1,8 @@
 // AES-256-GCM envelope encryption from node:crypto (no home-made crypto): each record gets its own
 // random data key; the data key is stored wrapped under the KEK. Deleting a record's wrapped key
 // crypto-shreds it.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBuffer } from './random.ts';
 
 export interface Sealed {
   v: 1;
@@ -13,7 +14,7 @@ export interface Sealed {
 }
 
 function gcmSeal(key: Buffer, plain: Buffer, aad: string): string {
-  const iv = randomBytes(12);
+  const iv = randomBuffer(12);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(Buffer.from(aad));
   const ct = Buffer.concat([c.update(plain), c.final()]);
@@ -31,7 +32,7 @@ function gcmOpen(key: Buffer, sealed: string, aad: string): Buffer {
 
 /** `aad` binds the ciphertext to its owner (e.g. the payment method id): it cannot be moved to another record. */
 export function seal(kek: Buffer, kid: string, plain: Buffer, aad: string): Sealed {
-  const dek = randomBytes(32);
+  const dek = randomBuffer(32);
   const out: Sealed = { v: 1, kid, wdek: gcmSeal(kek, dek, aad), ct: gcmSeal(dek, plain, aad) };
   dek.fill(0);
   return out;

@@ -1,12 +1,14 @@
 // The card vault: the only place a card number exists after the request that carried it. The PAN
 // (and the CVC, until the first authorization) are sealed per card under the vault KEK; the rest
 // of the system sees the payment method id and a CardSummary.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import type { CardSummary } from '../actors/mod.ts';
 import { MAGIC_PAYMENT_METHODS, brandOf } from './card.ts';
 import { open, seal, type Sealed } from './envelope.ts';
 import type { KeyRing } from './keys.ts';
+import { randomHex } from './random.ts';
+import { Lru } from '../runtime/lru.ts';
 
 export interface PaymentMethodRecord {
   id: string;
@@ -40,6 +42,9 @@ export class VaultError extends Error {
 }
 
 const MAGIC_EXP_YEAR = 2034;
+/** How long a read card record (sealed) serves later reads in this process, and how many are kept. */
+const RECENT_MS = 5_000;
+const RECENT_MAX = 2_000;
 
 export interface Vault {
   tokenize(merchantId: string, card: CardInput, extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> }, now: number, livemode: boolean): Promise<PaymentMethodRecord>;
@@ -88,20 +93,32 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
     };
   }
 
-  async function loadEntry(merchantId: string, pmId: string): Promise<{ rec: PaymentMethodRecord; revision: number } | null> {
-    if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
-    const e = await kv.get(key(merchantId, pmId));
-    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
-    return { rec: e.json<PaymentMethodRecord>(), revision: e.revision };
-  }
+  // A confirmation reads its card up to three times within moments (the gateway's check, the
+  // worker's summary for the attempt, reveal): the stored text (the number still sealed) is kept
+  // for RECENT_MS after a read, so one KV get serves all three. A record never changes after
+  // tokenize, it is only destroyed: destroy here drops it at once (and no read that raced the
+  // destroy keeps it: `shreds`), a destroy by another process is seen here within RECENT_MS.
+  const recent = new Lru<string, { text: string; at: number }>(RECENT_MAX);
+  let shreds = 0;
 
   async function load(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null> {
-    return (await loadEntry(merchantId, pmId))?.rec ?? null;
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
+    const k = key(merchantId, pmId);
+    const now = Date.now();
+    const hit = recent.get(k);
+    if (hit && now - hit.at < RECENT_MS) return JSON.parse(hit.text) as PaymentMethodRecord;
+    if (hit) recent.delete(k);
+    const before = shreds;
+    const e = await kv.get(k);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    const text = e.string();
+    if (shreds === before) recent.set(k, { text, at: now });
+    return JSON.parse(text) as PaymentMethodRecord;
   }
 
   return {
     async tokenize(merchantId, card, extra, now, livemode) {
-      const id = `pm_${randomBytes(12).toString('hex')}`;
+      const id = `pm_${randomHex(12)}`;
       const secret: CardSecret = { number: card.number };
       const rec: PaymentMethodRecord = {
         id,
@@ -143,8 +160,17 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       await cvcs.purge(key(merchantId, pmId));
     },
     async destroy(merchantId, pmId) {
-      await cvcs.purge(key(merchantId, pmId));
-      await kv.purge(key(merchantId, pmId));
+      const forget = () => {
+        shreds++; // a read in flight now may return the record: it is not kept
+        recent.delete(key(merchantId, pmId));
+      };
+      forget();
+      try {
+        await cvcs.purge(key(merchantId, pmId));
+        await kv.purge(key(merchantId, pmId));
+      } finally {
+        forget();
+      }
     },
   };
 }

@@ -105,6 +105,8 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
+  const ctx = ctxOf(req, p, cmdId);
+  if (!idempotencyKeyOf(req)) ctx.freshIds = true; // cmdId is random (gateway/ids.ts)
   let state = (await deps.commands.send({
     op: 'intent.create',
     merchantId,
@@ -127,7 +129,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
       paymentMethod: input.paymentMethod,
       now: now(),
     },
-    ctx: ctxOf(req, p, cmdId),
+    ctx,
   })) as Intent;
   if (input.confirm) {
     const confirmId = `${cmdId}:confirm`;

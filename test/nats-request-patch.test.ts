@@ -1,0 +1,76 @@
+// nats/request-patch.ts: nats-core's request objects without an Error per request, and requests
+// still behave: answered, timed out, no responders, and requestMany (the command protocol's).
+import t from 'tap';
+import { createRequire } from 'node:module';
+import { connectNats } from '../nats/mod.ts';
+import { applyRequestPatches } from '../nats/request-patch.ts';
+import { withNats } from './helpers/nats.ts';
+
+const require = createRequire(import.meta.url);
+const internal = require('@nats-io/nats-core/internal') as { RequestOne: { prototype: { cancel(err?: Error): void } }; RequestError: new () => Error };
+
+t.test('both patches apply to the nats-core in use (a nats-core upgrade that changed the code fails here: review nats/request-patch.ts)', async (t) => {
+  t.strictSame(applyRequestPatches(), { requestOneCancel: true, requestManyTraces: true });
+});
+
+t.test('requests answer, time out and find no responders as before; no RequestError per request', async (t) => {
+  const { url } = await withNats(t);
+  const nc = await connectNats(url, 'request-patch-test');
+  t.teardown(() => nc.close());
+  nc.subscribe('echo', {
+    callback: (_err, m) => {
+      m.respond(m.data);
+    },
+  });
+  nc.subscribe('silent', { callback: () => {} });
+  nc.subscribe('many', {
+    callback: (_err, m) => {
+      m.respond(new TextEncoder().encode('a'));
+      m.respond(new TextEncoder().encode('b'));
+    },
+  });
+  await nc.flush();
+
+  // The prototype patched is the one the connection's requests use.
+  const proto = internal.RequestOne.prototype;
+  const patched = proto.cancel;
+  let cancels = 0;
+  let rejectedWith: unknown[] = [];
+  proto.cancel = function (this: { deferred: { reject(e: unknown): void } }, err?: Error) {
+    cancels++;
+    const d = this.deferred;
+    const reject = d.reject;
+    d.reject = (e: unknown) => {
+      rejectedWith.push(e);
+      reject(e);
+    };
+    return patched.call(this, err);
+  };
+  t.teardown(() => {
+    proto.cancel = patched;
+  });
+
+  const m = await nc.request('echo', new TextEncoder().encode('hi'), { timeout: 2000 });
+  t.equal(new TextDecoder().decode(m.data), 'hi', 'answered');
+  const m2 = await nc.request('echo', new TextEncoder().encode('again'), { timeout: 2000 });
+  t.equal(new TextDecoder().decode(m2.data), 'again');
+  t.equal(cancels, 2, 'every request ends through the patched cancel');
+  t.equal(rejectedWith.length, 2);
+  t.equal(rejectedWith[0], rejectedWith[1], 'one preallocated error, not one per request');
+  t.ok(rejectedWith[0] instanceof internal.RequestError);
+
+  rejectedWith = [];
+  const started = Date.now();
+  await t.rejects(nc.request('silent', new Uint8Array(0), { timeout: 200 }), { name: 'TimeoutError' }, 'a request nobody answers times out');
+  t.ok(Date.now() - started >= 150, 'at its timeout');
+  await t.rejects(nc.request('nobody.here', new Uint8Array(0), { timeout: 2000 }), /no responders/i, 'no responders still rejects');
+
+  const got: string[] = [];
+  const it = await nc.requestMany('many', new Uint8Array(0), { strategy: 'count', maxMessages: 2, maxWait: 2000 });
+  for await (const r of it) got.push(new TextDecoder().decode(r.data));
+  t.strictSame(got, ['a', 'b'], 'requestMany gets every reply');
+  const none: string[] = [];
+  const it2 = await nc.requestMany('silent', new Uint8Array(0), { strategy: 'timer', maxWait: 200 });
+  for await (const r of it2) none.push(new TextDecoder().decode(r.data));
+  t.strictSame(none, [], 'requestMany ends at maxWait');
+});
