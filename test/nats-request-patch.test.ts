@@ -2,6 +2,7 @@
 // still behave: answered, timed out, no responders, and requestMany (the command protocol's).
 import t from 'tap';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { connectNats } from '../nats/mod.ts';
 import { applyRequestPatches } from '../nats/request-patch.ts';
 import { withNats } from './helpers/nats.ts';
@@ -11,6 +12,19 @@ const internal = require('@nats-io/nats-core/internal') as { RequestOne: { proto
 
 t.test('both patches apply to the nats-core in use (a nats-core upgrade that changed the code fails here: review nats/request-patch.ts)', async (t) => {
   t.strictSame(applyRequestPatches(), { requestOneCancel: true, requestManyTraces: true });
+  // A RequestMany as the connection makes one: no async-trace error built, the upstream methods.
+  const dir = path.dirname(require.resolve('@nats-io/nats-core/internal'));
+  const mod = require(path.join(dir, 'request.js')) as Record<string, new (...a: unknown[]) => Record<string, unknown>>;
+  let cancelled = 0;
+  let ended = 0;
+  const r = new mod.RequestMany!({ cancel: () => cancelled++ }, 'x', { callback: (_e: unknown, m: unknown) => m === null && ended++, maxWait: 10_000 });
+  t.equal(r.ctx, undefined, 'no RequestError made up front');
+  t.ok(r instanceof mod.BaseRequest!);
+  t.equal(typeof r.token, 'string');
+  (r.cancel as () => void)();
+  await new Promise((res) => setImmediate(res));
+  t.equal(cancelled, 1, "upstream cancel: leaves the mux");
+  t.equal(ended, 1, 'and ends the callback with null');
 });
 
 t.test('requests answer, time out and find no responders as before; no RequestError per request', async (t) => {
