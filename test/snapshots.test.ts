@@ -116,3 +116,36 @@ t.test('after retention: the snapshot is the state, and the fence still admits o
   const none = await a.readLast(subjects.customer(merchantId, `cus_${hex()}`));
   t.same(none, { state: null, seq: 0 });
 });
+
+t.test('a create under an id drawn at random (neverExisted) skips the snapshot lookup; one under a derived id makes it', async (t) => {
+  const nats = await withNats(t);
+  const nc = await connectNats(nats.url, 'snapshots-lookup-test');
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5_000 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  // Every snapshot read is a JetStream API request on the bucket's stream (a message get): a plain
+  // subscriber to the API subjects sees them.
+  let lookups = 0;
+  const spy = nc.subscribe('$JS.API.>', {
+    callback: (_e, m) => {
+      if (m.subject.includes(`KV_${buckets.snapshots}`)) lookups++;
+    },
+  });
+  t.teardown(() => spy.unsubscribe());
+  await nc.flush();
+  const store = createAggregateStore(js, jsm, 'w_lookup');
+  const merchantId = `acct_${hex()}`;
+  const create = async (neverExisted: boolean) => {
+    const customerId = `cus_${hex()}`;
+    const ref = { aggregate: 'customer' as const, subject: subjects.customer(merchantId, customerId), merchantId, aggregateId: customerId };
+    const cmd: CustomerCommand = { type: 'Create', customerId, merchantId, livemode: false, email: null, name: null, description: null, phone: null, metadata: {}, now: nowS() };
+    const r = await store.execute(customerDecider, ref, cmd, { commandId: `cmd_${hex()}`, requestId: null, correlationId: null, now: nowS() }, { assumeNew: true, neverExisted });
+    t.equal(r.appended[0]?.type, 'customer.created');
+    await nc.flush();
+  };
+  await create(false);
+  t.equal(lookups, 1, 'a derived id (Idempotency-Key): the snapshot is looked up');
+  await create(true);
+  t.equal(lookups, 1, 'a random id: not looked up');
+});
