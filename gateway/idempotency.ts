@@ -4,10 +4,10 @@
 //  - the same key with other parameters → 400 idempotency_error;
 //  - the same key while the first request is still running → 409 idempotency_key_in_use;
 //  - a 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { ApiError } from '../stripe/errors.ts';
-import { openString, sealString } from '../vault/envelope.ts';
+import { createRecordSealer, openString } from '../vault/envelope.ts';
 
 interface InFlight {
   state: 'in_flight';
@@ -22,8 +22,11 @@ interface Done {
   status: number;
   body: string;
   request_id: string;
-  /** The body is sealed (AES-256-GCM envelope, aad = the record's key): see IdempotencyOptions.secret. */
-  sealed?: true;
+  /**
+   * The body is sealed, aad = the record's key (see IdempotencyOptions.secret): 2 = one AES-256-GCM
+   * under a per-process key (createRecordSealer); true = an envelope (sealString, older records).
+   */
+  sealed?: true | 2;
 }
 
 export interface IdempotencyOptions {
@@ -40,16 +43,23 @@ export interface IdempotencyOptions {
    */
   instance?: string;
   heartbeatMs?: number;
+  /**
+   * The results bucket opened for direct gets (allow_direct: no JetStream API call, no error object
+   * for a missing key). Read only right after a fresh claim, where a replica lagging by a moment
+   * cannot matter: a fresh claim means no claim existed for the key for the bucket's max_age, so any
+   * result for it was stored at least that long ago.
+   */
+  resultsDirect?: KV;
 }
 
 /** A request in flight longer than this is presumed dead (its process crashed) and may be taken over. */
-const STALE_MS = 60_000;
+export const STALE_MS = 60_000;
 const aliveKey = (instance: string) => `alive.${instance}`;
 
 export type Claim = { kind: 'run'; finish(status: number, body: string, requestId: string): Promise<void> } | { kind: 'replay'; status: number; body: string; requestId: string };
 
 export function fingerprint(method: string, path: string, params: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${canonical(params)}`).digest('hex');
+  return hash('sha256', `${method} ${path}\n${canonical(params)}`, 'hex');
 }
 
 function canonical(v: unknown): string {
@@ -86,7 +96,9 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     return Date.now() - last > 3 * heartbeatMs && Date.now() - rec.started > 3 * heartbeatMs;
   }
   const keyed = (fp: string) => (o.secret ? createHmac('sha256', o.secret).update(fp).digest('hex') : fp);
-  const keyOf = (scope: string, idemKey: string) => `${scope}.${createHash('sha256').update(idemKey).digest('hex')}`;
+  const keyOf = (scope: string, idemKey: string) => `${scope}.${hash('sha256', idemKey, 'hex')}`;
+  const sealer = o.secret ? createRecordSealer(o.secret, 'paynats idempotency results v2') : undefined;
+  const resultsDirect = o.resultsDirect ?? results;
 
   const mismatch = (idemKey: string) =>
     new ApiError(
@@ -107,13 +119,18 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
       true,
     );
 
-  async function stored(key: string, idemKey: string, fp: string): Promise<Claim | null> {
-    const e = await results.get(key);
+  function bodyOf(rec: Done, key: string): string {
+    if (rec.sealed === 2 && sealer) return sealer.open(rec.body, key);
+    if (rec.sealed && o.secret) return openString(o.secret, rec.body, key);
+    return rec.body;
+  }
+
+  async function stored(from: KV, key: string, idemKey: string, fp: string): Promise<Claim | null> {
+    const e = await from.get(key);
     if (!e || e.operation !== 'PUT') return null;
     const rec = e.json<Done>();
     if (rec.fingerprint !== fp) throw mismatch(idemKey);
-    const body = rec.sealed && o.secret ? openString(o.secret, rec.body, key) : rec.body;
-    return { kind: 'replay', status: rec.status, body, requestId: rec.request_id };
+    return { kind: 'replay', status: rec.status, body: bodyOf(rec, key), requestId: rec.request_id };
   }
 
   /** Retries of a failed release; stops once it is gone, or someone else holds the key. */
@@ -130,6 +147,76 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
       }
     }
   }
+
+  /** Claims `key` in `tries` attempts at most: a replay, a claim to run, or 409 / 400. */
+  async function claimKey(key: string, idemKey: string, fp: string, tries: number): Promise<Claim> {
+    const mine = JSON.stringify({ state: 'in_flight', fingerprint: fp, started: Date.now(), ...(o.instance ? { owner: o.instance } : {}) } satisfies InFlight);
+    let rev: number | undefined;
+    // Whether no message at all was kept for the key (claim or delete marker): see resultsDirect.
+    let fresh = false;
+    try {
+      // kv.create() without its read-back on failure: a held key is the common case of a retry.
+      rev = await inFlight.put(key, mine, { previousSeq: 0 });
+      fresh = true;
+    } catch {
+      // Held, held a moment ago, or released (a delete marker): a stored result wins.
+      const done = await stored(results, key, idemKey, fp);
+      if (done) return done;
+      const e = await inFlight.get(key);
+      if (!e || e.operation !== 'PUT') {
+        // Released (after a 5xx), expired, or never held: claim it after the marker, if still there.
+        try {
+          rev = await inFlight.put(key, mine, { previousSeq: e?.revision ?? 0 });
+        } catch {
+          if (tries <= 1) throw inUse(idemKey);
+          return claimKey(key, idemKey, fp, tries - 1); // someone else claimed it between the two calls
+        }
+      } else {
+        const rec = e.json<InFlight>();
+        if (rec.fingerprint !== fp) throw mismatch(idemKey);
+        if (Date.now() - rec.started < STALE_MS && !(await holderGone(rec))) throw inUse(idemKey);
+        try {
+          rev = await inFlight.update(key, mine, e.revision);
+        } catch {
+          throw inUse(idemKey);
+        }
+      }
+    }
+    const claimed = rev;
+    // A release lost to a broker failover (a KV leader election) would leave the key answering 409
+    // until the claim goes stale (STALE_MS): try again in the background for a while.
+    const release = () => inFlight.delete(key, { previousSeq: claimed }).catch(() => void releaseLater(key, claimed));
+    // A request with this key may have finished before our claim.
+    const done = await stored(fresh ? resultsDirect : results, key, idemKey, fp).catch(async (err: unknown) => {
+      await release();
+      throw err;
+    });
+    if (done) {
+      void release();
+      return done;
+    }
+    return {
+      kind: 'run',
+      async finish(status, body, requestId) {
+        // A 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
+        if (status >= 500) return void (await release());
+        const rec: Done = sealer
+          ? { state: 'done', fingerprint: fp, status, body: sealer.seal(body, key), request_id: requestId, sealed: 2 }
+          : { state: 'done', fingerprint: fp, status, body, request_id: requestId };
+        try {
+          await results.put(key, JSON.stringify(rec));
+        } catch (err) {
+          // The request answers 5xx: let a retry run (if the write landed after all, the retry finds it).
+          await release();
+          throw err;
+        }
+        // The claim is not released: from here on a retry finds it held, then the stored result. It
+        // expires by the bucket's max_age (inFlightTtlMs, nats/topology.ts), which bounds the claims kept:
+        // one message per key used in the last 2 min, as many as before (each release left a delete marker).
+      },
+    };
+  }
+
   return {
     /** Stops the heartbeat (the claims it vouched for become stale after 3 beats). */
     stop() {
@@ -137,57 +224,13 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     },
     /**
      * The claim comes first and the stored result is read once after it: a key that is not held
-     * now either never ran or has finished (its result is stored before its claim is released), so
-     * one create and one read decide every case. On the common path a request costs a claim
-     * (memory), a read, its result (the one durable write) and the release, which is not waited for.
+     * now either never ran, or failed (5xx: nothing stored), or finished more than the claims'
+     * max_age ago (its claim outlives the write of its result), so one claim and one read decide
+     * every case. On the common path a request costs a claim (memory), a read and its result (the
+     * one durable write); a retry costs a refused claim and a read of the stored result.
      */
-    async claim(scope: string, idemKey: string, plainFp: string): Promise<Claim> {
-      const key = keyOf(scope, idemKey);
-      const fp = keyed(plainFp);
-      const mine: InFlight = { state: 'in_flight', fingerprint: fp, started: Date.now(), ...(o.instance ? { owner: o.instance } : {}) };
-      let rev: number;
-      try {
-        rev = await inFlight.create(key, JSON.stringify(mine));
-      } catch {
-        // Held, or held a moment ago: a stored result wins (its release may still be on its way).
-        const done = await stored(key, idemKey, fp);
-        if (done) return done;
-        const e = await inFlight.get(key);
-        if (!e || e.operation !== 'PUT') return this.claim(scope, idemKey, plainFp); // released between the two calls
-        const rec = e.json<InFlight>();
-        if (rec.fingerprint !== fp) throw mismatch(idemKey);
-        if (Date.now() - rec.started < STALE_MS && !(await holderGone(rec))) throw inUse(idemKey);
-        try {
-          rev = await inFlight.update(key, JSON.stringify(mine), e.revision);
-        } catch {
-          throw inUse(idemKey);
-        }
-      }
-      // A release lost to a broker failover (a KV leader election) would leave the key answering 409
-      // until the claim goes stale (STALE_MS): try again in the background for a while.
-      const release = () => inFlight.delete(key, { previousSeq: rev }).catch(() => void releaseLater(key, rev));
-      // A request with this key may have finished before our claim.
-      const done = await stored(key, idemKey, fp).catch(async (err: unknown) => {
-        await release();
-        throw err;
-      });
-      if (done) {
-        void release();
-        return done;
-      }
-      return {
-        kind: 'run',
-        async finish(status, body, requestId) {
-          // A 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
-          if (status >= 500) return void (await release());
-          const rec: Done = o.secret
-            ? { state: 'done', fingerprint: fp, status, body: sealString(o.secret, 'idem', body, key), request_id: requestId, sealed: true }
-            : { state: 'done', fingerprint: fp, status, body, request_id: requestId };
-          await results.put(key, JSON.stringify(rec));
-          // Not waited for: from here on a retry finds the stored result first.
-          void release();
-        },
-      };
+    claim(scope: string, idemKey: string, plainFp: string): Promise<Claim> {
+      return claimKey(keyOf(scope, idemKey), idemKey, keyed(plainFp), 3);
     },
   };
 }

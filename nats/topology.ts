@@ -37,6 +37,14 @@ export const buckets = {
   snapshots: 'pay_snapshots',
 } as const;
 
+/**
+ * max_age of pay_idempotency_inflight. A claim is not deleted once its result is stored
+ * (gateway/idempotency.ts): it expires, so the bucket holds one message per Idempotency-Key used in
+ * this window. Longer than the 60 s after which a claim may be taken over anyway; equal to the
+ * 2 min duplicate window (the server refuses a window longer than max_age).
+ */
+export const inFlightTtlMs = 2 * 60 * 1000;
+
 export const objectStores = { archive: 'pay_archive' } as const;
 
 export const durables = {
@@ -226,7 +234,10 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   const kvm = new Kvm(nc);
   const replicas = o.replicas ?? 1;
   await kvm.create(buckets.idempotency, { ttl: 24 * 3600 * 1000, history: 1, replicas, description: 'Idempotency-Key results (24 h)' });
-  await kvm.create(buckets.idempotencyInFlight, { ttl: 10 * 60 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Idempotency-Keys in flight' });
+  await kvm.create(buckets.idempotencyInFlight, { ttl: inFlightTtlMs, history: 1, replicas, storage: StorageType.Memory, description: 'Idempotency-Keys in flight' });
+  // kvm.create() leaves an existing bucket as it is: buckets made with the former 10 min get the new max_age.
+  const inFlight = `KV_${buckets.idempotencyInFlight}`;
+  if ((await jsm.streams.info(inFlight)).config.max_age !== nanos(inFlightTtlMs)) await jsm.streams.update(inFlight, { max_age: nanos(inFlightTtlMs), duplicate_window: nanos(inFlightTtlMs) });
   await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
   await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
   await kvm.create(buckets.vaultCvc, { ttl: 3600 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Sealed CVCs until authorization (memory only)' });

@@ -192,6 +192,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const idempotency = createIdempotency(await kvm.open(buckets.idempotency), await kvm.open(buckets.idempotencyInFlight), {
       secret: ring.idempotencyKey,
       instance: `${config.workerId}.${randomBytes(4).toString('hex')}`,
+      resultsDirect: await kvm.open(buckets.idempotency, { allow_direct: true }),
     });
     stops.push(async () => idempotency.stop());
     const app = buildApp({

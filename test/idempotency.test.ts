@@ -3,7 +3,7 @@
 // replay is marked, other parameters are refused, keys are scoped per merchant and mode, and a 5xx
 // is not stored.
 import t from 'tap';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startStack } from './helpers/stack.ts';
 
@@ -98,4 +98,94 @@ t.test('a crashed gateway’s claim is taken over after 3 missed heartbeats', as
   await new Promise((r) => setTimeout(r, 5 * heartbeatMs));
   t.equal((await other.claim('acct_1.test', 'k-crash', 'fp')).kind, 'run', 'taken over once the holder missed 3 heartbeats');
   t.equal(await statusOf(other.claim('acct_1.test', 'k-live', 'fp')), 409, 'a live holder keeps its claim');
+});
+
+// Claims are not released once their result is stored (they expire by the bucket's max_age): a retry
+// finds the key held, then the stored result. 5xx and failed writes still release.
+t.test('claims outlive their stored result; failures release them', async (t) => {
+  const { withNats } = await import('./helpers/nats.ts');
+  const { declareTopology, buckets, inFlightTtlMs } = await import('../nats/topology.ts');
+  const { Kvm } = await import('@nats-io/kv');
+  const { nanos } = await import('@nats-io/transport-node');
+  const { createIdempotency } = await import('../gateway/idempotency.ts');
+  const { sealString } = await import('../vault/envelope.ts');
+  const { randomBytes, createHash, createHmac } = await import('node:crypto');
+  const { url } = await withNats(t);
+  const nc = await connect({ servers: url });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const kvm = new Kvm(nc);
+  // A bucket made by an older release (10 min) gets the new max_age from declareTopology.
+  await kvm.create(buckets.idempotencyInFlight, { ttl: 10 * 60 * 1000, history: 1, storage: StorageType.Memory });
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 2000 });
+  t.equal((await jsm.streams.info(`KV_${buckets.idempotencyInFlight}`)).config.max_age, nanos(inFlightTtlMs), 'claims expire after inFlightTtlMs');
+  const results = await kvm.open(buckets.idempotency);
+  const inFlight = await kvm.open(buckets.idempotencyInFlight);
+  const resultsDirect = await kvm.open(buckets.idempotency, { allow_direct: true });
+  const secret = randomBytes(32);
+  const a = createIdempotency(results, inFlight, { instance: 'g_a', secret, resultsDirect });
+  const b = createIdempotency(results, inFlight, { instance: 'g_b', secret, resultsDirect });
+  t.teardown(() => [a, b].forEach((i) => i.stop()));
+  const keyOf = (scope: string, k: string) => `${scope}.${createHash('sha256').update(k).digest('hex')}`;
+  const statusOf = (p: Promise<unknown>) => p.then(() => 200, (e: { status?: number }) => e.status);
+  const scope = 'acct_1.test';
+
+  const first = await a.claim(scope, 'k-ok', 'fp');
+  if (first.kind !== 'run') throw new Error('expected to run');
+  await first.finish(200, '{"id":"pi_1","secret":"whsec_x"}', 'req_1');
+  const held = await inFlight.get(keyOf(scope, 'k-ok'));
+  t.equal(held?.operation, 'PUT', 'the claim is still there after the result is stored');
+  const stored = await results.get(keyOf(scope, 'k-ok'));
+  t.notMatch(stored!.string(), /whsec_x/, 'the stored body is sealed');
+  for (const [who, g] of [['same gateway', a], ['another gateway', b]] as const) {
+    const again = await g.claim(scope, 'k-ok', 'fp');
+    t.same(again, { kind: 'replay', status: 200, body: '{"id":"pi_1","secret":"whsec_x"}', requestId: 'req_1' }, `a retry on the ${who} replays`);
+  }
+  t.equal(await statusOf(b.claim(scope, 'k-ok', 'other-fp')), 400, 'other parameters: idempotency_error');
+
+  // The claim expired (max_age): the retry claims afresh and still finds the result (direct get).
+  await jsm.streams.purge(`KV_${buckets.idempotencyInFlight}`, { filter: `$KV.${buckets.idempotencyInFlight}.${keyOf(scope, 'k-ok')}` });
+  t.same(await b.claim(scope, 'k-ok', 'fp'), { kind: 'replay', status: 200, body: '{"id":"pi_1","secret":"whsec_x"}', requestId: 'req_1' }, 'replayed after the claim expired');
+
+  // A 5xx is not stored and releases the claim: the retry runs.
+  const failing = await a.claim(scope, 'k-5xx', 'fp');
+  if (failing.kind !== 'run') throw new Error('expected to run');
+  await failing.finish(503, '{}', 'req_2');
+  t.equal((await b.claim(scope, 'k-5xx', 'fp')).kind, 'run', 'a retry after a 5xx runs');
+
+  // The result cannot be written: the claim is released, the retry runs.
+  const broken = Object.create(results, { put: { value: () => Promise.reject(new Error('no quorum')) } });
+  const c = createIdempotency(broken, inFlight, { instance: 'g_c', secret, resultsDirect });
+  t.teardown(() => c.stop());
+  const lost = await c.claim(scope, 'k-lost', 'fp');
+  if (lost.kind !== 'run') throw new Error('expected to run');
+  await t.rejects(lost.finish(200, '{}', 'req_3'), /no quorum/);
+  t.equal((await b.claim(scope, 'k-lost', 'fp')).kind, 'run', 'a retry after a failed write runs');
+
+  // Records sealed by earlier releases (an envelope per record) still replay.
+  const legacyKey = keyOf(scope, 'k-legacy');
+  const fp = createHmac('sha256', secret).update('fp').digest('hex');
+  await results.put(legacyKey, JSON.stringify({ state: 'done', fingerprint: fp, status: 402, body: sealString(secret, 'idem', '{"error":{}}', legacyKey), request_id: 'req_0', sealed: true }));
+  t.same(await a.claim(scope, 'k-legacy', 'fp'), { kind: 'replay', status: 402, body: '{"error":{}}', requestId: 'req_0' }, 'an envelope-sealed record replays');
+});
+
+t.test('record sealer: one AES-256-GCM per stored body, opened by any process with the secret', async (t) => {
+  const { createRecordSealer } = await import('../vault/envelope.ts');
+  const { randomBytes } = await import('node:crypto');
+  const secret = randomBytes(32);
+  const one = createRecordSealer(secret, 'test');
+  const two = createRecordSealer(secret, 'test');
+  const s1 = one.seal('{"a":1}', 'acct_1.test.k');
+  const s2 = one.seal('{"a":1}', 'acct_1.test.k');
+  t.not(s1, s2, 'a new IV per record');
+  t.equal(two.open(s1, 'acct_1.test.k'), '{"a":1}', 'another process opens it');
+  t.not(s1.split('.')[1], two.seal('x', 'y').split('.')[1], 'each sealer has its own salt, hence key');
+  t.throws(() => one.open(s1, 'acct_1.test.other'), 'bound to its record key');
+  t.throws(() => createRecordSealer(randomBytes(32), 'test').open(s1, 'acct_1.test.k'), 'needs the secret');
+  t.throws(() => createRecordSealer(secret, 'other').open(s1, 'acct_1.test.k'), 'needs the same purpose');
+  const parts = s1.split('.');
+  const ct = Buffer.from(parts[4]!, 'base64url');
+  ct[0]! ^= 1;
+  t.throws(() => one.open([...parts.slice(0, 4), ct.toString('base64url')].join('.'), 'acct_1.test.k'), 'tampering is detected');
+  t.throws(() => one.open([...parts.slice(0, 3), parts[3]!.slice(0, 8), parts[4]].join('.'), 'acct_1.test.k'), 'a truncated tag is refused');
 });

@@ -1,7 +1,7 @@
 // AES-256-GCM envelope encryption from node:crypto (no home-made crypto): each record gets its own
 // random data key; the data key is stored wrapped under the KEK. Deleting a record's wrapped key
 // crypto-shreds it.
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { randomBuffer } from './random.ts';
 
 export interface Sealed {
@@ -54,4 +54,47 @@ export function sealString(key: Buffer, kid: string, plain: string, aad: string)
 
 export function openString(key: Buffer, sealed: string, aad: string): string {
   return open(key, JSON.parse(Buffer.from(sealed, 'base64').toString('utf8')) as Sealed, aad).toString('utf8');
+}
+
+/**
+ * Seals many short-lived records (a cache, e.g. stored idempotent responses) with one AES-256-GCM
+ * each, no per-record data key: the key is HKDF-SHA256(secret, salt, info) with a salt of 16 random
+ * bytes drawn once per sealer, so no other sealer ever encrypts under it, and the IV is a counter
+ * (unique per key: no random IV, no 2^32 birthday limit). The salt travels in every record, so any
+ * process holding the secret opens it. `aad` binds each record to its owner, as with seal().
+ * Format (base64url parts): `2.<salt>.<iv>.<tag>.<ciphertext>`.
+ */
+export function createRecordSealer(secret: Buffer, info: string) {
+  const derive = (salt: Buffer) => Buffer.from(hkdfSync('sha256', secret, salt, info, 32));
+  const salt = randomBuffer(16);
+  const saltText = salt.toString('base64url');
+  const key = derive(salt);
+  /** Keys of other sealers' salts (one per gateway start): small, and cleared if it ever grows. */
+  const opened = new Map<string, Buffer>([[saltText, key]]);
+  let n = 0;
+  return {
+    seal(plain: string, aad: string): string {
+      if (++n >= 2 ** 48) throw new Error('record sealer exhausted'); // never reached: 2^48 records from one process
+      const iv = Buffer.alloc(12);
+      iv.writeUIntBE(n, 6, 6);
+      const c = createCipheriv('aes-256-gcm', key, iv);
+      c.setAAD(Buffer.from(aad));
+      const ct = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
+      return `2.${saltText}.${iv.toString('base64url')}.${c.getAuthTag().toString('base64url')}.${ct.toString('base64url')}`;
+    },
+    open(sealed: string, aad: string): string {
+      const [v, s, iv, tag, ct] = sealed.split('.');
+      if (v !== '2' || !s || !iv || !tag || ct === undefined) throw new Error('malformed record');
+      let k = opened.get(s);
+      if (!k) {
+        if (opened.size >= 1024) opened.clear();
+        k = derive(Buffer.from(s, 'base64url'));
+        opened.set(s, k);
+      }
+      const d = createDecipheriv('aes-256-gcm', k, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
+      d.setAAD(Buffer.from(aad));
+      d.setAuthTag(Buffer.from(tag, 'base64url'));
+      return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]).toString('utf8');
+    },
+  };
 }
