@@ -45,6 +45,22 @@ export const buckets = {
  */
 export const inFlightTtlMs = 2 * 60 * 1000;
 
+/**
+ * A purge in pay_vault_cvc (the CVC forgotten after the first authorization) leaves a marker, which
+ * a memory bucket kept for its whole max_age (1 h): at 500 payments/s, 1.8 M markers in the server's
+ * memory. The purge carries a per-message TTL (`Nats-TTL`, server 2.11+, stream allow_msg_ttl) so
+ * the marker goes after a second; reading a key whose marker expired is the same "no CVC".
+ */
+export const PURGE_MARKER_TTL_MS = 1_000;
+export const PURGE_MARKER_TTL = `${PURGE_MARKER_TTL_MS / 1000}s`;
+
+/** kvm.create() leaves an existing bucket as it is: one made before markers had a TTL gets allow_msg_ttl. */
+async function allowMarkerTtl(jsm: JetStreamManager, stream: string): Promise<void> {
+  const { config } = await jsm.streams.info(stream);
+  if (config.allow_msg_ttl) return;
+  await jsm.streams.update(stream, { allow_msg_ttl: true, subject_delete_marker_ttl: nanos(PURGE_MARKER_TTL_MS) } as never);
+}
+
 export const objectStores = { archive: 'pay_archive' } as const;
 
 export const durables = {
@@ -240,7 +256,8 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   if ((await jsm.streams.info(inFlight)).config.max_age !== nanos(inFlightTtlMs)) await jsm.streams.update(inFlight, { max_age: nanos(inFlightTtlMs), duplicate_window: nanos(inFlightTtlMs) });
   await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
   await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
-  await kvm.create(buckets.vaultCvc, { ttl: 3600 * 1000, history: 1, replicas, storage: StorageType.Memory, description: 'Sealed CVCs until authorization (memory only)' });
+  await kvm.create(buckets.vaultCvc, { ttl: 3600 * 1000, history: 1, replicas, storage: StorageType.Memory, markerTTL: PURGE_MARKER_TTL_MS, description: 'Sealed CVCs until authorization (memory only)' });
+  await allowMarkerTtl(jsm, `KV_${buckets.vaultCvc}`);
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
   await kvm.create(buckets.endpointHealth, { history: 1, replicas, description: 'Webhook endpoints failing every try, since when' });

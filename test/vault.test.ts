@@ -119,6 +119,21 @@ t.test('the vault', async (t) => {
     t.strictSame(await vault.reveal(M, noCvc.id), { number: PAN });
   });
 
+  await t.test('a forgotten CVC leaves no marker behind for the bucket max_age (per-message TTL)', async (t) => {
+    const si = await (await jetstreamManager(nc)).streams.info(`KV_${buckets.vaultCvc}`);
+    t.equal(si.config.allow_msg_ttl, true, 'the bucket takes per-message TTLs');
+    const pm = await tokenize(vault);
+    const subject = `$KV.${buckets.vaultCvc}.${kvKey(M, pm.id)}`;
+    const count = async () => (await (await jetstreamManager(nc)).streams.info(`KV_${buckets.vaultCvc}`, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+    t.equal(await count(), 1, 'the sealed CVC is held');
+    await vault.forgetCvc(M, pm.id);
+    t.equal(await count(), 1, 'its purge marker replaced it');
+    const deadline = Date.now() + 5_000;
+    while ((await count()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    t.equal(await count(), 0, 'the marker expired within seconds, not after the 1 h max_age');
+    t.strictSame(await vault.reveal(M, pm.id), { number: PAN }, 'still no CVC');
+  });
+
   await t.test("another merchant can't get or reveal it", async (t) => {
     const pm = await tokenize(vault);
     t.equal(await vault.get(OTHER, pm.id, false), null);

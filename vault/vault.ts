@@ -9,6 +9,7 @@ import { open, seal, type Sealed } from './envelope.ts';
 import type { KeyRing } from './keys.ts';
 import { randomHex } from './random.ts';
 import { Lru } from '../runtime/lru.ts';
+import { PURGE_MARKER_TTL } from '../nats/topology.ts';
 
 export interface PaymentMethodRecord {
   id: string;
@@ -157,7 +158,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
     },
     async forgetCvc(merchantId, pmId) {
       if (MAGIC_PAYMENT_METHODS[pmId]) return;
-      await cvcs.purge(key(merchantId, pmId));
+      await cvcs.purge(key(merchantId, pmId), { ttl: PURGE_MARKER_TTL });
     },
     async destroy(merchantId, pmId) {
       const forget = () => {
@@ -166,7 +167,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       };
       forget();
       try {
-        await cvcs.purge(key(merchantId, pmId));
+        await cvcs.purge(key(merchantId, pmId), { ttl: PURGE_MARKER_TTL });
         await kv.purge(key(merchantId, pmId));
       } finally {
         forget();
