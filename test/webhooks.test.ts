@@ -306,3 +306,27 @@ t.test('live mode: the address connected to is checked too (a name re-pointed af
   t.equal(rx.tries(), 0, 'no connection was made');
   for (const r of seen.receipts) t.match(r, { outcome: 'failed', status_code: null, error: /^blocked: The URL's host localhost resolves to (127\.0\.0\.1|::1)/ });
 });
+
+t.test('deliveries to one endpoint reuse a kept-alive connection; another merchant gets its own', async (t) => {
+  const p = await pipeline(t);
+  let connections = 0;
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end('{}'));
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const a = p.watch('acct_keep_a');
+  const b = p.watch('acct_keep_b');
+  for (let i = 1; i <= 4; i++) {
+    await p.publish(task('acct_keep_a', url));
+    await p.settled(() => a.receipts.length >= i);
+  }
+  t.equal(connections, 1, 'four deliveries, one connection');
+  await p.publish(task('acct_keep_b', url));
+  await p.settled(() => b.receipts.length >= 1);
+  t.equal(connections, 2, 'not shared across merchants');
+  t.ok([...a.receipts, ...b.receipts].every((r) => r.outcome === 'delivered'));
+});

@@ -81,9 +81,8 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
     const merchant = await loadMerchant(commit.merchant_id);
     if (!merchant) return { kind: 'ack' };
     const tasks = tasksFor(events, commit.merchant_id, endpointsOf(merchant), m.seq, Math.floor(Date.now() / 1000));
-    for (const t of tasks) {
-      await appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id);
-    }
+    // Appended together (each has its own msgID: a redelivered commit owes nothing twice); acked once all are stored.
+    await Promise.all(tasks.map((t) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id)));
     if (tasks.length) log.debug({ seq: m.seq, tasks: tasks.length }, 'webhook tasks');
     return { kind: 'ack' };
   };
