@@ -86,6 +86,23 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
   const checkedOk = new Map<string, number>();
   const disabling = new Set<string>();
   const agents = opts.agents ?? createAgentPool({ maxSockets: perEndpoint });
+  /** Messages whose POST is running: one timer tells the server we still work on all of them (not a timer per POST). */
+  const posting = new Set<JsMsg>();
+  let beat: ReturnType<typeof setInterval> | null = null;
+  function working(m: JsMsg): void {
+    if (!opts.heartbeatMs) return;
+    posting.add(m);
+    if (beat) return;
+    beat = setInterval(() => {
+      if (posting.size === 0 && beat) {
+        clearInterval(beat);
+        beat = null;
+        return;
+      }
+      for (const x of posting) x.working();
+    }, opts.heartbeatMs);
+    beat.unref();
+  }
 
   /**
    * Counts one more real try of a delivery and keeps its record (compare-and-set, so concurrent
@@ -162,12 +179,13 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     const t = Math.floor(Date.now() / 1000);
     const guard = livemode ? liveGuard : undefined;
     // The server keeps the message ours while the POST runs, however long the ack wait.
-    const beat = opts.heartbeatMs ? setInterval(() => m.working(), opts.heartbeatMs) : null;
+    working(m);
     try {
       // Sockets are kept per merchant and endpoint (never shared across them), guarded ones apart.
-      const agent = agents.agentFor(`${task.merchant_id}/${task.endpoint_id}`, new URL(task.url), guard);
+      const url = new URL(task.url);
+      const agent = agents.agentFor(`${task.merchant_id}/${task.endpoint_id}`, url, guard);
       const res = await postJson(
-        task.url,
+        url,
         task.payload,
         {
           'content-type': 'application/json; charset=utf-8',
@@ -192,7 +210,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
       if (e instanceof PostTimeoutError) return { status: null, error: e.message, body: null };
       return { status: null, error: `${e.code ?? e.name}: ${e.message}`, body: null };
     } finally {
-      if (beat) clearInterval(beat);
+      posting.delete(m);
     }
   }
 

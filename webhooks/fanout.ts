@@ -45,6 +45,8 @@ export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: E
   const out: DeliveryTask[] = [];
   for (const e of events) {
     const to = endpoints.filter((ep) => subscribed(ep, e.type, e.livemode));
+    // Owed to no endpoint: nothing to serialize (most events of a payment are not subscribed to).
+    if (to.length === 0) continue;
     // Stripe's pending_webhooks: the endpoints this event is owed to when it is sent.
     const payload = JSON.stringify({ ...e, pending_webhooks: to.length, account: merchantId }, null, 2);
     for (const ep of to) {

@@ -134,7 +134,7 @@ class StaleSocketError extends Error {
   }
 }
 
-export async function postJson(url: string, body: string, headers: Record<string, string>, o: PostOptions): Promise<PostAnswer> {
+export async function postJson(url: string | URL, body: string, headers: Record<string, string>, o: PostOptions): Promise<PostAnswer> {
   if (!o.agent) return postOnce(url, body, headers, o, o.timeoutMs);
   const started = Date.now();
   try {
@@ -151,8 +151,8 @@ export async function postJson(url: string, body: string, headers: Record<string
   }
 }
 
-function postOnce(url: string, body: string, headers: Record<string, string>, o: PostOptions, timeoutMs: number, retried = false): Promise<PostAnswer> {
-  const u = new URL(url);
+function postOnce(url: string | URL, body: string, headers: Record<string, string>, o: PostOptions, timeoutMs: number, retried = false): Promise<PostAnswer> {
+  const u = typeof url === 'string' ? new URL(url) : url;
   const mod = u.protocol === 'https:' ? https : http;
   return new Promise<PostAnswer>((resolve, reject) => {
     let settled = false;
