@@ -38,15 +38,15 @@ interface Pipeline {
 }
 
 /** A nats-server with the real topology and the delivery worker running on the real durable. */
-async function pipeline(t: Test, opts: { timeoutMs?: number; resolve?: (host: string) => Promise<string[]> } = {}): Promise<Pipeline> {
+async function pipeline(t: Test, opts: { timeoutMs?: number; resolve?: (host: string) => Promise<string[]>; ackWaitMs?: number; heartbeatMs?: number } = {}): Promise<Pipeline> {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'webhooks-test');
   t.teardown(() => nc.close());
-  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000, ...(opts.ackWaitMs ? { webhookAckWaitMs: opts.ackWaitMs } : {}) });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const tries = await new Kvm(nc).open(buckets.deliveryTries);
-  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, ...(opts.resolve ? { resolve: opts.resolve } : {}), endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
+  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}), endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
   const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
   t.teardown(() => loop.stop());
   return {
@@ -305,4 +305,41 @@ t.test('live mode: the address connected to is checked too (a name re-pointed af
   await p.settled(() => seen.dead.length >= 1);
   t.equal(rx.tries(), 0, 'no connection was made');
   for (const r of seen.receipts) t.match(r, { outcome: 'failed', status_code: null, error: /^blocked: The URL's host localhost resolves to (127\.0\.0\.1|::1)/ });
+});
+
+t.test('deliveries to one endpoint reuse a kept-alive connection; another merchant gets its own', async (t) => {
+  const p = await pipeline(t);
+  let connections = 0;
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end('{}'));
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const a = p.watch('acct_keep_a');
+  const b = p.watch('acct_keep_b');
+  for (let i = 1; i <= 4; i++) {
+    await p.publish(task('acct_keep_a', url));
+    await p.settled(() => a.receipts.length >= i);
+  }
+  t.equal(connections, 1, 'four deliveries, one connection');
+  await p.publish(task('acct_keep_b', url));
+  await p.settled(() => b.receipts.length >= 1);
+  t.equal(connections, 2, 'not shared across merchants');
+  t.ok([...a.receipts, ...b.receipts].every((r) => r.outcome === 'delivered'));
+});
+
+t.test('a POST longer than the ack wait: the heartbeat keeps the task ours (one POST, not a redelivery)', async (t) => {
+  const p = await pipeline(t, { timeoutMs: 5_000, ackWaitMs: 1_000, heartbeatMs: 300 });
+  const M = 'acct_slow_answer';
+  const rx = await startReceiver(t, { delayMs: 2_500 });
+  const seen = p.watch(M);
+  await p.publish(task(M, rx.url));
+  await p.publish(task(M, rx.url));
+  await p.settled(() => seen.receipts.length >= 2, 15_000);
+  await sleep(300);
+  t.equal(rx.tries(), 2, 'each task POSTed once');
+  t.ok(seen.receipts.every((r) => r.outcome === 'delivered' && r.attempt === 1));
 });

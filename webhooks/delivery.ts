@@ -2,7 +2,8 @@
 // any other status is a failure, retried with exponential backoff and jitter (nak with delay) until
 // the tries run out; then the task goes to the dead-letter subject with its payload and every try.
 // Every try leaves a receipt (status, latency, the first 1 KB of the answer, the error). The POST
-// itself is webhooks/http.ts (no redirects, one deadline, capped read, pinned live-mode addresses).
+// itself is webhooks/http.ts (no redirects, one deadline, capped read, pinned live-mode addresses,
+// sockets kept alive per merchant and endpoint).
 //
 // An endpoint that has failed every try for `disableAfterMs` is disabled through its merchant's
 // actor (webhook_endpoint.disabled); its tasks still owed then go to the dead-letter subject, to be
@@ -15,7 +16,7 @@ import { subjects } from '../streams/subjects.ts';
 import { signatureHeader } from './signer.ts';
 import { appendCommitless } from './publish.ts';
 import { isBlockedAddress, urlProblem, type Resolver } from './safety.ts';
-import { BlockedAddressError, PostTimeoutError, postJson } from './http.ts';
+import { BlockedAddressError, PostTimeoutError, createAgentPool, postJson, type AddressGuard, type AgentPool } from './http.ts';
 import * as metrics from './metrics.ts';
 import type { DeadLetter, DeliveryReceipt, DeliveryTask, TryRecord } from './types.ts';
 
@@ -45,6 +46,8 @@ export interface DeliveryOptions {
   resolve?: Resolver;
   /** Tell the server we are still working on a message this often while a POST is in flight (ms). */
   heartbeatMs?: number;
+  /** Kept-alive connections per (merchant, endpoint, origin); default: a pool of this delivery's own. */
+  agents?: AgentPool;
 }
 
 export const maxTries = (backoffMs: number[]) => backoffMs.length + 1;
@@ -56,6 +59,11 @@ export function nextDelay(backoffMs: number[], tryNo: number): number {
 
 /** How much of an answer a receipt keeps. */
 export const RESPONSE_CAP = 1024;
+
+/** Live mode: checked for every address a connection connects to (DNS can change after the pre-check). */
+const liveGuard: AddressGuard = (host, address) => (isBlockedAddress(address) ? `The URL's host ${host} resolves to ${address}, a loopback, private or link-local address.` : null);
+
+const dec = new TextDecoder();
 
 interface TryState {
   n: number;
@@ -77,6 +85,24 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
   const suspect = new Set<string>();
   const checkedOk = new Map<string, number>();
   const disabling = new Set<string>();
+  const agents = opts.agents ?? createAgentPool({ maxSockets: perEndpoint });
+  /** Messages whose POST is running: one timer tells the server we still work on all of them (not a timer per POST). */
+  const posting = new Set<JsMsg>();
+  let beat: ReturnType<typeof setInterval> | null = null;
+  function working(m: JsMsg): void {
+    if (!opts.heartbeatMs) return;
+    posting.add(m);
+    if (beat) return;
+    beat = setInterval(() => {
+      if (posting.size === 0 && beat) {
+        clearInterval(beat);
+        beat = null;
+        return;
+      }
+      for (const x of posting) x.working();
+    }, opts.heartbeatMs);
+    beat.unref();
+  }
 
   /**
    * Counts one more real try of a delivery and keeps its record (compare-and-set, so concurrent
@@ -151,11 +177,15 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
       if (problem) return { status: null, error: `blocked: ${problem}`, body: null };
     }
     const t = Math.floor(Date.now() / 1000);
+    const guard = livemode ? liveGuard : undefined;
     // The server keeps the message ours while the POST runs, however long the ack wait.
-    const beat = opts.heartbeatMs ? setInterval(() => m.working(), opts.heartbeatMs) : null;
+    working(m);
     try {
+      // Sockets are kept per merchant and endpoint (never shared across them), guarded ones apart.
+      const url = new URL(task.url);
+      const agent = agents.agentFor(`${task.merchant_id}/${task.endpoint_id}`, url, guard);
       const res = await postJson(
-        task.url,
+        url,
         task.payload,
         {
           'content-type': 'application/json; charset=utf-8',
@@ -169,7 +199,8 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
           timeoutMs: opts.timeoutMs,
           cap: RESPONSE_CAP,
           // Live: the address connected to is checked in the connection's own lookup (DNS can change).
-          ...(livemode ? { guard: (host: string, address: string) => (isBlockedAddress(address) ? `The URL's host ${host} resolves to ${address}, a loopback, private or link-local address.` : null) } : {}),
+          ...(guard ? { guard } : {}),
+          agent,
         },
       );
       return { status: res.status, error: res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`, body: res.body };
@@ -179,14 +210,14 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
       if (e instanceof PostTimeoutError) return { status: null, error: e.message, body: null };
       return { status: null, error: `${e.code ?? e.name}: ${e.message}`, body: null };
     } finally {
-      if (beat) clearInterval(beat);
+      posting.delete(m);
     }
   }
 
   return async (m: JsMsg): Promise<Outcome> => {
     let task: DeliveryTask;
     try {
-      task = JSON.parse(new TextDecoder().decode(m.data)) as DeliveryTask;
+      task = JSON.parse(dec.decode(m.data)) as DeliveryTask;
     } catch {
       return { kind: 'term', reason: 'undecodable task' };
     }

@@ -45,6 +45,8 @@ export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: E
   const out: DeliveryTask[] = [];
   for (const e of events) {
     const to = endpoints.filter((ep) => subscribed(ep, e.type, e.livemode));
+    // Owed to no endpoint: nothing to serialize (most events of a payment are not subscribed to).
+    if (to.length === 0) continue;
     // Stripe's pending_webhooks: the endpoints this event is owed to when it is sent.
     const payload = JSON.stringify({ ...e, pending_webhooks: to.length, account: merchantId }, null, 2);
     for (const ep of to) {
@@ -81,9 +83,8 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
     const merchant = await loadMerchant(commit.merchant_id);
     if (!merchant) return { kind: 'ack' };
     const tasks = tasksFor(events, commit.merchant_id, endpointsOf(merchant), m.seq, Math.floor(Date.now() / 1000));
-    for (const t of tasks) {
-      await appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id);
-    }
+    // Appended together (each has its own msgID: a redelivered commit owes nothing twice); acked once all are stored.
+    await Promise.all(tasks.map((t) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id)));
     if (tasks.length) log.debug({ seq: m.seq, tasks: tasks.length }, 'webhook tasks');
     return { kind: 'ack' };
   };

@@ -3,6 +3,6 @@
 import { createHmac } from 'node:crypto';
 
 export function signatureHeader(payload: string, secrets: string[], t: number): string {
-  const v1 = secrets.map((s) => `v1=${createHmac('sha256', s).update(`${t}.${payload}`).digest('hex')}`);
+  const v1 = secrets.map((s) => `v1=${createHmac('sha256', s).update(`${t}.`).update(payload).digest('hex')}`);
   return [`t=${t}`, ...v1].join(',');
 }

@@ -48,6 +48,52 @@ export function endpointNow(m: Merchant | null, endpointId: string, ring: KeyRin
   return secrets ? { enabled, secrets } : null;
 }
 
+/** An endpoint as endpointNow saw it, its secrets opened once; previous secrets are filtered by expiry at each use. */
+interface OpenedEndpoint {
+  enabled: boolean;
+  current: string;
+  previous: { secret: string; expires_at: number }[];
+}
+
+/**
+ * endpointNow, with each endpoint's secrets opened once per merchant state (not once per delivery).
+ * The cache hangs off the Merchant object itself: a new state read (a merchant commit, the 5 s
+ * expiry of the merchant cache) is a new object, so nothing outlives the state it was opened from.
+ */
+export function cachedEndpointNow(ring: KeyRing): (m: Merchant | null, endpointId: string) => EndpointNow | null {
+  const opened = new WeakMap<Merchant, Map<string, OpenedEndpoint | null>>();
+  return (m, endpointId) => {
+    if (!m) return null;
+    let byId = opened.get(m);
+    if (!byId) opened.set(m, (byId = new Map()));
+    let e = byId.get(endpointId);
+    if (e === undefined) {
+      e = openEndpoint(m, endpointId, ring);
+      byId.set(endpointId, e);
+    }
+    if (!e) return null;
+    const nowS = Math.floor(Date.now() / 1000);
+    return { enabled: e.enabled, secrets: [e.current, ...e.previous.filter((p) => p.expires_at > nowS).map((p) => p.secret)] };
+  };
+}
+
+/** endpointNow's answer with the secrets opened but previous ones not yet filtered by expiry. */
+function openEndpoint(m: Merchant, endpointId: string, ring: KeyRing): OpenedEndpoint | null {
+  const enabled = endpointsOf(m).some((e) => e.id === endpointId);
+  const exists = enabled || (m.webhook_endpoints ?? []).some((e) => e.id === endpointId);
+  if (!exists) return null;
+  // The onboarding endpoint keeps the onboarding secret; an added one has its own (as secretsOf).
+  if (endpointId === m.webhook_endpoint_id) return { enabled, current: openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${m.merchant_id}`), previous: [] };
+  const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
+  if (!ep) return null;
+  const aad = `whsec/${m.merchant_id}/${ep.id}`;
+  return {
+    enabled,
+    current: openString(ring.secretsKey, ep.secret_enc, aad),
+    previous: (ep.previous_secrets ?? []).map((p) => ({ secret: openString(ring.secretsKey, p.secret_enc, aad), expires_at: p.expires_at })),
+  };
+}
+
 export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<ConsumerLoop[]> {
   const { js, jsm, kvm, ring, config, log } = d;
   const merchants = new Map<string, { m: Merchant | null; until: number }>();
@@ -65,6 +111,7 @@ export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<Consumer
   d.nc.subscribe('pay.evt.merchant.*', { callback: (err, m) => (err ? undefined : forget(m.subject.split('.')[3] ?? '')) });
   const commands = createCommandClient(d.nc, { partitions: config.partitions, timeoutMs: 15_000 });
   const ackWaitMs = config.webhookAckWaitMs ?? 60_000;
+  const opened = cachedEndpointNow(ring);
   setDlqDepthSource(async () => {
     const info = await jsm.streams.info(WEBHOOKS_STREAM, { subjects_filter: 'pay.webhook.dlq.>' });
     return Object.values(info.state.subjects ?? {}).reduce((a, n) => a + n, 0);
@@ -80,7 +127,7 @@ export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<Consumer
       perEndpoint: config.webhookPerEndpoint ?? 8,
       disableAfterMs: config.webhookDisableAfterMs ?? 0,
       heartbeatMs: Math.max(100, Math.floor(ackWaitMs / 3)),
-      endpointFor: async (merchantId, endpointId) => endpointNow(await cachedMerchant(merchantId), endpointId, ring),
+      endpointFor: async (merchantId, endpointId) => opened(await cachedMerchant(merchantId), endpointId),
       async disable(merchantId, endpointId, failingSince) {
         const now = Math.floor(Date.now() / 1000);
         await commands.send({
