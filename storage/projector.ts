@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Intent, Merchant } from '../actors/mod.ts';
 import { durables } from '../nats/topology.ts';
-import { runBatchConsumer, type ConsumerLoop, type Outcome } from '../nats/consumer.ts';
+import { runBatchConsumer, runContiguousBatchConsumer, type ConsumerLoop, type Outcome, type SeqRecord } from '../nats/consumer.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import type { StoredCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
@@ -128,9 +128,9 @@ function errorMessage(err: unknown): string {
  * Decodes each message of a batch; one that does not decode is termed (it never will), the rest are
  * projected together and acked, or all naked for redelivery when the transaction fails.
  */
-async function projectBatch<T>(
-  msgs: JsMsg[],
-  decode: (m: JsMsg) => T,
+async function projectBatch<M extends { seq: number }, T>(
+  msgs: M[],
+  decode: (m: M) => T,
   project: (items: T[]) => Promise<void>,
   log: Logger,
   what: string,
@@ -172,6 +172,10 @@ export function storedCommitOf(m: JsMsg): StoredCommit {
   return { commit: decodeCommit(m.data), seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6) };
 }
 
+function storedCommitOfRecord(r: SeqRecord): StoredCommit {
+  return { commit: decodeCommit(r.data), seq: r.seq, subject: r.subject, time: r.timeMs };
+}
+
 /** One projection: a stream read with a durable, its messages decoded and projected a batch at a time. */
 interface Projection<T> {
   component: string;
@@ -191,9 +195,35 @@ function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop
   });
 }
 
-/** Folds PAY_EVENTS into the read model with the `projector` durable. */
+/**
+ * Folds PAY_EVENTS into the read model with the `projector` durable: ack-all, one ack per batch
+ * (nats/consumer.ts runContiguousBatchConsumer; its filter is the whole stream).
+ */
 export function startProjector(o: ProjectorOptions): ConsumerLoop {
-  return startProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: storedCommitOf, project: projectCommits, what: 'commit' });
+  const log = o.log.child({ component: 'projector' });
+  const backoff = { failures: 0 };
+  const jsm = o.js.jetstreamManager();
+  jsm.catch(() => {});
+  let loop: ConsumerLoop | null = null;
+  let stopped = false;
+  const done = jsm.then(
+    (m) => {
+      if (stopped) return;
+      loop = runContiguousBatchConsumer(o.js, m, EVENTS_STREAM, durables.projector, (recs) => projectBatch(recs, storedCommitOfRecord, (batch) => projectCommits(o.db, batch), log, 'commit', backoff), log, {
+        maxMessages: o.maxMessages ?? 256,
+      });
+      return loop.done;
+    },
+    (err: unknown) => log.error({ err }, 'projector could not start: no JetStream manager'),
+  );
+  return {
+    done,
+    async stop() {
+      stopped = true;
+      await jsm.catch(() => {});
+      await loop?.stop();
+    },
+  };
 }
 
 const dec = new TextDecoder();
