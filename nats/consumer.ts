@@ -129,6 +129,17 @@ export function runConsumer(
   };
 }
 
+/** NATS subject matching: `*` one token, `>` the rest (one token or more). */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '>') return s.length > i;
+    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
+}
+
 /** A stream message as a contiguous batch consumer hands it on: delivered, or read by direct get. */
 export interface SeqRecord {
   seq: number;
@@ -139,8 +150,9 @@ export interface SeqRecord {
 }
 
 /**
- * Like runBatchConsumer, for a durable with ack policy `all` whose filter covers its whole stream
- * (every stream sequence is one of its messages): one ack per batch instead of one per message.
+ * Like runBatchConsumer, for a durable with ack policy `all`: one ack per batch instead of one per
+ * message. Meant for a durable whose filter covers (nearly) its whole stream: a sequence outside the
+ * filter between two delivered ones costs a direct get to find out it is not ours.
  *
  * An ack (or term) under ack-all acknowledges every sequence below it too, whoever holds them, so
  * the loop only ever acknowledges a sequence once it has handled every sequence from the durable's
@@ -172,6 +184,8 @@ export function runContiguousBatchConsumer(
         const ci = await consumer.info();
         const ackAll = ci.config.ack_policy === AckPolicy.All;
         let next = ci.ack_floor.stream_seq + 1;
+        const filters = ci.config.filter_subjects?.length ? ci.config.filter_subjects : ci.config.filter_subject ? [ci.config.filter_subject] : [];
+        const ours = (subject: string) => filters.length === 0 || filters.some((f) => subjectMatches(f, subject));
         while (!stopped) {
           const iter = await consumer.fetch({ max_messages: opts.maxMessages ?? 256, expires: opts.expiresMs ?? 1_000 });
           const msgs: JsMsg[] = [];
@@ -202,12 +216,15 @@ export function runContiguousBatchConsumer(
               held.push(m);
               continue;
             }
-            // Direct get (any replica); a miss is asked again of the stream leader, which is never behind.
-            // An error (not a miss) restarts the loop, which reads it again.
-            const sm = (await jsm.direct.getMessage(stream, { seq })) ?? (await jsm.streams.getMessage(stream, { seq }));
+            // Direct get (any replica); a miss or a failure is asked again of the stream leader, which is
+            // never behind. An error there restarts the loop, which reads it again.
+            const sm = (await jsm.direct.getMessage(stream, { seq }).catch(() => null)) ?? (await jsm.streams.getMessage(stream, { seq }));
             if (sm) {
-              recs.push({ seq: sm.seq, subject: sm.subject, data: sm.data, timeMs: sm.time.getTime() });
-              held.push(null);
+              // Outside the filter: never this durable's, nothing to do.
+              if (ours(sm.subject)) {
+                recs.push({ seq: sm.seq, subject: sm.subject, data: sm.data, timeMs: sm.time.getTime() });
+                held.push(null);
+              }
               continue;
             }
             // Gone (aged out, or purged): nothing can bring it back.

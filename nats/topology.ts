@@ -147,7 +147,8 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.receiptsProjector,
         description: 'Folds delivery tasks (pending), receipts and dead letters into the Postgres projection',
-        ack_policy: AckPolicy.Explicit,
+        // One ack per batch (storage/projector.ts, runContiguousBatchConsumer).
+        ack_policy: AckPolicy.All,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Intent, Merchant } from '../actors/mod.ts';
 import { durables } from '../nats/topology.ts';
-import { runBatchConsumer, runContiguousBatchConsumer, type ConsumerLoop, type Outcome, type SeqRecord } from '../nats/consumer.ts';
+import { runContiguousBatchConsumer, type ConsumerLoop, type Outcome, type SeqRecord } from '../nats/consumer.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import type { StoredCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
@@ -177,22 +177,14 @@ function storedCommitOfRecord(r: SeqRecord): StoredCommit {
 }
 
 /** One projection: a stream read with a durable, its messages decoded and projected a batch at a time. */
-interface Projection<T> {
+interface Projection<T, M = JsMsg> {
   component: string;
   stream: string;
   durable: string;
-  decode: (m: JsMsg) => T;
+  decode: (m: M) => T;
   project: (db: Kysely<Database>, batch: T[]) => Promise<void>;
   /** What one message is, in logs and term reasons. */
   what: string;
-}
-
-function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop {
-  const log = o.log.child({ component: p.component });
-  const backoff = { failures: 0 };
-  return runBatchConsumer(o.js, p.stream, p.durable, (msgs) => projectBatch(msgs, p.decode, (batch) => p.project(o.db, batch), log, p.what, backoff), log, {
-    maxMessages: o.maxMessages ?? 256,
-  });
 }
 
 /**
@@ -200,7 +192,12 @@ function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop
  * (nats/consumer.ts runContiguousBatchConsumer; its filter is the whole stream).
  */
 export function startProjector(o: ProjectorOptions): ConsumerLoop {
-  const log = o.log.child({ component: 'projector' });
+  return startContiguousProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: storedCommitOfRecord, project: projectCommits, what: 'commit' });
+}
+
+/** A projection read with an ack-all durable, one ack per batch (runContiguousBatchConsumer). */
+function startContiguousProjection<T>(o: ProjectorOptions, p: Projection<T, SeqRecord>): ConsumerLoop {
+  const log = o.log.child({ component: p.component });
   const backoff = { failures: 0 };
   const jsm = o.js.jetstreamManager();
   jsm.catch(() => {});
@@ -209,12 +206,12 @@ export function startProjector(o: ProjectorOptions): ConsumerLoop {
   const done = jsm.then(
     (m) => {
       if (stopped) return;
-      loop = runContiguousBatchConsumer(o.js, m, EVENTS_STREAM, durables.projector, (recs) => projectBatch(recs, storedCommitOfRecord, (batch) => projectCommits(o.db, batch), log, 'commit', backoff), log, {
+      loop = runContiguousBatchConsumer(o.js, m, p.stream, p.durable, (recs) => projectBatch(recs, p.decode, (batch) => p.project(o.db, batch), log, p.what, backoff), log, {
         maxMessages: o.maxMessages ?? 256,
       });
       return loop.done;
     },
-    (err: unknown) => log.error({ err }, 'projector could not start: no JetStream manager'),
+    (err: unknown) => log.error({ err }, `${p.component} could not start: no JetStream manager`),
   );
   return {
     done,
@@ -264,7 +261,7 @@ export function receiptMessageOf(m: Pick<JsMsg, 'seq' | 'subject' | 'data'>): Re
   throw new Error(`not a receipt or dead-letter subject: ${m.subject}`);
 }
 
-/** Folds PAY_WEBHOOKS receipts and dead letters into webhook_deliveries with the `receipts_projector` durable. */
+/** Folds PAY_WEBHOOKS receipts and dead letters into webhook_deliveries with the `receipts_projector` durable (ack-all). */
 export function startReceiptsProjector(o: ProjectorOptions): ConsumerLoop {
-  return startProjection(o, { component: 'receipts_projector', stream: WEBHOOKS_STREAM, durable: durables.receiptsProjector, decode: receiptMessageOf, project: projectReceipts, what: 'receipt' });
+  return startContiguousProjection(o, { component: 'receipts_projector', stream: WEBHOOKS_STREAM, durable: durables.receiptsProjector, decode: receiptMessageOf, project: projectReceipts, what: 'receipt' });
 }

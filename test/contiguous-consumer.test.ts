@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import pino from 'pino';
 import { connectNats, declareTopology, durables, runContiguousBatchConsumer, type Outcome, type SeqRecord } from '../nats/mod.ts';
+import { subjectMatches } from '../nats/consumer.ts';
 import { EVENTS_STREAM } from '../streams/subjects.ts';
 import { withNats } from './helpers/nats.ts';
 
@@ -125,4 +126,36 @@ t.test('an explicit-ack projector durable is recreated as ack-all from its ack f
   t.teardown(() => loop.stop());
   t.ok(await until(async () => (await jsm.consumers.info(EVENTS_STREAM, durables.projector)).ack_floor.stream_seq === seqs.at(-1)));
   t.strictSame(seen, seqs.slice(3), 'from the old floor on, the unacknowledged one included');
+});
+
+t.test('subjectMatches', async (t) => {
+  t.ok(subjectMatches('pay.evt.>', 'pay.evt.intent.m.pi'));
+  t.notOk(subjectMatches('pay.evt.>', 'pay.evt'));
+  t.ok(subjectMatches('pay.*.x', 'pay.a.x'));
+  t.notOk(subjectMatches('pay.*.x', 'pay.a.x.y'));
+  t.notOk(subjectMatches('pay.webhook.receipt.>', 'pay.webhook.deliver.m'));
+  t.ok(subjectMatches('a.b', 'a.b'));
+  t.notOk(subjectMatches('a.b', 'a'));
+});
+
+t.test('a held sequence outside the filter is skipped, one inside is handled', async (t) => {
+  const { js, jsm } = await setup(t);
+  await jsm.streams.add({ name: 'T', subjects: ['t.>'] });
+  await jsm.consumers.add('T', { durable_name: 'd', ack_policy: AckPolicy.All, filter_subjects: ['t.a.>', 't.c.>'] });
+  const a1 = (await js.publish('t.a.1', '1')).seq;
+  await js.publish('t.b.1', 'x');
+  const c1 = (await js.publish('t.c.1', '2')).seq;
+  const c = await js.consumers.get('T', 'd');
+  const taken: number[] = [];
+  for await (const m of await c.fetch({ max_messages: 2, expires: 1_000 })) taken.push(m.seq);
+  t.strictSame(taken, [a1, c1], 'held by a client that never settles');
+  const a2 = (await js.publish('t.a.2', '3')).seq;
+  const seen: string[] = [];
+  const loop = runContiguousBatchConsumer(js, jsm, 'T', 'd', async (b) => {
+    seen.push(...b.map((r) => r.subject));
+    return b.map(() => ({ kind: 'ack' }));
+  }, log, { maxMessages: 8, expiresMs: 1_000 });
+  t.teardown(() => loop.stop());
+  t.ok(await until(async () => (await jsm.consumers.info('T', 'd')).ack_floor.stream_seq === a2));
+  t.strictSame(seen, ['t.a.1', 't.c.1', 't.a.2']);
 });
