@@ -162,7 +162,9 @@ export interface SeqRecord {
  * direct get. A nak stops the run: what was handled before it is acknowledged, it and everything
  * after it is naked at once (after the largest delay asked for, waited here: a delayed nak would
  * let the next batch's ack acknowledge it) and handled again. Redeliveries below `next` were
- * handled: the highest is acknowledged, nothing else is done.
+ * handled: the highest is acknowledged, nothing else is done. Before reading a gap the ack floor is
+ * asked for: every acknowledgement by this loop (here or in another process) means all below it was
+ * handled, so a floor past `next` moves `next` (several instances do not redo each other's work).
  * With any other ack policy (a durable not migrated yet) every message is settled on its own.
  */
 export function runContiguousBatchConsumer(
@@ -207,6 +209,16 @@ export function runContiguousBatchConsumer(
           handledBefore?.ack();
           if (bySeq.size === 0) continue;
           const last = Math.max(...bySeq.keys());
+          if (bySeq.size !== last - next + 1) {
+            // A gap. Another instance of this loop may have handled it: whatever it acknowledged (the
+            // ack floor) it handled, every sequence up to it, so only what is above the floor is read.
+            const floor = (await consumer.info()).ack_floor.stream_seq;
+            if (floor >= next) {
+              for (const seq of bySeq.keys()) if (seq <= floor) bySeq.delete(seq);
+              next = floor + 1;
+              if (bySeq.size === 0) continue;
+            }
+          }
           const recs: SeqRecord[] = [];
           const held: (JsMsg | null)[] = [];
           for (let seq = next; seq <= last; seq++) {

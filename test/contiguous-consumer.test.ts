@@ -159,3 +159,21 @@ t.test('a held sequence outside the filter is skipped, one inside is handled', a
   t.ok(await until(async () => (await jsm.consumers.info('T', 'd')).ack_floor.stream_seq === a2));
   t.strictSame(seen, ['t.a.1', 't.c.1', 't.a.2']);
 });
+
+t.test('two loops on one durable: everything handled, the floor reaches the last', async (t) => {
+  const { nc, js, jsm } = await setup(t);
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
+  const seen: number[][] = [[], []];
+  const loops = [0, 1].map((i) =>
+    start(js, jsm, async (b) => {
+      seen[i]!.push(...b.map((r) => r.seq));
+      await sleep(20);
+      return b.map(() => ({ kind: 'ack' }));
+    }),
+  );
+  t.teardown(() => Promise.all(loops.map((l) => l.stop())));
+  const seqs = await publish(js, 60);
+  t.ok(await until(async () => (await jsm.consumers.info(EVENTS_STREAM, durables.projector)).ack_floor.stream_seq === seqs.at(-1)));
+  t.strictSame([...new Set([...seen[0]!, ...seen[1]!])].sort((a, b) => a - b), seqs, 'every sequence handled');
+  t.comment(`handled ${seen[0]!.length} + ${seen[1]!.length} for ${seqs.length}`);
+});
