@@ -64,26 +64,37 @@ const dec = new TextDecoder();
 /** Records parsed / protected / handed to beforeStore at a time when a chunk is stored. */
 export const FLUSH_SLICE = 500;
 
-/** A buffered record: its body kept as JSON text (compact, and no reference into nats.js buffers). */
+/**
+ * A buffered record: its body as a copy of the message's bytes (compact, and no reference into
+ * nats.js buffers), parsed only when its chunk is stored.
+ */
 interface Buffered {
   seq: number;
   subject: string;
   time: number;
-  text: string;
+  body: Uint8Array;
 }
 
-/** The message body as JSON text (every body we write is JSON); anything else is kept as base64. */
-function textOf(data: Uint8Array): string {
-  const t = dec.decode(data);
+/** A copy of a message body, off nats.js's read buffer. */
+const bodyOf = (data: Uint8Array): Uint8Array => data.slice();
+
+/** The body parsed (every body we write is JSON); anything else is kept as base64. */
+function dataOf(body: Uint8Array): { data: unknown; text: string | null } {
+  const text = dec.decode(body);
   try {
-    JSON.parse(t);
-    return t;
+    return { data: JSON.parse(text) as unknown, text };
   } catch {
-    return JSON.stringify({ base64: Buffer.from(data).toString('base64') });
+    return { data: { base64: Buffer.from(body).toString('base64') }, text: null };
   }
 }
 
-const parsed = (b: Buffered): StreamRecord => ({ seq: b.seq, subject: b.subject, time: b.time, data: JSON.parse(b.text) as unknown });
+const parsed = (b: Buffered): StreamRecord => ({ seq: b.seq, subject: b.subject, time: b.time, data: dataOf(b.body).data });
+
+/**
+ * Whether the JSON text may hold an e-mail address: one needs an '@', written as is or escaped
+ * (JSON.stringify writes it as is; a \u escape is taken as a maybe).
+ */
+const mayHoldEmail = (text: string | null): boolean => text !== null && (text.includes('@') || text.includes('\\u'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The merchant a message belongs to: the body's merchant_id, else the subject's 4th token. */
@@ -126,20 +137,37 @@ export function startArchiver(o: ArchiverOptions): Archiver {
 
   async function flush(): Promise<void> {
     if (buffer.length === 0) return;
-    // Slice by slice: parse, apply the e-mail policy, serialize; only the lines stay.
+    // Slice by slice: parse once, hand the slice to beforeStore, apply the e-mail policy (only to
+    // records that may hold an address: the rest would come out the same), serialize; only the lines stay.
     const lines: string[] = [];
+    let beforeFailed = false;
     for (let i = 0; i < buffer.length; i += FLUSH_SLICE) {
-      const slice = buffer.slice(i, i + FLUSH_SLICE).map(parsed);
-      const protectedSlice = await Promise.all(slice.map(async (r) => ({ ...r, data: await o.privacy.protect(merchantOf(r.subject, r.data), r.data) })));
-      for (const r of protectedSlice) lines.push(JSON.stringify(r));
+      const slice = buffer.slice(i, i + FLUSH_SLICE).map((b) => ({ seq: b.seq, subject: b.subject, time: b.time, ...dataOf(b.body) }));
+      if (o.beforeStore && !beforeFailed) {
+        try {
+          await o.beforeStore(slice.map((r) => ({ seq: r.seq, subject: r.subject, time: r.time, data: r.data })));
+        } catch (err) {
+          // Run again (every slice) below, with the store, like a failed store.
+          beforeFailed = true;
+          log.warn({ err }, 'beforeStore failed; retrying with the store');
+        }
+      }
+      for (const r of slice) {
+        const data = o.privacy.policy === 'keep' || !mayHoldEmail(r.text) ? r.data : await o.privacy.protect(merchantOf(r.subject, r.data), r.data);
+        lines.push(JSON.stringify({ seq: r.seq, subject: r.subject, time: r.time, data }));
+      }
     }
+    let beforeStored = !beforeFailed;
     const chunk = encodeChunkLines(lines);
     lines.length = 0;
     const records = buffer.map((b) => ({ seq: b.seq, subject: b.subject, time: b.time, data: null }));
     const m = streamManifest({ chain, prev: head, records, chunk, emails: o.privacy.policy, createdGap: pendingGap });
     for (let attempt = 1; ; attempt++) {
       try {
-        if (o.beforeStore) for (let i = 0; i < buffer.length; i += FLUSH_SLICE) await o.beforeStore(buffer.slice(i, i + FLUSH_SLICE).map(parsed));
+        if (o.beforeStore && !beforeStored) {
+          for (let i = 0; i < buffer.length; i += FLUSH_SLICE) await o.beforeStore(buffer.slice(i, i + FLUSH_SLICE).map(parsed));
+          beforeStored = true;
+        }
         await appendChunk(o.store, m, chunk);
         break;
       } catch (err) {
@@ -189,7 +217,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
       for (let seq = last + 1; seq < rec.seq; seq++) {
         const sm = await o.jsm.direct.getMessage(o.stream, { seq }).catch(() => null);
         if (sm) {
-          await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), text: textOf(sm.data) }, null);
+          await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), body: bodyOf(sm.data) }, null);
         } else {
           // Everything below the stream's first sequence is gone: one gap, not one per sequence.
           const first = (await o.jsm.streams.info(o.stream)).state.first_seq;
@@ -232,7 +260,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
     for (let seq = archived + 1; seq <= floor && !stopped; seq++) {
       const sm = await o.jsm.direct.getMessage(o.stream, { seq }).catch(() => null);
       if (!sm) continue; // take() notes the gap when the next one arrives
-      await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), text: textOf(sm.data) }, null);
+      await take({ seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), body: bodyOf(sm.data) }, null);
       backfilled++;
     }
     if (backfilled) log.warn({ backfilled, floor }, 'the durable had acknowledged past the archive head; read those back by direct get');
@@ -258,7 +286,7 @@ export function startArchiver(o: ArchiverOptions): Archiver {
           const batch: JsMsg[] = [];
           for await (const m of iter) batch.push(m);
           for (const m of batch) {
-            await take({ seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6), text: textOf(m.data) }, m);
+            await take({ seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6), body: bodyOf(m.data) }, m);
           }
           if (buffer.length > 0 && Date.now() - firstAt >= o.chunkMs) await flush();
         }

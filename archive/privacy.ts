@@ -14,6 +14,8 @@ import { openString, sealString, type KeyRing } from '../vault/mod.ts';
 export type EmailPolicy = 'keep' | 'hash' | 'encrypt';
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+/** EMAIL without the g flag: test() keeps no position. */
+const EMAIL_ONE = new RegExp(EMAIL.source);
 const SEALED = /enc:v1:([A-Za-z0-9_-]{1,64}):([A-Za-z0-9+/=]+)/g;
 
 export interface Privacy {
@@ -35,6 +37,28 @@ async function mapStrings(v: unknown, f: (s: string) => Promise<string>): Promis
     return out;
   }
   return v;
+}
+
+/** mapStrings without a promise per value: one walk, same copy (arrays mapped, objects by own entries). */
+function mapStringsSync(v: unknown, f: (s: string) => string): unknown {
+  if (typeof v === 'string') return f(v);
+  if (Array.isArray(v)) return v.map((x) => mapStringsSync(x, f));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = mapStringsSync(x, f);
+    return out;
+  }
+  return v;
+}
+
+/** Whether some string in `v` holds an e-mail address (EMAIL needs an '@': most strings are skipped unread). */
+function holdsEmail(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('@') && EMAIL_ONE.test(v);
+  if (Array.isArray(v)) return v.some(holdsEmail);
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v)) if (holdsEmail(x)) return true;
+  }
+  return false;
 }
 
 async function replaceAsync(s: string, pattern: RegExp, f: (m: RegExpExecArray) => Promise<string>): Promise<string> {
@@ -84,13 +108,12 @@ export function createPrivacy(policy: EmailPolicy, ring: KeyRing, keys: KV | nul
     policy,
     async protect(merchantId, v) {
       if (policy === 'keep') return v;
-      if (policy === 'hash') return (await mapStrings(v, async (s) => s.replace(EMAIL, (e) => hash(e)))) as typeof v;
-      return (await mapStrings(v, (s) =>
-        replaceAsync(s, EMAIL, async (m) => {
-          const k = await merchantKey(merchantId, true);
-          return `enc:v1:${merchantId}:${sealString(k!, ring.kid, m[0], `email/${merchantId}`)}`;
-        }),
-      )) as typeof v;
+      // Synchronous walks (a promise per string cost more than the rest of the archiver's chunk work);
+      // only strings with an '@' can hold an address.
+      if (policy === 'hash') return mapStringsSync(v, (s) => (s.includes('@') ? s.replace(EMAIL, (e) => hash(e)) : s)) as typeof v;
+      // The merchant's key is read (or created) only when there is an address to seal, as before.
+      const k = holdsEmail(v) ? await merchantKey(merchantId, true) : null;
+      return mapStringsSync(v, (s) => (k && s.includes('@') ? s.replace(EMAIL, (e) => `enc:v1:${merchantId}:${sealString(k, ring.kid, e, `email/${merchantId}`)}`) : s)) as typeof v;
     },
     async reveal(v) {
       // Whatever the policy now, an archive written under 'encrypt' may hold sealed addresses: open them.

@@ -145,10 +145,22 @@ export async function settleInDoubt(o: Pick<ReconcileOptions, 'epn' | 'commands'
   return { kind: 'settled', outcome: verdict.outcome, networkRef: verdict.networkRef };
 }
 
+// The event types this consumer acts on, as they appear in a commit's JSON (JSON.stringify never
+// escapes these characters). A commit naming neither needs no decoding: it is acknowledged as is.
+const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created')];
+
+/** Whether the commit's bytes may hold an event this consumer acts on (false: certainly not). */
+export function mayNeedReconcile(data: Uint8Array): boolean {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return NEEDLES.some((n) => b.includes(n));
+}
+
 export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Outcome> {
   const clock = o.clock ?? Date.now;
   const inquiryAfterMs = o.inquiryAfterMs ?? 0;
   return async (m) => {
+    // Most commits (every one without an in-doubt attempt or a new refund) end here, undecoded.
+    if (!mayNeedReconcile(m.data)) return { kind: 'ack' };
     let commit;
     try {
       commit = decodeCommit(m.data);
