@@ -2,4 +2,4 @@
 export { connectNats, MIN_SERVER_VERSION, ServerVersionError, versionAtLeast, type NatsConnection } from './connect.ts';
 export { declareTopology, buckets, objectStores, durables, streamConfigs, consumerConfigs, type TopologyOptions } from './topology.ts';
 export { appendCommit, StreamConflictError, isTransient, type Append, type Appended } from './append.ts';
-export { runBatchConsumer, runContiguousBatchConsumer, runConsumer, type Outcome, type ConsumerLoop, type SeqRecord } from './consumer.ts';
+export { runBatchConsumer, runConsumer, type Outcome, type ConsumerLoop } from './consumer.ts';

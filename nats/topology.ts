@@ -129,8 +129,7 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.projector,
         description: 'Folds commits into the Postgres projection',
-        // One ack per batch (storage/projector.ts, runContiguousBatchConsumer): the filter must stay the whole stream.
-        ack_policy: AckPolicy.All,
+        ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
@@ -171,8 +170,7 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.receiptsProjector,
         description: 'Folds delivery tasks (pending), receipts and dead letters into the Postgres projection',
-        // One ack per batch (storage/projector.ts, runContiguousBatchConsumer).
-        ack_policy: AckPolicy.All,
+        ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
@@ -231,40 +229,13 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>): 
 
 async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig>): Promise<void> {
   const name = cfg.durable_name as string;
-  let info;
   try {
-    info = await jsm.consumers.info(stream, name);
+    await jsm.consumers.info(stream, name);
+    await jsm.consumers.update(stream, name, cfg);
   } catch (err) {
-    if (isNotFound(err)) return addConsumer(jsm, stream, cfg);
-    throw err;
+    if (isNotFound(err)) await jsm.consumers.add(stream, cfg);
+    else throw err;
   }
-  if (cfg.ack_policy && info.config.ack_policy !== cfg.ack_policy) return migrateAckPolicy(jsm, stream, cfg, info.ack_floor.stream_seq);
-  // Where a durable starts cannot be updated: a migrated one keeps the start it was recreated with.
-  const start = info.config.deliver_policy === DeliverPolicy.StartSequence ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.config.opt_start_seq } : {};
-  await jsm.consumers.update(stream, name, { ...cfg, ...start });
-}
-
-async function addConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig>): Promise<void> {
-  try {
-    await jsm.consumers.add(stream, cfg);
-  } catch (err) {
-    // Another node declared it at the same moment: theirs is as good, if its ack policy is ours.
-    const other = await jsm.consumers.info(stream, cfg.durable_name as string).catch(() => null);
-    if (!other || (cfg.ack_policy && other.config.ack_policy !== cfg.ack_policy)) throw err;
-  }
-}
-
-/**
- * The server cannot change a durable's ack policy in place: it is recreated to start at its ack
- * floor + 1. Messages acknowledged out of order above the floor are delivered again, which the
- * consumers with a changed policy (the projector) make a no-op.
- */
-async function migrateAckPolicy(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig>, ackFloor: number): Promise<void> {
-  const name = cfg.durable_name as string;
-  await jsm.consumers.delete(stream, name).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  });
-  await addConsumer(jsm, stream, ackFloor > 0 ? { ...cfg, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: ackFloor + 1 } : cfg);
 }
 
 function isNotFound(err: unknown): boolean {

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Intent, Merchant } from '../actors/mod.ts';
 import { durables } from '../nats/topology.ts';
-import { runContiguousBatchConsumer, type ConsumerLoop, type Outcome, type SeqRecord } from '../nats/consumer.ts';
+import { runBatchConsumer, type ConsumerLoop, type Outcome } from '../nats/consumer.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import type { StoredCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
@@ -128,9 +128,9 @@ function errorMessage(err: unknown): string {
  * Decodes each message of a batch; one that does not decode is termed (it never will), the rest are
  * projected together and acked, or all naked for redelivery when the transaction fails.
  */
-async function projectBatch<M extends { seq: number }, T>(
-  msgs: M[],
-  decode: (m: M) => T,
+async function projectBatch<T>(
+  msgs: JsMsg[],
+  decode: (m: JsMsg) => T,
   project: (items: T[]) => Promise<void>,
   log: Logger,
   what: string,
@@ -172,55 +172,28 @@ export function storedCommitOf(m: JsMsg): StoredCommit {
   return { commit: decodeCommit(m.data), seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6) };
 }
 
-function storedCommitOfRecord(r: SeqRecord): StoredCommit {
-  return { commit: decodeCommit(r.data), seq: r.seq, subject: r.subject, time: r.timeMs };
-}
-
 /** One projection: a stream read with a durable, its messages decoded and projected a batch at a time. */
-interface Projection<T, M = JsMsg> {
+interface Projection<T> {
   component: string;
   stream: string;
   durable: string;
-  decode: (m: M) => T;
+  decode: (m: JsMsg) => T;
   project: (db: Kysely<Database>, batch: T[]) => Promise<void>;
   /** What one message is, in logs and term reasons. */
   what: string;
 }
 
-/**
- * Folds PAY_EVENTS into the read model with the `projector` durable: ack-all, one ack per batch
- * (nats/consumer.ts runContiguousBatchConsumer; its filter is the whole stream).
- */
-export function startProjector(o: ProjectorOptions): ConsumerLoop {
-  return startContiguousProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: storedCommitOfRecord, project: projectCommits, what: 'commit' });
-}
-
-/** A projection read with an ack-all durable, one ack per batch (runContiguousBatchConsumer). */
-function startContiguousProjection<T>(o: ProjectorOptions, p: Projection<T, SeqRecord>): ConsumerLoop {
+function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop {
   const log = o.log.child({ component: p.component });
   const backoff = { failures: 0 };
-  const jsm = o.js.jetstreamManager();
-  jsm.catch(() => {});
-  let loop: ConsumerLoop | null = null;
-  let stopped = false;
-  const done = jsm.then(
-    (m) => {
-      if (stopped) return;
-      loop = runContiguousBatchConsumer(o.js, m, p.stream, p.durable, (recs) => projectBatch(recs, p.decode, (batch) => p.project(o.db, batch), log, p.what, backoff), log, {
-        maxMessages: o.maxMessages ?? 256,
-      });
-      return loop.done;
-    },
-    (err: unknown) => log.error({ err }, `${p.component} could not start: no JetStream manager`),
-  );
-  return {
-    done,
-    async stop() {
-      stopped = true;
-      await jsm.catch(() => {});
-      await loop?.stop();
-    },
-  };
+  return runBatchConsumer(o.js, p.stream, p.durable, (msgs) => projectBatch(msgs, p.decode, (batch) => p.project(o.db, batch), log, p.what, backoff), log, {
+    maxMessages: o.maxMessages ?? 256,
+  });
+}
+
+/** Folds PAY_EVENTS into the read model with the `projector` durable. */
+export function startProjector(o: ProjectorOptions): ConsumerLoop {
+  return startProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: storedCommitOf, project: projectCommits, what: 'commit' });
 }
 
 const dec = new TextDecoder();
@@ -261,7 +234,7 @@ export function receiptMessageOf(m: Pick<JsMsg, 'seq' | 'subject' | 'data'>): Re
   throw new Error(`not a receipt or dead-letter subject: ${m.subject}`);
 }
 
-/** Folds PAY_WEBHOOKS receipts and dead letters into webhook_deliveries with the `receipts_projector` durable (ack-all). */
+/** Folds PAY_WEBHOOKS receipts and dead letters into webhook_deliveries with the `receipts_projector` durable. */
 export function startReceiptsProjector(o: ProjectorOptions): ConsumerLoop {
-  return startContiguousProjection(o, { component: 'receipts_projector', stream: WEBHOOKS_STREAM, durable: durables.receiptsProjector, decode: receiptMessageOf, project: projectReceipts, what: 'receipt' });
+  return startProjection(o, { component: 'receipts_projector', stream: WEBHOOKS_STREAM, durable: durables.receiptsProjector, decode: receiptMessageOf, project: projectReceipts, what: 'receipt' });
 }
