@@ -249,60 +249,86 @@ export function stripeEventId(domainEventId: string, n: number): string {
   return `evt_${createHash('sha256').update(`${domainEventId}:${n}`).digest('hex').slice(0, 24)}`;
 }
 
-/** The Stripe events one domain event stands for, built from the state after the commit. */
-function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj; livemode?: boolean }[] {
+/**
+ * What a Stripe event's object is rendered from (the commit's state, and the attempt, refund or
+ * endpoint in it): plain data, so the type of every Stripe event of a commit is known before any
+ * object is rendered (no closure per event either).
+ */
+type ObjectOf =
+  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' }
+  | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
+  | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
+  | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint };
+
+function renderObjectOf(m: ObjectOf, c: Commit): Obj {
+  switch (m.of) {
+    case 'payment_intent':
+      return renderPaymentIntent(c.state as Intent);
+    case 'customer':
+      return renderCustomer(c.state as Customer);
+    case 'charge':
+      return renderCharge(c.state as Intent, m.a);
+    case 'refund':
+      return renderRefund(c.state as Intent, m.r);
+    case 'webhook_endpoint':
+      return renderWebhookEndpoint(m.ep);
+  }
+}
+
+const attemptOf = (i: Intent, id: string) => i.attempts.find((a) => a.id === id);
+
+/** The Stripe events one domain event stands for, built from the state after the commit (rendered by renderObjectOf). */
+function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
   // An endpoint we disabled for failing: the merchant hears of it (GET /v1/events, and its other endpoints).
   if (c.aggregate === 'merchant' && e.type === 'webhook_endpoint.disabled') {
     const ep = (c.state.webhook_endpoints ?? []).find((x) => x.id === e.data.id);
-    return ep ? [{ type: 'webhook_endpoint.disabled', object: renderWebhookEndpoint(ep), livemode: ep.livemode }] : [];
+    return ep ? [{ type: 'webhook_endpoint.disabled', of: 'webhook_endpoint' as const, ep, livemode: ep.livemode }] : [];
   }
   if (c.aggregate === 'customer') {
-    return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, object: renderCustomer(c.state) }] : [];
+    return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
   }
   if (c.aggregate !== 'intent') return [];
   const i = c.state;
-  const attempt = (id: string) => i.attempts.find((a) => a.id === id);
   switch (e.type) {
     case 'intent.created':
-      return [{ type: 'payment_intent.created', object: renderPaymentIntent(i) }];
+      return [{ type: 'payment_intent.created', of: 'payment_intent' as const }];
     case 'attempt.succeeded': {
-      const a = attempt(e.data.attempt_id);
-      const charge = a ? [{ type: 'charge.succeeded', object: renderCharge(i, a) }] : [];
+      const a = attemptOf(i, e.data.attempt_id);
+      const charge = a ? [{ type: 'charge.succeeded', of: 'charge' as const, a }] : [];
       return e.data.captured
-        ? [...charge, { type: 'payment_intent.succeeded', object: renderPaymentIntent(i) }]
-        : [...charge, { type: 'payment_intent.amount_capturable_updated', object: renderPaymentIntent(i) }];
+        ? [...charge, { type: 'payment_intent.succeeded', of: 'payment_intent' as const }]
+        : [...charge, { type: 'payment_intent.amount_capturable_updated', of: 'payment_intent' as const }];
     }
     case 'attempt.declined': {
-      const a = attempt(e.data.attempt_id);
-      return [...(a ? [{ type: 'charge.failed', object: renderCharge(i, a) }] : []), { type: 'payment_intent.payment_failed', object: renderPaymentIntent(i) }];
+      const a = attemptOf(i, e.data.attempt_id);
+      return [...(a ? [{ type: 'charge.failed', of: 'charge' as const, a }] : []), { type: 'payment_intent.payment_failed', of: 'payment_intent' as const }];
     }
     case 'intent.captured': {
-      const a = attempt(e.data.attempt_id);
-      return [...(a ? [{ type: 'charge.captured', object: renderCharge(i, a) }] : []), { type: 'payment_intent.succeeded', object: renderPaymentIntent(i) }];
+      const a = attemptOf(i, e.data.attempt_id);
+      return [...(a ? [{ type: 'charge.captured', of: 'charge' as const, a }] : []), { type: 'payment_intent.succeeded', of: 'payment_intent' as const }];
     }
     case 'intent.canceled':
-      return [{ type: 'payment_intent.canceled', object: renderPaymentIntent(i) }];
+      return [{ type: 'payment_intent.canceled', of: 'payment_intent' as const }];
     case 'refund.created':
     case 'refund.succeeded':
     case 'refund.failed': {
       const r = (i.refunds ?? []).find((x) => x.id === e.data.refund_id);
       if (!r) return [];
-      const refund = renderRefund(i, r);
-      if (e.type === 'refund.created') return [{ type: 'refund.created', object: refund }];
-      if (e.type === 'refund.failed') return [{ type: 'refund.updated', object: refund }, { type: 'refund.failed', object: refund }];
-      const a = attempt(r.charge);
-      return [...(a ? [{ type: 'charge.refunded', object: renderCharge(i, a) }] : []), { type: 'refund.updated', object: refund }];
+      if (e.type === 'refund.created') return [{ type: 'refund.created', of: 'refund' as const, r }];
+      if (e.type === 'refund.failed') return [{ type: 'refund.updated', of: 'refund' as const, r }, { type: 'refund.failed', of: 'refund' as const, r }];
+      const a = attemptOf(i, r.charge);
+      return [...(a ? [{ type: 'charge.refunded', of: 'charge' as const, a }] : []), { type: 'refund.updated', of: 'refund' as const, r }];
     }
     case 'attempt.requires_action':
-      return [{ type: 'payment_intent.requires_action', object: renderPaymentIntent(i) }];
+      return [{ type: 'payment_intent.requires_action', of: 'payment_intent' as const }];
     // The seed's payment_timeout: Stripe's payment_failed (code payment_timeout), and the seed's own
     // event for endpoints subscribed to it (alias payment_timeout).
     case 'attempt.timed_out': {
-      const a = attempt(e.data.attempt_id);
+      const a = attemptOf(i, e.data.attempt_id);
       return [
-        ...(a ? [{ type: 'charge.failed', object: renderCharge(i, a) }] : []),
-        { type: 'payment_intent.payment_failed', object: renderPaymentIntent(i) },
-        { type: 'payment_intent.payment_timeout', object: renderPaymentIntent(i) },
+        ...(a ? [{ type: 'charge.failed', of: 'charge' as const, a }] : []),
+        { type: 'payment_intent.payment_failed', of: 'payment_intent' as const },
+        { type: 'payment_intent.payment_timeout', of: 'payment_intent' as const },
       ];
     }
     // Reconciliation's own bookkeeping: money the merchant was never told about, and the audit trail.
@@ -336,24 +362,56 @@ function mapEvent(e: AnyEvent, c: Commit): { type: string; object: Obj; livemode
   }
 }
 
-export function stripeEventsOf(c: Commit): StripeEvent[] {
-  const out: StripeEvent[] = [];
+/**
+ * A Stripe event of a commit before it is rendered: its type and mode are known at once; `render()`
+ * builds the very event stripeEventsOf gives (id, object). For a consumer that keeps only some of
+ * them (the webhook fan-out): those it drops are never rendered.
+ */
+export interface PendingStripeEvent {
+  readonly type: string;
+  readonly livemode: boolean;
+  render(): StripeEvent;
+}
+
+class Pending implements PendingStripeEvent {
+  constructor(
+    readonly type: string,
+    readonly livemode: boolean,
+    private readonly commit: Commit,
+    private readonly event: AnyEvent,
+    private readonly n: number,
+    private readonly of: ObjectOf,
+  ) {}
+
+  render(): StripeEvent {
+    return {
+      id: stripeEventId(this.event.id, this.n),
+      object: 'event',
+      api_version: API_VERSION,
+      created: this.event.at,
+      data: { object: renderObjectOf(this.of, this.commit) },
+      livemode: this.livemode,
+      pending_webhooks: 1,
+      request: { id: this.commit.request_id, idempotency_key: null },
+      type: this.type,
+    };
+  }
+}
+
+export function pendingStripeEventsOf(c: Commit): PendingStripeEvent[] {
+  const out: PendingStripeEvent[] = [];
   for (const e of c.events) {
-    mapEvent(e, c).forEach((m, n) =>
-      out.push({
-        id: stripeEventId(e.id, n),
-        object: 'event',
-        api_version: API_VERSION,
-        created: e.at,
-        data: { object: m.object },
-        livemode: m.livemode ?? (c.state as { livemode?: boolean }).livemode === true,
-        pending_webhooks: 1,
-        request: { id: c.request_id, idempotency_key: null },
-        type: m.type,
-      }),
-    );
+    const mapped = mapEvent(e, c);
+    for (let n = 0; n < mapped.length; n++) {
+      const m = mapped[n]!;
+      out.push(new Pending(m.type, m.livemode ?? (c.state as { livemode?: boolean }).livemode === true, c, e, n, m));
+    }
   }
   return out;
+}
+
+export function stripeEventsOf(c: Commit): StripeEvent[] {
+  return pendingStripeEventsOf(c).map((p) => p.render());
 }
 
 /** Stripe's customer object. Fields we do not model yet are rendered as Stripe shows them when unset. */

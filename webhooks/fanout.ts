@@ -8,7 +8,7 @@ import type { Merchant } from '../actors/mod.ts';
 import { appendCommitless } from './publish.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import { subjects } from '../streams/subjects.ts';
-import { stripeEventsOf, type StripeEvent } from '../stripe/objects.ts';
+import { pendingStripeEventsOf, type PendingStripeEvent, type StripeEvent } from '../stripe/objects.ts';
 import type { Outcome } from '../nats/mod.ts';
 import type { DeliveryTask } from './types.ts';
 
@@ -42,11 +42,27 @@ export const deliveryId = (eventId: string, endpointId: string, repeat?: string)
   `whd_${createHash('sha256').update(`${eventId}\n${endpointId}${repeat ? `\n${repeat}` : ''}`).digest('hex').slice(0, 24)}`;
 
 export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: Endpoint[], commitSeq: number, now: number): DeliveryTask[] {
+  return tasksForPending(
+    events.map((e) => ({ type: e.type, livemode: e.livemode, render: () => e })),
+    merchantId,
+    endpoints,
+    commitSeq,
+    now,
+  );
+}
+
+/**
+ * tasksFor on events not yet rendered: the endpoints an event is owed to are found from its type and
+ * mode alone, and only an event owed to one is rendered (most events of a payment are not subscribed to).
+ */
+export function tasksForPending(events: PendingStripeEvent[], merchantId: string, endpoints: Endpoint[], commitSeq: number, now: number): DeliveryTask[] {
   const out: DeliveryTask[] = [];
-  for (const e of events) {
-    const to = endpoints.filter((ep) => subscribed(ep, e.type, e.livemode));
-    // Owed to no endpoint: nothing to serialize (most events of a payment are not subscribed to).
+  if (endpoints.length === 0) return out;
+  for (const p of events) {
+    const to = endpoints.filter((ep) => subscribed(ep, p.type, p.livemode));
+    // Owed to no endpoint: nothing to render or serialize.
     if (to.length === 0) continue;
+    const e = p.render();
     // Stripe's pending_webhooks: the endpoints this event is owed to when it is sent.
     const payload = JSON.stringify({ ...e, pending_webhooks: to.length, account: merchantId }, null, 2);
     for (const ep of to) {
@@ -68,6 +84,14 @@ export function tasksFor(events: StripeEvent[], merchantId: string, endpoints: E
   return out;
 }
 
+/** A merchant state's enabled endpoints, built once per state read (the fan-out's merchant cache hands out the same object until it changes). */
+const endpointsByState = new WeakMap<Merchant, Endpoint[]>();
+function endpointsCached(m: Merchant): Endpoint[] {
+  let eps = endpointsByState.get(m);
+  if (!eps) endpointsByState.set(m, (eps = endpointsOf(m)));
+  return eps;
+}
+
 /** `changed(merchantId)` is told of every merchant commit (endpoints added, changed or removed), so a cache can drop the merchant. */
 export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger, changed?: (merchantId: string) => void) {
   return async (m: JsMsg): Promise<Outcome> => {
@@ -78,14 +102,16 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }
     if (commit.aggregate === 'merchant') changed?.(commit.merchant_id);
-    const events = stripeEventsOf(commit);
+    // Types and modes first; an event is rendered only once an endpoint is found to want it.
+    const events = pendingStripeEventsOf(commit);
     if (events.length === 0) return { kind: 'ack' };
     const merchant = await loadMerchant(commit.merchant_id);
     if (!merchant) return { kind: 'ack' };
-    const tasks = tasksFor(events, commit.merchant_id, endpointsOf(merchant), m.seq, Math.floor(Date.now() / 1000));
+    const seq = m.seq;
+    const tasks = tasksForPending(events, commit.merchant_id, endpointsCached(merchant), seq, Math.floor(Date.now() / 1000));
     // Appended together (each has its own msgID: a redelivered commit owes nothing twice); acked once all are stored.
     await Promise.all(tasks.map((t) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id)));
-    if (tasks.length) log.debug({ seq: m.seq, tasks: tasks.length }, 'webhook tasks');
+    if (tasks.length) log.debug({ seq, tasks: tasks.length }, 'webhook tasks');
     return { kind: 'ack' };
   };
 }
