@@ -78,16 +78,23 @@ export async function* streamRecords(src: StreamSource, stream: string, until: n
       const iter = await src.jsm.direct.getBatch(stream, { seq: next, batch: Math.min(1_000, end - next + 1) });
       let contiguous = true;
       let got = 0;
-      for await (const sm of iter) {
-        if (sm.seq !== next || sm.seq > end) {
-          contiguous = false; // `next` aged out (or never was): look in the archive again
-          break;
+      try {
+        for await (const sm of iter) {
+          if (sm.seq !== next || sm.seq > end) {
+            contiguous = false; // `next` aged out (or never was): look in the archive again
+            break;
+          }
+          got++;
+          next = sm.seq + 1;
+          counts.live++;
+          const text = sm.string();
+          yield { seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: JSON.parse(text) as unknown, source: 'stream', mayBeSealed: text.includes('enc:v1:') };
         }
-        got++;
-        next = sm.seq + 1;
-        counts.live++;
-        const text = sm.string();
-        yield { seq: sm.seq, subject: sm.subject, time: sm.time.getTime(), data: JSON.parse(text) as unknown, source: 'stream', mayBeSealed: text.includes('enc:v1:') };
+      } catch (err) {
+        // `next` aged out between the archive lookup and this read (the server answers 404 "no
+        // message found" for the batch's first sequence): look in the archive again.
+        if ((err as { code?: unknown }).code !== 404) throw err;
+        contiguous = false;
       }
       if (!contiguous || got === 0) break;
     }
