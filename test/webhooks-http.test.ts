@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
+import { listenOnLoopback } from './helpers/webhook-receiver.ts';
 import { BlockedAddressError, createAgentPool, postJson, type AddressGuard } from '../webhooks/http.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -27,15 +28,7 @@ async function endpoint(t: Test) {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(t, server);
   return { port, url: `http://127.0.0.1:${port}/hook`, requests: () => requests, connections: () => connections, open: () => sockets.size };
 }
 

@@ -15,7 +15,7 @@ import { WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import { createDelivery, maxTries, signatureHeader, type DeadLetter, type DeliveryReceipt, type DeliveryTask } from '../webhooks/mod.ts';
 import { withNats } from './helpers/nats.ts';
 import { isBlockedAddress, urlProblem } from '../webhooks/safety.ts';
-import { startReceiver } from './helpers/webhook-receiver.ts';
+import { listenOnLoopback, startReceiver } from './helpers/webhook-receiver.ts';
 
 const log = pino({ level: 'silent' });
 const stripe = new Stripe('sk_test_x');
@@ -118,15 +118,7 @@ async function rawServer(t: Test, onRequest: (req: http.IncomingMessage, res: ht
     req.resume();
     onRequest(req, res);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, requests: () => requests };
+  return { url: `http://127.0.0.1:${await listenOnLoopback(t, server)}/hook`, requests: () => requests };
 }
 
 t.test('500, 500, then 200: delivered on the third try, every try receipted, signed as Stripe signs', async (t) => {

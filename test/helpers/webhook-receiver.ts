@@ -17,6 +17,19 @@ export interface ReceiverOptions {
   body?: string;
 }
 
+/** Listens on a free loopback port; the test's teardown closes the server and its kept-alive sockets. */
+export async function listenOnLoopback(t: Teardownable, server: http.Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return (server.address() as { port: number }).port;
+}
+
 export async function startReceiver(t: Teardownable, opts: ReceiverOptions = {}) {
   const received: Received[] = [];
   let n = 0;
@@ -34,14 +47,6 @@ export async function startReceiver(t: Teardownable, opts: ReceiverOptions = {})
       else answer();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const port = (server.address() as { port: number }).port;
+  const port = await listenOnLoopback(t, server);
   return { url: `http://127.0.0.1:${port}/webhooks`, received, tries: () => n };
 }
