@@ -12,6 +12,24 @@ export function commandId(merchantId: string, route: string, idempotencyKey: str
 
 export const derivedId = (prefix: string, commandId: string) => `${prefix}_${h(`${prefix}:${commandId}`)}`;
 
+/**
+ * A charge (attempt) id names its intent: `ch_` + the intent id's 24 hex + 12 hex derived from the
+ * confirm command, much as Stripe's ch_ and pi_ ids share their suffix. GET /v1/charges/:id then
+ * finds the intent from the id alone, and a confirmation writes no pay_index entry (1.1 durable KV
+ * writes per payment, awaited before the command, until 2026-11). Charges from before (24 hex after
+ * `ch_`) are still found through pay_index.
+ */
+export function chargeIdFor(intentId: string, confirmCommandId: string): string {
+  const m = /^pi_([0-9a-f]{24})$/.exec(intentId);
+  return m ? `ch_${m[1]}${h(`ch:${confirmCommandId}`, 12)}` : derivedId('ch', confirmCommandId);
+}
+
+/** The intent a charge id of chargeIdFor's form belongs to; null for other ids (look in pay_index). */
+export function intentIdOfCharge(chargeId: string): string | null {
+  const m = /^ch_([0-9a-f]{24})[0-9a-f]{12}$/.exec(chargeId);
+  return m ? `pi_${m[1]}` : null;
+}
+
 /** Unguessable and reproducible: only this server (holding the key) can compute it. */
 export function clientSecretFor(key: Buffer, intentId: string): string {
   return `${intentId}_secret_${createHmac('sha256', key).update(intentId).digest('base64url').replace(/[-_]/g, '').slice(0, 24)}`;

@@ -13,6 +13,10 @@ import type { IntentCommit, StoredCommit } from '../streams/envelope.ts';
 import { subjects } from '../streams/subjects.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { buckets } from '../nats/topology.ts';
+import { chargeIdFor, intentIdOfCharge } from '../gateway/ids.ts';
 
 const DECLINED_PAN = '4000000000000002';
 const GOOD_PAN = '4242424242424242';
@@ -93,6 +97,30 @@ t.test('charges and refunds with the official stripe SDK', async (t) => {
     const missing = await fails(stripe.charges.retrieve('ch_doesnotexist'));
     t.equal(missing.statusCode, 404);
     t.equal(missing.code, 'resource_missing');
+  });
+
+  await t.test('a charge id names its intent: found without pay_index, never across merchants or modes', async (t) => {
+    for (const id of [declinedCharge, chargeId]) {
+      t.match(id, /^ch_[0-9a-f]{36}$/);
+      t.equal(id.slice(3, 27), pi.id.slice(3), "its first 24 hex are the intent's");
+    }
+    const nc = await connect({ servers: stack.nats.url });
+    t.teardown(() => nc.close());
+    const index = await new Kvm(nc).open(buckets.index);
+    t.equal(await index.get(chargeId), null, 'a confirmation writes no pay_index entry');
+    t.equal((await stripe.charges.retrieve(chargeId)).payment_intent, pi.id);
+    const foreign = await fails(stripe2.charges.retrieve(chargeId));
+    t.equal(foreign.statusCode, 404, "another merchant's key does not find it");
+    const noSuchAttempt = await fails(stripe.charges.retrieve(`ch_${pi.id.slice(3)}${'0'.repeat(12)}`));
+    t.equal(noSuchAttempt.statusCode, 404, 'an id naming the intent but no attempt of it is no charge');
+    // A charge id of the former form (24 hex) is still found through pay_index.
+    const legacy = `ch_${'ab'.repeat(12)}`;
+    await index.put(legacy, JSON.stringify({ merchant_id: m.merchant_id, intent_id: pi.id, livemode: false }));
+    const viaIndex = await fails(stripe.charges.retrieve(legacy));
+    t.equal(viaIndex.statusCode, 404, 'indexed, but not an attempt of that intent: no such charge');
+    t.equal(intentIdOfCharge(legacy), null);
+    t.equal(intentIdOfCharge(chargeId), pi.id);
+    t.equal(chargeIdFor('pi_legacy-id', 'cmd_x').length, 27, 'an intent id of another form gets an id that pay_index resolves');
   });
 
   await t.test('charges.list: filter by payment_intent, newest first, pagination', async (t) => {

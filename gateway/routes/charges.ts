@@ -1,5 +1,6 @@
 // /v1/charges (retrieve, list) and /v1/charges/:id/refunds. A charge is an attempt of an intent:
-// a single charge is read from its intent's last commit (found through pay_index), lists come from
+// a single charge is read from its intent's last commit (its id names the intent; older ones are
+// found through pay_index), lists come from
 // the projection. Another merchant's or the other mode's charge does not exist for the key.
 import type { FastifyInstance } from 'fastify';
 import type { Attempt, Intent } from '../../actors/mod.ts';
@@ -10,15 +11,23 @@ import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { requireSecret, type Principal } from '../auth.ts';
 import { IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
+import { intentIdOfCharge } from '../ids.ts';
 
 type Obj = Record<string, unknown>;
 
 /** The intent that holds a charge or refund id of this key's merchant and mode; null: no such object for this key. */
 export async function intentHolding(deps: GatewayDeps, p: Principal, id: string): Promise<Intent | null> {
-  const e = await deps.readIndex(id);
   const livemode = p.mode === 'live';
-  if (!e || e.merchant_id !== p.merchant_id || e.livemode !== livemode) return null;
-  const i = await deps.readIntent(e.merchant_id, e.intent_id);
+  // A charge id names its intent (gateway/ids.ts); older charge ids and refund ids are in pay_index.
+  const named = intentIdOfCharge(id);
+  let intentId: string;
+  if (named) intentId = named;
+  else {
+    const e = await deps.readIndex(id);
+    if (!e || e.merchant_id !== p.merchant_id || e.livemode !== livemode) return null;
+    intentId = e.intent_id;
+  }
+  const i = await deps.readIntent(p.merchant_id, intentId);
   return i && i.merchant_id === p.merchant_id && i.livemode === livemode ? i : null;
 }
 

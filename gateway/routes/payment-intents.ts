@@ -6,7 +6,7 @@ import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../strip
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
-import { clientSecretFor, commandId, derivedId } from '../ids.ts';
+import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
 import { challengeUrl } from './three-d-secure.ts';
 import { requireCustomerParam } from './customers.ts';
@@ -133,9 +133,9 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   })) as Intent;
   if (input.confirm) {
     const confirmId = `${cmdId}:confirm`;
-    const attemptId = derivedId('ch', confirmId);
-    // pay_index first, so GET /v1/charges/:id finds the charge the moment it exists.
-    await deps.writeIndex(attemptId, { merchant_id: merchantId, intent_id: intentId, livemode: p.mode === 'live' });
+    const attemptId = chargeIdFor(intentId, confirmId);
+    // An id that does not name its intent goes in pay_index first, so GET /v1/charges/:id finds it at once.
+    if (intentIdOfCharge(attemptId) !== intentId) await deps.writeIndex(attemptId, { merchant_id: merchantId, intent_id: intentId, livemode: p.mode === 'live' });
     state = (await deps.commands.send({
       op: 'intent.confirm',
       merchantId,
@@ -289,9 +289,9 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
-        const attemptId = derivedId('ch', cmdId);
-        // pay_index first, so GET /v1/charges/:id finds the charge the moment it exists.
-        await deps.writeIndex(attemptId, { merchant_id: p.merchant_id, intent_id: id, livemode: p.mode === 'live' });
+        const attemptId = chargeIdFor(id, cmdId);
+        // An id that does not name its intent goes in pay_index first, so GET /v1/charges/:id finds it at once.
+        if (intentIdOfCharge(attemptId) !== id) await deps.writeIndex(attemptId, { merchant_id: p.merchant_id, intent_id: id, livemode: p.mode === 'live' });
         const state = (await deps.commands.send({
           op: 'intent.confirm',
           merchantId: p.merchant_id,

@@ -12,6 +12,7 @@ import type { DeadLetter, DeliveryReceipt, DeliveryTask } from '../../webhooks/t
 import { flag, positionals, type OpsCommand } from '../command.ts';
 import { UsageError, table } from '../context.ts';
 import { readAll, type StoredMsg } from '../read.ts';
+import { intentIdOfCharge } from '../../gateway/ids.ts';
 
 export interface StoryCommit {
   seq: number;
@@ -70,6 +71,8 @@ const dec = new TextDecoder();
 async function resolve(nc: NatsConnection, id: string, merchant: string | undefined): Promise<{ merchantId: string | null; intentId: string }> {
   if (id.startsWith('pi_')) return { merchantId: merchant ?? null, intentId: id };
   const kvm = new Kvm(nc);
+  const named = intentIdOfCharge(id);
+  if (named) return { merchantId: merchant ?? null, intentId: named };
   if (id.startsWith('ch_') || id.startsWith('re_')) {
     const e = await (await kvm.open(buckets.index)).get(id);
     if (!e || e.operation !== 'PUT') throw new Error(`${id} is not in pay_index: no charge or refund with that id`);
@@ -244,7 +247,7 @@ Prints one payment intent's whole story, read from the streams (the source of tr
   webhooks    every delivery the intent's commits caused (PAY_WEBHOOKS), each try's
               HTTP status or error, and whether it was delivered, is retrying or is dead
 
-<id> may be the intent (pi_…), one of its charges (ch_…, via KV pay_index), one of its
+<id> may be the intent (pi_…), one of its charges (ch_…: the id names the intent; older ones via KV pay_index), one of its
 refunds (re_…), a payment method (pm_…, the newest intent that used it), or the request
 id of any call that changed it (req_…, from a Request-Id response header or a log line:
 found by a headers-only scan of the intent commits of the last --since).
