@@ -54,11 +54,15 @@ export const inFlightTtlMs = 2 * 60 * 1000;
 export const PURGE_MARKER_TTL_MS = 1_000;
 export const PURGE_MARKER_TTL = `${PURGE_MARKER_TTL_MS / 1000}s`;
 
-/** kvm.create() leaves an existing bucket as it is: one made before markers had a TTL gets allow_msg_ttl. */
-async function allowMarkerTtl(jsm: JetStreamManager, stream: string): Promise<void> {
+/**
+ * kvm.create() leaves an existing bucket as it is: a bucket made before a setting changed gets the
+ * settings of today (those that differ) by a stream update.
+ */
+async function updateBucket(jsm: JetStreamManager, bucket: string, want: Partial<StreamConfig>): Promise<void> {
+  const stream = `KV_${bucket}`;
   const { config } = await jsm.streams.info(stream);
-  if (config.allow_msg_ttl) return;
-  await jsm.streams.update(stream, { allow_msg_ttl: true, subject_delete_marker_ttl: nanos(PURGE_MARKER_TTL_MS) } as never);
+  const current = config as unknown as Record<string, unknown>;
+  if (Object.entries(want).some(([k, v]) => current[k] !== v)) await jsm.streams.update(stream, want);
 }
 
 export const objectStores = { archive: 'pay_archive' } as const;
@@ -251,13 +255,12 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   const replicas = o.replicas ?? 1;
   await kvm.create(buckets.idempotency, { ttl: 24 * 3600 * 1000, history: 1, replicas, description: 'Idempotency-Key results (24 h)' });
   await kvm.create(buckets.idempotencyInFlight, { ttl: inFlightTtlMs, history: 1, replicas, storage: StorageType.Memory, description: 'Idempotency-Keys in flight' });
-  // kvm.create() leaves an existing bucket as it is: buckets made with the former 10 min get the new max_age.
-  const inFlight = `KV_${buckets.idempotencyInFlight}`;
-  if ((await jsm.streams.info(inFlight)).config.max_age !== nanos(inFlightTtlMs)) await jsm.streams.update(inFlight, { max_age: nanos(inFlightTtlMs), duplicate_window: nanos(inFlightTtlMs) });
+  // Buckets made with the former 10 min get the new max_age.
+  await updateBucket(jsm, buckets.idempotencyInFlight, { max_age: nanos(inFlightTtlMs), duplicate_window: nanos(inFlightTtlMs) });
   await kvm.create(buckets.keys, { history: 1, replicas, description: 'API key hash → merchant' });
   await kvm.create(buckets.vault, { history: 1, replicas, description: 'Encrypted card data (AES-256-GCM envelopes)' });
   await kvm.create(buckets.vaultCvc, { ttl: 3600 * 1000, history: 1, replicas, storage: StorageType.Memory, markerTTL: PURGE_MARKER_TTL_MS, description: 'Sealed CVCs until authorization (memory only)' });
-  await allowMarkerTtl(jsm, `KV_${buckets.vaultCvc}`);
+  await updateBucket(jsm, buckets.vaultCvc, { allow_msg_ttl: true, subject_delete_marker_ttl: nanos(PURGE_MARKER_TTL_MS) });
   await kvm.create(buckets.owners, { ttl: o.leaseMs, history: 1, replicas, description: 'Partition leases' });
   await kvm.create(buckets.deliveryTries, { ttl: 4 * 24 * 3600 * 1000, history: 1, replicas, description: 'Webhook tries per delivery' });
   await kvm.create(buckets.endpointHealth, { history: 1, replicas, description: 'Webhook endpoints failing every try, since when' });

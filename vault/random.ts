@@ -36,20 +36,17 @@ export function randomBuffer(n: number): Buffer {
   return out;
 }
 
-/** `n` cryptographically random bytes as hex (2n characters). */
-export function randomHex(n: number): string {
-  if (n > MAX_POOLED) return randomFillSync(Buffer.allocUnsafe(n)).toString('hex');
+/** `n` cryptographically random bytes, encoded. */
+function randomString(n: number, encoding: 'hex' | 'base64url'): string {
+  if (n > MAX_POOLED) return randomFillSync(Buffer.allocUnsafe(n)).toString(encoding);
   const at = take(n);
-  const s = pool.toString('hex', at, at + n);
+  const s = pool.toString(encoding, at, at + n);
   spent(at, n);
   return s;
 }
 
+/** `n` cryptographically random bytes as hex (2n characters). */
+export const randomHex = (n: number): string => randomString(n, 'hex');
+
 /** `n` cryptographically random bytes as base64url (no padding). */
-export function randomBase64url(n: number): string {
-  if (n > MAX_POOLED) return randomFillSync(Buffer.allocUnsafe(n)).toString('base64url');
-  const at = take(n);
-  const s = pool.toString('base64url', at, at + n);
-  spent(at, n);
-  return s;
-}
+export const randomBase64url = (n: number): string => randomString(n, 'base64url');

@@ -27,32 +27,39 @@ export interface WebhookWorkerDeps {
   log: Logger;
 }
 
-/** Every secret an endpoint signs with now, newest first: the current one and those rolled but not yet expired. */
-export function secretsOf(m: Merchant, endpointId: string, ring: KeyRing, nowS = Math.floor(Date.now() / 1000)): string[] | null {
-  // The onboarding endpoint keeps the onboarding secret; an added one has its own.
-  if (endpointId === m.webhook_endpoint_id) return [openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${m.merchant_id}`)];
-  const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
-  if (!ep) return null;
-  const aad = `whsec/${m.merchant_id}/${ep.id}`;
-  const previous = (ep.previous_secrets ?? []).filter((p) => p.expires_at > nowS).map((p) => openString(ring.secretsKey, p.secret_enc, aad));
-  return [openString(ring.secretsKey, ep.secret_enc, aad), ...previous];
-}
-
-/** The endpoint as a delivery sees it now: enabled or not, and its secrets; null when it is gone. */
-export function endpointNow(m: Merchant | null, endpointId: string, ring: KeyRing): EndpointNow | null {
-  if (!m) return null;
-  const enabled = endpointsOf(m).some((e) => e.id === endpointId);
-  const exists = enabled || (m.webhook_endpoints ?? []).some((e) => e.id === endpointId);
-  if (!exists) return null;
-  const secrets = secretsOf(m, endpointId, ring);
-  return secrets ? { enabled, secrets } : null;
-}
-
-/** An endpoint as endpointNow saw it, its secrets opened once; previous secrets are filtered by expiry at each use. */
+/** An endpoint with its secrets opened; previous secrets still carry their expiry (filtered at each use). */
 interface OpenedEndpoint {
   enabled: boolean;
   current: string;
   previous: { secret: string; expires_at: number }[];
+}
+
+/** The endpoint with its secrets opened: enabled or not; null when it is gone. */
+function openEndpoint(m: Merchant, endpointId: string, ring: KeyRing): OpenedEndpoint | null {
+  const enabled = endpointsOf(m).some((e) => e.id === endpointId);
+  const exists = enabled || (m.webhook_endpoints ?? []).some((e) => e.id === endpointId);
+  if (!exists) return null;
+  // The onboarding endpoint keeps the onboarding secret; an added one has its own.
+  if (endpointId === m.webhook_endpoint_id) return { enabled, current: openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${m.merchant_id}`), previous: [] };
+  const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
+  if (!ep) return null;
+  const aad = `whsec/${m.merchant_id}/${ep.id}`;
+  return {
+    enabled,
+    current: openString(ring.secretsKey, ep.secret_enc, aad),
+    previous: (ep.previous_secrets ?? []).map((p) => ({ secret: openString(ring.secretsKey, p.secret_enc, aad), expires_at: p.expires_at })),
+  };
+}
+
+/** Every secret the endpoint signs with now, newest first: the current one and those rolled but not yet expired. */
+function now(e: OpenedEndpoint, nowS = Math.floor(Date.now() / 1000)): EndpointNow {
+  return { enabled: e.enabled, secrets: [e.current, ...e.previous.filter((p) => p.expires_at > nowS).map((p) => p.secret)] };
+}
+
+/** The endpoint as a delivery sees it now: enabled or not, and its secrets; null when it is gone. */
+export function endpointNow(m: Merchant | null, endpointId: string, ring: KeyRing): EndpointNow | null {
+  const e = m ? openEndpoint(m, endpointId, ring) : null;
+  return e ? now(e) : null;
 }
 
 /**
@@ -71,26 +78,7 @@ export function cachedEndpointNow(ring: KeyRing): (m: Merchant | null, endpointI
       e = openEndpoint(m, endpointId, ring);
       byId.set(endpointId, e);
     }
-    if (!e) return null;
-    const nowS = Math.floor(Date.now() / 1000);
-    return { enabled: e.enabled, secrets: [e.current, ...e.previous.filter((p) => p.expires_at > nowS).map((p) => p.secret)] };
-  };
-}
-
-/** endpointNow's answer with the secrets opened but previous ones not yet filtered by expiry. */
-function openEndpoint(m: Merchant, endpointId: string, ring: KeyRing): OpenedEndpoint | null {
-  const enabled = endpointsOf(m).some((e) => e.id === endpointId);
-  const exists = enabled || (m.webhook_endpoints ?? []).some((e) => e.id === endpointId);
-  if (!exists) return null;
-  // The onboarding endpoint keeps the onboarding secret; an added one has its own (as secretsOf).
-  if (endpointId === m.webhook_endpoint_id) return { enabled, current: openString(ring.secretsKey, m.webhook_secret_enc, `whsec/${m.merchant_id}`), previous: [] };
-  const ep = (m.webhook_endpoints ?? []).find((e) => e.id === endpointId);
-  if (!ep) return null;
-  const aad = `whsec/${m.merchant_id}/${ep.id}`;
-  return {
-    enabled,
-    current: openString(ring.secretsKey, ep.secret_enc, aad),
-    previous: (ep.previous_secrets ?? []).map((p) => ({ secret: openString(ring.secretsKey, p.secret_enc, aad), expires_at: p.expires_at })),
+    return e ? now(e) : null;
   };
 }
 

@@ -19,10 +19,8 @@ type Obj = Record<string, unknown>;
 export async function intentHolding(deps: GatewayDeps, p: Principal, id: string): Promise<Intent | null> {
   const livemode = p.mode === 'live';
   // A charge id names its intent (gateway/ids.ts); older charge ids and refund ids are in pay_index.
-  const named = intentIdOfCharge(id);
-  let intentId: string;
-  if (named) intentId = named;
-  else {
+  let intentId = intentIdOfCharge(id);
+  if (!intentId) {
     const e = await deps.readIndex(id);
     if (!e || e.merchant_id !== p.merchant_id || e.livemode !== livemode) return null;
     intentId = e.intent_id;

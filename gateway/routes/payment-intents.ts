@@ -97,6 +97,16 @@ interface CreateInput {
   returnUrl: string | null;
 }
 
+/**
+ * The charge (attempt) id a confirmation under `confirmId` gets. One that does not name its intent
+ * (gateway/ids.ts) goes in pay_index first, so GET /v1/charges/:id finds the charge the moment it exists.
+ */
+async function newAttemptId(deps: GatewayDeps, p: Principal, intentId: string, confirmId: string): Promise<string> {
+  const attemptId = chargeIdFor(intentId, confirmId);
+  if (intentIdOfCharge(attemptId) !== intentId) await deps.writeIndex(attemptId, { merchant_id: p.merchant_id, intent_id: intentId, livemode: p.mode === 'live' });
+  return attemptId;
+}
+
 async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput): Promise<Intent> {
   const merchantId = p.merchant_id;
   const currency = checkCurrency(input.currency);
@@ -133,9 +143,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   })) as Intent;
   if (input.confirm) {
     const confirmId = `${cmdId}:confirm`;
-    const attemptId = chargeIdFor(intentId, confirmId);
-    // An id that does not name its intent goes in pay_index first, so GET /v1/charges/:id finds it at once.
-    if (intentIdOfCharge(attemptId) !== intentId) await deps.writeIndex(attemptId, { merchant_id: merchantId, intent_id: intentId, livemode: p.mode === 'live' });
+    const attemptId = await newAttemptId(deps, p, intentId, confirmId);
     state = (await deps.commands.send({
       op: 'intent.confirm',
       merchantId,
@@ -289,9 +297,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
-        const attemptId = chargeIdFor(id, cmdId);
-        // An id that does not name its intent goes in pay_index first, so GET /v1/charges/:id finds it at once.
-        if (intentIdOfCharge(attemptId) !== id) await deps.writeIndex(attemptId, { merchant_id: p.merchant_id, intent_id: id, livemode: p.mode === 'live' });
+        const attemptId = await newAttemptId(deps, p, id, cmdId);
         const state = (await deps.commands.send({
           op: 'intent.confirm',
           merchantId: p.merchant_id,
