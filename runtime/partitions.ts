@@ -62,11 +62,13 @@ export function ownPartitions(
   }
 
   async function round() {
-    await kv.put(workerKey(workerId), JSON.stringify({ worker: workerId, at: Date.now() }));
-    // Renew what we hold, all at once: one after the other, a loaded loop (16 round trips) could
-    // take longer than a lease's margin, and the last partitions would stop being surely ours.
-    await Promise.all(
-      [...held].map(async ([p, rev]) => {
+    // Renew what we hold, all at once and beside the worker's own heartbeat: one after the other, a
+    // loaded loop (16 round trips) could take longer than a lease's margin, and the last partitions
+    // would stop being surely ours (the command then answers a retryable 503).
+    const alive = kv.put(workerKey(workerId), JSON.stringify({ worker: workerId, at: Date.now() }));
+    await Promise.all([
+      alive,
+      ...[...held].map(async ([p, rev]) => {
         try {
           const sentAt = Date.now();
           held.set(p, await kv.update(leaseKey(p), workerId, rev));
@@ -77,7 +79,7 @@ export function ownPartitions(
           void lose(p, 'lost');
         }
       }),
-    );
+    ]);
     // Partitions whose commands have drained since the last round: free them for the next owner.
     for (const p of [...drained]) {
       const rev = held.get(p);
