@@ -77,7 +77,10 @@ export function runBatchConsumer(
   };
 }
 
-/** One message at a time per handler call, up to `concurrency` in flight. */
+/**
+ * One message at a time per handler call, up to `concurrency` in flight. A fetch asks for as many
+ * messages as there are free slots, so no more than `concurrency` are ever held by this process.
+ */
 export function runConsumer(
   js: JetStreamClient,
   stream: string,
@@ -88,27 +91,49 @@ export function runConsumer(
 ): ConsumerLoop {
   const concurrency = opts.concurrency ?? 32;
   let stopped = false;
-  const inflight = new Set<Promise<void>>();
+  /** Handlers running (each ends in settle). */
+  let active = 0;
+  /** Wakes the loop waiting for a free slot (one waiter: the loop itself). */
+  let freed: (() => void) | null = null;
+  const slotFreed = () => new Promise<void>((r) => (freed = r));
+  // One promise per message (the handler's own), not a chain of catch/then/finally around it, and
+  // a counter instead of racing every in-flight promise each time a slot is wanted.
+  const run = async (m: JsMsg): Promise<void> => {
+    let o: Outcome;
+    try {
+      o = await handle(m);
+    } catch (err) {
+      log.error({ err, durable, seq: m.seq }, 'handler threw');
+      o = { kind: 'nak', delayMs: 1_000, reason: String((err as Error).message) };
+    }
+    try {
+      settle(m, o, log);
+    } catch (err) {
+      // The connection is closing: unsettled, the message comes back after the ack wait.
+      log.warn({ err, durable, seq: m.seq }, 'could not settle');
+    } finally {
+      active--;
+      const wake = freed;
+      freed = null;
+      wake?.();
+    }
+  };
   const done = (async () => {
     while (!stopped) {
       try {
         const consumer = await js.consumers.get(stream, durable);
         while (!stopped) {
-          const room = concurrency - inflight.size;
-          if (room <= 0) {
-            await Promise.race(inflight);
+          if (active >= concurrency) {
+            await slotFreed();
+            // Handlers finishing in the same turn (a burst of acks read at once) free their slots
+            // before the next fetch: one pull for all of them rather than one each.
+            await new Promise<void>((r) => setImmediate(r));
             continue;
           }
-          const iter = await consumer.fetch({ max_messages: room, expires: 1_000 });
+          const iter = await consumer.fetch({ max_messages: concurrency - active, expires: 1_000 });
           for await (const m of iter) {
-            const p: Promise<void> = handle(m)
-              .catch((err: unknown): Outcome => {
-                log.error({ err, durable, seq: m.seq }, 'handler threw');
-                return { kind: 'nak', delayMs: 1_000, reason: String((err as Error).message) };
-              })
-              .then((o) => settle(m, o, log))
-              .finally(() => inflight.delete(p));
-            inflight.add(p);
+            active++;
+            void run(m);
           }
         }
       } catch (err) {
@@ -117,7 +142,8 @@ export function runConsumer(
         await sleep(500);
       }
     }
-    await Promise.allSettled(inflight);
+    // Drain: every message taken ends in ack, nak or term before the loop reports done.
+    while (active > 0) await slotFreed();
   })();
   return {
     done,

@@ -86,6 +86,16 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
   const checkedOk = new Map<string, number>();
   const disabling = new Set<string>();
   const agents = opts.agents ?? createAgentPool({ maxSockets: perEndpoint });
+  /** Endpoint URLs parsed once, not once per POST (a URL is only read by the POST). Bounded: cleared when full. */
+  const parsed = new Map<string, URL>();
+  const urlOf = (raw: string): URL => {
+    let u = parsed.get(raw);
+    if (!u) {
+      if (parsed.size >= 1_024) parsed.clear();
+      parsed.set(raw, (u = new URL(raw)));
+    }
+    return u;
+  };
   /** Messages whose POST is running: one timer tells the server we still work on all of them (not a timer per POST). */
   const posting = new Set<JsMsg>();
   let beat: ReturnType<typeof setInterval> | null = null;
@@ -182,7 +192,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     working(m);
     try {
       // Sockets are kept per merchant and endpoint (never shared across them), guarded ones apart.
-      const url = new URL(task.url);
+      const url = urlOf(task.url);
       const agent = agents.agentFor(`${task.merchant_id}/${task.endpoint_id}`, url, guard);
       const res = await postJson(
         url,
