@@ -46,12 +46,12 @@ export function validateCommit(c: unknown): asserts c is Commit {
   }
 }
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export function encodeCommit(c: Commit): Uint8Array {
   validateCommit(c);
-  return enc.encode(JSON.stringify(c));
+  // The UTF-8 bytes TextEncoder gives, made cheaper on Node 20 (nats/encode-patch.ts says why).
+  return Buffer.from(JSON.stringify(c), 'utf8');
 }
 
 export function decodeCommit(data: Uint8Array): Commit {

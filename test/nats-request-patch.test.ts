@@ -88,3 +88,43 @@ t.test('requests answer, time out and find no responders as before; no RequestEr
   for await (const r of it2) none.push(new TextDecoder().decode(r.data));
   t.strictSame(none, [], 'requestMany ends at maxWait');
 });
+
+t.test('nats/encode-patch.ts: the patches apply to the nats-core in use and give the same bytes; publishes, acks and headers through a server', async (t) => {
+  const { applyEncodePatches } = await import('../nats/encode-patch.ts');
+  t.strictSame(applyEncodePatches(), { encode: true, headersEncode: true }, 'a nats upgrade that changed the code fails here: review nats/encode-patch.ts');
+  const dir = path.dirname(require.resolve('@nats-io/nats-core/internal'));
+  const encoders = require(path.join(dir, 'encoders.js')) as { encode: (...a: string[]) => Uint8Array; Empty: Uint8Array };
+  const te = new TextEncoder();
+  for (const s of ['HPUB a.b _INBOX.x 12 34\r\n', '', 'é ü 漢字 \u{1F600}', 'lone \uD800 surrogate']) {
+    t.strictSame(Buffer.from(encoders.encode(s)), Buffer.from(te.encode(s)), `same bytes: ${JSON.stringify(s)}`);
+  }
+  t.strictSame(Buffer.from(encoders.encode('PING', '\r\n')), Buffer.from('PING\r\n'), 'several strings are concatenated');
+  t.equal(encoders.encode(), encoders.Empty, 'none: the shared empty array');
+  const { headers } = await import('@nats-io/transport-node');
+  const h = headers();
+  h.set('Request-Id', 'req_1');
+  h.set('Writer', 'w_é');
+  t.strictSame(Buffer.from((h as unknown as { encode(): Uint8Array }).encode()), Buffer.from(te.encode(h.toString())), 'header block: same bytes');
+
+  // Through a server: publish acks, errors with their classes and codes, direct gets, headers round trip.
+  const { url } = await withNats(t);
+  const nc = await connectNats(url, 'encode-patch-test');
+  t.teardown(() => nc.close());
+  const { jetstream, jetstreamManager, JetStreamApiError } = await import('@nats-io/jetstream');
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'ENC', subjects: ['enc.>'], allow_direct: true });
+  const js = jetstream(nc);
+  const hh = headers();
+  hh.set('Correlation-Id', 'corr_ü');
+  const ack = await js.publish('enc.a', te.encode('{"x":"ü"}'), { msgID: 'm1', headers: hh, expect: { lastSubjectSequence: 0 } });
+  t.equal(ack.seq, 1);
+  t.equal((await js.publish('enc.a', te.encode('again'), { msgID: 'm1' })).duplicate, true, 'a duplicate ack parsed');
+  const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e);
+  const wrongSeq = await failure(js.publish('enc.a', te.encode('x'), { expect: { lastSubjectSequence: 0 } }));
+  t.ok(wrongSeq instanceof JetStreamApiError && wrongSeq.code === 10071, 'wrong last sequence: a JetStreamApiError with its code');
+  const missing = await failure(jsm.streams.info('NOPE'));
+  t.ok(missing instanceof JetStreamApiError && missing.code === 10059 && missing.name === 'StreamNotFoundError', 'a missing stream: StreamNotFoundError with its code');
+  const m = await jsm.direct.getMessage('ENC', { last_by_subj: 'enc.a' });
+  t.equal(m?.header.get('Correlation-Id'), 'corr_ü', 'headers read back');
+  t.equal(new TextDecoder().decode(m!.data), '{"x":"ü"}');
+});
