@@ -10,7 +10,8 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { buckets, connectNats, declareTopology } from '../nats/mod.ts';
-import { createVault, keyRing, loadMasterKey, open, VaultError, type PaymentMethodRecord, type Vault } from '../vault/mod.ts';
+import { createVault, keyRing, loadMasterKey, seal, VaultError, type PaymentMethodRecord, type Vault } from '../vault/mod.ts';
+import { openUnder, unwrapDataKey } from '../vault/envelope.ts';
 import { withNats } from './helpers/nats.ts';
 
 const PAN = '4242424242424242';
@@ -26,7 +27,7 @@ function tmpDir(t: Test): string {
   return dir;
 }
 
-async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string; nc: NatsConnection }> {
+async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string; nc: NatsConnection; cvcStore: KV }> {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'vault-test');
   t.teardown(() => nc.close());
@@ -35,7 +36,7 @@ async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string; 
   const cvcs = await new Kvm(nc).open(buckets.vaultCvc);
   const dataDir = tmpDir(t);
   const vault = createVault(kv, keyRing(loadMasterKey(dataDir, {})), cvcs);
-  return { kv, vault, dataDir, nc };
+  return { kv, vault, dataDir, nc, cvcStore: cvcs };
 }
 
 const kvKey = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
@@ -54,7 +55,7 @@ const tokenize = (vault: Vault, merchantId = M, card: { number: string; cvc?: st
   vault.tokenize(merchantId, { ...card, exp_month: 12, exp_year: 2031 }, { metadata: { order: '1' } }, NOW, false);
 
 t.test('the vault', async (t) => {
-  const { kv, vault, dataDir, nc } = await setup(t);
+  const { kv, vault, dataDir, nc, cvcStore } = await setup(t);
 
   await t.test('tokenize returns the summary only', async (t) => {
     const pm = await tokenize(vault);
@@ -85,14 +86,21 @@ t.test('the vault', async (t) => {
     const { sealed, ...clear } = r.record;
     t.notOk(JSON.stringify(clear).includes(CVC), 'no CVC digits in the clear fields');
     t.ok(sealed, 'the secret part is sealed');
-    t.match(sealed, { v: 1, kid: /^[0-9a-f]{8}$/, wdek: String, ct: String });
+    t.match(sealed, { v: 2, kid: /^[0-9a-f]{8}$/, wdek: /^[A-Za-z0-9_-]+$/, ct: /^[A-Za-z0-9_-]+$/ });
     // The ciphertext is not an encoding of the plaintext either.
-    for (const part of [...sealed!.wdek.split('.'), ...sealed!.ct.split('.')]) {
-      const b = Buffer.from(part, 'base64');
+    for (const part of [sealed!.wdek, sealed!.ct]) {
+      const b = Buffer.from(part, 'base64url');
       t.equal(b.indexOf(PAN), -1);
       t.equal(b.indexOf('"cvc"'), -1);
       t.equal(b.indexOf(`"${CVC}"`), -1);
     }
+    t.equal(Buffer.from(sealed!.wdek, 'base64url').length, 12 + 16 + 32, 'iv, tag and a wrapped 32-byte data key');
+    // The CVC (memory storage) is sealed under the card's own data key: no key of its own beside it.
+    const c = await cvcStore.get(kvKey(M, pm.id));
+    const cvcText = c ? dec.decode(c.value) : '';
+    t.match(cvcText, /^2\.[A-Za-z0-9_-]+$/, 'the CVC entry is sealed');
+    t.equal(Buffer.from(cvcText.slice(2), 'base64url').length, 12 + 16 + CVC.length, 'iv, tag and the CVC: no wrapped key');
+    t.notOk(cvcText.includes(CVC));
   });
 
   await t.test('CVCs are held in memory storage only, with a TTL', async (t) => {
@@ -158,12 +166,65 @@ t.test('the vault', async (t) => {
     const victim = await tokenize(vault, M, { number: '5555555555554444', cvc: '321' });
     const v = await raw(kv, M, victim.id);
     await kv.put(kvKey(M, victim.id), JSON.stringify({ ...v?.record, sealed: r.record.sealed }));
-    await t.rejects(vault.reveal(M, victim.id), /unable to authenticate|unsupported state/i, "nor under another payment method's id");
+    // (Read by another process: this vault keeps the victim as it tokenized it, for moments.)
+    const reader = createVault(kv, keyRing(loadMasterKey(dataDir, {})), cvcStore);
+    await t.rejects(reader.reveal(M, victim.id), /unable to authenticate|unsupported state/i, "nor under another payment method's id");
     const ring = keyRing(loadMasterKey(dataDir, {}));
-    t.throws(() => open(ring.vaultKek, r.record.sealed!, `${OTHER}/${pm.id}`), 'open with the wrong AAD fails');
-    t.strictSame(JSON.parse(open(ring.vaultKek, r.record.sealed!, `${M}/${pm.id}`).toString('utf8')), { number: PAN }, 'the right AAD opens it (the number only: the CVC is sealed apart)');
+    const sealed = r.record.sealed as { wdek: string; ct: string };
+    t.throws(() => unwrapDataKey(ring.vaultKek, sealed.wdek, `${OTHER}/${pm.id}`), 'unwrapping the data key with the wrong AAD fails');
+    const dek = unwrapDataKey(ring.vaultKek, sealed.wdek, `${M}/${pm.id}`);
+    t.throws(() => openUnder(dek, sealed.ct, `${OTHER}/${pm.id}`), 'opening the number with the wrong AAD fails');
+    t.strictSame(JSON.parse(openUnder(dek, sealed.ct, `${M}/${pm.id}`).toString('utf8')), { number: PAN }, 'the right AAD opens it (the number only: the CVC is sealed apart)');
     const otherKey = keyRing(randomBytes(32));
-    t.throws(() => open(otherKey.vaultKek, r.record.sealed!, `${M}/${pm.id}`), 'another master key cannot open it');
+    t.throws(() => unwrapDataKey(otherKey.vaultKek, sealed.wdek, `${M}/${pm.id}`), 'another master key cannot open it');
+
+    // A sealed CVC moved to another card: another data key and another AAD, it does not open.
+    const a = await tokenize(vault, M, { number: PAN, cvc: '111' });
+    const b = await tokenize(vault, M, { number: PAN, cvc: '222' });
+    const cvcA = await cvcStore.get(kvKey(M, a.id));
+    if (!cvcA) throw new Error('no CVC entry');
+    await cvcStore.put(kvKey(M, b.id), cvcA.value);
+    await t.rejects(vault.reveal(M, b.id), /unable to authenticate|unsupported state/i, "another card's CVC does not open under this card's key");
+    t.strictSame(await vault.reveal(M, a.id), { number: PAN, cvc: '111' });
+  });
+
+  await t.test('cards sealed by the previous format (v1: a data key per payload) still open, forget and destroy', async (t) => {
+    const ring = keyRing(loadMasterKey(dataDir, {}));
+    const id = `pm_${randomBytes(12).toString('hex')}`;
+    const aad = `${M}/${id}`;
+    const rec: PaymentMethodRecord = {
+      id,
+      merchant_id: M,
+      created: NOW,
+      livemode: false,
+      card: { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2031, fingerprint: 'fp_v1', funding: 'credit', country: 'US' },
+      billing_details: { email: null, name: null, phone: null },
+      metadata: { order: 'v1' },
+      sealed: seal(ring.vaultKek, ring.kid, Buffer.from(JSON.stringify({ number: PAN })), aad),
+    };
+    await kv.create(kvKey(M, id), JSON.stringify(rec));
+    await cvcStore.put(kvKey(M, id), JSON.stringify(seal(ring.vaultKek, ring.kid, Buffer.from(CVC), `cvc/${aad}`)));
+    const fresh = createVault(kv, ring, cvcStore);
+    t.match(await fresh.get(M, id, false), { id, card: { last4: '4242', fingerprint: 'fp_v1' }, metadata: { order: 'v1' } });
+    t.strictSame(await fresh.reveal(M, id), { number: PAN, cvc: CVC }, 'number and CVC open');
+    t.strictSame(await vault.reveal(M, id), { number: PAN, cvc: CVC }, 'in another vault too');
+    await fresh.forgetCvc(M, id);
+    t.strictSame(await fresh.reveal(M, id), { number: PAN }, 'the CVC is forgotten');
+    await fresh.destroy(M, id);
+    await rejectsMissing(t, fresh.reveal(M, id), 'reveal after destroy');
+    t.equal(await raw(kv, M, id), null);
+  });
+
+  await t.test('callers get copies: changing what get or tokenize returned changes nothing stored', async (t) => {
+    const pm = await tokenize(vault);
+    pm.card.last4 = 'xxxx';
+    pm.metadata.order = 'changed';
+    const got = await vault.get(M, pm.id, false);
+    t.match(got, { card: { last4: '4242' }, metadata: { order: '1' } });
+    if (!got) throw new Error('no record');
+    got.card.brand = 'changed';
+    got.billing_details.name = 'changed';
+    t.match(await vault.get(M, pm.id, false), { card: { brand: 'visa' }, billing_details: { name: null } });
   });
 
   await t.test('destroy makes it unreadable', async (t) => {
@@ -221,9 +282,17 @@ t.test('the vault', async (t) => {
     const got = await v.get(M, pm.id, false);
     t.notOk(got && 'sealed' in got, 'no sealed part in what get returns');
     t.strictSame(await v.reveal(M, pm.id), { number: PAN, cvc: CVC });
-    t.equal(reads, 1, 'get, get, reveal: one read');
+    t.equal(reads, 0, 'get, get, reveal of a card this vault tokenized: no read (kept as stored)');
     t.equal(await v.get(OTHER, pm.id, false), null, 'still per merchant');
     t.equal(await v.get(M, pm.id, true), null, 'still per mode');
+
+    // Tokenized by another process: one read serves the confirmation's three.
+    reads = 0;
+    const elsewhere = await tokenize(vault);
+    t.match(await v.get(M, elsewhere.id, false), { id: elsewhere.id, card: { last4: '4242' } });
+    t.match(await v.get(M, elsewhere.id, false), { id: elsewhere.id });
+    t.strictSame(await v.reveal(M, elsewhere.id), { number: PAN, cvc: CVC });
+    t.equal(reads, 1, 'get, get, reveal: one read');
 
     // A read in flight while the card is destroyed is not kept: nothing opens it afterwards.
     const racing = await tokenize(v);

@@ -1,6 +1,7 @@
 // AES-256-GCM envelope encryption from node:crypto (no home-made crypto): each record gets its own
 // random data key; the data key is stored wrapped under the KEK. Deleting a record's wrapped key
-// crypto-shreds it.
+// crypto-shreds it. seal/open: one payload per data key (v1, JSON with iv.tag.ct parts);
+// newDataKey/sealUnder: one data key for a record's several payloads (the card vault, v2).
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { randomBuffer } from './random.ts';
 
@@ -45,6 +46,52 @@ export function open(kek: Buffer, s: Sealed, aad: string): Buffer {
   } finally {
     dek.fill(0);
   }
+}
+
+/**
+ * A data key of its own for one record that seals more than one payload (a card's number and its
+ * CVC, kept in different buckets): 32 random bytes, wrapped under the KEK with AES-256-GCM, `aad`
+ * binding the wrapped key to its record. Each payload is then one AES-256-GCM under the data key
+ * (sealUnder: a random IV per payload, its own `aad`), so a record of n payloads costs n + 1 ciphers
+ * instead of 2n, and deleting the wrapped key still crypto-shreds every payload sealed under it.
+ * Format (base64url, no separators): iv (12) ‖ tag (16) ‖ ciphertext.
+ */
+export function newDataKey(kek: Buffer, aad: string): { dek: Buffer; wdek: string } {
+  const dek = randomBuffer(32);
+  return { dek, wdek: sealUnder(kek, dek, aad) };
+}
+
+export function unwrapDataKey(kek: Buffer, wdek: string, aad: string): Buffer {
+  const dek = openUnder(kek, wdek, aad);
+  if (dek.length !== 32) {
+    dek.fill(0);
+    throw new Error('malformed data key');
+  }
+  return dek;
+}
+
+const IV = 12;
+const TAG = 16;
+
+/** One AES-256-GCM under `key` with a random IV: base64url(iv ‖ tag ‖ ciphertext). */
+export function sealUnder(key: Buffer, plain: Buffer, aad: string): string {
+  const iv = randomBuffer(IV);
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG });
+  c.setAAD(Buffer.from(aad));
+  const head = c.update(plain);
+  const tail = c.final();
+  return Buffer.concat([iv, c.getAuthTag(), head, tail]).toString('base64url');
+}
+
+export function openUnder(key: Buffer, sealed: string, aad: string): Buffer {
+  const b = Buffer.from(sealed, 'base64url');
+  if (b.length < IV + TAG) throw new Error('malformed sealed payload');
+  const d = createDecipheriv('aes-256-gcm', key, b.subarray(0, IV), { authTagLength: TAG });
+  d.setAAD(Buffer.from(aad));
+  d.setAuthTag(b.subarray(IV, IV + TAG));
+  const head = d.update(b.subarray(IV + TAG));
+  const tail = d.final();
+  return tail.length === 0 ? head : Buffer.concat([head, tail]);
 }
 
 /** A short secret (e.g. a webhook signing secret) as one string. */
