@@ -120,24 +120,36 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }
   });
 
+  // The per-request hooks are callback-style (no promise and no microtask hop each); a throw in
+  // one is caught by fastify's hook runner and answered by the error handler, as a rejection was.
   // A POST or DELETE with no body at all (curl -X POST …) is an empty parameter set, as Stripe takes it.
-  app.addHook('preValidation', async (req) => {
+  app.addHook('preValidation', (req, _reply, done) => {
     if (req.body === undefined && (req.method === 'POST' || req.method === 'DELETE')) req.body = {};
+    done();
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('Request-Id', req.id);
     // Stripe-Version: the caller's, echoed (objects render the same for every version), else ours.
     const raw = req.headers['stripe-version'];
+    if (raw === undefined) {
+      reply.header('Stripe-Version', API_VERSION);
+      return done();
+    }
     const asked = (Array.isArray(raw) ? raw[0] : raw)?.trim();
-    reply.header('Stripe-Version', asked && asked.length <= 128 && STRIPE_VERSION.test(asked) ? asked : API_VERSION);
-    if (asked && (asked.length > 128 || !STRIPE_VERSION.test(asked))) {
+    const valid = !!asked && asked.length <= 128 && STRIPE_VERSION.test(asked);
+    reply.header('Stripe-Version', valid ? asked : API_VERSION);
+    if (asked && !valid) {
       throw new ApiError(400, 'invalid_request_error', undefined, `Invalid Stripe API version: ${asked.slice(0, 128)}`);
     }
+    done();
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, url: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  app.addHook('onResponse', (req, reply, done) => {
+    if ((req.log as unknown as Logger).isLevelEnabled('info')) {
+      req.log.info({ method: req.method, url: req.routeOptions.url ?? req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    }
+    done();
   });
 
   registerObservability(app, deps); // ops: correlation id on logs, HTTP and idempotency metrics
@@ -145,10 +157,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   // degrade: NATS down (disconnected, reconnecting, or its topology not yet declared again): nothing
   // can be done safely, so 503 service_unavailable with Stripe-Should-Retry at once, before any
   // idempotency claim or command (never a half-done payment). Health and metrics still answer.
-  app.addHook('onRequest', async (req) => {
-    if (!deps.brokerUp || deps.brokerUp()) return;
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (!deps.brokerUp || deps.brokerUp()) return done();
     const p = req.url.split('?')[0];
-    if (p === '/healthz' || p === '/readyz' || p === '/metrics' || p === '/openapi.json') return;
+    if (p === '/healthz' || p === '/readyz' || p === '/metrics' || p === '/openapi.json') return done();
     throw unavailable('The message broker is unavailable. Retry with the same Idempotency-Key.');
   });
 

@@ -57,7 +57,9 @@ export function nonFiniteParam(v: unknown, path = '', depth = 0): string | null 
   return null;
 }
 
-export async function rejectNonFinite(req: FastifyRequest): Promise<void> {
+/** A preHandler, callback-style (no promise per request); the throw reaches the error handler. */
+export function rejectNonFinite(req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
   const bad = nonFiniteParam(req.query) ?? nonFiniteParam(req.body);
   if (bad !== null) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid_integer', `Invalid integer: ${bad}`, bad);
+  done();
 }

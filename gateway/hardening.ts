@@ -18,7 +18,8 @@ export function tlsOptions(c: Partial<Pick<Config, 'tls' | 'trustProxy'>>): {
   };
 }
 
-export async function securityHeaders(req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+/** An onSend hook, callback-style (no promise per response). */
+export function securityHeaders(req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void): void {
   reply.header('X-Content-Type-Options', 'nosniff');
   reply.header('Referrer-Policy', 'no-referrer');
   // HSTS over TLS: ours, or a trusted proxy's (X-Forwarded-Proto with TRUST_PROXY).
@@ -29,5 +30,5 @@ export async function securityHeaders(req: FastifyRequest, reply: FastifyReply, 
     if (!reply.hasHeader('Content-Security-Policy')) reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
   }
   if ((url.startsWith('/v1/') || url.startsWith('/admin') || url.startsWith('/stripe/')) && !reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
-  return payload;
+  done(null, payload);
 }

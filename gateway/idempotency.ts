@@ -62,13 +62,31 @@ export function fingerprint(method: string, path: string, params: unknown): stri
   return hash('sha256', `${method} ${path}\n${canonical(params)}`, 'hex');
 }
 
+/**
+ * Sorted keys, JSON values: the same text the first form (map/sort/join) gave, built without the
+ * intermediate arrays and closures. Stored fingerprints depend on it byte for byte (a hole in an
+ * array stays an empty slot, as join rendered it).
+ */
 function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) s += ',';
+      if (i in v) s += canonical(v[i]);
+    }
+    return s + ']';
+  }
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o).sort();
+    let s = '{';
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (i > 0) s += ',';
+      s += JSON.stringify(k) + ':' + canonical(o[k]);
+    }
+    return s + '}';
   }
   return JSON.stringify(v ?? null);
 }
@@ -148,6 +166,15 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     }
   }
 
+  /**
+   * Gives up our claim (revision `claimed`). A release lost to a broker failover (a KV leader
+   * election) would leave the key answering 409 until the claim goes stale (STALE_MS): try again in
+   * the background for a while.
+   */
+  function release(key: string, claimed: number): Promise<void> {
+    return inFlight.delete(key, { previousSeq: claimed }).catch(() => void releaseLater(key, claimed));
+  }
+
   /** Claims `key` in `tries` attempts at most: a replay, a claim to run, or 409 / 400. */
   async function claimKey(key: string, idemKey: string, fp: string, tries: number): Promise<Claim> {
     const mine = JSON.stringify({ state: 'in_flight', fingerprint: fp, started: Date.now(), ...(o.instance ? { owner: o.instance } : {}) } satisfies InFlight);
@@ -183,23 +210,23 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
       }
     }
     const claimed = rev;
-    // A release lost to a broker failover (a KV leader election) would leave the key answering 409
-    // until the claim goes stale (STALE_MS): try again in the background for a while.
-    const release = () => inFlight.delete(key, { previousSeq: claimed }).catch(() => void releaseLater(key, claimed));
     // A request with this key may have finished before our claim.
-    const done = await stored(fresh ? resultsDirect : results, key, idemKey, fp).catch(async (err: unknown) => {
-      await release();
+    let done: Claim | null;
+    try {
+      done = await stored(fresh ? resultsDirect : results, key, idemKey, fp);
+    } catch (err) {
+      await release(key, claimed);
       throw err;
-    });
+    }
     if (done) {
-      void release();
+      void release(key, claimed);
       return done;
     }
     return {
       kind: 'run',
       async finish(status, body, requestId) {
         // A 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
-        if (status >= 500) return void (await release());
+        if (status >= 500) return void (await release(key, claimed));
         const rec: Done = sealer
           ? { state: 'done', fingerprint: fp, status, body: sealer.seal(body, key), request_id: requestId, sealed: 2 }
           : { state: 'done', fingerprint: fp, status, body, request_id: requestId };
@@ -207,7 +234,7 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
           await results.put(key, JSON.stringify(rec));
         } catch (err) {
           // The request answers 5xx: let a retry run (if the write landed after all, the retry finds it).
-          await release();
+          await release(key, claimed);
           throw err;
         }
         // The claim is not released: from here on a retry finds it held, then the stored result. It

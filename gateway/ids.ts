@@ -1,10 +1,11 @@
 // Ids chosen at the edge and carried on the command. With an Idempotency-Key they are derived from
 // it, so a request retried after a crash addresses the same intent and the same attempt (the
 // network authorizes an attempt id once), and its appends carry the same msgIDs.
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import { randomBase64url, randomHex } from '../vault/random.ts';
 
-const h = (s: string, n = 24) => createHash('sha256').update(s).digest('hex').slice(0, n);
+// One-shot hash (no Hash object per call): the same digest as createHash('sha256').update(s).digest('hex').
+const h = (s: string, n = 24) => hash('sha256', s, 'hex').slice(0, n);
 
 export function commandId(merchantId: string, route: string, idempotencyKey: string | undefined): string {
   return idempotencyKey ? `cmd_${h(`${merchantId}\n${route}\n${idempotencyKey}`)}` : `cmd_${randomHex(12)}`;

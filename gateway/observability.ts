@@ -40,14 +40,18 @@ export function registerObservability(app: FastifyInstance, deps: Pick<GatewayDe
     });
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    const { correlationId } = correlationOf(req);
-    if (correlationId) {
-      req.log = req.log.child({ correlation_id: correlationId });
-      reply.header('X-Correlation-Id', correlationId);
+  // Callback-style hooks: no promise per request (see app.ts).
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.headers['x-correlation-id'] !== undefined || req.headers['x-request-id'] !== undefined) {
+      const { correlationId } = correlationOf(req);
+      if (correlationId) {
+        req.log = req.log.child({ correlation_id: correlationId });
+        reply.header('X-Correlation-Id', correlationId);
+      }
     }
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     const status = String(reply.statusCode);
     httpSeconds.observe({ method: req.method, route, status }, reply.elapsedTime / 1000);
@@ -55,5 +59,6 @@ export function registerObservability(app: FastifyInstance, deps: Pick<GatewayDe
       const result = reply.getHeader('idempotent-replayed') === 'true' ? 'replayed' : reply.statusCode === 409 ? 'in_flight' : 'first';
       idempotentRequests.inc({ route, result });
     }
+    done();
   });
 }

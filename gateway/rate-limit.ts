@@ -89,6 +89,23 @@ export function createRateLimiter(o: { kv: KV; defaults: RateLimits; overrideOf?
     return false;
   }
 
+  /** One lease in flight per bucket. KV unreachable: fail open for this request (a limit must not become an outage). */
+  function refill(id: string, l: Local, rate: number): Promise<void> {
+    if (!l.pending) l.pending = lease(id, l, rate).catch(() => void ((l.tokens += 1), (l.expires = now() + LEASE_MS))).finally(() => (l.pending = null));
+    return l.pending;
+  }
+
+  async function takeAfterLease(id: string, l: Local, rate: number, mode: 'test' | 'live'): Promise<Verdict> {
+    for (let i = 0; i < 3; i++) {
+      await refill(id, l, rate);
+      const t2 = now();
+      if (spend(l, t2)) return OK;
+      if (t2 < l.blockedUntil) break;
+    }
+    limited.inc({ mode });
+    return { ok: false, retryAfterMs: Math.max(1, l.blockedUntil - now()) };
+  }
+
   return {
     defaults: o.defaults,
     rateOf,
@@ -106,31 +123,17 @@ export function createRateLimiter(o: { kv: KV; defaults: RateLimits; overrideOf?
         locals.set(id, l);
         if (locals.size > 100_000) locals.delete(locals.keys().next().value as string);
       }
-      const local = l;
       const t = now();
-      const refill = () => {
-        // KV unreachable: fail open for this request (a limit must not become an outage).
-        if (!local.pending) local.pending = lease(id, local, rate).catch(() => void ((local.tokens += 1), (local.expires = now() + LEASE_MS))).finally(() => (local.pending = null));
-        return local.pending;
-      };
-      if (spend(local, t)) {
-        if (local.tokens < blockSize(rate) / 2) void refill().catch(() => {});
+      // The common case creates no closure: tokens held, the next block leased in the background.
+      if (spend(l, t)) {
+        if (l.tokens < blockSize(rate) / 2) void refill(id, l, rate).catch(() => {});
         return OK;
       }
-      if (t < local.blockedUntil) {
+      if (t < l.blockedUntil) {
         limited.inc({ mode });
-        return { ok: false, retryAfterMs: local.blockedUntil - t };
+        return { ok: false, retryAfterMs: l.blockedUntil - t };
       }
-      return (async (): Promise<Verdict> => {
-        for (let i = 0; i < 3; i++) {
-          await refill();
-          const t2 = now();
-          if (spend(local, t2)) return OK;
-          if (t2 < local.blockedUntil) break;
-        }
-        limited.inc({ mode });
-        return { ok: false, retryAfterMs: Math.max(1, local.blockedUntil - now()) };
-      })();
+      return takeAfterLease(id, l, rate, mode);
     },
   };
 }

@@ -189,3 +189,22 @@ t.test('record sealer: one AES-256-GCM per stored body, opened by any process wi
   t.throws(() => one.open([...parts.slice(0, 4), ct.toString('base64url')].join('.'), 'acct_1.test.k'), 'tampering is detected');
   t.throws(() => one.open([...parts.slice(0, 3), parts[3]!.slice(0, 8), parts[4]].join('.'), 'acct_1.test.k'), 'a truncated tag is refused');
 });
+
+// Stored records carry the keyed fingerprint of the parameters: its text must not change between
+// releases, or a retry after an upgrade is refused as "other parameters". Values from the first form.
+t.test('parameter fingerprints are stable across releases', async (t) => {
+  const { fingerprint } = await import('../gateway/idempotency.ts');
+  t.equal(
+    fingerprint('POST', '/v1/payment_methods', { type: 'card', card: { number: '4242424242424242', exp_month: '12', exp_year: '2031', cvc: '123' } }),
+    'ce7d0f3e42f1f90aae72948622cffbe02a3bb727c1d2f2284e19764f65b24fd8',
+  );
+  t.equal(
+    fingerprint('POST', '/v1/payment_intents', { amount: '1000', currency: 'usd', metadata: { order: 'a"b' }, expand: ['latest_charge'] }),
+    '6dcd36b6f86810ba070f26f7f8830765bed7ae9d928807858a6941cc5ec38a84',
+  );
+  // Sorted keys at every depth, JSON strings, null for undefined, an empty slot for an array hole.
+  const { createHash } = await import('node:crypto');
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  const params = { b: [1, , undefined, 'x'], a: { z: null, 'k"': true, y: [] }, c: '' };
+  t.equal(fingerprint('POST', '/p', params), sha('POST /p\n{"a":{"k\\"":true,"y":[],"z":null},"b":[1,,null,"x"],"c":""}'));
+});
