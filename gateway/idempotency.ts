@@ -5,7 +5,7 @@
 //  - the same key while the first request is still running → 409 idempotency_key_in_use;
 //  - a 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
 import { createHmac, hash } from 'node:crypto';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import { ApiError } from '../stripe/errors.ts';
 import { createRecordSealer, openString } from '../vault/envelope.ts';
 
@@ -45,9 +45,9 @@ export interface IdempotencyOptions {
   heartbeatMs?: number;
   /**
    * The results bucket opened for direct gets (allow_direct: no JetStream API call, no error object
-   * for a missing key). Read only right after a fresh claim, where a replica lagging by a moment
-   * cannot matter: a fresh claim means no claim existed for the key for the bucket's max_age, so any
-   * result for it was stored at least that long ago.
+   * for a missing key). Read beside the claim and used only when the claim is fresh, where a
+   * replica lagging by a moment cannot matter: a fresh claim means no claim existed for the key for
+   * the bucket's max_age, so any result for it was stored at least that long ago.
    */
   resultsDirect?: KV;
 }
@@ -144,7 +144,10 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
   }
 
   async function stored(from: KV, key: string, idemKey: string, fp: string): Promise<Claim | null> {
-    const e = await from.get(key);
+    return replayOf(await from.get(key), key, idemKey, fp);
+  }
+
+  function replayOf(e: KvEntry | null, key: string, idemKey: string, fp: string): Claim | null {
     if (!e || e.operation !== 'PUT') return null;
     const rec = e.json<Done>();
     if (rec.fingerprint !== fp) throw mismatch(idemKey);
@@ -181,6 +184,12 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     let rev: number | undefined;
     // Whether no message at all was kept for the key (claim or delete marker): see resultsDirect.
     let fresh = false;
+    // The stored result is read beside the claim, not after it: one round trip instead of two on
+    // every request. What a fresh claim needs to know was settled before it was sent (see
+    // resultsDirect: any result for a key not claimed for the bucket's max_age was stored that long
+    // ago). A claim that is not fresh ignores this read and reads again below.
+    const early = resultsDirect.get(key);
+    early.catch(() => {});
     try {
       // kv.create() without its read-back on failure: a held key is the common case of a retry.
       rev = await inFlight.put(key, mine, { previousSeq: 0 });
@@ -213,7 +222,7 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
     // A request with this key may have finished before our claim.
     let done: Claim | null;
     try {
-      done = await stored(fresh ? resultsDirect : results, key, idemKey, fp);
+      done = fresh ? replayOf(await early, key, idemKey, fp) : await stored(results, key, idemKey, fp);
     } catch (err) {
       await release(key, claimed);
       throw err;
