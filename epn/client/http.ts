@@ -1,6 +1,7 @@
 // One HTTP exchange with the network, and the mapping of every failure onto the two error kinds.
 import http from 'node:http';
 import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { EpnRejectedError, EpnUnavailableError } from './errors.ts';
 
 export interface EpnHttpOptions {
@@ -28,41 +29,70 @@ function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
 }
 
+/** The parts of the base URL a request needs, parsed once (a URL per call was a measurable share of the client). */
+interface Target {
+  mod: typeof http | typeof https;
+  /** The base URL as request options (urlToHttpOptions: IPv6 brackets, auth), path left out. */
+  options: http.RequestOptions;
+  /** The base URL without a trailing slash, for the rare path the URL parser would rewrite. */
+  base: string;
+  /** Path prefix of the base URL, without a trailing slash. */
+  prefix: string;
+}
+
 /**
  * node:http on a keep-alive agent rather than fetch: on the hot path of every authorization, fetch's
- * stream machinery cost several times the CPU (bench --cpu-prof).
+ * stream machinery cost several times the CPU (bench --cpu-prof). The whole-call budget is one
+ * timer that destroys the request with a TimeoutError, as AbortSignal.timeout did, without a signal
+ * and its listeners per call.
  */
-function exchange(agent: http.Agent | https.Agent, url: URL, method: string, payload: string | undefined, timeoutMs: number, extraHeaders: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+function exchange(agent: http.Agent | https.Agent, target: Target, method: string, path: string, payload: string | undefined, timeoutMs: number, extraHeaders: Record<string, string> | undefined): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
-    const req = mod.request(
-      url,
-      {
-        method,
-        agent,
-        headers: { ...extraHeaders, ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }) },
-        signal: AbortSignal.timeout(timeoutMs),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
+    const headers: Record<string, string | number> = extraHeaders === undefined ? {} : { ...extraHeaders };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(payload);
+    }
+    // A dot segment ('/..') is resolved by the URL parser, as it was when every call parsed a URL.
+    const fullPath = path.includes('/.') ? urlToHttpOptions(new URL(`${target.base}${path}`)).path! : target.prefix + path;
+    const req = target.mod.request({ ...target.options, path: fullPath, method, agent, headers });
+    const timer = setTimeout(() => {
+      const err = new Error('The operation was aborted due to timeout');
+      err.name = 'TimeoutError';
+      req.destroy(err);
+    }, timeoutMs);
+    timer.unref();
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', fail);
+    });
+    req.on('error', fail);
     req.end(payload);
   });
 }
 
 export function createEpnRequest(opts: EpnHttpOptions): EpnRequest {
   const base = opts.baseUrl.replace(/\/+$/, '');
-  const agent = base.startsWith('https:') ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const url = new URL(base);
+  const secure = url.protocol === 'https:';
+  const { protocol, hostname, port, auth } = urlToHttpOptions(url);
+  const options: http.RequestOptions = { protocol, hostname, port, ...(auth ? { auth } : {}) };
+  const target: Target = { mod: secure ? https : http, options, base, prefix: url.pathname.replace(/\/+$/, '') };
+  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 256 }) : new http.Agent({ keepAlive: true, maxSockets: 256 });
   return async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, o: EpnRequestOptions = {}): Promise<T> => {
     let status: number;
     let text: string;
     try {
-      ({ status, text } = await exchange(agent, new URL(`${base}${path}`), method, body === undefined ? undefined : JSON.stringify(body), opts.timeoutMs, o.headers));
+      ({ status, text } = await exchange(agent, target, method, path, body === undefined ? undefined : JSON.stringify(body), opts.timeoutMs, o.headers));
     } catch (err) {
       // A reset after the request was sent is also "unreachable": either way the outcome is unknown.
       if (isTimeout(err)) {

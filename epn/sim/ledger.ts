@@ -5,9 +5,20 @@
 // Persistence: an append-only JSON-lines file, one full transaction snapshot per change; on load
 // the last line for a network_ref wins. The card number and CVC never reach this module: callers
 // pass brand and last4 only.
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+//
+// Memory: the file is the store. A process that lives for weeks books millions of transactions, and
+// keeping each one as objects (about 1 KB) made the simulator's memory grow without bound. So only
+// the newest `cacheMax` transactions are kept as objects; every transaction has a slot (booking
+// order) that records where its latest line is in the file, and open-addressing hash tables on typed
+// arrays map a reference, network reference or refund reference to candidate slots (a hash match is
+// always checked against the record itself). That is about 100 bytes per transaction, however old,
+// and every question the ledger answered before (inquiries by reference, by network reference, the
+// ledger and settlement listings, replays of a reference or refund reference) is answered the same,
+// from the cache or by reading the line back. Without a file (tests) the latest line of each slot is
+// kept as a string instead.
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { randomHex } from '../../vault/random.ts';
 import type {
   CardBrand,
   WireErrorCode,
@@ -62,10 +73,14 @@ export interface Ledger {
   void(networkRef: string): WireTransaction;
   refund(networkRef: string, amount: number, refundReference: string): { tx: WireTransaction; refund: WireRefund; replayed: boolean };
   get(networkRef: string): WireTransaction | undefined;
+  /** Whether a transaction was booked for the reference (findByReference without the copy). */
+  has(reference: string): boolean;
   findByReference(reference: string): WireTransaction | undefined;
   /** Every transaction booked for a reference: more than one only after a duplicate fault. */
   findAllByReference(reference: string): WireTransaction[];
   all(): WireTransaction[];
+  /** The transactions booked on a UTC day (YYYY-MM-DD), in booking order; only that day's are read. */
+  ofDay(date: string): WireTransaction[];
   recordFault(f: Omit<FaultRecord, 'at'>): FaultRecord;
   faults(): FaultRecord[];
   close(): void;
@@ -77,65 +92,232 @@ export interface LedgerOptions {
   /** Unix seconds. */
   now?: () => number;
   newNetworkRef?: () => string;
+  /** Transactions kept as objects (the newest booked or changed); the rest are read back when asked for. Default 1,000. */
+  cacheMax?: number;
 }
 
 export function newNetworkRef(): string {
-  return `epn_${randomBytes(12).toString('hex')}`;
+  return `epn_${randomHex(12)}`;
 }
 
 const REFUNDABLE = new Set(['captured', 'partially_refunded']);
+const DEFAULT_CACHE_MAX = 1_000;
+
+/** An independent copy (callers get copies; the cache keeps its own). Keys keep their order. */
+function copyTx(tx: WireTransaction): WireTransaction {
+  return { ...tx, refunds: tx.refunds.map((r) => ({ ...r })), history: tx.history.map((h) => ({ ...h })) };
+}
+
+/**
+ * key → slots, as an open-addressing table of two 32-bit hashes and a slot number. Several slots
+ * may share a key (a duplicate booking) and two keys may share both hashes, so a lookup yields
+ * candidates the caller checks against the record.
+ */
+class SlotIndex {
+  private h1 = new Uint32Array(1024);
+  private h2 = new Uint32Array(1024);
+  private slot = new Int32Array(1024).fill(-1);
+  private size = 0;
+
+  add(key: string, slot: number): void {
+    if ((this.size + 1) * 2 > this.slot.length) this.grow();
+    this.put(hash1(key), hash2(key), slot);
+    this.size++;
+  }
+
+  /** Candidate slots for the key, lowest (first booked) first. */
+  candidates(key: string): number[] {
+    const a = hash1(key);
+    const b = hash2(key);
+    const mask = this.slot.length - 1;
+    const out: number[] = [];
+    for (let i = a & mask; this.slot[i] !== -1; i = (i + 1) & mask) {
+      if (this.h1[i] === a && this.h2[i] === b) out.push(this.slot[i]!);
+    }
+    return out.length > 1 ? out.sort((x, y) => x - y) : out;
+  }
+
+  private put(a: number, b: number, slot: number): void {
+    const mask = this.slot.length - 1;
+    let i = a & mask;
+    while (this.slot[i] !== -1) i = (i + 1) & mask;
+    this.h1[i] = a;
+    this.h2[i] = b;
+    this.slot[i] = slot;
+  }
+
+  private grow(): void {
+    const { h1, h2, slot } = this;
+    const n = slot.length * 2;
+    this.h1 = new Uint32Array(n);
+    this.h2 = new Uint32Array(n);
+    this.slot = new Int32Array(n).fill(-1);
+    for (let i = 0; i < slot.length; i++) if (slot[i] !== -1) this.put(h1[i]!, h2[i]!, slot[i]!);
+  }
+}
+
+/** FNV-1a over UTF-16 code units. */
+function hash1(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** A second, independent hash (murmur-style mixing), so both rarely collide. */
+function hash2(s: string): number {
+  let h = 0x9747b28c ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995);
+    h ^= h >>> 13;
+  }
+  h = Math.imul(h ^ (h >>> 15), 0x5bd1e995);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Growable numeric column per slot. */
+class Column<T extends Float64Array | Uint32Array> {
+  constructor(private make: (n: number) => T, public data: T = make(1024)) {}
+  set(i: number, v: number): void {
+    if (i >= this.data.length) {
+      const next = this.make(Math.max(this.data.length * 2, i + 1));
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[i] = v;
+  }
+  get(i: number): number {
+    return this.data[i]!;
+  }
+}
+
+/** Where a UTC day's bookings start and end (unix seconds); null for a day that does not exist. */
+function dayBounds(date: string): [number, number] | null {
+  const start = Date.parse(`${date}T00:00:00Z`) / 1000;
+  return Number.isFinite(start) ? [start, start + 86_400] : null;
+}
+
+const utcDay = (createdAt: number): string => new Date(createdAt * 1000).toISOString().slice(0, 10);
 
 export function createLedger(opts: LedgerOptions = {}): Ledger {
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const mkRef = opts.newNetworkRef ?? newNetworkRef;
-  const byRef = new Map<string, WireTransaction>();
-  // The first network reference for a caller's reference is its answer; a duplicate adds more.
-  const byReference = new Map<string, string[]>();
-  const faultLog: FaultRecord[] = [];
-  const byRefundReference = new Map<string, string>();
+  const cacheMax = Math.max(0, opts.cacheMax ?? DEFAULT_CACHE_MAX);
 
-  const index = (tx: WireTransaction): void => {
-    byRef.set(tx.network_ref, tx);
-    const refs = byReference.get(tx.reference) ?? [];
-    if (!refs.includes(tx.network_ref)) byReference.set(tx.reference, [...refs, tx.network_ref]);
-    for (const r of tx.refunds) byRefundReference.set(r.refund_reference, tx.network_ref);
-  };
+  // Slots in booking order; the first slot for a caller's reference is its answer, a duplicate adds more.
+  let slots = 0;
+  const byReference = new SlotIndex();
+  const byNetworkRef = new SlotIndex();
+  const byRefundReference = new SlotIndex();
+  const createdAt = new Column((n) => new Float64Array(n));
+  // File: where the slot's latest line is. Memory only: the line itself.
+  const lineAt = new Column((n) => new Float64Array(n));
+  const lineLen = new Column((n) => new Uint32Array(n));
+  const lines: string[] = [];
+  // The newest booked or changed transactions, as objects (Map order: oldest first).
+  const cache = new Map<number, WireTransaction>();
+  const faultLog: FaultRecord[] = [];
 
   let fd: number | undefined;
+  let rfd: number | undefined;
+  let end = 0;
+  let readBuf = Buffer.allocUnsafe(4096);
   // After close a change could no longer be persisted, so it is refused rather than kept in memory only.
   let closed = false;
-  if (opts.path !== undefined) {
-    const loaded = load(opts.path);
-    for (const tx of loaded.txs) index(tx);
-    faultLog.push(...loaded.faults);
-    mkdirSync(path.dirname(opts.path), { recursive: true });
-    fd = openSync(opts.path, 'a');
-  }
 
-  // Disk first, memory second: a failed write must not leave an answer the file cannot back.
-  const commit = (tx: WireTransaction): WireTransaction => {
-    if (closed) throw new Error('ledger is closed');
-    if (fd !== undefined) writeSync(fd, `${JSON.stringify({ v: 1, tx })}\n`);
-    index(tx);
-    return structuredClone(tx);
+  const newSlot = (tx: WireTransaction): number => {
+    const slot = slots++;
+    byReference.add(tx.reference, slot);
+    byNetworkRef.add(tx.network_ref, slot);
+    createdAt.set(slot, tx.created_at);
+    return slot;
   };
 
-  const mustGet = (networkRef: string): WireTransaction => {
-    const tx = byRef.get(networkRef);
-    if (!tx) throw new LedgerError('resource_missing', `No such transaction: '${networkRef}'`, 404);
-    return tx;
+  if (opts.path !== undefined) {
+    mkdirSync(path.dirname(opts.path), { recursive: true });
+    const loaded = load(opts.path, (tx, refunds, at, len, slotOf) => {
+      let slot = slotOf(tx.network_ref);
+      if (slot === undefined) slot = newSlot(tx);
+      lineAt.set(slot, at);
+      lineLen.set(slot, len);
+      for (const r of refunds) byRefundReference.add(r, slot);
+      return slot;
+    });
+    faultLog.push(...loaded.faults);
+    fd = openSync(opts.path, 'a');
+    rfd = openSync(opts.path, 'r');
+    end = fstatSync(fd).size;
+  }
+
+  const readLine = (slot: number): WireTransaction => {
+    if (opts.path === undefined) return (JSON.parse(lines[slot]!) as { tx: WireTransaction }).tx;
+    if (rfd === undefined) throw new Error('ledger is closed');
+    const len = lineLen.get(slot);
+    if (readBuf.length < len) readBuf = Buffer.allocUnsafe(Math.max(len, readBuf.length * 2));
+    const n = readSync(rfd, readBuf, 0, len, lineAt.get(slot));
+    if (n !== len) throw new Error(`ledger: short read at ${lineAt.get(slot)}`);
+    return (JSON.parse(readBuf.toString('utf8', 0, len)) as { tx: WireTransaction }).tx;
+  };
+
+  /** The slot's transaction: the cached object itself (not to be handed out) or one read back. */
+  const at = (slot: number): WireTransaction => cache.get(slot) ?? readLine(slot);
+
+  const remember = (slot: number, tx: WireTransaction): void => {
+    if (cacheMax === 0) return;
+    cache.delete(slot);
+    cache.set(slot, tx);
+    if (cache.size > cacheMax) cache.delete(cache.keys().next().value!);
+  };
+
+  const slotsOfReference = (reference: string): number[] => byReference.candidates(reference).filter((s) => at(s).reference === reference);
+
+  const slotOfNetworkRef = (networkRef: string): number | undefined => {
+    for (const s of byNetworkRef.candidates(networkRef)) if (at(s).network_ref === networkRef) return s;
+    return undefined;
+  };
+
+  // Disk first, memory second: a failed write must not leave an answer the file cannot back.
+  // `tx` is a new object owned by the ledger from here on; the caller gets a copy.
+  const commit = (tx: WireTransaction, slot: number | undefined, prevRefunds: number): WireTransaction => {
+    if (closed) throw new Error('ledger is closed');
+    const line = `${JSON.stringify({ v: 1, tx })}\n`;
+    let len = 0;
+    if (fd !== undefined) {
+      len = writeSync(fd, line);
+      const want = Buffer.byteLength(line);
+      if (len !== want) {
+        end += len;
+        throw new Error(`ledger: short write (${len} of ${want} bytes)`);
+      }
+    }
+    const s = slot ?? newSlot(tx);
+    if (fd !== undefined) {
+      lineAt.set(s, end);
+      lineLen.set(s, len);
+      end += len;
+    } else {
+      lines[s] = line;
+    }
+    for (let i = prevRefunds; i < tx.refunds.length; i++) byRefundReference.add(tx.refunds[i]!.refund_reference, s);
+    remember(s, tx);
+    return copyTx(tx);
+  };
+
+  const mustGet = (networkRef: string): { slot: number; tx: WireTransaction } => {
+    const slot = slotOfNetworkRef(networkRef);
+    if (slot === undefined) throw new LedgerError('resource_missing', `No such transaction: '${networkRef}'`, 404);
+    return { slot, tx: at(slot) };
   };
 
   const change = (tx: WireTransaction, patch: Partial<WireTransaction>, entry: Omit<WireHistoryEntry, 'at'>): WireTransaction => {
     const at = now();
-    return { ...structuredClone(tx), ...patch, updated_at: at, history: [...tx.history, { ...entry, at }] };
+    return { ...copyTx(tx), ...patch, updated_at: at, history: [...tx.history.map((h) => ({ ...h })), { ...entry, at }] };
   };
 
   return {
     authorize(input) {
-      const existingRef = byReference.get(input.reference)?.[0];
-      if (existingRef !== undefined && !input.duplicate) {
-        const tx = mustGet(existingRef);
+      const existing = input.duplicate ? undefined : slotsOfReference(input.reference)[0];
+      if (existing !== undefined) {
+        const tx = at(existing);
         // A reused key with different terms is a caller bug; answering the old result would hide it.
         if (tx.merchant_id !== input.merchant_id || tx.amount !== input.amount || tx.currency !== input.currency) {
           throw new LedgerError(
@@ -144,13 +326,13 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
             409,
           );
         }
-        return { tx: structuredClone(tx), replayed: true };
+        return { tx: copyTx(tx), replayed: true };
       }
-      const at = now();
+      const at0 = now();
       const approved = input.outcome.approved;
       const captured = approved && input.capture;
-      const history: WireHistoryEntry[] = [{ action: approved ? 'authorized' : 'declined', at, amount: input.amount }];
-      if (captured) history.push({ action: 'captured', at, amount: input.amount });
+      const history: WireHistoryEntry[] = [{ action: approved ? 'authorized' : 'declined', at: at0, amount: input.amount }];
+      if (captured) history.push({ action: 'captured', at: at0, amount: input.amount });
       const tx: WireTransaction = {
         network_ref: mkRef(),
         reference: input.reference,
@@ -165,39 +347,43 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
         failure_code: input.outcome.approved ? null : input.outcome.failure_code,
         brand: input.brand,
         last4: input.last4,
-        created_at: at,
-        updated_at: at,
+        created_at: at0,
+        updated_at: at0,
         refunds: [],
         history,
       };
-      return { tx: commit(tx), replayed: false };
+      return { tx: commit(tx, undefined, 0), replayed: false };
     },
 
     capture(networkRef, amount) {
-      const tx = mustGet(networkRef);
+      const { slot, tx } = mustGet(networkRef);
       if (tx.status !== 'authorized') {
         // A retried capture (same amount) is answered with the capture that already happened.
-        if (tx.amount_captured > 0 && tx.amount_captured === amount) return structuredClone(tx);
+        if (tx.amount_captured > 0 && tx.amount_captured === amount) return copyTx(tx);
         throw new LedgerError('invalid_state', `Transaction '${networkRef}' is ${tx.status} and cannot be captured.`, 409);
       }
       if (amount > tx.amount) {
         throw new LedgerError('amount_too_large', `Capture amount ${amount} exceeds the authorized ${tx.amount}.`, 400);
       }
-      return commit(change(tx, { status: 'captured', amount_captured: amount }, { action: 'captured', amount }));
+      return commit(change(tx, { status: 'captured', amount_captured: amount }, { action: 'captured', amount }), slot, tx.refunds.length);
     },
 
     void(networkRef) {
-      const tx = mustGet(networkRef);
-      if (tx.status === 'voided') return structuredClone(tx);
+      const { slot, tx } = mustGet(networkRef);
+      if (tx.status === 'voided') return copyTx(tx);
       if (tx.status !== 'authorized') {
         throw new LedgerError('invalid_state', `Transaction '${networkRef}' is ${tx.status} and cannot be voided.`, 409);
       }
-      return commit(change(tx, { status: 'voided' }, { action: 'voided' }));
+      return commit(change(tx, { status: 'voided' }, { action: 'voided' }), slot, tx.refunds.length);
     },
 
     refund(networkRef, amount, refundReference) {
-      const tx = mustGet(networkRef);
-      const seenOn = byRefundReference.get(refundReference);
+      const { slot, tx } = mustGet(networkRef);
+      let seenOn: string | undefined;
+      for (const s of byRefundReference.candidates(refundReference)) {
+        const other = s === slot ? tx : at(s);
+        if (other.refunds.some((r) => r.refund_reference === refundReference)) seenOn = other.network_ref;
+      }
       if (seenOn !== undefined) {
         const prior = seenOn === networkRef ? tx.refunds.find((r) => r.refund_reference === refundReference) : undefined;
         if (!prior || prior.amount !== amount) {
@@ -207,7 +393,7 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
             409,
           );
         }
-        return { tx: structuredClone(tx), refund: { ...prior }, replayed: true };
+        return { tx: copyTx(tx), refund: { ...prior }, replayed: true };
       }
       if (!REFUNDABLE.has(tx.status)) {
         throw new LedgerError('invalid_state', `Transaction '${networkRef}' is ${tx.status} and cannot be refunded.`, 409);
@@ -223,39 +409,54 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
         {
           status: refunded === tx.amount_captured ? 'refunded' : 'partially_refunded',
           amount_refunded: refunded,
-          refunds: [...tx.refunds, refund],
+          refunds: [...tx.refunds.map((r) => ({ ...r })), refund],
         },
         { action: 'refunded', amount, refund_reference: refundReference },
       );
-      return { tx: commit(next), refund: { ...refund }, replayed: false };
+      return { tx: commit(next, slot, tx.refunds.length), refund: { ...refund }, replayed: false };
     },
 
     get(networkRef) {
-      const tx = byRef.get(networkRef);
-      return tx && structuredClone(tx);
+      const slot = slotOfNetworkRef(networkRef);
+      return slot === undefined ? undefined : copyTx(at(slot));
+    },
+
+    has(reference) {
+      return slotsOfReference(reference).length > 0;
     },
 
     findByReference(reference) {
-      const ref = byReference.get(reference)?.[0];
-      const tx = ref === undefined ? undefined : byRef.get(ref);
-      return tx && structuredClone(tx);
+      const slot = slotsOfReference(reference)[0];
+      return slot === undefined ? undefined : copyTx(at(slot));
     },
 
     findAllByReference(reference) {
-      return (byReference.get(reference) ?? []).flatMap((r) => {
-        const tx = byRef.get(r);
-        return tx ? [structuredClone(tx)] : [];
-      });
+      return slotsOfReference(reference).map((s) => copyTx(at(s)));
     },
 
     all() {
-      return [...byRef.values()].map((tx) => structuredClone(tx));
+      const out: WireTransaction[] = [];
+      for (let s = 0; s < slots; s++) out.push(copyTx(at(s)));
+      return out;
+    },
+
+    ofDay(date) {
+      const bounds = dayBounds(date);
+      if (!bounds) return [];
+      const out: WireTransaction[] = [];
+      for (let s = 0; s < slots; s++) {
+        const c = createdAt.get(s);
+        // The bounds only spare reading other days; the day itself is decided as txDate does.
+        if (c < bounds[0] - 86_400 || c >= bounds[1] + 86_400 || utcDay(c) !== date) continue;
+        out.push(copyTx(at(s)));
+      }
+      return out;
     },
 
     recordFault(f) {
       if (closed) throw new Error('ledger is closed');
       const rec: FaultRecord = { at: now(), ...f };
-      if (fd !== undefined) writeSync(fd, `${JSON.stringify({ v: 1, fault: rec })}\n`);
+      if (fd !== undefined) end += writeSync(fd, `${JSON.stringify({ v: 1, fault: rec })}\n`);
       faultLog.push(rec);
       return { ...rec };
     },
@@ -266,38 +467,80 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
 
     close() {
       if (fd !== undefined) closeSync(fd);
+      if (rfd !== undefined) closeSync(rfd);
       fd = undefined;
+      rfd = undefined;
       closed = true;
     },
   };
 }
 
+type LoadedTx = (
+  tx: WireTransaction,
+  refunds: string[],
+  at: number,
+  len: number,
+  slotOf: (networkRef: string) => number | undefined,
+) => number;
+
 /**
- * Reads the snapshots back. A torn last line (crash mid-write) is cut off so the next append
- * starts clean; a bad line anywhere else is corruption and refuses to start.
+ * Reads the snapshots back, a block at a time, handing each transaction line (its new refund
+ * references, byte offset and length) to `onTx`. A torn last line (crash mid-write) is cut off so
+ * the next append starts clean; a bad line anywhere else is corruption and refuses to start.
  */
-function load(file: string): { txs: WireTransaction[]; faults: FaultRecord[] } {
-  if (!existsSync(file)) return { txs: [], faults: [] };
-  const text = readFileSync(file, 'utf8');
-  const lines = text.split('\n');
-  const tail = lines.pop() ?? '';
-  if (tail !== '') truncateSync(file, Buffer.byteLength(text, 'utf8') - Buffer.byteLength(tail, 'utf8'));
-  const latest = new Map<string, WireTransaction>();
+function load(file: string, onTx: LoadedTx): { faults: FaultRecord[] } {
+  if (!existsSync(file)) return { faults: [] };
   const faults: FaultRecord[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let rec: { v?: number; tx?: WireTransaction; fault?: FaultRecord };
-    try {
-      rec = JSON.parse(line) as { v?: number; tx?: WireTransaction; fault?: FaultRecord };
-    } catch {
-      throw new Error(`${file}:${i + 1}: ledger line is not JSON`);
+  // Only while loading: network reference → slot, and the refund references seen per slot.
+  const slotByRef = new Map<string, number>();
+  const refundsSeen = new Set<string>();
+  const fd = openSync(file, 'r');
+  let pos = 0; // file offset of buf[0]
+  let lineNo = 0;
+  let buf = Buffer.allocUnsafe(1 << 20);
+  let have = 0;
+  try {
+    for (;;) {
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, have, buf.length - have, pos + have);
+      if (n === 0) break;
+      have += n;
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl !== -1 && nl < have; nl = buf.indexOf(10, start)) {
+        lineNo++;
+        const text = buf.toString('utf8', start, nl);
+        if (text.trim() !== '') {
+          let rec: { v?: number; tx?: WireTransaction; fault?: FaultRecord };
+          try {
+            rec = JSON.parse(text) as { v?: number; tx?: WireTransaction; fault?: FaultRecord };
+          } catch {
+            throw new Error(`${file}:${lineNo}: ledger line is not JSON`);
+          }
+          if (rec.v === 1 && rec.fault && typeof rec.fault.reference === 'string') {
+            faults.push(rec.fault);
+          } else {
+            if (rec.v !== 1 || typeof rec.tx?.network_ref !== 'string') throw new Error(`${file}:${lineNo}: not a ledger record`);
+            const tx = rec.tx;
+            const fresh = (tx.refunds ?? []).map((r) => r.refund_reference).filter((r) => !refundsSeen.has(r));
+            for (const r of fresh) refundsSeen.add(r);
+            const slot = onTx(tx, fresh, pos + start, nl + 1 - start, (ref) => slotByRef.get(ref));
+            slotByRef.set(tx.network_ref, slot);
+          }
+        }
+        start = nl + 1;
+      }
+      // Keep the unfinished line at the front of the buffer.
+      buf.copy(buf, 0, start, have);
+      pos += start;
+      have -= start;
     }
-    if (rec.v === 1 && rec.fault && typeof rec.fault.reference === 'string') {
-      faults.push(rec.fault);
-      return;
-    }
-    if (rec.v !== 1 || typeof rec.tx?.network_ref !== 'string') throw new Error(`${file}:${i + 1}: not a ledger record`);
-    latest.set(rec.tx.network_ref, rec.tx);
-  });
-  return { txs: [...latest.values()], faults };
+  } finally {
+    closeSync(fd);
+  }
+  if (have > 0) truncateSync(file, pos);
+  return { faults };
 }
