@@ -1,10 +1,11 @@
-// The processes a chaos run owns: each a real child (`node --import tsx <entry>`) with a fixed
+// The processes a chaos run owns: each a real child (`node --import ./scripts/loader.mjs <entry>`) with a fixed
 // environment, so it can be SIGKILLed at any moment and started again exactly as it was (same port,
 // same WORKER_ID, same data dir). Output goes to one log file per process under the run directory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stackNodeArgs } from '../scripts/node-args.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -79,7 +80,7 @@ export class Service {
     hookExit();
     this.starts++;
     const ipc = this.spec.ready === 'ipc';
-    const child = spawn(process.execPath, ['--import', 'tsx', this.spec.entry], {
+    const child = spawn(process.execPath, stackNodeArgs(this.spec.entry), {
       cwd: REPO_ROOT,
       // A clean environment: nothing of the caller's (NODE_OPTIONS loaders, NATS_URL, …) leaks in.
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...this.spec.env },

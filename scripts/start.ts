@@ -16,7 +16,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { stackNodeArgs } from './node-args.ts';
 import { loadConfigOrExit } from '../config/config.ts';
 import { startNatsServer, type RunningNatsServer } from '../nats/server.ts';
 import { startNatsCluster, type RunningNatsCluster } from '../nats/server.ts';
@@ -138,15 +139,12 @@ interface LaunchOptions {
   entry: Omit<ProcessEntry, 'pid' | 'alive'>;
 }
 
-// The stack's processes compile TypeScript without tsx's keepNames (scripts/loader.mjs).
-const loader = pathToFileURL(path.join(root, 'scripts', 'loader.mjs')).href;
-
 function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promise<{ child: ChildProcess; match: RegExpMatchArray | null }> {
   const name = o.entry.worker_id ? `${o.entry.name} ${o.entry.worker_id}` : o.entry.name;
   return new Promise((resolve, reject) => {
     // Own process group (detached): Ctrl-C reaches only this supervisor, which stops the children
     // in order (extra workers, node, then simulator, then nats-server) so each can drain.
-    const child = spawn(process.execPath, ['--import', loader, script], {
+    const child = spawn(process.execPath, stackNodeArgs(script), {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: o.ready === 'ipc' ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],

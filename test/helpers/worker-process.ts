@@ -1,9 +1,10 @@
-// Test helper: a node as a real child process (`node --import tsx runtime/main.ts`), so a test can
+// Test helper: a node as a real child process (`node --import ./scripts/loader.mjs runtime/main.ts`), so a test can
 // SIGKILL (or SIGSTOP) it. Its pino JSON lines are parsed and kept; stderr is kept for diagnostics.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stackNodeArgs } from '../../scripts/node-args.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -45,7 +46,7 @@ export function spawnWorker(id: string, env: Record<string, string>): WorkerProc
       }
     });
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/main.ts'], {
+  const child = spawn(process.execPath, stackNodeArgs('runtime/main.ts'), {
     cwd: REPO_ROOT,
     // A clean environment: nothing of the test runner's (NODE_OPTIONS loaders, NATS_URL, …) leaks in.
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}), ...env, WORKER_ID: id },
