@@ -4,7 +4,7 @@ import { connect as natsConnect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { coalesceWrites } from './coalesce.ts';
 import './request-patch.ts'; // nats-core 3.4.0: no Error per completed request (see there)
-import './encode-patch.ts'; // nats-core/jetstream 3.4.0: protocol lines and headers without TextEncoder, one TextDecoder (see there)
+import './encode-patch.ts'; // nats-core/jetstream 3.4.0: protocol lines and headers without TextEncoder (see there)
 
 /**
  * 2.10.0: `sync_interval` (fsync per write), correct expected-last-subject-sequence in clusters

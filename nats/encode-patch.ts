@@ -17,6 +17,7 @@
 // text), so an upgrade that changes it leaves it alone (and test/nats-request-patch says so).
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { squash } from './request-patch.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -29,8 +30,6 @@ export interface EncodePatchState {
 }
 
 const state: EncodePatchState = { encode: false, headersEncode: false };
-
-const squash = (f: unknown) => String(f).replace(/\s+/g, '');
 
 function libFile(pkg: string, file: string): string {
   return path.join(path.dirname(require.resolve(`${pkg}/internal`)), file);

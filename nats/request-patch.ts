@@ -52,7 +52,8 @@ function requestModule(): RequestModule | null {
   }
 }
 
-const squash = (f: unknown) => String(f).replace(/\s+/g, '');
+/** Source text without whitespace: how a patch recognizes the upstream code it replaces. */
+export const squash = (f: unknown) => String(f).replace(/\s+/g, '');
 
 export function applyRequestPatches(): RequestPatchState {
   if (state.requestOneCancel && state.requestManyTraces) return state;
