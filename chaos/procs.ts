@@ -40,7 +40,12 @@ function hookExit() {
 export class Service {
   child: ChildProcess | null = null;
   starts = 0;
+  /** Processes that ended without the harness killing or stopping them (each restarted, as the supervisor would). */
+  readonly crashes: string[] = [];
   private log: WriteStream;
+  /** Children the harness signalled itself: their exit is expected. */
+  private readonly signalled = new WeakSet<ChildProcess>();
+  private stopping = false;
 
   constructor(
     readonly spec: ServiceSpec,
@@ -61,9 +66,10 @@ export class Service {
 
   /** Start and wait until ready; a process that dies first is started again, until the deadline. */
   async start(timeoutMs = 90_000): Promise<void> {
+    this.stopping = false;
     const until = Date.now() + timeoutMs;
     let lastErr: Error | null = null;
-    while (Date.now() < until) {
+    while (Date.now() < until && !this.stopping) {
       try {
         await this.startOnce(Math.max(1_000, until - Date.now()));
         return;
@@ -101,7 +107,18 @@ export class Service {
         if (err) {
           if (this.alive()) child.kill('SIGKILL');
           reject(err);
-        } else resolve();
+        } else {
+          // From now on an exit nobody asked for is a crash: recorded, and the process started
+          // again the way scripts/start.ts's supervisor does (so one crash does not silently stall
+          // a consumer for the rest of the run).
+          child.once('exit', (code, signal) => {
+            if (this.signalled.has(child) || this.stopping || this.child !== child) return;
+            this.crashes.push(`${this.name} (pid ${child.pid}) ended on its own: code ${code}, signal ${signal}`);
+            this.log.write(`[chaos] ${new Date().toISOString()} crash: not killed by the harness; starting again\n`);
+            this.start().catch((err: Error) => this.log.write(`[chaos] restart after crash failed: ${err.message}\n`));
+          });
+          resolve();
+        }
       };
       const timer = setTimeout(() => finish(new Error('not ready in time')), timeoutMs);
       child.once('exit', (code, signal) => {
@@ -130,14 +147,19 @@ export class Service {
   /** SIGKILL (or another signal) without waiting for anything. */
   kill(signal: NodeJS.Signals = 'SIGKILL'): number | null {
     const pid = this.child?.pid ?? null;
-    if (this.alive()) this.child!.kill(signal);
+    if (this.alive()) {
+      this.signalled.add(this.child!);
+      this.child!.kill(signal);
+    }
     return pid;
   }
 
   /** SIGTERM and wait (SIGKILL after 10 s). */
   async stop(): Promise<void> {
+    this.stopping = true;
     const c = this.child;
     if (!c || !this.alive()) return;
+    this.signalled.add(c);
     const gone = new Promise((r) => c.once('exit', r));
     c.kill('SIGTERM');
     const t = setTimeout(() => this.alive() && c.kill('SIGKILL'), 10_000);

@@ -250,6 +250,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       } catch (err) {
         invariants = [{ name: 'checker ran', checked: 0, violations: [(err as Error).message] }];
       }
+      // A process that ended on its own is a bug even when its restart hid the damage.
+      const crashes = services.flatMap((s) => s.crashes);
+      invariants.push({ name: 'no process ended on its own (only the harness kills)', checked: services.length, violations: crashes.slice(0, 20) });
       const bad = invariants.reduce((n, r) => n + r.violations.length, 0);
       if (bad === 0 || Date.now() > settleUntil) break;
       say(`settling: ${bad} violation(s) so far (${invariants.filter((r) => r.violations.length).map((r) => r.name).join('; ')}); checking again`);

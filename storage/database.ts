@@ -54,10 +54,7 @@ export async function openDatabase(o: OpenDatabaseOptions): Promise<OpenedDataba
   let where: string;
   if (o.databaseUrl) {
     kind = 'postgres';
-    const pool = new pg.Pool({ connectionString: o.databaseUrl, max: 8, connectionTimeoutMillis: 10_000 });
-    // An idle client losing its server is reported here; unhandled it would end the process.
-    pool.on('error', (err) => o.logger?.warn({ err }, 'postgres pool: idle client error'));
-    dialect = new PostgresDialect({ pool });
+    dialect = new PostgresDialect({ pool: postgresPool(o.databaseUrl, 8, o.logger) });
     where = redactUrl(o.databaseUrl);
   } else {
     kind = 'pglite';
@@ -87,6 +84,23 @@ export async function openDatabase(o: OpenDatabaseOptions): Promise<OpenedDataba
       }
     },
   };
+}
+
+/**
+ * A node-postgres pool that survives its server going away. pg-pool listens for errors only on idle
+ * clients; a client checked out between two statements (a transaction in progress, kysely holding it)
+ * has no listener, and the FATAL a backend sends when its postmaster dies ("terminating connection
+ * due to unexpected postmaster exit", sent exactly while it waits for the next statement) was an
+ * unhandled 'error' event that ended the process. Every client gets a listener when it connects: the
+ * broken client fails its next statement (the transaction rolls back as a rejection the caller
+ * handles) and pg-pool discards it on release, since it is no longer queryable.
+ */
+export function postgresPool(connectionString: string, max: number, logger?: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its server is reported here.
+  pool.on('error', (err) => logger?.warn({ err }, 'postgres pool: idle client error'));
+  pool.on('connect', (client) => client.on('error', (err) => logger?.warn({ err }, 'postgres pool: client in use lost its connection')));
+  return pool;
 }
 
 /** postgres://user:secret@host/db → postgres://user:***@host/db, for logs. */

@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Kysely, PostgresDialect, sql, type Dialect, type Generated } from 'kysely';
-import pg from 'pg';
+import { postgresPool } from '../storage/database.ts';
 
 export type OrderStatus = 'pending' | 'paid' | 'failed';
 
@@ -59,9 +59,7 @@ export async function openStoreDb(o: OpenStoreDbOptions): Promise<StoreDb> {
   let kind: StoreDb['kind'];
   if (o.databaseUrl) {
     kind = 'postgres';
-    const pool = new pg.Pool({ connectionString: o.databaseUrl, max: 4, connectionTimeoutMillis: 10_000 });
-    pool.on('error', () => {});
-    dialect = new PostgresDialect({ pool });
+    dialect = new PostgresDialect({ pool: postgresPool(o.databaseUrl, 4) });
   } else {
     kind = 'pglite';
     const dir = path.join(o.dir, 'pglite');

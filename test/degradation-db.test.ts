@@ -8,6 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import Stripe from 'stripe';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { openDatabase } from '../storage/database.ts';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../chaos/postgres.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 import { queryOnce } from './helpers/postgres.ts';
@@ -140,4 +143,50 @@ t.test('database down: payments flow, lists answer 503, the projection catches u
   t.notOk(parsed.some((l) => l.level >= 60), 'no fatal log line');
   t.notOk(stack.logs.some((l) => /unhandled|uncaught/i.test(l)), 'no unhandled error logged');
   t.ok(parsed.some((l) => /projecting commits failed/.test(l.msg)), 'the projector logged its failed batches');
+});
+
+t.test('Postgres dies while a transaction holds a client between two statements: the transaction rejects, the process lives on, the pool serves again', { skip: why ?? false, timeout: 120_000 }, async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-dbtx-'));
+  const pgs = await startPrivatePostgres({ dir: path.join(dir, 'pg') });
+  t.teardown(async () => {
+    await pgs.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+  const { db, close } = await openDatabase({ databaseUrl: pgs.url, dataDir: dir, logger });
+  t.teardown(close);
+  // Before the fix, the FATAL the backend sends when its postmaster dies reached a checked-out client
+  // with no 'error' listener: an unhandled 'error' event, and the process (the projector) ended.
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => void uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  t.teardown(() => void process.off('uncaughtException', onUncaught));
+
+  const outcome = await db
+    .transaction()
+    .execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      pgs.kill('SIGKILL');
+      // The backend notices its postmaster's death while it waits for our next statement.
+      await eventually(async () => warnings.some((w) => /client in use lost its connection/.test(w)), 10_000, 20);
+      await sql`select 2`.execute(trx);
+      return 'committed';
+    })
+    .then(
+      (x) => x,
+      (err: Error) => `rejected: ${err.message}`,
+    );
+  t.match(outcome, /^rejected: /, 'the transaction rejects');
+  t.same(uncaught, [], 'no uncaught exception');
+
+  await pgs.start();
+  await eventually(async () => {
+    try {
+      return (await sql<{ n: number }>`select 3::int as n`.execute(db)).rows[0]?.n === 3;
+    } catch {
+      return false;
+    }
+  }, 30_000, 200);
+  t.pass('the pool answers again after the restart');
 });
