@@ -40,7 +40,7 @@ function hookExit() {
 export class Service {
   child: ChildProcess | null = null;
   starts = 0;
-  /** Processes that ended without the harness killing or stopping them (each restarted, as the supervisor would). */
+  /** Processes that ended without the harness killing or stopping them (each restarted, as a process manager with restart-always would). */
   readonly crashes: string[] = [];
   private log: WriteStream;
   /** Children the harness signalled itself: their exit is expected. */
@@ -108,9 +108,10 @@ export class Service {
           if (this.alive()) child.kill('SIGKILL');
           reject(err);
         } else {
-          // From now on an exit nobody asked for is a crash: recorded, and the process started
-          // again the way scripts/start.ts's supervisor does (so one crash does not silently stall
-          // a consumer for the rest of the run).
+          // From now on an exit nobody asked for is a crash: recorded (a violation in the report),
+          // and the process started again as a process manager with restart-always would, so one
+          // crash does not also stall a consumer for the rest of the run and hide what else broke.
+          // (scripts/start.ts does not restart: a critical process ending stops the whole stack.)
           child.once('exit', (code, signal) => {
             if (this.signalled.has(child) || this.stopping || this.child !== child) return;
             this.crashes.push(`${this.name} (pid ${child.pid}) ended on its own: code ${code}, signal ${signal}`);

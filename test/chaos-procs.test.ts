@@ -1,5 +1,5 @@
 // chaos/procs.ts: a process that ends on its own after it was ready is recorded as a crash and
-// started again (as the supervisor would); one the harness SIGKILLs is not a crash.
+// started again (as a process manager with restart-always would); one the harness SIGKILLs is not a crash.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
