@@ -176,7 +176,7 @@ export async function archiveDatabase(o: DbArchiveOptions): Promise<DbArchiveRes
     const due = await dueRows(o.db, cutoff, batch);
     if (due.length === 0) break;
     const records = await Promise.all(due.map(async (r) => ({ ...r, row: await o.privacy.protect(r.merchant_id, r.row) })));
-    const chunk = encodeChunk(records);
+    const chunk = await encodeChunk(records);
     const m = dbManifest(head, records, chunk, o.privacy.policy, o.now);
     await appendChunk(o.store, m, chunk);
     // Before the transaction: a crash in between leaves the head unindexed, and the next run, which

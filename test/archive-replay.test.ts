@@ -171,7 +171,7 @@ t.test('events age out; archives keep the whole story', async (t) => {
   const victim = manifests[1]!;
   const recs = decodeChunk<StreamRecord>((await store.get(victim.chunk))!);
   (recs[0]!.data as { command: string }).command = 'Forged';
-  await store.put(victim.chunk, encodeChunk(recs));
+  await store.put(victim.chunk, await encodeChunk(recs));
   const failed = await ops('audit', 'verify', '--json').then(
     () => null,
     (err: { code: number; stdout: string }) => err,

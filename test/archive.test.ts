@@ -190,7 +190,7 @@ t.test('tampering: an altered chunk, a missing chunk, an edited manifest are eac
   const bytes = (await store.get(manifests[1]!.chunk))!;
   const altered = decodeChunk<StreamRecord>(bytes);
   (altered[0]!.data as { n: number }).n = 999;
-  await store.put(manifests[1]!.chunk, encodeChunk(altered));
+  await store.put(manifests[1]!.chunk, await encodeChunk(altered));
   await store.delete(manifests[2]!.chunk);
   let v = await verifyArchive(store, jsm, { chains: [EVENTS_STREAM] });
   t.notOk(v.ok);
