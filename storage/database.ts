@@ -99,7 +99,7 @@ export function postgresPool(connectionString: string, max: number, logger?: Log
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server is reported here.
   pool.on('error', (err) => logger?.warn({ err }, 'postgres pool: idle client error'));
-  pool.on('connect', (client) => client.on('error', (err) => logger?.warn({ err }, 'postgres pool: client in use lost its connection')));
+  pool.on('connect', (client) => client.on('error', (err) => logger?.warn({ err }, 'postgres pool: a client lost its connection (its next statement fails; the pool drops it)')));
   return pool;
 }
 
