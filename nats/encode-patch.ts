@@ -16,8 +16,7 @@
 // Each patch is applied only while the code it replaces is the code below (checked on the source
 // text), so an upgrade that changes it leaves it alone (and test/nats-request-patch says so).
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { squash } from './request-patch.ts';
+import { natsCoreFile, squash } from './request-patch.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -31,12 +30,8 @@ export interface EncodePatchState {
 
 const state: EncodePatchState = { encode: false, headersEncode: false };
 
-function libFile(pkg: string, file: string): string {
-  return path.join(path.dirname(require.resolve(`${pkg}/internal`)), file);
-}
-
 function patchEncode(): void {
-  const encoders = require(libFile('@nats-io/nats-core', 'encoders.js')) as { encode: (...a: string[]) => Uint8Array; Empty: Uint8Array; TE: TextEncoder };
+  const encoders = require(natsCoreFile('encoders.js')) as { encode: (...a: string[]) => Uint8Array; Empty: Uint8Array; TE: TextEncoder };
   if (squash(encoders.encode) !== squash(UPSTREAM_ENCODE)) return;
   const { TE } = encoders;
   const one = (s: unknown): Uint8Array => (typeof s === 'string' ? Buffer.from(s, 'utf8') : TE.encode(s as string));

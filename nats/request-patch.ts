@@ -40,12 +40,17 @@ export interface RequestPatchState {
 
 const state: RequestPatchState = { requestOneCancel: false, requestManyTraces: false };
 
+/** A file of nats-core's lib/ by name: the very module its own code loads (one CJS cache entry), exported or not. */
+export function natsCoreFile(file: string): string {
+  return path.join(path.dirname(require.resolve('@nats-io/nats-core/internal')), file);
+}
+
 function requestModule(): RequestModule | null {
   try {
     // lib/request.js is not in the package's exports; the internal entry re-exports RequestOne only.
     // Loaded by its file name it is the very module the connection code uses (one CJS cache entry).
     const internal = require('@nats-io/nats-core/internal') as { RequestOne: AnyClass };
-    const mod = require(path.join(path.dirname(require.resolve('@nats-io/nats-core/internal')), 'request.js')) as RequestModule;
+    const mod = require(natsCoreFile('request.js')) as RequestModule;
     return mod.RequestOne === internal.RequestOne ? mod : null;
   } catch {
     return null;

@@ -6,12 +6,12 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import Stripe from 'stripe';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { openDatabase } from '../storage/database.ts';
-import { privatePostgresUnavailable, startPrivatePostgres } from '../chaos/postgres.ts';
+import { privatePostgresUnavailable, startPrivatePostgres, type PrivatePostgres } from '../chaos/postgres.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 import { queryOnce } from './helpers/postgres.ts';
 
@@ -23,14 +23,20 @@ const GOOD = '4242424242424242';
 
 const rows = queryOnce;
 
-t.test('database down: payments flow, lists answer 503, the projection catches up once', { skip: why ?? false, timeout: 240_000 }, async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-dbdown-'));
+/** A private Postgres in a temp dir of its own, stopped and removed when the test ends. */
+async function privatePostgres(t: Test, prefix: string): Promise<PrivatePostgres> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
   const db = await startPrivatePostgres({ dir: path.join(dir, 'pg') });
-  // Registered first, so it runs after the node's own teardown (tap runs teardowns in reverse).
   t.teardown(async () => {
     await db.stop();
     await fs.rm(dir, { recursive: true, force: true });
   });
+  return db;
+}
+
+t.test('database down: payments flow, lists answer 503, the projection catches up once', { skip: why ?? false, timeout: 240_000 }, async (t) => {
+  // Registered first, so it runs after the node's own teardown (tap runs teardowns in reverse).
+  const db = await privatePostgres(t, 'paynats-dbdown-');
   const stack = await startStack(t, { DATABASE_URL: db.url });
   const m = await stack.onboard();
   const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 0 });
@@ -146,15 +152,10 @@ t.test('database down: payments flow, lists answer 503, the projection catches u
 });
 
 t.test('Postgres dies while a transaction holds a client between two statements: the transaction rejects, the process lives on, the pool serves again', { skip: why ?? false, timeout: 120_000 }, async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-dbtx-'));
-  const pgs = await startPrivatePostgres({ dir: path.join(dir, 'pg') });
-  t.teardown(async () => {
-    await pgs.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const pgs = await privatePostgres(t, 'paynats-dbtx-');
   const warnings: string[] = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
-  const { db, close } = await openDatabase({ databaseUrl: pgs.url, dataDir: dir, logger });
+  const { db, close } = await openDatabase({ databaseUrl: pgs.url, dataDir: os.tmpdir(), logger });
   t.teardown(close);
   // Before the fix, the FATAL the backend sends when its postmaster dies reached a checked-out client
   // with no 'error' listener: an unhandled 'error' event, and the process (the projector) ended.

@@ -155,18 +155,13 @@ function postOnce(url: string | URL, body: string, headers: Record<string, strin
   const u = typeof url === 'string' ? new URL(url) : url;
   const mod = u.protocol === 'https:' ? https : http;
   return new Promise<PostAnswer>((resolve, reject) => {
+    let settled = false;
     let answered = false;
-    // Settles once: the first of answer, error or deadline wins. An object's methods rather than
-    // named arrows: the tsx loader (esbuild keepNames) sets the name of every named arrow or
-    // function it creates, and here that would be twice per POST.
-    const once = {
-      settled: false,
-      done(f: () => void): void {
-        if (this.settled) return;
-        this.settled = true;
-        clearTimeout(timer);
-        f();
-      },
+    const done = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      f();
     };
     const req = mod.request(
       u,
@@ -184,32 +179,28 @@ function postOnce(url: string | URL, body: string, headers: Record<string, strin
         answered = true;
         const parts: Buffer[] = [];
         let size = 0;
-        const answer = {
-          finish(): void {
-            once.done(() => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).subarray(0, o.cap).toString('utf8') }));
-          },
-        };
+        const finish = () => done(() => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).subarray(0, o.cap).toString('utf8') }));
         res.on('data', (c: Buffer) => {
           if (size < o.cap) parts.push(c);
           size += c.length;
           // Enough kept: the rest is not read.
           if (size >= o.cap) {
-            answer.finish();
+            finish();
             res.destroy();
           }
         });
-        res.on('end', () => answer.finish());
-        res.on('error', (err) => once.done(() => reject(err)));
-        res.on('close', () => answer.finish());
+        res.on('end', finish);
+        res.on('error', (err) => done(() => reject(err)));
+        res.on('close', finish);
       },
     );
     const timer = setTimeout(() => {
-      once.done(() => reject(new PostTimeoutError(o.timeoutMs)));
+      done(() => reject(new PostTimeoutError(o.timeoutMs)));
       req.destroy();
     }, timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
       const stale = !retried && !answered && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-      once.done(() => reject(stale ? new StaleSocketError(err) : err));
+      done(() => reject(stale ? new StaleSocketError(err) : err));
     });
     req.end(body);
   });

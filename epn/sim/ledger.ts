@@ -310,7 +310,8 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
 
   const change = (tx: WireTransaction, patch: Partial<WireTransaction>, entry: Omit<WireHistoryEntry, 'at'>): WireTransaction => {
     const at = now();
-    return { ...copyTx(tx), ...patch, updated_at: at, history: [...tx.history.map((h) => ({ ...h })), { ...entry, at }] };
+    const next = copyTx(tx);
+    return { ...next, ...patch, updated_at: at, history: [...next.history, { ...entry, at }] };
   };
 
   return {
