@@ -5,7 +5,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { consumerConfigs } from '../nats/topology.ts';
-import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
+import { EVENTS_STREAM, RECONCILE_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import { gauge } from './registry.ts';
 
 const CACHE_MS = 5_000;
@@ -63,7 +63,7 @@ export async function readNatsSnapshot(jsm: JetStreamManager, owners: KV, partit
     }
   }
   const streams: StreamRow[] = [];
-  for (const name of [EVENTS_STREAM, WEBHOOKS_STREAM]) {
+  for (const name of [EVENTS_STREAM, WEBHOOKS_STREAM, RECONCILE_STREAM]) {
     const si = await jsm.streams.info(name);
     streams.push({ stream: name, messages: si.state.messages, bytes: si.state.bytes, firstTs: Date.parse(si.state.first_ts) || 0 });
   }

@@ -6,7 +6,7 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
+import { EVENTS_STREAM, RECONCILE_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 
 export const buckets = {
   /** Idempotency-Key results, 24 h like Stripe's (file storage). */
@@ -72,7 +72,13 @@ export const durables = {
   webhookFanout: 'webhook_fanout',
   webhookDelivery: 'webhook_delivery',
   receiptsProjector: 'receipts_projector',
-  reconcile: 'reconcile',
+  /** Reconciliation work (PAY_RECONCILE), routed there by the fan-out's one pass over PAY_EVENTS. */
+  reconcile: 'reconcile_tasks',
+  /**
+   * The reconciler's former durable on PAY_EVENTS (every intent commit, read a third time): no longer
+   * declared; where an older version left it, the reconcile role drains it, then deletes it.
+   */
+  reconcileLegacy: 'reconcile',
   /** The archiver's reads of PAY_EVENTS and PAY_WEBHOOKS (archive/archiver.ts). */
   archiveEvents: 'archive_events',
   archiveWebhooks: 'archive_webhooks',
@@ -123,6 +129,17 @@ export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
       num_replicas: o.replicas ?? 1,
       allow_direct: true,
     },
+    {
+      name: RECONCILE_STREAM,
+      description: 'Reconciliation work: a copy of each commit with an in-doubt attempt or a pending refund, until it is settled',
+      subjects: [subjects.reconcile],
+      // A work queue: what the stream holds is exactly the work not yet done.
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      max_age: nanos(o.eventMaxAgeS * 1000),
+      duplicate_window: duplicateWindowNs(o),
+      num_replicas: o.replicas ?? 1,
+    },
   ];
 }
 
@@ -144,7 +161,7 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       stream: EVENTS_STREAM,
       config: {
         durable_name: durables.webhookFanout,
-        description: 'Turns commits into one delivery task per subscribed endpoint',
+        description: 'Turns commits into one delivery task per subscribed endpoint, and routes reconciliation work to PAY_RECONCILE',
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
@@ -182,10 +199,10 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       },
     },
     {
-      stream: EVENTS_STREAM,
+      stream: RECONCILE_STREAM,
       config: {
         durable_name: durables.reconcile,
-        description: 'Settles in-doubt attempts: asks the network with backoff, then records its answer (or a timeout)',
+        description: 'Settles in-doubt attempts and pending refunds: asks the network with backoff, then records its answer (or a timeout)',
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         // The handler naks with its own backoff; ack_wait only covers a crashed reconciler.
@@ -193,7 +210,7 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
         // Unlimited: each nak is another inquiry until the deadline, which is what ends it.
         max_deliver: -1,
         max_ack_pending: 10_000,
-        filter_subject: 'pay.evt.intent.>',
+        filter_subject: subjects.reconcile,
       },
     },
     ...archiveConsumerConfigs(),

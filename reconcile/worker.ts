@@ -1,5 +1,5 @@
-// Reconciliation of in-doubt attempts: a durable consumer of intent commits that, for each
-// `attempt.in_doubt`, waits RECON_INQUIRY_AFTER_MS, then asks the network what it did with our
+// Reconciliation of in-doubt attempts: a durable consumer of the commits that leave work (the
+// PAY_RECONCILE work queue, fed by the fan-out: reconcile/work.ts) that, for each `attempt.in_doubt`, waits RECON_INQUIRY_AFTER_MS, then asks the network what it did with our
 // reference (the attempt id) and sends the answer to the intent's owner as an `intent.settle`
 // command. The network never saw it → ask again later (nak with backoff) until the deadline, then
 // settle as a timeout (`attempt.timed_out`, the seed's payment_timeout). Money the network moved
@@ -7,17 +7,20 @@
 // settled as failed) is given back through `intent.reconcile` (reverse_stray). Every command has a
 // deterministic id, and the decider ignores repeats, so a redelivered commit or a second
 // reconciler settles nothing twice.
-import type { JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Intent } from '../actors/mod.ts';
 import type { EpnClient, EpnTransaction } from '../epn/client/mod.ts';
-import type { Outcome } from '../nats/mod.ts';
+import { durables, runConsumer, type ConsumerLoop, type Outcome } from '../nats/mod.ts';
 import type { CommandClient } from '../runtime/client.ts';
 import type { CommandRequest, Ctx } from '../runtime/protocol.ts';
 import { decodeCommit } from '../streams/codec.ts';
+import { EVENTS_STREAM } from '../streams/subjects.ts';
+import type { Commit } from '../streams/envelope.ts';
 import { ApiError } from '../stripe/errors.ts';
 import { holdsMoney } from './stray.ts';
 import { reconMetrics } from './metrics.ts';
+import { commitTimeOf, mayNeedReconcile, reconcileWorkOf } from './work.ts';
 
 export interface ReconcileOptions {
   epn: Pick<EpnClient, 'inquire'> & Partial<Pick<EpnClient, 'inquireAll'>>;
@@ -145,36 +148,24 @@ export async function settleInDoubt(o: Pick<ReconcileOptions, 'epn' | 'commands'
   return { kind: 'settled', outcome: verdict.outcome, networkRef: verdict.networkRef };
 }
 
-// The event types this consumer acts on, as they appear in a commit's JSON (JSON.stringify never
-// escapes these characters). A commit naming neither needs no decoding: it is acknowledged as is.
-const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created')];
-
-/** Whether the commit's bytes may hold an event this consumer acts on (false: certainly not). */
-export function mayNeedReconcile(data: Uint8Array): boolean {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return NEEDLES.some((n) => b.includes(n));
-}
-
 export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Outcome> {
   const clock = o.clock ?? Date.now;
   const inquiryAfterMs = o.inquiryAfterMs ?? 0;
   return async (m) => {
     // Most commits (every one without an in-doubt attempt or a new refund) end here, undecoded.
     if (!mayNeedReconcile(m.data)) return { kind: 'ack' };
-    let commit;
+    let commit: Commit;
     try {
       commit = decodeCommit(m.data);
     } catch (err) {
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }
-    if (commit.aggregate !== 'intent') return { kind: 'ack' };
-    const inDoubt = commit.events.flatMap((e) => (e.type === 'attempt.in_doubt' ? [e.data.attempt_id] : []));
-    // A refund the network did not answer stays pending in the commit that created it.
-    const refunds = commit.events.flatMap((e) => (e.type === 'refund.created' && commit.state.refunds.find((r) => r.id === e.data.refund_id)?.status === 'pending' ? [e.data.refund_id] : []));
-    if (inDoubt.length === 0 && refunds.length === 0) return { kind: 'ack' };
+    const work = reconcileWorkOf(commit);
+    if (!work || commit.aggregate !== 'intent') return { kind: 'ack' };
+    const { inDoubt, refunds } = work;
     if (inDoubt.length === 0) return settleRefunds(o, m, commit.merchant_id, commit.state, refunds, clock());
 
-    const since = Math.floor(m.info.timestampNanos / 1e6);
+    const since = commitTimeOf(m);
     const now = clock();
     // The network may still be working on it: the first question waits a little.
     for (const id of inDoubt) reconMetrics.open.add(id);
@@ -204,7 +195,7 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
 
 /** Pending refunds of one commit: the owner asks the network (retrying is safe: one refund per reference). */
 async function settleRefunds(o: ReconcileOptions, m: JsMsg, merchantId: string, intent: Intent, refundIds: string[], now: number): Promise<Outcome> {
-  const since = Math.floor(m.info.timestampNanos / 1e6);
+  const since = commitTimeOf(m);
   const inquiryAfterMs = o.inquiryAfterMs ?? 0;
   // The request that created it is still running; it usually records the answer itself.
   if (now < since + Math.max(inquiryAfterMs, 1_000)) return { kind: 'nak', delayMs: Math.max(1, since + Math.max(inquiryAfterMs, 1_000) - now), reason: 'refund may still be answered' };
@@ -228,4 +219,44 @@ async function settleRefunds(o: ReconcileOptions, m: JsMsg, merchantId: string, 
     }
   }
   return { kind: 'ack' };
+}
+
+/**
+ * An upgrade from the versions that read every intent commit through their own durable on
+ * PAY_EVENTS (`reconcile`): where that durable is left, it may still hold work the fan-out of the
+ * old version did not route (commits it had passed). It is consumed with the same handler until
+ * nothing is pending or waiting for an ack, then deleted. Commits the fan-out routes meanwhile may
+ * be settled through both: harmless, every settle command has a deterministic id. Null when there
+ * is no such durable.
+ */
+export async function drainLegacyReconcile(js: JetStreamClient, jsm: JetStreamManager, handle: (m: JsMsg) => Promise<Outcome>, log: Logger, checkEveryMs = 10_000): Promise<ConsumerLoop | null> {
+  const name = durables.reconcileLegacy;
+  const info = () => jsm.consumers.info(EVENTS_STREAM, name).catch(() => null);
+  if (!(await info())) return null;
+  log.info({ durable: name }, 'draining the former reconcile durable on PAY_EVENTS');
+  const loop = runConsumer(js, EVENTS_STREAM, name, handle, log, { concurrency: 16 });
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let finish!: () => void;
+  // Resolves once drained and deleted (or stopped): not when the loop alone ends.
+  const done = new Promise<void>((r) => (finish = r));
+  const check = async () => {
+    const i = await info();
+    if (stopped) return;
+    if (i && (i.num_pending > 0 || i.num_ack_pending > 0)) return void (timer = setTimeout(() => void check(), checkEveryMs));
+    await loop.stop();
+    if (i) await jsm.consumers.delete(EVENTS_STREAM, name).catch((err) => log.warn({ err, durable: name }, 'could not delete the drained durable; the next start tries again'));
+    log.info({ durable: name }, 'former reconcile durable drained and deleted');
+    finish();
+  };
+  timer = setTimeout(() => void check(), checkEveryMs);
+  return {
+    done,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await loop.stop();
+      finish();
+    },
+  };
 }

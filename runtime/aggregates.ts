@@ -68,7 +68,9 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
 
   let snapshots: Promise<KV> | undefined;
   const snapshotBucket = () => {
-    snapshots ??= new Kvm(js).open(buckets.snapshots);
+    // Direct gets (no JetStream API request, no advisory): a snapshot is only ever read for a subject
+    // with no message left in the stream, i.e. one written long before, which no replica can lag behind.
+    snapshots ??= new Kvm(js).open(buckets.snapshots, { allow_direct: true });
     snapshots.catch(() => (snapshots = undefined)); // a failed open is tried again next time
     return snapshots;
   };

@@ -15,13 +15,13 @@ import { createPayIndex } from '../gateway/pay-index.ts';
 import { listCharges, listRefunds } from '../storage/mod.ts';
 import { buckets, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
-import { EVENTS_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
+import { EVENTS_STREAM, RECONCILE_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createVault, loadMasterKey, openString } from '../vault/mod.ts';
-import { startWebhookWorker } from '../webhooks/worker.ts';
+import { startFanout, startWebhookWorker } from '../webhooks/worker.ts';
 import { createWebhookAdmin } from '../webhooks/admin.ts';
-import { createReconciler } from '../reconcile/worker.ts';
+import { createReconciler, drainLegacyReconcile } from '../reconcile/worker.ts';
 import { startReconciliation, type ReconciliationService } from '../reconcile/service.ts';
 import { registerReconciliationAdmin } from '../reconcile/admin.ts';
 import { registerOpsWeb } from '../ops/web/routes.ts';
@@ -148,7 +148,11 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       inquiryAfterMs: config.reconInquiryAfterMs,
       log: rlog,
     });
-    loops.push(runConsumer(js, EVENTS_STREAM, durables.reconcile, reconcile, rlog, { concurrency: 16 }));
+    loops.push(runConsumer(js, RECONCILE_STREAM, durables.reconcile, reconcile, rlog, { concurrency: 16 }));
+    // Its work arrives through the fan-out: run it here too when this process has no webhooks role.
+    if (!roles.has('webhooks')) loops.push(startFanout({ nc, js, readMerchant, log: log.child({ component: 'webhooks' }) }));
+    const legacy = await drainLegacyReconcile(js, jsm, reconcile, rlog);
+    if (legacy) loops.push(legacy);
   }
 
   // Settlement reconciliation and the stuck-attempt sweep (scheduled with the reconcile role), and

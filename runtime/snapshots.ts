@@ -67,6 +67,15 @@ export async function saveSnapshots(kv: KV, snaps: readonly Snapshot[], concurre
   async function one(s: Snapshot): Promise<void> {
     const key = snapshotKey(s.subject);
     const body = JSON.stringify(s);
+    // Most aggregates in a chunk are new since the last one: try a plain create first, one request
+    // (kv.create would read the key back when it fails, before the read below does it again).
+    try {
+      await kv.put(key, body, { previousSeq: 0 });
+      written++;
+      return;
+    } catch {
+      /* there is one: compare below */
+    }
     for (let attempt = 0; ; attempt++) {
       const e = await kv.get(key);
       const cur = e && e.operation === 'PUT' && e.length > 0 ? e.json<Snapshot>() : null;

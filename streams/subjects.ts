@@ -6,9 +6,11 @@
 //   pay.webhook.deliver.<merchant_id>            one delivery task per (event, endpoint)
 //   pay.webhook.receipt.<merchant_id>            the outcome of each delivery try
 //   pay.webhook.dlq.<merchant_id>                deliveries that ran out of tries
+//   pay.reconcile.<merchant_id>                  a commit with reconciliation work (an in-doubt attempt, a pending refund)
 
 export const EVENTS_STREAM = 'PAY_EVENTS';
 export const WEBHOOKS_STREAM = 'PAY_WEBHOOKS';
+export const RECONCILE_STREAM = 'PAY_RECONCILE';
 
 /** Ids become subject tokens: no dots, wildcards or spaces. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -34,6 +36,8 @@ export const subjects = {
   webhookReceipt: (merchantId: string) => `pay.webhook.receipt.${assertToken(merchantId, 'merchant id')}`,
   webhookDlq: (merchantId: string) => `pay.webhook.dlq.${assertToken(merchantId, 'merchant id')}`,
   webhooks: 'pay.webhook.>',
+  reconcileTask: (merchantId: string) => `pay.reconcile.${assertToken(merchantId, 'merchant id')}`,
+  reconcile: 'pay.reconcile.>',
 } as const;
 
 /** Parse an event subject back into the aggregate it addresses. */

@@ -100,7 +100,7 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
     return proj && proj.pending === 0 && proj.behind === 0 ? c : null;
   }, 30_000, 1_000);
   const durableNames = cons.map((c) => c.consumer);
-  for (const d of ['projector', 'receipts_projector', 'reconcile', 'webhook_delivery', 'webhook_fanout', 'archive_events', 'archive_webhooks']) t.ok(durableNames.includes(d), `durable ${d} listed`);
+  for (const d of ['projector', 'receipts_projector', 'reconcile_tasks', 'webhook_delivery', 'webhook_fanout', 'archive_events', 'archive_webhooks']) t.ok(durableNames.includes(d), `durable ${d} listed`);
   t.ok(cons.every((c) => c.redelivered === 0), 'nothing redelivered');
   const onlyHooks = await json<{ stream: string }[]>('consumers', '--stream', 'PAY_WEBHOOKS');
   t.ok(onlyHooks.length >= 2 && onlyHooks.every((c) => c.stream === 'PAY_WEBHOOKS'), 'only PAY_WEBHOOKS durables');

@@ -146,7 +146,7 @@ t.test('/metrics shows each named metric with sane values; METRICS_PORT serves a
   t.notOk(text.includes('pi_nope'), 'no raw ids in labels');
   t.equal(delta(text, 'paynats_idempotency_requests_total', { route: '/v1/payment_intents', result: 'first' }), 1);
   t.equal(delta(text, 'paynats_idempotency_requests_total', { route: '/v1/payment_intents', result: 'replayed' }), 1);
-  for (const durable of ['projector', 'webhook_fanout', 'reconcile', 'webhook_delivery', 'receipts_projector']) {
+  for (const durable of ['projector', 'webhook_fanout', 'reconcile_tasks', 'webhook_delivery', 'receipts_projector']) {
     t.not(sample(text, 'paynats_consumer_pending_messages', { durable }), undefined, `lag of ${durable}`);
     t.not(sample(text, 'paynats_consumer_redelivered_messages', { durable }), undefined, `redeliveries of ${durable}`);
   }

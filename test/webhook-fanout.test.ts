@@ -134,9 +134,14 @@ t.test('tasks: the same as rendering everything then filtering, and only wanted 
 
 t.test('createFanout appends one task per (event, endpoint) with derived msgIDs; a redelivery appends the same', async (t) => {
   const published: { subject: string; task: DeliveryTask; msgID: string; requestId: string | null | undefined }[] = [];
+  const reconcile: { subject: string; data: Uint8Array; msgID: string; seq: string; time: string }[] = [];
   const js = {
-    publish: async (subject: string, data: string, opts: { msgID: string; headers: { get(k: string): string } }) => {
-      published.push({ subject, task: JSON.parse(data) as DeliveryTask, msgID: opts.msgID, requestId: opts.headers.get('Request-Id') });
+    publish: async (subject: string, data: string | Uint8Array, opts: { msgID: string; headers: { get(k: string): string } }) => {
+      if (subject.startsWith('pay.reconcile.')) {
+        reconcile.push({ subject, data: data as Uint8Array, msgID: opts.msgID, seq: opts.headers.get('Pay-Commit-Seq'), time: opts.headers.get('Pay-Commit-Time') });
+      } else {
+        published.push({ subject, task: JSON.parse(data as string) as DeliveryTask, msgID: opts.msgID, requestId: opts.headers.get('Request-Id') });
+      }
       return { seq: published.length, duplicate: false };
     },
   } as unknown as JetStreamClient;
@@ -144,11 +149,19 @@ t.test('createFanout appends one task per (event, endpoint) with derived msgIDs;
   const changed: string[] = [];
   let current: Merchant = merchants.mixed;
   const fanout = createFanout(js, async (id) => (loads.push(id), current), pino({ level: 'silent' }), (id) => changed.push(id));
-  const msg = (c: Commit, seq: number) => ({ data: encodeCommit(c), seq }) as unknown as JsMsg;
+  const msg = (c: Commit, seq: number) => ({ data: encodeCommit(c), seq, info: { timestampNanos: 1_700_000_001_500 * 1e6 } }) as unknown as JsMsg;
 
   t.same(await fanout(msg(inDoubt, 1)), { kind: 'ack' });
   t.same(loads, [], 'a commit with no Stripe event does not read the merchant');
   t.equal(published.length, 0);
+  t.same(
+    reconcile.map((r) => [r.subject, r.msgID, r.seq, r.time, Buffer.from(r.data).equals(Buffer.from(encodeCommit(inDoubt)))]),
+    [['pay.reconcile.m_1', 'rec:c_doubt', '1', '1700000001500', true]],
+    'the in-doubt commit is queued for reconciliation as is, with where and when it was appended',
+  );
+  await fanout(msg(inDoubt, 1));
+  t.equal(reconcile[1]?.msgID, 'rec:c_doubt', 'a redelivered commit is queued under the same msgID (the stream keeps one)');
+  reconcile.length = 0;
 
   t.same(await fanout(msg(succeeded, 2)), { kind: 'ack' });
   const expected = tasksFor(stripeEventsOf(succeeded), 'm_1', endpointsOf(current), 2, 0);

@@ -1,10 +1,14 @@
-// Fan-out: every commit becomes one delivery task per (Stripe event, subscribed endpoint). Tasks
-// carry the payload as it will be signed, built from the state the commit produced. The task's
-// msgID is derived from event and endpoint, so a redelivered commit owes nothing twice.
+// Fan-out, the one pass over PAY_EVENTS that feeds the workers: every commit becomes one delivery
+// task per (Stripe event, subscribed endpoint), and a commit that leaves reconciliation work (an
+// attempt in doubt, a pending refund) is also copied to PAY_RECONCILE (reconcile/work.ts). Tasks
+// carry the payload as it will be signed, built from the state the commit produced. Every task's
+// msgID is derived from the commit (and endpoint), so a redelivered commit owes nothing twice; the
+// commit is acked only once all its tasks are stored.
 import { createHash } from 'node:crypto';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Merchant } from '../actors/mod.ts';
+import { appendReconcileTask, mayNeedReconcile, reconcileWorkOf } from '../reconcile/work.ts';
 import { appendCommitless } from './publish.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import { subjects } from '../streams/subjects.ts';
@@ -102,6 +106,8 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }
     if (commit.aggregate === 'merchant') changed?.(commit.merchant_id);
+    // Reconciliation work is queued whether or not any endpoint wants the commit's events.
+    if (mayNeedReconcile(m.data) && reconcileWorkOf(commit)) await appendReconcileTask(js, m, commit);
     // Types and modes first; an event is rendered only once an endpoint is found to want it.
     const events = pendingStripeEventsOf(commit);
     if (events.length === 0) return { kind: 'ack' };

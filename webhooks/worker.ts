@@ -1,6 +1,6 @@
-// The webhooks role: fan-out (PAY_EVENTS → one task per subscribed endpoint) and delivery (the
-// shared `webhook_delivery` durable: any number of worker processes take tasks from it; a task a
-// dead worker held comes back after the ack wait). The shell around webhooks/fanout.ts and
+// The webhooks role: fan-out (PAY_EVENTS → one task per subscribed endpoint, and reconciliation
+// work to PAY_RECONCILE) and delivery (the shared `webhook_delivery` durable: any number of worker
+// processes take tasks from it; a task a dead worker held comes back after the ack wait). The shell around webhooks/fanout.ts and
 // webhooks/delivery.ts: merchant reads (cached briefly), secrets opened, endpoints disabled.
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Kvm } from '@nats-io/kv';
@@ -82,21 +82,39 @@ export function cachedEndpointNow(ring: KeyRing): (m: Merchant | null, endpointI
   };
 }
 
-export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<ConsumerLoop[]> {
-  const { js, jsm, kvm, ring, config, log } = d;
+/**
+ * Merchant reads for the fan-out and delivery, cached 5 s. A merchant commit (an endpoint added,
+ * changed, removed, a secret rolled) drops the cached merchant at once, in every worker: each one
+ * listens to merchant commits as they are appended (core NATS; the durable fan-out gives each
+ * commit to one worker only).
+ */
+function merchantCache(d: Pick<WebhookWorkerDeps, 'nc' | 'readMerchant'>) {
   const merchants = new Map<string, { m: Merchant | null; until: number }>();
-  const cachedMerchant = async (id: string) => {
+  const cached = async (id: string) => {
     const hit = merchants.get(id);
     if (hit && hit.until > Date.now()) return hit.m;
     const m = await d.readMerchant(id);
     merchants.set(id, { m, until: Date.now() + 5_000 });
     return m;
   };
-  // A merchant commit (an endpoint added, changed, removed, a secret rolled) drops the cached merchant
-  // at once, in every worker: each one listens to merchant commits as they are appended (core NATS;
-  // the durable fan-out gives each commit to one worker only).
   const forget = (id: string) => void merchants.delete(id);
   d.nc.subscribe('pay.evt.merchant.*', { callback: (err, m) => (err ? undefined : forget(m.subject.split('.')[3] ?? '')) });
+  return { cached, forget };
+}
+
+/**
+ * The fan-out alone (the shared `webhook_fanout` durable): the webhooks role runs it, and so does a
+ * reconcile process without the webhooks role, since reconciliation work reaches PAY_RECONCILE
+ * through it (reconcile/work.ts).
+ */
+export function startFanout(d: Pick<WebhookWorkerDeps, 'nc' | 'js' | 'readMerchant' | 'log'>, merchants = merchantCache(d)): ConsumerLoop {
+  return runConsumer(d.js, EVENTS_STREAM, durables.webhookFanout, createFanout(d.js, merchants.cached, d.log, merchants.forget), d.log, { concurrency: 16 });
+}
+
+export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<ConsumerLoop[]> {
+  const { js, jsm, kvm, ring, config, log } = d;
+  const merchants = merchantCache(d);
+  const { cached: cachedMerchant, forget } = merchants;
   const commands = createCommandClient(d.nc, { partitions: config.partitions, timeoutMs: 15_000 });
   const ackWaitMs = config.webhookAckWaitMs ?? 60_000;
   const opened = cachedEndpointNow(ring);
@@ -130,7 +148,7 @@ export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<Consumer
     log,
   );
   return [
-    runConsumer(js, EVENTS_STREAM, durables.webhookFanout, createFanout(js, cachedMerchant, log, forget), log, { concurrency: 16 }),
+    startFanout(d, merchants),
     runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery, log, { concurrency: 64 }),
   ];
 }
