@@ -133,8 +133,9 @@ export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
       name: RECONCILE_STREAM,
       description: 'Reconciliation work: a copy of each commit with an in-doubt attempt or a pending refund, until it is settled',
       subjects: [subjects.reconcile],
-      // A work queue: what the stream holds is exactly the work not yet done.
-      retention: RetentionPolicy.Workqueue,
+      // Limits, not a work queue: a work queue refuses every other consumer, so `nats stream view`
+      // and audits could not read it. What is not done yet is the durable's pending and ack-pending.
+      retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: nanos(o.eventMaxAgeS * 1000),
       duplicate_window: duplicateWindowNs(o),

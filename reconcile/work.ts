@@ -1,7 +1,7 @@
 // Reconciliation work: which commits leave something to settle against the network, and the task
 // that carries such a commit to the reconciler. The fan-out reads PAY_EVENTS once for webhooks and
 // reconciliation both (webhooks/fanout.ts); the few commits with work (an attempt in doubt, a refund
-// the network did not answer) are copied to PAY_RECONCILE, a work queue the reconcile role consumes.
+// the network did not answer) are copied to PAY_RECONCILE, which the reconcile role consumes.
 // Every other commit costs the reconciler nothing: no delivery, no ack.
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';

@@ -1,5 +1,6 @@
-// Reconciliation of in-doubt attempts: a durable consumer of the commits that leave work (the
-// PAY_RECONCILE work queue, fed by the fan-out: reconcile/work.ts) that, for each `attempt.in_doubt`, waits RECON_INQUIRY_AFTER_MS, then asks the network what it did with our
+// Reconciliation of in-doubt attempts: a durable consumer of the commits that leave work
+// (PAY_RECONCILE, fed by the fan-out: reconcile/work.ts) that, for each `attempt.in_doubt`, waits
+// RECON_INQUIRY_AFTER_MS, then asks the network what it did with our
 // reference (the attempt id) and sends the answer to the intent's owner as an `intent.settle`
 // command. The network never saw it → ask again later (nak with backoff) until the deadline, then
 // settle as a timeout (`attempt.timed_out`, the seed's payment_timeout). Money the network moved

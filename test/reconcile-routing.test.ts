@@ -1,7 +1,7 @@
 // Reconciliation work reaches the reconciler through the fan-out (reconcile/work.ts), on a real
 // nats-server with the declared topology:
-//  1. PAY_RECONCILE is a work queue: a commit with work is queued once however often it is routed,
-//     carries where and when it was appended, and is gone once the reconciler acks it;
+//  1. a commit with work is queued in PAY_RECONCILE once however often it is routed, carries where
+//     and when it was appended, and is done once the reconciler acks it (nothing pending);
 //  2. an upgrade: the former `reconcile` durable on PAY_EVENTS is drained (every commit it still
 //     held is handled) and then deleted; without it there is nothing to drain.
 import { randomBytes } from 'node:crypto';
@@ -45,7 +45,7 @@ async function setup(t: Tap) {
   return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
 }
 
-t.test('PAY_RECONCILE: queued once per commit, with its sequence and time; acked work leaves the queue', async (t) => {
+t.test('PAY_RECONCILE: queued once per commit, with its sequence and time; acked work is done', async (t) => {
   const { js, jsm } = await setup(t);
   const merchantId = `acct_${hex()}`;
   const doubt = intentCommit(merchantId, `pi_${hex()}`, 'attempt.in_doubt');
@@ -66,7 +66,10 @@ t.test('PAY_RECONCILE: queued once per commit, with its sequence and time; acked
     return { kind: 'ack' };
   }, log);
   t.teardown(() => loop.stop());
-  await eventually(async () => got.length === 1 && (await jsm.streams.info(RECONCILE_STREAM)).state.messages === 0, 10_000, 50);
+  await eventually(async () => {
+    const ci = await jsm.consumers.info(RECONCILE_STREAM, durables.reconcile);
+    return got.length === 1 && ci.num_pending === 0 && ci.num_ack_pending === 0 && ci.ack_floor.stream_seq === 1;
+  }, 10_000, 50);
   t.same(got, [{ seq: String(ack.seq), time: Math.floor(m!.info.timestampNanos / 1e6), same: true }], 'the commit as appended, its sequence, its stream time');
 });
 
