@@ -45,8 +45,6 @@ export interface OpenedDatabase {
   ping(): Promise<boolean>;
 }
 
-const PG_INT8 = 20;
-
 export async function openDatabase(o: OpenDatabaseOptions): Promise<OpenedDatabase> {
   const started = Date.now();
   let dialect: Dialect;
@@ -60,11 +58,9 @@ export async function openDatabase(o: OpenDatabaseOptions): Promise<OpenedDataba
     kind = 'pglite';
     const dir = path.join(o.dataDir, 'pglite');
     await mkdir(dir, { recursive: true });
-    const { PGlite } = await import('@electric-sql/pglite');
-    // int8 as text, as node-postgres returns it (PGlite would give a number, or a bigint past 2^53).
-    const client = await PGlite.create({ dataDir: dir, parsers: { [PG_INT8]: (v: string) => v } });
-    const { pgliteDialect } = await import('./pglite-dialect.ts');
-    dialect = await pgliteDialect(client);
+    // On a thread of its own, beside the event loop (storage/pglite-dialect.ts says why).
+    const { PGliteThread, pgliteDialect } = await import('./pglite-dialect.ts');
+    dialect = pgliteDialect(await PGliteThread.open(dir, o.logger));
     where = dir;
   }
   const db = new Kysely<Database>({ dialect });

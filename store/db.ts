@@ -67,7 +67,7 @@ export async function openStoreDb(o: OpenStoreDbOptions): Promise<StoreDb> {
     const { PGlite } = await import('@electric-sql/pglite');
     const client = await PGlite.create({ dataDir: dir });
     const { pgliteDialect } = await import('../storage/pglite-dialect.ts');
-    dialect = await pgliteDialect(client);
+    dialect = pgliteDialect(client);
   }
   const root = new Kysely<StoreDatabase>({ dialect });
   let db = root;
