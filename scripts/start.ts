@@ -134,10 +134,23 @@ process.on('SIGTERM', () => void shutdown(0));
 interface LaunchOptions {
   /** A line on stdout that says the child is ready (its match is returned), or 'ipc': the child's process.send({ ready }). */
   ready: RegExp | 'ipc';
-  /** A critical child's unexpected exit stops everything; an extra worker's does not (the others take its partitions). */
+  /**
+   * A critical child that cannot be restarted (it keeps exiting) stops everything; an extra worker
+   * that cannot is left stopped (the others hold its partitions).
+   */
   critical: boolean;
   entry: Omit<ProcessEntry, 'pid' | 'alive'>;
+  /** The environment a restart adds: what the first start chose (its port), so nothing else has to change. */
+  pin?: (match: RegExpMatchArray | null) => NodeJS.ProcessEnv;
 }
+
+/** A child that exits this often within RESTART_WINDOW_MS is not started again. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+/** Recent restarts per child, for the backoff and the give-up. */
+const restartsOf = new Map<string, number[]>();
+/** The port of a ready line's URL, as an environment variable for the restart. */
+const portOf = (name: string) => (m: RegExpMatchArray | null) => (m?.[1] ? { [name]: new URL(m[1]).port } : {});
 
 function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promise<{ child: ChildProcess; match: RegExpMatchArray | null }> {
   const name = o.entry.worker_id ? `${o.entry.name} ${o.entry.worker_id}` : o.entry.name;
@@ -156,8 +169,10 @@ function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promi
     saveProcesses();
     let buf = '';
     let ready = false;
+    let readyMatch: RegExpMatchArray | null = null;
     const isReady = (match: RegExpMatchArray | null) => {
       ready = true;
+      readyMatch = match;
       buf = '';
       resolve({ child, match });
     };
@@ -181,14 +196,40 @@ function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promi
       entry.alive = false;
       if (!stopping) saveProcesses();
       if (!ready) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
-      else if (!stopping && o.critical) {
-        say(`${name} exited unexpectedly (code ${code}, signal ${signal}); stopping everything`);
-        void shutdown(1);
-      } else if (!stopping) {
-        say(`${name} (pid ${child.pid}) exited (code ${code}, signal ${signal}); its partitions move to the other workers within one lease`);
-      }
+      else if (!stopping) restart(script, env, o, name, `code ${code}, signal ${signal}`, readyMatch);
     });
   });
+}
+
+/**
+ * A child that ended on its own is started again, as a restart-always process manager would: after
+ * 0.5 s, doubling up to 15 s while it keeps exiting. Every process starts again from the streams and
+ * its durables (an actor worker's partitions move to the others meanwhile and come back, within a
+ * lease each). One that exits MAX_RESTARTS times within a minute is left stopped: a critical one
+ * then stops the stack (exit status 1), since it would only keep failing.
+ */
+function restart(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions, name: string, how: string, match: RegExpMatchArray | null): void {
+  const now = Date.now();
+  const recent = (restartsOf.get(name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+  if (recent.length >= MAX_RESTARTS) {
+    say(`${name} exited again (${how}): ${recent.length} restarts within ${RESTART_WINDOW_MS / 1000} s, not starting it again`);
+    if (o.critical) void shutdown(1);
+    return;
+  }
+  recent.push(now);
+  restartsOf.set(name, recent);
+  const delay = Math.min(500 * 2 ** (recent.length - 1), 15_000);
+  say(`${name} exited unexpectedly (${how}); starting it again in ${delay} ms${o.critical ? '' : ' (its partitions move to the other workers within one lease)'}`);
+  setTimeout(() => {
+    if (stopping) return;
+    launch(script, { ...env, ...o.pin?.(match) }, o).then(
+      ({ child }) => say(`${name} started again (pid ${child.pid})`),
+      (err: Error) => {
+        say(`${name} did not start again: ${err.message}`);
+        if (!stopping) restart(script, env, o, name, 'failed to start', match);
+      },
+    );
+  }, delay);
 }
 
 try {
@@ -211,14 +252,14 @@ try {
   const epn = await launch(
     'epn/sim/main.ts',
     { EPN_PORT: process.env.EPN_PORT ?? '0', DATA_DIR: config.dataDir, EPN_LATENCY_MS: String(config.epnLatencyMs), ...(process.env.EPN_FAULTS ? { EPN_FAULTS: process.env.EPN_FAULTS } : {}) },
-    { ready: /EPN_LISTENING (\S+)/, critical: true, entry: { name: 'epn' } },
+    { ready: /EPN_LISTENING (\S+)/, critical: true, entry: { name: 'epn' }, pin: portOf('EPN_PORT') },
   );
   const epnUrl = epn.match![1]!;
   const mainWorkerId = process.env.WORKER_ID ?? 'w_main';
   const node = await launch(
     'runtime/main.ts',
     { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId, ...(splitting ? { ROLES: dbRoles.join(',') } : {}) },
-    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: (splitting ? dbRoles : config.roles).join(',') } },
+    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: (splitting ? dbRoles : config.roles).join(',') }, pin: portOf('PORT') },
   );
   if (splitting) {
     await launch(
@@ -266,7 +307,7 @@ try {
   const store = await launch(
     'store/main.ts',
     { PAYNATS_URL: url, STORE_SECRET_KEY: String(demo.secret_key), STORE_PUBLISHABLE_KEY: String(demo.publishable_key), DATA_DIR: config.dataDir, STORE_PORT: String(config.storePort) },
-    { ready: /STORE_LISTENING (\S+)/, critical: true, entry: { name: 'store' } },
+    { ready: /STORE_LISTENING (\S+)/, critical: true, entry: { name: 'store' }, pin: portOf('STORE_PORT') },
   );
   demo.store_url = store.match![1]!;
   // Atomically: a watcher (npm run bench) reads it as soon as it appears.
