@@ -103,44 +103,29 @@ function duplicateWindowNs(o: TopologyOptions): number {
 }
 
 export function streamConfigs(o: TopologyOptions): Partial<StreamConfig>[] {
+  // Every stream: file storage, limits retention (a work queue would refuse every other consumer, so
+  // `nats stream view` and audits could not read it), the events' max_age, msgID de-duplication.
+  const stream = (name: string, description: string, subject: string, more: Partial<StreamConfig> = {}): Partial<StreamConfig> => ({
+    name,
+    description,
+    subjects: [subject],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(o.eventMaxAgeS * 1000),
+    duplicate_window: duplicateWindowNs(o),
+    num_replicas: o.replicas ?? 1,
+    allow_direct: true,
+    ...more,
+  });
   return [
-    {
-      name: EVENTS_STREAM,
-      description: 'Every state change of every merchant and payment intent: one message per decision',
-      subjects: [subjects.events],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: duplicateWindowNs(o),
-      num_replicas: o.replicas ?? 1,
-      allow_direct: true,
+    stream(EVENTS_STREAM, 'Every state change of every merchant and payment intent: one message per decision', subjects.events, {
       discard: DiscardPolicy.Old,
       deny_delete: true,
       deny_purge: false,
-    },
-    {
-      name: WEBHOOKS_STREAM,
-      description: 'Webhook delivery tasks, receipts of each try, and dead letters',
-      subjects: [subjects.webhooks],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: duplicateWindowNs(o),
-      num_replicas: o.replicas ?? 1,
-      allow_direct: true,
-    },
-    {
-      name: RECONCILE_STREAM,
-      description: 'Reconciliation work: a copy of each commit with an in-doubt attempt or a pending refund, until it is settled',
-      subjects: [subjects.reconcile],
-      // Limits, not a work queue: a work queue refuses every other consumer, so `nats stream view`
-      // and audits could not read it. What is not done yet is the durable's pending and ack-pending.
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      max_age: nanos(o.eventMaxAgeS * 1000),
-      duplicate_window: duplicateWindowNs(o),
-      num_replicas: o.replicas ?? 1,
-    },
+    }),
+    stream(WEBHOOKS_STREAM, 'Webhook delivery tasks, receipts of each try, and dead letters', subjects.webhooks),
+    // What is not done yet is reconcile_tasks' pending and ack-pending.
+    stream(RECONCILE_STREAM, 'Reconciliation work: a copy of each commit with an in-doubt attempt or a pending refund', subjects.reconcile),
   ];
 }
 
