@@ -54,6 +54,8 @@ export type RunningNatsServer = {
   kill(signal?: NodeJS.Signals): void;
   /** Stop it if it runs, then start it again on the same ports, config and store; resolves once ready. `pid` changes. */
   restart(): Promise<void>;
+  /** Called when the running process ends without stop() or restart() having ended it (a crash, a kill from outside). */
+  onUnexpectedExit(listener: (how: { code: number | null; signal: NodeJS.Signals | null }) => void): void;
 };
 
 const live = new Set<ChildProcess>();
@@ -307,7 +309,16 @@ async function launchServer(
     proc.unref();
     return proc;
   };
+  const unexpected = new Set<(how: { code: number | null; signal: NodeJS.Signals | null }) => void>();
+  /** The process we are ending ourselves (stop, restart): its exit is expected. */
+  let ending: Proc | null = null;
+  const watch = (p: Proc) =>
+    void p.exitPromise.then(() => {
+      const how = p.exited();
+      if (ending !== p && how) for (const l of unexpected) l(how);
+    });
   let cur = await start(o.readiness);
+  watch(cur);
   const handle: RunningNatsServer = {
     url,
     port: o.port,
@@ -316,14 +327,22 @@ async function launchServer(
     storeDir: o.storeDir,
     configFile: o.configFile,
     bin,
-    stop: () => cur.stop(),
+    stop: () => {
+      ending = cur;
+      return cur.stop();
+    },
     kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (!cur.exited()) cur.child.kill(signal);
     },
     async restart() {
+      ending = cur;
       await cur.stop();
       cur = await start(o.restartReadiness);
+      watch(cur);
       handle.pid = cur.child.pid!;
+    },
+    onUnexpectedExit(listener) {
+      unexpected.add(listener);
     },
   };
   return handle;

@@ -196,37 +196,41 @@ function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promi
       entry.alive = false;
       if (!stopping) saveProcesses();
       if (!ready) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
-      else if (!stopping) restart(script, env, o, name, `code ${code}, signal ${signal}`, readyMatch);
+      else if (!stopping) {
+        const again = () => launch(script, { ...env, ...o.pin?.(readyMatch) }, o).then(({ child }) => child.pid ?? -1);
+        startAgain(name, o.critical, `code ${code}, signal ${signal}`, again, o.critical ? '' : ' (its partitions move to the other workers within one lease)');
+      }
     });
   });
 }
 
 /**
- * A child that ended on its own is started again, as a restart-always process manager would: after
- * 0.5 s, doubling up to 15 s while it keeps exiting. Every process starts again from the streams and
+ * A process that ended on its own is started again, as a restart-always process manager would: after
+ * 0.5 s, doubling up to 15 s while it keeps ending. Every process starts again from the streams and
  * its durables (an actor worker's partitions move to the others meanwhile and come back, within a
- * lease each). One that exits MAX_RESTARTS times within a minute is left stopped: a critical one
- * then stops the stack (exit status 1), since it would only keep failing.
+ * lease each); nats-server from its store, on its port (clients reconnect). One that ends
+ * MAX_RESTARTS times within a minute is left stopped: a critical one then stops the stack (exit
+ * status 1), since it would only keep failing. `again` starts it and resolves with its pid once ready.
  */
-function restart(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions, name: string, how: string, match: RegExpMatchArray | null): void {
+function startAgain(name: string, critical: boolean, how: string, again: () => Promise<number>, note = ''): void {
   const now = Date.now();
   const recent = (restartsOf.get(name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
   if (recent.length >= MAX_RESTARTS) {
     say(`${name} exited again (${how}): ${recent.length} restarts within ${RESTART_WINDOW_MS / 1000} s, not starting it again`);
-    if (o.critical) void shutdown(1);
+    if (critical) void shutdown(1);
     return;
   }
   recent.push(now);
   restartsOf.set(name, recent);
   const delay = Math.min(500 * 2 ** (recent.length - 1), 15_000);
-  say(`${name} exited unexpectedly (${how}); starting it again in ${delay} ms${o.critical ? '' : ' (its partitions move to the other workers within one lease)'}`);
+  say(`${name} exited unexpectedly (${how}); starting it again in ${delay} ms${note}`);
   setTimeout(() => {
     if (stopping) return;
-    launch(script, { ...env, ...o.pin?.(match) }, o).then(
-      ({ child }) => say(`${name} started again (pid ${child.pid})`),
+    again().then(
+      (pid) => say(`${name} started again (pid ${pid})`),
       (err: Error) => {
         say(`${name} did not start again: ${err.message}`);
-        if (!stopping) restart(script, env, o, name, 'failed to start', match);
+        if (!stopping) startAgain(name, critical, 'failed to start', again, note);
       },
     );
   }, delay);
@@ -245,8 +249,22 @@ try {
   if (!natsUrl) {
     nats = await startNatsServer({ storeDir: path.join(config.dataDir, 'nats'), syncInterval: config.natsSync, logFile: path.join(config.dataDir, 'nats-server.log') });
     natsUrl = nats.url;
-    processes.push({ name: 'nats-server', pid: nats.pid, alive: true });
+    let natsEntry: ProcessEntry = { name: 'nats-server', pid: nats.pid, alive: true };
+    processes.push(natsEntry);
     saveProcesses();
+    const server = nats;
+    server.onUnexpectedExit(({ code, signal }) => {
+      natsEntry.alive = false;
+      if (stopping) return;
+      saveProcesses();
+      startAgain('nats-server', true, `code ${code}, signal ${signal}`, async () => {
+        await server.restart();
+        natsEntry = { name: 'nats-server', pid: server.pid, alive: true };
+        processes.push(natsEntry);
+        saveProcesses();
+        return server.pid;
+      });
+    });
     say(`nats-server ${nats.bin} on ${natsUrl} (store ${path.join(config.dataDir, 'nats')}, sync_interval ${config.natsSync})`);
   }
   const epn = await launch(

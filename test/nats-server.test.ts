@@ -227,3 +227,23 @@ t.test('tools resolve to cached pinned binaries', async (t) => {
   const out = spawnSync(cli, ['--version'], { encoding: 'utf8' });
   t.equal(out.stdout.trim(), PINNED.natsCli);
 });
+
+t.test('onUnexpectedExit: a kill from outside is reported; our own restart and stop are not', async (t) => {
+  const { server } = await withNats(t);
+  const seen: { code: number | null; signal: NodeJS.Signals | null }[] = [];
+  server.onUnexpectedExit((how) => seen.push(how));
+  await server.restart();
+  t.same(seen, [], 'restart() ends the old process itself');
+  const pid = server.pid;
+  process.kill(pid, 'SIGKILL');
+  const until = Date.now() + 10_000;
+  while (seen.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  t.same(seen, [{ code: null, signal: 'SIGKILL' }], 'the kill is reported once');
+  await server.restart();
+  t.not(server.pid, pid, 'started again from its store');
+  const nc = await connect({ servers: server.url });
+  await nc.close();
+  await server.stop();
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(seen.length, 1, 'stop() is not reported');
+});

@@ -6,8 +6,8 @@
 // PAY_EVENTS), the EPN ledger holds exactly one approved authorization per intent, and partition
 // ownership converged on the live workers: the two survivors and w_2, which the supervisor started
 // again (its partitions moved away while it was down and came back when it rejoined). Then the main
-// node (gateway + PGlite) and the EPN simulator are SIGKILLed: the supervisor starts each again on
-// its port, and payments and list reads go on.
+// node (gateway + PGlite), the EPN simulator and nats-server are SIGKILLed: the supervisor starts
+// each again on its port, and payments and list reads go on.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
@@ -356,9 +356,10 @@ t.test('WORKERS=3: a worker killed under load, every payment completes exactly o
   t.match(readFileSync(logFile, 'utf8'), /worker w_2 exited unexpectedly \(code null, signal SIGKILL\); starting it again/, 'the supervisor said why');
   mark('verified');
 
-  // ── the main node and the network simulator killed: started again where they were ─────────
-  // The main node holds the gateway and PGlite (killed mid-write, reopened by the new process).
-  for (const name of ['node', 'epn']) {
+  // ── the main node, the network simulator and nats-server killed: started again where they were ──
+  // The main node holds the gateway and PGlite (killed mid-write, reopened by the new process);
+  // nats-server comes back from its store on its port, and every process reconnects.
+  for (const name of ['node', 'epn', 'nats-server']) {
     const old = readJson<ProcessesFile>(processesFile)!.processes.find((p) => p.name === name && p.alive)!;
     process.kill(old.pid, 'SIGKILL');
     const again = await eventually(`${name} started again`, () => readJson<ProcessesFile>(processesFile)!.processes.find((p) => p.name === name && p.alive && p.pid !== old.pid), 45_000, 200);
@@ -372,7 +373,7 @@ t.test('WORKERS=3: a worker killed under load, every payment completes exactly o
     30_000,
     500,
   );
-  t.equal(pi.status, 'succeeded', 'the restarted gateway and network take payments on the ports they had');
+  t.equal(pi.status, 'succeeded', 'the restarted gateway, network and broker take payments on the ports they had');
   const listed = await eventually('the read model answers', () => stripe.paymentIntents.list({ limit: 100 }).catch(() => null), 30_000, 500);
   t.ok(listed.data.length > 0, 'PGlite reopened after the kill: the list endpoint reads it');
   mark('restarts verified');
