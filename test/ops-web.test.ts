@@ -63,12 +63,14 @@ t.test('the /ops page shows streams, lag, webhooks, reconciliation and failed pa
   t.notMatch(html, new RegExp(declinedIntent.id), 'the shell carries no data');
   t.notMatch(html, /https?:\/\//, 'no third-party resources');
 
-  // The summary with the token, once the projection has caught up with the decline.
+  // The summary with the token, once the projection has caught up with both payments. Its counts are
+  // separate reads, not one snapshot: a projector batch can land between the attempts count and the
+  // failed list, so wait for both rather than infer one from the other.
   const auth = { authorization: `Bearer ${stack.adminToken}` };
   const summary = await eventually(async () => {
     const r = await fetch(`${stack.url}/admin/ops/summary`, { headers: auth });
     const s = (await r.json()) as Summary;
-    return s.payments.recent_failed.some((f) => f.intent === declinedIntent.id) && s.nats ? s : null;
+    return s.payments.recent_failed.some((f) => f.intent === declinedIntent.id) && (s.payments.attempts_by_status.succeeded ?? 0) >= 1 && s.nats ? s : null;
   }, 60_000, 500);
   t.ok(summary.nats!.streams.find((s) => s.stream === 'PAY_EVENTS')!.messages > 0, 'PAY_EVENTS has messages');
   t.ok(summary.nats!.consumers.length > 0, 'consumers listed');
