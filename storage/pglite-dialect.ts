@@ -189,7 +189,11 @@ export class PGliteThread implements PGliteClient {
 
   async query<R>(sql: string, params: unknown[] = []): Promise<{ rows: R[]; affectedRows?: number }> {
     if (this.#closing) throw Object.assign(new Error('the database is closed'), { code: '57P01' });
-    const w = await (this.#worker ?? this.#spawn());
+    // A database that cannot be opened again (after the thread ended) is unavailable, not a bug:
+    // 57P03 cannot_connect_now, so the gateway answers 503 and the projector retries.
+    const w = await (this.#worker ?? this.#spawn()).catch((err: Error & { code?: unknown }) => {
+      throw typeof err.code === 'string' ? err : Object.assign(err, { code: '57P03' });
+    });
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as Pending['resolve'], reject });

@@ -5,7 +5,7 @@
 //  3. a long statement does not stop the event loop (the point of the thread);
 //  4. the thread ending (a crash) fails what waits as an unavailable database (57P02), and the next
 //     statement opens the database again with everything committed before.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -82,4 +82,20 @@ t.test('the thread ending: what waits fails as unavailable, the next statement r
   t.ok(isDatabaseUnavailable(err), 'the gateway answers 503, the projector retries');
   const { rows } = await sql<{ v: number }>`select v from k`.execute(db);
   t.same(rows, [{ v: 7 }], 'reopened, nothing committed lost');
+});
+
+t.test('a database that cannot be opened again is unavailable (503), not a bug (500)', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'paynats-pglite-thread-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dataDir = path.join(dir, 'pglite');
+  const thread = await PGliteThread.open(dataDir);
+  t.teardown(() => thread.close());
+  t.same((await thread.query<{ one: number }>('select 1 as one')).rows, [{ one: 1 }]);
+  await thread.kill();
+  // Its directory gone and a file in its place: the reopen fails.
+  await rm(dataDir, { recursive: true, force: true });
+  await writeFile(dataDir, 'not a directory');
+  const err = await thread.query('select 1').catch((e: unknown) => e);
+  t.ok(err instanceof Error, 'the statement fails');
+  t.ok(isDatabaseUnavailable(err), `reported as unavailable (code ${(err as { code?: string }).code})`);
 });
