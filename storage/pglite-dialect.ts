@@ -39,7 +39,6 @@ class PGliteConnection implements DatabaseConnection {
     return typeof r.affectedRows === 'number' ? { rows: r.rows, numAffectedRows: BigInt(r.affectedRows) } : { rows: r.rows };
   }
 
-  // eslint-disable-next-line require-yield
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('PGlite does not stream query results');
   }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Merchant } from '../actors/mod.ts';
-import { appendReconcileTask, mayNeedReconcile, reconcileWorkOf } from '../reconcile/work.ts';
+import { appendReconcileTask, reconcileWorkOf } from '../reconcile/work.ts';
 import { appendCommitless } from './publish.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import { subjects } from '../streams/subjects.ts';
@@ -106,8 +106,9 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }
     if (commit.aggregate === 'merchant') changed?.(commit.merchant_id);
-    // Reconciliation work is queued whether or not any endpoint wants the commit's events.
-    if (mayNeedReconcile(m.data) && reconcileWorkOf(commit)) await appendReconcileTask(js, m, commit);
+    // Reconciliation work is queued whether or not any endpoint wants the commit's events. The commit
+    // is decoded already: a look at its few events, not a second scan of its bytes.
+    if (reconcileWorkOf(commit)) await appendReconcileTask(js, m, commit);
     // Types and modes first; an event is rendered only once an endpoint is found to want it.
     const events = pendingStripeEventsOf(commit);
     if (events.length === 0) return { kind: 'ack' };
