@@ -6,11 +6,11 @@ import type { Logger } from 'pino';
 import type { Intent, Merchant } from '../actors/mod.ts';
 import type { Config } from '../config/config.ts';
 import type { Vault, KeyRing } from '../vault/mod.ts';
-import type { CommandClient } from '../runtime/client.ts';
+import type { CommandClient, ReplayTrace } from '../runtime/client.ts';
 import { ApiError, unavailable } from '../stripe/errors.ts';
 import { authenticate, type KeyIndex, type Principal } from './auth.ts';
 import { errorToApi } from './errors.ts';
-import { fingerprint, type Idempotency } from './idempotency.ts';
+import { fingerprint, mismatch, type Idempotency } from './idempotency.ts';
 import { requestId } from './ids.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerIntents } from './routes/payment-intents.ts';
@@ -254,6 +254,52 @@ export async function idempotent(
   const body = JSON.stringify(r.body);
   await claim.finish(r.status, body, req.id);
   return reply.code(r.status).type('application/json').send(body);
+}
+
+/** A keyed request's part in its commands: the fingerprint they carry, and what they were answered with. */
+export interface CommandIdem {
+  fingerprint: string;
+  trace: ReplayTrace;
+}
+
+/**
+ * Idempotency for a request whose only writes are commands to one aggregate (creating and
+ * confirming a PaymentIntent), with no record of its own: each command carries the request's keyed
+ * fingerprint; the aggregate records it in its commit and answers a repeat from that commit
+ * (runtime/aggregates.ts). A repeat then runs the route again and renders the first answers: the
+ * same status and body, marked Idempotent-Replayed. Other parameters under the key: 400
+ * idempotency_error, nothing executed. Concurrent repeats queue in the aggregate's mailbox and are
+ * answered the same way (no 409). Not stored, as at Stripe: a refusal before any command ran
+ * (validation) and a 5xx; a command its aggregate refused (a 400 for its state) is decided again.
+ * Unlike the KV path, a key used again on another endpoint or another object is a new request.
+ */
+export async function idempotentCommands(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  deps: Pick<GatewayDeps, 'idempotency'>,
+  run: (idem: CommandIdem | undefined) => Promise<Reply>,
+): Promise<FastifyReply> {
+  const key = idempotencyKeyOf(req);
+  if (key !== undefined && key.length > 255) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Idempotency-Key must be at most 255 characters.');
+  const idem: CommandIdem | undefined = key
+    ? { fingerprint: deps.idempotency.commandFingerprint(fingerprint(req.method, req.url.split('?')[0] ?? '', req.body)), trace: {} }
+    : undefined;
+  const replayed = () => {
+    const r = idem?.trace.replayed;
+    if (!r || idem.trace.fresh) return;
+    void reply.header('Idempotent-Replayed', 'true');
+    if (r.request_id) void reply.header('Original-Request', r.request_id);
+  };
+  let r: Reply;
+  try {
+    r = await run(idem);
+  } catch (err) {
+    if (key && err instanceof ApiError && err.type === 'idempotency_error') throw mismatch(key);
+    if (err instanceof ApiError && err.status < 500) replayed();
+    throw err;
+  }
+  replayed();
+  return reply.code(r.status).send(r.body);
 }
 
 export function idempotencyKeyOf(req: FastifyRequest): string | undefined {

@@ -58,6 +58,15 @@ const aliveKey = (instance: string) => `alive.${instance}`;
 
 export type Claim = { kind: 'run'; finish(status: number, body: string, requestId: string): Promise<void> } | { kind: 'replay'; status: number; body: string; requestId: string };
 
+/** Stripe's answer to a key used again with other parameters. */
+export const mismatch = (idemKey: string) =>
+  new ApiError(
+    400,
+    'idempotency_error',
+    undefined,
+    `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idemKey}' if you meant to execute a different request.`,
+  );
+
 export function fingerprint(method: string, path: string, params: unknown): string {
   return hash('sha256', `${method} ${path}\n${canonical(params)}`, 'hex');
 }
@@ -118,13 +127,6 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
   const sealer = o.secret ? createRecordSealer(o.secret, 'paynats idempotency results v2') : undefined;
   const resultsDirect = o.resultsDirect ?? results;
 
-  const mismatch = (idemKey: string) =>
-    new ApiError(
-      400,
-      'idempotency_error',
-      undefined,
-      `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idemKey}' if you meant to execute a different request.`,
-    );
   const inUse = (idemKey: string) =>
     new ApiError(
       409,
@@ -267,6 +269,10 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
      */
     claim(scope: string, idemKey: string, plainFp: string): Promise<Claim> {
       return claimKey(keyOf(scope, idemKey), idemKey, keyed(plainFp), 3);
+    },
+    /** The fingerprint a keyed command carries to its aggregate (keyed like the stored ones; 128 bits). */
+    commandFingerprint(plainFp: string): string {
+      return keyed(plainFp).slice(0, 32);
     },
   };
 }

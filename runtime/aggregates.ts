@@ -9,7 +9,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { Decider } from '../actors/mod.ts';
 import { appendCommit, buckets, StreamConflictError } from '../nats/mod.ts';
 import { decodeCommit, encodeCommit } from '../streams/codec.ts';
-import type { Commit, Stamped } from '../streams/envelope.ts';
+import type { Applied, Commit, Stamped } from '../streams/envelope.ts';
 import { EVENTS_STREAM } from '../streams/subjects.ts';
 import { Lru } from './lru.ts';
 import { readSnapshot } from './snapshots.ts';
@@ -22,6 +22,26 @@ export interface Loaded<S> {
    * no message on it: no history, or (with a non-null state from its snapshot) history aged out.
    */
   seq: number;
+  /** The keyed commands applied in the last 24 h (streams/envelope.ts Commit.applied). */
+  applied?: Applied;
+}
+
+/** How long a keyed command is answered from its commit: Stripe keeps idempotency keys 24 hours. */
+export const APPLIED_TTL_S = 24 * 3600;
+
+/**
+ * What the commands of one request did, filled in as they run (the worker makes one per request;
+ * steps share it): whether anything was appended, and the request id of the first commit a repeat
+ * was answered from. The gateway marks a response `Idempotent-Replayed` when nothing was appended.
+ */
+export interface CommandTrace {
+  appended: boolean;
+  replayedFrom?: string | null;
+}
+
+/** A repeat of a keyed command with other parameters (400 idempotency_error at the gateway). */
+export class IdempotencyMismatchError extends Error {
+  override name = 'IdempotencyMismatchError';
 }
 
 export interface CommandContext {
@@ -30,6 +50,12 @@ export interface CommandContext {
   requestId: string | null;
   correlationId: string | null;
   now: number;
+  /**
+   * The keyed fingerprint of the request's parameters, sent when it has an Idempotency-Key: the
+   * command is recorded in the commit's `applied`, and a repeat is answered from its commit.
+   */
+  fingerprint?: string;
+  trace?: CommandTrace;
 }
 
 export interface AggregateRef {
@@ -77,7 +103,10 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
 
   async function readLast<S>(subject: string): Promise<Loaded<S | null>> {
     const m = await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: subject });
-    if (m) return { state: decodeCommit(m.data).state as S, seq: m.seq };
+    if (m) {
+      const c = decodeCommit(m.data);
+      return { state: c.state as S, seq: m.seq, ...(c.applied ? { applied: c.applied } : {}) };
+    }
     // Nothing in the stream: never written, or aged out. The snapshot holds the state; the fence
     // stays "no message on this subject" (0), which a writer that appends first breaks.
     const snap = await readSnapshot<S>(await snapshotBucket(), subject);
@@ -90,6 +119,42 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     const l = await readLast<S>(subject);
     if (l.seq > 0 || l.state !== null) remember(subject, l);
     return l;
+  }
+
+  /**
+   * A keyed command this aggregate applied before: the state its commit left (the first answer,
+   * whatever came after), or IdempotencyMismatchError when the parameters differ. Null when the
+   * command is not keyed or was not applied. The commit is the next on the subject after the
+   * sequence recorded for it: one direct get.
+   */
+  async function replayOf<S>(subject: string, ctx: CommandContext, current: Loaded<S | null>): Promise<Executed<S | null> | null> {
+    const prior = ctx.fingerprint ? current.applied?.[ctx.commandId] : undefined;
+    if (!prior) return null;
+    if (prior[1] !== ctx.fingerprint) throw new IdempotencyMismatchError(`command ${ctx.commandId} was applied with other parameters`);
+    const m = await jsm.direct.getMessage(EVENTS_STREAM, { seq: prior[0] + 1, next_by_subj: subject });
+    const c = m ? decodeCommit(m.data) : null;
+    // Its commit gone (erased, purged): what the aggregate is now is the best answer left.
+    const answer = c && c.id === ctx.commandId ? { state: c.state as S, seq: m!.seq } : { state: current.state, seq: current.seq };
+    if (ctx.trace && ctx.trace.replayedFrom === undefined) ctx.trace.replayedFrom = c?.request_id ?? null;
+    return { ...answer, ...(current.applied ? { applied: current.applied } : {}), appended: [] };
+  }
+
+  /** The answer to a repeat of a keyed command (null if it is not one): lets a handler skip work already done. */
+  async function replayed<S>(subject: string, ctx: CommandContext): Promise<Executed<S | null> | null> {
+    if (!ctx.fingerprint) return null;
+    return replayOf(subject, ctx, await load<S>(subject));
+  }
+
+  /** `applied` for the next commit: entries younger than APPLIED_TTL_S, and this command if keyed. */
+  function appliedAfter(current: Loaded<unknown>, ctx: CommandContext): Applied | undefined {
+    let next: Applied | undefined;
+    const from = ctx.now - APPLIED_TTL_S;
+    for (const id in current.applied) {
+      const e = current.applied[id]!;
+      if (e[2] >= from) (next ??= {})[id] = e;
+    }
+    if (ctx.fingerprint) (next ??= {})[ctx.commandId] = [current.seq, ctx.fingerprint, ctx.now];
+    return next;
   }
 
   /**
@@ -115,10 +180,13 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
       const aged = blind && opts.neverExisted !== true ? snapshotBucket().then((kv) => readSnapshot<S>(kv, ref.subject)) : null;
       aged?.catch(() => {});
       const current: Loaded<S | null> = blind ? { state: null, seq: 0 } : await load<S>(ref.subject);
+      const replay = await replayOf<S>(ref.subject, ctx, current);
+      if (replay) return replay;
       const events = decider.decide(command, current.state);
       if (events.length === 0) return { ...current, appended: [] };
       const stamped = events.map((e) => ({ ...e, id: newEventId(), v: 1 }) as Stamped<E>);
       const state = stamped.reduce<S | null>((s, e) => decider.evolve(s, e), current.state);
+      const applied = appliedAfter(current, ctx);
       const commit = {
         v: 1,
         id: ctx.commandId,
@@ -129,6 +197,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         request_id: ctx.requestId,
         correlation_id: ctx.correlationId,
         at: ctx.now,
+        ...(applied ? { applied } : {}),
         events: stamped,
         state,
       } as unknown as Commit;
@@ -151,10 +220,11 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
           cache.delete(ref.subject);
           const stored = await readLast<S>(ref.subject);
           if (stored.seq > 0 || stored.state !== null) remember(ref.subject, stored);
-          return { ...stored, appended: [] };
+          return (await replayOf<S>(ref.subject, ctx, stored)) ?? { ...stored, appended: [] };
         }
-        const next = { state, seq: ack.seq };
+        const next: Loaded<S | null> = { state, seq: ack.seq, ...(applied ? { applied } : {}) };
         remember(ref.subject, next);
+        if (ctx.trace) ctx.trace.appended = true;
         return { ...next, appended: stamped.map((e) => ({ type: e.type, id: e.id })) };
       } catch (err) {
         cache.delete(ref.subject);
@@ -169,6 +239,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     /** Read without caching (a query from a process that does not own the aggregate). */
     readLast,
     execute,
+    replayed,
     /** Installs the ownership check every append is made under (the actor worker does). */
     setFence(f: (subject: string) => void) {
       fence = f;

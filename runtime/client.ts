@@ -4,14 +4,30 @@
 import { headers, type Msg, type MsgHdrs, type NatsConnection, type QueuedIterator } from '@nats-io/transport-node';
 import { partitionOf, subjects } from '../streams/subjects.ts';
 import { ApiError, unavailable } from '../stripe/errors.ts';
-import { PROGRESS_BODY, PROGRESS_HEADER, STALL_MS, type CommandReply, type CommandRequest } from './protocol.ts';
+import { PROGRESS_BODY, PROGRESS_HEADER, STALL_MS, type CommandReply, type CommandRequest, type Replayed } from './protocol.ts';
 import { commandHeaders } from './correlation.ts'; // ops: Request-Id / Correlation-Id as NATS headers
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export interface CommandClient {
-  send(req: CommandRequest): Promise<Extract<CommandReply, { ok: true }>['state']>;
+  /** `trace`: what the request's commands were answered with, for its Idempotent-Replayed header. */
+  send(req: CommandRequest, trace?: ReplayTrace): Promise<Extract<CommandReply, { ok: true }>['state']>;
+}
+
+/**
+ * The answers the commands of one keyed request got: `replayed` once one was a repeat answered
+ * from its first commits, `fresh` once one was not. The request is a replay if only the first holds.
+ */
+export interface ReplayTrace {
+  replayed?: Replayed;
+  fresh?: boolean;
+}
+
+function noteReply(trace: ReplayTrace | undefined, reply: CommandReply): void {
+  if (!trace) return;
+  if (reply.replayed) trace.replayed ??= reply.replayed;
+  else trace.fresh = true;
 }
 
 /** A worker in the same process: runs the command itself when it serves the partition now (null otherwise). */
@@ -19,10 +35,11 @@ export type LocalCommands = (req: CommandRequest) => Promise<CommandReply> | nul
 
 export function createCommandClient(nc: NatsConnection, opts: { partitions: number; timeoutMs: number; local?: LocalCommands }): CommandClient {
   return {
-    async send(req) {
+    async send(req, trace) {
       const here = opts.local?.(req);
       if (here) {
         const reply = await here;
+        noteReply(trace, reply);
         if (reply.ok) return reply.state;
         throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);
       }
@@ -35,6 +52,7 @@ export function createCommandClient(nc: NatsConnection, opts: { partitions: numb
           hdrs.set(PROGRESS_HEADER, '1');
           const m = await requestWithProgress(nc, subject, body, hdrs, Math.max(1, deadline - Date.now()));
           const reply = JSON.parse(dec.decode(m.data)) as CommandReply;
+          noteReply(trace, reply);
           if (reply.ok) return reply.state;
           throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);
         } catch (err) {

@@ -11,7 +11,7 @@ import { renderPaymentIntent } from '../stripe/objects.ts';
 import type { Vault } from '../vault/mod.ts';
 import type { EpnClient } from '../epn/client/mod.ts';
 import { EpnUnavailableError, EpnRejectedError } from '../epn/client/mod.ts';
-import type { AggregateStore, CommandContext } from './aggregates.ts';
+import { IdempotencyMismatchError, type AggregateStore, type CommandContext } from './aggregates.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
 import type { Logger } from 'pino';
 import { reconcileIntent } from '../reconcile/ops.ts';
@@ -70,6 +70,10 @@ async function authorize(
 ): Promise<Intent> {
   const merchantId = state.merchant_id;
   const attemptId = attempt.id;
+  const recordCtx = step(ctx, o.authenticated ? 'auth3ds' : 'auth');
+  // A repeated keyed request whose authorization is recorded: the recorded answer, no network call.
+  const prior = await deps.store.replayed<Intent>(subjects.intent(merchantId, state.id), recordCtx);
+  if (prior?.state) return prior.state;
   const card = await deps.vault.reveal(merchantId, attempt.payment_method);
   let cmd: IntentCommand;
   try {
@@ -113,7 +117,7 @@ async function authorize(
       cmd = { type: 'RecordAuthorization', attemptId, outcome: 'unknown', networkRef: null, now: ctx.now };
     } else throw err;
   }
-  const next = (await run(deps, merchantId, state.id, cmd, step(ctx, o.authenticated ? 'auth3ds' : 'auth'))).state;
+  const next = (await run(deps, merchantId, state.id, cmd, recordCtx)).state;
   // PCI: the CVC is not kept once the network has decided (it is still needed across a 3DS challenge).
   if (next.attempts.find((a) => a.id === attemptId)?.status !== 'requires_action') {
     await deps.vault.forgetCvc(merchantId, attempt.payment_method).catch((err: unknown) => deps.log.error({ err, pm: attempt.payment_method }, 'could not drop CVC'));
@@ -329,6 +333,8 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
 /** One classifier: what the caller is told for any error. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // The gateway words it with the caller's key (gateway/idempotency.ts mismatch).
+  if (err instanceof IdempotencyMismatchError) return new ApiError(400, 'idempotency_error', undefined, 'Keys for idempotent requests can only be used with the same parameters they were first used with.');
   if (err instanceof DomainError) {
     const status = err.status;
     return new ApiError(status, 'invalid_request_error', err.code, err.message, err.param);

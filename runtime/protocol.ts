@@ -19,6 +19,11 @@ export interface Ctx {
    * had the ids derived from it: a create need not look for an aged-out one (runtime/aggregates.ts).
    */
   freshIds?: true;
+  /**
+   * The keyed fingerprint of the request's parameters, when it carries an Idempotency-Key: the
+   * aggregate records the command, and answers a repeat from the commit it made (runtime/aggregates.ts).
+   */
+  fingerprint?: string;
 }
 
 export type CommandRequest =
@@ -67,9 +72,17 @@ export type CommandRequest =
   | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
   | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx };
 
+/**
+ * `replayed`: the command was a repeat of a keyed one and appended nothing; its answer came from
+ * the commit(s) it made the first time (request_id: the request that made them).
+ */
 export type CommandReply =
-  | { ok: true; state: Intent | Merchant | Customer; seq: number }
-  | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean };
+  | { ok: true; state: Intent | Merchant | Customer; seq: number; replayed?: Replayed }
+  | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean; replayed?: Replayed };
+
+export interface Replayed {
+  request_id: string | null;
+}
 
 /**
  * Progress: a caller that sends this header is sent PROGRESS_BODY (one byte, not JSON) every

@@ -8,7 +8,8 @@ import { createMailbox } from './mailbox.ts';
 import { toApiError, type HandlerDeps } from './handlers.ts';
 import { unavailable } from '../stripe/errors.ts';
 import { ownPartitions } from './partitions.ts';
-import { PROGRESS_BODY, PROGRESS_HEADER, PROGRESS_MS, type CommandReply, type CommandRequest } from './protocol.ts';
+import { PROGRESS_BODY, PROGRESS_HEADER, PROGRESS_MS, type CommandReply, type CommandRequest, type Replayed } from './protocol.ts';
+import type { CommandTrace } from './aggregates.ts';
 import { handleTraced } from './correlation.ts'; // ops: the request's ids on logs and EPN calls, metrics
 
 export interface ActorWorker {
@@ -43,20 +44,27 @@ export function startActorWorker(opts: {
   const mailbox = createMailbox();
   const subs = new Map<number, { sub: Subscription; inflight: Set<Promise<void>> }>();
 
+  /** A keyed command whose every step was answered from its first commits: said so in the reply. */
+  const replayedOf = (trace: CommandTrace): { replayed?: Replayed } =>
+    !trace.appended && trace.replayedFrom !== undefined ? { replayed: { request_id: trace.replayedFrom } } : {};
+
   async function run(p: number, req: CommandRequest): Promise<CommandReply> {
+    // The trace rides in the ctx every step of the command spreads (runtime/aggregates.ts CommandTrace).
+    const trace: CommandTrace = { appended: false };
+    const traced = (req.ctx.fingerprint ? { ...req, ctx: { ...req.ctx, trace } } : req) as CommandRequest;
     try {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
       const r = await mailbox.exclusive(aggregateKey(req), () => {
         fence(p); // a command queued before the lease lapsed is not run after it
-        return handleTraced(deps, req as CommandRequest); // ops: was handle(deps, req)
+        return handleTraced(deps, traced); // ops: was handle(deps, req)
       });
-      return { ok: true, state: r.state, seq: r.seq ?? 0 };
+      return { ok: true, state: r.state, seq: r.seq ?? 0, ...replayedOf(trace) };
     } catch (err) {
       const e = toApiError(err);
       // 503s are the expected, retryable kind (a partition changing hands, the broker electing a leader).
       if (e.status === 503) log.warn({ err: e.message, op: req.op, request_id: req.ctx.requestId }, 'command deferred');
       else if (e.status >= 500) log.error({ err, op: req.op, request_id: req.ctx.requestId }, 'command failed');
-      return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}) };
+      return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}), ...(e.status < 500 ? replayedOf(trace) : {}) };
     }
   }
 

@@ -24,6 +24,7 @@ const envelope = ajv.compile(
     request_id: Type.Union([Type.String(), Type.Null()]),
     correlation_id: Type.Union([Type.String(), Type.Null()]),
     at: Type.Integer(),
+    applied: Type.Optional(Type.Record(Type.String(), Type.Tuple([Type.Integer(), Type.String(), Type.Integer()]))),
     events: Type.Array(
       Type.Object({ id: Type.String({ pattern: '^evt_' }), v: Type.Integer(), type: Type.String(), at: Type.Integer(), data: Type.Any() }, { additionalProperties: false }),
       { minItems: 1 },

@@ -20,7 +20,16 @@ interface CommitBase {
   correlation_id: string | null;
   /** Unix seconds. */
   at: number;
+  /**
+   * The keyed commands (requests with an Idempotency-Key) this aggregate applied in the last 24 h,
+   * carried forward commit to commit: command id → [the subject's last sequence before that
+   * command's commit, the request's fingerprint, unix seconds]. A repeat of one is answered from
+   * the commit it names (runtime/aggregates.ts): the aggregate's own history is its idempotency record.
+   */
+  applied?: Applied;
 }
+
+export type Applied = Record<string, [prevSeq: number, fingerprint: string, at: number]>;
 
 export interface IntentCommit extends CommitBase {
   aggregate: 'intent';

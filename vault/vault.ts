@@ -31,7 +31,22 @@ export interface PaymentMethodRecord {
   metadata: Record<string, string>;
   /** { number } sealed (v1 or v2, see above); absent for magic test methods. */
   sealed?: Sealed | SealedCard;
+  /** Made by a request with an Idempotency-Key: its keyed parameter fingerprint and request id (never shown). */
+  idempotency?: { fingerprint: string; request_id: string | null };
 }
+
+/**
+ * A tokenization under an Idempotency-Key: the id is derived from the key (gateway/ids.ts), so the
+ * card record is the key's record. A repeat finds it: the same parameters get the record made the
+ * first time, other parameters are refused.
+ */
+export interface TokenizeOnce {
+  id: string;
+  fingerprint: string;
+  requestId: string | null;
+}
+
+export type Tokenized = { kind: 'created'; pm: PaymentMethodRecord } | { kind: 'replayed'; pm: PaymentMethodRecord; requestId: string | null } | { kind: 'mismatch' };
 
 /** v2: the card's data key wrapped under the vault KEK, and the number under that key (envelope.sealUnder). */
 interface SealedCard {
@@ -69,7 +84,14 @@ const RECENT_MS = 5_000;
 const RECENT_MAX = 2_000;
 
 export interface Vault {
-  tokenize(merchantId: string, card: CardInput, extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> }, now: number, livemode: boolean): Promise<PaymentMethodRecord>;
+  tokenize(
+    merchantId: string,
+    card: CardInput,
+    extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> },
+    now: number,
+    livemode: boolean,
+    once?: TokenizeOnce,
+  ): Promise<Tokenized>;
   /** The public record, if it belongs to this merchant and mode (magic test methods belong to every merchant's test mode). */
   get(merchantId: string, pmId: string, livemode: boolean): Promise<PaymentMethodRecord | null>;
   /** Opens the card for one authorization. Only the actor runtime calls this. */
@@ -143,8 +165,8 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
   }
 
   return {
-    async tokenize(merchantId, card, extra, now, livemode) {
-      const id = `pm_${randomHex(12)}`;
+    async tokenize(merchantId, card, extra, now, livemode, once) {
+      const id = once ? once.id : `pm_${randomHex(12)}`;
       const k = key(merchantId, id);
       const secret: CardSecret = { number: card.number };
       const aad = `${merchantId}/${id}`;
@@ -166,14 +188,24 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
         billing_details: extra.billing_details ?? { email: null, name: null, phone: null },
         metadata: extra.metadata ?? {},
         sealed,
+        ...(once ? { idempotency: { fingerprint: once.fingerprint, request_id: once.requestId } } : {}),
       };
       const text = JSON.stringify(rec);
       const before = shreds;
-      await kv.create(k, text);
+      try {
+        await kv.create(k, text);
+      } catch (err) {
+        // Under a key: the record exists, so this is a repeat (or a concurrent twin that lost).
+        const stored = once ? await load(merchantId, id) : null;
+        if (!stored) throw err;
+        if (stored.idempotency?.fingerprint !== once!.fingerprint) return { kind: 'mismatch' };
+        return { kind: 'replayed', pm: publicRecord(stored), requestId: stored.idempotency.request_id };
+      }
+      // A crash before this line leaves a card without its CVC: authorized without a CVC check.
       if (sealedCvc) await cvcs.put(k, sealedCvc);
       // Kept as stored (the text: parsed on first use, so no caller shares `extra`'s objects).
       if (shreds === before) recent.set(k, { text, at: Date.now() });
-      return publicRecord(rec);
+      return { kind: 'created', pm: publicRecord(rec) };
     },
     async get(merchantId, pmId, livemode) {
       const m = livemode ? null : magic(merchantId, pmId);
@@ -228,7 +260,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
 
 /** What callers see: the record without its sealed part, a copy of its own (the stored one may be cached). */
 function publicRecord(rec: PaymentMethodRecord): PaymentMethodRecord {
-  const { sealed: _sealed, ...pub } = rec;
+  const { sealed: _sealed, idempotency: _idempotency, ...pub } = rec;
   return copyJson(pub);
 }
 

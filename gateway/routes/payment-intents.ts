@@ -4,7 +4,7 @@ import type { CaptureMethod, Intent, Updatable } from '../../actors/mod.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
-import { idempotent, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
+import { idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
@@ -28,9 +28,9 @@ import { archivedFrom } from '../../archive/lookup.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
+function ctxOf(req: FastifyRequest, p: Principal, cmdId: string, idem?: CommandIdem): Ctx {
   const { requestId, correlationId } = correlationOf(req);
-  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
+  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now(), ...(idem ? { fingerprint: idem.fingerprint } : {}) };
 }
 
 function checkCurrency(c: string): string {
@@ -107,7 +107,7 @@ async function newAttemptId(deps: GatewayDeps, p: Principal, intentId: string, c
   return attemptId;
 }
 
-async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput): Promise<Intent> {
+async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput, idem: CommandIdem | undefined): Promise<Intent> {
   const merchantId = p.merchant_id;
   const currency = checkCurrency(input.currency);
   checkAmount(input.amount, currency);
@@ -115,7 +115,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
-  const ctx = ctxOf(req, p, cmdId);
+  const ctx = ctxOf(req, p, cmdId, idem);
   if (!idempotencyKeyOf(req)) ctx.freshIds = true; // cmdId is random (gateway/ids.ts)
   let state = (await deps.commands.send({
     op: 'intent.create',
@@ -140,7 +140,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
       now: now(),
     },
     ctx,
-  })) as Intent;
+  }, idem?.trace)) as Intent;
   if (input.confirm) {
     const confirmId = `${cmdId}:confirm`;
     const attemptId = await newAttemptId(deps, p, intentId, confirmId);
@@ -152,8 +152,8 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
       changes: {},
       challengeUrl: challengeUrl(deps, req, merchantId, intentId, attemptId),
       returnUrl: input.returnUrl,
-      ctx: ctxOf(req, p, confirmId),
-    })) as Intent;
+      ctx: ctxOf(req, p, confirmId, idem),
+    }, idem?.trace)) as Intent;
   }
   return state;
 }
@@ -163,7 +163,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    return idempotent(req, reply, deps, scopeOf(p), async () => {
+    return idempotentCommands(req, reply, deps, async (idem) => {
       const state = await createIntent(deps, req, p, 'POST /v1/payment_intents', {
         amount: b.amount,
         currency: b.currency,
@@ -177,7 +177,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         productId: b.product_id ?? null,
         confirm: b.confirm === true,
         returnUrl: b.return_url ?? null,
-      });
+      }, idem);
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
     });
   });
@@ -190,7 +190,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     if (b.merchant_id !== p.merchant_id) {
       throw new ApiError(403, 'permission_error', 'merchant_mismatch', 'merchant_id does not belong to the API key used.', 'merchant_id');
     }
-    return idempotent(req, reply, deps, scopeOf(p), async () => {
+    return idempotentCommands(req, reply, deps, async (idem) => {
       const state = await createIntent(deps, req, p, 'POST /stripe/intend', {
         amount: b.amount,
         currency: b.currency,
@@ -204,7 +204,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         productId: b.product_id,
         confirm: false,
         returnUrl: null,
-      });
+      }, idem);
       const body = await render(deps, p.merchant_id, state, undefined);
       return { status: 201, body: { intent_id: state.id, merchant_id: p.merchant_id, user_email: state.user_email, product_id: state.product_id, ...body } };
     });
@@ -288,7 +288,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           throw new ApiError(400, 'invalid_request_error', 'parameter_unknown', 'Received unknown parameter: capture_method. This parameter cannot be set with a publishable API key.', 'capture_method');
         }
       }
-      return idempotent(req, reply, deps, scopeOf(p), async () => {
+      return idempotentCommands(req, reply, deps, async (idem) => {
         const changes: Updatable = {};
         if (b.payment_method) {
           if (!(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
@@ -306,8 +306,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           changes,
           challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
           returnUrl: b.return_url ?? null,
-          ctx: ctxOf(req, p, cmdId),
-        })) as Intent;
+          ctx: ctxOf(req, p, cmdId, idem),
+        }, idem?.trace)) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
     },

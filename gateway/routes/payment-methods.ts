@@ -4,8 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid } from '../../vault/mod.ts';
-import { idempotent, principalOf, type GatewayDeps } from '../app.ts';
+import { idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf } from '../auth.ts';
+import { commandId, derivedId } from '../ids.ts';
 import { CreatePaymentMethodBody, IdParams } from '../schemas.ts';
 
 const cardError = (code: string, message: string, param: string) => new ApiError(402, 'card_error', code, message, param);
@@ -22,9 +23,15 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     if (expYear > new Date(now * 1000).getUTCFullYear() + 50) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
     if (isExpired(c.exp_month, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
     if (c.cvc !== undefined && !cvcLengthOk(brandOf(number), c.cvc)) throw cardError('invalid_cvc', "Your card's security code is invalid.", 'card[cvc]');
-    return idempotent(req, reply, deps, scopeOf(p), async () => {
+    // Under an Idempotency-Key the card record is the key's record (vault TokenizeOnce): no KV record of its own.
+    return idempotentCommands(req, reply, deps, async (idem) => {
       const bd = req.body.billing_details;
-      const pm = await deps.vault.tokenize(
+      const key = idempotencyKeyOf(req);
+      const once =
+        idem && key
+          ? { id: derivedId('pm', commandId(scopeOf(p), 'POST /v1/payment_methods', key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId }
+          : undefined;
+      const made = await deps.vault.tokenize(
         p.merchant_id,
         { number, exp_month: c.exp_month, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) },
         {
@@ -33,8 +40,12 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
         },
         now,
         p.mode === 'live',
+        once,
       );
-      return { status: 200, body: renderPaymentMethod(pm) };
+      if (made.kind === 'mismatch') throw new ApiError(400, 'idempotency_error', undefined, 'Keys for idempotent requests can only be used with the same parameters they were first used with.');
+      if (idem && made.kind === 'replayed') idem.trace.replayed ??= { request_id: made.requestId };
+      else if (idem) idem.trace.fresh = true;
+      return { status: 200, body: renderPaymentMethod(made.pm) };
     });
   });
 
