@@ -191,3 +191,50 @@ t.test('HTTP: a keyed payment method is the key’s record (vault)', async (t) =
   }).then((r) => r.json() as Promise<{ id: string }>)));
   t.not(unkeyed[0]!.id, unkeyed[1]!.id, 'without a key every request is a new payment method');
 });
+
+t.test('over NATS (a gateway without the actor role): the reply says replayed', async (t) => {
+  const { createCommandClient } = await import('../runtime/client.ts');
+  const stack = await startStack(t);
+  const m = await stack.onboard();
+  const nc = await connect({ servers: stack.nats.url });
+  t.teardown(() => nc.close());
+  const client = createCommandClient(nc, { partitions: Number(stack.config.partitions), timeoutMs: 10_000 }); // no `local`: request/reply
+  const intentId = `pi_${hex(12)}`;
+  const t0 = Math.floor(Date.now() / 1000);
+  const send = (fingerprint: string, trace: { replayed?: { request_id: string | null }; fresh?: boolean }, requestId: string) =>
+    client.send(
+      {
+        op: 'intent.create',
+        merchantId: m.merchant_id,
+        intentId,
+        command: {
+          type: 'Create',
+          intentId,
+          merchantId: m.merchant_id,
+          livemode: false,
+          amount: 1234,
+          currency: 'usd',
+          clientSecret: `${intentId}_secret_x`,
+          captureMethod: 'automatic',
+          description: null,
+          metadata: {},
+          receiptEmail: null,
+          customer: null,
+          userEmail: null,
+          productId: null,
+          paymentMethod: null,
+          now: t0,
+        },
+        ctx: { commandId: `cmd_${intentId}`, livemode: false, requestId, correlationId: null, now: t0, fingerprint },
+      },
+      trace,
+    );
+  const first: { replayed?: { request_id: string | null }; fresh?: boolean } = {};
+  await send('fp_1', first, 'req_first');
+  t.same(first, { fresh: true }, 'the first is fresh');
+  const again: { replayed?: { request_id: string | null }; fresh?: boolean } = {};
+  const state = (await send('fp_1', again, 'req_again')) as { id: string; amount: number };
+  t.same(again, { replayed: { request_id: 'req_first' } }, 'the repeat is a replay of req_first');
+  t.equal(state.amount, 1234);
+  await t.rejects(send('fp_2', {}, 'req_other'), { status: 400, type: 'idempotency_error' }, 'other parameters: idempotency_error over the wire too');
+});
