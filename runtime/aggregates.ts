@@ -36,6 +36,8 @@ export const APPLIED_TTL_S = 24 * 3600;
  */
 export interface CommandTrace {
   appended: boolean;
+  /** The sequence of the last commit appended. */
+  lastSeq?: number;
   replayedFrom?: string | null;
 }
 
@@ -224,7 +226,10 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         }
         const next: Loaded<S | null> = { state, seq: ack.seq, ...(applied ? { applied } : {}) };
         remember(ref.subject, next);
-        if (ctx.trace) ctx.trace.appended = true;
+        if (ctx.trace) {
+          ctx.trace.appended = true;
+          ctx.trace.lastSeq = ack.seq;
+        }
         return { ...next, appended: stamped.map((e) => ({ type: e.type, id: e.id })) };
       } catch (err) {
         cache.delete(ref.subject);

@@ -24,7 +24,7 @@ export interface ReplayTrace {
   fresh?: boolean;
 }
 
-function noteReply(trace: ReplayTrace | undefined, reply: CommandReply): void {
+function noteReplay(trace: ReplayTrace | undefined, reply: CommandReply): void {
   if (!trace) return;
   if (reply.replayed) trace.replayed ??= reply.replayed;
   else trace.fresh = true;
@@ -33,13 +33,18 @@ function noteReply(trace: ReplayTrace | undefined, reply: CommandReply): void {
 /** A worker in the same process: runs the command itself when it serves the partition now (null otherwise). */
 export type LocalCommands = (req: CommandRequest) => Promise<CommandReply> | null;
 
-export function createCommandClient(nc: NatsConnection, opts: { partitions: number; timeoutMs: number; local?: LocalCommands }): CommandClient {
+/** `wrote`: told the sequence of the commits each command made (storage/read-your-writes.ts). */
+export function createCommandClient(nc: NatsConnection, opts: { partitions: number; timeoutMs: number; local?: LocalCommands; wrote?: (merchantId: string, seq: number) => void }): CommandClient {
+  const noteReply = (req: CommandRequest, trace: ReplayTrace | undefined, reply: CommandReply) => {
+    noteReplay(trace, reply);
+    if (opts.wrote && reply.seq) opts.wrote(req.merchantId, reply.seq);
+  };
   return {
     async send(req, trace) {
       const here = opts.local?.(req);
       if (here) {
         const reply = await here;
-        noteReply(trace, reply);
+        noteReply(req, trace, reply);
         if (reply.ok) return reply.state;
         throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);
       }
@@ -52,7 +57,7 @@ export function createCommandClient(nc: NatsConnection, opts: { partitions: numb
           hdrs.set(PROGRESS_HEADER, '1');
           const m = await requestWithProgress(nc, subject, body, hdrs, Math.max(1, deadline - Date.now()));
           const reply = JSON.parse(dec.decode(m.data)) as CommandReply;
-          noteReply(trace, reply);
+          noteReply(req, trace, reply);
           if (reply.ok) return reply.state;
           throw ApiError.fromBody(reply.status, reply.error, reply.shouldRetry);
         } catch (err) {

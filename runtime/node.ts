@@ -18,6 +18,7 @@ import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDat
 import { EVENTS_STREAM, RECONCILE_STREAM, WEBHOOKS_STREAM, subjects } from '../streams/subjects.ts';
 import type { Customer } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
+import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { createVault, loadMasterKey, openString } from '../vault/mod.ts';
 import { startFanout, startWebhookWorker } from '../webhooks/worker.ts';
 import { createWebhookAdmin } from '../webhooks/admin.ts';
@@ -199,17 +200,25 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       resultsDirect: await kvm.open(buckets.idempotency, { allow_direct: true }),
     });
     stops.push(async () => idempotency.stop());
+    // A list waits (bounded) for the projection to hold this gateway's writes for its merchant.
+    const ryw = createReadYourWrites(db);
     const app = buildApp({
       config,
       log,
-      commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: config.epnTimeoutMs + 15_000, ...(worker ? { local: (req) => worker!.local(req) } : {}) }),
+      commands: createCommandClient(nc, {
+        partitions: config.partitions,
+        timeoutMs: config.epnTimeoutMs + 15_000,
+        wrote: (merchantId, seq) => ryw.wrote(merchantId, seq),
+        ...(worker ? { local: (req) => worker!.local(req) } : {}),
+      }),
       keys: createKeyIndex(await kvm.open(buckets.keys), ring),
       idempotency,
       vault,
       ring,
       readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, createArchiveReader(db, archived.store, archived.privacy)),
       readMerchant,
-      listIntents: (merchantId, livemode, q) =>
+      listIntents: async (merchantId, livemode, q) =>
+        (await ryw.caughtUp(merchantId),
         listIntents(db, {
           merchantId,
           livemode,
@@ -218,9 +227,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
           ...(q.customer ? { customer: q.customer } : {}),
           ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
-        }),
+        })),
       readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,
-      listCustomers: (merchantId, livemode, q) =>
+      listCustomers: async (merchantId, livemode, q) =>
+        (await ryw.caughtUp(merchantId),
         listCustomers(db, {
           merchantId,
           livemode,
@@ -229,13 +239,13 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
           ...(q.email !== undefined ? { email: q.email } : {}),
           ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
-        }),
-      listEvents: (o) => listStripeEvents(db, o),
+        })),
+      listEvents: async (o) => (await ryw.caughtUp(o.merchantId), listStripeEvents(db, o)),
       readEvent: async (merchantId, livemode, eventId, notBefore) => (await getStripeEvent(db, merchantId, livemode, eventId, notBefore)) ?? null,
       readIndex: (id) => payIndex.read(id),
       writeIndex: (id, entry) => payIndex.write(id, entry),
-      listCharges: (o) => listCharges(db, o),
-      listRefunds: (o) => listRefunds(db, o),
+      listCharges: async (o) => (await ryw.caughtUp(o.merchantId), listCharges(db, o)),
+      listRefunds: async (o) => (await ryw.caughtUp(o.merchantId), listRefunds(db, o)),
       webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),
       health: async () => ({
         // degrade: a flush while disconnected waits for the reconnect; the health check must not.

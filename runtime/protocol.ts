@@ -73,12 +73,14 @@ export type CommandRequest =
   | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx };
 
 /**
+ * `seq`: the stream sequence of the last commit the command appended (of the aggregate's last one
+ * when it appended none); on a refusal, present when it appended something first (a 402 decline).
  * `replayed`: the command was a repeat of a keyed one and appended nothing; its answer came from
  * the commit(s) it made the first time (request_id: the request that made them).
  */
 export type CommandReply =
   | { ok: true; state: Intent | Merchant | Customer; seq: number; replayed?: Replayed }
-  | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean; replayed?: Replayed };
+  | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean; replayed?: Replayed; seq?: number };
 
 export interface Replayed {
   request_id: string | null;

@@ -51,20 +51,20 @@ export function startActorWorker(opts: {
   async function run(p: number, req: CommandRequest): Promise<CommandReply> {
     // The trace rides in the ctx every step of the command spreads (runtime/aggregates.ts CommandTrace).
     const trace: CommandTrace = { appended: false };
-    const traced = (req.ctx.fingerprint ? { ...req, ctx: { ...req.ctx, trace } } : req) as CommandRequest;
+    const traced = { ...req, ctx: { ...req.ctx, trace } } as unknown as CommandRequest;
     try {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
       const r = await mailbox.exclusive(aggregateKey(req), () => {
         fence(p); // a command queued before the lease lapsed is not run after it
         return handleTraced(deps, traced); // ops: was handle(deps, req)
       });
-      return { ok: true, state: r.state, seq: r.seq ?? 0, ...replayedOf(trace) };
+      return { ok: true, state: r.state, seq: Math.max(r.seq ?? 0, trace.lastSeq ?? 0), ...replayedOf(trace) };
     } catch (err) {
       const e = toApiError(err);
       // 503s are the expected, retryable kind (a partition changing hands, the broker electing a leader).
       if (e.status === 503) log.warn({ err: e.message, op: req.op, request_id: req.ctx.requestId }, 'command deferred');
       else if (e.status >= 500) log.error({ err, op: req.op, request_id: req.ctx.requestId }, 'command failed');
-      return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}), ...(e.status < 500 ? replayedOf(trace) : {}) };
+      return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}), ...(e.status < 500 ? replayedOf(trace) : {}), ...(trace.lastSeq ? { seq: trace.lastSeq } : {}) };
     }
   }
 
