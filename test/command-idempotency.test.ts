@@ -16,9 +16,21 @@ import { APPLIED_TTL_S, createAggregateStore, IdempotencyMismatchError, type Com
 import { decodeCommit } from '../streams/codec.ts';
 import { EVENTS_STREAM, subjects } from '../streams/subjects.ts';
 import { withNats } from './helpers/nats.ts';
+import { createIntentCommand } from './helpers/commands.ts';
 import { startStack } from './helpers/stack.ts';
 
 const hex = (n = 8) => randomBytes(n).toString('hex');
+
+/** A stack, a merchant, and a count of a stream's messages. */
+async function stackWithStreams(t: Parameters<typeof startStack>[0]) {
+  const stack = await startStack(t);
+  const m = await stack.onboard();
+  const nc = await connect({ servers: stack.nats.url });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
+  return { stack, m, jsm, count };
+}
 
 t.test('aggregate store: a keyed command is answered from its first commit', async (t) => {
   const nats = await withNats(t);
@@ -79,12 +91,7 @@ t.test('aggregate store: a keyed command is answered from its first commit', asy
 });
 
 t.test('HTTP: keyed create and confirm are replayed from the intent’s commits', async (t) => {
-  const stack = await startStack(t);
-  const m = await stack.onboard();
-  const nc = await connect({ servers: stack.nats.url });
-  t.teardown(() => nc.close());
-  const jsm = await jetstreamManager(nc);
-  const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
+  const { stack, m, jsm, count } = await stackWithStreams(t);
   const post = (path: string, key: string, body: string) =>
     fetch(`${stack.url}${path}`, {
       method: 'POST',
@@ -147,12 +154,7 @@ t.test('HTTP: keyed create and confirm are replayed from the intent’s commits'
 });
 
 t.test('HTTP: a keyed payment method is the key’s record (vault)', async (t) => {
-  const stack = await startStack(t);
-  const m = await stack.onboard();
-  const nc = await connect({ servers: stack.nats.url });
-  t.teardown(() => nc.close());
-  const jsm = await jetstreamManager(nc);
-  const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
+  const { stack, m, jsm, count } = await stackWithStreams(t);
   const create = (key: string, number = '4242424242424242') =>
     fetch(`${stack.url}/v1/payment_methods`, {
       method: 'POST',
@@ -207,24 +209,7 @@ t.test('over NATS (a gateway without the actor role): the reply says replayed', 
         op: 'intent.create',
         merchantId: m.merchant_id,
         intentId,
-        command: {
-          type: 'Create',
-          intentId,
-          merchantId: m.merchant_id,
-          livemode: false,
-          amount: 1234,
-          currency: 'usd',
-          clientSecret: `${intentId}_secret_x`,
-          captureMethod: 'automatic',
-          description: null,
-          metadata: {},
-          receiptEmail: null,
-          customer: null,
-          userEmail: null,
-          productId: null,
-          paymentMethod: null,
-          now: t0,
-        },
+        command: createIntentCommand(m.merchant_id, intentId, 1234, t0),
         ctx: { commandId: `cmd_${intentId}`, livemode: false, requestId, correlationId: null, now: t0, fingerprint },
       },
       trace,

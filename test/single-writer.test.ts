@@ -23,6 +23,7 @@ import type { IntentCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, ID_PATTERN, partitionOf, subjects } from '../streams/subjects.ts';
 import { ApiError } from '../stripe/errors.ts';
 import { maxTries } from '../webhooks/mod.ts';
+import { createIntentCommand } from './helpers/commands.ts';
 import { withNats } from './helpers/nats.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
 
@@ -190,24 +191,7 @@ t.test('an aggregate is never written by two workers, across a crash of its owne
     op: 'intent.create',
     merchantId: r.merchantId,
     intentId: r.intentId,
-    command: {
-      type: 'Create',
-      intentId: r.intentId,
-      livemode: false,
-      merchantId: r.merchantId,
-      amount: AMOUNT,
-      currency: 'usd',
-      clientSecret: `${r.intentId}_secret_${hex(12)}`,
-      captureMethod: 'automatic',
-      description: null,
-      metadata: {},
-      receiptEmail: null,
-      customer: null,
-      userEmail: null,
-      productId: null,
-      paymentMethod: null,
-      now: nowS(),
-    },
+    command: createIntentCommand(r.merchantId, r.intentId, AMOUNT, nowS()),
     ctx: ctx(),
   });
   const updateReq = (r: Ref, changes: Updatable): Extract<CommandRequest, { op: 'intent.update' }> => ({
