@@ -7,6 +7,7 @@ import type { Intent, Merchant } from '../actors/mod.ts';
 import type { Config } from '../config/config.ts';
 import type { Vault, KeyRing } from '../vault/mod.ts';
 import type { CommandClient, ReplayTrace } from '../runtime/client.ts';
+import type { Ctx } from '../runtime/protocol.ts';
 import { ApiError, unavailable } from '../stripe/errors.ts';
 import { authenticate, type KeyIndex, type Principal } from './auth.ts';
 import { errorToApi } from './errors.ts';
@@ -263,8 +264,8 @@ export interface CommandIdem {
 }
 
 /**
- * Idempotency for a request whose only writes are commands to one aggregate (creating and
- * confirming a PaymentIntent), with no record of its own: each command carries the request's keyed
+ * Idempotency for a request whose only writes are commands to one aggregate (PaymentIntents,
+ * refunds, customers; a payment method's card record plays the aggregate's part), with no record of its own: each command carries the request's keyed
  * fingerprint; the aggregate records it in its commit and answers a repeat from that commit
  * (runtime/aggregates.ts). A repeat then runs the route again and renders the first answers: the
  * same status and body, marked Idempotent-Replayed. Other parameters under the key: 400
@@ -300,6 +301,12 @@ export async function idempotentCommands(
   }
   replayed();
   return reply.code(r.status).send(r.body);
+}
+
+/** The ctx of a command a request sends: its ids, the key's mode, the time, and its fingerprint when keyed. */
+export function commandCtx(req: FastifyRequest, p: Principal, cmdId: string, idem?: CommandIdem): Ctx {
+  const { requestId, correlationId } = correlationOf(req);
+  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: Math.floor(Date.now() / 1000), ...(idem ? { fingerprint: idem.fingerprint } : {}) };
 }
 
 export function idempotencyKeyOf(req: FastifyRequest): string | undefined {

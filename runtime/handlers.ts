@@ -165,6 +165,9 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
 async function capture(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.capture' }>) {
   const { merchantId, intentId, ctx } = req;
   const { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
+  // A repeated keyed capture: the answer it got (the state now would refuse a second capture).
+  const prior = await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), step(ctx, 'capture'));
+  if (prior?.state) return prior.state;
   const cmd: IntentCommand = { type: 'Capture', ...(req.amountToCapture !== undefined ? { amountToCapture: req.amountToCapture } : {}), now: ctx.now };
   const events = intentDecider.decide(cmd, state); // validate before money moves
   if (events.length === 0) return state;
@@ -182,6 +185,8 @@ async function capture(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
 async function cancel(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.cancel' }>) {
   const { merchantId, intentId, ctx } = req;
   const { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
+  const prior = await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), step(ctx, 'cancel')); // as capture
+  if (prior?.state) return prior.state;
   const cmd: IntentCommand = { type: 'Cancel', reason: req.reason, now: ctx.now };
   const events = intentDecider.decide(cmd, state);
   if (events.length === 0) return state;
@@ -225,6 +230,9 @@ async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
     deps.log.error({ refund: refundId, charge: r.charge }, 'refund pending: the charge has no network reference');
     return state;
   }
+  // A repeated keyed refund whose outcome is recorded: that answer, no second call to the network.
+  const recorded = await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), step(ctx, 'refund_result'));
+  if (recorded?.state) return recorded.state;
   let cmd: IntentCommand;
   try {
     const res = await deps.epn.refund({ networkRef: a.network_ref, amount: r.amount, refundReference: r.id });

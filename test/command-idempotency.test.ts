@@ -154,7 +154,7 @@ t.test('HTTP: keyed create and confirm are replayed from the intent’s commits'
 });
 
 t.test('HTTP: a keyed payment method is the key’s record (vault)', async (t) => {
-  const { stack, m, jsm, count } = await stackWithStreams(t);
+  const { stack, m, count } = await stackWithStreams(t);
   const create = (key: string, number = '4242424242424242') =>
     fetch(`${stack.url}/v1/payment_methods`, {
       method: 'POST',
@@ -223,4 +223,42 @@ t.test('over NATS (a gateway without the actor role): the reply says replayed', 
   t.equal(state.amount, 1234);
   const refused = (await send('fp_2', {}, 'req_other').then(() => null, (e: unknown) => e)) as { status?: number; type?: string } | null;
   t.same([refused?.status, refused?.type], [400, 'idempotency_error'], 'other parameters: idempotency_error over the wire too');
+});
+
+t.test('HTTP: capture, refund and customers replay from their aggregates too', async (t) => {
+  const { stack, m, count } = await stackWithStreams(t);
+  const post = (path: string, key: string, body: string) =>
+    fetch(`${stack.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${m.secret_key}`, 'content-type': 'application/x-www-form-urlencoded', 'idempotency-key': key },
+      body,
+    });
+  const calls = (path: string) => stack.epnRequests.filter((r) => r.url.startsWith(path)).length;
+  const pi = (await (await post('/v1/payment_intents', `cap-${hex(4)}`, 'amount=3000&currency=usd&capture_method=manual&confirm=true&payment_method=pm_card_visa')).json()) as { id: string; status: string };
+  t.equal(pi.status, 'requires_capture');
+
+  const replays = async (path: string, key: string, body: string, epnPath: string) => {
+    const first = await post(path, key, body);
+    t.equal(first.status, 200, `${path}: first`);
+    const firstBody = await first.json();
+    const [commits, network] = [await count(EVENTS_STREAM), calls(epnPath)];
+    const again = await post(path, key, body);
+    t.equal(again.status, 200);
+    t.same(await again.json(), firstBody, `${path}: the first answer`);
+    t.equal(again.headers.get('idempotent-replayed'), 'true');
+    t.equal(await count(EVENTS_STREAM), commits, `${path}: nothing appended`);
+    t.equal(calls(epnPath), network, `${path}: no second network call`);
+    return firstBody as Record<string, unknown>;
+  };
+  t.equal((await replays(`/v1/payment_intents/${pi.id}/capture`, 'cap-1', '', '/v1/capture')).status, 'succeeded');
+  t.equal((await replays('/v1/refunds', 'ref-1', `payment_intent=${pi.id}&amount=500`, '/v1/refund')).status, 'succeeded');
+
+  const cus = await post('/v1/customers', 'cus-1', 'email=a%40example.com&name=Ada');
+  const body = (await cus.json()) as { id: string };
+  const again = await post('/v1/customers', 'cus-1', 'email=a%40example.com&name=Ada');
+  t.equal(((await again.json()) as { id: string }).id, body.id);
+  t.equal(again.headers.get('idempotent-replayed'), 'true');
+  const other = await post('/v1/customers', 'cus-1', 'email=b%40example.com');
+  t.equal(other.status, 400);
+  t.equal(((await other.json()) as { error: { type: string } }).error.type, 'idempotency_error');
 });

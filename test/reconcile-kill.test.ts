@@ -4,7 +4,7 @@
 import t from 'tap';
 import Stripe from 'stripe';
 import { json, putFaults } from './helpers/epn.ts';
-import { startStack, eventually, pool, type Stack } from './helpers/stack.ts';
+import { startStack, eventually, pool } from './helpers/stack.ts';
 import { spawnWorker } from './helpers/worker-process.ts';
 
 // Messages the killed worker held come back after the durable's ack_wait (60 s).

@@ -21,7 +21,6 @@ import type { CommandClient } from '../runtime/client.ts';
 import { migrateToLatest, openDatabase } from '../storage/mod.ts';
 import { upsertAttempts, attemptRowsFromState } from '../storage/payment-attempts.ts';
 import { upsertIntents, intentRowFromState } from '../storage/payment-intents.ts';
-import type { Commit } from '../streams/envelope.ts';
 import { subjects } from '../streams/subjects.ts';
 import { commitsOf } from './helpers/epn.ts';
 import { startStack, eventually, type Stack } from './helpers/stack.ts';

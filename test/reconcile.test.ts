@@ -3,7 +3,6 @@
 // settles it on its own. The 'timeout' verdict is exercised through the settle op directly.
 import t, { type Test } from 'tap';
 import Stripe from 'stripe';
-import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
 import pino from 'pino';

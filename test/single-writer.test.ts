@@ -22,7 +22,6 @@ import { decodeCommit } from '../streams/codec.ts';
 import type { IntentCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, ID_PATTERN, partitionOf, subjects } from '../streams/subjects.ts';
 import { ApiError } from '../stripe/errors.ts';
-import { maxTries } from '../webhooks/mod.ts';
 import { createIntentCommand } from './helpers/commands.ts';
 import { withNats } from './helpers/nats.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';

@@ -4,7 +4,7 @@
 // the projection. Another merchant's or the other mode's charge does not exist for the key.
 import type { FastifyInstance } from 'fastify';
 import type { Attempt, Intent } from '../../actors/mod.ts';
-import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
+import { noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { renderCharge, renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';

@@ -1,13 +1,12 @@
 // /v1/customers: create, retrieve, update and list Stripe customers (email, name, description,
 // phone, metadata). Secret keys only; a customer of another merchant or of the other mode does not
 // exist for the key.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Customer, CustomerFields } from '../../actors/mod.ts';
 import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { renderCustomer } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
-import type { Ctx } from '../../runtime/protocol.ts';
-import { correlationOf, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
@@ -15,10 +14,6 @@ import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
-  const { requestId, correlationId } = correlationOf(req);
-  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
-}
 
 /** A customer of this key's merchant and mode, or null. */
 export async function readOwnCustomer(deps: Pick<GatewayDeps, 'readCustomer'>, p: Principal, id: string): Promise<Customer | null> {
@@ -81,7 +76,7 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
     const b = req.body;
     const fields = fieldsOf(b);
     checkExpand(b.expand); // a bad expand is refused before anything is written
-    return idempotent(req, reply, deps, scopeOf(p), async () => {
+    return idempotentCommands(req, reply, deps, async (idem) => {
       const cmdId = commandId(scopeOf(p), 'POST /v1/customers', idempotencyKeyOf(req));
       const customerId = derivedId('cus', cmdId);
       const state = (await deps.commands.send({
@@ -100,8 +95,8 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
           metadata: b.metadata || {},
           now: now(),
         },
-        ctx: ctxOf(req, p, cmdId),
-      })) as Customer;
+        ctx: commandCtx(req, p, cmdId, idem),
+      }, idem?.trace)) as Customer;
       return { status: 200, body: render(state, b.expand) };
     });
   });
@@ -128,7 +123,7 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       const id = req.params.id;
       const changes = fieldsOf(b);
       checkExpand(b.expand);
-      return idempotent(req, reply, deps, scopeOf(p), async () => {
+      return idempotentCommands(req, reply, deps, async (idem) => {
         const cmdId = commandId(scopeOf(p), `POST /v1/customers/${id}`, idempotencyKeyOf(req));
         const state = (await deps.commands.send({
           op: 'customer.update',
@@ -136,8 +131,8 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
           customerId: id,
           // Metadata is merged by the customer's single writer, so concurrent updates lose no key.
           command: { type: 'Update', changes, ...(b.metadata !== undefined ? { metadata: b.metadata } : {}), now: now() },
-          ctx: ctxOf(req, p, cmdId),
-        })) as Customer;
+          ctx: commandCtx(req, p, cmdId, idem),
+        }, idem?.trace)) as Customer;
         return { status: 200, body: render(state, b.expand) };
       });
     },

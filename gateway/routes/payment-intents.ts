@@ -4,7 +4,7 @@ import type { CaptureMethod, Intent, Updatable } from '../../actors/mod.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
-import { idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
@@ -23,15 +23,10 @@ import {
   RetrieveQuery,
   UpdateIntentBody,
 } from '../schemas.ts';
-import type { Ctx } from '../../runtime/protocol.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function ctxOf(req: FastifyRequest, p: Principal, cmdId: string, idem?: CommandIdem): Ctx {
-  const { requestId, correlationId } = correlationOf(req);
-  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now(), ...(idem ? { fingerprint: idem.fingerprint } : {}) };
-}
 
 function checkCurrency(c: string): string {
   const lc = c.toLowerCase();
@@ -115,7 +110,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
-  const ctx = ctxOf(req, p, cmdId, idem);
+  const ctx = commandCtx(req, p, cmdId, idem);
   if (!idempotencyKeyOf(req)) ctx.freshIds = true; // cmdId is random (gateway/ids.ts)
   let state = (await deps.commands.send({
     op: 'intent.create',
@@ -152,7 +147,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
       changes: {},
       challengeUrl: challengeUrl(deps, req, merchantId, intentId, attemptId),
       returnUrl: input.returnUrl,
-      ctx: ctxOf(req, p, confirmId, idem),
+      ctx: commandCtx(req, p, confirmId, idem),
     }, idem?.trace)) as Intent;
   }
   return state;
@@ -241,7 +236,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const p = await principalOf(req, deps);
       requireSecret(p);
       const b = req.body;
-      return idempotent(req, reply, deps, scopeOf(p), async () => {
+      return idempotentCommands(req, reply, deps, async (idem) => {
         const changes: Updatable = {};
         if (b.currency !== undefined) changes.currency = checkCurrency(b.currency);
         if (b.amount !== undefined || b.currency !== undefined) {
@@ -266,7 +261,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           changes.metadata = b.metadata === '' ? {} : Object.fromEntries(Object.entries({ ...existing, ...b.metadata }).filter(([, v]) => v !== ''));
         }
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${req.params.id}`, idempotencyKeyOf(req));
-        const state = (await deps.commands.send({ op: 'intent.update', merchantId: p.merchant_id, intentId: req.params.id, changes, ctx: ctxOf(req, p, cmdId) })) as Intent;
+        const state = (await deps.commands.send({ op: 'intent.update', merchantId: p.merchant_id, intentId: req.params.id, changes, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
     },
@@ -306,7 +301,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           changes,
           challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
           returnUrl: b.return_url ?? null,
-          ctx: ctxOf(req, p, cmdId, idem),
+          ctx: commandCtx(req, p, cmdId, idem),
         }, idem?.trace)) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
@@ -319,15 +314,15 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     async (req, reply) => {
       const p = await principalOf(req, deps);
       requireSecret(p);
-      return idempotent(req, reply, deps, scopeOf(p), async () => {
+      return idempotentCommands(req, reply, deps, async (idem) => {
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${req.params.id}/capture`, idempotencyKeyOf(req));
         const state = (await deps.commands.send({
           op: 'intent.capture',
           merchantId: p.merchant_id,
           intentId: req.params.id,
           ...(req.body.amount_to_capture !== undefined ? { amountToCapture: req.body.amount_to_capture } : {}),
-          ctx: ctxOf(req, p, cmdId),
-        })) as Intent;
+          ctx: commandCtx(req, p, cmdId, idem),
+        }, idem?.trace)) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, req.body.expand) };
       });
     },
@@ -339,15 +334,15 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     async (req, reply) => {
       const p = await principalOf(req, deps);
       requireSecret(p);
-      return idempotent(req, reply, deps, scopeOf(p), async () => {
+      return idempotentCommands(req, reply, deps, async (idem) => {
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${req.params.id}/cancel`, idempotencyKeyOf(req));
         const state = (await deps.commands.send({
           op: 'intent.cancel',
           merchantId: p.merchant_id,
           intentId: req.params.id,
           reason: (req.body.cancellation_reason as Intent['cancellation_reason']) ?? null,
-          ctx: ctxOf(req, p, cmdId),
-        })) as Intent;
+          ctx: commandCtx(req, p, cmdId, idem),
+        }, idem?.trace)) as Intent;
         return { status: 200, body: await render(deps, p.merchant_id, state, req.body.expand) };
       });
     },

@@ -1,14 +1,13 @@
 // /v1/refunds: create (by payment_intent or charge), retrieve, list. A refund lives in its intent
 // aggregate, whose single writer decides it: the amount is checked against what is left of the
 // charge there, so two refunds racing can never refund more than was captured.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Intent, Refund } from '../../actors/mod.ts';
 import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
 import type { RefundRecord } from '../../storage/mod.ts';
-import type { Ctx } from '../../runtime/protocol.ts';
-import { correlationOf, idempotencyKeyOf, idempotent, principalOf, type GatewayDeps } from '../app.ts';
-import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type GatewayDeps } from '../app.ts';
+import { requireSecret, scopeOf } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
@@ -17,10 +16,6 @@ import { cannotExpand } from '../../stripe/errors.ts';
 
 type Obj = Record<string, unknown>;
 
-function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
-  const { requestId, correlationId } = correlationOf(req);
-  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: Math.floor(Date.now() / 1000) };
-}
 
 function refundObject(i: Intent, r: Refund, expand: readonly string[] | undefined): Obj {
   const o = renderRefund(i, r);
@@ -60,7 +55,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
     if (!b.payment_intent && !b.charge) {
       throw new ApiError(400, 'invalid_request_error', 'parameter_missing', 'One of the following params should be provided for this request: payment_intent or charge.', 'payment_intent');
     }
-    return idempotent(req, reply, deps, scopeOf(p), async () => {
+    return idempotentCommands(req, reply, deps, async (idem) => {
       const livemode = p.mode === 'live';
       let intentId: string;
       let attemptId: string | undefined;
@@ -90,8 +85,8 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
         ...(b.amount !== undefined ? { amount: b.amount } : {}),
         reason: b.reason ?? null,
         metadata: b.metadata || {},
-        ctx: ctxOf(req, p, cmdId),
-      })) as Intent;
+        ctx: commandCtx(req, p, cmdId, idem),
+      }, idem?.trace)) as Intent;
       const r = state.refunds.find((x) => x.id === refundId);
       if (!r) throw new Error(`refund ${refundId} missing from the intent's answer`);
       return { status: 200, body: refundObject(state, r, b.expand) };

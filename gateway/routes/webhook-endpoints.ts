@@ -2,13 +2,12 @@
 // Endpoints live in the merchant aggregate (its single writer orders them with the onboarding data),
 // so reads are the merchant's last commit. Secret keys only; an endpoint of another merchant or of
 // the other mode does not exist for the key. The signing secret is shown once, in the create answer.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Merchant, WebhookEndpoint } from '../../actors/mod.ts';
 import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { normalizeEventType, renderWebhookEndpoint, STRIPE_EVENT_TYPES } from '../../stripe/objects.ts';
 import { openString, sealString } from '../../vault/mod.ts';
-import type { Ctx } from '../../runtime/protocol.ts';
-import { correlationOf, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId, randomToken } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
@@ -21,10 +20,6 @@ const now = () => Math.floor(Date.now() / 1000);
 const KNOWN = new Set<string>(STRIPE_EVENT_TYPES);
 const secretAad = (merchantId: string, endpointId: string) => `whsec/${merchantId}/${endpointId}`;
 
-function ctxOf(req: FastifyRequest, p: Principal, cmdId: string): Ctx {
-  const { requestId, correlationId } = correlationOf(req);
-  return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: now() };
-}
 
 /**
  * An http(s) URL; in live mode https to a public address only (webhooks/safety.ts: checked again
@@ -139,7 +134,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
           },
           now: now(),
         },
-        ctx: ctxOf(req, p, cmdId),
+        ctx: commandCtx(req, p, cmdId),
       })) as Merchant;
       // The secret of the endpoint as recorded: a retried create answers with the first one's.
       const ep = endpointIn(state, endpointId);
@@ -186,7 +181,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
             ...(b.disabled !== undefined ? { disabled: b.disabled } : {}),
             now: now(),
           },
-          ctx: ctxOf(req, p, cmdId),
+          ctx: commandCtx(req, p, cmdId),
         })) as Merchant;
         return { status: 200, body: renderWebhookEndpoint(endpointIn(state, id)) };
       });
@@ -225,7 +220,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
             expiresAt,
             now: t,
           },
-          ctx: ctxOf(req, p, cmdId),
+          ctx: commandCtx(req, p, cmdId),
         })) as Merchant;
         const ep = endpointIn(state, id);
         // The new secret, shown this once; the old one's end is told as well.
@@ -268,7 +263,7 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
         op: 'merchant.update',
         merchantId: p.merchant_id,
         command: { type: 'RemoveWebhookEndpoint', endpointId: id, livemode: p.mode === 'live', now: now() },
-        ctx: ctxOf(req, p, cmdId),
+        ctx: commandCtx(req, p, cmdId),
       });
       return { status: 200, body: { id, object: 'webhook_endpoint', deleted: true } };
     });
