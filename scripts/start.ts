@@ -236,35 +236,48 @@ function startAgain(name: string, critical: boolean, how: string, again: () => P
   }, delay);
 }
 
+/**
+ * A nats-server of ours that ends on its own is started again from its store on its ports (clients
+ * reconnect). The single server is critical; a cluster node is not (the others keep the quorum).
+ */
+function restartOnExit(server: RunningNatsServer, entry: ProcessEntry, critical: boolean): void {
+  let current = entry;
+  server.onUnexpectedExit(({ code, signal }) => {
+    current.alive = false;
+    if (stopping) return;
+    saveProcesses();
+    const name = entry.worker_id ? `nats-server ${entry.worker_id}` : 'nats-server';
+    startAgain(name, critical, `code ${code}, signal ${signal}`, async () => {
+      await server.restart();
+      current = { ...entry, pid: server.pid, alive: true };
+      processes.push(current);
+      saveProcesses();
+      return server.pid;
+    });
+  });
+}
+
 try {
   let natsUrl = config.natsUrl;
   if (!natsUrl && clusterSize > 0) {
     const baseDir = path.join(config.dataDir, 'nats-cluster');
     natsCluster = await startNatsCluster({ baseDir, nodes: clusterSize, syncInterval: config.natsSync });
     natsUrl = natsCluster.url;
-    for (const s of natsCluster.servers) processes.push({ name: 'nats-server', pid: s.pid, worker_id: s.name, alive: true });
+    for (const s of natsCluster.servers) {
+      const entry: ProcessEntry = { name: 'nats-server', pid: s.pid, worker_id: s.name, alive: true };
+      processes.push(entry);
+      restartOnExit(s, entry, false);
+    }
     saveProcesses();
     say(`nats cluster of ${clusterSize} (${natsCluster.servers.map((s) => s.name).join(', ')}) on ${natsUrl} (stores under ${baseDir}, sync_interval ${config.natsSync}, NATS_REPLICAS=${process.env.NATS_REPLICAS})`);
   }
   if (!natsUrl) {
     nats = await startNatsServer({ storeDir: path.join(config.dataDir, 'nats'), syncInterval: config.natsSync, logFile: path.join(config.dataDir, 'nats-server.log') });
     natsUrl = nats.url;
-    let natsEntry: ProcessEntry = { name: 'nats-server', pid: nats.pid, alive: true };
+    const natsEntry: ProcessEntry = { name: 'nats-server', pid: nats.pid, alive: true };
     processes.push(natsEntry);
     saveProcesses();
-    const server = nats;
-    server.onUnexpectedExit(({ code, signal }) => {
-      natsEntry.alive = false;
-      if (stopping) return;
-      saveProcesses();
-      startAgain('nats-server', true, `code ${code}, signal ${signal}`, async () => {
-        await server.restart();
-        natsEntry = { name: 'nats-server', pid: server.pid, alive: true };
-        processes.push(natsEntry);
-        saveProcesses();
-        return server.pid;
-      });
-    });
+    restartOnExit(nats, natsEntry, true);
     say(`nats-server ${nats.bin} on ${natsUrl} (store ${path.join(config.dataDir, 'nats')}, sync_interval ${config.natsSync})`);
   }
   const epn = await launch(

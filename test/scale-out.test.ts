@@ -8,14 +8,9 @@
 // again (its partitions moved away while it was down and came back when it rejoined). Then the main
 // node (gateway + PGlite), the EPN simulator and nats-server are SIGKILLed: the supervisor starts
 // each again on its port, and payments and list reads go on.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import Stripe from 'stripe';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -26,7 +21,7 @@ import { buckets } from '../nats/mod.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import type { IntentCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, partitionOf } from '../streams/subjects.ts';
-import { REPO_ROOT } from './helpers/worker-process.ts';
+import { eventually, launchStack, readJson, type ProcessesFile } from './helpers/launcher.ts';
 
 const PARTITIONS = 8;
 const LEASE_MS = 1_500;
@@ -35,54 +30,12 @@ const CONCURRENCY = 8;
 const MERCHANTS = PARTITIONS; // one per partition: every worker's share carries load
 const KILL_AFTER = 50; // payments completed before the kill
 
-interface Demo {
-  url: string;
-  admin_token: string;
-  url_epn: string;
-  nats_url: string;
-}
-interface ProcessesFile {
-  supervisor: number;
-  processes: { name: string; pid: number; worker_id?: string; alive: boolean }[];
-}
-
-const readJson = <T>(file: string): T | null => {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
-};
-
-async function eventually<T>(what: string, f: () => Promise<T | null | undefined | false> | T | null | undefined | false, ms: number, every = 100): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(every);
-  }
-}
-
 t.test('WORKERS=3: a worker killed under load, every payment completes exactly once', { timeout: 240_000 }, async (t) => {
   const t0 = Date.now();
   const mark = (s: string) => t.comment(`+${((Date.now() - t0) / 1000).toFixed(1)} s ${s}`);
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-scale-out-'));
-  const logFile = path.join(dataDir, 'stack.log');
-  const fd = openSync(logFile, 'a');
-  const sup = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
-    cwd: REPO_ROOT,
-    // A clean environment: nothing of the runner's (NODE_OPTIONS loaders, NATS_URL, …) leaks in.
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-      ...(process.env.XDG_CACHE_HOME ? { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME } : {}),
-      ...(process.env.NATS_SERVER_BIN ? { NATS_SERVER_BIN: process.env.NATS_SERVER_BIN } : {}),
-      DATA_DIR: dataDir,
-      PORT: '0',
-      EPN_PORT: '0',
-      STORE_PORT: '0',
+  const stack = await launchStack(
+    t,
+    {
       WORKERS: '3',
       PARTITIONS: String(PARTITIONS),
       LEASE_MS: String(LEASE_MS),
@@ -90,57 +43,9 @@ t.test('WORKERS=3: a worker killed under load, every payment completes exactly o
       EPN_TIMEOUT_MS: '2000',
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', fd, fd],
-    detached: true,
-  });
-  closeSync(fd);
-  let supExited = false;
-  const supGone = new Promise<void>((r) =>
-    sup.once('exit', () => {
-      supExited = true;
-      r();
-    }),
+    { prefix: 'paynats-scale-out-' },
   );
-  const tail = () => {
-    try {
-      return readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n');
-    } catch {
-      return '';
-    }
-  };
-  const processesFile = path.join(dataDir, 'processes.json');
-  t.teardown(async () => {
-    const s0 = Date.now();
-    if (!supExited) {
-      sup.kill('SIGTERM');
-      const ac = new AbortController();
-      await Promise.race([supGone, sleep(30_000, undefined, { signal: ac.signal }).catch(() => {})]);
-      ac.abort(); // a pending 30 s timer would keep the test process alive
-    }
-    // Anything left behind (the supervisor's children are detached).
-    for (const p of readJson<ProcessesFile>(processesFile)?.processes ?? []) {
-      try {
-        if (p.alive && /runtime\/main\.ts|epn\/sim|nats-server/.test(readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'))) process.kill(p.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    if (!supExited) sup.kill('SIGKILL');
-    await fs.rm(dataDir, { recursive: true, force: true });
-    process.stderr.write(`teardown ${Date.now() - s0} ms\n`);
-  });
-
-  // ── the stack ───────────────────────────────────────────────────────────────
-  const demoFile = path.join(dataDir, 'demo-merchant.json');
-  const demo = await eventually(
-    'the stack starts',
-    () => {
-      if (supExited) throw new Error(`start.ts exited while starting:\n${tail()}`);
-      return existsSync(demoFile) ? readJson<Demo>(demoFile) : null;
-    },
-    75_000,
-    200,
-  );
+  const { demo, processesFile, logFile } = stack;
   mark(`stack up at ${demo.url}`);
   const procs = readJson<ProcessesFile>(processesFile)!;
   const extra = procs.processes.filter((p) => p.name === 'worker');
@@ -263,7 +168,7 @@ t.test('WORKERS=3: a worker killed under load, every payment completes exactly o
   t.same(failures, [], 'no payment failed (the SDK retried with the same Idempotency-Keys)');
   t.equal(done.length, PAYMENTS, `all ${PAYMENTS} payments completed`);
   t.ok(done.every((d) => d.status === 'succeeded'), 'every confirm answered succeeded');
-  t.notOk(supExited, 'the stack kept running after the worker died');
+  t.notOk(stack.exited(), 'the stack kept running after the worker died');
 
   // ── exactly once: the API, the stream, the network ──────────────────────────
   // Every intent's whole history, read once from PAY_EVENTS.
@@ -365,7 +270,7 @@ t.test('WORKERS=3: a worker killed under load, every payment completes exactly o
     const again = await eventually(`${name} started again`, () => readJson<ProcessesFile>(processesFile)!.processes.find((p) => p.name === name && p.alive && p.pid !== old.pid), 45_000, 200);
     mark(`${name}: SIGKILLed pid ${old.pid}, started again as pid ${again.pid}`);
   }
-  t.notOk(supExited, 'the stack kept running');
+  t.notOk(stack.exited(), 'the stack kept running');
   const { stripe } = merchants[0]!;
   const pi = await eventually(
     'a payment on the same URLs',
