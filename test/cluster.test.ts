@@ -35,6 +35,7 @@ import { decodeCommit } from '../streams/codec.ts';
 import { EVENTS_STREAM, partitionOf, subjects } from '../streams/subjects.ts';
 import { pool } from './helpers/stack.ts';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process.ts';
+import { eventually } from './helpers/launcher.ts';
 
 // The whole file may run longer than tap's default per-file timeout (package.json tap.timeout).
 t.setTimeout(600_000);
@@ -47,15 +48,6 @@ const PAUSE_BOUND_MS = 30_000;
 
 const hex = (n = 3) => randomBytes(n).toString('hex');
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false> | T | null | undefined | false, ms: number, every = 100): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(every);
-  }
-}
 
 interface Payment {
   i: number;
@@ -167,7 +159,7 @@ t.test('3-node cluster at R3: leader and owner kills under load, histories stay 
     }
     return held;
   };
-  const before = await until(
+  const before = await eventually(
     'the worker processes own partitions',
     async () => {
       const o = await ownership();
@@ -259,7 +251,7 @@ t.test('3-node cluster at R3: leader and owner kills under load, histories stay 
   const completed = () => payments.filter((p) => p.doneAt !== undefined).length;
   /** A payment that started after `at` (on one of `parts`) has completed: the system serves again. */
   const servesAgain = (at: number, parts: number[]) =>
-    until(`payments complete again after the fault at +${((at - t0) / 1000).toFixed(1)} s`, () => payments.some((p) => p.startedAt > at && p.doneAt !== undefined && parts.includes(p.partition)), 60_000, 50);
+    eventually(`payments complete again after the fault at +${((at - t0) / 1000).toFixed(1)} s`, () => payments.some((p) => p.startedAt > at && p.doneAt !== undefined && parts.includes(p.partition)), 60_000, 50);
 
   const faults: Fault[] = [];
   const all = Array.from({ length: PARTITIONS }, (_, p) => p);
@@ -304,7 +296,7 @@ t.test('3-node cluster at R3: leader and owner kills under load, histories stay 
     await sleep(3_000);
     faults.push({ name: 'restart of the killed worker (b)', at: Date.now(), partitions: all, detail: `${victimId}: partitions move back to it` });
     startWorker(victimId);
-    await until(`${victimId} restarted and owns a partition again`, async () => [...(await ownership()).values()].includes(victimId), 90_000, 250);
+    await eventually(`${victimId} restarted and owns a partition again`, async () => [...(await ownership()).values()].includes(victimId), 90_000, 250);
     mark(`(b) ${victimId} restarted: ${JSON.stringify(Object.fromEntries(await ownership()))}`);
     await sleep(3_000);
   }
@@ -330,7 +322,7 @@ t.test('3-node cluster at R3: leader and owner kills under load, histories stay 
   loading = false;
   await arrivals;
   mark(`arrivals stopped: ${payments.length} payments, ${inflight.size} still in flight`);
-  await until('every payment answered', () => inflight.size === 0, PAYMENT_DEADLINE_MS + 35_000, 200);
+  await eventually('every payment answered', () => inflight.size === 0, PAYMENT_DEADLINE_MS + 35_000, 200);
   mark(`load done: ${completed()} completed, ${failures.length} failed`);
 
   // ── the pause each fault caused ─────────────────────────────────────────────
@@ -365,7 +357,7 @@ t.test('3-node cluster at R3: leader and owner kills under load, histories stay 
   await pool([...ok, ...processing], 8, async (p) => {
     const m = merchants[p.merchant]!;
     // An in-doubt payment is settled by the reconciler (it asks the network): poll like a merchant.
-    const pi = await until(
+    const pi = await eventually(
       `${p.intentId} settles`,
       async () => {
         const x = await m.stripe.paymentIntents.retrieve(p.intentId!);
