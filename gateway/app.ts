@@ -232,13 +232,11 @@ export async function idempotent(
   scope: string,
   run: () => Promise<Reply>,
 ): Promise<FastifyReply> {
-  const raw = req.headers['idempotency-key'];
-  const key = Array.isArray(raw) ? raw[0] : raw;
+  const key = checkedKey(req);
   if (!key) {
     const r = await run();
     return reply.code(r.status).send(r.body);
   }
-  if (key.length > 255) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Idempotency-Key must be at most 255 characters.');
   const path = req.routeOptions.url ?? req.url;
   const claim = await deps.idempotency.claim(scope, key, fingerprint(req.method, req.url.split('?')[0] ?? path, req.body));
   if (claim.kind === 'replay') {
@@ -259,6 +257,7 @@ export async function idempotent(
 
 /** A keyed request's part in its commands: the fingerprint they carry, and what they were answered with. */
 export interface CommandIdem {
+  key: string;
   fingerprint: string;
   trace: ReplayTrace;
 }
@@ -280,10 +279,9 @@ export async function idempotentCommands(
   deps: Pick<GatewayDeps, 'idempotency'>,
   run: (idem: CommandIdem | undefined) => Promise<Reply>,
 ): Promise<FastifyReply> {
-  const key = idempotencyKeyOf(req);
-  if (key !== undefined && key.length > 255) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Idempotency-Key must be at most 255 characters.');
+  const key = checkedKey(req);
   const idem: CommandIdem | undefined = key
-    ? { fingerprint: deps.idempotency.commandFingerprint(fingerprint(req.method, req.url.split('?')[0] ?? '', req.body)), trace: {} }
+    ? { key, fingerprint: deps.idempotency.commandFingerprint(fingerprint(req.method, req.url.split('?')[0] ?? '', req.body)), trace: {} }
     : undefined;
   const replayed = () => {
     const r = idem?.trace.replayed;
@@ -295,7 +293,7 @@ export async function idempotentCommands(
   try {
     r = await run(idem);
   } catch (err) {
-    if (key && err instanceof ApiError && err.type === 'idempotency_error') throw mismatch(key);
+    if (idem && err instanceof ApiError && err.type === 'idempotency_error') throw mismatch(idem.key);
     if (err instanceof ApiError && err.status < 500) replayed();
     throw err;
   }
@@ -307,6 +305,14 @@ export async function idempotentCommands(
 export function commandCtx(req: FastifyRequest, p: Principal, cmdId: string, idem?: CommandIdem): Ctx {
   const { requestId, correlationId } = correlationOf(req);
   return { commandId: cmdId, livemode: p.mode === 'live', requestId, correlationId, now: Math.floor(Date.now() / 1000), ...(idem ? { fingerprint: idem.fingerprint } : {}) };
+}
+
+/** The request's Idempotency-Key, refused when longer than Stripe allows; undefined when absent or empty. */
+function checkedKey(req: FastifyRequest): string | undefined {
+  const key = idempotencyKeyOf(req);
+  if (!key) return undefined;
+  if (key.length > 255) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Idempotency-Key must be at most 255 characters.');
+  return key;
 }
 
 export function idempotencyKeyOf(req: FastifyRequest): string | undefined {

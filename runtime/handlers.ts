@@ -40,6 +40,14 @@ async function run(deps: HandlerDeps, merchantId: string, intentId: string, cmd:
   return { state: r.state, seq: r.seq };
 }
 
+/**
+ * The answer a repeated keyed request already has for one of its steps (null when the step was not
+ * recorded): lets a handler skip the network call that precedes that step.
+ */
+async function recordedStep(deps: HandlerDeps, merchantId: string, intentId: string, ctx: CommandContext): Promise<Intent | null> {
+  return (await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), ctx))?.state ?? null;
+}
+
 async function loadIntent(deps: HandlerDeps, merchantId: string, intentId: string, livemode: boolean) {
   const l = await deps.store.load<Intent>(subjects.intent(merchantId, intentId));
   if (!l.state || l.state.livemode !== livemode) throw noSuch('payment_intent', intentId);
@@ -72,8 +80,8 @@ async function authorize(
   const attemptId = attempt.id;
   const recordCtx = step(ctx, o.authenticated ? 'auth3ds' : 'auth');
   // A repeated keyed request whose authorization is recorded: the recorded answer, no network call.
-  const prior = await deps.store.replayed<Intent>(subjects.intent(merchantId, state.id), recordCtx);
-  if (prior?.state) return prior.state;
+  const prior = await recordedStep(deps, merchantId, state.id, recordCtx);
+  if (prior) return prior;
   const card = await deps.vault.reveal(merchantId, attempt.payment_method);
   let cmd: IntentCommand;
   try {
@@ -166,8 +174,8 @@ async function capture(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   const { merchantId, intentId, ctx } = req;
   const { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
   // A repeated keyed capture: the answer it got (the state now would refuse a second capture).
-  const prior = await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), step(ctx, 'capture'));
-  if (prior?.state) return prior.state;
+  const prior = await recordedStep(deps, merchantId, intentId, step(ctx, 'capture'));
+  if (prior) return prior;
   const cmd: IntentCommand = { type: 'Capture', ...(req.amountToCapture !== undefined ? { amountToCapture: req.amountToCapture } : {}), now: ctx.now };
   const events = intentDecider.decide(cmd, state); // validate before money moves
   if (events.length === 0) return state;
@@ -185,8 +193,8 @@ async function capture(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
 async function cancel(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'intent.cancel' }>) {
   const { merchantId, intentId, ctx } = req;
   const { state } = await loadIntent(deps, merchantId, intentId, ctx.livemode);
-  const prior = await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), step(ctx, 'cancel')); // as capture
-  if (prior?.state) return prior.state;
+  const prior = await recordedStep(deps, merchantId, intentId, step(ctx, 'cancel')); // as capture
+  if (prior) return prior;
   const cmd: IntentCommand = { type: 'Cancel', reason: req.reason, now: ctx.now };
   const events = intentDecider.decide(cmd, state);
   if (events.length === 0) return state;
@@ -231,8 +239,8 @@ async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
     return state;
   }
   // A repeated keyed refund whose outcome is recorded: that answer, no second call to the network.
-  const recorded = await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), step(ctx, 'refund_result'));
-  if (recorded?.state) return recorded.state;
+  const recorded = await recordedStep(deps, merchantId, intentId, step(ctx, 'refund_result'));
+  if (recorded) return recorded;
   let cmd: IntentCommand;
   try {
     const res = await deps.epn.refund({ networkRef: a.network_ref, amount: r.amount, refundReference: r.id });

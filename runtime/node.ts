@@ -217,9 +217,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       ring,
       readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, createArchiveReader(db, archived.store, archived.privacy)),
       readMerchant,
-      listIntents: async (merchantId, livemode, q) =>
-        (await ryw.caughtUp(merchantId),
-        listIntents(db, {
+      listIntents: (merchantId, livemode, q) =>
+        ryw.after(merchantId, () =>
+          listIntents(db, {
           merchantId,
           livemode,
           limit: q.limit ?? 10,
@@ -227,11 +227,12 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
           ...(q.customer ? { customer: q.customer } : {}),
           ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
-        })),
+        }),
+        ),
       readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,
-      listCustomers: async (merchantId, livemode, q) =>
-        (await ryw.caughtUp(merchantId),
-        listCustomers(db, {
+      listCustomers: (merchantId, livemode, q) =>
+        ryw.after(merchantId, () =>
+          listCustomers(db, {
           merchantId,
           livemode,
           limit: q.limit ?? 10,
@@ -239,13 +240,14 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
           ...(q.email !== undefined ? { email: q.email } : {}),
           ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
-        })),
-      listEvents: async (o) => (await ryw.caughtUp(o.merchantId), listStripeEvents(db, o)),
+        }),
+        ),
+      listEvents: (o) => ryw.after(o.merchantId, () => listStripeEvents(db, o)),
       readEvent: async (merchantId, livemode, eventId, notBefore) => (await getStripeEvent(db, merchantId, livemode, eventId, notBefore)) ?? null,
       readIndex: (id) => payIndex.read(id),
       writeIndex: (id, entry) => payIndex.write(id, entry),
-      listCharges: async (o) => (await ryw.caughtUp(o.merchantId), listCharges(db, o)),
-      listRefunds: async (o) => (await ryw.caughtUp(o.merchantId), listRefunds(db, o)),
+      listCharges: (o) => ryw.after(o.merchantId, () => listCharges(db, o)),
+      listRefunds: (o) => ryw.after(o.merchantId, () => listRefunds(db, o)),
       webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),
       health: async () => ({
         // degrade: a flush while disconnected waits for the reconnect; the health check must not.

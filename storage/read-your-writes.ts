@@ -15,6 +15,8 @@ export interface ReadYourWrites {
   wrote(merchantId: string, seq: number): void;
   /** Resolves once the projection holds the merchant's noted commits, or after maxWaitMs. */
   caughtUp(merchantId: string): Promise<void>;
+  /** `read` once caught up for the merchant: what a list endpoint calls. */
+  after<T>(merchantId: string, read: () => Promise<T>): Promise<T>;
 }
 
 export function createReadYourWrites(db: Kysely<Database>, o: { maxWaitMs?: number; pollMs?: number; merchants?: number } = {}): ReadYourWrites {
@@ -22,7 +24,7 @@ export function createReadYourWrites(db: Kysely<Database>, o: { maxWaitMs?: numb
   const pollMs = o.pollMs ?? 10;
   const wanted = new Lru<string, number>(o.merchants ?? 10_000);
   let projected = 0; // the highest checkpoint read so far (it never goes backwards)
-  return {
+  const ryw: ReadYourWrites = {
     wrote(merchantId, seq) {
       if (seq > (wanted.get(merchantId) ?? 0)) wanted.set(merchantId, seq);
     },
@@ -41,5 +43,10 @@ export function createReadYourWrites(db: Kysely<Database>, o: { maxWaitMs?: numb
         await new Promise((r) => setTimeout(r, pollMs));
       }
     },
+    async after(merchantId, read) {
+      await ryw.caughtUp(merchantId);
+      return read();
+    },
   };
+  return ryw;
 }

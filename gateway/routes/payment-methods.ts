@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid } from '../../vault/mod.ts';
-import { idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
+import { idempotentCommands, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
+import { mismatch } from '../idempotency.ts';
 import { requireSecret, scopeOf } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { CreatePaymentMethodBody, IdParams } from '../schemas.ts';
@@ -26,11 +27,9 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     // Under an Idempotency-Key the card record is the key's record (vault TokenizeOnce): no KV record of its own.
     return idempotentCommands(req, reply, deps, async (idem) => {
       const bd = req.body.billing_details;
-      const key = idempotencyKeyOf(req);
-      const once =
-        idem && key
-          ? { id: derivedId('pm', commandId(scopeOf(p), 'POST /v1/payment_methods', key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId }
-          : undefined;
+      const once = idem
+        ? { id: derivedId('pm', commandId(scopeOf(p), 'POST /v1/payment_methods', idem.key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId }
+        : undefined;
       const made = await deps.vault.tokenize(
         p.merchant_id,
         { number, exp_month: c.exp_month, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) },
@@ -42,7 +41,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
         p.mode === 'live',
         once,
       );
-      if (made.kind === 'mismatch') throw new ApiError(400, 'idempotency_error', undefined, 'Keys for idempotent requests can only be used with the same parameters they were first used with.');
+      if (made.kind === 'mismatch') throw mismatch(idem!.key);
       if (idem && made.kind === 'replayed') idem.trace.replayed ??= { request_id: made.requestId };
       else if (idem) idem.trace.fresh = true;
       return { status: 200, body: renderPaymentMethod(made.pm) };
