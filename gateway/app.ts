@@ -8,7 +8,7 @@ import type { Config } from '../config/config.ts';
 import type { Vault, KeyRing } from '../vault/mod.ts';
 import type { CommandClient, ReplayTrace } from '../runtime/client.ts';
 import type { Ctx } from '../runtime/protocol.ts';
-import { ApiError, unavailable } from '../stripe/errors.ts';
+import { ApiError, keyInUse, unavailable } from '../stripe/errors.ts';
 import { authenticate, type KeyIndex, type Principal } from './auth.ts';
 import { errorToApi } from './errors.ts';
 import { fingerprint, mismatch, type Idempotency } from './idempotency.ts';
@@ -268,8 +268,9 @@ export interface CommandIdem {
  * fingerprint; the aggregate records it in its commit and answers a repeat from that commit
  * (runtime/aggregates.ts). A repeat then runs the route again and renders the first answers: the
  * same status and body, marked Idempotent-Replayed. Other parameters under the key: 400
- * idempotency_error, nothing executed. Concurrent repeats queue in the aggregate's mailbox and are
- * answered the same way (no 409). Not stored, as at Stripe: a refusal before any command ran
+ * idempotency_error, nothing executed. A repeat that reaches the aggregate's owner while the first
+ * is still queued or running there gets 409 idempotency_key_in_use (Stripe-Should-Retry), as at
+ * Stripe; its retry is then the replay. Not stored, as at Stripe: a refusal before any command ran
  * (validation) and a 5xx; a command its aggregate refused (a 400 for its state) is decided again.
  * Unlike the KV path, a key used again on another endpoint or another object is a new request.
  */
@@ -294,6 +295,7 @@ export async function idempotentCommands(
     r = await run(idem);
   } catch (err) {
     if (idem && err instanceof ApiError && err.type === 'idempotency_error') throw mismatch(idem.key);
+    if (idem && err instanceof ApiError && err.code === 'idempotency_key_in_use') throw keyInUse(idem.key);
     if (err instanceof ApiError && err.status < 500) replayed();
     throw err;
   }

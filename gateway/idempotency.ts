@@ -6,7 +6,7 @@
 //  - a 5xx is not stored: the retry runs again, and the command's derived ids make that safe.
 import { createHmac, hash } from 'node:crypto';
 import type { KV, KvEntry } from '@nats-io/kv';
-import { ApiError } from '../stripe/errors.ts';
+import { ApiError, keyInUse } from '../stripe/errors.ts';
 import { createRecordSealer, openString } from '../vault/envelope.ts';
 
 interface InFlight {
@@ -127,18 +127,6 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
   const sealer = o.secret ? createRecordSealer(o.secret, 'paynats idempotency results v2') : undefined;
   const resultsDirect = o.resultsDirect ?? results;
 
-  const inUse = (idemKey: string) =>
-    new ApiError(
-      409,
-      'invalid_request_error',
-      'idempotency_key_in_use',
-      'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): ' +
-        `${idemKey}. Please try again later.`,
-      undefined,
-      {},
-      true,
-    );
-
   function bodyOf(rec: Done, key: string): string {
     if (rec.sealed === 2 && sealer) return sealer.open(rec.body, key);
     if (rec.sealed && o.secret) return openString(o.secret, rec.body, key);
@@ -206,17 +194,17 @@ export function createIdempotency(results: KV, inFlight: KV, o: IdempotencyOptio
         try {
           rev = await inFlight.put(key, mine, { previousSeq: e?.revision ?? 0 });
         } catch {
-          if (tries <= 1) throw inUse(idemKey);
+          if (tries <= 1) throw keyInUse(idemKey);
           return claimKey(key, idemKey, fp, tries - 1); // someone else claimed it between the two calls
         }
       } else {
         const rec = e.json<InFlight>();
         if (rec.fingerprint !== fp) throw mismatch(idemKey);
-        if (Date.now() - rec.started < STALE_MS && !(await holderGone(rec))) throw inUse(idemKey);
+        if (Date.now() - rec.started < STALE_MS && !(await holderGone(rec))) throw keyInUse(idemKey);
         try {
           rev = await inFlight.update(key, mine, e.revision);
         } catch {
-          throw inUse(idemKey);
+          throw keyInUse(idemKey);
         }
       }
     }

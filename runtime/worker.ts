@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { subjects, partitionOf } from '../streams/subjects.ts';
 import { createMailbox } from './mailbox.ts';
 import { toApiError, type HandlerDeps } from './handlers.ts';
-import { unavailable } from '../stripe/errors.ts';
+import { keyInUse, unavailable } from '../stripe/errors.ts';
 import { ownPartitions } from './partitions.ts';
 import { PROGRESS_BODY, PROGRESS_HEADER, PROGRESS_MS, type CommandReply, type CommandRequest, type Replayed } from './protocol.ts';
 import type { CommandTrace } from './aggregates.ts';
@@ -48,12 +48,26 @@ export function startActorWorker(opts: {
   const replayedOf = (trace: CommandTrace): { replayed?: Replayed } =>
     !trace.appended && trace.replayedFrom !== undefined ? { replayed: { request_id: trace.replayedFrom } } : {};
 
+  /**
+   * Keyed commands queued or running here (aggregate and command id): the owner sees every command
+   * of its aggregates, so a repeat arriving while its first is in flight is told so at once (409, as
+   * Stripe answers a request whose key is still in use) instead of waiting to replay it.
+   */
+  const keyedInFlight = new Set<string>();
+
   async function run(p: number, req: CommandRequest): Promise<CommandReply> {
     // The trace rides in the ctx every step of the command spreads (runtime/aggregates.ts CommandTrace).
     const trace: CommandTrace = { appended: false };
     const traced = { ...req, ctx: { ...req.ctx, trace } } as unknown as CommandRequest;
+    const keyed = req.ctx.fingerprint !== undefined ? `${aggregateKey(req)} ${req.ctx.commandId}` : null;
+    let holdsKey = false;
     try {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
+      if (keyed !== null) {
+        if (keyedInFlight.has(keyed)) throw keyInUse();
+        keyedInFlight.add(keyed);
+        holdsKey = true;
+      }
       const r = await mailbox.exclusive(aggregateKey(req), () => {
         fence(p); // a command queued before the lease lapsed is not run after it
         return handleTraced(deps, traced); // ops: was handle(deps, req)
@@ -65,6 +79,8 @@ export function startActorWorker(opts: {
       if (e.status === 503) log.warn({ err: e.message, op: req.op, request_id: req.ctx.requestId }, 'command deferred');
       else if (e.status >= 500) log.error({ err, op: req.op, request_id: req.ctx.requestId }, 'command failed');
       return { ok: false, status: e.status, error: e.body().error, ...(e.shouldRetry ? { shouldRetry: true } : {}), ...(e.status < 500 ? replayedOf(trace) : {}), ...(trace.lastSeq ? { seq: trace.lastSeq } : {}) };
+    } finally {
+      if (holdsKey) keyedInFlight.delete(keyed!);
     }
   }
 

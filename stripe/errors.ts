@@ -50,6 +50,24 @@ export const noSuch = (resource: string, id: string, param = 'id') =>
 
 export const invalidParam = (param: string, message: string, code = 'parameter_invalid') => new ApiError(400, 'invalid_request_error', code, message, param);
 
+/**
+ * Stripe's answer to a request whose Idempotency-Key is still in use by a request in flight (409,
+ * retry later). The partition owner, which sees a repeat but not the key, leaves it out; the
+ * gateway names it.
+ */
+export const keyInUse = (idemKey?: string) =>
+  new ApiError(
+    409,
+    'invalid_request_error',
+    'idempotency_key_in_use',
+    'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through)' +
+      (idemKey === undefined ? '.' : `: ${idemKey}.`) +
+      ' Please try again later.',
+    undefined,
+    {},
+    true,
+  );
+
 export const unavailable = (message: string) => new ApiError(503, 'api_error', 'service_unavailable', message, undefined, {}, true);
 
 /** Stripe's answer to an `expand[]` path the object does not support. */

@@ -5,7 +5,8 @@
 //     refused; the record is carried by later commits and dropped after 24 hours;
 //  2. over HTTP: a repeated keyed confirm renders the first answer, marked Idempotent-Replayed with
 //     the first request's id, and writes nothing and calls no network again; other parameters are
-//     400 idempotency_error; concurrent repeats all get the one answer; no KV idempotency record.
+//     400 idempotency_error; repeats while the first runs get 409 idempotency_key_in_use, then the
+//     replay; no KV idempotency record.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -136,17 +137,33 @@ t.test('HTTP: keyed create and confirm are replayed from the intent’s commits'
   t.match(err.message, /ci-confirm/, 'the message names the key, as Stripe’s does');
   t.equal(await count(EVENTS_STREAM), commits, 'nothing executed');
 
-  // Ten concurrent confirmations with one key on a new intent: one attempt, one answer for all.
+  // Ten concurrent confirmations with one key on a new intent, the network slow enough that all ten
+  // reach the intent's owner while the first is running: one runs, nine get Stripe's 409 (key in use),
+  // and a retry afterwards is the first answer.
   const pi = (await (await post('/v1/payment_intents', `ci-create-${hex(4)}`, 'amount=900&currency=usd')).json()) as { id: string };
+  const faults = (f: object) => fetch(`${stack.epnUrl}/admin/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
+  t.equal((await faults({ latency_ms: 400 })).status, 200);
   const burst = await Promise.all(Array.from({ length: 10 }, () => post(`/v1/payment_intents/${pi.id}/confirm`, 'ci-burst', 'payment_method=pm_card_visa')));
+  await faults({ latency_ms: 0 });
   t.same(
-    burst.map((r) => r.status),
-    Array(10).fill(200),
-    'all answered 200: repeats wait for the first in the intent’s mailbox, then replay it',
+    burst.map((r) => r.status).sort(),
+    [200, ...Array(9).fill(409)],
+    'one ran; the nine repeats that came while it ran were told the key is in use',
   );
-  const bodies = await Promise.all(burst.map((r) => r.json() as Promise<{ latest_charge: string; status: string }>));
-  t.equal(new Set(bodies.map((b) => JSON.stringify(b))).size, 1, 'every answer is the same body');
-  t.equal(burst.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 9, 'nine of them replays');
+  const first = burst.find((r) => r.status === 200)!;
+  t.equal(first.headers.get('idempotent-replayed'), null, 'the one that ran is not a replay');
+  const burstBody = (await first.json()) as { latest_charge: string; status: string };
+  t.equal(burstBody.status, 'succeeded');
+  for (const r of burst.filter((x) => x.status === 409)) {
+    const e = ((await r.json()) as { error: { type: string; code: string; message: string } }).error;
+    t.match(e, { type: 'invalid_request_error', code: 'idempotency_key_in_use' });
+    t.match(e.message, /ci-burst/, 'the message names the key');
+    t.equal(r.headers.get('stripe-should-retry'), 'true', 'the SDK retries it');
+  }
+  const retried = await post(`/v1/payment_intents/${pi.id}/confirm`, 'ci-burst', 'payment_method=pm_card_visa');
+  t.equal(retried.status, 200);
+  t.equal(retried.headers.get('idempotent-replayed'), 'true');
+  t.same(await retried.json(), burstBody, 'the retry is the first answer');
   const res = await fetch(`${stack.url}/v1/charges?payment_intent=${pi.id}`, { headers: { authorization: `Bearer ${m.secret_key}` } });
   if (res.status === 200) t.ok(((await res.json()) as { data: unknown[] }).data.length <= 1, 'one charge at most listed');
   const last = decodeCommit((await jsm.direct.getMessage(EVENTS_STREAM, { last_by_subj: subjects.intent(m.merchant_id, pi.id) }))!.data);
