@@ -132,8 +132,6 @@ process.on('exit', () => {
 process.on('SIGTERM', () => void shutdown(0));
 
 interface LaunchOptions {
-  /** A line on stdout that says the child is ready (its match is returned), or 'ipc': the child's process.send({ ready }). */
-  ready: RegExp | 'ipc';
   /**
    * A critical child that cannot be restarted (it keeps exiting) stops everything; an extra worker
    * that cannot is left stopped (the others hold its partitions).
@@ -141,7 +139,7 @@ interface LaunchOptions {
   critical: boolean;
   entry: Omit<ProcessEntry, 'pid' | 'alive'>;
   /** The environment a restart adds: what the first start chose (its port), so nothing else has to change. */
-  pin?: (match: RegExpMatchArray | null) => NodeJS.ProcessEnv;
+  pin?: (url: string | null) => NodeJS.ProcessEnv;
 }
 
 /** A child that exits this often within RESTART_WINDOW_MS is not started again. */
@@ -149,10 +147,16 @@ const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 /** Recent restarts per child, for the backoff and the give-up. */
 const restartsOf = new Map<string, number[]>();
-/** The port of a ready line's URL, as an environment variable for the restart. */
-const portOf = (name: string) => (m: RegExpMatchArray | null) => (m?.[1] ? { [name]: new URL(m[1]).port } : {});
+/** The port of a ready child's URL, as an environment variable for the restart. */
+const portOf = (name: string) => (url: string | null) => (url ? { [name]: new URL(url).port } : {});
 
-function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promise<{ child: ChildProcess; match: RegExpMatchArray | null }> {
+/**
+ * Starts a node child and resolves once it says it is ready, with the URL it listens on: over an IPC
+ * channel (`process.send({ ready: true, url })`), closed right after. Its stdout and stderr are this
+ * process's own: its log lines are not copied through this process (under load that copying cost the
+ * supervisor a few percent of a core).
+ */
+function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promise<{ child: ChildProcess; url: string | null }> {
   const name = o.entry.worker_id ? `${o.entry.name} ${o.entry.worker_id}` : o.entry.name;
   return new Promise((resolve, reject) => {
     // Own process group (detached): Ctrl-C reaches only this supervisor, which stops the children
@@ -160,44 +164,30 @@ function launch(script: string, env: NodeJS.ProcessEnv, o: LaunchOptions): Promi
     const child = spawn(process.execPath, stackNodeArgs(script), {
       cwd: root,
       env: { ...process.env, ...env },
-      stdio: o.ready === 'ipc' ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
     });
     children.push(child);
     const entry: ProcessEntry = { ...o.entry, pid: child.pid ?? -1, alive: true };
     processes.push(entry);
     saveProcesses();
-    let buf = '';
     let ready = false;
-    let readyMatch: RegExpMatchArray | null = null;
-    const isReady = (match: RegExpMatchArray | null) => {
+    let readyUrl: string | null = null;
+    child.on('message', (msg: unknown) => {
+      const m = msg as { ready?: unknown; url?: unknown } | null;
+      if (ready || typeof m !== 'object' || m === null || !m.ready) return;
+      // The channel was only for this: close it so nothing else depends on it.
+      child.disconnect();
       ready = true;
-      readyMatch = match;
-      buf = '';
-      resolve({ child, match });
-    };
-    child.stdout!.on('data', (d: Buffer) => {
-      process.stdout.write(d);
-      if (ready || o.ready === 'ipc') return;
-      buf += d.toString();
-      const m = buf.match(o.ready);
-      if (m) isReady(m);
-      else if (buf.length > 1 << 20) buf = buf.slice(-4096);
+      readyUrl = typeof m.url === 'string' ? m.url : null;
+      resolve({ child, url: readyUrl });
     });
-    if (o.ready === 'ipc') {
-      child.on('message', (msg: unknown) => {
-        if (ready || typeof msg !== 'object' || msg === null || !(msg as { ready?: unknown }).ready) return;
-        // The channel was only for this: close it so nothing else depends on it.
-        child.disconnect();
-        isReady(null);
-      });
-    }
     child.once('exit', (code, signal) => {
       entry.alive = false;
       if (!stopping) saveProcesses();
       if (!ready) reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
       else if (!stopping) {
-        const again = () => launch(script, { ...env, ...o.pin?.(readyMatch) }, o).then(({ child }) => child.pid ?? -1);
+        const again = () => launch(script, { ...env, ...o.pin?.(readyUrl) }, o).then(({ child }) => child.pid ?? -1);
         startAgain(name, o.critical, `code ${code}, signal ${signal}`, again, o.critical ? '' : ' (its partitions move to the other workers within one lease)');
       }
     });
@@ -283,24 +273,24 @@ try {
   const epn = await launch(
     'epn/sim/main.ts',
     { EPN_PORT: process.env.EPN_PORT ?? '0', DATA_DIR: config.dataDir, EPN_LATENCY_MS: String(config.epnLatencyMs), ...(process.env.EPN_FAULTS ? { EPN_FAULTS: process.env.EPN_FAULTS } : {}) },
-    { ready: /EPN_LISTENING (\S+)/, critical: true, entry: { name: 'epn' }, pin: portOf('EPN_PORT') },
+    { critical: true, entry: { name: 'epn' }, pin: portOf('EPN_PORT') },
   );
-  const epnUrl = epn.match![1]!;
+  const epnUrl = epn.url!;
   const mainWorkerId = process.env.WORKER_ID ?? 'w_main';
   const node = await launch(
     'runtime/main.ts',
     { NATS_URL: natsUrl, EPN_URL: epnUrl, ADMIN_TOKEN: adminToken, DATA_DIR: config.dataDir, WORKER_ID: mainWorkerId, ...(splitting ? { ROLES: dbRoles.join(',') } : {}) },
-    { ready: /PAYNATS_LISTENING (\S+)/, critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: (splitting ? dbRoles : config.roles).join(',') }, pin: portOf('PORT') },
+    { critical: true, entry: { name: 'node', worker_id: mainWorkerId, roles: (splitting ? dbRoles : config.roles).join(',') }, pin: portOf('PORT') },
   );
   if (splitting) {
     await launch(
       'runtime/main.ts',
       { ROLES: serviceRoles.join(','), NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: serviceWorkerId, LOG_LEVEL: config.logLevel },
-      { ready: 'ipc', critical: true, entry: { name: 'services', worker_id: serviceWorkerId, roles: serviceRoles.join(',') } },
+      { critical: true, entry: { name: 'services', worker_id: serviceWorkerId, roles: serviceRoles.join(',') } },
     );
     say(`split: node ${mainWorkerId} runs ${dbRoles.join(',')}; services ${serviceWorkerId} runs ${serviceRoles.join(',')}`);
   }
-  const url = node.match![1]!;
+  const url = node.url!;
   // Extra actor workers, after the node has declared the topology (and created the master key
   // they share). They start side by side; each is ready once connected and through its first
   // partition round.
@@ -311,7 +301,7 @@ try {
         'runtime/main.ts',
         // ops: worker w_<i+1> serves GET /metrics on METRICS_PORT + i (when METRICS_PORT is set)
         { ROLES: 'actors', NATS_URL: natsUrl, EPN_URL: epnUrl, DATA_DIR: config.dataDir, WORKER_ID: id, LOG_LEVEL: config.logLevel, METRICS_PORT: config.metricsPort > 0 ? String(config.metricsPort + i) : '0' },
-        { ready: 'ipc', critical: false, entry: { name: 'worker', worker_id: id, roles: 'actors' } },
+        { critical: false, entry: { name: 'worker', worker_id: id, roles: 'actors' } },
       ),
     ),
   );
@@ -338,9 +328,9 @@ try {
   const store = await launch(
     'store/main.ts',
     { PAYNATS_URL: url, STORE_SECRET_KEY: String(demo.secret_key), STORE_PUBLISHABLE_KEY: String(demo.publishable_key), DATA_DIR: config.dataDir, STORE_PORT: String(config.storePort) },
-    { ready: /STORE_LISTENING (\S+)/, critical: true, entry: { name: 'store' }, pin: portOf('STORE_PORT') },
+    { critical: true, entry: { name: 'store' }, pin: portOf('STORE_PORT') },
   );
-  demo.store_url = store.match![1]!;
+  demo.store_url = store.url!;
   // Atomically: a watcher (npm run bench) reads it as soon as it appears.
   writeAtomic(demoFile, JSON.stringify(demo, null, 2) + '\n');
   process.stderr.write(

@@ -28,7 +28,9 @@ try {
     port: config.storePort,
     log,
   });
-  process.stdout.write(`STORE_LISTENING ${store.url}\n`);
+  // Started by scripts/start.ts: ready over IPC; otherwise the line.
+  if (process.send) process.send({ ready: true, url: store.url });
+  else process.stdout.write(`STORE_LISTENING ${store.url}\n`);
   const stop = async () => {
     await store.close().catch(() => {});
     process.exit(0);

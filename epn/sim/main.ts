@@ -72,7 +72,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
   const url = await app.listen({ port, host, listenTextResolver: (address) => `epn listening at ${address}` });
-  if (stdoutIsPipe()) writeSync(1, `EPN_LISTENING ${url}\n`);
+  // Started by scripts/start.ts: ready over IPC. Otherwise, by a parent that reads our stdout.
+  if (process.send) process.send({ ready: true, url });
+  else if (stdoutIsPipe()) writeSync(1, `EPN_LISTENING ${url}\n`);
 }
 
 main().catch((err: unknown) => {
