@@ -28,6 +28,7 @@ export {
   type CustomerEventType,
   type CustomerFields,
   type MetadataPatch,
+  type SavedPaymentMethod,
 } from './customer/customer.ts';
 export {
   TIMEOUT_FAILURE_CODE,

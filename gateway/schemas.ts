@@ -222,6 +222,25 @@ export type CreateCustomerBody = Static<typeof CreateCustomerBody>;
 export const UpdateCustomerBody = Type.Object(CustomerFields, opts);
 export type UpdateCustomerBody = Static<typeof UpdateCustomerBody>;
 
+// ── saved cards ─────────────────────────────────────────────────────────
+export const AttachPaymentMethodBody = Type.Object({ customer: Type.String({ minLength: 1, maxLength: 5000 }), expand: Type.Optional(Expand) }, opts);
+export type AttachPaymentMethodBody = Static<typeof AttachPaymentMethodBody>;
+export const DetachPaymentMethodBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
+export type DetachPaymentMethodBody = Static<typeof DetachPaymentMethodBody>;
+/** GET /v1/payment_methods: a customer's cards (Stripe lists Treasury methods without one; we have none). */
+export const ListPaymentMethodsQuery = Type.Object(
+  { ...Paging, customer: Type.Optional(Type.String({ maxLength: 5000 })), type: Type.Optional(Type.String({ maxLength: 64 })), expand: Type.Optional(Expand) },
+  opts,
+);
+export type ListPaymentMethodsQuery = Static<typeof ListPaymentMethodsQuery>;
+export const ListCustomerPaymentMethodsQuery = Type.Object(
+  { ...Paging, type: Type.Optional(Type.String({ maxLength: 64 })), allow_redisplay: Type.Optional(Type.String({ maxLength: 32 })), expand: Type.Optional(Expand) },
+  opts,
+);
+export type ListCustomerPaymentMethodsQuery = Static<typeof ListCustomerPaymentMethodsQuery>;
+export const CustomerPaymentMethodParams = Type.Object({ id: Id, payment_method: Id }, opts);
+export type CustomerPaymentMethodParams = Static<typeof CustomerPaymentMethodParams>;
+
 export const RetrieveCustomerQuery = Type.Object({ expand: Type.Optional(Expand) }, opts);
 export type RetrieveCustomerQuery = Static<typeof RetrieveCustomerQuery>;
 

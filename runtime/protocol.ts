@@ -69,6 +69,8 @@ export type CommandRequest =
   | { op: 'intent.reconcile'; merchantId: string; intentId: string; action: ReconcileAction; ctx: Ctx }
   | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx }
+  /** A saved card attached to or detached from the customer (gateway/routes/payment-methods.ts). */
+  | { op: 'customer.payment_method'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'AttachPaymentMethod' | 'DetachPaymentMethod' }>; ctx: Ctx }
   | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
   | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx };
 

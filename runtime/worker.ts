@@ -27,7 +27,7 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 function aggregateKey(req: CommandRequest): string {
-  if (req.op === 'customer.create' || req.op === 'customer.update' || req.op === 'customer.erase') return subjects.customer(req.merchantId, req.customerId);
+  if (req.op.startsWith('customer.')) return subjects.customer(req.merchantId, (req as { customerId: string }).customerId);
   return req.op.startsWith('merchant.') ? subjects.merchant(req.merchantId) : subjects.intent(req.merchantId, (req as { intentId: string }).intentId);
 }
 

@@ -31,6 +31,17 @@ const Card = Type.Object(
   { additionalProperties: false },
 );
 
+const SavedPaymentMethod = Type.Object(
+  {
+    id: Str,
+    created: Int,
+    card: Card,
+    billing_details: Type.Object({ email: NullableStr, name: NullableStr, phone: NullableStr }, { additionalProperties: false }),
+    metadata: Metadata,
+  },
+  { additionalProperties: false },
+);
+
 const EndpointStatus = Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]);
 
 const DiscrepancyKind = Type.Union(
@@ -228,6 +239,9 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
       fields: Type.Array(Type.Union([Type.Literal('email'), Type.Literal('name'), Type.Literal('phone'), Type.Literal('description')])),
     }),
   },
+  // A saved card's public part: brand, last four, expiry, fingerprint (Card refuses anything longer).
+  'customer.payment_method_attached': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
+  'customer.payment_method_detached': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
 };
 
 export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas };

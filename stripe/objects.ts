@@ -2,7 +2,7 @@
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
 import type { Attempt, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
-import type { Customer } from '../actors/mod.ts';
+import type { Customer, SavedPaymentMethod } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -48,7 +48,7 @@ export function renderPaymentMethod(pm: PaymentMethodRecord): Obj {
       wallet: null,
     },
     created: pm.created,
-    customer: null,
+    customer: pm.customer ?? null,
     livemode: pm.livemode,
     metadata: pm.metadata,
     type: 'card',
@@ -224,6 +224,8 @@ export const STRIPE_EVENT_TYPES = [
   'refund.failed',
   'customer.created',
   'customer.updated',
+  'payment_method.attached',
+  'payment_method.detached',
   'webhook_endpoint.disabled',
 ] as const;
 
@@ -258,7 +260,8 @@ type ObjectOf =
   | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
-  | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint };
+  | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint }
+  | { type: string; livemode?: boolean; of: 'payment_method'; pm: SavedPaymentMethod; customer: string | null };
 
 function renderObjectOf(m: ObjectOf, c: Commit): Obj {
   switch (m.of) {
@@ -272,6 +275,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderRefund(c.state as Intent, m.r);
     case 'webhook_endpoint':
       return renderWebhookEndpoint(m.ep);
+    case 'payment_method':
+      return renderPaymentMethod({ ...m.pm, merchant_id: c.merchant_id, livemode: (c.state as Customer).livemode, customer: m.customer });
   }
 }
 
@@ -285,6 +290,9 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     return ep ? [{ type: 'webhook_endpoint.disabled', of: 'webhook_endpoint' as const, ep, livemode: ep.livemode }] : [];
   }
   if (c.aggregate === 'customer') {
+    // Stripe's payment_method.attached / .detached: the payment method as the operation left it.
+    if (e.type === 'customer.payment_method_attached') return [{ type: 'payment_method.attached', of: 'payment_method' as const, pm: e.data.payment_method, customer: c.aggregate_id }];
+    if (e.type === 'customer.payment_method_detached') return [{ type: 'payment_method.detached', of: 'payment_method' as const, pm: e.data.payment_method, customer: null }];
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
   }
   if (c.aggregate !== 'intent') return [];
@@ -353,6 +361,8 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'customer.updated':
     // An erasure has no Stripe event (Stripe has none); the customer object simply shows null PII.
     case 'customer.erased':
+    case 'customer.payment_method_attached':
+    case 'customer.payment_method_detached':
     case 'intent.pii_erased':
       return [];
     default: {

@@ -29,6 +29,8 @@ export interface PaymentMethodRecord {
   card: CardSummary;
   billing_details: { email: string | null; name: string | null; phone: string | null };
   metadata: Record<string, string>;
+  /** The customer it is attached to (a saved card); absent or null when none. */
+  customer?: string | null;
   /** { number } sealed (v1 or v2, see above); absent for magic test methods. */
   sealed?: Sealed | SealedCard;
   /** Made by a request with an Idempotency-Key: its keyed parameter fingerprint and request id (never shown). */
@@ -92,8 +94,17 @@ export interface Vault {
     livemode: boolean,
     once?: TokenizeOnce,
   ): Promise<Tokenized>;
-  /** The public record, if it belongs to this merchant and mode (magic test methods belong to every merchant's test mode). */
-  get(merchantId: string, pmId: string, livemode: boolean): Promise<PaymentMethodRecord | null>;
+  /**
+   * The public record, if it belongs to this merchant and mode (magic test methods belong to every
+   * merchant's test mode). `fresh`: read from the bucket, not from this process's few-second cache
+   * (the record's customer may have changed in another process).
+   */
+  get(merchantId: string, pmId: string, livemode: boolean, fresh?: boolean): Promise<PaymentMethodRecord | null>;
+  /**
+   * Sets the customer a card is attached to (null: detached), by compare-and-set on its record, when
+   * it is attached to `from` now (or already to `customer`). null when there is no such card.
+   */
+  setCustomer(merchantId: string, pmId: string, customer: string | null, from: string | null): Promise<{ kind: 'set'; pm: PaymentMethodRecord } | { kind: 'conflict'; current: string | null } | null>;
   /** Opens the card for one authorization. Only the actor runtime calls this. */
   reveal(merchantId: string, pmId: string): Promise<CardSecret>;
   /** PCI: the CVC is not kept after authorization. */
@@ -141,19 +152,20 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
   // worker's summary for the attempt, reveal), usually just after tokenizing it: the stored text
   // (the number still sealed) is kept for RECENT_MS after it is written or read, so at most one KV
   // get serves all three, and none when this process tokenized the card. It is parsed once, on its
-  // first use; every caller gets its own copy. A record never changes after tokenize, it is only
-  // destroyed: destroy here drops it at once (and no read that raced the destroy keeps it:
-  // `shreds`), a destroy by another process is seen here within RECENT_MS.
+  // first use; every caller gets its own copy. A record's card never changes after tokenize; only
+  // its customer does (setCustomer, which refreshes the cache here; the API reads that show the
+  // customer ask for a fresh read), and it may be destroyed: destroy here drops it at once (and no
+  // read that raced the destroy keeps it: `shreds`), a destroy by another process is seen here within RECENT_MS.
   const recent = new Lru<string, { text: string; rec?: PaymentMethodRecord; at: number }>(RECENT_MAX);
   let shreds = 0;
 
   /** The stored record, parsed; shared with the cache: callers copy (publicRecord) and never change it. */
-  async function load(merchantId: string, pmId: string): Promise<PaymentMethodRecord | null> {
+  async function load(merchantId: string, pmId: string, fresh = false): Promise<PaymentMethodRecord | null> {
     if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
     const k = key(merchantId, pmId);
     const now = Date.now();
     const hit = recent.get(k);
-    if (hit && now - hit.at < RECENT_MS) return (hit.rec ??= JSON.parse(hit.text) as PaymentMethodRecord);
+    if (hit && !fresh && now - hit.at < RECENT_MS) return (hit.rec ??= JSON.parse(hit.text) as PaymentMethodRecord);
     if (hit) recent.delete(k);
     const before = shreds;
     const e = await kv.get(k);
@@ -207,11 +219,38 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       if (shreds === before) recent.set(k, { text, at: Date.now() });
       return { kind: 'created', pm: publicRecord(rec) };
     },
-    async get(merchantId, pmId, livemode) {
+    async get(merchantId, pmId, livemode, fresh = false) {
       const m = livemode ? null : magic(merchantId, pmId);
       if (m) return m;
-      const rec = await load(merchantId, pmId);
+      const rec = await load(merchantId, pmId, fresh);
       return rec && (rec.livemode ?? false) === livemode ? publicRecord(rec) : null;
+    },
+    async setCustomer(merchantId, pmId, customer, from) {
+      if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
+      const k = key(merchantId, pmId);
+      let lastErr: unknown = null;
+      // A concurrent change between the read and the write fails the compare-and-set: read again.
+      for (let tries = 0; tries < 5; tries++) {
+        const e = await kv.get(k);
+        if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+        const rec = JSON.parse(e.string()) as PaymentMethodRecord;
+        const current = rec.customer ?? null;
+        if (current === customer) return { kind: 'set', pm: publicRecord(rec) };
+        if (current !== from) return { kind: 'conflict', current };
+        const next: PaymentMethodRecord = { ...rec, customer };
+        const text = JSON.stringify(next);
+        const before = shreds;
+        try {
+          await kv.update(k, text, e.revision);
+        } catch (err) {
+          lastErr = err;
+          continue;
+        }
+        recent.delete(k);
+        if (shreds === before) recent.set(k, { text, at: Date.now() });
+        return { kind: 'set', pm: publicRecord(next) };
+      }
+      throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
     },
     async reveal(merchantId, pmId) {
       const pan = MAGIC_PAYMENT_METHODS[pmId];

@@ -136,3 +136,37 @@ t.test('Erase of an erased customer writes nothing', async (t) => {
 t.test('Erase of an unknown customer is resource_missing', async (t) => {
   it.given(t, []).when({ type: 'Erase', reason: 'request', now: T0 }).thenThrows('resource_missing', { status: 404 });
 });
+
+const card = {
+  id: 'pm_1',
+  created: T0,
+  card: { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2034, fingerprint: 'fp1', funding: 'credit', country: 'US' },
+  billing_details: { email: null, name: null, phone: null },
+  metadata: {},
+};
+const attached: CustomerEvent = { type: 'customer.payment_method_attached', at: T0 + 5, data: { payment_method: card } };
+
+t.test('AttachPaymentMethod saves a card to the customer; a repeat writes nothing', async (t) => {
+  it.given(t, [created])
+    .when({ type: 'AttachPaymentMethod', paymentMethod: card, now: T0 + 5 })
+    .then([attached])
+    .thenState((s) => s !== null && JSON.stringify(s.payment_methods) === '["pm_1"]');
+  it.given(t, [created, attached]).when({ type: 'AttachPaymentMethod', paymentMethod: card, now: T0 + 9 }).thenNothing();
+  it.given(t, [created, attached])
+    .when({ type: 'AttachPaymentMethod', paymentMethod: { ...card, id: 'pm_2' }, now: T0 + 9 })
+    .thenState((s) => s !== null && JSON.stringify(s.payment_methods) === '["pm_1","pm_2"]');
+});
+
+t.test('AttachPaymentMethod to an unknown customer is resource_missing; past 100 cards it is refused', async (t) => {
+  it.given(t, []).when({ type: 'AttachPaymentMethod', paymentMethod: card, now: T0 }).thenThrows('resource_missing', { status: 404 });
+  const many = Array.from({ length: 100 }, (_, i): CustomerEvent => ({ type: 'customer.payment_method_attached', at: T0, data: { payment_method: { ...card, id: `pm_${i}x` } } }));
+  it.given(t, [created, ...many]).when({ type: 'AttachPaymentMethod', paymentMethod: card, now: T0 + 5 }).thenThrows('parameter_invalid', { status: 400 });
+});
+
+t.test('DetachPaymentMethod removes it; detaching one not attached writes nothing', async (t) => {
+  it.given(t, [created, attached])
+    .when({ type: 'DetachPaymentMethod', paymentMethod: card, now: T0 + 9 })
+    .then([{ type: 'customer.payment_method_detached', at: T0 + 9, data: { payment_method: card } }])
+    .thenState((s) => s !== null && s.payment_methods?.length === 0);
+  it.given(t, [created]).when({ type: 'DetachPaymentMethod', paymentMethod: card, now: T0 + 9 }).thenNothing();
+});

@@ -1,6 +1,7 @@
 // The customer aggregate: Stripe's Customer with its minimal fields (email, name, description,
 // phone, metadata). Pure: the id, the mode and `now` (unix seconds) ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
+import type { CardSummary } from '../payment-intent/intent.ts';
 
 export interface Customer {
   id: string; // cus_…
@@ -13,9 +14,24 @@ export interface Customer {
   phone: string | null;
   metadata: Record<string, string>;
   created: number;
+  /**
+   * The payment methods attached to the customer (saved cards), oldest first. The customer is the
+   * single writer of this list; the card record in the vault names its customer too (vault/vault.ts),
+   * and a payment method counts as attached where both agree (gateway/routes/payment-methods.ts).
+   */
+  payment_methods?: string[];
 }
 
 export type CustomerState = Customer | null;
+
+/** A payment method as an attach or detach event carries it: its public part (no number, no CVC). */
+export interface SavedPaymentMethod {
+  id: string;
+  created: number;
+  card: CardSummary;
+  billing_details: { email: string | null; name: string | null; phone: string | null };
+  metadata: Record<string, string>;
+}
 
 /** The fields an update may set; null unsets. */
 export interface CustomerFields {
@@ -49,7 +65,11 @@ export type CustomerCommand =
    * Erasure (GDPR art. 17 / retention): the customer's personal data (email, name, phone and the
    * free-text description) become null; id, mode, metadata keys and every amount elsewhere stay.
    */
-  | { type: 'Erase'; reason: ErasureReason; now: number };
+  | { type: 'Erase'; reason: ErasureReason; now: number }
+  /** Saves a card to the customer (Stripe's POST /v1/payment_methods/:id/attach). Attaching one already attached writes nothing. */
+  | { type: 'AttachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number }
+  /** Removes it (POST /v1/payment_methods/:id/detach). Detaching one not attached writes nothing. */
+  | { type: 'DetachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number };
 
 /** Why personal data was erased: a data subject's request, or the PII retention period. */
 export type ErasureReason = 'request' | 'retention';
@@ -65,9 +85,14 @@ export type CustomerEvent =
       /** The changed fields; `metadata` is the whole metadata after the merge. */
       data: CustomerFields & { metadata?: Record<string, string> };
     }
-  | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } };
+  | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } }
+  | { type: 'customer.payment_method_attached'; at: number; data: { payment_method: SavedPaymentMethod } }
+  | { type: 'customer.payment_method_detached'; at: number; data: { payment_method: SavedPaymentMethod } };
 
 export type CustomerEventType = CustomerEvent['type'];
+
+/** Saved cards per customer: the list lives in the customer's state, carried by every commit. */
+export const MAX_PAYMENT_METHODS = 100;
 
 /** Stripe: at most 50 metadata keys. */
 export const MAX_METADATA_KEYS = 50;
@@ -144,6 +169,19 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
       // Nothing left to erase writes nothing (a retention run and a request may both reach it).
       return fields.length === 0 ? [] : [{ type: 'customer.erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
     }
+    case 'AttachPaymentMethod': {
+      if (s === null) throw new DomainError('resource_missing', 'No such customer.', 'customer', 404);
+      if ((s.payment_methods ?? []).includes(cmd.paymentMethod.id)) return [];
+      if ((s.payment_methods ?? []).length >= MAX_PAYMENT_METHODS) {
+        throw new DomainError('parameter_invalid', `A customer can have at most ${MAX_PAYMENT_METHODS} payment methods attached.`, 'customer');
+      }
+      return [{ type: 'customer.payment_method_attached', at: cmd.now, data: { payment_method: cmd.paymentMethod } }];
+    }
+    case 'DetachPaymentMethod': {
+      if (s === null) throw new DomainError('resource_missing', 'No such customer.', 'customer', 404);
+      if (!(s.payment_methods ?? []).includes(cmd.paymentMethod.id)) return [];
+      return [{ type: 'customer.payment_method_detached', at: cmd.now, data: { payment_method: cmd.paymentMethod } }];
+    }
     default:
       return assertNever(cmd);
   }
@@ -159,6 +197,12 @@ function evolve(s: CustomerState, e: CustomerEvent): CustomerState {
     case 'customer.erased':
       if (s === null) return s;
       return { ...s, email: null, name: null, phone: null, description: null };
+    case 'customer.payment_method_attached':
+      if (s === null) return s;
+      return { ...s, payment_methods: [...(s.payment_methods ?? []), e.data.payment_method.id] };
+    case 'customer.payment_method_detached':
+      if (s === null) return s;
+      return { ...s, payment_methods: (s.payment_methods ?? []).filter((id) => id !== e.data.payment_method.id) };
     default:
       return assertNever(e);
   }

@@ -1,14 +1,75 @@
 // /v1/payment_methods: the card goes straight into the vault; only pm_…, brand and last4 come back.
 // Either key may create one (Stripe.js tokenizes with the publishable key).
+//
+// Saved cards (attach, detach, a customer's list): the customer aggregate keeps the list of its cards
+// (single writer, events payment_method.attached / .detached) and the card record names its customer
+// (compare-and-set, so a card is attached to one customer at most). A card is a customer's saved card
+// where both agree. Attach sets the card record first, detach the customer's list first: a request cut
+// off between its two writes leaves a card no list shows (or one still named by its record), and its
+// retry with the same Idempotency-Key completes it.
 import type { FastifyInstance } from 'fastify';
-import { ApiError, noSuch } from '../../stripe/errors.ts';
-import { renderPaymentMethod } from '../../stripe/objects.ts';
-import { brandOf, cvcLengthOk, isExpired, luhnValid } from '../../vault/mod.ts';
-import { idempotentCommands, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
+import type { Customer, SavedPaymentMethod } from '../../actors/mod.ts';
+import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
+import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
+import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, type PaymentMethodRecord } from '../../vault/mod.ts';
+import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
-import { requireSecret, scopeOf } from '../auth.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
-import { CreatePaymentMethodBody, IdParams } from '../schemas.ts';
+import { checkCursors, listObject } from '../lists.ts';
+import {
+  AttachPaymentMethodBody,
+  CreatePaymentMethodBody,
+  CustomerPaymentMethodParams,
+  DetachPaymentMethodBody,
+  IdParams,
+  ListCustomerPaymentMethodsQuery,
+  ListPaymentMethodsQuery,
+  RetrieveCustomerQuery,
+} from '../schemas.ts';
+import { readOwnCustomer, requireCustomerParam } from './customers.ts';
+
+/** Stripe's answer to an attach or detach the card's state does not allow. */
+const unexpectedState = (message: string) => new ApiError(400, 'invalid_request_error', 'payment_method_unexpected_state', message);
+
+/** The public part a customer's attach and detach events carry. */
+const savedOf = (pm: PaymentMethodRecord): SavedPaymentMethod => ({ id: pm.id, created: pm.created, card: pm.card, billing_details: pm.billing_details, metadata: pm.metadata });
+
+/** The payment method, with `customer` expanded when asked (the only expandable field here). */
+async function render(deps: GatewayDeps, p: Principal, pm: PaymentMethodRecord, expand: readonly string[] | undefined): Promise<Record<string, unknown>> {
+  const body = renderPaymentMethod(pm);
+  for (const path of expand ?? []) {
+    if (path !== 'customer') throw cannotExpand(path);
+    const c = pm.customer ? await readOwnCustomer(deps, p, pm.customer) : null;
+    if (c) body.customer = renderCustomer(c);
+  }
+  return body;
+}
+
+/** The customer's saved cards, newest attached first: those its list names and whose card record names it back. */
+async function savedCards(deps: GatewayDeps, p: Principal, c: Customer): Promise<PaymentMethodRecord[]> {
+  const ids = [...(c.payment_methods ?? [])].reverse();
+  const cards = await Promise.all(ids.map((id) => deps.vault.get(p.merchant_id, id, p.mode === 'live', true)));
+  return cards.filter((pm): pm is PaymentMethodRecord => pm !== null && pm.customer === c.id);
+}
+
+/** One page of a list held whole (a customer has at most 100 cards), by Stripe's cursors. */
+function pageOf<T extends { id: string }>(all: T[], q: { limit?: number | undefined; starting_after?: string | undefined; ending_before?: string | undefined }): { data: T[]; hasMore: boolean } {
+  const limit = q.limit ?? 10;
+  checkCursors(q);
+  const at = (id: string, param: string) => {
+    const i = all.findIndex((x) => x.id === id);
+    if (i < 0) throw noSuch('payment_method', id, param);
+    return i;
+  };
+  if (q.ending_before) {
+    const end = at(q.ending_before, 'ending_before');
+    const start = Math.max(0, end - limit);
+    return { data: all.slice(start, end), hasMore: start > 0 };
+  }
+  const start = q.starting_after ? at(q.starting_after, 'starting_after') + 1 : 0;
+  return { data: all.slice(start, start + limit), hasMore: start + limit < all.length };
+}
 
 const cardError = (code: string, message: string, param: string) => new ApiError(402, 'card_error', code, message, param);
 
@@ -48,12 +109,122 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     });
   });
 
-  app.get<{ Params: IdParams }>('/v1/payment_methods/:id', { schema: { params: IdParams } }, async (req) => {
+  app.get<{ Params: IdParams; Querystring: RetrieveCustomerQuery }>('/v1/payment_methods/:id', { schema: { params: IdParams, querystring: RetrieveCustomerQuery } }, async (req) => {
     const p = await principalOf(req, deps);
     // As at Stripe: a publishable key creates payment methods but cannot read them back.
     requireSecret(p);
-    const pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live');
+    const pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live', true);
     if (!pm) throw noSuch('PaymentMethod', req.params.id);
-    return renderPaymentMethod(pm);
+    return render(deps, p, pm, req.query.expand);
   });
+
+  app.post<{ Params: IdParams; Body: AttachPaymentMethodBody }>(
+    '/v1/payment_methods/:id/attach',
+    { schema: { params: IdParams, body: AttachPaymentMethodBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body;
+      // Two writes (the card record, then the customer): the stored answer makes a retry safe.
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const customer = await requireCustomerParam(deps, p, b.customer);
+        let pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live', true);
+        if (!pm) throw noSuch('PaymentMethod', req.params.id, 'payment_method');
+        const now = Math.floor(Date.now() / 1000);
+        const magic = MAGIC_PAYMENT_METHODS[pm.id];
+        if (magic) {
+          // A test card id (pm_card_visa) is every merchant's: as at Stripe, the customer gets a card of its own like it.
+          const made = await deps.vault.tokenize(p.merchant_id, { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year }, {}, now, false);
+          if (made.kind === 'mismatch') throw new Error('a card without a key cannot mismatch');
+          pm = made.pm;
+        }
+        if (pm.customer && pm.customer !== customer.id) throw unexpectedState('The payment method you provided has already been attached to a customer.');
+        const set = await deps.vault.setCustomer(p.merchant_id, pm.id, customer.id, null);
+        if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
+        if (set.kind === 'conflict') throw unexpectedState('The payment method you provided has already been attached to a customer.');
+        const cmdId = commandId(scopeOf(p), `POST /v1/payment_methods/${pm.id}/attach`, idempotencyKeyOf(req));
+        await deps.commands.send({
+          op: 'customer.payment_method',
+          merchantId: p.merchant_id,
+          customerId: customer.id,
+          command: { type: 'AttachPaymentMethod', paymentMethod: savedOf(set.pm), now },
+          ctx: commandCtx(req, p, cmdId),
+        });
+        return { status: 200, body: await render(deps, p, set.pm, b.expand) };
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: DetachPaymentMethodBody }>(
+    '/v1/payment_methods/:id/detach',
+    { schema: { params: IdParams, body: DetachPaymentMethodBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body;
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live', true);
+        if (!pm) throw noSuch('PaymentMethod', req.params.id, 'payment_method');
+        const owner = pm.customer ?? null;
+        if (!owner) throw unexpectedState('The payment method you provided is not attached to a customer so detachment is impossible.');
+        const cmdId = commandId(scopeOf(p), `POST /v1/payment_methods/${pm.id}/detach`, idempotencyKeyOf(req));
+        await deps.commands.send({
+          op: 'customer.payment_method',
+          merchantId: p.merchant_id,
+          customerId: owner,
+          command: { type: 'DetachPaymentMethod', paymentMethod: savedOf(pm), now: Math.floor(Date.now() / 1000) },
+          ctx: commandCtx(req, p, cmdId),
+        });
+        const set = await deps.vault.setCustomer(p.merchant_id, pm.id, null, owner);
+        if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
+        if (set.kind === 'conflict') throw unexpectedState('The payment method you provided is not attached to a customer so detachment is impossible.');
+        return { status: 200, body: await render(deps, p, set.pm, b.expand) };
+      });
+    },
+  );
+
+  // A customer's saved cards: GET /v1/payment_methods?customer=… and GET /v1/customers/:id/payment_methods.
+  const listCards = async (p: Principal, customerId: string, q: ListCustomerPaymentMethodsQuery, url: string, param: string) => {
+    const c = await readOwnCustomer(deps, p, customerId);
+    if (!c) throw noSuch('customer', customerId, param);
+    // Cards are the only type we have: another type lists nothing.
+    const cards = q.type === undefined || q.type === 'card' ? await savedCards(deps, p, c) : [];
+    const page = pageOf(cards, q);
+    const expand = (q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e));
+    return listObject(url, await Promise.all(page.data.map((pm) => render(deps, p, pm, expand))), page.hasMore);
+  };
+
+  app.get<{ Querystring: ListPaymentMethodsQuery }>('/v1/payment_methods', { schema: { querystring: ListPaymentMethodsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    checkCursors(req.query);
+    const { customer, ...q } = req.query;
+    // Without a customer Stripe lists Treasury payment methods: there are none here.
+    if (!customer) return listObject('/v1/payment_methods', [], false);
+    return listCards(p, customer, q, '/v1/payment_methods', 'customer');
+  });
+
+  app.get<{ Params: IdParams; Querystring: ListCustomerPaymentMethodsQuery }>(
+    '/v1/customers/:id/payment_methods',
+    { schema: { params: IdParams, querystring: ListCustomerPaymentMethodsQuery } },
+    async (req) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      return listCards(p, req.params.id, req.query, `/v1/customers/${req.params.id}/payment_methods`, 'id');
+    },
+  );
+
+  app.get<{ Params: CustomerPaymentMethodParams; Querystring: RetrieveCustomerQuery }>(
+    '/v1/customers/:id/payment_methods/:payment_method',
+    { schema: { params: CustomerPaymentMethodParams, querystring: RetrieveCustomerQuery } },
+    async (req) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const c = await readOwnCustomer(deps, p, req.params.id);
+      if (!c) throw noSuch('customer', req.params.id);
+      const pm = (c.payment_methods ?? []).includes(req.params.payment_method) ? await deps.vault.get(p.merchant_id, req.params.payment_method, p.mode === 'live', true) : null;
+      if (!pm || pm.customer !== c.id) throw noSuch('PaymentMethod', req.params.payment_method, 'payment_method');
+      return render(deps, p, pm, req.query.expand);
+    },
+  );
 }

@@ -1,0 +1,125 @@
+// Saved cards through the official stripe SDK against the real stack: attach a payment method to a
+// customer, list and retrieve the customer's cards, detach; a card belongs to one customer at most
+// (also when two attaches race); a test card id attaches as a card of the customer's own; the
+// payment_method.attached / .detached events; a saved card pays; another merchant sees nothing.
+import t from 'tap';
+import Stripe from 'stripe';
+import { startStack, eventually } from './helpers/stack.ts';
+
+const fails = (p: Promise<unknown>) => p.then(
+  () => null,
+  (e: unknown) => e as Stripe.errors.StripeError,
+);
+
+t.test('saved cards through the official stripe SDK', async (t) => {
+  const stack = await startStack(t);
+  const sdk = (key: string) => new Stripe(key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
+  const m = await stack.onboard();
+  const other = await stack.onboard({ name: 'Other Store' });
+  const stripe = sdk(m.secret_key);
+  const card = (number = '4242424242424242') => stripe.paymentMethods.create({ type: 'card', card: { number, exp_month: 12, exp_year: 2034, cvc: '123' } });
+
+  const jenny = await stripe.customers.create({ email: 'jenny@example.com' });
+  const sam = await stripe.customers.create({ email: 'sam@example.com' });
+  const pm = await card();
+  t.equal(pm.customer, null, 'a new card is nobody’s');
+
+  const attached = await stripe.paymentMethods.attach(pm.id, { customer: jenny.id });
+  t.equal(attached.id, pm.id);
+  t.equal(attached.customer, jenny.id, 'attach answers the card with its customer');
+  t.equal((await stripe.paymentMethods.retrieve(pm.id)).customer, jenny.id, 'retrieve shows it');
+  const expanded = await stripe.paymentMethods.retrieve(pm.id, { expand: ['customer'] });
+  t.equal((expanded.customer as Stripe.Customer).email, 'jenny@example.com', 'expand[]=customer');
+
+  const listed = await stripe.customers.listPaymentMethods(jenny.id);
+  t.same(listed.data.map((x) => x.id), [pm.id], 'the customer’s cards');
+  t.equal(listed.data[0]!.card!.last4, '4242');
+  t.same((await stripe.paymentMethods.list({ customer: jenny.id, type: 'card' })).data.map((x) => x.id), [pm.id], 'GET /v1/payment_methods?customer=');
+  t.equal((await stripe.customers.retrievePaymentMethod(jenny.id, pm.id)).id, pm.id);
+  t.same((await stripe.customers.listPaymentMethods(sam.id)).data, [], 'another customer has none');
+
+  t.test('a card belongs to one customer at most', async (t) => {
+    const again = await stripe.paymentMethods.attach(pm.id, { customer: jenny.id });
+    t.equal(again.customer, jenny.id, 'attaching it to its customer again is fine');
+    const e = await fails(stripe.paymentMethods.attach(pm.id, { customer: sam.id }));
+    t.equal(e?.statusCode, 400);
+    t.equal(e?.code, 'payment_method_unexpected_state');
+    t.same((await stripe.customers.listPaymentMethods(sam.id)).data, [], 'nothing attached to the other');
+
+    // Two attaches of one new card to two customers at once: exactly one wins.
+    const contested = await card('5555555555554444');
+    const both = await Promise.allSettled([stripe.paymentMethods.attach(contested.id, { customer: jenny.id }), stripe.paymentMethods.attach(contested.id, { customer: sam.id })]);
+    t.equal(both.filter((r) => r.status === 'fulfilled').length, 1, 'one attach succeeded');
+    const winner = (both.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Stripe.PaymentMethod>).value.customer as string;
+    const loser = winner === jenny.id ? sam.id : jenny.id;
+    t.ok((await stripe.customers.listPaymentMethods(winner)).data.some((x) => x.id === contested.id), 'the winner lists it');
+    t.notOk((await stripe.customers.listPaymentMethods(loser)).data.some((x) => x.id === contested.id), 'the loser does not');
+    await stripe.paymentMethods.detach(contested.id);
+  });
+
+  t.test('errors are Stripe’s', async (t) => {
+    const noCustomer = await fails(stripe.paymentMethods.attach(pm.id, { customer: 'cus_nope' }));
+    t.match(noCustomer, { statusCode: 400, code: 'resource_missing', param: 'customer' });
+    const noCard = await fails(stripe.paymentMethods.attach('pm_nope', { customer: jenny.id }));
+    t.match(noCard, { statusCode: 404, code: 'resource_missing' });
+    const missing = await fails(stripe.paymentMethods.attach(pm.id, {} as Stripe.PaymentMethodAttachParams));
+    t.equal(missing?.statusCode, 400, 'customer is required');
+    const noList = await fails(stripe.customers.listPaymentMethods('cus_nope'));
+    t.match(noList, { statusCode: 404, code: 'resource_missing' });
+    // Another merchant: neither the card nor the customer exists for it.
+    const otherStripe = sdk(other.secret_key);
+    t.match(await fails(otherStripe.paymentMethods.attach(pm.id, { customer: jenny.id })), { statusCode: 400, code: 'resource_missing' });
+    const otherCustomer = await otherStripe.customers.create({ email: 'x@example.com' });
+    t.match(await fails(otherStripe.paymentMethods.attach(pm.id, { customer: otherCustomer.id })), { statusCode: 404 });
+    t.match(await fails(otherStripe.customers.listPaymentMethods(jenny.id)), { statusCode: 404 });
+  });
+
+  t.test('a test card id attaches as a card of the customer’s own', async (t) => {
+    const visa = await stripe.paymentMethods.attach('pm_card_visa', { customer: sam.id });
+    t.not(visa.id, 'pm_card_visa');
+    t.match(visa, { customer: sam.id, card: { brand: 'visa', last4: '4242' } });
+    t.same((await stripe.customers.listPaymentMethods(sam.id)).data.map((x) => x.id), [visa.id]);
+    await stripe.paymentMethods.detach(visa.id);
+  });
+
+  t.test('pages, newest attached first', async (t) => {
+    const cards = [];
+    for (let i = 0; i < 3; i++) cards.push((await stripe.paymentMethods.attach((await card()).id, { customer: sam.id })).id);
+    const first = await stripe.customers.listPaymentMethods(sam.id, { limit: 2 });
+    t.same(first.data.map((x) => x.id), [cards[2], cards[1]]);
+    t.equal(first.has_more, true);
+    const second = await stripe.customers.listPaymentMethods(sam.id, { limit: 2, starting_after: cards[1] });
+    t.same(second.data.map((x) => x.id), [cards[0]]);
+    t.equal(second.has_more, false);
+    const back = await stripe.customers.listPaymentMethods(sam.id, { limit: 2, ending_before: cards[0] });
+    t.same(back.data.map((x) => x.id), [cards[2], cards[1]]);
+    const all: string[] = [];
+    for await (const x of stripe.customers.listPaymentMethods(sam.id, { limit: 1 })) all.push(x.id);
+    t.same(all, [...cards].reverse(), 'auto-pagination');
+    t.same((await stripe.customers.listPaymentMethods(sam.id, { type: 'sepa_debit' })).data, [], 'no other types');
+    for (const id of cards) await stripe.paymentMethods.detach(id);
+  });
+
+  t.test('a saved card pays', async (t) => {
+    const pi = await stripe.paymentIntents.create({ amount: 4200, currency: 'usd', customer: jenny.id, payment_method: pm.id, confirm: true, off_session: true });
+    t.equal(pi.status, 'succeeded');
+    t.equal(pi.customer, jenny.id);
+  });
+
+  t.test('detach', async (t) => {
+    const detached = await stripe.paymentMethods.detach(pm.id);
+    t.equal(detached.customer, null);
+    t.same((await stripe.customers.listPaymentMethods(jenny.id)).data, [], 'no longer listed');
+    t.match(await fails(stripe.customers.retrievePaymentMethod(jenny.id, pm.id)), { statusCode: 404 });
+    const again = await fails(stripe.paymentMethods.detach(pm.id));
+    t.match(again, { statusCode: 400, code: 'payment_method_unexpected_state' });
+  });
+
+  t.test('events: payment_method.attached and .detached', async (t) => {
+    const types = async (type: string) => (await stripe.events.list({ type })).data.filter((e) => (e.data.object as { id: string }).id === pm.id);
+    const att = await eventually(async () => (await types('payment_method.attached'))[0], 10_000);
+    t.match(att.data.object, { id: pm.id, object: 'payment_method', customer: jenny.id, card: { last4: '4242' } });
+    const det = await eventually(async () => (await types('payment_method.detached'))[0], 10_000);
+    t.match(det.data.object, { id: pm.id, customer: null });
+  });
+});
