@@ -11,6 +11,7 @@ export {
   type Attempt,
   type CardSummary,
   type CaptureMethod,
+  type SetupFutureUsage,
   type CancellationReason,
   type PaymentError,
   type Updatable,

@@ -16,6 +16,7 @@ const Status = Type.Union(
     Type.Literal(s),
   ),
 );
+const SetupFutureUsage = Type.Union([Type.Literal('off_session'), Type.Literal('on_session'), Type.Null()]);
 const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
 const Card = Type.Object(
   {
@@ -70,6 +71,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
       user_email: NullableStr,
       product_id: NullableStr,
       payment_method: NullableStr,
+      setup_future_usage: Type.Optional(SetupFutureUsage),
     }),
   },
   'intent.updated': {
@@ -84,6 +86,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
         customer: NullableStr,
         payment_method: NullableStr,
         capture_method: CaptureMethod,
+        setup_future_usage: SetupFutureUsage,
         status: Status,
       }),
     ),

@@ -188,7 +188,7 @@ export function renderPaymentIntent(i: Intent): Obj {
     processing: null,
     receipt_email: i.receipt_email,
     review: null,
-    setup_future_usage: null,
+    setup_future_usage: i.setup_future_usage ?? null,
     shipping: null,
     source: null,
     statement_descriptor: null,

@@ -115,6 +115,34 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.match(again, { statusCode: 400, code: 'payment_method_unexpected_state' });
   });
 
+  t.test('setup_future_usage saves the card once the payment succeeds', async (t) => {
+    const lee = await stripe.customers.create({ email: 'lee@example.com' });
+    const fresh = await card('4000056655665556');
+    const pi = await stripe.paymentIntents.create({ amount: 1500, currency: 'usd', customer: lee.id, setup_future_usage: 'off_session', payment_method: fresh.id, confirm: true });
+    t.equal(pi.status, 'succeeded');
+    t.equal(pi.setup_future_usage, 'off_session', 'the intent shows it');
+    t.same((await stripe.customers.listPaymentMethods(lee.id)).data.map((x) => x.id), [fresh.id], 'the card is saved to the customer');
+    t.equal((await stripe.paymentMethods.retrieve(fresh.id)).customer, lee.id);
+
+    // Set on confirm, with a decline first: only the card that paid is saved.
+    const declined = await card('4000000000000002');
+    const good = await card('5555555555554444');
+    const pi2 = await stripe.paymentIntents.create({ amount: 900, currency: 'usd', customer: lee.id });
+    t.equal(pi2.setup_future_usage, null);
+    const e = await fails(stripe.paymentIntents.confirm(pi2.id, { payment_method: declined.id, setup_future_usage: 'on_session' }));
+    t.equal(e?.code, 'card_declined');
+    t.equal((await stripe.paymentMethods.retrieve(declined.id)).customer, null, 'a declined card is not saved');
+    const ok = await stripe.paymentIntents.confirm(pi2.id, { payment_method: good.id });
+    t.equal(ok.status, 'succeeded');
+    t.equal(ok.setup_future_usage, 'on_session');
+    t.same((await stripe.customers.listPaymentMethods(lee.id)).data.map((x) => x.id), [good.id, fresh.id]);
+
+    // Without it, nothing is saved.
+    const plain = await card();
+    await stripe.paymentIntents.create({ amount: 700, currency: 'usd', customer: lee.id, payment_method: plain.id, confirm: true });
+    t.equal((await stripe.paymentMethods.retrieve(plain.id)).customer, null, 'no setup_future_usage: not saved');
+  });
+
   t.test('events: payment_method.attached and .detached', async (t) => {
     const types = async (type: string) => (await stripe.events.list({ type })).data.filter((e) => (e.data.object as { id: string }).id === pm.id);
     const att = await eventually(async () => (await types('payment_method.attached'))[0], 10_000);

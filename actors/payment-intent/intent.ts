@@ -5,6 +5,7 @@ import { formatAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
+export type SetupFutureUsage = 'off_session' | 'on_session';
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';
 
 /** What the vault lets the rest of the system know about a card. Never the number or CVC. */
@@ -124,6 +125,11 @@ export interface Intent {
   user_email: string | null;
   product_id: string | null;
   payment_method: string | null;
+  /**
+   * Stripe's setup_future_usage: save the card to the customer once a payment with it succeeds
+   * (the gateway attaches it, gateway/routes/payment-methods.ts saveCardAfterPayment). Absent: null.
+   */
+  setup_future_usage?: SetupFutureUsage | null;
   attempts: Attempt[];
   /** Every refund of every charge of this intent, oldest first. */
   refunds: Refund[];
@@ -148,6 +154,7 @@ export interface Updatable {
   customer?: string | null;
   payment_method?: string | null;
   capture_method?: CaptureMethod;
+  setup_future_usage?: SetupFutureUsage | null;
 }
 
 export type IntentCommand =
@@ -167,6 +174,7 @@ export type IntentCommand =
       userEmail: string | null;
       productId: string | null;
       paymentMethod: string | null;
+      setupFutureUsage?: SetupFutureUsage | null;
       now: number;
     }
   | { type: 'Update'; changes: Updatable; now: number }
@@ -273,6 +281,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           user_email: cmd.userEmail,
           product_id: cmd.productId,
           payment_method: cmd.paymentMethod,
+          ...(cmd.setupFutureUsage ? { setup_future_usage: cmd.setupFutureUsage } : {}),
         },
       },
     ];

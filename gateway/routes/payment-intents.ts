@@ -1,10 +1,11 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CaptureMethod, Intent, Updatable } from '../../actors/mod.ts';
+import type { CaptureMethod, Intent, SetupFutureUsage, Updatable } from '../../actors/mod.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
-import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
+import { commandCtx, correlationOf, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
+import { saveCardAfterPayment } from './payment-methods.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
 import { checkCursors, listObject } from '../lists.ts';
@@ -90,7 +91,15 @@ interface CreateInput {
   productId: string | null;
   confirm: boolean;
   returnUrl: string | null;
+  setupFutureUsage?: SetupFutureUsage | null;
 }
+
+/** setup_future_usage as sent: '' unsets it. */
+const setupFutureUsageOf = (v: SetupFutureUsage | '' | undefined): SetupFutureUsage | null | undefined => (v === '' ? null : v);
+
+/** After an answer that may be a successful payment: the card saved to the customer when the intent asks for it. */
+const saveCard = (deps: GatewayDeps, req: FastifyRequest, p: Principal, i: Intent) =>
+  saveCardAfterPayment(deps, i, { livemode: p.mode === 'live', requestId: correlationOf(req).requestId, correlationId: correlationOf(req).correlationId, now: Math.floor(Date.now() / 1000) }, req.log);
 
 /**
  * The charge (attempt) id a confirmation under `confirmId` gets. One that does not name its intent
@@ -132,6 +141,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
       userEmail: input.userEmail,
       productId: input.productId,
       paymentMethod: input.paymentMethod,
+      ...(input.setupFutureUsage ? { setupFutureUsage: input.setupFutureUsage } : {}),
       now: now(),
     },
     ctx,
@@ -149,6 +159,7 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
       returnUrl: input.returnUrl,
       ctx: commandCtx(req, p, confirmId, idem),
     }, idem?.trace)) as Intent;
+    await saveCard(deps, req, p, state);
   }
   return state;
 }
@@ -172,6 +183,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         productId: b.product_id ?? null,
         confirm: b.confirm === true,
         returnUrl: b.return_url ?? null,
+        setupFutureUsage: setupFutureUsageOf(b.setup_future_usage) ?? null,
       }, idem);
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
     });
@@ -247,6 +259,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           if (b.amount !== undefined) changes.amount = amount;
         }
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
+        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage) ?? null;
         if (b.description !== undefined) changes.description = b.description || null;
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.customer) await requireCustomerParam(deps, p, b.customer);
@@ -291,6 +304,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         }
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
+        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage) ?? null;
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
         const attemptId = await newAttemptId(deps, p, id, cmdId);
         const state = (await deps.commands.send({
@@ -303,6 +317,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           returnUrl: b.return_url ?? null,
           ctx: commandCtx(req, p, cmdId, idem),
         }, idem?.trace)) as Intent;
+        await saveCard(deps, req, p, state);
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
     },

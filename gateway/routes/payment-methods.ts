@@ -7,8 +7,9 @@
 // where both agree. Attach sets the card record first, detach the customer's list first: a request cut
 // off between its two writes leaves a card no list shows (or one still named by its record), and its
 // retry with the same Idempotency-Key completes it.
-import type { FastifyInstance } from 'fastify';
-import type { Customer, SavedPaymentMethod } from '../../actors/mod.ts';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Customer, Intent, SavedPaymentMethod } from '../../actors/mod.ts';
+import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, type PaymentMethodRecord } from '../../vault/mod.ts';
@@ -34,6 +35,40 @@ const unexpectedState = (message: string) => new ApiError(400, 'invalid_request_
 
 /** The public part a customer's attach and detach events carry. */
 const savedOf = (pm: PaymentMethodRecord): SavedPaymentMethod => ({ id: pm.id, created: pm.created, card: pm.card, billing_details: pm.billing_details, metadata: pm.metadata });
+
+/**
+ * Saves a card to a customer: the card record first (compare-and-set: one customer per card), then
+ * the customer's list (its event payment_method.attached). Attaching a card to its own customer
+ * again only makes sure the list has it. 'taken': it is another customer's.
+ */
+async function attachCard(deps: GatewayDeps, merchantId: string, pm: PaymentMethodRecord, customerId: string, ctx: Ctx): Promise<{ kind: 'attached'; pm: PaymentMethodRecord } | { kind: 'taken' }> {
+  if (pm.customer && pm.customer !== customerId) return { kind: 'taken' };
+  const set = await deps.vault.setCustomer(merchantId, pm.id, customerId, null);
+  if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
+  if (set.kind === 'conflict') return { kind: 'taken' };
+  await deps.commands.send({ op: 'customer.payment_method', merchantId, customerId, command: { type: 'AttachPaymentMethod', paymentMethod: savedOf(set.pm), now: ctx.now }, ctx });
+  return { kind: 'attached', pm: set.pm };
+}
+
+/**
+ * Stripe's setup_future_usage: once a payment of an intent that has it and a customer succeeds (or
+ * is authorized), its card is saved to the customer. Run after every answer that may be that moment
+ * (confirm, create with confirm, the 3-D Secure return), replays included: a card already saved is
+ * left alone, as is a test card id (every merchant's) and a card another customer has. A failure is
+ * logged, never the payment's answer.
+ */
+export async function saveCardAfterPayment(deps: GatewayDeps, i: Intent, ctx: Omit<Ctx, 'commandId'>, log: FastifyBaseLogger): Promise<void> {
+  if (!i.setup_future_usage || !i.customer || (i.status !== 'succeeded' && i.status !== 'requires_capture')) return;
+  const paid = [...i.attempts].reverse().find((a) => a.status === 'succeeded');
+  if (!paid || MAGIC_PAYMENT_METHODS[paid.payment_method]) return;
+  try {
+    const pm = await deps.vault.get(i.merchant_id, paid.payment_method, i.livemode, true);
+    if (!pm || pm.customer) return;
+    await attachCard(deps, i.merchant_id, pm, i.customer, { ...ctx, commandId: `save-card:${i.id}:${paid.id}` });
+  } catch (err) {
+    log.warn({ err, intent: i.id, payment_method: paid.payment_method }, 'setup_future_usage: could not save the card to the customer');
+  }
+}
 
 /** The payment method, with `customer` expanded when asked (the only expandable field here). */
 async function render(deps: GatewayDeps, p: Principal, pm: PaymentMethodRecord, expand: readonly string[] | undefined): Promise<Record<string, unknown>> {
@@ -138,18 +173,9 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
           if (made.kind === 'mismatch') throw new Error('a card without a key cannot mismatch');
           pm = made.pm;
         }
-        if (pm.customer && pm.customer !== customer.id) throw unexpectedState('The payment method you provided has already been attached to a customer.');
-        const set = await deps.vault.setCustomer(p.merchant_id, pm.id, customer.id, null);
-        if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
-        if (set.kind === 'conflict') throw unexpectedState('The payment method you provided has already been attached to a customer.');
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_methods/${pm.id}/attach`, idempotencyKeyOf(req));
-        await deps.commands.send({
-          op: 'customer.payment_method',
-          merchantId: p.merchant_id,
-          customerId: customer.id,
-          command: { type: 'AttachPaymentMethod', paymentMethod: savedOf(set.pm), now },
-          ctx: commandCtx(req, p, cmdId),
-        });
+        const set = await attachCard(deps, p.merchant_id, pm, customer.id, commandCtx(req, p, cmdId));
+        if (set.kind === 'taken') throw unexpectedState('The payment method you provided has already been attached to a customer.');
         return { status: 200, body: await render(deps, p, set.pm, b.expand) };
       });
     },

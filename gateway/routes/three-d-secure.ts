@@ -10,6 +10,7 @@ import { formatAmount } from '../../stripe/currencies.ts';
 import { ApiError } from '../../stripe/errors.ts';
 import { correlationOf, type GatewayDeps } from '../app.ts';
 import { commandId } from '../ids.ts';
+import { saveCardAfterPayment } from './payment-methods.ts';
 import { challengePageCsp } from '../../checkout/policy.ts';
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
@@ -94,6 +95,7 @@ export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): v
       if (err instanceof ApiError && err.status < 500) state = (await deps.readIntent(req.params.merchant, req.params.intent)) ?? before;
       else throw err;
     }
+    await saveCardAfterPayment(deps, state, { livemode: before.livemode, requestId, correlationId, now: Math.floor(Date.now() / 1000) }, req.log);
     const returnUrl = before.next_action?.redirect_to_url.return_url ?? null;
     const status = state.status === 'succeeded' || state.status === 'requires_capture' || state.status === 'processing' ? 'succeeded' : 'failed';
     if (returnUrl) {
