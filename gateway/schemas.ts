@@ -23,7 +23,8 @@ export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal
 
 /**
  * Parameters integrations commonly send that do not change how a card payment is authorized here:
- * accepted (validated for shape) and not acted on, so an unchanged Stripe integration keeps working.
+ * accepted (validated for shape) and not acted on, so an unchanged Stripe integration keeps working;
+ * setup_future_usage is the exception, acted on after the payment (it saves the card to the customer).
  * Parameters that would move money elsewhere (application fees, transfers, on_behalf_of) stay unknown.
  */
 const AcceptedAndIgnored = {

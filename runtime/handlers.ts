@@ -287,7 +287,7 @@ async function settle(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
 }
 
 /** Customers: create and update through the customer decider; a customer of the other mode is 404. */
-async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'customer.create' | 'customer.update' | 'customer.erase' | 'customer.payment_method' }>): Promise<{ state: Customer; seq: number }> {
+async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'customer.create' | 'customer.update' | 'customer.erase' | 'customer.payment_method' | 'customer.delete' }>): Promise<{ state: Customer; seq: number }> {
   const { merchantId, customerId, ctx } = req;
   const ref = { aggregate: 'customer' as const, subject: subjects.customer(merchantId, customerId), merchantId, aggregateId: customerId };
   if (req.op !== 'customer.create') {
@@ -339,6 +339,7 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'customer.update':
     case 'customer.erase':
     case 'customer.payment_method':
+    case 'customer.delete':
       return customerCommand(deps, req);
     default: {
       const never: never = req;

@@ -18,6 +18,8 @@ export interface CustomersTable {
   created_at: Timestamp;
   last_seq: Int8;
   state: Json<Customer>;
+  /** Deleted: kept (its last_seq guards against an older commit redelivered), never listed. */
+  deleted: Generated<boolean>;
 }
 
 export type CustomerRow = Selectable<CustomersTable>;
@@ -39,6 +41,7 @@ export function customerRowFromState(s: Customer, seq: number): NewCustomerRow {
     created_at: fromUnix(s.created),
     last_seq: seq,
     state: json(s),
+    deleted: s.deleted === true,
   };
 }
 
@@ -46,7 +49,7 @@ export function toCustomerRecord(r: CustomerRow): CustomerRecord {
   return { ...r, last_seq: int8(r.last_seq) };
 }
 
-const COLUMNS = 11;
+const COLUMNS = 12;
 
 /** Inserts or replaces customers; a row only changes when the incoming sequence is newer than its own. */
 export async function upsertCustomers(db: Kysely<Database>, rows: readonly NewCustomerRow[]): Promise<void> {
@@ -67,6 +70,7 @@ export async function upsertCustomers(db: Kysely<Database>, rows: readonly NewCu
             created_at: eb.ref('excluded.created_at'),
             last_seq: eb.ref('excluded.last_seq'),
             state: eb.ref('excluded.state'),
+            deleted: eb.ref('excluded.deleted'),
           }))
           .whereRef('customers.last_seq', '<', 'excluded.last_seq'),
       )
@@ -87,7 +91,7 @@ export interface ListCustomersOptions extends PageOptions {
  * cursor names a customer of the same merchant and mode; an unknown cursor yields an empty page.
  */
 export async function listCustomers(db: Kysely<Database>, o: ListCustomersOptions): Promise<Page<Customer>> {
-  let q = db.selectFrom('customers').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode);
+  let q = db.selectFrom('customers').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode).where('deleted', '=', false);
   if (o.email !== undefined) q = q.where('email', '=', o.email);
   const page = await keysetPage('listCustomers', q, o, {
     keys: ['created_at', 'id'],

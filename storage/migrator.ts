@@ -12,6 +12,7 @@ import * as m20261125_0007 from './migrations/2026_11_25_0007_webhook_attempts.t
 import * as m20261125_0006 from './migrations/2026_11_25_0006_reconciliation.ts';
 import * as m20261125_0008 from './migrations/2026_11_25_0008_archive_index.ts';
 import * as m20261125_0010 from './migrations/2026_11_25_0010_pii_erasure.ts';
+import * as m20261126_0011 from './migrations/2026_11_26_0011_customer_deleted.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -23,6 +24,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_25_0006_reconciliation': m20261125_0006,
   '2026_11_25_0008_archive_index': m20261125_0008,
   '2026_11_25_0010_pii_erasure': m20261125_0010,
+  '2026_11_26_0011_customer_deleted': m20261126_0011,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -245,6 +245,7 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
   // A saved card's public part: brand, last four, expiry, fingerprint (Card refuses anything longer).
   'customer.payment_method_attached': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
   'customer.payment_method_detached': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
+  'customer.deleted': { v: 1, data: obj({}) },
 };
 
 export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas };

@@ -224,6 +224,7 @@ export const STRIPE_EVENT_TYPES = [
   'refund.failed',
   'customer.created',
   'customer.updated',
+  'customer.deleted',
   'payment_method.attached',
   'payment_method.detached',
   'webhook_endpoint.disabled',
@@ -268,7 +269,7 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
     case 'payment_intent':
       return renderPaymentIntent(c.state as Intent);
     case 'customer':
-      return renderCustomer(c.state as Customer);
+      return renderCustomer(c.state as Customer, true);
     case 'charge':
       return renderCharge(c.state as Intent, m.a);
     case 'refund':
@@ -293,6 +294,8 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     // Stripe's payment_method.attached / .detached: the payment method as the operation left it.
     if (e.type === 'customer.payment_method_attached') return [{ type: 'payment_method.attached', of: 'payment_method' as const, pm: e.data.payment_method, customer: c.aggregate_id }];
     if (e.type === 'customer.payment_method_detached') return [{ type: 'payment_method.detached', of: 'payment_method' as const, pm: e.data.payment_method, customer: null }];
+    // Stripe's customer.deleted carries the customer as it was (not the deleted stub).
+    if (e.type === 'customer.deleted') return [{ type: 'customer.deleted', of: 'customer' as const }];
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
   }
   if (c.aggregate !== 'intent') return [];
@@ -363,6 +366,7 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'customer.erased':
     case 'customer.payment_method_attached':
     case 'customer.payment_method_detached':
+    case 'customer.deleted':
     case 'intent.pii_erased':
       return [];
     default: {
@@ -425,7 +429,12 @@ export function stripeEventsOf(c: Commit): StripeEvent[] {
 }
 
 /** Stripe's customer object. Fields we do not model yet are rendered as Stripe shows them when unset. */
-export function renderCustomer(c: Customer): Obj {
+/**
+ * Stripe's Customer. A deleted one is answered as Stripe's stub `{ id, object, deleted: true }`,
+ * except in an event (`whole`: customer.deleted carries the customer as it was).
+ */
+export function renderCustomer(c: Customer, whole = false): Obj {
+  if (c.deleted && !whole) return { id: c.id, object: 'customer', deleted: true };
   return {
     id: c.id,
     object: 'customer',

@@ -143,6 +143,26 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.equal((await stripe.paymentMethods.retrieve(plain.id)).customer, null, 'no setup_future_usage: not saved');
   });
 
+  t.test('a deleted customer: a stub, no changes, not listed, its cards let go', async (t) => {
+    const kim = await stripe.customers.create({ email: 'kim@example.com', name: 'Kim' });
+    const kept = await stripe.paymentMethods.attach((await card()).id, { customer: kim.id });
+    const del = await stripe.customers.del(kim.id);
+    t.same(del, { id: kim.id, object: 'customer', deleted: true });
+    t.same(await stripe.customers.retrieve(kim.id), { id: kim.id, object: 'customer', deleted: true }, 'retrieve answers the stub');
+    t.match(await fails(stripe.customers.update(kim.id, { name: 'Kim 2' })), { statusCode: 404, code: 'resource_missing' });
+    t.match(await fails(stripe.customers.del(kim.id)), { statusCode: 404, code: 'resource_missing' }, 'deleting it again: no such customer');
+    t.match(await fails(stripe.paymentIntents.create({ amount: 500, currency: 'usd', customer: kim.id })), { statusCode: 400, code: 'resource_missing', param: 'customer' });
+    t.match(await fails(stripe.customers.listPaymentMethods(kim.id)), { statusCode: 404 });
+    t.equal((await stripe.paymentMethods.retrieve(kept.id)).customer, null, 'its saved card is nobody’s now');
+    const listed = await eventually(async () => {
+      const ids = (await stripe.customers.list({ limit: 100 })).data.map((c) => c.id);
+      return ids.includes(jenny.id) ? ids : null;
+    });
+    t.notOk(listed.includes(kim.id), 'lists leave it out');
+    const ev = await eventually(async () => (await stripe.events.list({ type: 'customer.deleted' })).data.find((e) => (e.data.object as { id: string }).id === kim.id), 10_000);
+    t.match(ev.data.object, { id: kim.id, object: 'customer', email: 'kim@example.com' }, 'customer.deleted carries the customer as it was');
+  });
+
   t.test('events: payment_method.attached and .detached', async (t) => {
     const types = async (type: string) => (await stripe.events.list({ type })).data.filter((e) => (e.data.object as { id: string }).id === pm.id);
     const att = await eventually(async () => (await types('payment_method.attached'))[0], 10_000);

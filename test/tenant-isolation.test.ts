@@ -60,6 +60,7 @@ const PROBES: Record<string, Probe> = {
   'post /v1/customers': { kind: 'list', body: () => ({ email: 'mallory@example.com' }) },
   'get /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },
   'post /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }), body: () => ({ name: 'Mallory' }) },
+  'delete /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },
   'post /v1/payment_methods': { kind: 'list', body: () => ({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } }) },
   'get /v1/payment_methods/{id}': { kind: 'object', params: (i) => ({ id: i.payment_method }) },
   'get /v1/payment_methods': { kind: 'object', query: (i) => ({ customer: i.customer }) },

@@ -170,3 +170,16 @@ t.test('DetachPaymentMethod removes it; detaching one not attached writes nothin
     .thenState((s) => s !== null && s.payment_methods?.length === 0);
   it.given(t, [created]).when({ type: 'DetachPaymentMethod', paymentMethod: card, now: T0 + 9 }).thenNothing();
 });
+
+t.test('Delete marks the customer deleted and drops its saved cards; then it takes no changes', async (t) => {
+  const deleted: CustomerEvent = { type: 'customer.deleted', at: T0 + 30, data: {} };
+  it.given(t, [created, attached])
+    .when({ type: 'Delete', now: T0 + 30 })
+    .then([deleted])
+    .thenState((s) => s !== null && s.deleted === true && s.payment_methods?.length === 0 && s.email === 'jenny@example.com');
+  it.given(t, [created, deleted]).when({ type: 'Delete', now: T0 + 40 }).thenNothing();
+  it.given(t, [created, deleted]).when(update({ name: 'X' })).thenThrows('resource_missing', { status: 404 });
+  it.given(t, [created, deleted]).when({ type: 'AttachPaymentMethod', paymentMethod: card, now: T0 + 40 }).thenThrows('resource_missing', { status: 404 });
+  it.given(t, [created, deleted]).when({ type: 'Erase', reason: 'request', now: T0 + 40 }).thenState((s) => s !== null && s.email === null && s.deleted === true);
+  it.given(t, []).when({ type: 'Delete', now: T0 }).thenThrows('resource_missing', { status: 404 });
+});

@@ -20,6 +20,8 @@ export interface Customer {
    * and a payment method counts as attached where both agree (gateway/routes/payment-methods.ts).
    */
   payment_methods?: string[];
+  /** Deleted (Stripe's DELETE /v1/customers/:id): it answers as a deleted stub and takes no more changes. */
+  deleted?: true;
 }
 
 export type CustomerState = Customer | null;
@@ -69,7 +71,9 @@ export type CustomerCommand =
   /** Saves a card to the customer (Stripe's POST /v1/payment_methods/:id/attach). Attaching one already attached writes nothing. */
   | { type: 'AttachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number }
   /** Removes it (POST /v1/payment_methods/:id/detach). Detaching one not attached writes nothing. */
-  | { type: 'DetachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number };
+  | { type: 'DetachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number }
+  /** Stripe's DELETE /v1/customers/:id: its saved cards go with it. Deleting a deleted customer writes nothing. */
+  | { type: 'Delete'; now: number };
 
 /** Why personal data was erased: a data subject's request, or the PII retention period. */
 export type ErasureReason = 'request' | 'retention';
@@ -87,7 +91,8 @@ export type CustomerEvent =
     }
   | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } }
   | { type: 'customer.payment_method_attached'; at: number; data: { payment_method: SavedPaymentMethod } }
-  | { type: 'customer.payment_method_detached'; at: number; data: { payment_method: SavedPaymentMethod } };
+  | { type: 'customer.payment_method_detached'; at: number; data: { payment_method: SavedPaymentMethod } }
+  | { type: 'customer.deleted'; at: number; data: Record<string, never> };
 
 export type CustomerEventType = CustomerEvent['type'];
 
@@ -122,7 +127,11 @@ const sameMetadata = (a: Record<string, string>, b: Record<string, string>) => {
 
 const FIELDS = ['email', 'name', 'description', 'phone'] as const;
 
+const gone = () => new DomainError('resource_missing', 'No such customer.', 'id', 404);
+
 function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
+  // A deleted customer takes no more changes; its personal data may still be erased.
+  if (s?.deleted && cmd.type !== 'Create' && cmd.type !== 'Erase' && cmd.type !== 'Delete') throw gone();
   switch (cmd.type) {
     case 'Create': {
       if (s !== null) return []; // the same create delivered twice writes nothing
@@ -182,6 +191,10 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
       if (!(s.payment_methods ?? []).includes(cmd.paymentMethod.id)) return [];
       return [{ type: 'customer.payment_method_detached', at: cmd.now, data: { payment_method: cmd.paymentMethod } }];
     }
+    case 'Delete': {
+      if (s === null) throw gone();
+      return s.deleted ? [] : [{ type: 'customer.deleted', at: cmd.now, data: {} }];
+    }
     default:
       return assertNever(cmd);
   }
@@ -203,6 +216,9 @@ function evolve(s: CustomerState, e: CustomerEvent): CustomerState {
     case 'customer.payment_method_detached':
       if (s === null) return s;
       return { ...s, payment_methods: (s.payment_methods ?? []).filter((id) => id !== e.data.payment_method.id) };
+    case 'customer.deleted':
+      if (s === null) return s;
+      return { ...s, deleted: true, payment_methods: [] };
     default:
       return assertNever(e);
   }

@@ -25,7 +25,7 @@ export async function readOwnCustomer(deps: Pick<GatewayDeps, 'readCustomer'>, p
 /** For a parameter naming a customer (PaymentIntent `customer`): Stripe answers 400 resource_missing. */
 export async function requireCustomerParam(deps: Pick<GatewayDeps, 'readCustomer'>, p: Principal, id: string, param = 'customer'): Promise<Customer> {
   const c = await readOwnCustomer(deps, p, id);
-  if (!c) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such customer: '${id}'`, param);
+  if (!c || c.deleted) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such customer: '${id}'`, param);
   return c;
 }
 
@@ -137,6 +137,27 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       });
     },
   );
+
+  // Stripe's delete: the customer answers as a deleted stub from then on, lists leave it out, and its
+  // saved cards are no longer attached to anyone (their records are cleared after the customer's commit).
+  app.delete<{ Params: IdParams }>('/v1/customers/:id', { schema: { params: IdParams } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const id = req.params.id;
+    const before = await readOwnCustomer(deps, p, id);
+    if (!before) throw noSuch('customer', id);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      // Deleted already: only the repeat of the request that deleted it gets its answer again.
+      if (before.deleted && !idem) throw noSuch('customer', id);
+      const cmdId = commandId(scopeOf(p), `DELETE /v1/customers/${id}`, idempotencyKeyOf(req));
+      const state = (await deps.commands.send({ op: 'customer.delete', merchantId: p.merchant_id, customerId: id, command: { type: 'Delete', now: now() }, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as Customer;
+      if (before.deleted && !idem?.trace.replayed) throw noSuch('customer', id);
+      for (const pm of before.payment_methods ?? []) {
+        await deps.vault.setCustomer(p.merchant_id, pm, null, id).catch((err: unknown) => req.log.warn({ err, customer: id, payment_method: pm }, 'customer deleted: could not clear a saved card'));
+      }
+      return { status: 200, body: renderCustomer(state) };
+    });
+  });
 
   app.get<{ Querystring: ListCustomersQuery }>('/v1/customers', { schema: { querystring: ListCustomersQuery } }, async (req) => {
     const p = await principalOf(req, deps);

@@ -212,7 +212,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
   // A customer's saved cards: GET /v1/payment_methods?customer=… and GET /v1/customers/:id/payment_methods.
   const listCards = async (p: Principal, customerId: string, q: ListCustomerPaymentMethodsQuery, url: string, param: string) => {
     const c = await readOwnCustomer(deps, p, customerId);
-    if (!c) throw noSuch('customer', customerId, param);
+    if (!c || c.deleted) throw noSuch('customer', customerId, param);
     // Cards are the only type we have: another type lists nothing.
     const cards = q.type === undefined || q.type === 'card' ? await savedCards(deps, p, c) : [];
     const page = pageOf(cards, q);
@@ -247,7 +247,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
       const p = await principalOf(req, deps);
       requireSecret(p);
       const c = await readOwnCustomer(deps, p, req.params.id);
-      if (!c) throw noSuch('customer', req.params.id);
+      if (!c || c.deleted) throw noSuch('customer', req.params.id);
       const pm = (c.payment_methods ?? []).includes(req.params.payment_method) ? await deps.vault.get(p.merchant_id, req.params.payment_method, p.mode === 'live', true) : null;
       if (!pm || pm.customer !== c.id) throw noSuch('PaymentMethod', req.params.payment_method, 'payment_method');
       return render(deps, p, pm, req.query.expand);
