@@ -22,6 +22,26 @@ export function pageCursor(q: CursorQuery): { startingAfter?: string; endingBefo
   return { ...(q.starting_after ? { startingAfter: q.starting_after } : {}), ...(q.ending_before ? { endingBefore: q.ending_before } : {}) };
 }
 
+/**
+ * One page of a list held whole in memory (a merchant's webhook endpoints, a customer's saved cards),
+ * in the order given, by Stripe's cursors; a cursor naming none of them is 400 resource_missing.
+ */
+export function pageInMemory<T extends { id: string }>(all: readonly T[], q: CursorQuery & { limit?: number | undefined }, resource: string): { data: T[]; hasMore: boolean } {
+  checkCursors(q);
+  const limit = q.limit ?? 10;
+  const at = (cursor: string, param: string) => {
+    const i = all.findIndex((x) => x.id === cursor);
+    if (i < 0) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such ${resource}: '${cursor}'`, param);
+    return i;
+  };
+  if (q.ending_before) {
+    const end = at(q.ending_before, 'ending_before');
+    return { data: all.slice(Math.max(0, end - limit), end), hasMore: end - limit > 0 };
+  }
+  const start = q.starting_after ? at(q.starting_after, 'starting_after') + 1 : 0;
+  return { data: all.slice(start, start + limit), hasMore: start + limit < all.length };
+}
+
 /** Stripe's created filter: an integer is that second exactly. */
 export function createdFilter(c: number | CreatedFilter | undefined): { created?: CreatedFilter } {
   if (c === undefined) return {};

@@ -17,7 +17,7 @@ import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principal
 import { mismatch } from '../idempotency.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
+import { checkCursors, listObject, pageInMemory } from '../lists.ts';
 import {
   AttachPaymentMethodBody,
   CreatePaymentMethodBody,
@@ -86,24 +86,6 @@ async function savedCards(deps: GatewayDeps, p: Principal, c: Customer): Promise
   const ids = [...(c.payment_methods ?? [])].reverse();
   const cards = await Promise.all(ids.map((id) => deps.vault.get(p.merchant_id, id, p.mode === 'live', true)));
   return cards.filter((pm): pm is PaymentMethodRecord => pm !== null && pm.customer === c.id);
-}
-
-/** One page of a list held whole (a customer has at most 100 cards), by Stripe's cursors. */
-function pageOf<T extends { id: string }>(all: T[], q: { limit?: number | undefined; starting_after?: string | undefined; ending_before?: string | undefined }): { data: T[]; hasMore: boolean } {
-  const limit = q.limit ?? 10;
-  checkCursors(q);
-  const at = (id: string, param: string) => {
-    const i = all.findIndex((x) => x.id === id);
-    if (i < 0) throw noSuch('payment_method', id, param);
-    return i;
-  };
-  if (q.ending_before) {
-    const end = at(q.ending_before, 'ending_before');
-    const start = Math.max(0, end - limit);
-    return { data: all.slice(start, end), hasMore: start > 0 };
-  }
-  const start = q.starting_after ? at(q.starting_after, 'starting_after') + 1 : 0;
-  return { data: all.slice(start, start + limit), hasMore: start + limit < all.length };
 }
 
 const cardError = (code: string, message: string, param: string) => new ApiError(402, 'card_error', code, message, param);
@@ -215,7 +197,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     if (!c || c.deleted) throw noSuch('customer', customerId, param);
     // Cards are the only type we have: another type lists nothing.
     const cards = q.type === undefined || q.type === 'card' ? await savedCards(deps, p, c) : [];
-    const page = pageOf(cards, q);
+    const page = pageInMemory(cards, q, 'payment_method');
     const expand = (q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e));
     return listObject(url, await Promise.all(page.data.map((pm) => render(deps, p, pm, expand))), page.hasMore);
   };

@@ -10,7 +10,7 @@ import { openString, sealString } from '../../vault/mod.ts';
 import { commandCtx, idempotent, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId, randomToken } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
+import { pageInMemory, listObject } from '../lists.ts';
 import { CreateWebhookEndpointBody, IdParams, ListWebhookEndpointsQuery, RetrieveExpandQuery, UpdateWebhookEndpointBody } from '../schemas.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { urlProblem } from '../../webhooks/safety.ts';
@@ -273,26 +273,9 @@ export function registerWebhookEndpoints(app: FastifyInstance, deps: GatewayDeps
     const p = await principalOf(req, deps);
     requireSecret(p);
     const q = req.query;
-    checkCursors(q);
     for (const e of q.expand ?? []) throw cannotExpand(e);
     const all = await endpointsFor(deps, p);
-    const limit = q.limit ?? 10;
-    const at = (cursor: string, param: string) => {
-      const i = all.findIndex((e) => e.id === cursor);
-      if (i < 0) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such webhook endpoint: '${cursor}'`, param);
-      return i;
-    };
-    let page: WebhookEndpoint[];
-    let hasMore: boolean;
-    if (q.ending_before) {
-      const end = at(q.ending_before, 'ending_before');
-      page = all.slice(Math.max(0, end - limit), end);
-      hasMore = end - limit > 0;
-    } else {
-      const start = q.starting_after ? at(q.starting_after, 'starting_after') + 1 : 0;
-      page = all.slice(start, start + limit);
-      hasMore = start + limit < all.length;
-    }
-    return listObject('/v1/webhook_endpoints', page.map((e) => renderWebhookEndpoint(e)), hasMore);
+    const page = pageInMemory(all, q, 'webhook endpoint');
+    return listObject('/v1/webhook_endpoints', page.data.map((e) => renderWebhookEndpoint(e)), page.hasMore);
   });
 }
