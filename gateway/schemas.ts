@@ -276,6 +276,9 @@ export const CreateRefundBody = Type.Object(
 );
 export type CreateRefundBody = Static<typeof CreateRefundBody>;
 
+export const UpdateRefundBody = Type.Object({ metadata: Type.Optional(Metadata), expand: Type.Optional(Expand) }, opts);
+export type UpdateRefundBody = Static<typeof UpdateRefundBody>;
+
 export const RetrieveExpandQuery = Type.Object({ expand: Type.Optional(Expand) }, opts);
 export type RetrieveExpandQuery = Static<typeof RetrieveExpandQuery>;
 

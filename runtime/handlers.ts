@@ -335,6 +335,9 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'intent.erase':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
+    case 'intent.refund_update':
+      await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
+      return run(deps, req.merchantId, req.intentId, { type: 'UpdateRefund', refundId: req.refundId, metadata: req.metadata, now: req.ctx.now }, req.ctx);
     case 'customer.create':
     case 'customer.update':
     case 'customer.erase':

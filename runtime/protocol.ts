@@ -46,6 +46,8 @@ export type CommandRequest =
   | { op: 'intent.capture'; merchantId: string; intentId: string; amountToCapture?: number; ctx: Ctx }
   | { op: 'intent.cancel'; merchantId: string; intentId: string; reason: CancellationReason | null; ctx: Ctx }
   /** Refund a captured charge of the intent (its successful one when no attemptId): StartRefund → network → RecordRefund. */
+  /** Stripe's refund update (metadata): UpdateRefund on the intent holding it. */
+  | { op: 'intent.refund_update'; merchantId: string; intentId: string; refundId: string; metadata: Record<string, string> | ''; ctx: Ctx }
   | { op: 'intent.refund'; merchantId: string; intentId: string; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; ctx: Ctx }
   /**
    * Reconciliation's verdict on an attempt whose outcome was unknown: approved / declined as the

@@ -332,6 +332,10 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     }
     case 'attempt.requires_action':
       return [{ type: 'payment_intent.requires_action', of: 'payment_intent' as const }];
+    case 'refund.metadata_updated': {
+      const r = (i.refunds ?? []).find((x) => x.id === e.data.refund_id);
+      return r ? [{ type: 'refund.updated', of: 'refund' as const, r }] : [];
+    }
     // The seed's payment_timeout: Stripe's payment_failed (code payment_timeout), and the seed's own
     // event for endpoints subscribed to it (alias payment_timeout).
     case 'attempt.timed_out': {

@@ -181,6 +181,22 @@ t.test('charges and refunds with the official stripe SDK', async (t) => {
     t.same(tx.refunds.map((x) => [x.refund_reference, x.amount]), [[r.id, 1500]]);
   });
 
+  await t.test('a refund’s metadata is updated (merged), with refund.updated', async (t) => {
+    const u = await stripe.refunds.update(partialId, { metadata: { reviewed: 'yes' } });
+    t.same(u.metadata, { ticket: 'T-9', reviewed: 'yes' }, 'merged with what it had');
+    t.equal(u.amount, 1500);
+    t.same((await stripe.refunds.retrieve(partialId)).metadata, { ticket: 'T-9', reviewed: 'yes' });
+    const cleared = await stripe.refunds.update(partialId, { metadata: { ticket: '' } });
+    t.same(cleared.metadata, { reviewed: 'yes' }, 'a key given empty is removed');
+    const e = await fails(stripe.refunds.update('re_nope', { metadata: { a: '1' } }));
+    t.match(e, { statusCode: 404, code: 'resource_missing' });
+    const unknown = await fails(stripe.refunds.update(partialId, { amount: 5 } as Stripe.RefundUpdateParams));
+    t.match(unknown, { statusCode: 400, code: 'parameter_unknown' });
+    const ev = await eventually(async () => (await stripe.events.list({ type: 'refund.updated' })).data.find((x) => (x.data.object as Stripe.Refund).id === partialId && (x.data.object as Stripe.Refund).metadata.reviewed === 'yes'), 10_000);
+    t.equal((ev.data.object as Stripe.Refund).amount, 1500);
+    t.same((await stripe.refunds.update(partialId, { metadata: { ticket: 'T-9', reviewed: '' } })).metadata, { ticket: 'T-9' }, 'back as it was');
+  });
+
   await t.test('an over-refund is refused on amount', async (t) => {
     const e = await fails(stripe.refunds.create({ charge: chargeId, amount: 4000 }));
     t.ok(e instanceof Stripe.errors.StripeInvalidRequestError);

@@ -56,6 +56,7 @@ const PROBES: Record<string, Probe> = {
   'get /v1/refunds': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
   'post /v1/refunds': { kind: 'reference', body: (i) => ({ payment_intent: i.payment_intent, amount: 100 }) },
   'get /v1/refunds/{id}': { kind: 'object', params: (i) => ({ id: i.refund }) },
+  'post /v1/refunds/{id}': { kind: 'object', params: (i) => ({ id: i.refund }), body: () => ({ metadata: { x: '1' } }) },
   'get /v1/customers': { kind: 'list', query: (i) => ({ email: i.email }) },
   'post /v1/customers': { kind: 'list', body: () => ({ email: 'mallory@example.com' }) },
   'get /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },

@@ -786,3 +786,16 @@ t.test('Reconciliation', async (t) => {
     }
   });
 });
+
+t.test('UpdateRefund merges the refund’s metadata; nothing changed writes nothing; an unknown refund is 404', async (t) => {
+  const withRefund = [...H.succeeded, { ...refundCreated(), data: { ...(refundCreated().data as object), metadata: { order: '7', note: 'x' } } } as IntentEvent, refundSucceeded()];
+  it.given(t, withRefund)
+    .when({ type: 'UpdateRefund', refundId: 're_1', metadata: { note: '', ticket: 'T-9' }, now: T0 + 90 })
+    .then([{ type: 'refund.metadata_updated', at: T0 + 90, data: { refund_id: 're_1', metadata: { order: '7', ticket: 'T-9' } } }])
+    .thenState((s) => JSON.stringify(s?.refunds[0]?.metadata) === '{"order":"7","ticket":"T-9"}' && s?.refunds[0]?.status === 'succeeded' && s.status === 'succeeded');
+  it.given(t, withRefund).when({ type: 'UpdateRefund', refundId: 're_1', metadata: { order: '7' }, now: T0 + 90 }).thenNothing();
+  it.given(t, withRefund)
+    .when({ type: 'UpdateRefund', refundId: 're_1', metadata: '', now: T0 + 90 })
+    .then([{ type: 'refund.metadata_updated', at: T0 + 90, data: { refund_id: 're_1', metadata: {} } }]);
+  it.given(t, withRefund).when({ type: 'UpdateRefund', refundId: 're_9', metadata: { a: '1' }, now: T0 + 90 }).thenThrows('resource_missing', { status: 404 });
+});

@@ -1,5 +1,6 @@
 // The payment-intent aggregate: one intent, many attempts (a decline is retried as a new attempt
 // under the same intent). Pure: ids and `now` (unix seconds) ride on the commands.
+import { mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { formatAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
@@ -200,6 +201,8 @@ export type IntentCommand =
   | { type: 'Cancel'; reason: CancellationReason | null; now: number }
   /** Refund a captured charge (the intent's successful one when no attemptId); amount defaults to what is left. */
   | { type: 'StartRefund'; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; now: number }
+  /** Stripe's refund update: its metadata (merged; a key given '' is removed, '' removes all). */
+  | { type: 'UpdateRefund'; refundId: string; metadata: MetadataPatch; now: number }
   /** The network's answer for a pending refund. */
   | { type: 'RecordRefund'; refundId: string; outcome: 'succeeded' | 'failed'; networkRef: string | null; failureReason?: string; now: number }
   /** Reconciliation gave back money the network moved that we do not keep (void or refund done at the network). */
@@ -224,6 +227,8 @@ export type IntentEvent =
   | { type: 'intent.canceled'; at: number; data: { reason: CancellationReason | null } }
   | { type: 'refund.created'; at: number; data: { refund_id: string; attempt_id: string; amount: number; reason: RefundReason | null; metadata: Record<string, string> } }
   | { type: 'refund.succeeded'; at: number; data: { refund_id: string; network_ref: string | null } }
+  /** The refund's whole metadata after an update. */
+  | { type: 'refund.metadata_updated'; at: number; data: { refund_id: string; metadata: Record<string, string> } }
   | { type: 'refund.failed'; at: number; data: { refund_id: string; network_ref: string | null; failure_reason: string } }
   /** The seed's payment_timeout: reconciliation's deadline passed and the network never answered. */
   | { type: 'attempt.timed_out'; at: number; data: { attempt_id: string; failure_code: 'payment_timeout'; message: string } }
@@ -451,6 +456,15 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           data: { discrepancy_id: cmd.discrepancyId, kind: cmd.kind, operator: cmd.operator, reason: cmd.reason, action: cmd.action },
         },
       ];
+    }
+    case 'UpdateRefund': {
+      const r = (s.refunds ?? []).find((x) => x.id === cmd.refundId);
+      if (!r) throw new DomainError('resource_missing', `No such refund: '${cmd.refundId}'`, 'id', 404);
+      const metadata = mergeMetadata(r.metadata, cmd.metadata);
+      const keys = Object.keys(metadata);
+      if (keys.length > 50) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most 50 keys, but it would have ${keys.length}.`, 'metadata');
+      if (JSON.stringify(metadata) === JSON.stringify(r.metadata)) return [];
+      return [{ type: 'refund.metadata_updated', at: cmd.now, data: { refund_id: r.id, metadata } }];
     }
     case 'ErasePii': {
       const fields = (['receipt_email', 'user_email'] as const).filter((f) => s[f] !== null);
@@ -681,6 +695,8 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
     }
     case 'refund.succeeded':
       return { ...s, refunds: updateRefund(s, e.data.refund_id, (r) => ({ ...r, status: 'succeeded', network_ref: e.data.network_ref, settled_at: e.at })) };
+    case 'refund.metadata_updated':
+      return { ...s, refunds: updateRefund(s, e.data.refund_id, (r) => ({ ...r, metadata: { ...e.data.metadata } })) };
     case 'refund.failed': {
       // A failed refund gives its amount back to the charge.
       const r = (s.refunds ?? []).find((x) => x.id === e.data.refund_id);

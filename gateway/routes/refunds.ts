@@ -10,7 +10,7 @@ import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type Gat
 import { requireSecret, scopeOf } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
-import { CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
+import { CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery, UpdateRefundBody } from '../schemas.ts';
 import { chargeObject, intentHolding } from './charges.ts';
 import { cannotExpand } from '../../stripe/errors.ts';
 
@@ -89,6 +89,24 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
       }, idem?.trace)) as Intent;
       const r = state.refunds.find((x) => x.id === refundId);
       if (!r) throw new Error(`refund ${refundId} missing from the intent's answer`);
+      return { status: 200, body: refundObject(state, r, b.expand) };
+    });
+  });
+
+  // Stripe's refund update: its metadata, merged by the intent's single writer (refund.updated).
+  app.post<{ Params: IdParams; Body: UpdateRefundBody }>('/v1/refunds/:id', { schema: { params: IdParams, body: UpdateRefundBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const i = await intentHolding(deps, p, req.params.id);
+    if (!i || !i.refunds?.some((x) => x.id === req.params.id)) throw noSuch('refund', req.params.id);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const cmdId = commandId(scopeOf(p), `POST /v1/refunds/${req.params.id}`, idempotencyKeyOf(req));
+      const state =
+        b.metadata === undefined
+          ? i
+          : ((await deps.commands.send({ op: 'intent.refund_update', merchantId: p.merchant_id, intentId: i.id, refundId: req.params.id, metadata: b.metadata, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as Intent);
+      const r = state.refunds.find((x) => x.id === req.params.id)!;
       return { status: 200, body: refundObject(state, r, b.expand) };
     });
   });
