@@ -1,6 +1,6 @@
 // The payment-intent aggregate: one intent, many attempts (a decline is retried as a new attempt
 // under the same intent). Pure: ids and `now` (unix seconds) ride on the commands.
-import { mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { formatAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
@@ -462,7 +462,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (!r) throw new DomainError('resource_missing', `No such refund: '${cmd.refundId}'`, 'id', 404);
       const metadata = mergeMetadata(r.metadata, cmd.metadata);
       const keys = Object.keys(metadata);
-      if (keys.length > 50) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most 50 keys, but it would have ${keys.length}.`, 'metadata');
+      if (keys.length > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${keys.length}.`, 'metadata');
       if (JSON.stringify(metadata) === JSON.stringify(r.metadata)) return [];
       return [{ type: 'refund.metadata_updated', at: cmd.now, data: { refund_id: r.id, metadata } }];
     }
