@@ -1,5 +1,6 @@
 // The HTTP edge. buildApp(deps) wires parsers, the request id, auth, idempotency and routes, and
 // installs the one error handler that speaks Stripe's error body. server.ts only listens.
+import type { SearchOptions } from '../storage/search.ts';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import qs from 'qs';
 import type { Logger } from 'pino';
@@ -68,6 +69,9 @@ export interface GatewayDeps {
   /** The customer aggregate's last snapshot (any mode; callers check it against the key's). */
   readCustomer(merchantId: string, customerId: string): Promise<Customer | null>;
   listCustomers(merchantId: string, livemode: boolean, q: ListCustomersQuery): Promise<CustomerPage>;
+  /** Stripe's search over the projection (storage/search.ts). */
+  searchIntents(o: SearchOptions): Promise<Page<Intent>>;
+  searchCustomers(o: SearchOptions): Promise<Page<Customer>>;
   /** Stripe events from the projection (eventually consistent; see routes/events.ts). */
   listEvents(o: ListStripeEventsOptions): Promise<Page<StripeEvent>>;
   readEvent(merchantId: string, livemode: boolean, eventId: string, notBefore: Date): Promise<StripeEvent | null>;

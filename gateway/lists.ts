@@ -68,6 +68,19 @@ export interface StripeList<T> {
   url: string;
 }
 
+export interface StripeSearchResult<T> {
+  object: 'search_result';
+  data: T[];
+  has_more: boolean;
+  next_page: string | null;
+  url: string;
+}
+
+/** Stripe's search result: a page, and the `page` that gets the next one (the last id here). */
+export function searchResult<T>(url: string, data: T[], hasMore: boolean, lastId: string | undefined): StripeSearchResult<T> {
+  return { object: 'search_result', data, has_more: hasMore, next_page: hasMore && lastId ? lastId : null, url };
+}
+
 /** Stripe's list object: a page of `url`'s objects. */
 export function listObject<T>(url: string, data: T[], hasMore: boolean): StripeList<T> {
   return { object: 'list', data, has_more: hasMore, url };

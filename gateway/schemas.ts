@@ -242,6 +242,13 @@ export type ListCustomerPaymentMethodsQuery = Static<typeof ListCustomerPaymentM
 export const CustomerPaymentMethodParams = Type.Object({ id: Id, payment_method: Id }, opts);
 export type CustomerPaymentMethodParams = Static<typeof CustomerPaymentMethodParams>;
 
+/** Stripe's search: `query` in its query language (stripe/search.ts), `page` from the last answer's next_page. */
+export const SearchQuery = Type.Object(
+  { query: Type.String({ maxLength: 10_000 }), limit: Paging.limit, page: Type.Optional(Type.String({ maxLength: 255 })), expand: Type.Optional(Expand) },
+  opts,
+);
+export type SearchQuery = Static<typeof SearchQuery>;
+
 export const RetrieveCustomerQuery = Type.Object({ expand: Type.Optional(Expand) }, opts);
 export type RetrieveCustomerQuery = Static<typeof RetrieveCustomerQuery>;
 

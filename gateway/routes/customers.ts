@@ -9,8 +9,9 @@ import { ID_PATTERN } from '../../streams/subjects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
-import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery, UpdateCustomerBody } from '../schemas.ts';
+import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
+import { parseSearchQuery } from '../../stripe/search.ts';
+import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery, SearchQuery, UpdateCustomerBody } from '../schemas.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -99,6 +100,16 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       }, idem?.trace)) as Customer;
       return { status: 200, body: render(state, b.expand) };
     });
+  });
+
+  app.get<{ Querystring: SearchQuery }>('/v1/customers/search', { schema: { querystring: SearchQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const expand = itemExpand(q.expand);
+    checkExpand(expand);
+    const page = await deps.searchCustomers({ merchantId: p.merchant_id, livemode: p.mode === 'live', query: parseSearchQuery('customers', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
+    return searchResult('/v1/customers/search', page.data.map((c) => render(c, expand)), page.hasMore, page.data.at(-1)?.id);
   });
 
   app.get<{ Params: IdParams; Querystring: RetrieveCustomerQuery }>(

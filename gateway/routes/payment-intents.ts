@@ -8,7 +8,8 @@ import { commandCtx, correlationOf, idempotentCommands, idempotencyKeyOf, princi
 import { saveCardAfterPayment } from './payment-methods.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
+import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
+import { parseSearchQuery } from '../../stripe/search.ts';
 import { challengeUrl } from './three-d-secure.ts';
 import { requireCustomerParam } from './customers.ts';
 import { renderCustomer } from '../../stripe/objects.ts';
@@ -22,6 +23,7 @@ import {
   IntendBody,
   ListIntentsQuery,
   RetrieveQuery,
+  SearchQuery,
   UpdateIntentBody,
 } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
@@ -215,6 +217,15 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const body = await render(deps, p.merchant_id, state, undefined);
       return { status: 201, body: { intent_id: state.id, merchant_id: p.merchant_id, user_email: state.user_email, product_id: state.product_id, ...body } };
     });
+  });
+
+  app.get<{ Querystring: SearchQuery }>('/v1/payment_intents/search', { schema: { querystring: SearchQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const page = await deps.searchIntents({ merchantId: p.merchant_id, livemode: p.mode === 'live', query: parseSearchQuery('payment_intents', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
+    const expand = itemExpand(q.expand);
+    return searchResult('/v1/payment_intents/search', await Promise.all(page.data.map((i) => render(deps, p.merchant_id, i, expand))), page.hasMore, page.data.at(-1)?.id);
   });
 
   app.get<{ Params: IdParams; Querystring: RetrieveQuery }>(

@@ -1,0 +1,73 @@
+// Stripe's search (stripe/search.ts parses the query) over the read model: each clause becomes a
+// condition on its table's column (metadata: the jsonb key), joined by AND or OR, newest first,
+// paged by the last id of a page (Stripe's next_page). Like Stripe's search, it reads what has been
+// projected, a moment behind the writes.
+import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
+import type { Customer, Intent } from '../actors/mod.ts';
+import type { Clause, SearchQuery } from '../stripe/search.ts';
+import { fromUnix } from './columns.ts';
+import type { Database } from './database.ts';
+import { keysetPage, type Page } from './pages.ts';
+
+/** A clause as SQL on `columns` (field → column); a negated one also holds where the column is null. */
+function condition(c: Clause, columns: Record<string, string>): Expression<SqlBool> {
+  const col = c.field === 'metadata' ? sql`${sql.ref('metadata')}->>${c.key!}` : sql.ref(columns[c.field]!);
+  let e: Expression<SqlBool>;
+  if (c.field === 'created') {
+    const at = fromUnix(c.value as number);
+    const next = fromUnix((c.value as number) + 1);
+    // created is whole seconds at Stripe: created:n is that second.
+    e =
+      c.cmp === ':'
+        ? sql<SqlBool>`(${col} >= ${at} and ${col} < ${next})`
+        : c.cmp === '>'
+          ? sql<SqlBool>`${col} >= ${next}`
+          : c.cmp === '>='
+            ? sql<SqlBool>`${col} >= ${at}`
+            : c.cmp === '<'
+              ? sql<SqlBool>`${col} < ${at}`
+              : sql<SqlBool>`${col} < ${next}`;
+  } else if (c.cmp === '~') {
+    const pattern = `%${String(c.value).replace(/[\\%_]/g, (x) => `\\${x}`)}%`;
+    e = sql<SqlBool>`${col} ilike ${pattern}`;
+  } else {
+    const v = c.field === 'currency' ? String(c.value).toLowerCase() : c.value;
+    e = sql<SqlBool>`${col} ${sql.raw(c.cmp === ':' ? '=' : c.cmp)} ${v}`;
+  }
+  return c.negate ? sql<SqlBool>`not coalesce(${e}, false)` : e;
+}
+
+function where(q: SearchQuery, columns: Record<string, string>): Expression<SqlBool> {
+  const parts = q.clauses.map((c) => condition(c, columns));
+  return sql<SqlBool>`(${sql.join(parts, sql.raw(q.join === 'AND' ? ' and ' : ' or '))})`;
+}
+
+export interface SearchOptions {
+  merchantId: string;
+  livemode: boolean;
+  query: SearchQuery;
+  limit: number;
+  /** The last id of the page before (Stripe's `page`, from next_page). */
+  after?: string;
+}
+
+const INTENT_COLUMNS = { amount: 'amount', currency: 'currency', customer: 'customer', status: 'status', created: 'created_at' };
+const CUSTOMER_COLUMNS = { email: 'email', name: 'name', phone: 'phone', created: 'created_at' };
+
+export async function searchIntents(db: Kysely<Database>, o: SearchOptions): Promise<Page<Intent>> {
+  const q = db.selectFrom('payment_intents').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode).where(where(o.query, INTENT_COLUMNS));
+  const page = await keysetPage('searchIntents', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['created_at', 'id'], cursorTable: 'payment_intents', cursorScope: { merchant_id: o.merchantId } });
+  return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
+}
+
+export async function searchCustomers(db: Kysely<Database>, o: SearchOptions): Promise<Page<Customer>> {
+  const q = db
+    .selectFrom('customers')
+    .select(['id', 'state'])
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode)
+    .where('deleted', '=', false)
+    .where(where(o.query, CUSTOMER_COLUMNS));
+  const page = await keysetPage('searchCustomers', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['created_at', 'id'], cursorTable: 'customers', cursorScope: { merchant_id: o.merchantId, livemode: o.livemode } });
+  return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
+}
