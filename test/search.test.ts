@@ -5,6 +5,7 @@ import t from 'tap';
 import Stripe from 'stripe';
 import { parseSearchQuery } from '../stripe/search.ts';
 import { startStack, eventually } from './helpers/stack.ts';
+import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
 
 t.test('the query language', async (t) => {
   t.same(parseSearchQuery('payment_intents', "status:'succeeded' AND metadata['order_id']:'6735'"), {
@@ -50,8 +51,19 @@ t.test('the query language', async (t) => {
   }
 });
 
-t.test('search through the official stripe SDK', async (t) => {
-  const stack = await startStack(t);
+for (const database of ['pglite', 'postgres'] as const) t.test(`search through the official stripe SDK (${database})`, async (t) => {
+  let env: Record<string, string> = {};
+  if (database === 'postgres') {
+    const why = await postgresUnreachable();
+    if (why) {
+      t.comment(`skipped: Postgres is unreachable (${why})`);
+      return;
+    }
+    const db = await freshDatabase('paynats_search');
+    t.teardown(() => db.drop());
+    env = { DATABASE_URL: db.url };
+  }
+  const stack = await startStack(t, env);
   const sdk = (key: string) => new Stripe(key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
   const m = await stack.onboard();
   const other = await stack.onboard({ name: 'Other Store' });
