@@ -13,25 +13,12 @@ import { keysetPage, type Page } from './pages.ts';
 function condition(c: Clause, columns: Record<string, string>): Expression<SqlBool> {
   const col = c.field === 'metadata' ? sql`${sql.ref('metadata')}->>${c.key!}` : sql.ref(columns[c.field]!);
   let e: Expression<SqlBool>;
-  if (c.field === 'created') {
-    const at = fromUnix(c.value as number);
-    const next = fromUnix((c.value as number) + 1);
-    // created is whole seconds at Stripe: created:n is that second.
-    e =
-      c.cmp === ':'
-        ? sql<SqlBool>`(${col} >= ${at} and ${col} < ${next})`
-        : c.cmp === '>'
-          ? sql<SqlBool>`${col} >= ${next}`
-          : c.cmp === '>='
-            ? sql<SqlBool>`${col} >= ${at}`
-            : c.cmp === '<'
-              ? sql<SqlBool>`${col} < ${at}`
-              : sql<SqlBool>`${col} < ${next}`;
-  } else if (c.cmp === '~') {
+  if (c.cmp === '~') {
     const pattern = `%${String(c.value).replace(/[\\%_]/g, (x) => `\\${x}`)}%`;
     e = sql<SqlBool>`${col} ilike ${pattern}`;
   } else {
-    const v = c.field === 'currency' ? String(c.value).toLowerCase() : c.value;
+    // created_at holds whole seconds (fromUnix of the object's created), as the lists' created filter compares it.
+    const v = c.field === 'created' ? fromUnix(c.value as number) : c.field === 'currency' ? String(c.value).toLowerCase() : c.value;
     e = sql<SqlBool>`${col} ${sql.raw(c.cmp === ':' ? '=' : c.cmp)} ${v}`;
   }
   return c.negate ? sql<SqlBool>`not coalesce(${e}, false)` : e;

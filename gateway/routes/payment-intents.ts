@@ -4,7 +4,7 @@ import type { CaptureMethod, Intent, SetupFutureUsage, Updatable } from '../../a
 import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
-import { commandCtx, correlationOf, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { saveCardAfterPayment } from './payment-methods.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
@@ -97,11 +97,13 @@ interface CreateInput {
 }
 
 /** setup_future_usage as sent: '' unsets it. */
-const setupFutureUsageOf = (v: SetupFutureUsage | '' | undefined): SetupFutureUsage | null | undefined => (v === '' ? null : v);
+const setupFutureUsageOf = (v: SetupFutureUsage | ''): SetupFutureUsage | null => v || null;
 
 /** After an answer that may be a successful payment: the card saved to the customer when the intent asks for it. */
-const saveCard = (deps: GatewayDeps, req: FastifyRequest, p: Principal, i: Intent) =>
-  saveCardAfterPayment(deps, i, { livemode: p.mode === 'live', requestId: correlationOf(req).requestId, correlationId: correlationOf(req).correlationId, now: Math.floor(Date.now() / 1000) }, req.log);
+const saveCard = (deps: GatewayDeps, req: FastifyRequest, p: Principal, i: Intent) => {
+  const { commandId: _none, ...ctx } = commandCtx(req, p, '');
+  return saveCardAfterPayment(deps, i, ctx, req.log);
+};
 
 /**
  * The charge (attempt) id a confirmation under `confirmId` gets. One that does not name its intent
@@ -185,7 +187,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         productId: b.product_id ?? null,
         confirm: b.confirm === true,
         returnUrl: b.return_url ?? null,
-        setupFutureUsage: setupFutureUsageOf(b.setup_future_usage) ?? null,
+        setupFutureUsage: b.setup_future_usage === undefined ? null : setupFutureUsageOf(b.setup_future_usage),
       }, idem);
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
     });
@@ -270,7 +272,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           if (b.amount !== undefined) changes.amount = amount;
         }
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
-        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage) ?? null;
+        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
         if (b.description !== undefined) changes.description = b.description || null;
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.customer) await requireCustomerParam(deps, p, b.customer);
@@ -315,7 +317,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         }
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
-        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage) ?? null;
+        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
         const attemptId = await newAttemptId(deps, p, id, cmdId);
         const state = (await deps.commands.send({
