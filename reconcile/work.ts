@@ -1,23 +1,32 @@
-// Reconciliation work: which commits leave something to settle against the network, and the task
-// that carries such a commit to the reconciler. The fan-out reads PAY_EVENTS once for webhooks and
-// reconciliation both (webhooks/fanout.ts); the few commits with work (an attempt in doubt, a refund
-// the network did not answer) are copied to PAY_RECONCILE, which the reconcile role consumes.
+// Reconciliation work: which commits leave something to settle after them, and the task that
+// carries such a commit to the reconciler. The fan-out reads PAY_EVENTS once for webhooks and
+// reconciliation both (webhooks/fanout.ts); the few commits with work are copied to PAY_RECONCILE,
+// which the reconcile role consumes:
+//  - with the network: an attempt in doubt, a refund the network did not answer;
+//  - with the vault: a card setup_future_usage saves to the customer once its payment succeeded, and
+//    the cards a deleted customer lets go (vault/saved-cards.ts). The gateway does these right after
+//    its answer; done again from the commit, a gateway that crashed in between loses nothing.
 // Every other commit costs the reconciler nothing: no delivery, no ack.
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import type { Commit } from '../streams/envelope.ts';
 import { subjects } from '../streams/subjects.ts';
+import { cardToSave } from '../vault/saved-cards.ts';
 
 export interface ReconcileWork {
   /** Attempts the commit put in doubt. */
   inDoubt: string[];
   /** Refunds the commit created that are still pending (the network did not answer). */
   refunds: string[];
+  /** The intent's payment succeeded with setup_future_usage and a customer: its card is saved. */
+  saveCard: boolean;
+  /** A customer was deleted: these cards' records are cleared. */
+  releaseCards: string[];
 }
 
 // The event types that can leave work, as they appear in a commit's JSON (JSON.stringify never
-// escapes these characters). A commit naming neither needs no decoding to know it has none.
-const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created')];
+// escapes these characters). A commit naming none needs no decoding to know it has none.
+const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created'), Buffer.from('"setup_future_usage":"'), Buffer.from('customer.deleted')];
 
 /** Whether the commit's bytes may hold reconciliation work (false: certainly not). */
 export function mayNeedReconcile(data: Uint8Array): boolean {
@@ -27,10 +36,17 @@ export function mayNeedReconcile(data: Uint8Array): boolean {
 
 /** Pure: the work a decoded commit leaves, or null when it leaves none. */
 export function reconcileWorkOf(commit: Commit): ReconcileWork | null {
+  if (commit.aggregate === 'customer') {
+    const releaseCards = commit.events.flatMap((e) => (e.type === 'customer.deleted' ? (e.data.payment_methods ?? []) : []));
+    return releaseCards.length ? { inDoubt: [], refunds: [], saveCard: false, releaseCards } : null;
+  }
   if (commit.aggregate !== 'intent') return null;
   const inDoubt = commit.events.flatMap((e) => (e.type === 'attempt.in_doubt' ? [e.data.attempt_id] : []));
   const refunds = commit.events.flatMap((e) => (e.type === 'refund.created' && commit.state.refunds.find((r) => r.id === e.data.refund_id)?.status === 'pending' ? [e.data.refund_id] : []));
-  return inDoubt.length || refunds.length ? { inDoubt, refunds } : null;
+  // Only the commit where the paying attempt succeeded: later ones (a capture, a refund) owe nothing.
+  const owed = commit.state.setup_future_usage ? cardToSave(commit.state) : null;
+  const saveCard = owed !== null && commit.events.some((e) => e.type === 'attempt.succeeded' && e.data.attempt_id === owed.attemptId);
+  return inDoubt.length || refunds.length || saveCard ? { inDoubt, refunds, saveCard, releaseCards: [] } : null;
 }
 
 /** Headers of a task: where its commit is in PAY_EVENTS, and when it was appended (ms since epoch). */

@@ -21,11 +21,15 @@ import type { Commit } from '../streams/envelope.ts';
 import { ApiError } from '../stripe/errors.ts';
 import { holdsMoney } from './stray.ts';
 import { reconMetrics } from './metrics.ts';
-import { commitTimeOf, mayNeedReconcile, reconcileWorkOf } from './work.ts';
+import { commitTimeOf, mayNeedReconcile, reconcileWorkOf, type ReconcileWork } from './work.ts';
+import { releaseCards, saveCardAfterPayment } from '../vault/saved-cards.ts';
+import type { Vault } from '../vault/vault.ts';
 
 export interface ReconcileOptions {
   epn: Pick<EpnClient, 'inquire'> & Partial<Pick<EpnClient, 'inquireAll'>>;
   commands: CommandClient;
+  /** The card vault, for saved-card work (vault/saved-cards.ts); without it that work is left to the gateway. */
+  vault?: Vault;
   /** Delays between inquiries, ms; the last one repeats. */
   backoffMs: number[];
   /** Past this long after the attempt went in doubt, an attempt the network never saw is a timeout. */
@@ -162,9 +166,13 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }
     const work = reconcileWorkOf(commit);
-    if (!work || commit.aggregate !== 'intent') return { kind: 'ack' };
+    if (!work) return { kind: 'ack' };
+    // Saved-card work first: quick, safe to repeat, and due at once (a later nak runs it again).
+    const cards = await cardWork(o, commit, work);
+    if (cards) return cards;
+    if (commit.aggregate !== 'intent') return { kind: 'ack' };
     const { inDoubt, refunds } = work;
-    if (inDoubt.length === 0) return settleRefunds(o, m, commit.merchant_id, commit.state, refunds, clock());
+    if (inDoubt.length === 0) return refunds.length ? settleRefunds(o, m, commit.merchant_id, commit.state, refunds, clock()) : { kind: 'ack' };
 
     const since = commitTimeOf(m);
     const now = clock();
@@ -192,6 +200,33 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
     }
     return later ?? { kind: 'ack' };
   };
+}
+
+/**
+ * A commit's saved-card work (reconcile/work.ts): the card setup_future_usage saves, or a deleted
+ * customer's cards let go. null when done (or none); a nak to try again when the vault or the
+ * customer's owner could not be reached.
+ */
+async function cardWork(o: ReconcileOptions, commit: Commit, work: ReconcileWork): Promise<Outcome | null> {
+  if (!o.vault || (!work.saveCard && work.releaseCards.length === 0)) return null;
+  const retry = (err: unknown): Outcome => ({ kind: 'nak', delayMs: nextDelay(o.backoffMs, 1, Number.MAX_SAFE_INTEGER), reason: `saved-card work failed: ${(err as Error).message}` });
+  try {
+    if (commit.aggregate === 'customer') {
+      await releaseCards(o.vault, commit.merchant_id, commit.state.id, work.releaseCards);
+      o.log.info({ customer: commit.state.id, merchant: commit.merchant_id, cards: work.releaseCards.length }, 'deleted customer: saved cards let go');
+    } else if (commit.aggregate === 'intent' && work.saveCard) {
+      const i = commit.state;
+      const outcome = await saveCardAfterPayment({ vault: o.vault, commands: o.commands }, i, { livemode: i.livemode, requestId: null, correlationId: commit.correlation_id, now: Math.floor(Date.now() / 1000) });
+      o.log.debug({ intent: i.id, merchant: commit.merchant_id, outcome }, 'setup_future_usage: card saved');
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status < 500) {
+      o.log.error({ err, commit: commit.id }, 'saved-card work refused; giving up on it');
+      return null;
+    }
+    return retry(err);
+  }
+  return null;
 }
 
 /** Pending refunds of one commit: the owner asks the network (retrying is safe: one refund per reference). */

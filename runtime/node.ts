@@ -145,6 +145,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const reconcile = createReconciler({
       epn: createEpnClient({ baseUrl: config.epnUrl, timeoutMs: config.epnTimeoutMs }),
       commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }),
+      vault,
       backoffMs: config.reconcileBackoffMs,
       deadlineMs: config.reconcileDeadlineMs,
       inquiryAfterMs: config.reconInquiryAfterMs,

@@ -9,7 +9,7 @@ import t, { type Test as Tap } from 'tap';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import pino from 'pino';
 import { connectNats, declareTopology, durables, runConsumer, type Outcome } from '../nats/mod.ts';
-import { appendReconcileTask, commitTimeOf, reconcileWorkOf } from '../reconcile/work.ts';
+import { appendReconcileTask, commitTimeOf, mayNeedReconcile, reconcileWorkOf } from '../reconcile/work.ts';
 import { drainLegacyReconcile } from '../reconcile/worker.ts';
 import { decodeCommit, encodeCommit } from '../streams/codec.ts';
 import type { Commit } from '../streams/envelope.ts';
@@ -106,4 +106,32 @@ t.test('an upgrade: the former reconcile durable on PAY_EVENTS is drained, then 
   await loop!.done;
   t.same(handled.sort(), commits.map((c) => c.id).sort(), 'every commit it held was handled, the naked one too');
   await t.rejects(jsm.consumers.info(EVENTS_STREAM, durables.reconcileLegacy), 'then deleted');
+});
+
+t.test('saved-card work: the commit where a setup_future_usage payment succeeded, and a customer deletion with cards', async (t) => {
+  const at = Math.floor(Date.now() / 1000);
+  const paid = (sfu: string | null, customer: string | null, type = 'attempt.succeeded', pm = 'pm_1') =>
+    ({
+      v: 1, id: `cm_${hex()}`, merchant_id: 'acct_1', aggregate: 'intent', aggregate_id: 'pi_1', command: 'Test', request_id: null, correlation_id: null, at,
+      events: [{ id: `evt_${hex()}`, v: 1, type, at, data: { attempt_id: 'ch_1', network_ref: 'n', amount: 100, captured: true } }],
+      state: { id: 'pi_1', livemode: false, status: 'succeeded', setup_future_usage: sfu, customer, attempts: [{ id: 'ch_1', status: 'succeeded', payment_method: pm }], refunds: [] },
+    }) as unknown as Commit;
+  const work = reconcileWorkOf(paid('off_session', 'cus_1'));
+  t.match(work, { saveCard: true, inDoubt: [], refunds: [], releaseCards: [] }, 'saved when the payment succeeds');
+  t.ok(mayNeedReconcile(encodeCommit(paid('off_session', 'cus_1'))), 'and its bytes say it may be work');
+  t.equal(reconcileWorkOf(paid(null, 'cus_1')), null, 'no setup_future_usage: nothing');
+  t.equal(reconcileWorkOf(paid('off_session', null)), null, 'no customer: nothing');
+  t.equal(reconcileWorkOf(paid('off_session', 'cus_1', 'intent.captured')), null, 'a later commit (a capture): nothing');
+  t.equal(reconcileWorkOf(paid('off_session', 'cus_1', 'attempt.succeeded', 'pm_card_visa')), null, 'a test card id: nothing');
+  t.notOk(mayNeedReconcile(encodeCommit(paid(null, 'cus_1'))), 'setup_future_usage null: certainly not work');
+
+  const deleted = (cards: string[] | undefined) =>
+    ({
+      v: 1, id: `cm_${hex()}`, merchant_id: 'acct_1', aggregate: 'customer', aggregate_id: 'cus_1', command: 'Delete', request_id: null, correlation_id: null, at,
+      events: [{ id: `evt_${hex()}`, v: 1, type: 'customer.deleted', at, data: cards ? { payment_methods: cards } : {} }],
+      state: { id: 'cus_1', livemode: false, created: at, email: null, name: null, phone: null, description: null, metadata: {}, deleted: true, payment_methods: [] },
+    }) as unknown as Commit;
+  t.match(reconcileWorkOf(deleted(['pm_1', 'pm_2'])), { releaseCards: ['pm_1', 'pm_2'], saveCard: false });
+  t.equal(reconcileWorkOf(deleted([])), null, 'a customer without cards: nothing');
+  t.equal(reconcileWorkOf(deleted(undefined)), null, 'an event written before the cards were named: nothing');
 });

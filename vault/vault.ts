@@ -31,6 +31,11 @@ export interface PaymentMethodRecord {
   metadata: Record<string, string>;
   /** The customer it is attached to (a saved card); absent or null when none. */
   customer?: string | null;
+  /**
+   * The PaymentIntent whose setup_future_usage saved it to its customer (vault/saved-cards.ts): kept
+   * after a detach, so that payment never saves it again.
+   */
+  saved_by?: string;
   /** { number } sealed (v1 or v2, see above); absent for magic test methods. */
   sealed?: Sealed | SealedCard;
   /** Made by a request with an Idempotency-Key: its keyed parameter fingerprint and request id (never shown). */
@@ -102,9 +107,10 @@ export interface Vault {
   get(merchantId: string, pmId: string, livemode: boolean, fresh?: boolean): Promise<PaymentMethodRecord | null>;
   /**
    * Sets the customer a card is attached to (null: detached), by compare-and-set on its record, when
-   * it is attached to `from` now (or already to `customer`). null when there is no such card.
+   * it is attached to `from` now (or already to `customer`). `savedBy`: the intent saving it
+   * (setup_future_usage), written in the same compare-and-set. null when there is no such card.
    */
-  setCustomer(merchantId: string, pmId: string, customer: string | null, from: string | null): Promise<{ kind: 'set'; pm: PaymentMethodRecord } | { kind: 'conflict'; current: string | null } | null>;
+  setCustomer(merchantId: string, pmId: string, customer: string | null, from: string | null, savedBy?: string): Promise<{ kind: 'set'; pm: PaymentMethodRecord } | { kind: 'conflict'; current: string | null } | null>;
   /** Opens the card for one authorization. Only the actor runtime calls this. */
   reveal(merchantId: string, pmId: string): Promise<CardSecret>;
   /** PCI: the CVC is not kept after authorization. */
@@ -225,7 +231,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       const rec = await load(merchantId, pmId, fresh);
       return rec && (rec.livemode ?? false) === livemode ? publicRecord(rec) : null;
     },
-    async setCustomer(merchantId, pmId, customer, from) {
+    async setCustomer(merchantId, pmId, customer, from, savedBy) {
       if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
       const k = key(merchantId, pmId);
       let lastErr: unknown = null;
@@ -235,9 +241,9 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
         if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
         const rec = JSON.parse(e.string()) as PaymentMethodRecord;
         const current = rec.customer ?? null;
-        if (current === customer) return { kind: 'set', pm: publicRecord(rec) };
-        if (current !== from) return { kind: 'conflict', current };
-        const next: PaymentMethodRecord = { ...rec, customer };
+        if (current === customer && (savedBy === undefined || rec.saved_by === savedBy)) return { kind: 'set', pm: publicRecord(rec) };
+        if (current !== from && current !== customer) return { kind: 'conflict', current };
+        const next: PaymentMethodRecord = { ...rec, customer, ...(savedBy === undefined ? {} : { saved_by: savedBy }) };
         const text = JSON.stringify(next);
         const before = shreds;
         try {

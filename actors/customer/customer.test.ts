@@ -172,7 +172,8 @@ t.test('DetachPaymentMethod removes it; detaching one not attached writes nothin
 });
 
 t.test('Delete marks the customer deleted and drops its saved cards; then it takes no changes', async (t) => {
-  const deleted: CustomerEvent = { type: 'customer.deleted', at: T0 + 30, data: {} };
+  // The event names the cards it lets go (reconcile/work.ts clears their records from it).
+  const deleted: CustomerEvent = { type: 'customer.deleted', at: T0 + 30, data: { payment_methods: [card.id] } };
   it.given(t, [created, attached])
     .when({ type: 'Delete', now: T0 + 30 })
     .then([deleted])

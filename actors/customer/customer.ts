@@ -92,7 +92,7 @@ export type CustomerEvent =
   | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } }
   | { type: 'customer.payment_method_attached'; at: number; data: { payment_method: SavedPaymentMethod } }
   | { type: 'customer.payment_method_detached'; at: number; data: { payment_method: SavedPaymentMethod } }
-  | { type: 'customer.deleted'; at: number; data: Record<string, never> };
+  | { type: 'customer.deleted'; at: number; data: { payment_methods?: string[] } };
 
 export type CustomerEventType = CustomerEvent['type'];
 
@@ -193,7 +193,8 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
     }
     case 'Delete': {
       if (s === null) throw gone();
-      return s.deleted ? [] : [{ type: 'customer.deleted', at: cmd.now, data: {} }];
+      // The cards it lets go are named, so whoever clears their records works from the commit alone.
+      return s.deleted ? [] : [{ type: 'customer.deleted', at: cmd.now, data: { payment_methods: [...(s.payment_methods ?? [])] } }];
     }
     default:
       return assertNever(cmd);

@@ -11,6 +11,7 @@ import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
 import { parseSearchQuery } from '../../stripe/search.ts';
+import { releaseCards } from '../../vault/saved-cards.ts';
 import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery, SearchQuery, UpdateCustomerBody } from '../schemas.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -150,7 +151,8 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
   );
 
   // Stripe's delete: the customer answers as a deleted stub from then on, lists leave it out, and its
-  // saved cards are no longer attached to anyone (their records are cleared after the customer's commit).
+  // saved cards are no longer attached to anyone (their records are cleared after the customer's commit,
+  // here and again by the reconcile role: reconcile/work.ts).
   app.delete<{ Params: IdParams }>('/v1/customers/:id', { schema: { params: IdParams } }, async (req, reply) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
@@ -163,9 +165,8 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       const cmdId = commandId(scopeOf(p), `DELETE /v1/customers/${id}`, idempotencyKeyOf(req));
       const state = (await deps.commands.send({ op: 'customer.delete', merchantId: p.merchant_id, customerId: id, command: { type: 'Delete', now: now() }, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as Customer;
       if (before.deleted && !idem?.trace.replayed) throw noSuch('customer', id);
-      for (const pm of before.payment_methods ?? []) {
-        await deps.vault.setCustomer(p.merchant_id, pm, null, id).catch((err: unknown) => req.log.warn({ err, customer: id, payment_method: pm }, 'customer deleted: could not clear a saved card'));
-      }
+      // The reconcile role clears them again from the commit: a failure here loses nothing.
+      await releaseCards(deps.vault, p.merchant_id, id, before.payment_methods ?? []).catch((err: unknown) => req.log.warn({ err, customer: id }, 'customer deleted: could not clear its saved cards yet'));
       return { status: 200, body: renderCustomer(state) };
     });
   });

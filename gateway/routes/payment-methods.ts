@@ -8,11 +8,12 @@
 // off between its two writes leaves a card no list shows (or one still named by its record), and its
 // retry with the same Idempotency-Key completes it.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Customer, Intent, SavedPaymentMethod } from '../../actors/mod.ts';
+import type { Customer, Intent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, type PaymentMethodRecord } from '../../vault/mod.ts';
+import { attachCard, cardToSave, saveCardAfterPayment as saveCard, savedOf } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
@@ -33,40 +34,17 @@ import { readOwnCustomer, requireCustomerParam } from './customers.ts';
 /** Stripe's answer to an attach or detach the card's state does not allow. */
 const unexpectedState = (message: string) => new ApiError(400, 'invalid_request_error', 'payment_method_unexpected_state', message);
 
-/** The public part a customer's attach and detach events carry. */
-const savedOf = (pm: PaymentMethodRecord): SavedPaymentMethod => ({ id: pm.id, created: pm.created, card: pm.card, billing_details: pm.billing_details, metadata: pm.metadata });
-
 /**
- * Saves a card to a customer: the card record first (compare-and-set: one customer per card), then
- * the customer's list (its event payment_method.attached). Attaching a card to its own customer
- * again only makes sure the list has it. 'taken': it is another customer's.
- */
-async function attachCard(deps: GatewayDeps, merchantId: string, pm: PaymentMethodRecord, customerId: string, ctx: Ctx): Promise<{ kind: 'attached'; pm: PaymentMethodRecord } | { kind: 'taken' }> {
-  if (pm.customer && pm.customer !== customerId) return { kind: 'taken' };
-  const set = await deps.vault.setCustomer(merchantId, pm.id, customerId, null);
-  if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
-  if (set.kind === 'conflict') return { kind: 'taken' };
-  await deps.commands.send({ op: 'customer.payment_method', merchantId, customerId, command: { type: 'AttachPaymentMethod', paymentMethod: savedOf(set.pm), now: ctx.now }, ctx });
-  return { kind: 'attached', pm: set.pm };
-}
-
-/**
- * Stripe's setup_future_usage: once a payment of an intent that has it and a customer succeeds (or
- * is authorized), its card is saved to the customer. Run after every answer that may be that moment
- * (confirm, create with confirm, the 3-D Secure return), replays included: a card already saved is
- * left alone, as is a test card id (every merchant's) and a card another customer has. A failure is
- * logged, never the payment's answer.
+ * setup_future_usage, right after the answer that may report the payment (confirm, create with
+ * confirm, the 3-D Secure return, and their replays): vault/saved-cards.ts. The reconcile role runs it
+ * again from the payment's commit; a failure here is logged, never the payment's answer.
  */
 export async function saveCardAfterPayment(deps: GatewayDeps, i: Intent, ctx: Omit<Ctx, 'commandId'>, log: FastifyBaseLogger): Promise<void> {
-  if (!i.setup_future_usage || !i.customer || (i.status !== 'succeeded' && i.status !== 'requires_capture')) return;
-  const paid = [...i.attempts].reverse().find((a) => a.status === 'succeeded');
-  if (!paid || MAGIC_PAYMENT_METHODS[paid.payment_method]) return;
+  if (!cardToSave(i)) return;
   try {
-    const pm = await deps.vault.get(i.merchant_id, paid.payment_method, i.livemode, true);
-    if (!pm || pm.customer) return;
-    await attachCard(deps, i.merchant_id, pm, i.customer, { ...ctx, commandId: `save-card:${i.id}:${paid.id}` });
+    await saveCard(deps, i, ctx);
   } catch (err) {
-    log.warn({ err, intent: i.id, payment_method: paid.payment_method }, 'setup_future_usage: could not save the card to the customer');
+    log.warn({ err, intent: i.id }, 'setup_future_usage: could not save the card to the customer (the reconcile role will)');
   }
 }
 

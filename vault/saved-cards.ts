@@ -1,0 +1,81 @@
+// Saved cards: a card saved to a customer lives in two places kept in step, the card's vault record
+// (which names its customer: compare-and-set, so a card has one customer at most) and the customer
+// aggregate's list (events payment_method.attached / .detached). A card is a customer's saved card
+// where both agree. Attach writes the record first, then the list; detach the list first.
+//
+// setup_future_usage saves the card that paid an intent to the intent's customer. The gateway does it
+// right after the answer that reports the payment, and the reconcile role does it again from the
+// payment's commit (reconcile/work.ts), so a gateway that crashed in between loses nothing. The
+// record keeps the intent that saved it (`saved_by`, set in the same compare-and-set as `customer`):
+// a second run for the same payment only makes sure the list has the card while the record still
+// names the customer, so a card detached after the payment is never saved again by it.
+import type { Intent, SavedPaymentMethod } from '../actors/mod.ts';
+import type { CommandClient } from '../runtime/client.ts';
+import type { Ctx } from '../runtime/protocol.ts';
+import { noSuch } from '../stripe/errors.ts';
+import { MAGIC_PAYMENT_METHODS } from './card.ts';
+import type { PaymentMethodRecord, Vault } from './vault.ts';
+
+export interface SavedCardDeps {
+  vault: Vault;
+  commands: CommandClient;
+}
+
+/** The public part a customer's attach and detach events carry. */
+export const savedOf = (pm: PaymentMethodRecord): SavedPaymentMethod => ({ id: pm.id, created: pm.created, card: pm.card, billing_details: pm.billing_details, metadata: pm.metadata });
+
+/**
+ * Saves a card to a customer: the card record first (compare-and-set: one customer per card), then
+ * the customer's list. Attaching a card to its own customer again only makes sure the list has it.
+ * 'taken': it is another customer's.
+ */
+export async function attachCard(
+  deps: SavedCardDeps,
+  merchantId: string,
+  pm: PaymentMethodRecord,
+  customerId: string,
+  ctx: Ctx,
+  savedBy?: string,
+): Promise<{ kind: 'attached'; pm: PaymentMethodRecord } | { kind: 'taken' }> {
+  if (pm.customer && pm.customer !== customerId) return { kind: 'taken' };
+  const set = await deps.vault.setCustomer(merchantId, pm.id, customerId, null, savedBy);
+  if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
+  if (set.kind === 'conflict') return { kind: 'taken' };
+  await deps.commands.send({ op: 'customer.payment_method', merchantId, customerId, command: { type: 'AttachPaymentMethod', paymentMethod: savedOf(set.pm), now: ctx.now }, ctx });
+  return { kind: 'attached', pm: set.pm };
+}
+
+/** Pure: the card setup_future_usage owes the intent's customer (the one that paid), or null. */
+export function cardToSave(i: Intent): { customer: string; paymentMethod: string; attemptId: string } | null {
+  if (!i.setup_future_usage || !i.customer || (i.status !== 'succeeded' && i.status !== 'requires_capture')) return null;
+  const paid = [...i.attempts].reverse().find((a) => a.status === 'succeeded');
+  // A test card id (pm_card_visa) is every merchant's: nothing to save.
+  if (!paid || MAGIC_PAYMENT_METHODS[paid.payment_method]) return null;
+  return { customer: i.customer, paymentMethod: paid.payment_method, attemptId: paid.id };
+}
+
+export type SaveOutcome = 'saved' | 'not_owed' | 'taken' | 'detached' | 'gone';
+
+/**
+ * Stripe's setup_future_usage: once a payment of an intent that has it and a customer succeeds (or
+ * is authorized), its card is saved to the customer. Safe to run any number of times for the same
+ * payment (replays, the reconcile role's second run): see the top of this file. Throws when the
+ * vault or the customer's owner cannot be reached (the caller retries or logs).
+ */
+export async function saveCardAfterPayment(deps: SavedCardDeps, i: Intent, ctx: Omit<Ctx, 'commandId'>): Promise<SaveOutcome> {
+  const owed = cardToSave(i);
+  if (!owed) return 'not_owed';
+  const pm = await deps.vault.get(i.merchant_id, owed.paymentMethod, i.livemode, true);
+  if (!pm) return 'gone';
+  if (pm.saved_by === i.id && pm.customer !== owed.customer) return 'detached';
+  const r = await attachCard(deps, i.merchant_id, pm, owed.customer, { ...ctx, commandId: `save-card:${i.id}:${owed.attemptId}` }, i.id);
+  return r.kind === 'taken' ? 'taken' : 'saved';
+}
+
+/**
+ * A deleted customer's cards are let go: each record that still names it is cleared (the customer's
+ * list was emptied by its commit). Safe to repeat; throws when the vault cannot be reached.
+ */
+export async function releaseCards(vault: Vault, merchantId: string, customerId: string, paymentMethods: readonly string[]): Promise<void> {
+  for (const pm of paymentMethods) await vault.setCustomer(merchantId, pm, null, customerId);
+}
