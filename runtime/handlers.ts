@@ -9,6 +9,7 @@ import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
 import { renderPaymentIntent } from '../stripe/objects.ts';
 import type { Vault } from '../vault/mod.ts';
+import { cardForCustomer } from '../vault/saved-cards.ts';
 import type { EpnClient } from '../epn/client/mod.ts';
 import { EpnUnavailableError, EpnRejectedError } from '../epn/client/mod.ts';
 import { IdempotencyMismatchError, type AggregateStore, type CommandContext } from './aggregates.ts';
@@ -157,6 +158,8 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   }
   const pm = await deps.vault.get(merchantId, pmId, state.livemode);
   if (!pm) throw noSuch('PaymentMethod', pmId, 'payment_method');
+  // A new attempt only: one that a cut-off request started is resumed whatever happened to the card since.
+  if (!state.attempts.some((a) => a.id === attemptId)) await cardForCustomer(deps.vault, merchantId, pm, state.customer ?? null);
 
   state = (await run(deps, merchantId, intentId, { type: 'StartAttempt', attemptId, paymentMethod: pm.id, card: pm.card, now: ctx.now }, step(ctx, 'start'))).state;
   const attempt = state.attempts.find((a) => a.id === attemptId);

@@ -55,6 +55,19 @@ export const invalidParam = (param: string, message: string, code = 'parameter_i
  * retry later). The partition owner, which sees a repeat but not the key, leaves it out; the
  * gateway names it.
  */
+/**
+ * A saved card (attached to a customer) on a PaymentIntent that is not that customer's: Stripe's
+ * refusal, on create and on confirm.
+ */
+export const belongsToCustomer = (paymentMethod: string, customer: string) =>
+  new ApiError(
+    400,
+    'invalid_request_error',
+    'parameter_missing',
+    `The \`payment_method\` parameter supplied ${paymentMethod} belongs to the Customer ${customer}. Please include the Customer in the \`customer\` parameter on the PaymentIntent.`,
+    'payment_method',
+  );
+
 export const keyInUse = (idemKey?: string) =>
   new ApiError(
     409,

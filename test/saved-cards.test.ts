@@ -106,6 +106,19 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.equal(pi.customer, jenny.id);
   });
 
+  t.test('a saved card pays for its own customer only', async (t) => {
+    const belongs = { statusCode: 400, type: 'StripeInvalidRequestError', code: 'parameter_missing', param: 'payment_method' };
+    const noCustomer = await fails(stripe.paymentIntents.create({ amount: 500, currency: 'usd', payment_method: pm.id }));
+    t.match(noCustomer, belongs, 'on an intent without a customer: refused at create');
+    t.match(noCustomer?.message, `${pm.id} belongs to the Customer ${jenny.id}`, 'naming the customer, as Stripe does');
+    t.match(await fails(stripe.paymentIntents.create({ amount: 500, currency: 'usd', customer: sam.id, payment_method: pm.id, confirm: true })), belongs, 'another customer’s intent: refused');
+    const later = await stripe.paymentIntents.create({ amount: 500, currency: 'usd', customer: sam.id });
+    t.match(await fails(stripe.paymentIntents.confirm(later.id, { payment_method: pm.id })), belongs, 'and at confirm');
+    t.equal((await stripe.paymentIntents.retrieve(later.id)).status, 'requires_payment_method', 'nothing was attempted');
+    const own = await stripe.paymentIntents.create({ amount: 500, currency: 'usd', customer: jenny.id });
+    t.equal((await stripe.paymentIntents.confirm(own.id, { payment_method: pm.id })).status, 'succeeded', 'its own customer’s intent pays');
+  });
+
   t.test('detach', async (t) => {
     const detached = await stripe.paymentMethods.detach(pm.id);
     t.equal(detached.customer, null);

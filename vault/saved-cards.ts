@@ -12,7 +12,7 @@
 import type { Intent, SavedPaymentMethod } from '../actors/mod.ts';
 import type { CommandClient } from '../runtime/client.ts';
 import type { Ctx } from '../runtime/protocol.ts';
-import { noSuch } from '../stripe/errors.ts';
+import { belongsToCustomer, noSuch } from '../stripe/errors.ts';
 import { MAGIC_PAYMENT_METHODS } from './card.ts';
 import type { PaymentMethodRecord, Vault } from './vault.ts';
 
@@ -78,4 +78,15 @@ export async function saveCardAfterPayment(deps: SavedCardDeps, i: Intent, ctx: 
  */
 export async function releaseCards(vault: Vault, merchantId: string, customerId: string, paymentMethods: readonly string[]): Promise<void> {
   for (const pm of paymentMethods) await vault.setCustomer(merchantId, pm, null, customerId);
+}
+
+/**
+ * A saved card pays only for its own customer: Stripe refuses another customer's card (or a saved
+ * card on an intent without a customer), on create and on confirm. The record may come from the
+ * vault's short cache; a refusal is made on a fresh read, so a card detached a moment ago is not refused.
+ */
+export async function cardForCustomer(vault: Vault, merchantId: string, pm: PaymentMethodRecord, customer: string | null): Promise<void> {
+  if (!pm.customer || pm.customer === customer) return;
+  const fresh = await vault.get(merchantId, pm.id, pm.livemode, true);
+  if (fresh?.customer && fresh.customer !== customer) throw belongsToCustomer(pm.id, fresh.customer);
 }

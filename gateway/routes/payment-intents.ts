@@ -6,6 +6,7 @@ import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../strip
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { saveCardAfterPayment } from './payment-methods.ts';
+import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
@@ -119,7 +120,11 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
   const merchantId = p.merchant_id;
   const currency = checkCurrency(input.currency);
   checkAmount(input.amount, currency);
-  if (input.paymentMethod && !(await deps.vault.get(merchantId, input.paymentMethod, p.mode === 'live'))) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
+  if (input.paymentMethod) {
+    const pm = await deps.vault.get(merchantId, input.paymentMethod, p.mode === 'live');
+    if (!pm) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
+    await cardForCustomer(deps.vault, merchantId, pm, input.customer ?? null);
+  }
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
