@@ -18,6 +18,7 @@ import { registerAdmin } from './routes/admin.ts';
 import { registerIntents } from './routes/payment-intents.ts';
 import { registerPaymentMethods } from './routes/payment-methods.ts';
 import { registerCustomers } from './routes/customers.ts';
+import { registerAccount } from './routes/account.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
 import type { Customer } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
@@ -203,6 +204,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerCharges(app, deps);
   registerRefunds(app, deps);
   registerCustomers(app, deps);
+  registerAccount(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);

@@ -39,9 +39,46 @@ const AcceptedAndIgnored = {
   radar_options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 };
 
+/**
+ * A card as a request gives it: its number, expiry and CVC, or a Stripe test token (`card[token]=tok_visa`,
+ * test mode). Which fields are required depends on which: routes/payment-methods.ts cardOf checks.
+ */
+const CardInput = Type.Object(
+  {
+    number: Type.Optional(Type.String({ maxLength: 23 })),
+    exp_month: Type.Optional(Type.Integer()),
+    exp_year: Type.Optional(Type.Integer()),
+    cvc: Type.Optional(Type.String({ maxLength: 4 })),
+    token: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  opts,
+);
+const BillingDetails = Type.Object(
+  {
+    email: Type.Optional(Type.String()),
+    name: Type.Optional(Type.String()),
+    phone: Type.Optional(Type.String()),
+    address: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  opts,
+);
+
+/** Stripe's payment_method_data on a PaymentIntent: a card made into a PaymentMethod for it. */
+export const PaymentMethodData = Type.Object(
+  {
+    type: Type.Literal('card'),
+    card: CardInput,
+    billing_details: Type.Optional(BillingDetails),
+    metadata: Type.Optional(Metadata),
+  },
+  opts,
+);
+export type PaymentMethodData = Static<typeof PaymentMethodData>;
+
 export const CreateIntentBody = Type.Object(
   {
     ...AcceptedAndIgnored,
+    payment_method_data: Type.Optional(PaymentMethodData),
     amount: Type.Integer(),
     currency: Type.String({ minLength: 3, maxLength: 3 }),
     capture_method: Type.Optional(CaptureMethod),
@@ -88,6 +125,7 @@ export type UpdateIntentBody = Static<typeof UpdateIntentBody>;
 export const ConfirmIntentBody = Type.Object(
   {
     ...AcceptedAndIgnored,
+    payment_method_data: Type.Optional(PaymentMethodData),
     payment_method: Type.Optional(Type.String()),
     receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
     return_url: Type.Optional(Type.String()),
@@ -150,26 +188,8 @@ export type ListEventsQuery = Static<typeof ListEventsQuery>;
 export const CreatePaymentMethodBody = Type.Object(
   {
     type: Type.Literal('card'),
-    card: Type.Object(
-      {
-        number: Type.String({ maxLength: 23 }),
-        exp_month: Type.Integer(),
-        exp_year: Type.Integer(),
-        cvc: Type.Optional(Type.String({ maxLength: 4 })),
-      },
-      opts,
-    ),
-    billing_details: Type.Optional(
-      Type.Object(
-        {
-          email: Type.Optional(Type.String()),
-          name: Type.Optional(Type.String()),
-          phone: Type.Optional(Type.String()),
-          address: Type.Optional(Type.Record(Type.String(), Type.String())),
-        },
-        opts,
-      ),
-    ),
+    card: CardInput,
+    billing_details: Type.Optional(BillingDetails),
     metadata: Type.Optional(Metadata),
     expand: Type.Optional(Expand),
   },

@@ -434,6 +434,33 @@ export function stripeEventsOf(c: Commit): StripeEvent[] {
 
 /** Stripe's customer object. Fields we do not model yet are rendered as Stripe shows them when unset. */
 /**
+ * Stripe's Account (GET /v1/account): the merchant as the platform knows it. Card payments are what
+ * it can take; payouts and transfers are not ours to make. A GSTIN names an Indian business.
+ */
+export function renderAccount(m: Merchant): Obj {
+  const india = /^[0-9]{2}[A-Z0-9]{10}[0-9A-Z]{3}$/.test(m.gst_id);
+  return {
+    id: m.merchant_id,
+    object: 'account',
+    business_profile: { mcc: null, name: m.name, product_description: null, support_address: null, support_email: null, support_phone: null, support_url: null, url: null },
+    business_type: 'company',
+    capabilities: { card_payments: 'active' },
+    charges_enabled: true,
+    company: { address: { city: null, country: india ? 'IN' : null, line1: m.address, line2: null, postal_code: null, state: null }, name: m.name, tax_id_provided: m.gst_id.length > 0 },
+    country: india ? 'IN' : 'US',
+    created: m.created,
+    default_currency: india ? 'inr' : 'usd',
+    details_submitted: true,
+    email: null,
+    external_accounts: { object: 'list', data: [], has_more: false, url: `/v1/accounts/${m.merchant_id}/external_accounts` },
+    metadata: {},
+    payouts_enabled: false,
+    settings: { dashboard: { display_name: m.name, timezone: 'Etc/UTC' }, payments: { statement_descriptor: null } },
+    type: 'standard',
+  };
+}
+
+/**
  * Stripe's Customer. A deleted one is answered as Stripe's stub `{ id, object, deleted: true }`,
  * except in an event (`whole`: customer.deleted carries the customer as it was).
  */

@@ -58,6 +58,8 @@ const PROBES: Record<string, Probe> = {
   'get /v1/refunds/{id}': { kind: 'object', params: (i) => ({ id: i.refund }) },
   'post /v1/refunds/{id}': { kind: 'object', params: (i) => ({ id: i.refund }), body: () => ({ metadata: { x: '1' } }) },
   'get /v1/customers': { kind: 'list', query: (i) => ({ email: i.email }) },
+  'get /v1/account': { kind: 'list', ownMerchantOk: true },
+  'get /v1/accounts/{id}': { kind: 'object', params: (i) => ({ id: i.merchant }), ownMerchantOk: true },
   'get /v1/customers/search': { kind: 'list', query: (i) => ({ query: `email:'${i.email}'` }) },
   'get /v1/payment_intents/search': { kind: 'list', query: (i) => ({ query: `customer:'${i.customer}'` }) },
   'post /v1/customers': { kind: 'list', body: () => ({ email: 'mallory@example.com' }) },

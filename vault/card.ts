@@ -70,4 +70,14 @@ export const MAGIC_PAYMENT_METHODS: Record<string, string> = {
   pm_card_chargeDeclinedIncorrectCvc: '4000000000000127',
   pm_card_chargeDeclinedProcessingError: '4000000000000119',
   pm_card_chargeDeclinedVelocityLimitExceeded: '4000000000006975',
+  // 3-D Secure: the issuer asks for authentication (epn/sim/cards.ts THREE_DS_REQUIRED).
+  pm_card_threeDSecure2Required: '4000000000003220',
+  pm_card_authenticationRequired: '4000002760003184',
+  pm_card_authenticationRequiredOnSetup: '4000002500003155',
 };
+
+/**
+ * Stripe's test tokens (`card[token]=tok_visa`): the same cards as the magic payment methods, by the
+ * same names (pm_card_visa ↔ tok_visa). Test mode only; a PaymentMethod made from one is stored as any card.
+ */
+export const TEST_TOKENS: Record<string, string> = Object.fromEntries(Object.entries(MAGIC_PAYMENT_METHODS).map(([id, number]) => [id.replace(/^pm_card_/, 'tok_'), number]));

@@ -5,7 +5,11 @@ import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/error
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
-import { saveCardAfterPayment } from './payment-methods.ts';
+import { cardOf, saveCardAfterPayment, tokenizeCard } from './payment-methods.ts';
+import type { CardInput as VaultCard } from '../../vault/mod.ts';
+
+/** The statuses in which a confirm can take a (new) card. */
+const CONFIRMABLE: ReadonlySet<string> = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
 import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
@@ -22,6 +26,7 @@ import {
   CreateIntentBody,
   IdParams,
   IntendBody,
+  type PaymentMethodData,
   ListIntentsQuery,
   RetrieveQuery,
   SearchQuery,
@@ -95,6 +100,18 @@ interface CreateInput {
   confirm: boolean;
   returnUrl: string | null;
   setupFutureUsage?: SetupFutureUsage | null;
+  /** payment_method_data's card, checked: made into a PaymentMethod once the rest of the request is found good. */
+  paymentMethodData?: { card: VaultCard; extra: PaymentMethodData };
+}
+
+/** Stripe's refusal of two parameters that exclude each other. */
+const onlyOne = (a: string, b: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `You may only specify one of these parameters: ${a}, ${b}.`, b);
+
+/** payment_method_data's card checked before anything is written (null when not sent). */
+function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): { card: VaultCard; extra: PaymentMethodData } | undefined {
+  if (!b.payment_method_data) return undefined;
+  if (b.payment_method) throw onlyOne('payment_method', 'payment_method_data');
+  return { card: cardOf(b.payment_method_data.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'payment_method_data[card]'), extra: b.payment_method_data };
 }
 
 /** setup_future_usage as sent: '' unsets it. */
@@ -126,6 +143,9 @@ async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal
     await cardForCustomer(deps.vault, merchantId, pm, input.customer ?? null);
   }
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
+  // Everything else is found good: the card of payment_method_data becomes the intent's PaymentMethod.
+  const made = input.paymentMethodData ? await tokenizeCard(deps, req, p, input.paymentMethodData.card, input.paymentMethodData.extra, Math.floor(Date.now() / 1000), idem, `${route} payment_method_data`) : null;
+  if (made) input = { ...input, paymentMethod: made.id };
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
   const ctx = commandCtx(req, p, cmdId, idem);
@@ -178,8 +198,10 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
+    const paymentMethodData = cardOfData(b, p);
     return idempotentCommands(req, reply, deps, async (idem) => {
       const state = await createIntent(deps, req, p, 'POST /v1/payment_intents', {
+        ...(paymentMethodData ? { paymentMethodData } : {}),
         amount: b.amount,
         currency: b.currency,
         captureMethod: b.capture_method ?? 'automatic',
@@ -314,11 +336,20 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           throw new ApiError(400, 'invalid_request_error', 'parameter_unknown', 'Received unknown parameter: capture_method. This parameter cannot be set with a publishable API key.', 'capture_method');
         }
       }
+      const paymentMethodData = cardOfData(b, p);
       return idempotentCommands(req, reply, deps, async (idem) => {
         const changes: Updatable = {};
         if (b.payment_method) {
           if (!(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
           changes.payment_method = b.payment_method;
+        }
+        if (paymentMethodData) {
+          // Only for an intent that can take a card now: otherwise the confirm is refused as it is, and no card is stored.
+          const i = await readOwnIntent(deps, p, id);
+          if (!i) throw noSuch('payment_intent', id);
+          if (CONFIRMABLE.has(i.status)) {
+            changes.payment_method = (await tokenizeCard(deps, req, p, paymentMethodData.card, paymentMethodData.extra, Math.floor(Date.now() / 1000), idem, `POST /v1/payment_intents/${id}/confirm payment_method_data`)).id;
+          }
         }
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;

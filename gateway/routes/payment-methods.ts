@@ -7,14 +7,14 @@
 // where both agree. Attach sets the card record first, detach the customer's list first: a request cut
 // off between its two writes leaves a card no list shows (or one still named by its record), and its
 // retry with the same Idempotency-Key completes it.
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Customer, Intent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
-import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, type PaymentMethodRecord } from '../../vault/mod.ts';
+import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
 import { attachCard, cardToSave, saveCardAfterPayment as saveCard, savedOf } from '../../vault/saved-cards.ts';
-import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
@@ -68,39 +68,76 @@ async function savedCards(deps: GatewayDeps, p: Principal, c: Customer): Promise
 
 const cardError = (code: string, message: string, param: string) => new ApiError(402, 'card_error', code, message, param);
 
+type RequestCard = CreatePaymentMethodBody['card'];
+
+/**
+ * The card a request gives (`prefix`: where it sits, `card` or `payment_method_data[card]`): its number,
+ * expiry and CVC checked as Stripe checks them, or a Stripe test token (test mode only).
+ */
+export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: string): VaultCard {
+  if (c.token !== undefined) {
+    const given = (['number', 'exp_month', 'exp_year', 'cvc'] as const).find((k) => c[k] !== undefined);
+    if (given) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `You may only specify one of these parameters: ${prefix}[token], ${prefix}[${given}].`, `${prefix}[token]`);
+    const number = livemode ? undefined : TEST_TOKENS[c.token];
+    if (!number) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such token: '${c.token}'`, `${prefix}[token]`);
+    // A test token's card expires a year from now, as Stripe's do.
+    const d = new Date(now * 1000);
+    return { number, exp_month: d.getUTCMonth() + 1, exp_year: d.getUTCFullYear() + 1 };
+  }
+  for (const k of ['number', 'exp_month', 'exp_year'] as const) {
+    if (c[k] === undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', `Missing required param: ${prefix}[${k}].`, `${prefix}[${k}]`);
+  }
+  const number = c.number!.replace(/[\s-]/g, '');
+  const expMonth = c.exp_month!;
+  if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) throw cardError('incorrect_number', 'Your card number is incorrect.', `${prefix}[number]`);
+  if (expMonth < 1 || expMonth > 12) throw cardError('invalid_expiry_month', "Your card's expiration month is invalid.", `${prefix}[exp_month]`);
+  const expYear = c.exp_year! < 100 ? 2000 + c.exp_year! : c.exp_year!;
+  if (expYear > new Date(now * 1000).getUTCFullYear() + 50) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", `${prefix}[exp_year]`);
+  if (isExpired(expMonth, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", `${prefix}[exp_year]`);
+  if (c.cvc !== undefined && !cvcLengthOk(brandOf(number), c.cvc)) throw cardError('invalid_cvc', "Your card's security code is invalid.", `${prefix}[cvc]`);
+  return { number, exp_month: expMonth, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) };
+}
+
+/**
+ * A checked card into the vault as a new PaymentMethod. Under an Idempotency-Key its id is derived
+ * from the key and `route` (vault TokenizeOnce): a repeat gets the same card record, other parameters
+ * are refused; the request's trace learns which it was.
+ */
+export async function tokenizeCard(
+  deps: GatewayDeps,
+  req: FastifyRequest,
+  p: Principal,
+  card: VaultCard,
+  extra: { billing_details?: { email?: string; name?: string; phone?: string }; metadata?: Record<string, string> | '' },
+  now: number,
+  idem: CommandIdem | undefined,
+  route: string,
+): Promise<PaymentMethodRecord> {
+  const bd = extra.billing_details;
+  const once = idem ? { id: derivedId('pm', commandId(scopeOf(p), route, idem.key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId } : undefined;
+  const made = await deps.vault.tokenize(
+    p.merchant_id,
+    card,
+    { billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null }, metadata: extra.metadata || {} },
+    now,
+    p.mode === 'live',
+    once,
+  );
+  if (made.kind === 'mismatch') throw mismatch(idem!.key);
+  if (idem && made.kind === 'replayed') idem.trace.replayed ??= { request_id: made.requestId };
+  else if (idem) idem.trace.fresh = true;
+  return made.pm;
+}
+
 export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps): void {
   app.post<{ Body: CreatePaymentMethodBody }>('/v1/payment_methods', { schema: { body: CreatePaymentMethodBody } }, async (req, reply) => {
     const p = await principalOf(req, deps);
-    const c = req.body.card;
-    const number = c.number.replace(/[\s-]/g, '');
     const now = Math.floor(Date.now() / 1000);
-    if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) throw cardError('incorrect_number', 'Your card number is incorrect.', 'card[number]');
-    if (c.exp_month < 1 || c.exp_month > 12) throw cardError('invalid_expiry_month', "Your card's expiration month is invalid.", 'card[exp_month]');
-    const expYear = c.exp_year < 100 ? 2000 + c.exp_year : c.exp_year;
-    if (expYear > new Date(now * 1000).getUTCFullYear() + 50) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
-    if (isExpired(c.exp_month, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
-    if (c.cvc !== undefined && !cvcLengthOk(brandOf(number), c.cvc)) throw cardError('invalid_cvc', "Your card's security code is invalid.", 'card[cvc]');
+    const card = cardOf(req.body.card, p.mode === 'live', now, 'card');
     // Under an Idempotency-Key the card record is the key's record (vault TokenizeOnce): no KV record of its own.
     return idempotentCommands(req, reply, deps, async (idem) => {
-      const bd = req.body.billing_details;
-      const once = idem
-        ? { id: derivedId('pm', commandId(scopeOf(p), 'POST /v1/payment_methods', idem.key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId }
-        : undefined;
-      const made = await deps.vault.tokenize(
-        p.merchant_id,
-        { number, exp_month: c.exp_month, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) },
-        {
-          billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null },
-          metadata: req.body.metadata || {},
-        },
-        now,
-        p.mode === 'live',
-        once,
-      );
-      if (made.kind === 'mismatch') throw mismatch(idem!.key);
-      if (idem && made.kind === 'replayed') idem.trace.replayed ??= { request_id: made.requestId };
-      else if (idem) idem.trace.fresh = true;
-      return { status: 200, body: renderPaymentMethod(made.pm) };
+      const pm = await tokenizeCard(deps, req, p, card, req.body, now, idem, 'POST /v1/payment_methods');
+      return { status: 200, body: renderPaymentMethod(pm) };
     });
   });
 
