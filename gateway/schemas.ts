@@ -235,9 +235,12 @@ const CustomerFields = {
   phone: Type.Optional(Type.String({ maxLength: 20 })),
   metadata: Type.Optional(Metadata),
   expand: Type.Optional(Expand),
+  /** Stripe's invoice_settings: only the default card is kept ('' unsets it). */
+  invoice_settings: Type.Optional(Type.Object({ default_payment_method: Type.Optional(Type.String({ maxLength: 255 })) }, opts)),
 };
 
-export const CreateCustomerBody = Type.Object(CustomerFields, opts);
+/** `payment_method`: a card attached to the new customer. */
+export const CreateCustomerBody = Type.Object({ ...CustomerFields, payment_method: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }, opts);
 export type CreateCustomerBody = Static<typeof CreateCustomerBody>;
 
 export const UpdateCustomerBody = Type.Object(CustomerFields, opts);

@@ -233,7 +233,7 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
   },
   'customer.updated': {
     v: 1,
-    data: Type.Partial(obj({ email: NullableStr, name: NullableStr, description: NullableStr, phone: NullableStr, metadata: Metadata })),
+    data: Type.Partial(obj({ email: NullableStr, name: NullableStr, description: NullableStr, phone: NullableStr, metadata: Metadata, default_payment_method: NullableStr })),
   },
   // Carries no personal data: only why, and which fields were cleared.
   'customer.erased': {

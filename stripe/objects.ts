@@ -479,7 +479,7 @@ export function renderCustomer(c: Customer, whole = false): Obj {
     discount: null,
     email: c.email,
     invoice_prefix: invoicePrefix(c.id),
-    invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+    invoice_settings: { custom_fields: null, default_payment_method: c.default_payment_method ?? null, footer: null, rendering_options: null },
     livemode: c.livemode,
     metadata: c.metadata,
     name: c.name,

@@ -119,6 +119,34 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.equal((await stripe.paymentIntents.confirm(own.id, { payment_method: pm.id })).status, 'succeeded', 'its own customer’s intent pays');
   });
 
+  t.test('a card attached at create, and the default card (invoice_settings)', async (t) => {
+    // Stripe's own test snippet: a test card id attaches as a card of the customer's own, and is its default.
+    const lee = await stripe.customers.create({ email: 'lee@example.com', payment_method: 'pm_card_visa', invoice_settings: { default_payment_method: 'pm_card_visa' } });
+    const dflt = lee.invoice_settings.default_payment_method as string;
+    t.match(dflt, /^pm_/);
+    t.not(dflt, 'pm_card_visa', 'the customer’s own card');
+    t.same((await stripe.customers.listPaymentMethods(lee.id)).data.map((x) => x.id), [dflt], 'attached');
+    const expanded = await stripe.customers.retrieve(lee.id, { expand: ['invoice_settings.default_payment_method'] });
+    t.match(((expanded as Stripe.Customer).invoice_settings.default_payment_method as Stripe.PaymentMethod).card, { last4: '4242' }, 'expand[]=invoice_settings.default_payment_method');
+
+    const second = await stripe.paymentMethods.attach((await card('5555555555554444')).id, { customer: lee.id });
+    t.equal((await stripe.customers.update(lee.id, { invoice_settings: { default_payment_method: second.id } })).invoice_settings.default_payment_method, second.id, 'another attached card as default');
+    const stranger = await card();
+    t.match(
+      await fails(stripe.customers.update(lee.id, { invoice_settings: { default_payment_method: stranger.id } })),
+      { statusCode: 400, code: 'resource_missing', param: 'invoice_settings[default_payment_method]' },
+      'a card not attached cannot be the default',
+    );
+    await stripe.paymentMethods.detach(second.id);
+    t.equal((await stripe.customers.retrieve(lee.id) as Stripe.Customer).invoice_settings.default_payment_method, null, 'detaching the default unsets it');
+    t.equal((await stripe.customers.update(lee.id, { invoice_settings: { default_payment_method: dflt } })).invoice_settings.default_payment_method, dflt);
+    t.equal((await stripe.customers.update(lee.id, { invoice_settings: { default_payment_method: '' } })).invoice_settings.default_payment_method, null, "'' unsets it");
+
+    t.match(await fails(stripe.customers.create({ email: 'x@example.com', invoice_settings: { default_payment_method: stranger.id } })), { statusCode: 400, param: 'invoice_settings[default_payment_method]' }, 'a default that is not the card attached at create');
+    t.match(await fails(stripe.customers.create({ email: 'x@example.com', payment_method: dflt })), { statusCode: 400, code: 'payment_method_unexpected_state' }, 'another customer’s card at create');
+    t.match(await fails(stripe.customers.create({ email: 'x@example.com', payment_method: 'pm_nope' })), { statusCode: 404, code: 'resource_missing', param: 'payment_method' });
+  });
+
   t.test('detach', async (t) => {
     const detached = await stripe.paymentMethods.detach(pm.id);
     t.equal(detached.customer, null);
@@ -177,7 +205,7 @@ t.test('saved cards through the official stripe SDK', async (t) => {
   });
 
   t.test('events: payment_method.attached and .detached', async (t) => {
-    const types = async (type: string) => (await stripe.events.list({ type })).data.filter((e) => (e.data.object as { id: string }).id === pm.id);
+    const types = async (type: string) => (await stripe.events.list({ type, limit: 100 })).data.filter((e) => (e.data.object as { id: string }).id === pm.id);
     const att = await eventually(async () => (await types('payment_method.attached'))[0], 10_000);
     t.match(att.data.object, { id: pm.id, object: 'payment_method', customer: jenny.id, card: { last4: '4242' } });
     const det = await eventually(async () => (await types('payment_method.detached'))[0], 10_000);

@@ -184,3 +184,18 @@ t.test('Delete marks the customer deleted and drops its saved cards; then it tak
   it.given(t, [created, deleted]).when({ type: 'Erase', reason: 'request', now: T0 + 40 }).thenState((s) => s !== null && s.email === null && s.deleted === true);
   it.given(t, []).when({ type: 'Delete', now: T0 }).thenThrows('resource_missing', { status: 404 });
 });
+
+t.test('Update sets the default card (invoice_settings) only to an attached one; detaching it unsets it', async (t) => {
+  const setDefault = (pm: string | null): CustomerCommand => ({ type: 'Update', changes: {}, defaultPaymentMethod: pm, now: T0 + 20 });
+  const defaulted: CustomerEvent = { type: 'customer.updated', at: T0 + 20, data: { default_payment_method: 'pm_1' } };
+  it.given(t, [created, attached]).when(setDefault('pm_1')).then([defaulted]).thenState((s) => s?.default_payment_method === 'pm_1');
+  it.given(t, [created, attached, defaulted]).when(setDefault('pm_1')).thenNothing();
+  it.given(t, [created]).when(setDefault('pm_1')).thenThrows('resource_missing', { status: 400 });
+  it.given(t, [created, attached, defaulted])
+    .when(setDefault(null))
+    .then([{ type: 'customer.updated', at: T0 + 20, data: { default_payment_method: null } }])
+    .thenState((s) => s?.default_payment_method === null);
+  it.given(t, [created, attached, defaulted])
+    .when({ type: 'DetachPaymentMethod', paymentMethod: card, now: T0 + 30 })
+    .thenState((s) => s !== null && s.default_payment_method === null && s.payment_methods?.length === 0);
+});

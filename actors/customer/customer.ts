@@ -20,6 +20,8 @@ export interface Customer {
    * and a payment method counts as attached where both agree (gateway/routes/payment-methods.ts).
    */
   payment_methods?: string[];
+  /** Stripe's invoice_settings.default_payment_method: one of payment_methods, or null. */
+  default_payment_method?: string | null;
   /** Deleted (Stripe's DELETE /v1/customers/:id): it answers as a deleted stub and takes no more changes. */
   deleted?: true;
 }
@@ -62,7 +64,8 @@ export type CustomerCommand =
       metadata: Record<string, string>;
       now: number;
     }
-  | { type: 'Update'; changes: CustomerFields; metadata?: MetadataPatch; now: number }
+  /** `defaultPaymentMethod`: invoice_settings.default_payment_method, an attached card or null. */
+  | { type: 'Update'; changes: CustomerFields; metadata?: MetadataPatch; defaultPaymentMethod?: string | null; now: number }
   /**
    * Erasure (GDPR art. 17 / retention): the customer's personal data (email, name, phone and the
    * free-text description) become null; id, mode, metadata keys and every amount elsewhere stay.
@@ -87,7 +90,7 @@ export type CustomerEvent =
       type: 'customer.updated';
       at: number;
       /** The changed fields; `metadata` is the whole metadata after the merge. */
-      data: CustomerFields & { metadata?: Record<string, string> };
+      data: CustomerFields & { metadata?: Record<string, string>; default_payment_method?: string | null };
     }
   | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } }
   | { type: 'customer.payment_method_attached'; at: number; data: { payment_method: SavedPaymentMethod } }
@@ -162,6 +165,17 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
         const v = cmd.changes[f];
         if (v !== undefined && v !== s[f]) data[f] = v;
       }
+      const dpm = cmd.defaultPaymentMethod;
+      if (dpm !== undefined && dpm !== (s.default_payment_method ?? null)) {
+        if (dpm !== null && !(s.payment_methods ?? []).includes(dpm)) {
+          throw new DomainError(
+            'resource_missing',
+            `The customer does not have a payment method with the ID ${dpm}. The payment method must be attached to the customer.`,
+            'invoice_settings[default_payment_method]',
+          );
+        }
+        data.default_payment_method = dpm;
+      }
       if (cmd.metadata !== undefined) {
         const metadata = mergeMetadata(s.metadata, cmd.metadata);
         if (!sameMetadata(metadata, s.metadata)) {
@@ -216,10 +230,15 @@ function evolve(s: CustomerState, e: CustomerEvent): CustomerState {
       return { ...s, payment_methods: [...(s.payment_methods ?? []), e.data.payment_method.id] };
     case 'customer.payment_method_detached':
       if (s === null) return s;
-      return { ...s, payment_methods: (s.payment_methods ?? []).filter((id) => id !== e.data.payment_method.id) };
+      return {
+        ...s,
+        payment_methods: (s.payment_methods ?? []).filter((id) => id !== e.data.payment_method.id),
+        // The default card detached: no default any more (as at Stripe).
+        ...(s.default_payment_method === e.data.payment_method.id ? { default_payment_method: null } : {}),
+      };
     case 'customer.deleted':
       if (s === null) return s;
-      return { ...s, deleted: true, payment_methods: [] };
+      return { ...s, deleted: true, payment_methods: [], ...(s.default_payment_method ? { default_payment_method: null } : {}) };
     default:
       return assertNever(e);
   }

@@ -1,12 +1,13 @@
 // /v1/customers: create, retrieve, update and list Stripe customers (email, name, description,
-// phone, metadata). Secret keys only; a customer of another merchant or of the other mode does not
+// phone, metadata, invoice_settings.default_payment_method; a card attached at create). Secret keys only; a customer of another merchant or of the other mode does not
 // exist for the key.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Customer, CustomerFields } from '../../actors/mod.ts';
 import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
-import { renderCustomer } from '../../stripe/objects.ts';
+import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
-import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
+import { attachToCustomer } from './payment-methods.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
@@ -66,9 +67,34 @@ function checkExpand(expand: string[] | undefined): void {
   }
 }
 
-function render(c: Customer, expand: string[] | undefined): Record<string, unknown> {
+/** The customer; `invoice_settings.default_payment_method` expanded to its card when asked (the others stay null). */
+async function render(deps: GatewayDeps, c: Customer, expand: string[] | undefined): Promise<Record<string, unknown>> {
   checkExpand(expand);
-  return renderCustomer(c);
+  const body = renderCustomer(c);
+  if (c.default_payment_method && !c.deleted && expand?.includes('invoice_settings.default_payment_method')) {
+    const pm = await deps.vault.get(c.merchant_id, c.default_payment_method, c.livemode);
+    if (pm) body.invoice_settings = { ...(body.invoice_settings as object), default_payment_method: renderPaymentMethod(pm) };
+  }
+  return body;
+}
+
+/** invoice_settings.default_payment_method as sent: '' unsets it (null), absent leaves it. */
+const defaultPaymentMethodOf = (b: { invoice_settings?: { default_payment_method?: string } }) => emptyToNull(b.invoice_settings?.default_payment_method);
+
+/** Stripe's answer to a default card that is not one of the customer's (the decider gives the same). */
+const notAttached = (pm: string) =>
+  new ApiError(400, 'invalid_request_error', 'resource_missing', `The customer does not have a payment method with the ID ${pm}. The payment method must be attached to the customer.`, 'invoice_settings[default_payment_method]');
+
+/** Makes an attached card the customer's default (customer create with payment_method + invoice_settings). */
+async function setDefault(deps: GatewayDeps, req: FastifyRequest, p: Principal, customerId: string, pmId: string): Promise<Customer> {
+  const cmdId = commandId(scopeOf(p), `POST /v1/customers ${customerId} invoice_settings ${pmId}`, idempotencyKeyOf(req));
+  return (await deps.commands.send({
+    op: 'customer.update',
+    merchantId: p.merchant_id,
+    customerId,
+    command: { type: 'Update', changes: {}, defaultPaymentMethod: pmId, now: now() },
+    ctx: commandCtx(req, p, cmdId),
+  })) as Customer;
 }
 
 export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void {
@@ -78,10 +104,12 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
     const b = req.body;
     const fields = fieldsOf(b);
     checkExpand(b.expand); // a bad expand is refused before anything is written
-    return idempotentCommands(req, reply, deps, async (idem) => {
+    const dpm = defaultPaymentMethodOf(b);
+    if (dpm && dpm !== b.payment_method) throw notAttached(dpm);
+    const create = async (idem: CommandIdem | undefined) => {
       const cmdId = commandId(scopeOf(p), 'POST /v1/customers', idempotencyKeyOf(req));
       const customerId = derivedId('cus', cmdId);
-      const state = (await deps.commands.send({
+      return (await deps.commands.send({
         op: 'customer.create',
         merchantId: p.merchant_id,
         customerId,
@@ -99,7 +127,18 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
         },
         ctx: commandCtx(req, p, cmdId, idem),
       }, idem?.trace)) as Customer;
-      return { status: 200, body: render(state, b.expand) };
+    };
+    if (!b.payment_method) return idempotentCommands(req, reply, deps, async (idem) => ({ status: 200, body: await render(deps, await create(idem), b.expand) }));
+    // With a card to attach (and maybe to make the default): several writes, so the KV path keeps the answer.
+    const pmId = b.payment_method;
+    const card = await deps.vault.get(p.merchant_id, pmId, p.mode === 'live', true);
+    if (!card) throw noSuch('PaymentMethod', pmId, 'payment_method');
+    if (card.customer) throw new ApiError(400, 'invalid_request_error', 'payment_method_unexpected_state', 'The payment method you provided has already been attached to a customer.', 'payment_method');
+    return idempotent(req, reply, deps, scopeOf(p), async () => {
+      let state = await create(undefined);
+      const attached = await attachToCustomer(deps, req, p, pmId, state.id, (id: string) => `POST /v1/customers ${state.id} payment_method ${id}`);
+      if (dpm) state = await setDefault(deps, req, p, state.id, attached.id);
+      return { status: 200, body: await render(deps, state, b.expand) };
     });
   });
 
@@ -110,7 +149,7 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
     const expand = itemExpand(q.expand);
     checkExpand(expand);
     const page = await deps.searchCustomers({ merchantId: p.merchant_id, livemode: p.mode === 'live', query: parseSearchQuery('customers', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
-    return searchResult('/v1/customers/search', page.data.map((c) => render(c, expand)), page.hasMore, page.data.at(-1)?.id);
+    return searchResult('/v1/customers/search', await Promise.all(page.data.map((c) => render(deps, c, expand))), page.hasMore, page.data.at(-1)?.id);
   });
 
   app.get<{ Params: IdParams; Querystring: RetrieveCustomerQuery }>(
@@ -121,7 +160,7 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       requireSecret(p);
       const c = await readOwnCustomer(deps, p, req.params.id);
       if (!c) throw noSuch('customer', req.params.id);
-      return render(c, req.query.expand);
+      return render(deps, c, req.query.expand);
     },
   );
 
@@ -134,6 +173,7 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       const b = req.body;
       const id = req.params.id;
       const changes = fieldsOf(b);
+      const dpm = defaultPaymentMethodOf(b);
       checkExpand(b.expand);
       return idempotentCommands(req, reply, deps, async (idem) => {
         const cmdId = commandId(scopeOf(p), `POST /v1/customers/${id}`, idempotencyKeyOf(req));
@@ -142,10 +182,10 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
           merchantId: p.merchant_id,
           customerId: id,
           // Metadata is merged by the customer's single writer, so concurrent updates lose no key.
-          command: { type: 'Update', changes, ...(b.metadata !== undefined ? { metadata: b.metadata } : {}), now: now() },
+          command: { type: 'Update', changes, ...(b.metadata !== undefined ? { metadata: b.metadata } : {}), ...(dpm !== undefined ? { defaultPaymentMethod: dpm } : {}), now: now() },
           ctx: commandCtx(req, p, cmdId, idem),
         }, idem?.trace)) as Customer;
-        return { status: 200, body: render(state, b.expand) };
+        return { status: 200, body: await render(deps, state, b.expand) };
       });
     },
   );
@@ -181,6 +221,6 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
       return e.slice(5);
     });
     const page = await deps.listCustomers(p.merchant_id, p.mode === 'live', q);
-    return listObject('/v1/customers', page.data.map((c) => render(c, expand)), page.hasMore);
+    return listObject('/v1/customers', await Promise.all(page.data.map((c) => render(deps, c, expand))), page.hasMore);
   });
 }

@@ -48,6 +48,26 @@ export async function saveCardAfterPayment(deps: GatewayDeps, i: Intent, ctx: Om
   }
 }
 
+/**
+ * Attaches a card (by id) to a customer, as POST /v1/payment_methods/:id/attach does: a test card id
+ * (pm_card_visa, every merchant's) becomes a card of the customer's own like it, as at Stripe;
+ * another customer's card is refused. `route(id)`: the route the attach command's id derives from.
+ */
+export async function attachToCustomer(deps: GatewayDeps, req: FastifyRequest, p: Principal, pmId: string, customerId: string, route: (pmId: string) => string): Promise<PaymentMethodRecord> {
+  let pm = await deps.vault.get(p.merchant_id, pmId, p.mode === 'live', true);
+  if (!pm) throw noSuch('PaymentMethod', pmId, 'payment_method');
+  const magic = MAGIC_PAYMENT_METHODS[pm.id];
+  if (magic) {
+    const made = await deps.vault.tokenize(p.merchant_id, { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year }, {}, Math.floor(Date.now() / 1000), false);
+    if (made.kind === 'mismatch') throw new Error('a card without a key cannot mismatch');
+    pm = made.pm;
+  }
+  const cmdId = commandId(scopeOf(p), route(pm.id), idempotencyKeyOf(req));
+  const set = await attachCard(deps, p.merchant_id, pm, customerId, commandCtx(req, p, cmdId));
+  if (set.kind === 'taken') throw unexpectedState('The payment method you provided has already been attached to a customer.');
+  return set.pm;
+}
+
 /** The payment method, with `customer` expanded when asked (the only expandable field here). */
 async function render(deps: GatewayDeps, p: Principal, pm: PaymentMethodRecord, expand: readonly string[] | undefined): Promise<Record<string, unknown>> {
   const body = renderPaymentMethod(pm);
@@ -160,20 +180,8 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
       // Two writes (the card record, then the customer): the stored answer makes a retry safe.
       return idempotent(req, reply, deps, scopeOf(p), async () => {
         const customer = await requireCustomerParam(deps, p, b.customer);
-        let pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live', true);
-        if (!pm) throw noSuch('PaymentMethod', req.params.id, 'payment_method');
-        const now = Math.floor(Date.now() / 1000);
-        const magic = MAGIC_PAYMENT_METHODS[pm.id];
-        if (magic) {
-          // A test card id (pm_card_visa) is every merchant's: as at Stripe, the customer gets a card of its own like it.
-          const made = await deps.vault.tokenize(p.merchant_id, { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year }, {}, now, false);
-          if (made.kind === 'mismatch') throw new Error('a card without a key cannot mismatch');
-          pm = made.pm;
-        }
-        const cmdId = commandId(scopeOf(p), `POST /v1/payment_methods/${pm.id}/attach`, idempotencyKeyOf(req));
-        const set = await attachCard(deps, p.merchant_id, pm, customer.id, commandCtx(req, p, cmdId));
-        if (set.kind === 'taken') throw unexpectedState('The payment method you provided has already been attached to a customer.');
-        return { status: 200, body: await render(deps, p, set.pm, b.expand) };
+        const pm = await attachToCustomer(deps, req, p, req.params.id, customer.id, (id) => `POST /v1/payment_methods/${id}/attach`);
+        return { status: 200, body: await render(deps, p, pm, b.expand) };
       });
     },
   );
