@@ -112,6 +112,7 @@ export const UpdateIntentBody = Type.Object(
     currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
     capture_method: Type.Optional(CaptureMethod),
     payment_method: Type.Optional(Type.String()),
+    payment_method_data: Type.Optional(PaymentMethodData),
     metadata: Type.Optional(Metadata),
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),

@@ -64,6 +64,13 @@ t.test('Stripe test-mode inputs through the official SDK', async (t) => {
     t.equal(confirmed.status, 'succeeded');
     t.equal((await stripe.paymentMethods.retrieve(confirmed.payment_method as string)).card!.last4, '4444', 'confirm with a raw card');
 
+    const updated = await stripe.paymentIntents.update((await stripe.paymentIntents.create({ amount: 800, currency: 'usd' })).id, {
+      payment_method_data: { type: 'card', card: { token: 'tok_amex' } } as never,
+    });
+    t.equal(updated.status, 'requires_confirmation', 'update with payment_method_data gives the intent its card');
+    t.equal((await stripe.paymentMethods.retrieve(updated.payment_method as string)).card!.brand, 'amex');
+    t.equal((await stripe.paymentIntents.confirm(updated.id)).status, 'succeeded');
+
     t.match(
       await fails(stripe.paymentIntents.create({ amount: 900, currency: 'usd', payment_method: 'pm_card_visa', payment_method_data: { type: 'card', card: { token: 'tok_visa' } } as never })),
       { statusCode: 400, code: 'parameter_invalid', param: 'payment_method_data' },

@@ -107,6 +107,17 @@ interface CreateInput {
 /** Stripe's refusal of two parameters that exclude each other. */
 const onlyOne = (a: string, b: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `You may only specify one of these parameters: ${a}, ${b}.`, b);
 
+/**
+ * payment_method_data's card stored for an intent that can take a card now (its id); null for one
+ * that cannot: the request is then refused by the intent as it would be anyway, and no card is stored.
+ */
+async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, intentId: string, data: { card: VaultCard; extra: PaymentMethodData }, idem: CommandIdem | undefined, route: string): Promise<string | null> {
+  const i = await readOwnIntent(deps, p, intentId);
+  if (!i) throw noSuch('payment_intent', intentId);
+  if (!CONFIRMABLE.has(i.status)) return null;
+  return (await tokenizeCard(deps, req, p, data.card, data.extra, Math.floor(Date.now() / 1000), idem, `${route} payment_method_data`)).id;
+}
+
 /** payment_method_data's card checked before anything is written (null when not sent). */
 function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): { card: VaultCard; extra: PaymentMethodData } | undefined {
   if (!b.payment_method_data) return undefined;
@@ -288,6 +299,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const p = await principalOf(req, deps);
       requireSecret(p);
       const b = req.body;
+      const paymentMethodData = cardOfData(b, p);
       return idempotentCommands(req, reply, deps, async (idem) => {
         const changes: Updatable = {};
         if (b.currency !== undefined) changes.currency = checkCurrency(b.currency);
@@ -307,6 +319,10 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.payment_method !== undefined) {
           if (b.payment_method && !(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
           changes.payment_method = b.payment_method || null;
+        }
+        if (paymentMethodData) {
+          const made = await cardForIntent(deps, req, p, req.params.id, paymentMethodData, idem, `POST /v1/payment_intents/${req.params.id}`);
+          if (made) changes.payment_method = made;
         }
         if (b.metadata !== undefined) {
           const existing = (await readOwnIntent(deps, p, req.params.id))?.metadata ?? {};
@@ -344,12 +360,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           changes.payment_method = b.payment_method;
         }
         if (paymentMethodData) {
-          // Only for an intent that can take a card now: otherwise the confirm is refused as it is, and no card is stored.
-          const i = await readOwnIntent(deps, p, id);
-          if (!i) throw noSuch('payment_intent', id);
-          if (CONFIRMABLE.has(i.status)) {
-            changes.payment_method = (await tokenizeCard(deps, req, p, paymentMethodData.card, paymentMethodData.extra, Math.floor(Date.now() / 1000), idem, `POST /v1/payment_intents/${id}/confirm payment_method_data`)).id;
-          }
+          const made = await cardForIntent(deps, req, p, id, paymentMethodData, idem, `POST /v1/payment_intents/${id}/confirm`);
+          if (made) changes.payment_method = made;
         }
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
