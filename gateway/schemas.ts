@@ -21,6 +21,25 @@ const Paging = {
 
 export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
 
+const OptStr = Type.Optional(Type.String({ maxLength: 5000 }));
+/** Stripe's shipping hash: the fields it has, nothing else (an unknown key is parameter_unknown, as at Stripe). */
+const Shipping = Type.Object(
+  {
+    name: OptStr,
+    phone: OptStr,
+    carrier: OptStr,
+    tracking_number: OptStr,
+    address: Type.Optional(Type.Object({ line1: OptStr, line2: OptStr, city: OptStr, state: OptStr, postal_code: OptStr, country: OptStr }, opts)),
+  },
+  opts,
+);
+/** payment_method_options by Stripe's payment method types: each type's options accepted as sent; an unknown type is refused. */
+const PM_OPTION_TYPES = ['card', 'card_present', 'link', 'us_bank_account', 'sepa_debit', 'acss_debit', 'au_becs_debit', 'bacs_debit', 'bancontact', 'ideal', 'eps', 'giropay', 'p24', 'sofort', 'klarna', 'affirm', 'afterpay_clearpay', 'paypal', 'cashapp', 'amazon_pay', 'revolut_pay', 'wechat_pay', 'alipay', 'customer_balance', 'konbini', 'blik', 'boleto', 'oxxo', 'pix', 'promptpay', 'paynow', 'grabpay', 'fpx', 'mobilepay', 'swish', 'twint', 'zip'];
+const PaymentMethodOptions = Type.Object(
+  Object.fromEntries(PM_OPTION_TYPES.map((k) => [k, Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Literal('')]))])),
+  opts,
+);
+
 /**
  * Parameters integrations commonly send that do not change how a card payment is authorized here:
  * accepted (validated for shape) and not acted on, so an unchanged Stripe integration keeps working;
@@ -31,12 +50,12 @@ const AcceptedAndIgnored = {
   setup_future_usage: Type.Optional(Type.Union([Type.Literal('off_session'), Type.Literal('on_session'), Type.Literal('')])),
   off_session: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('one_off'), Type.Literal('recurring')])),
   statement_descriptor_suffix: Type.Optional(Type.String({ maxLength: 22 })),
-  shipping: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Literal('')])),
-  payment_method_options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  shipping: Type.Optional(Type.Union([Shipping, Type.Literal('')])),
+  payment_method_options: Type.Optional(PaymentMethodOptions),
   error_on_requires_action: Type.Optional(Type.Boolean()),
   use_stripe_sdk: Type.Optional(Type.Boolean()),
-  mandate_data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  radar_options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  mandate_data: Type.Optional(Type.Object({ customer_acceptance: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, opts)),
+  radar_options: Type.Optional(Type.Object({ session: Type.Optional(Type.String({ maxLength: 5000 })) }, opts)),
 };
 
 /**
@@ -324,6 +343,28 @@ export const ListRefundsQuery = Type.Object(
   opts,
 );
 export type ListRefundsQuery = Static<typeof ListRefundsQuery>;
+
+/** The legacy Charges API's create: a card by test token (`source=tok_visa`) or PaymentMethod id, or a customer's default card. */
+export const CreateChargeBody = Type.Object(
+  {
+    amount: Type.Integer(),
+    currency: Type.String({ minLength: 3, maxLength: 3 }),
+    source: Type.Optional(Type.String({ maxLength: 255 })),
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+    capture: Type.Optional(Type.Boolean()),
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    metadata: Type.Optional(Metadata),
+    receipt_email: Type.Optional(Type.String({ format: 'email' })),
+    statement_descriptor: Type.Optional(Type.String({ maxLength: 22 })),
+    statement_descriptor_suffix: AcceptedAndIgnored.statement_descriptor_suffix,
+    shipping: AcceptedAndIgnored.shipping,
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateChargeBody = Static<typeof CreateChargeBody>;
+export const CaptureChargeBody = Type.Object({ amount: Type.Optional(Type.Integer()), receipt_email: Type.Optional(Type.String({ format: 'email' })), expand: Type.Optional(Expand) }, opts);
+export type CaptureChargeBody = Static<typeof CaptureChargeBody>;
 
 export const ListChargesQuery = Type.Object(
   {

@@ -111,6 +111,11 @@ t.test('Stripe API conformance', async (t) => {
     const fee = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', application_fee_amount: 100 }));
     t.ok(fee instanceof Stripe.errors.StripeInvalidRequestError);
     t.equal(fee.param, 'application_fee_amount');
+    // The accepted hashes have Stripe's shapes: an unknown payment method type or shipping field is unknown.
+    const pmo = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', payment_method_options: { nonsense_type: { x: '1' } } as never }));
+    t.match(pmo, { statusCode: 400, code: 'parameter_unknown' }, 'payment_method_options[nonsense_type]');
+    const ship = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', shipping: { name: 'Ada', planet: 'Mars' } as never }));
+    t.match(ship, { statusCode: 400, code: 'parameter_unknown' }, 'shipping[planet]');
   });
 
   await t.test('manual capture, partial capture', async (t) => {

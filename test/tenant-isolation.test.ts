@@ -51,6 +51,8 @@ const PROBES: Record<string, Probe> = {
   'post /v1/payment_intents/{id}/capture': { kind: 'object', params: (i) => ({ id: i.payment_intent }), body: () => ({}) },
   'post /v1/payment_intents/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.payment_intent }), body: () => ({}) },
   'get /v1/charges': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
+  'post /v1/charges': { kind: 'reference', body: (i) => ({ amount: 1000, currency: 'usd', customer: i.customer }) },
+  'post /v1/charges/{id}/capture': { kind: 'object', params: (i) => ({ id: i.charge }), body: () => ({}) },
   'get /v1/charges/{id}': { kind: 'object', params: (i) => ({ id: i.charge }) },
   'get /v1/charges/{id}/refunds': { kind: 'object', params: (i) => ({ id: i.charge }) },
   'get /v1/refunds': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },

@@ -1,15 +1,21 @@
-// /v1/charges (retrieve, list) and /v1/charges/:id/refunds. A charge is an attempt of an intent:
+// /v1/charges (create, capture, retrieve, list) and /v1/charges/:id/refunds. A charge is an attempt of an intent:
 // a single charge is read from its intent's last commit (its id names the intent; older ones are
 // found through pay_index), lists come from
 // the projection. Another merchant's or the other mode's charge does not exist for the key.
+// The legacy Charges API's create is a PaymentIntent created and confirmed at once, answered as its
+// charge; its capture is the intent's capture.
 import type { FastifyInstance } from 'fastify';
 import type { Attempt, Intent } from '../../actors/mod.ts';
-import { noSuch, cannotExpand } from '../../stripe/errors.ts';
+import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { renderCharge, renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
-import { principalOf, type GatewayDeps } from '../app.ts';
+import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { cardOf } from './payment-methods.ts';
+import { createIntent, type CreateInput } from './payment-intents.ts';
+import { requireCustomerParam } from './customers.ts';
+import { commandId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
-import { requireSecret, type Principal } from '../auth.ts';
-import { IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
 import { intentIdOfCharge } from '../ids.ts';
 
@@ -30,6 +36,11 @@ export async function intentHolding(deps: GatewayDeps, p: Principal, id: string)
 }
 
 
+/** A bad expand is refused before anything is written. */
+function checkChargeExpand(expand: readonly string[] | undefined): void {
+  for (const path of expand ?? []) if (!['payment_intent', 'refunds', 'balance_transaction', 'customer'].includes(path)) throw cannotExpand(path);
+}
+
 export function chargeObject(i: Intent, a: Attempt, expand: readonly string[] | undefined): Obj {
   const o = renderCharge(i, a);
   for (const path of expand ?? []) {
@@ -41,7 +52,73 @@ export function chargeObject(i: Intent, a: Attempt, expand: readonly string[] | 
   return o;
 }
 
+/** The card a legacy charge is made with: a test token, a PaymentMethod, or the customer's default card. */
+async function chargeCard(deps: GatewayDeps, p: Principal, b: CreateChargeBody): Promise<Pick<CreateInput, 'paymentMethod' | 'paymentMethodData'>> {
+  if (b.source?.startsWith('tok_')) {
+    const card = cardOf({ token: b.source }, p.mode === 'live', Math.floor(Date.now() / 1000), 'card');
+    return { paymentMethod: null, paymentMethodData: { card, extra: { type: 'card', card: { token: b.source } } } };
+  }
+  if (b.source) return { paymentMethod: b.source };
+  if (!b.customer) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', 'Must provide source or customer.', 'source');
+  const c = await requireCustomerParam(deps, p, b.customer);
+  const pm = c.default_payment_method ?? c.payment_methods?.at(-1);
+  if (!pm) throw new ApiError(402, 'card_error', 'missing', 'Cannot charge a customer that has no active card', 'card');
+  return { paymentMethod: pm };
+}
+
 export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreateChargeBody }>('/v1/charges', { schema: { body: CreateChargeBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const card = await chargeCard(deps, p, b);
+    checkChargeExpand(b.expand);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const i = await createIntent(deps, req, p, 'POST /v1/charges', {
+        amount: b.amount,
+        currency: b.currency,
+        captureMethod: b.capture === false ? 'manual' : 'automatic',
+        ...card,
+        paymentMethod: card.paymentMethod ?? null,
+        metadata: b.metadata || {},
+        description: b.description ?? null,
+        receiptEmail: b.receipt_email ?? null,
+        customer: b.customer ?? null,
+        userEmail: null,
+        productId: null,
+        confirm: true,
+        returnUrl: null,
+      }, idem);
+      const a = i.attempts.at(-1);
+      if (!a) throw new Error(`charge ${i.id}: no attempt after confirm`);
+      if (i.status === 'requires_action') {
+        // The Charges API cannot authenticate: Stripe declines a card that asks for it.
+        throw new ApiError(402, 'card_error', 'authentication_required', 'Your card was declined. This transaction requires authentication.', undefined, { decline_code: 'authentication_required', charge: a.id });
+      }
+      return { status: 200, body: chargeObject(i, a, b.expand) };
+    });
+  });
+
+  app.post<{ Params: IdParams; Body: CaptureChargeBody }>('/v1/charges/:id/capture', { schema: { params: IdParams, body: CaptureChargeBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const i0 = await intentHolding(deps, p, req.params.id);
+    if (!i0 || !i0.attempts.some((x) => x.id === req.params.id)) throw noSuch('charge', req.params.id);
+    checkChargeExpand(req.body.expand);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const cmdId = commandId(scopeOf(p), `POST /v1/charges/${req.params.id}/capture`, idempotencyKeyOf(req));
+      const i = (await deps.commands.send({
+        op: 'intent.capture',
+        merchantId: p.merchant_id,
+        intentId: i0.id,
+        ...(req.body.amount !== undefined ? { amountToCapture: req.body.amount } : {}),
+        ctx: commandCtx(req, p, cmdId, idem),
+      }, idem?.trace)) as Intent;
+      const a = i.attempts.find((x) => x.id === req.params.id)!;
+      return { status: 200, body: chargeObject(i, a, req.body.expand) };
+    });
+  });
+
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
     '/v1/charges/:id',
     { schema: { params: IdParams, querystring: RetrieveExpandQuery } },

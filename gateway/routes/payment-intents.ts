@@ -86,7 +86,7 @@ function authorizeIntentAccess(p: Principal, i: Intent, clientSecret: string | u
   }
 }
 
-interface CreateInput {
+export interface CreateInput {
   amount: number;
   currency: string;
   captureMethod: CaptureMethod;
@@ -119,7 +119,7 @@ async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principa
 }
 
 /** payment_method_data's card checked before anything is written (null when not sent). */
-function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): { card: VaultCard; extra: PaymentMethodData } | undefined {
+export function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): { card: VaultCard; extra: PaymentMethodData } | undefined {
   if (!b.payment_method_data) return undefined;
   if (b.payment_method) throw onlyOne('payment_method', 'payment_method_data');
   return { card: cardOf(b.payment_method_data.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'payment_method_data[card]'), extra: b.payment_method_data };
@@ -144,7 +144,7 @@ async function newAttemptId(deps: GatewayDeps, p: Principal, intentId: string, c
   return attemptId;
 }
 
-async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput, idem: CommandIdem | undefined): Promise<Intent> {
+export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, route: string, input: CreateInput, idem: CommandIdem | undefined): Promise<Intent> {
   const merchantId = p.merchant_id;
   const currency = checkCurrency(input.currency);
   checkAmount(input.amount, currency);
