@@ -209,7 +209,6 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
  */
 async function cardWork(o: ReconcileOptions, commit: Commit, work: ReconcileWork): Promise<Outcome | null> {
   if (!o.vault || (!work.saveCard && work.releaseCards.length === 0)) return null;
-  const retry = (err: unknown): Outcome => ({ kind: 'nak', delayMs: nextDelay(o.backoffMs, 1, Number.MAX_SAFE_INTEGER), reason: `saved-card work failed: ${(err as Error).message}` });
   try {
     if (commit.aggregate === 'customer') {
       await releaseCards(o.vault, commit.merchant_id, commit.state.id, work.releaseCards);
@@ -224,7 +223,7 @@ async function cardWork(o: ReconcileOptions, commit: Commit, work: ReconcileWork
       o.log.error({ err, commit: commit.id }, 'saved-card work refused; giving up on it');
       return null;
     }
-    return retry(err);
+    return { kind: 'nak', delayMs: nextDelay(o.backoffMs, 1, Number.MAX_SAFE_INTEGER), reason: `saved-card work failed: ${(err as Error).message}` };
   }
   return null;
 }

@@ -48,6 +48,10 @@ export class ApiError extends Error {
 export const noSuch = (resource: string, id: string, param = 'id') =>
   new ApiError(404, 'invalid_request_error', 'resource_missing', `No such ${resource}: '${id}'`, param);
 
+/** Stripe's refusal of parameters that exclude each other; `param` is the one named as wrong. */
+export const onlyOneOf = (a: string, b: string, param = b) =>
+  new ApiError(400, 'invalid_request_error', 'parameter_invalid', `You may only specify one of these parameters: ${a}, ${b}.`, param);
+
 export const invalidParam = (param: string, message: string, code = 'parameter_invalid') => new ApiError(400, 'invalid_request_error', code, message, param);
 
 /**

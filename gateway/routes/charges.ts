@@ -36,28 +36,24 @@ export async function intentHolding(deps: GatewayDeps, p: Principal, id: string)
 }
 
 
+/** What a charge's expand may name: payment_intent is expanded; refunds are embedded already, there are no balance transactions, customers stay ids. */
+const EXPANDABLE = new Set(['payment_intent', 'refunds', 'balance_transaction', 'customer']);
+
 /** A bad expand is refused before anything is written. */
 function checkChargeExpand(expand: readonly string[] | undefined): void {
-  for (const path of expand ?? []) if (!['payment_intent', 'refunds', 'balance_transaction', 'customer'].includes(path)) throw cannotExpand(path);
+  for (const path of expand ?? []) if (!EXPANDABLE.has(path)) throw cannotExpand(path);
 }
 
 export function chargeObject(i: Intent, a: Attempt, expand: readonly string[] | undefined): Obj {
+  checkChargeExpand(expand);
   const o = renderCharge(i, a);
-  for (const path of expand ?? []) {
-    if (path === 'payment_intent') o.payment_intent = renderPaymentIntent(i);
-    else if (path === 'refunds' || path === 'balance_transaction' || path === 'customer') {
-      // refunds are embedded already; there are no balance transactions; customers stay ids.
-    } else throw cannotExpand(path);
-  }
+  if (expand?.includes('payment_intent')) o.payment_intent = renderPaymentIntent(i);
   return o;
 }
 
 /** The card a legacy charge is made with: a test token, a PaymentMethod, or the customer's default card. */
 async function chargeCard(deps: GatewayDeps, p: Principal, b: CreateChargeBody): Promise<Pick<CreateInput, 'paymentMethod' | 'paymentMethodData'>> {
-  if (b.source?.startsWith('tok_')) {
-    const card = cardOf({ token: b.source }, p.mode === 'live', Math.floor(Date.now() / 1000), 'card');
-    return { paymentMethod: null, paymentMethodData: { card, extra: { type: 'card', card: { token: b.source } } } };
-  }
+  if (b.source?.startsWith('tok_')) return { paymentMethod: null, paymentMethodData: { card: cardOf({ token: b.source }, p.mode === 'live', Math.floor(Date.now() / 1000), 'card') } };
   if (b.source) return { paymentMethod: b.source };
   if (!b.customer) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', 'Must provide source or customer.', 'source');
   const c = await requireCustomerParam(deps, p, b.customer);
@@ -79,7 +75,6 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
         currency: b.currency,
         captureMethod: b.capture === false ? 'manual' : 'automatic',
         ...card,
-        paymentMethod: card.paymentMethod ?? null,
         metadata: b.metadata || {},
         description: b.description ?? null,
         receiptEmail: b.receipt_email ?? null,

@@ -1,15 +1,11 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaptureMethod, Intent, SetupFutureUsage, Updatable } from '../../actors/mod.ts';
-import { ApiError, invalidParam, noSuch, cannotExpand } from '../../stripe/errors.ts';
+import { ApiError, invalidParam, noSuch, cannotExpand, onlyOneOf } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
-import { cardOf, saveCardAfterPayment, tokenizeCard } from './payment-methods.ts';
-import type { CardInput as VaultCard } from '../../vault/mod.ts';
-
-/** The statuses in which a confirm can take a (new) card. */
-const CONFIRMABLE: ReadonlySet<string> = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
+import { cardOf, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
@@ -35,6 +31,9 @@ import {
 import { archivedFrom } from '../../archive/lookup.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
+
+/** The statuses in which an intent can take a (new) card. */
+const CONFIRMABLE: ReadonlySet<string> = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
 
 
 function checkCurrency(c: string): string {
@@ -101,28 +100,26 @@ export interface CreateInput {
   returnUrl: string | null;
   setupFutureUsage?: SetupFutureUsage | null;
   /** payment_method_data's card, checked: made into a PaymentMethod once the rest of the request is found good. */
-  paymentMethodData?: { card: VaultCard; extra: PaymentMethodData };
+  paymentMethodData?: CardData;
 }
-
-/** Stripe's refusal of two parameters that exclude each other. */
-const onlyOne = (a: string, b: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `You may only specify one of these parameters: ${a}, ${b}.`, b);
 
 /**
  * payment_method_data's card stored for an intent that can take a card now (its id); null for one
  * that cannot: the request is then refused by the intent as it would be anyway, and no card is stored.
  */
-async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, intentId: string, data: { card: VaultCard; extra: PaymentMethodData }, idem: CommandIdem | undefined, route: string): Promise<string | null> {
+async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, intentId: string, data: CardData, idem: CommandIdem | undefined, route: string): Promise<string | null> {
   const i = await readOwnIntent(deps, p, intentId);
   if (!i) throw noSuch('payment_intent', intentId);
   if (!CONFIRMABLE.has(i.status)) return null;
-  return (await tokenizeCard(deps, req, p, data.card, data.extra, Math.floor(Date.now() / 1000), idem, `${route} payment_method_data`)).id;
+  return (await tokenizeCard(deps, req, p, data, idem, `${route} payment_method_data`)).id;
 }
 
 /** payment_method_data's card checked before anything is written (null when not sent). */
-export function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): { card: VaultCard; extra: PaymentMethodData } | undefined {
-  if (!b.payment_method_data) return undefined;
-  if (b.payment_method) throw onlyOne('payment_method', 'payment_method_data');
-  return { card: cardOf(b.payment_method_data.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'payment_method_data[card]'), extra: b.payment_method_data };
+function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): CardData | undefined {
+  const d = b.payment_method_data;
+  if (!d) return undefined;
+  if (b.payment_method) throw onlyOneOf('payment_method', 'payment_method_data');
+  return { card: cardOf(d.card, p.mode === 'live', now(), 'payment_method_data[card]'), billing_details: d.billing_details, metadata: d.metadata };
 }
 
 /** setup_future_usage as sent: '' unsets it. */
@@ -155,7 +152,7 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
   }
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
   // Everything else is found good: the card of payment_method_data becomes the intent's PaymentMethod.
-  const made = input.paymentMethodData ? await tokenizeCard(deps, req, p, input.paymentMethodData.card, input.paymentMethodData.extra, Math.floor(Date.now() / 1000), idem, `${route} payment_method_data`) : null;
+  const made = input.paymentMethodData ? await tokenizeCard(deps, req, p, input.paymentMethodData, idem, `${route} payment_method_data`) : null;
   if (made) input = { ...input, paymentMethod: made.id };
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);

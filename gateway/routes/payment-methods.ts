@@ -10,7 +10,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Customer, Intent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
-import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
+import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
 import { attachCard, cardToSave, saveCardAfterPayment as saveCard, savedOf } from '../../vault/saved-cards.ts';
@@ -97,7 +97,7 @@ type RequestCard = CreatePaymentMethodBody['card'];
 export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: string): VaultCard {
   if (c.token !== undefined) {
     const given = (['number', 'exp_month', 'exp_year', 'cvc'] as const).find((k) => c[k] !== undefined);
-    if (given) throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `You may only specify one of these parameters: ${prefix}[token], ${prefix}[${given}].`, `${prefix}[token]`);
+    if (given) throw onlyOneOf(`${prefix}[token]`, `${prefix}[${given}]`, `${prefix}[token]`);
     const number = livemode ? undefined : TEST_TOKENS[c.token];
     if (!number) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such token: '${c.token}'`, `${prefix}[token]`);
     // A test token's card expires a year from now, as Stripe's do.
@@ -118,28 +118,26 @@ export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: s
   return { number, exp_month: expMonth, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) };
 }
 
+/** A checked card (cardOf) with what a PaymentMethod carries beside it. */
+export interface CardData {
+  card: VaultCard;
+  billing_details?: { email?: string; name?: string; phone?: string } | undefined;
+  metadata?: Record<string, string> | '' | undefined;
+}
+
 /**
  * A checked card into the vault as a new PaymentMethod. Under an Idempotency-Key its id is derived
  * from the key and `route` (vault TokenizeOnce): a repeat gets the same card record, other parameters
  * are refused; the request's trace learns which it was.
  */
-export async function tokenizeCard(
-  deps: GatewayDeps,
-  req: FastifyRequest,
-  p: Principal,
-  card: VaultCard,
-  extra: { billing_details?: { email?: string; name?: string; phone?: string }; metadata?: Record<string, string> | '' },
-  now: number,
-  idem: CommandIdem | undefined,
-  route: string,
-): Promise<PaymentMethodRecord> {
-  const bd = extra.billing_details;
+export async function tokenizeCard(deps: GatewayDeps, req: FastifyRequest, p: Principal, data: CardData, idem: CommandIdem | undefined, route: string): Promise<PaymentMethodRecord> {
+  const bd = data.billing_details;
   const once = idem ? { id: derivedId('pm', commandId(scopeOf(p), route, idem.key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId } : undefined;
   const made = await deps.vault.tokenize(
     p.merchant_id,
-    card,
-    { billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null }, metadata: extra.metadata || {} },
-    now,
+    data.card,
+    { billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null }, metadata: data.metadata || {} },
+    Math.floor(Date.now() / 1000),
     p.mode === 'live',
     once,
   );
@@ -152,11 +150,10 @@ export async function tokenizeCard(
 export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps): void {
   app.post<{ Body: CreatePaymentMethodBody }>('/v1/payment_methods', { schema: { body: CreatePaymentMethodBody } }, async (req, reply) => {
     const p = await principalOf(req, deps);
-    const now = Math.floor(Date.now() / 1000);
-    const card = cardOf(req.body.card, p.mode === 'live', now, 'card');
+    const card = cardOf(req.body.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'card');
     // Under an Idempotency-Key the card record is the key's record (vault TokenizeOnce): no KV record of its own.
     return idempotentCommands(req, reply, deps, async (idem) => {
-      const pm = await tokenizeCard(deps, req, p, card, req.body, now, idem, 'POST /v1/payment_methods');
+      const pm = await tokenizeCard(deps, req, p, { card, billing_details: req.body.billing_details, metadata: req.body.metadata }, idem, 'POST /v1/payment_methods');
       return { status: 200, body: renderPaymentMethod(pm) };
     });
   });
