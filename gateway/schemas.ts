@@ -43,7 +43,8 @@ const PaymentMethodOptions = Type.Object(
 /**
  * Parameters integrations commonly send that do not change how a card payment is authorized here:
  * accepted (validated for shape) and not acted on, so an unchanged Stripe integration keeps working;
- * setup_future_usage is the exception, acted on after the payment (it saves the card to the customer).
+ * The exceptions: setup_future_usage, acted on after the payment (it saves the card to the customer), and
+ * off_session / error_on_requires_action on a confirmation (a card asking for 3-D Secure is declined).
  * Parameters that would move money elsewhere (application fees, transfers, on_behalf_of) stay unknown.
  */
 const AcceptedAndIgnored = {

@@ -100,13 +100,25 @@ async function authorize(
       cmd = { type: 'RecordAuthorization', attemptId, outcome: 'approved', networkRef: auth.networkRef, now: ctx.now };
     } else if (auth.status === 'authentication_required' && o.nextAction) {
       cmd = { type: 'RecordAuthorization', attemptId, outcome: 'action_required', networkRef: null, nextAction: o.nextAction, now: ctx.now };
+    } else if (auth.status === 'authentication_required') {
+      // Nobody to authenticate (off_session): Stripe's decline of a card that asks for it.
+      cmd = {
+        type: 'RecordAuthorization',
+        attemptId,
+        outcome: 'declined',
+        networkRef: auth.networkRef || null,
+        failureCode: 'authentication_required',
+        declineCode: 'authentication_required',
+        message: 'Your card was declined. This transaction requires authentication.',
+        now: ctx.now,
+      };
     } else {
       cmd = {
         type: 'RecordAuthorization',
         attemptId,
         outcome: 'declined',
         networkRef: auth.networkRef || null,
-        failureCode: auth.status === 'authentication_required' ? 'authentication_required' : (auth.failureCode ?? 'card_declined'),
+        failureCode: auth.failureCode ?? 'card_declined',
         ...(auth.declineCode ? { declineCode: auth.declineCode } : {}),
         ...(auth.message ? { message: auth.message } : {}),
         now: ctx.now,
@@ -166,7 +178,8 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   if (!attempt) throw new Error(`attempt ${attemptId} missing after StartAttempt`);
 
   if (attempt.status === 'pending') {
-    state = await authorize(deps, state, attempt, ctx, { nextAction: { type: 'redirect_to_url', redirect_to_url: { url: req.challengeUrl, return_url: req.returnUrl } } });
+    const nextAction: NextAction = { type: 'redirect_to_url', redirect_to_url: { url: req.challengeUrl, return_url: req.returnUrl } };
+    state = await authorize(deps, state, attempt, ctx, req.noAuthentication ? {} : { nextAction });
   }
   const settled = state.attempts.find((a) => a.id === attemptId);
   if (settled?.status === 'failed') throw declineError(state);

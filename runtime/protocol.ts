@@ -40,6 +40,11 @@ export type CommandRequest =
       /** Where a 3-D Secure challenge for this attempt is served, and where the cardholder returns. */
       challengeUrl: string;
       returnUrl: string | null;
+      /**
+       * No cardholder to authenticate (Stripe's off_session, error_on_requires_action): a card the
+       * issuer wants authenticated is declined authentication_required instead of requires_action.
+       */
+      noAuthentication?: boolean;
       ctx: Ctx;
     }
   | { op: 'intent.authenticate'; merchantId: string; intentId: string; attemptId: string; success: boolean; ctx: Ctx }

@@ -28,11 +28,15 @@ t.test('stripe.charges.create and capture', async (t) => {
   const declined = await fails(stripe.charges.create({ amount: 2000, currency: 'usd', source: 'tok_chargeDeclined' }));
   t.match(declined, { statusCode: 402, type: 'StripeCardError', code: 'card_declined' }, 'a decline is a card error');
   t.match((declined?.raw as { charge?: string }).charge, /^ch_/, 'naming the declined charge');
+  const unauthenticated = await fails(stripe.charges.create({ amount: 2000, currency: 'usd', source: 'tok_threeDSecure2Required' }));
   t.match(
-    await fails(stripe.charges.create({ amount: 2000, currency: 'usd', source: 'tok_threeDSecure2Required' })),
-    { statusCode: 402, code: 'authentication_required' },
+    unauthenticated,
+    { statusCode: 402, code: 'authentication_required', decline_code: 'authentication_required' },
     'a card that asks for authentication is declined (the Charges API cannot authenticate)',
   );
+  const failedCharge = await stripe.charges.retrieve((unauthenticated?.raw as { charge: string }).charge);
+  t.match(failedCharge, { status: 'failed', paid: false, failure_code: 'authentication_required' }, 'its charge failed, as at Stripe');
+  t.equal((await stripe.paymentIntents.retrieve(failedCharge.payment_intent as string)).status, 'requires_payment_method', 'and no payment waits for an authentication nobody can give');
 
   const held = await stripe.charges.create({ amount: 3000, currency: 'usd', source: 'tok_mastercard', capture: false });
   t.match(held, { status: 'succeeded', captured: false, amount_captured: 0 }, 'authorized only');

@@ -113,6 +113,33 @@ t.test('Stripe test-mode inputs through the official SDK', async (t) => {
     }
   });
 
+  t.test('off_session and error_on_requires_action: a card that asks for authentication is declined', async (t) => {
+    const declined = await fails(stripe.paymentIntents.create({ amount: 1000, currency: 'usd', payment_method: 'pm_card_authenticationRequired', confirm: true, off_session: true }));
+    t.match(declined, { statusCode: 402, type: 'StripeCardError', code: 'authentication_required', decline_code: 'authentication_required' }, 'off_session on create');
+    const pi = (declined?.raw as { payment_intent?: Stripe.PaymentIntent }).payment_intent;
+    t.match(pi, { status: 'requires_payment_method', last_payment_error: { code: 'authentication_required', decline_code: 'authentication_required' } }, 'the intent waits for another card, as at Stripe');
+    t.equal(pi?.next_action, null, 'with no challenge to follow');
+
+    // The customer comes back on session: the same intent is confirmed and asks for the challenge.
+    const back = await stripe.paymentIntents.confirm(pi!.id, { payment_method: 'pm_card_authenticationRequired', return_url: 'https://example.com/back' });
+    t.equal(back.status, 'requires_action', 'on session the challenge is offered');
+
+    const onConfirm = await stripe.paymentIntents.create({ amount: 1200, currency: 'usd', payment_method: 'pm_card_threeDSecure2Required' });
+    t.match(await fails(stripe.paymentIntents.confirm(onConfirm.id, { off_session: 'recurring' } as never)), { statusCode: 402, code: 'authentication_required' }, 'off_session on confirm');
+    const strict = await stripe.paymentIntents.create({ amount: 1300, currency: 'usd', payment_method: 'pm_card_threeDSecure2Required' });
+    t.match(await fails(stripe.paymentIntents.confirm(strict.id, { error_on_requires_action: true })), { statusCode: 402, code: 'authentication_required' }, 'error_on_requires_action');
+    t.equal((await stripe.paymentIntents.confirm(strict.id, { payment_method: 'pm_card_visa', off_session: true })).status, 'succeeded', 'a card that needs no authentication pays off session');
+
+    const saving = await stripe.paymentIntents.create({ amount: 1400, currency: 'usd', payment_method: 'pm_card_visa', setup_future_usage: 'off_session' });
+    t.match(await fails(stripe.paymentIntents.confirm(saving.id, { off_session: true })), { statusCode: 400, type: 'StripeInvalidRequestError', param: 'off_session' }, 'off_session with setup_future_usage is refused');
+    t.match(
+      await fails(stripe.paymentIntents.create({ amount: 1400, currency: 'usd', payment_method: 'pm_card_visa', confirm: true, off_session: true, setup_future_usage: 'on_session' })),
+      { statusCode: 400, param: 'off_session' },
+      'on create too',
+    );
+    t.equal((await stripe.paymentIntents.retrieve(saving.id)).status, 'requires_confirmation', 'nothing was attempted');
+  });
+
   t.test('GET /v1/account', async (t) => {
     const acct = await stripe.accounts.retrieveCurrent();
     t.match(acct, { id: m.merchant_id, object: 'account', charges_enabled: true, business_profile: { name: 'Token Store' }, country: 'IN', default_currency: 'inr' });

@@ -83,13 +83,11 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
         productId: null,
         confirm: true,
         returnUrl: null,
+        // The Charges API cannot authenticate: Stripe declines a card that asks for it (a failed charge).
+        noAuthentication: true,
       }, idem);
       const a = i.attempts.at(-1);
       if (!a) throw new Error(`charge ${i.id}: no attempt after confirm`);
-      if (i.status === 'requires_action') {
-        // The Charges API cannot authenticate: Stripe declines a card that asks for it.
-        throw new ApiError(402, 'card_error', 'authentication_required', 'Your card was declined. This transaction requires authentication.', undefined, { decline_code: 'authentication_required', charge: a.id });
-      }
       return { status: 200, body: chargeObject(i, a, b.expand) };
     });
   });

@@ -98,6 +98,8 @@ export interface CreateInput {
   productId: string | null;
   confirm: boolean;
   returnUrl: string | null;
+  /** off_session / error_on_requires_action: a card that asks for 3-D Secure is declined instead. */
+  noAuthentication?: boolean;
   setupFutureUsage?: SetupFutureUsage | null;
   /** payment_method_data's card, checked: made into a PaymentMethod once the rest of the request is found good. */
   paymentMethodData?: CardData;
@@ -120,6 +122,24 @@ function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentM
   if (!d) return undefined;
   if (b.payment_method) throw onlyOneOf('payment_method', 'payment_method_data');
   return { card: cardOf(d.card, p.mode === 'live', now(), 'payment_method_data[card]'), billing_details: d.billing_details, metadata: d.metadata };
+}
+
+type Presence = { off_session?: boolean | 'one_off' | 'recurring'; error_on_requires_action?: boolean };
+const offSession = (b: Presence): boolean => b.off_session !== undefined && b.off_session !== false;
+/** Whether this confirmation has no cardholder to authenticate (off_session), or is to fail rather than ask (error_on_requires_action). */
+const noAuthentication = (b: Presence): boolean => offSession(b) || b.error_on_requires_action === true;
+
+/** Stripe refuses to save a card for later from a payment the cardholder is not present for. */
+function checkOffSession(b: Presence, setupFutureUsage: SetupFutureUsage | null | undefined): void {
+  if (offSession(b) && setupFutureUsage) {
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      undefined,
+      'You cannot confirm with the `off_session` parameter when `setup_future_usage` is also set on the PaymentIntent because you cannot set up future usages when processing payments off-session.',
+      'off_session',
+    );
+  }
 }
 
 /** setup_future_usage as sent: '' unsets it. */
@@ -194,6 +214,7 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
       changes: {},
       challengeUrl: challengeUrl(deps, req, merchantId, intentId, attemptId),
       returnUrl: input.returnUrl,
+      ...(input.noAuthentication ? { noAuthentication: true } : {}),
       ctx: commandCtx(req, p, confirmId, idem),
     }, idem?.trace)) as Intent;
     await saveCard(deps, req, p, state);
@@ -207,6 +228,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     requireSecret(p);
     const b = req.body;
     const paymentMethodData = cardOfData(b, p);
+    if (b.confirm === true) checkOffSession(b, b.setup_future_usage || null);
     return idempotentCommands(req, reply, deps, async (idem) => {
       const state = await createIntent(deps, req, p, 'POST /v1/payment_intents', {
         ...(paymentMethodData ? { paymentMethodData } : {}),
@@ -222,6 +244,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         productId: b.product_id ?? null,
         confirm: b.confirm === true,
         returnUrl: b.return_url ?? null,
+        noAuthentication: noAuthentication(b),
         setupFutureUsage: b.setup_future_usage === undefined ? null : setupFutureUsageOf(b.setup_future_usage),
       }, idem);
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
@@ -350,6 +373,11 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         }
       }
       const paymentMethodData = cardOfData(b, p);
+      if (offSession(b)) {
+        const i = await readOwnIntent(deps, p, id);
+        if (!i) throw noSuch('payment_intent', id);
+        checkOffSession(b, b.setup_future_usage === undefined ? i.setup_future_usage : setupFutureUsageOf(b.setup_future_usage));
+      }
       return idempotentCommands(req, reply, deps, async (idem) => {
         const changes: Updatable = {};
         if (b.payment_method) {
@@ -373,6 +401,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           changes,
           challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
           returnUrl: b.return_url ?? null,
+          ...(noAuthentication(b) ? { noAuthentication: true } : {}),
           ctx: commandCtx(req, p, cmdId, idem),
         }, idem?.trace)) as Intent;
         await saveCard(deps, req, p, state);
