@@ -39,3 +39,18 @@ export {
   type DiscrepancyKind,
   type ReconciliationFlag,
 } from './payment-intent/intent.ts';
+export {
+  setupIntentDecider,
+  latestAttempt,
+  isSetupOpen,
+  type SetupIntent,
+  type SetupIntentState,
+  type SetupIntentCommand,
+  type SetupIntentEvent,
+  type SetupIntentEventType,
+  type SetupIntentStatus,
+  type SetupAttempt,
+  type SetupChanges,
+  type SetupUsage,
+  type SetupCancellationReason,
+} from './setup-intent/setup-intent.ts';

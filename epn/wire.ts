@@ -44,6 +44,29 @@ export interface WireAuthorizeResponse {
   last4: string;
 }
 
+// ---- verify (account verification: a card checked for later use, no money) ----
+
+export interface WireVerifyRequest {
+  reference: string;
+  merchant_id: string;
+  card: WireCard;
+  three_d_secure?: { authenticated: boolean };
+}
+
+/**
+ * The issuer's answer to a card check: nothing is authorized, held or settled, so nothing appears in
+ * the ledger or the settlement file; a repeat simply checks the card again.
+ */
+export interface WireVerifyResponse {
+  reference: string;
+  status: 'approved' | 'declined' | 'authentication_required';
+  decline_code?: string;
+  failure_code?: string;
+  message?: string;
+  brand: CardBrand;
+  last4: string;
+}
+
 // ---- transaction (inquiry, and the answer to capture / void / refund) -------
 
 export type WireTransactionStatus =

@@ -19,15 +19,16 @@ import { registerIntents } from './routes/payment-intents.ts';
 import { registerPaymentMethods } from './routes/payment-methods.ts';
 import { registerCustomers } from './routes/customers.ts';
 import { registerAccount } from './routes/account.ts';
+import { registerSetupIntents } from './routes/setup-intents.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
-import type { Customer } from '../actors/mod.ts';
+import type { Customer, SetupIntent } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry } from './pay-index.ts';
-import type { ChargeEntry, ListChargesOptions, ListRefundsOptions, RefundRecord } from '../storage/mod.ts';
+import type { ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -70,6 +71,9 @@ export interface GatewayDeps {
   /** The customer aggregate's last snapshot (any mode; callers check it against the key's). */
   readCustomer(merchantId: string, customerId: string): Promise<Customer | null>;
   listCustomers(merchantId: string, livemode: boolean, q: ListCustomersQuery): Promise<CustomerPage>;
+  /** The SetupIntent aggregate's last snapshot (any mode; callers check it against the key's). */
+  readSetupIntent(merchantId: string, setupIntentId: string): Promise<SetupIntent | null>;
+  listSetupIntents(o: ListSetupIntentsOptions): Promise<Page<SetupIntent>>;
   /** Stripe's search over the projection (storage/search.ts). */
   searchIntents(o: SearchOptions): Promise<Page<Intent>>;
   searchCustomers(o: SearchOptions): Promise<Page<Customer>>;
@@ -205,6 +209,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerRefunds(app, deps);
   registerCustomers(app, deps);
   registerAccount(app, deps);
+  registerSetupIntents(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);

@@ -75,6 +75,7 @@ const ERROR_SCHEMA: Json = {
         doc_url: { type: 'string' },
         charge: { type: 'string' },
         payment_intent: { type: 'object' },
+        setup_intent: { type: 'object' },
       },
     },
   },

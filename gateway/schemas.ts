@@ -430,3 +430,78 @@ export const UpdateMerchantBody = Type.Object(
   opts,
 );
 export type UpdateMerchantBody = Static<typeof UpdateMerchantBody>;
+
+// ── setup intents ────────────────────────────────────────────────────────
+const SetupUsage = Type.Union([Type.Literal('off_session'), Type.Literal('on_session')]);
+/** Accepted (validated for shape) and not acted on, as for PaymentIntents. */
+const SetupAccepted = {
+  payment_method_options: Type.Optional(PaymentMethodOptions),
+  payment_method_types: Type.Optional(Type.Array(Type.Literal('card'))),
+  mandate_data: Type.Optional(Type.Object({ customer_acceptance: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, opts)),
+  use_stripe_sdk: Type.Optional(Type.Boolean()),
+};
+
+export const CreateSetupIntentBody = Type.Object(
+  {
+    ...SetupAccepted,
+    automatic_payment_methods: Type.Optional(Type.Object({ enabled: Type.Boolean(), allow_redirects: Type.Optional(Type.String()) }, opts)),
+    confirm: Type.Optional(Type.Boolean()),
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    metadata: Type.Optional(Metadata),
+    payment_method: Type.Optional(Type.String({ maxLength: 255 })),
+    payment_method_data: Type.Optional(PaymentMethodData),
+    usage: Type.Optional(SetupUsage),
+    return_url: Type.Optional(Type.String({ maxLength: 5000 })),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateSetupIntentBody = Static<typeof CreateSetupIntentBody>;
+
+export const UpdateSetupIntentBody = Type.Object(
+  {
+    ...SetupAccepted,
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 1000 }))),
+    metadata: Type.Optional(Metadata),
+    payment_method: Type.Optional(Type.String({ maxLength: 255 })),
+    payment_method_data: Type.Optional(PaymentMethodData),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdateSetupIntentBody = Static<typeof UpdateSetupIntentBody>;
+
+export const ConfirmSetupIntentBody = Type.Object(
+  {
+    ...SetupAccepted,
+    payment_method: Type.Optional(Type.String({ maxLength: 255 })),
+    payment_method_data: Type.Optional(PaymentMethodData),
+    return_url: Type.Optional(Type.String({ maxLength: 5000 })),
+    client_secret: Type.Optional(Type.String()),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ConfirmSetupIntentBody = Static<typeof ConfirmSetupIntentBody>;
+
+export const CancelSetupIntentBody = Type.Object(
+  {
+    cancellation_reason: Type.Optional(Type.Union(['abandoned', 'requested_by_customer', 'duplicate'].map((r) => Type.Literal(r)))),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CancelSetupIntentBody = Static<typeof CancelSetupIntentBody>;
+
+export const ListSetupIntentsQuery = Type.Object(
+  {
+    ...ListPaging,
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+    payment_method: Type.Optional(Type.String({ maxLength: 255 })),
+    attach_to_self: Type.Optional(Type.Boolean()),
+  },
+  opts,
+);
+export type ListSetupIntentsQuery = Static<typeof ListSetupIntentsQuery>;

@@ -54,6 +54,9 @@ class MeteredEpn implements EpnClient {
       throw err;
     }
   }
+  verify(p: Parameters<EpnClient['verify']>[0]) {
+    return timed('verify', () => this.epn.verify(p));
+  }
   capture(p: Parameters<EpnClient['capture']>[0]) {
     return timed('capture', () => this.epn.capture(p));
   }

@@ -3,7 +3,8 @@
 // reconciliation both (webhooks/fanout.ts); the few commits with work are copied to PAY_RECONCILE,
 // which the reconcile role consumes:
 //  - with the network: an attempt in doubt, a refund the network did not answer;
-//  - with the vault: a card setup_future_usage saves to the customer once its payment succeeded, and
+//  - with the vault: a card setup_future_usage saves to the customer once its payment succeeded, the
+//    card a SetupIntent with a customer checked, and
 //    the cards a deleted customer lets go (vault/saved-cards.ts). The gateway does these right after
 //    its answer; done again from the commit, a gateway that crashed in between loses nothing.
 // Every other commit costs the reconciler nothing: no delivery, no ack.
@@ -11,14 +12,14 @@ import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import type { Commit } from '../streams/envelope.ts';
 import { subjects } from '../streams/subjects.ts';
-import { cardToSave } from '../vault/saved-cards.ts';
+import { cardToSave, cardToSaveAfterSetup } from '../vault/saved-cards.ts';
 
 export interface ReconcileWork {
   /** Attempts the commit put in doubt. */
   inDoubt: string[];
   /** Refunds the commit created that are still pending (the network did not answer). */
   refunds: string[];
-  /** The intent's payment succeeded with setup_future_usage and a customer: its card is saved. */
+  /** The intent's payment succeeded with setup_future_usage and a customer, or a SetupIntent with a customer succeeded: its card is saved. */
   saveCard: boolean;
   /** A customer was deleted: these cards' records are cleared. */
   releaseCards: string[];
@@ -26,7 +27,7 @@ export interface ReconcileWork {
 
 // The event types that can leave work, as they appear in a commit's JSON (JSON.stringify never
 // escapes these characters). A commit naming none needs no decoding to know it has none.
-const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created'), Buffer.from('"setup_future_usage":"'), Buffer.from('customer.deleted')];
+const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created'), Buffer.from('"setup_future_usage":"'), Buffer.from('customer.deleted'), Buffer.from('setup_attempt.succeeded')];
 
 /** Whether the commit's bytes may hold reconciliation work (false: certainly not). */
 export function mayNeedReconcile(data: Uint8Array): boolean {
@@ -39,6 +40,11 @@ export function reconcileWorkOf(commit: Commit): ReconcileWork | null {
   if (commit.aggregate === 'customer') {
     const releaseCards = commit.events.flatMap((e) => (e.type === 'customer.deleted' ? (e.data.payment_methods ?? []) : []));
     return releaseCards.length ? { inDoubt: [], refunds: [], saveCard: false, releaseCards } : null;
+  }
+  if (commit.aggregate === 'setup_intent') {
+    const owed = cardToSaveAfterSetup(commit.state);
+    const saveCard = owed !== null && commit.events.some((e) => e.type === 'setup_attempt.succeeded' && e.data.attempt_id === owed.attemptId);
+    return saveCard ? { inDoubt: [], refunds: [], saveCard, releaseCards: [] } : null;
   }
   if (commit.aggregate !== 'intent') return null;
   const inDoubt = commit.events.flatMap((e) => (e.type === 'attempt.in_doubt' ? [e.data.attempt_id] : []));

@@ -22,7 +22,7 @@ import { ApiError } from '../stripe/errors.ts';
 import { holdsMoney } from './stray.ts';
 import { reconMetrics } from './metrics.ts';
 import { commitTimeOf, mayNeedReconcile, reconcileWorkOf, type ReconcileWork } from './work.ts';
-import { releaseCards, saveCardAfterPayment } from '../vault/saved-cards.ts';
+import { releaseCards, saveCardAfterPayment, saveCardAfterSetup } from '../vault/saved-cards.ts';
 import type { Vault } from '../vault/vault.ts';
 
 export interface ReconcileOptions {
@@ -117,7 +117,7 @@ export async function settleInDoubt(o: Pick<ReconcileOptions, 'epn' | 'commands'
   let contrary = false;
   try {
     const state = await o.commands.send(req);
-    after = 'attempts' in state ? state : null;
+    after = 'amount' in state ? state : null;
   } catch (err) {
     if (err instanceof ApiError && err.status === 409 && err.code === 'attempt_already_settled') {
       // Settled otherwise already (e.g. timed out, then the network executed it late).
@@ -203,7 +203,7 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
 }
 
 /**
- * A commit's saved-card work (reconcile/work.ts): the card setup_future_usage saves, or a deleted
+ * A commit's saved-card work (reconcile/work.ts): the card setup_future_usage or a SetupIntent saves, or a deleted
  * customer's cards let go. null when done (or none); a nak to try again when the vault or the
  * customer's owner could not be reached.
  */
@@ -217,6 +217,10 @@ async function cardWork(o: ReconcileOptions, commit: Commit, work: ReconcileWork
       const i = commit.state;
       const outcome = await saveCardAfterPayment({ vault: o.vault, commands: o.commands }, i, { livemode: i.livemode, requestId: null, correlationId: commit.correlation_id, now: Math.floor(Date.now() / 1000) });
       o.log.debug({ intent: i.id, merchant: commit.merchant_id, outcome }, 'setup_future_usage: card saved');
+    } else if (commit.aggregate === 'setup_intent' && work.saveCard) {
+      const s = commit.state;
+      const outcome = await saveCardAfterSetup({ vault: o.vault, commands: o.commands }, s, { livemode: s.livemode, requestId: null, correlationId: commit.correlation_id, now: Math.floor(Date.now() / 1000) });
+      o.log.debug({ setup_intent: s.id, merchant: commit.merchant_id, outcome }, 'setup intent: card saved');
     }
   } catch (err) {
     if (err instanceof ApiError && err.status < 500) {

@@ -4,7 +4,8 @@
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
 import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
-import { customerDecider, type Customer } from '../actors/mod.ts';
+import { customerDecider, type Customer, type SetupIntent } from '../actors/mod.ts';
+import { handleSetupIntent } from './setup-intents.ts';
 import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
 import { renderPaymentIntent } from '../stripe/objects.ts';
@@ -315,7 +316,7 @@ async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, {
   return { state: r.state, seq: r.seq };
 }
 
-export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer; seq?: number }> {
+export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent; seq?: number }> {
   switch (req.op) {
     case 'merchant.onboard':
     case 'merchant.update': {
@@ -360,6 +361,12 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'customer.payment_method':
     case 'customer.delete':
       return customerCommand(deps, req);
+    case 'setup_intent.create':
+    case 'setup_intent.update':
+    case 'setup_intent.confirm':
+    case 'setup_intent.authenticate':
+    case 'setup_intent.cancel':
+      return handleSetupIntent(deps, req);
     default: {
       const never: never = req;
       throw new Error(`unknown op ${JSON.stringify(never)}`);

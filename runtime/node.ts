@@ -12,11 +12,11 @@ import { buildApp } from '../gateway/app.ts';
 import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
 import { createPayIndex } from '../gateway/pay-index.ts';
-import { listCharges, listRefunds } from '../storage/mod.ts';
+import { listCharges, listRefunds, listSetupIntents } from '../storage/mod.ts';
 import { buckets, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
-import type { Customer } from '../actors/mod.ts';
+import type { Customer, SetupIntent } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { searchCustomers, searchIntents } from '../storage/search.ts';
@@ -232,6 +232,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         }),
         ),
       readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,
+      readSetupIntent: async (merchantId, id) => (await store.readLast<SetupIntent>(subjects.setupIntent(merchantId, id))).state,
+      listSetupIntents: (o) => ryw.after(o.merchantId, () => listSetupIntents(db, o)),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>
           listCustomers(db, {

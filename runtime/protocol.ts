@@ -2,7 +2,7 @@
 // pay.cmd.<partition>. Ids and `now` are chosen by the sender, so a retried request is the same
 // command (same commit msgIDs, same attempt id) and cannot charge twice.
 import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantCommand, Updatable } from '../actors/mod.ts';
-import type { Customer, CustomerCommand } from '../actors/mod.ts';
+import type { Customer, CustomerCommand, MetadataPatch, SetupCancellationReason, SetupChanges, SetupIntent, SetupIntentCommand } from '../actors/mod.ts';
 import type { RefundReason } from '../actors/mod.ts';
 import type { ErrorBody } from '../stripe/errors.ts';
 import type { ReconcileAction } from '../reconcile/ops.ts';
@@ -80,7 +80,23 @@ export type CommandRequest =
   | { op: 'customer.payment_method'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'AttachPaymentMethod' | 'DetachPaymentMethod' }>; ctx: Ctx }
   | { op: 'customer.delete'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Delete' }>; ctx: Ctx }
   | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
-  | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx };
+  | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx }
+  // SetupIntents (runtime/setup-intents.ts): a card checked by the network and saved for later, no money moved.
+  | { op: 'setup_intent.create'; merchantId: string; setupIntentId: string; command: Extract<SetupIntentCommand, { type: 'Create' }>; ctx: Ctx }
+  | { op: 'setup_intent.update'; merchantId: string; setupIntentId: string; changes: SetupChanges; metadata?: MetadataPatch; ctx: Ctx }
+  | {
+      op: 'setup_intent.confirm';
+      merchantId: string;
+      setupIntentId: string;
+      attemptId: string;
+      changes: SetupChanges;
+      /** Where a 3-D Secure challenge for this attempt is served, and where the cardholder returns. */
+      challengeUrl: string;
+      returnUrl: string | null;
+      ctx: Ctx;
+    }
+  | { op: 'setup_intent.authenticate'; merchantId: string; setupIntentId: string; attemptId: string; success: boolean; ctx: Ctx }
+  | { op: 'setup_intent.cancel'; merchantId: string; setupIntentId: string; reason: SetupCancellationReason | null; ctx: Ctx };
 
 /**
  * `seq`: the stream sequence of the last commit the command appended (of the aggregate's last one
@@ -89,7 +105,7 @@ export type CommandRequest =
  * the commit(s) it made the first time (request_id: the request that made them).
  */
 export type CommandReply =
-  | { ok: true; state: Intent | Merchant | Customer; seq: number; replayed?: Replayed }
+  | { ok: true; state: Intent | Merchant | Customer | SetupIntent; seq: number; replayed?: Replayed }
   | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean; replayed?: Replayed; seq?: number };
 
 export interface Replayed {

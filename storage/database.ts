@@ -15,6 +15,7 @@ import type { WebhookDeliveriesTable } from './webhook-deliveries.ts';
 import type { RefundsTable } from './refunds.ts';
 import type { CustomersTable } from './customers.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
+import type { SetupIntentsTable } from './setup-intents.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -26,6 +27,7 @@ export interface Database {
   refunds: RefundsTable;
   customers: CustomersTable;
   webhook_attempts: WebhookAttemptsTable;
+  setup_intents: SetupIntentsTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

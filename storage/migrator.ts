@@ -13,6 +13,7 @@ import * as m20261125_0006 from './migrations/2026_11_25_0006_reconciliation.ts'
 import * as m20261125_0008 from './migrations/2026_11_25_0008_archive_index.ts';
 import * as m20261125_0010 from './migrations/2026_11_25_0010_pii_erasure.ts';
 import * as m20261126_0011 from './migrations/2026_11_26_0011_customer_deleted.ts';
+import * as m20261126_0012 from './migrations/2026_11_26_0012_setup_intents.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -25,6 +26,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_25_0008_archive_index': m20261125_0008,
   '2026_11_25_0010_pii_erasure': m20261125_0010,
   '2026_11_26_0011_customer_deleted': m20261126_0011,
+  '2026_11_26_0012_setup_intents': m20261126_0012,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -26,6 +26,7 @@ export { listAttempts, type PaymentAttemptsTable, type AttemptRecord } from './p
 export { listRefunds, type RefundsTable, type RefundRecord, type ListRefundsOptions } from './refunds.ts';
 export { listCharges, type ChargeEntry, type ListChargesOptions } from './charges.ts';
 export { getMerchant, type MerchantsTable, type MerchantRecord } from './merchants.ts';
+export { listSetupIntents, type SetupIntentsTable, type ListSetupIntentsOptions } from './setup-intents.ts';
 export { listCustomers, getCustomer, type CustomersTable, type CustomerRecord, type ListCustomersOptions } from './customers.ts';
 export { listEvents, getEvent, listStripeEvents, getStripeEvent, type EventsTable, type EventRecord, type ListEventsOptions, type ListStripeEventsOptions } from './events.ts';
 export {

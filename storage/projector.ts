@@ -20,7 +20,8 @@ import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
 import { intentRowFromState, upsertIntents } from './payment-intents.ts';
 import { refundRowsFromState, upsertRefunds } from './refunds.ts';
 import { customerRowFromState, upsertCustomers } from './customers.ts';
-import type { Customer } from '../actors/mod.ts';
+import type { Customer, SetupIntent } from '../actors/mod.ts';
+import { setupIntentRowFromState, upsertSetupIntents } from './setup-intents.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
 import type { DeliveryTask } from '../webhooks/types.ts';
@@ -45,6 +46,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
   const merchants = new Map<string, { state: Merchant; seq: number }>();
   const intents = new Map<string, { state: Intent; seq: number; at: number }>();
   const customers = new Map<string, { state: Customer; seq: number }>();
+  const setupIntents = new Map<string, { state: SetupIntent; seq: number }>();
   const events: NewEventRow[] = [];
   const erasures: ErasedCustomer[] = [];
   const intentErasures: { merchantId: string; id: string }[] = [];
@@ -63,6 +65,9 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
       for (const e of c.events) {
         if (e.type === 'customer.erased') erasures.push({ merchantId: c.merchant_id, customerId: c.aggregate_id, at: new Date(e.at * 1000) });
       }
+    } else if (c.aggregate === 'setup_intent') {
+      const prev = setupIntents.get(c.state.id);
+      if (!prev || prev.seq < seq) setupIntents.set(c.state.id, { state: c.state, seq });
     } else {
       const prev = intents.get(c.state.id);
       if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
@@ -77,6 +82,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertAttempts(trx, latest.flatMap((i) => attemptRowsFromState(i.state, i.seq)));
     await upsertRefunds(trx, latest.flatMap((i) => refundRowsFromState(i.state, i.seq)));
     await upsertCustomers(trx, [...customers.values()].map((x) => customerRowFromState(x.state, x.seq)));
+    await upsertSetupIntents(trx, [...setupIntents.values()].map((x) => setupIntentRowFromState(x.state, x.seq)));
     await insertEvents(trx, uniqueEvents);
     // PII erasure wins over what the batch copied (storage/erasure.ts).
     await applyErasures(trx, erasures);

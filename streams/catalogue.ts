@@ -4,7 +4,7 @@
 // The Record types make the catalogue exhaustive: a new event type in actors/ breaks the build here.
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
-import type { CustomerEvent } from '../actors/mod.ts';
+import type { CustomerEvent, SetupIntentEvent } from '../actors/mod.ts';
 
 const Str = Type.String();
 const NullableStr = Type.Union([Type.String(), Type.Null()]);
@@ -250,6 +250,42 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
   'customer.deleted': { v: 1, data: obj({ payment_methods: Type.Optional(Type.Array(Str)) }) },
 };
 
-export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas };
+const NextAction = obj({ type: Type.Literal('redirect_to_url'), redirect_to_url: obj({ url: Str, return_url: NullableStr }) });
+const SetupStatus = Type.Union(['requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'succeeded', 'canceled'].map((s) => Type.Literal(s)));
+
+export const setupIntentEventSchemas: Record<SetupIntentEvent['type'], { v: number; data: TSchema }> = {
+  'setup_intent.created': {
+    v: 1,
+    data: obj({
+      id: Type.String({ pattern: '^seti_' }),
+      merchant_id: Str,
+      livemode: Type.Boolean(),
+      client_secret: Str,
+      created: Int,
+      status: SetupStatus,
+      customer: NullableStr,
+      description: NullableStr,
+      metadata: Metadata,
+      payment_method: NullableStr,
+      usage: Type.Union([Type.Literal('off_session'), Type.Literal('on_session')]),
+    }),
+  },
+  'setup_intent.updated': {
+    v: 1,
+    data: Type.Partial(obj({ customer: NullableStr, description: NullableStr, metadata: Metadata, payment_method: NullableStr, status: SetupStatus })),
+  },
+  // The card's public part only (Card refuses more than four digits).
+  'setup_attempt.started': { v: 1, data: obj({ attempt_id: Str, payment_method: Str, card: Card }) },
+  'setup_attempt.succeeded': { v: 1, data: obj({ attempt_id: Str }) },
+  'setup_attempt.failed': { v: 1, data: obj({ attempt_id: Str, failure_code: Str, decline_code: NullableStr, message: Str }) },
+  'setup_attempt.requires_action': { v: 1, data: obj({ attempt_id: Str, next_action: NextAction }) },
+  'setup_attempt.authenticated': { v: 1, data: obj({ attempt_id: Str }) },
+  'setup_intent.canceled': {
+    v: 1,
+    data: obj({ reason: Type.Union([Type.Literal('abandoned'), Type.Literal('requested_by_customer'), Type.Literal('duplicate'), Type.Null()]) }),
+  },
+};
+
+export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas, ...setupIntentEventSchemas };
 
 export const EVENT_TYPES = Object.keys(eventSchemas);

@@ -4,7 +4,7 @@
 // consumers (projector, webhooks) build their payloads from the state the events produced, never
 // from a stale read.
 import type { IntentEvent, IntentState, MerchantEvent, MerchantState } from '../actors/mod.ts';
-import type { CustomerEvent, CustomerState } from '../actors/mod.ts';
+import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState } from '../actors/mod.ts';
 
 export type Stamped<E> = E & { id: string; v: number };
 
@@ -49,7 +49,13 @@ export interface CustomerCommit extends CommitBase {
   state: NonNullable<CustomerState>;
 }
 
-export type Commit = IntentCommit | MerchantCommit | CustomerCommit;
+export interface SetupIntentCommit extends CommitBase {
+  aggregate: 'setup_intent';
+  events: Stamped<SetupIntentEvent>[];
+  state: NonNullable<SetupIntentState>;
+}
+
+export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit;
 
 /** A commit as read back from the stream. */
 export interface StoredCommit<C extends Commit = Commit> {
@@ -60,4 +66,4 @@ export interface StoredCommit<C extends Commit = Commit> {
   time: number;
 }
 
-export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent>;
+export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent>;

@@ -2,7 +2,7 @@
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
 import type { Attempt, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
-import type { Customer, SavedPaymentMethod } from '../actors/mod.ts';
+import type { Customer, SavedPaymentMethod, SetupIntent } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -227,6 +227,11 @@ export const STRIPE_EVENT_TYPES = [
   'customer.deleted',
   'payment_method.attached',
   'payment_method.detached',
+  'setup_intent.created',
+  'setup_intent.requires_action',
+  'setup_intent.setup_failed',
+  'setup_intent.succeeded',
+  'setup_intent.canceled',
   'webhook_endpoint.disabled',
 ] as const;
 
@@ -258,7 +263,7 @@ export function stripeEventId(domainEventId: string, n: number): string {
  * object is rendered (no closure per event either).
  */
 type ObjectOf =
-  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' }
+  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
   | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint }
@@ -270,6 +275,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderPaymentIntent(c.state as Intent);
     case 'customer':
       return renderCustomer(c.state as Customer, true);
+    case 'setup_intent':
+      return renderSetupIntent(c.state as SetupIntent);
     case 'charge':
       return renderCharge(c.state as Intent, m.a);
     case 'refund':
@@ -297,6 +304,22 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     // Stripe's customer.deleted carries the customer as it was (not the deleted stub).
     if (e.type === 'customer.deleted') return [{ type: 'customer.deleted', of: 'customer' as const }];
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
+  }
+  if (c.aggregate === 'setup_intent') {
+    switch (e.type) {
+      case 'setup_intent.created':
+        return [{ type: 'setup_intent.created', of: 'setup_intent' as const }];
+      case 'setup_attempt.succeeded':
+        return [{ type: 'setup_intent.succeeded', of: 'setup_intent' as const }];
+      case 'setup_attempt.failed':
+        return [{ type: 'setup_intent.setup_failed', of: 'setup_intent' as const }];
+      case 'setup_attempt.requires_action':
+        return [{ type: 'setup_intent.requires_action', of: 'setup_intent' as const }];
+      case 'setup_intent.canceled':
+        return [{ type: 'setup_intent.canceled', of: 'setup_intent' as const }];
+      default:
+        return []; // updates, a started or authenticated attempt: Stripe has no event for them
+    }
   }
   if (c.aggregate !== 'intent') return [];
   const i = c.state;
@@ -372,6 +395,15 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'customer.payment_method_detached':
     case 'customer.deleted':
     case 'intent.pii_erased':
+    // SetupIntent events are mapped above, from the SetupIntent's own commit.
+    case 'setup_intent.created':
+    case 'setup_intent.updated':
+    case 'setup_intent.canceled':
+    case 'setup_attempt.started':
+    case 'setup_attempt.succeeded':
+    case 'setup_attempt.failed':
+    case 'setup_attempt.requires_action':
+    case 'setup_attempt.authenticated':
       return [];
     default: {
       const never: never = e;
@@ -529,5 +561,46 @@ export function renderWebhookEndpoint(e: WebhookEndpoint, secret?: string): Obj 
     status: e.status,
     ...(e.status === 'disabled' && e.disabled_reason ? { disabled_reason: e.disabled_reason } : {}),
     url: e.url,
+  };
+}
+
+/** Stripe's SetupIntent object. */
+export function renderSetupIntent(s: SetupIntent): Obj {
+  const err = s.last_setup_error;
+  const latest = s.attempts.at(-1);
+  return {
+    id: s.id,
+    object: 'setup_intent',
+    application: null,
+    automatic_payment_methods: null,
+    cancellation_reason: s.cancellation_reason,
+    client_secret: s.client_secret,
+    created: s.created,
+    customer: s.customer,
+    description: s.description,
+    flow_directions: null,
+    last_setup_error: err
+      ? {
+          type: err.type,
+          code: err.code,
+          ...(err.decline_code ? { decline_code: err.decline_code } : {}),
+          doc_url: `https://stripe.com/docs/error-codes/${err.code.replace(/_/g, '-')}`,
+          message: err.message,
+          payment_method: { id: err.payment_method, object: 'payment_method', type: 'card' },
+        }
+      : null,
+    latest_attempt: latest?.id ?? null,
+    livemode: s.livemode,
+    mandate: null,
+    metadata: s.metadata,
+    next_action: s.next_action,
+    on_behalf_of: null,
+    payment_method: s.payment_method,
+    payment_method_configuration_details: null,
+    payment_method_options: { card: { mandate_options: null, network: null, request_three_d_secure: 'automatic' } },
+    payment_method_types: ['card'],
+    single_use_mandate: null,
+    status: s.status,
+    usage: s.usage,
   };
 }

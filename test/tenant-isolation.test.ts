@@ -21,6 +21,7 @@ interface Ids {
   refund: string;
   customer: string;
   payment_method: string;
+  setup_intent: string;
   event: string;
   webhook_endpoint: string;
   email: string;
@@ -75,6 +76,12 @@ const PROBES: Record<string, Probe> = {
   'post /v1/payment_methods/{id}/detach': { kind: 'object', params: (i) => ({ id: i.payment_method }), body: () => ({}) },
   'get /v1/customers/{id}/payment_methods': { kind: 'object', params: (i) => ({ id: i.customer }) },
   'get /v1/customers/{id}/payment_methods/{payment_method}': { kind: 'object', params: (i) => ({ id: i.customer, payment_method: i.payment_method }) },
+  'get /v1/setup_intents': { kind: 'list', query: (i) => ({ customer: i.customer }) },
+  'post /v1/setup_intents': { kind: 'reference', body: (i) => ({ customer: i.customer, payment_method: i.payment_method }) },
+  'get /v1/setup_intents/{id}': { kind: 'object', params: (i) => ({ id: i.setup_intent }) },
+  'post /v1/setup_intents/{id}': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({ metadata: { x: '1' } }) },
+  'post /v1/setup_intents/{id}/confirm': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({ payment_method: 'pm_card_visa' }) },
+  'post /v1/setup_intents/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({}) },
   'get /v1/events': { kind: 'list', query: () => ({ limit: '100' }) },
   'get /v1/events/{id}': { kind: 'object', params: (i) => ({ id: i.event }) },
   'post /v1/events/{id}/retry': { kind: 'object', params: (i) => ({ id: i.event }), body: (i) => ({ webhook_endpoint: i.webhook_endpoint }) },
@@ -99,7 +106,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', events: 'write', webhook_endpoints: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -110,6 +117,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const customer = await s.customers.create({ email, name: 'Alice' });
     const pm = await s.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } });
     const we = await s.webhookEndpoints.create({ url: `https://203.0.113.10/${live ? 'live' : 'test'}`, enabled_events: ['*'] });
+    const si = await s.setupIntents.create({ customer: customer.id, metadata: { owner: 'A' } });
     let pi: Stripe.PaymentIntent;
     if (!live) {
       pi = await s.paymentIntents.create({ amount: 4242, currency: 'usd', customer: customer.id, payment_method: pm.id, confirm: true });
@@ -120,7 +128,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
     const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, event, webhook_endpoint: we.id, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });

@@ -3,13 +3,14 @@
 // aggregate's list (events payment_method.attached / .detached). A card is a customer's saved card
 // where both agree. Attach writes the record first, then the list; detach the list first.
 //
-// setup_future_usage saves the card that paid an intent to the intent's customer. The gateway does it
+// setup_future_usage saves the card that paid an intent to the intent's customer, and a SetupIntent
+// that succeeded saves the card it checked to its customer. The gateway does it
 // right after the answer that reports the payment, and the reconcile role does it again from the
 // payment's commit (reconcile/work.ts), so a gateway that crashed in between loses nothing. The
 // record keeps the intent that saved it (`saved_by`, set in the same compare-and-set as `customer`):
 // a second run for the same payment only makes sure the list has the card while the record still
 // names the customer, so a card detached after the payment is never saved again by it.
-import type { Intent, SavedPaymentMethod } from '../actors/mod.ts';
+import type { Intent, SavedPaymentMethod, SetupIntent } from '../actors/mod.ts';
 import type { CommandClient } from '../runtime/client.ts';
 import type { Ctx } from '../runtime/protocol.ts';
 import { belongsToCustomer, noSuch } from '../stripe/errors.ts';
@@ -46,7 +47,7 @@ export async function attachCard(
 }
 
 /** Pure: the card setup_future_usage owes the intent's customer (the one that paid), or null. */
-export function cardToSave(i: Intent): { customer: string; paymentMethod: string; attemptId: string } | null {
+export function cardToSave(i: Intent): Owed | null {
   if (!i.setup_future_usage || !i.customer || (i.status !== 'succeeded' && i.status !== 'requires_capture')) return null;
   const paid = [...i.attempts].reverse().find((a) => a.status === 'succeeded');
   // A test card id (pm_card_visa) is every merchant's: nothing to save.
@@ -56,21 +57,36 @@ export function cardToSave(i: Intent): { customer: string; paymentMethod: string
 
 export type SaveOutcome = 'saved' | 'not_owed' | 'taken' | 'detached' | 'gone';
 
+/** Pure: the card a SetupIntent that succeeded owes its customer (the one its attempt checked), or null. */
+export function cardToSaveAfterSetup(s: SetupIntent): Owed | null {
+  if (s.status !== 'succeeded' || !s.customer) return null;
+  const ok = [...s.attempts].reverse().find((a) => a.status === 'succeeded');
+  if (!ok || MAGIC_PAYMENT_METHODS[ok.payment_method]) return null;
+  return { customer: s.customer, paymentMethod: ok.payment_method, attemptId: ok.id };
+}
+
+type Owed = { customer: string; paymentMethod: string; attemptId: string };
+type Owner = Pick<Intent | SetupIntent, 'id' | 'merchant_id' | 'livemode'>;
+
 /**
- * Stripe's setup_future_usage: once a payment of an intent that has it and a customer succeeds (or
- * is authorized), its card is saved to the customer. Safe to run any number of times for the same
- * payment (replays, the reconcile role's second run): see the top of this file. Throws when the
- * vault or the customer's owner cannot be reached (the caller retries or logs).
+ * Saves the card a payment (setup_future_usage) or a SetupIntent owes its customer. Safe to run any
+ * number of times for the same one (replays, the reconcile role's second run): see the top of this
+ * file. Throws when the vault or the customer's owner cannot be reached (the caller retries or logs).
  */
-export async function saveCardAfterPayment(deps: SavedCardDeps, i: Intent, ctx: Omit<Ctx, 'commandId'>): Promise<SaveOutcome> {
-  const owed = cardToSave(i);
+async function saveOwed(deps: SavedCardDeps, owner: Owner, owed: Owed | null, ctx: Omit<Ctx, 'commandId'>): Promise<SaveOutcome> {
   if (!owed) return 'not_owed';
-  const pm = await deps.vault.get(i.merchant_id, owed.paymentMethod, i.livemode, true);
+  const pm = await deps.vault.get(owner.merchant_id, owed.paymentMethod, owner.livemode, true);
   if (!pm) return 'gone';
-  if (pm.saved_by === i.id && pm.customer !== owed.customer) return 'detached';
-  const r = await attachCard(deps, i.merchant_id, pm, owed.customer, { ...ctx, commandId: `save-card:${i.id}:${owed.attemptId}` }, i.id);
+  if (pm.saved_by === owner.id && pm.customer !== owed.customer) return 'detached';
+  const r = await attachCard(deps, owner.merchant_id, pm, owed.customer, { ...ctx, commandId: `save-card:${owner.id}:${owed.attemptId}` }, owner.id);
   return r.kind === 'taken' ? 'taken' : 'saved';
 }
+
+/** Stripe's setup_future_usage: once a payment of an intent that has it and a customer succeeds (or is authorized), its card is saved to the customer. */
+export const saveCardAfterPayment = (deps: SavedCardDeps, i: Intent, ctx: Omit<Ctx, 'commandId'>): Promise<SaveOutcome> => saveOwed(deps, i, cardToSave(i), ctx);
+
+/** A SetupIntent with a customer that succeeded: its card is attached to the customer. */
+export const saveCardAfterSetup = (deps: SavedCardDeps, s: SetupIntent, ctx: Omit<Ctx, 'commandId'>): Promise<SaveOutcome> => saveOwed(deps, s, cardToSaveAfterSetup(s), ctx);
 
 /**
  * A deleted customer's cards are let go: each record that still names it is cleared (the customer's

@@ -6,6 +6,7 @@ import type {
   WireInquiryResponse,
   WireRefundResponse,
   WireVoidResponse,
+  WireVerifyResponse,
   WireSettlementRow,
 } from '../wire.ts';
 import * as authorizeFlow from './authorize.ts';
@@ -14,11 +15,13 @@ import { createEpnRequest, type EpnRequest } from './http.ts';
 import * as inquiryFlow from './inquiry.ts';
 import * as refundFlow from './refund.ts';
 import type { EpnTransaction } from './transaction.ts';
+import * as verifyFlow from './verify.ts';
 import * as voidFlow from './void.ts';
 
 export { EpnRejectedError, EpnUnavailableError, type EpnUnavailableKind } from './errors.ts';
 export type { AuthorizeParams, AuthorizeResult, EpnCard } from './authorize.ts';
 export type { CaptureParams } from './capture.ts';
+export type { VerifyParams, VerifyResult } from './verify.ts';
 export type { VoidParams } from './void.ts';
 export type { RefundParams, RefundResult } from './refund.ts';
 export type { EpnHistoryEntry, EpnRefund, EpnTransaction } from './transaction.ts';
@@ -31,6 +34,8 @@ export interface EpnClientOptions {
 /** Every method throws EpnUnavailableError (outcome unknown) or EpnRejectedError (refused, nothing done). */
 export interface EpnClient {
   authorize(params: authorizeFlow.AuthorizeParams): Promise<authorizeFlow.AuthorizeResult>;
+  /** Account verification (a SetupIntent): the issuer's answer, no money moved, nothing booked. */
+  verify(params: verifyFlow.VerifyParams): Promise<verifyFlow.VerifyResult>;
   capture(params: captureFlow.CaptureParams): Promise<EpnTransaction>;
   void(params: voidFlow.VoidParams): Promise<EpnTransaction>;
   refund(params: refundFlow.RefundParams): Promise<refundFlow.RefundResult>;
@@ -58,6 +63,9 @@ function bind(send: EpnRequest, extra: Record<string, string> | undefined): EpnC
     },
     async authorize(params) {
       return authorizeFlow.fromWire(await request<WireAuthorizeResponse>('POST', '/v1/authorize', authorizeFlow.toWire(params)));
+    },
+    async verify(params) {
+      return verifyFlow.fromWire(await request<WireVerifyResponse>('POST', '/v1/verify', verifyFlow.toWire(params)));
     },
     async capture(params) {
       return captureFlow.fromWire(await request<WireCaptureResponse>('POST', '/v1/capture', captureFlow.toWire(params)));

@@ -6,6 +6,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { pino, type ChildLoggerOptions, type Logger } from 'pino';
 import type {
   WireAuthorizeRequest,
+  WireVerifyRequest,
+  WireVerifyResponse,
   WireAuthorizeResponse,
   WireCaptureRequest,
   WireError,
@@ -40,6 +42,30 @@ const str = (max = 255) => ({ type: 'string', minLength: 1, maxLength: max }) as
 const amount = { type: 'integer', minimum: 1, maximum: 99_999_999 } as const;
 const networkRef = str(64);
 
+const wireCard = {
+  type: 'object',
+  required: ['number', 'exp_month', 'exp_year'],
+  properties: {
+    number: { type: 'string', pattern: '^[0-9]{12,19}$' },
+    exp_month: { type: 'integer', minimum: 1, maximum: 12 },
+    exp_year: { type: 'integer', minimum: 0, maximum: 9999 },
+    cvc: { type: 'string', pattern: '^[0-9]{3,4}$' },
+  },
+} as const;
+
+const verifySchema = {
+  body: {
+    type: 'object',
+    required: ['reference', 'merchant_id', 'card'],
+    properties: {
+      reference: str(),
+      merchant_id: str(),
+      card: wireCard,
+      three_d_secure: { type: 'object', required: ['authenticated'], properties: { authenticated: { type: 'boolean' } } },
+    },
+  },
+} as const;
+
 const authorizeSchema = {
   body: {
     type: 'object',
@@ -50,16 +76,7 @@ const authorizeSchema = {
       amount,
       currency: { type: 'string', pattern: '^[a-z]{3}$' },
       capture: { type: 'boolean' },
-      card: {
-        type: 'object',
-        required: ['number', 'exp_month', 'exp_year'],
-        properties: {
-          number: { type: 'string', pattern: '^[0-9]{12,19}$' },
-          exp_month: { type: 'integer', minimum: 1, maximum: 12 },
-          exp_year: { type: 'integer', minimum: 0, maximum: 9999 },
-          cvc: { type: 'string', pattern: '^[0-9]{3,4}$' },
-        },
-      },
+      card: wireCard,
       three_d_secure: { type: 'object', required: ['authenticated'], properties: { authenticated: { type: 'boolean' } } },
       intent_id: str(),
     },
@@ -198,6 +215,21 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
   });
 
   app.get('/healthz', async () => ({ ok: true }));
+
+  // Account verification (a SetupIntent's card check): the issuer's answer for the card, 3-D Secure
+  // included, with nothing authorized, held or booked in the ledger or the settlement file.
+  app.post<{ Body: WireVerifyRequest }>('/v1/verify', { schema: verifySchema }, async (req) => {
+    const { card, reference } = req.body;
+    const base = { reference, brand: brandOf(card.number), last4: last4(card.number) };
+    if (THREE_DS_REQUIRED.has(card.number) && !req.body.three_d_secure?.authenticated) {
+      req.log.info({ reference }, 'verify: authentication required');
+      return { ...base, status: 'authentication_required' } satisfies WireVerifyResponse;
+    }
+    const outcome = cardOutcome(card, now());
+    req.log.info({ reference, approved: outcome.approved }, 'verify');
+    if (outcome.approved) return { ...base, status: 'approved' } satisfies WireVerifyResponse;
+    return { ...base, status: 'declined', decline_code: outcome.decline_code, failure_code: outcome.failure_code, message: outcome.message } satisfies WireVerifyResponse;
+  });
 
   app.post<{ Body: WireAuthorizeRequest }>('/v1/authorize', { schema: authorizeSchema }, async (req, reply) => {
     const { card, reference, merchant_id, amount: amt, currency, capture } = req.body;

@@ -8,12 +8,12 @@
 // off between its two writes leaves a card no list shows (or one still named by its record), and its
 // retry with the same Idempotency-Key completes it.
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
-import type { Customer, Intent } from '../../actors/mod.ts';
+import type { Customer, Intent, SetupIntent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
 import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
-import { attachCard, cardToSave, saveCardAfterPayment as saveCard, savedOf } from '../../vault/saved-cards.ts';
+import { attachCard, cardToSave, cardToSaveAfterSetup, saveCardAfterPayment as saveCard, saveCardAfterSetup as saveSetupCard, savedOf } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
@@ -45,6 +45,16 @@ export async function saveCardAfterPayment(deps: GatewayDeps, i: Intent, ctx: Om
     await saveCard(deps, i, ctx);
   } catch (err) {
     log.warn({ err, intent: i.id }, 'setup_future_usage: could not save the card to the customer (the reconcile role will)');
+  }
+}
+
+/** A SetupIntent that succeeded with a customer: its card attached right after the answer (the reconcile role does it again from the commit). */
+export async function saveCardAfterSetup(deps: GatewayDeps, s: SetupIntent, ctx: Omit<Ctx, 'commandId'>, log: FastifyBaseLogger): Promise<void> {
+  if (!cardToSaveAfterSetup(s)) return;
+  try {
+    await saveSetupCard(deps, s, ctx);
+  } catch (err) {
+    log.warn({ err, setup_intent: s.id }, 'setup intent: could not attach the card to the customer (the reconcile role will)');
   }
 }
 

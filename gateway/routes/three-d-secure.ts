@@ -1,16 +1,17 @@
 // The simulated issuer's 3-D Secure challenge. A confirmation the issuer wants authenticated leaves
-// the intent in requires_action with next_action.redirect_to_url pointing here; the cardholder
-// completes or fails the challenge and is sent on to the merchant's return_url (Stripe's
-// redirect convention: payment_intent, payment_intent_client_secret, redirect_status).
+// the PaymentIntent (or SetupIntent) in requires_action with next_action.redirect_to_url pointing
+// here; the cardholder completes or fails the challenge and is sent on to the merchant's return_url
+// (Stripe's redirect convention: payment_intent, payment_intent_client_secret, redirect_status, or
+// setup_intent, setup_intent_client_secret, redirect_status).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { Intent } from '../../actors/mod.ts';
+import type { Intent, SetupIntent } from '../../actors/mod.ts';
 import { formatAmount } from '../../stripe/currencies.ts';
 import { ApiError } from '../../stripe/errors.ts';
 import { correlationOf, type GatewayDeps } from '../app.ts';
 import { commandId } from '../ids.ts';
-import { saveCardAfterPayment } from './payment-methods.ts';
+import { saveCardAfterPayment, saveCardAfterSetup } from './payment-methods.ts';
 import { challengePageCsp } from '../../checkout/policy.ts';
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
@@ -57,57 +58,102 @@ async function cspFor(deps: GatewayDeps, merchantId: string, livemode: boolean):
   return challengePageCsp(m?.allowed_origins ?? [], livemode ? 'live' : 'test');
 }
 
+/** What a challenge is for: a PaymentIntent's attempt or a SetupIntent's (`seti_…`), as the page and the return need it. */
+interface Challenged {
+  kind: 'payment_intent' | 'setup_intent';
+  id: string;
+  livemode: boolean;
+  status: string;
+  clientSecret: string;
+  returnUrl: string | null;
+  attempt: { status: string; last4: string } | undefined;
+  /** What the bank asks the cardholder to confirm. */
+  ask: string;
+}
+
+async function challenged(deps: GatewayDeps, merchantId: string, id: string, attemptId: string): Promise<Challenged | null> {
+  if (id.startsWith('seti_')) {
+    const s = await deps.readSetupIntent(merchantId, id);
+    if (!s) return null;
+    const a = s.attempts.find((x) => x.id === attemptId);
+    return {
+      kind: 'setup_intent',
+      id: s.id,
+      livemode: s.livemode,
+      status: s.status,
+      clientSecret: s.client_secret,
+      returnUrl: s.next_action?.redirect_to_url.return_url ?? null,
+      attempt: a && { status: a.status, last4: a.card.last4 },
+      ask: 'saving your card for future payments',
+    };
+  }
+  const i = await deps.readIntent(merchantId, id);
+  if (!i) return null;
+  const a = i.attempts.find((x) => x.id === attemptId);
+  return {
+    kind: 'payment_intent',
+    id: i.id,
+    livemode: i.livemode,
+    status: i.status,
+    clientSecret: i.client_secret,
+    returnUrl: i.next_action?.redirect_to_url.return_url ?? null,
+    attempt: a && { status: a.status, last4: a.card.last4 },
+    ask: a ? `a payment of <b>${esc(formatAmount(a.amount, i.currency))}</b>` : 'a payment',
+  };
+}
+
 export function registerThreeDSecure(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: Params; Querystring: Token }>('/3ds/challenge/:merchant/:intent/:attempt', { schema: { params: Params, querystring: Token } }, async (req, reply) => {
     checkToken(deps, req.params, req.query.t);
-    const i = await deps.readIntent(req.params.merchant, req.params.intent);
-    const a = i?.attempts.find((x) => x.id === req.params.attempt);
-    if (!i || !a) throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such authentication challenge.');
+    const c = await challenged(deps, req.params.merchant, req.params.intent, req.params.attempt);
+    if (!c || !c.attempt) throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such authentication challenge.');
     const action = (what: 'complete' | 'fail', label: string, cls: string) =>
       `<form method="post" action="/3ds/challenge/${esc(req.params.merchant)}/${esc(req.params.intent)}/${esc(req.params.attempt)}/${what}" style="display:inline">` +
       `<input type="hidden" name="t" value="${esc(req.query.t)}"><button class="${cls}" type="submit" id="${what}">${label}</button></form>`;
     const body =
-      a.status === 'requires_action'
-        ? `<h1>3-D Secure test payment</h1><p>Your bank asks you to confirm a payment of <b>${esc(formatAmount(a.amount, i.currency))}</b> with the card ending in <b>${esc(a.card.last4)}</b>.</p>` +
+      c.attempt.status === 'requires_action'
+        ? `<h1>3-D Secure test ${c.kind === 'setup_intent' ? 'card setup' : 'payment'}</h1><p>Your bank asks you to confirm ${c.ask} with the card ending in <b>${esc(c.attempt.last4)}</b>.</p>` +
           action('complete', 'Complete authentication', 'ok') +
           action('fail', 'Fail authentication', 'no')
-        : `<h1>Nothing to authenticate</h1><p>This payment is ${esc(i.status)}.</p>`;
-    return reply.header('content-security-policy', await cspFor(deps, req.params.merchant, i.livemode)).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page('3-D Secure', body));
+        : `<h1>Nothing to authenticate</h1><p>This ${c.kind === 'setup_intent' ? 'setup' : 'payment'} is ${esc(c.status)}.</p>`;
+    return reply.header('content-security-policy', await cspFor(deps, req.params.merchant, c.livemode)).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page('3-D Secure', body));
   });
 
   app.post<{ Params: ActionParams; Body: Token }>('/3ds/challenge/:merchant/:intent/:attempt/:action', { schema: { params: ActionParams, body: Token } }, async (req, reply) => {
     checkToken(deps, req.params, req.body.t);
-    const before = await deps.readIntent(req.params.merchant, req.params.intent);
+    const before = await challenged(deps, req.params.merchant, req.params.intent, req.params.attempt);
     if (!before) throw new ApiError(404, 'invalid_request_error', 'resource_missing', 'No such authentication challenge.');
     const { requestId, correlationId } = correlationOf(req);
     const cmdId = commandId(req.params.merchant, `3ds/${req.params.intent}/${req.params.attempt}`, req.params.action);
-    let state: Intent;
+    const ctx = { commandId: cmdId, livemode: before.livemode, requestId, correlationId, now: Math.floor(Date.now() / 1000) };
+    const common = { merchantId: req.params.merchant, attemptId: req.params.attempt, success: req.params.action === 'complete', ctx };
+    let status: string;
     try {
-      state = (await deps.commands.send({
-        op: 'intent.authenticate',
-        merchantId: req.params.merchant,
-        intentId: req.params.intent,
-        attemptId: req.params.attempt,
-        success: req.params.action === 'complete',
-        ctx: { commandId: cmdId, livemode: before.livemode, requestId, correlationId, now: Math.floor(Date.now() / 1000) },
-      })) as Intent;
+      if (before.kind === 'setup_intent') {
+        const s = (await deps.commands.send({ op: 'setup_intent.authenticate', setupIntentId: req.params.intent, ...common })) as SetupIntent;
+        await saveCardAfterSetup(deps, s, { livemode: before.livemode, requestId, correlationId, now: ctx.now }, req.log);
+        status = s.status;
+      } else {
+        const i = (await deps.commands.send({ op: 'intent.authenticate', intentId: req.params.intent, ...common })) as Intent;
+        await saveCardAfterPayment(deps, i, { livemode: before.livemode, requestId, correlationId, now: ctx.now }, req.log);
+        status = i.status;
+      }
     } catch (err) {
-      if (err instanceof ApiError && err.status < 500) state = (await deps.readIntent(req.params.merchant, req.params.intent)) ?? before;
+      if (err instanceof ApiError && err.status < 500) status = (await challenged(deps, req.params.merchant, req.params.intent, req.params.attempt))?.status ?? before.status;
       else throw err;
     }
-    await saveCardAfterPayment(deps, state, { livemode: before.livemode, requestId, correlationId, now: Math.floor(Date.now() / 1000) }, req.log);
-    const returnUrl = before.next_action?.redirect_to_url.return_url ?? null;
-    const status = state.status === 'succeeded' || state.status === 'requires_capture' || state.status === 'processing' ? 'succeeded' : 'failed';
-    if (returnUrl) {
-      const u = new URL(returnUrl);
-      u.searchParams.set('payment_intent', state.id);
-      u.searchParams.set('payment_intent_client_secret', state.client_secret);
-      u.searchParams.set('redirect_status', status);
+    const ok = status === 'succeeded' || status === 'requires_capture' || status === 'processing' ? 'succeeded' : 'failed';
+    if (before.returnUrl) {
+      // Stripe's redirect convention: <object>, <object>_client_secret, redirect_status.
+      const u = new URL(before.returnUrl);
+      u.searchParams.set(before.kind, before.id);
+      u.searchParams.set(`${before.kind}_client_secret`, before.clientSecret);
+      u.searchParams.set('redirect_status', ok);
       return reply.redirect(u.toString(), 303);
     }
     return reply
       .header('content-security-policy', await cspFor(deps, req.params.merchant, before.livemode))
       .type('text/html; charset=utf-8')
-      .send(page('3-D Secure', `<h1 id="result">Authentication ${status === 'succeeded' ? 'complete' : 'failed'}</h1><p>The payment is ${esc(state.status)}. You can close this window.</p>`));
+      .send(page('3-D Secure', `<h1 id="result">Authentication ${ok === 'succeeded' ? 'complete' : 'failed'}</h1><p>The ${before.kind === 'setup_intent' ? 'setup' : 'payment'} is ${esc(status)}. You can close this window.</p>`));
   });
 }

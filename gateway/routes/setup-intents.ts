@@ -1,0 +1,254 @@
+// /v1/setup_intents: Stripe's SetupIntents. A card is checked by the network (no money moves) and,
+// when the SetupIntent has a customer, attached to it once the check succeeds: right after the
+// answer here, and again by the reconcile role from the commit (vault/saved-cards.ts). Every
+// SetupIntent is its own single-writer aggregate (actors/setup-intent, runtime/setup-intents.ts).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { SetupCancellationReason, SetupChanges, SetupIntent } from '../../actors/mod.ts';
+import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
+import { renderCustomer, renderPaymentMethod, renderSetupIntent } from '../../stripe/objects.ts';
+import { ID_PATTERN } from '../../streams/subjects.ts';
+import { MAGIC_PAYMENT_METHODS } from '../../vault/mod.ts';
+import { cardForCustomer } from '../../vault/saved-cards.ts';
+import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { clientSecretFor, commandId, derivedId } from '../ids.ts';
+import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
+import {
+  CancelSetupIntentBody,
+  ConfirmSetupIntentBody,
+  CreateSetupIntentBody,
+  IdParams,
+  ListSetupIntentsQuery,
+  RetrieveQuery,
+  UpdateSetupIntentBody,
+  type PaymentMethodData,
+} from '../schemas.ts';
+import { readOwnCustomer, requireCustomerParam } from './customers.ts';
+import { cardOf, saveCardAfterSetup, tokenizeCard } from './payment-methods.ts';
+import { challengeUrl } from './three-d-secure.ts';
+
+type Obj = Record<string, unknown>;
+const now = () => Math.floor(Date.now() / 1000);
+
+/** The key's own SetupIntent (its merchant and mode), or null. */
+async function readOwnSetupIntent(deps: GatewayDeps, p: Principal, id: string): Promise<SetupIntent | null> {
+  if (!ID_PATTERN.test(id)) return null;
+  const s = await deps.readSetupIntent(p.merchant_id, id);
+  return s && s.merchant_id === p.merchant_id && s.livemode === (p.mode === 'live') ? s : null;
+}
+
+/** A publishable key (Stripe.js) may read and confirm a SetupIntent it holds the client secret of. */
+function authorizeAccess(p: Principal, s: SetupIntent, clientSecret: string | undefined): void {
+  if (p.kind !== 'publishable') return;
+  if (!clientSecret || clientSecret !== s.client_secret) {
+    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The client_secret provided does not match the client_secret associated with the SetupIntent.', 'client_secret');
+  }
+}
+
+const EXPANDABLE = new Set(['payment_method', 'customer', 'latest_attempt', 'mandate', 'single_use_mandate']);
+
+function checkExpand(expand: readonly string[] | undefined): void {
+  for (const path of expand ?? []) if (!EXPANDABLE.has(path)) throw cannotExpand(path);
+}
+
+async function render(deps: GatewayDeps, p: Principal, s: SetupIntent, expand: readonly string[] | undefined): Promise<Obj> {
+  checkExpand(expand);
+  const o = renderSetupIntent(s);
+  if (expand?.includes('payment_method') && s.payment_method) {
+    const pm = await deps.vault.get(s.merchant_id, s.payment_method, s.livemode);
+    if (pm) o.payment_method = renderPaymentMethod(pm);
+  }
+  if (expand?.includes('customer') && s.customer) {
+    const c = await readOwnCustomer(deps, p, s.customer);
+    if (c) o.customer = renderCustomer(c);
+  }
+  return o;
+}
+
+/**
+ * The card a request names for a SetupIntent, made ready to be saved: payment_method_data becomes a
+ * new PaymentMethod; a test card id (pm_card_visa, every merchant's) becomes a card of the merchant's
+ * own like it, as at Stripe; any other id must be the merchant's card. Under an Idempotency-Key a
+ * repeat gets the same card. undefined: the request names none.
+ */
+async function cardFor(
+  deps: GatewayDeps,
+  req: FastifyRequest,
+  p: Principal,
+  b: { payment_method?: string | undefined; payment_method_data?: PaymentMethodData | undefined },
+  idem: CommandIdem | undefined,
+  route: string,
+): Promise<string | undefined> {
+  if (b.payment_method_data) {
+    const d = b.payment_method_data;
+    const card = cardOf(d.card, p.mode === 'live', now(), 'payment_method_data[card]');
+    return (await tokenizeCard(deps, req, p, { card, billing_details: d.billing_details, metadata: d.metadata }, idem, `${route} payment_method_data`)).id;
+  }
+  if (!b.payment_method) return undefined;
+  const pm = await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live');
+  if (!pm) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+  const magic = MAGIC_PAYMENT_METHODS[pm.id];
+  if (!magic) return pm.id;
+  return (await tokenizeCard(deps, req, p, { card: { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year } }, idem, `${route} payment_method`)).id;
+}
+
+/** Checks the request's cards and customer before anything is written. */
+async function precheck(deps: GatewayDeps, p: Principal, b: { payment_method?: string | undefined; payment_method_data?: unknown; customer?: string | undefined }, customerNow: string | null): Promise<void> {
+  if (b.payment_method && b.payment_method_data) throw onlyOneOf('payment_method', 'payment_method_data');
+  if (b.customer) await requireCustomerParam(deps, p, b.customer);
+  if (b.payment_method) {
+    const pm = await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live');
+    if (!pm) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+    await cardForCustomer(deps.vault, p.merchant_id, pm, b.customer || customerNow);
+  }
+}
+
+/** Sends a confirmation (its attempt id derived from the command id, so a keyed repeat resumes the same attempt). */
+async function sendConfirm(deps: GatewayDeps, req: FastifyRequest, p: Principal, id: string, cmdId: string, changes: SetupChanges, returnUrl: string | null, idem: CommandIdem | undefined): Promise<SetupIntent> {
+  const attemptId = derivedId('setatt', cmdId);
+  const s = (await deps.commands.send(
+    {
+      op: 'setup_intent.confirm',
+      merchantId: p.merchant_id,
+      setupIntentId: id,
+      attemptId,
+      changes,
+      challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
+      returnUrl,
+      ctx: commandCtx(req, p, cmdId, idem),
+    },
+    idem?.trace,
+  )) as SetupIntent;
+  const { commandId: _none, ...ctx } = commandCtx(req, p, '');
+  await saveCardAfterSetup(deps, s, ctx, req.log);
+  return s;
+}
+
+export function registerSetupIntents(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreateSetupIntentBody }>('/v1/setup_intents', { schema: { body: CreateSetupIntentBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    await precheck(deps, p, b, null);
+    checkExpand(b.expand);
+    if (b.payment_method_data) cardOf(b.payment_method_data.card, p.mode === 'live', now(), 'payment_method_data[card]');
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const route = 'POST /v1/setup_intents';
+      const paymentMethod = (await cardFor(deps, req, p, b, idem, route)) ?? null;
+      const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
+      const id = derivedId('seti', cmdId);
+      const ctx = commandCtx(req, p, cmdId, idem);
+      if (!idempotencyKeyOf(req)) ctx.freshIds = true; // cmdId is random (gateway/ids.ts)
+      let s = (await deps.commands.send(
+        {
+          op: 'setup_intent.create',
+          merchantId: p.merchant_id,
+          setupIntentId: id,
+          command: {
+            type: 'Create',
+            setupIntentId: id,
+            merchantId: p.merchant_id,
+            livemode: p.mode === 'live',
+            clientSecret: clientSecretFor(deps.ring.secretsKey, id),
+            customer: b.customer || null,
+            description: b.description || null,
+            metadata: b.metadata || {},
+            paymentMethod,
+            usage: b.usage ?? 'off_session',
+            now: now(),
+          },
+          ctx,
+        },
+        idem?.trace,
+      )) as SetupIntent;
+      if (b.confirm === true) s = await sendConfirm(deps, req, p, id, `${cmdId}:confirm`, {}, b.return_url ?? null, idem);
+      return { status: 200, body: await render(deps, p, s, b.expand) };
+    });
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveQuery }>('/v1/setup_intents/:id', { schema: { params: IdParams, querystring: RetrieveQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    const s = await readOwnSetupIntent(deps, p, req.params.id);
+    if (!s) throw noSuch('setup_intent', req.params.id);
+    authorizeAccess(p, s, req.query.client_secret);
+    return render(deps, p, s, req.query.expand);
+  });
+
+  app.post<{ Params: IdParams; Body: UpdateSetupIntentBody }>('/v1/setup_intents/:id', { schema: { params: IdParams, body: UpdateSetupIntentBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const id = req.params.id;
+    const before = await readOwnSetupIntent(deps, p, id);
+    if (!before) throw noSuch('setup_intent', id);
+    await precheck(deps, p, b, before.customer);
+    checkExpand(b.expand);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const route = `POST /v1/setup_intents/${id}`;
+      const changes: SetupChanges = {};
+      const pm = await cardFor(deps, req, p, b, idem, route);
+      if (pm !== undefined) changes.payment_method = pm;
+      if (b.customer !== undefined) changes.customer = b.customer || null;
+      if (b.description !== undefined) changes.description = b.description || null;
+      const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
+      const s = (await deps.commands.send(
+        { op: 'setup_intent.update', merchantId: p.merchant_id, setupIntentId: id, changes, ...(b.metadata !== undefined ? { metadata: b.metadata } : {}), ctx: commandCtx(req, p, cmdId, idem) },
+        idem?.trace,
+      )) as SetupIntent;
+      return { status: 200, body: await render(deps, p, s, b.expand) };
+    });
+  });
+
+  app.post<{ Params: IdParams; Body: ConfirmSetupIntentBody }>('/v1/setup_intents/:id/confirm', { schema: { params: IdParams, body: ConfirmSetupIntentBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    const b = req.body;
+    const id = req.params.id;
+    const before = await readOwnSetupIntent(deps, p, id);
+    if (!before) throw noSuch('setup_intent', id);
+    authorizeAccess(p, before, b.client_secret);
+    await precheck(deps, p, b, before.customer);
+    checkExpand(b.expand);
+    if (b.payment_method_data) cardOf(b.payment_method_data.card, p.mode === 'live', now(), 'payment_method_data[card]');
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const route = `POST /v1/setup_intents/${id}/confirm`;
+      const changes: SetupChanges = {};
+      // A card for an intent that cannot be confirmed now is not stored: the intent refuses as usual.
+      const open = before.status === 'requires_payment_method' || before.status === 'requires_confirmation' || before.status === 'requires_action';
+      const pm = open ? await cardFor(deps, req, p, b, idem, route) : undefined;
+      if (pm !== undefined) changes.payment_method = pm;
+      const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
+      const s = await sendConfirm(deps, req, p, id, cmdId, changes, b.return_url ?? null, idem);
+      return { status: 200, body: await render(deps, p, s, b.expand) };
+    });
+  });
+
+  app.post<{ Params: IdParams; Body: CancelSetupIntentBody }>('/v1/setup_intents/:id/cancel', { schema: { params: IdParams, body: CancelSetupIntentBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const id = req.params.id;
+    if (!(await readOwnSetupIntent(deps, p, id))) throw noSuch('setup_intent', id);
+    checkExpand(req.body.expand);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const cmdId = commandId(scopeOf(p), `POST /v1/setup_intents/${id}/cancel`, idempotencyKeyOf(req));
+      const s = (await deps.commands.send(
+        { op: 'setup_intent.cancel', merchantId: p.merchant_id, setupIntentId: id, reason: (req.body.cancellation_reason ?? null) as SetupCancellationReason | null, ctx: commandCtx(req, p, cmdId, idem) },
+        idem?.trace,
+      )) as SetupIntent;
+      return { status: 200, body: await render(deps, p, s, req.body.expand) };
+    });
+  });
+
+  app.get<{ Querystring: ListSetupIntentsQuery }>('/v1/setup_intents', { schema: { querystring: ListSetupIntentsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const page = await deps.listSetupIntents({
+      ...listScope(p, q),
+      ...pageCursor(q),
+      ...(q.customer ? { customer: q.customer } : {}),
+      ...(q.payment_method ? { paymentMethod: q.payment_method } : {}),
+    });
+    const expand = itemExpand(q.expand);
+    return listObject('/v1/setup_intents', await Promise.all(page.data.map((s) => render(deps, p, s, expand))), page.hasMore);
+  });
+}
