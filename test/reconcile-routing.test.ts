@@ -134,4 +134,16 @@ t.test('saved-card work: the commit where a setup_future_usage payment succeeded
   t.match(reconcileWorkOf(deleted(['pm_1', 'pm_2'])), { releaseCards: ['pm_1', 'pm_2'], saveCard: false });
   t.equal(reconcileWorkOf(deleted([])), null, 'a customer without cards: nothing');
   t.equal(reconcileWorkOf(deleted(undefined)), null, 'an event written before the cards were named: nothing');
+
+  // A SetupIntent with a customer that succeeded: its card is saved, from that commit only.
+  const setup = (customer: string | null, type = 'setup_attempt.succeeded', status = 'succeeded') =>
+    ({
+      v: 1, id: `cm_${hex()}`, merchant_id: 'acct_1', aggregate: 'setup_intent', aggregate_id: 'seti_1', command: 'RecordVerification', request_id: null, correlation_id: null, at,
+      events: [{ id: `evt_${hex()}`, v: 1, type, at, data: { attempt_id: 'setatt_1' } }],
+      state: { id: 'seti_1', livemode: false, status, customer, attempts: [{ id: 'setatt_1', status: status === 'succeeded' ? 'succeeded' : 'failed', payment_method: 'pm_1' }] },
+    }) as unknown as Commit;
+  t.match(reconcileWorkOf(setup('cus_1')), { saveCard: true, inDoubt: [], refunds: [], releaseCards: [] }, 'a SetupIntent that succeeded saves its card');
+  t.ok(mayNeedReconcile(encodeCommit(setup('cus_1'))), 'and its bytes say it may be work');
+  t.equal(reconcileWorkOf(setup(null)), null, 'without a customer: nothing');
+  t.equal(reconcileWorkOf(setup('cus_1', 'setup_attempt.failed', 'requires_payment_method')), null, 'a failed check: nothing');
 });
