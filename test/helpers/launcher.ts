@@ -2,6 +2,7 @@
 // runner's NODE_OPTIONS, NATS_URL… leaks in) on a temp DATA_DIR, its output in a log file. Waits
 // for the demo merchant (the stack is up), reads processes.json, and at teardown stops the
 // supervisor and SIGKILLs anything it left behind.
+import { seedPglite } from './pglite-template.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -55,6 +56,8 @@ export interface Launched {
 
 export async function launchStack(t: { teardown(f: () => unknown): void }, env: Record<string, string>, o: { prefix: string; startMs?: number }): Promise<Launched> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), o.prefix));
+  // PGlite (no DATABASE_URL): a copy of a migrated empty database instead of a fresh initdb.
+  if (!env.DATABASE_URL) await seedPglite(dataDir);
   const logFile = path.join(dataDir, 'stack.log');
   const fd = openSync(logFile, 'a');
   const sup = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {

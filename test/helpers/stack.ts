@@ -8,6 +8,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../../config/config.ts';
 import { buildEpnServer } from '../../epn/sim/server.ts';
 import { startNode, type RunningNode } from '../../runtime/node.ts';
+import { seedPglite } from './pglite-template.ts';
 import { withNats, type Teardownable, type WithNats } from './nats.ts';
 
 export interface Stack {
@@ -68,6 +69,8 @@ export async function startStack(t: Teardownable, env: Record<string, string> = 
     ...env,
   });
   const log = pino({ level: 'debug', redact: { paths: ['*.card.number', '*.card.cvc'], censor: '[redacted]' } }, sink(logs));
+  // PGlite (no DATABASE_URL): start from a copy of a migrated empty database instead of a fresh initdb.
+  if (!config.databaseUrl) await seedPglite(dataDir);
   const node = await startNode(config, log);
   t.teardown(async () => {
     await node.stop();
