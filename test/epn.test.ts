@@ -267,6 +267,22 @@ t.test('refund rules', async (t) => {
   t.equal((await rejected(client.refund({ networkRef: p.networkRef, amount: 501, refundReference: ref('re') }))).code, 'amount_too_large');
 });
 
+t.test('verify: a card checked for later use, nothing booked', async (t) => {
+  const { client, url } = await start(t);
+  const check = (number: string, authenticated?: boolean) =>
+    client.verify({ reference: ref('setatt'), merchantId: 'acct_v', card: { number, ...FUTURE }, ...(authenticated !== undefined ? { authenticated } : {}) });
+  t.match(await client.verify({ reference: 'setatt_ok', merchantId: 'acct_v', card: { number: '4242424242424242', ...FUTURE } }), { status: 'approved', brand: 'visa', last4: '4242' });
+  t.match(await check('4000000000000002'), { status: 'declined', declineCode: 'generic_decline', failureCode: 'card_declined' });
+  t.match(await check('4000000000009995'), { status: 'declined', declineCode: 'insufficient_funds' });
+  t.match(await check('4000002500003155'), { status: 'authentication_required' }, 'a card that wants 3-D Secure on setup');
+  t.match(await check('4000002500003155', true), { status: 'approved' }, 'passes once authenticated');
+  t.equal(await client.inquire('setatt_ok'), null, 'a verification is not a transaction');
+  const today = new Date().toISOString().slice(0, 10);
+  t.same(await client.settlement(today, 'acct_v'), [], 'and never reaches the settlement file');
+  const bad = await post(url, '/v1/verify', JSON.stringify({ reference: 'r', merchant_id: 'm', card: { number: '42', exp_month: 1, exp_year: 2030 } }));
+  t.equal(bad.status, 400, 'a malformed card is refused');
+});
+
 t.test('inquiry by reference', async (t) => {
   const { client } = await start(t);
   t.equal(await client.inquire('never-sent'), null);
