@@ -271,6 +271,28 @@ export type UpdateCustomerBody = Static<typeof UpdateCustomerBody>;
 export const AttachPaymentMethodBody = Type.Object({ customer: Type.String({ minLength: 1, maxLength: 5000 }), expand: Type.Optional(Expand) }, opts);
 export type AttachPaymentMethodBody = Static<typeof AttachPaymentMethodBody>;
 export const DetachPaymentMethodBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
+/** Stripe's PaymentMethod update: billing details, metadata and the card's expiry. */
+export const UpdatePaymentMethodBody = Type.Object(
+  {
+    billing_details: Type.Optional(
+      Type.Object(
+        {
+          email: Type.Optional(Nullable(Type.String({ maxLength: 800 }))),
+          name: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
+          phone: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
+          address: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Literal('')])),
+        },
+        opts,
+      ),
+    ),
+    card: Type.Optional(Type.Object({ exp_month: Type.Optional(Type.Integer()), exp_year: Type.Optional(Type.Integer()) }, opts)),
+    metadata: Type.Optional(Metadata),
+    allow_redisplay: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('limited'), Type.Literal('unspecified')])),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdatePaymentMethodBody = Static<typeof UpdatePaymentMethodBody>;
 export type DetachPaymentMethodBody = Static<typeof DetachPaymentMethodBody>;
 /** GET /v1/payment_methods: a customer's cards (Stripe lists Treasury methods without one; we have none). */
 export const ListPaymentMethodsQuery = Type.Object(

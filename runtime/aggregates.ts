@@ -60,6 +60,9 @@ export interface CommandContext {
   trace?: CommandTrace;
 }
 
+/** A step of a command that appends more than once (start, record, …): its own command id, derived. */
+export const step = (ctx: Omit<CommandContext, 'commandId'> & { commandId: string }, name: string): CommandContext => ({ ...ctx, commandId: `${ctx.commandId}:${name}` });
+
 export interface AggregateRef {
   aggregate: Commit['aggregate'];
   subject: string;

@@ -13,7 +13,7 @@ import type { Vault } from '../vault/mod.ts';
 import { cardForCustomer } from '../vault/saved-cards.ts';
 import type { EpnClient } from '../epn/client/mod.ts';
 import { EpnUnavailableError, EpnRejectedError } from '../epn/client/mod.ts';
-import { IdempotencyMismatchError, type AggregateStore, type CommandContext } from './aggregates.ts';
+import { IdempotencyMismatchError, step, type AggregateStore, type CommandContext } from './aggregates.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
 import type { Logger } from 'pino';
 import { reconcileIntent } from '../reconcile/ops.ts';
@@ -26,8 +26,6 @@ export interface HandlerDeps {
   epn: EpnClient;
   log: Logger;
 }
-
-const step = (ctx: Ctx, name: string): CommandContext => ({ ...ctx, commandId: `${ctx.commandId}:${name}` });
 
 const intentRef = (merchantId: string, intentId: string) => ({
   aggregate: 'intent' as const,

@@ -77,7 +77,7 @@ export type CommandRequest =
   | { op: 'customer.create'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'customer.update'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Update' }>; ctx: Ctx }
   /** A saved card attached to or detached from the customer (gateway/routes/payment-methods.ts). */
-  | { op: 'customer.payment_method'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'AttachPaymentMethod' | 'DetachPaymentMethod' }>; ctx: Ctx }
+  | { op: 'customer.payment_method'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'AttachPaymentMethod' | 'DetachPaymentMethod' | 'UpdatePaymentMethod' }>; ctx: Ctx }
   | { op: 'customer.delete'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Delete' }>; ctx: Ctx }
   | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
   | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx }

@@ -8,13 +8,11 @@ import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch } from '../stripe/errors.ts';
 import { renderSetupIntent } from '../stripe/objects.ts';
 import { cardForCustomer } from '../vault/saved-cards.ts';
-import type { CommandContext } from './aggregates.ts';
+import { step, type CommandContext } from './aggregates.ts';
 import type { HandlerDeps } from './handlers.ts';
 import type { CommandRequest, Ctx } from './protocol.ts';
 
 type SetupRequest = Extract<CommandRequest, { op: `setup_intent.${string}` }>;
-
-const step = (ctx: Ctx, name: string): CommandContext => ({ ...ctx, commandId: `${ctx.commandId}:${name}` });
 
 const ref = (merchantId: string, id: string) => ({ aggregate: 'setup_intent' as const, subject: subjects.setupIntent(merchantId, id), merchantId, aggregateId: id });
 

@@ -246,6 +246,7 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
   // A saved card's public part: brand, last four, expiry, fingerprint (Card refuses anything longer).
   'customer.payment_method_attached': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
   'customer.payment_method_detached': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
+  'customer.payment_method_updated': { v: 1, data: obj({ payment_method: SavedPaymentMethod }) },
   // The saved cards it let go (absent in events written before they were named).
   'customer.deleted': { v: 1, data: obj({ payment_methods: Type.Optional(Type.Array(Str)) }) },
 };

@@ -227,6 +227,7 @@ export const STRIPE_EVENT_TYPES = [
   'customer.deleted',
   'payment_method.attached',
   'payment_method.detached',
+  'payment_method.updated',
   'setup_intent.created',
   'setup_intent.requires_action',
   'setup_intent.setup_failed',
@@ -301,6 +302,7 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     // Stripe's payment_method.attached / .detached: the payment method as the operation left it.
     if (e.type === 'customer.payment_method_attached') return [{ type: 'payment_method.attached', of: 'payment_method' as const, pm: e.data.payment_method, customer: c.aggregate_id }];
     if (e.type === 'customer.payment_method_detached') return [{ type: 'payment_method.detached', of: 'payment_method' as const, pm: e.data.payment_method, customer: null }];
+    if (e.type === 'customer.payment_method_updated') return [{ type: 'payment_method.updated', of: 'payment_method' as const, pm: e.data.payment_method, customer: c.aggregate_id }];
     // Stripe's customer.deleted carries the customer as it was (not the deleted stub).
     if (e.type === 'customer.deleted') return [{ type: 'customer.deleted', of: 'customer' as const }];
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
@@ -393,6 +395,7 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'customer.erased':
     case 'customer.payment_method_attached':
     case 'customer.payment_method_detached':
+    case 'customer.payment_method_updated':
     case 'customer.deleted':
     case 'intent.pii_erased':
     // SetupIntent events are mapped above, from the SetupIntent's own commit.

@@ -147,6 +147,21 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.match(await fails(stripe.customers.create({ email: 'x@example.com', payment_method: 'pm_nope' })), { statusCode: 404, code: 'resource_missing', param: 'payment_method' });
   });
 
+  t.test('update: billing details, metadata and expiry of a saved card', async (t) => {
+    const updated = await stripe.paymentMethods.update(pm.id, { billing_details: { name: 'Jenny Rosen', email: 'jenny@example.com' }, metadata: { label: 'work' }, card: { exp_month: 6, exp_year: 2036 } });
+    t.match(updated, { id: pm.id, customer: jenny.id, billing_details: { name: 'Jenny Rosen', email: 'jenny@example.com' }, metadata: { label: 'work' }, card: { exp_month: 6, exp_year: 2036, last4: '4242' } });
+    t.match(await stripe.paymentMethods.retrieve(pm.id), { card: { exp_year: 2036 }, metadata: { label: 'work' } }, 'kept');
+    t.match(await stripe.paymentMethods.update(pm.id, { metadata: { label: '' } }), { metadata: {} }, "a metadata key set to '' is removed");
+    t.match(await fails(stripe.paymentMethods.update(pm.id, { card: { exp_month: 13 } })), { statusCode: 402, code: 'invalid_expiry_month', param: 'card[exp_month]' });
+    t.match(await fails(stripe.paymentMethods.update(pm.id, { card: { exp_year: 2001 } })), { statusCode: 402, code: 'invalid_expiry_year' });
+    const loose = await card('5555555555554444');
+    t.match(await fails(stripe.paymentMethods.update(loose.id, { metadata: { a: 'b' } })), { statusCode: 400, message: /save this PaymentMethod to a customer/ }, 'a card nobody saved cannot be updated, as at Stripe');
+    t.match(await fails(stripe.paymentMethods.update('pm_nope', { metadata: { a: 'b' } })), { statusCode: 404, code: 'resource_missing' });
+    t.match(await fails(sdk(other.secret_key).paymentMethods.update(pm.id, { metadata: { a: 'b' } })), { statusCode: 404 }, 'another merchant’s card is not found');
+    const ev = await eventually(async () => (await stripe.events.list({ type: 'payment_method.updated', limit: 10 })).data.find((e) => (e.data.object as { id: string }).id === pm.id), 10_000);
+    t.match(ev?.data.object, { id: pm.id, object: 'payment_method', customer: jenny.id }, 'payment_method.updated');
+  });
+
   t.test('detach', async (t) => {
     const detached = await stripe.paymentMethods.detach(pm.id);
     t.equal(detached.customer, null);

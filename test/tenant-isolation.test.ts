@@ -71,6 +71,7 @@ const PROBES: Record<string, Probe> = {
   'delete /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },
   'post /v1/payment_methods': { kind: 'list', body: () => ({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2040, cvc: '123' } }) },
   'get /v1/payment_methods/{id}': { kind: 'object', params: (i) => ({ id: i.payment_method }) },
+  'post /v1/payment_methods/{id}': { kind: 'object', params: (i) => ({ id: i.payment_method }), body: () => ({ metadata: { x: '1' } }) },
   'get /v1/payment_methods': { kind: 'object', query: (i) => ({ customer: i.customer }) },
   'post /v1/payment_methods/{id}/attach': { kind: 'reference', params: (i) => ({ id: i.payment_method }), body: (i) => ({ customer: i.customer }) },
   'post /v1/payment_methods/{id}/detach': { kind: 'object', params: (i) => ({ id: i.payment_method }), body: () => ({}) },

@@ -13,7 +13,7 @@
 //       leaves nothing that opens the CVC either.
 import { createHmac } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import type { CardSummary } from '../actors/mod.ts';
+import { mergeMetadata, type CardSummary } from '../actors/mod.ts';
 import { MAGIC_PAYMENT_METHODS, brandOf } from './card.ts';
 import { newDataKey, open, openUnder, sealUnder, unwrapDataKey, type Sealed } from './envelope.ts';
 import type { KeyRing } from './keys.ts';
@@ -111,12 +111,25 @@ export interface Vault {
    * (setup_future_usage), written in the same compare-and-set. null when there is no such card.
    */
   setCustomer(merchantId: string, pmId: string, customer: string | null, from: string | null, savedBy?: string): Promise<{ kind: 'set'; pm: PaymentMethodRecord } | { kind: 'conflict'; current: string | null } | null>;
+  /**
+   * Stripe's PaymentMethod update: billing details, metadata (merged; a key given '' is removed) and
+   * the card's expiry, by compare-and-set on its record. null when there is no such card.
+   */
+  updateDetails(merchantId: string, pmId: string, changes: PaymentMethodChanges): Promise<PaymentMethodRecord | null>;
   /** Opens the card for one authorization. Only the actor runtime calls this. */
   reveal(merchantId: string, pmId: string): Promise<CardSecret>;
   /** PCI: the CVC is not kept after authorization. */
   forgetCvc(merchantId: string, pmId: string): Promise<void>;
   /** Crypto-shredding: the record and its wrapped key are gone. */
   destroy(merchantId: string, pmId: string): Promise<void>;
+}
+
+/** What a PaymentMethod update may change. */
+export interface PaymentMethodChanges {
+  billing_details?: Partial<PaymentMethodRecord['billing_details']>;
+  metadata?: Record<string, string> | '';
+  exp_month?: number;
+  exp_year?: number;
 }
 
 const key = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
@@ -255,6 +268,36 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
         recent.delete(k);
         if (shreds === before) recent.set(k, { text, at: Date.now() });
         return { kind: 'set', pm: publicRecord(next) };
+      }
+      throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
+    },
+    async updateDetails(merchantId, pmId, changes) {
+      if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
+      const k = key(merchantId, pmId);
+      let lastErr: unknown = null;
+      for (let tries = 0; tries < 5; tries++) {
+        const e = await kv.get(k);
+        if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+        const rec = JSON.parse(e.string()) as PaymentMethodRecord;
+        const metadata = changes.metadata === undefined ? rec.metadata : mergeMetadata(rec.metadata, changes.metadata);
+        const next: PaymentMethodRecord = {
+          ...rec,
+          billing_details: { ...rec.billing_details, ...changes.billing_details },
+          metadata,
+          card: { ...rec.card, ...(changes.exp_month !== undefined ? { exp_month: changes.exp_month } : {}), ...(changes.exp_year !== undefined ? { exp_year: changes.exp_year } : {}) },
+        };
+        const text = JSON.stringify(next);
+        if (text === e.string()) return publicRecord(rec); // nothing changes
+        const before = shreds;
+        try {
+          await kv.update(k, text, e.revision);
+        } catch (err) {
+          lastErr = err;
+          continue;
+        }
+        recent.delete(k);
+        if (shreds === before) recent.set(k, { text, at: Date.now() });
+        return publicRecord(next);
       }
       throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
     },

@@ -171,6 +171,16 @@ t.test('DetachPaymentMethod removes it; detaching one not attached writes nothin
   it.given(t, [created]).when({ type: 'DetachPaymentMethod', paymentMethod: card, now: T0 + 9 }).thenNothing();
 });
 
+t.test('UpdatePaymentMethod: an attached card’s new details; one not attached writes nothing', async (t) => {
+  const renewed = { ...card, card: { ...card.card, exp_year: card.card.exp_year + 2 }, metadata: { k: 'v' } };
+  it.given(t, [created, attached])
+    .when({ type: 'UpdatePaymentMethod', paymentMethod: renewed, now: T0 + 9 })
+    .then([{ type: 'customer.payment_method_updated', at: T0 + 9, data: { payment_method: renewed } }])
+    .thenState((s) => s !== null && s.payment_methods?.length === 1);
+  it.given(t, [created]).when({ type: 'UpdatePaymentMethod', paymentMethod: renewed, now: T0 + 9 }).thenNothing();
+  it.given(t, []).when({ type: 'UpdatePaymentMethod', paymentMethod: renewed, now: T0 }).thenThrows('resource_missing', { status: 404 });
+});
+
 t.test('Delete marks the customer deleted and drops its saved cards; then it takes no changes', async (t) => {
   // The event names the cards it lets go (reconcile/work.ts clears their records from it).
   const deleted: CustomerEvent = { type: 'customer.deleted', at: T0 + 30, data: { payment_methods: [card.id] } };

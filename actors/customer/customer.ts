@@ -73,6 +73,8 @@ export type CustomerCommand =
   | { type: 'Erase'; reason: ErasureReason; now: number }
   /** Saves a card to the customer (Stripe's POST /v1/payment_methods/:id/attach). Attaching one already attached writes nothing. */
   | { type: 'AttachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number }
+  /** An attached card's details changed (POST /v1/payment_methods/:id): its new public part. One not attached writes nothing. */
+  | { type: 'UpdatePaymentMethod'; paymentMethod: SavedPaymentMethod; now: number }
   /** Removes it (POST /v1/payment_methods/:id/detach). Detaching one not attached writes nothing. */
   | { type: 'DetachPaymentMethod'; paymentMethod: SavedPaymentMethod; now: number }
   /** Stripe's DELETE /v1/customers/:id: its saved cards go with it. Deleting a deleted customer writes nothing. */
@@ -95,6 +97,7 @@ export type CustomerEvent =
   | { type: 'customer.erased'; at: number; data: { reason: ErasureReason; fields: string[] } }
   | { type: 'customer.payment_method_attached'; at: number; data: { payment_method: SavedPaymentMethod } }
   | { type: 'customer.payment_method_detached'; at: number; data: { payment_method: SavedPaymentMethod } }
+  | { type: 'customer.payment_method_updated'; at: number; data: { payment_method: SavedPaymentMethod } }
   | { type: 'customer.deleted'; at: number; data: { payment_methods?: string[] } };
 
 export type CustomerEventType = CustomerEvent['type'];
@@ -200,6 +203,11 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
       }
       return [{ type: 'customer.payment_method_attached', at: cmd.now, data: { payment_method: cmd.paymentMethod } }];
     }
+    case 'UpdatePaymentMethod': {
+      if (s === null) throw new DomainError('resource_missing', 'No such customer.', 'customer', 404);
+      if (!(s.payment_methods ?? []).includes(cmd.paymentMethod.id)) return [];
+      return [{ type: 'customer.payment_method_updated', at: cmd.now, data: { payment_method: cmd.paymentMethod } }];
+    }
     case 'DetachPaymentMethod': {
       if (s === null) throw new DomainError('resource_missing', 'No such customer.', 'customer', 404);
       if (!(s.payment_methods ?? []).includes(cmd.paymentMethod.id)) return [];
@@ -236,6 +244,8 @@ function evolve(s: CustomerState, e: CustomerEvent): CustomerState {
         // The default card detached: no default any more (as at Stripe).
         ...(s.default_payment_method === e.data.payment_method.id ? { default_payment_method: null } : {}),
       };
+    case 'customer.payment_method_updated':
+      return s; // the card's details live in its vault record; the list is unchanged
     case 'customer.deleted':
       if (s === null) return s;
       return { ...s, deleted: true, payment_methods: [], ...(s.default_payment_method ? { default_payment_method: null } : {}) };

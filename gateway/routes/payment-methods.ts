@@ -28,6 +28,7 @@ import {
   ListCustomerPaymentMethodsQuery,
   ListPaymentMethodsQuery,
   RetrieveCustomerQuery,
+  UpdatePaymentMethodBody,
 } from '../schemas.ts';
 import { readOwnCustomer, requireCustomerParam } from './customers.ts';
 
@@ -217,6 +218,41 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
         if (!set) throw noSuch('PaymentMethod', pm.id, 'payment_method');
         if (set.kind === 'conflict') throw unexpectedState('The payment method you provided is not attached to a customer so detachment is impossible.');
         return { status: 200, body: await render(deps, p, set.pm, b.expand) };
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: UpdatePaymentMethodBody }>(
+    '/v1/payment_methods/:id',
+    { schema: { params: IdParams, body: UpdatePaymentMethodBody } },
+    async (req, reply) => {
+      const p = await principalOf(req, deps);
+      requireSecret(p);
+      const b = req.body;
+      const now = Math.floor(Date.now() / 1000);
+      // Two writes (the card record, then the customer's payment_method.updated): the stored answer makes a retry safe.
+      return idempotent(req, reply, deps, scopeOf(p), async () => {
+        const pm = await deps.vault.get(p.merchant_id, req.params.id, p.mode === 'live', true);
+        if (!pm) throw noSuch('PaymentMethod', req.params.id);
+        for (const path of b.expand ?? []) if (path !== 'customer') throw cannotExpand(path);
+        if (!pm.customer) throw new ApiError(400, 'invalid_request_error', undefined, 'You must save this PaymentMethod to a customer before you can update it.');
+        const expMonth = b.card?.exp_month ?? pm.card.exp_month;
+        const expYear = b.card?.exp_year === undefined ? pm.card.exp_year : b.card.exp_year < 100 ? 2000 + b.card.exp_year : b.card.exp_year;
+        if (expMonth < 1 || expMonth > 12) throw cardError('invalid_expiry_month', "Your card's expiration month is invalid.", 'card[exp_month]');
+        if (expYear > new Date(now * 1000).getUTCFullYear() + 50 || isExpired(expMonth, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
+        const bd = b.billing_details;
+        const updated = await deps.vault.updateDetails(p.merchant_id, pm.id, {
+          ...(bd ? { billing_details: { ...(bd.email !== undefined ? { email: bd.email || null } : {}), ...(bd.name !== undefined ? { name: bd.name || null } : {}), ...(bd.phone !== undefined ? { phone: bd.phone || null } : {}) } } : {}),
+          ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+          ...(b.card?.exp_month !== undefined ? { exp_month: expMonth } : {}),
+          ...(b.card?.exp_year !== undefined ? { exp_year: expYear } : {}),
+        });
+        if (!updated) throw noSuch('PaymentMethod', pm.id);
+        if (bd || b.metadata !== undefined || b.card) {
+          const cmdId = commandId(scopeOf(p), `POST /v1/payment_methods/${pm.id}`, idempotencyKeyOf(req));
+          await deps.commands.send({ op: 'customer.payment_method', merchantId: p.merchant_id, customerId: pm.customer, command: { type: 'UpdatePaymentMethod', paymentMethod: savedOf(updated), now }, ctx: commandCtx(req, p, cmdId) });
+        }
+        return { status: 200, body: await render(deps, p, updated, b.expand) };
       });
     },
   );
