@@ -195,6 +195,38 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
     return rec;
   }
 
+
+  /**
+   * A change to a card record by compare-and-set: `decide` gives the next record, or an answer that
+   * keeps it as it is. A concurrent change between the read and the write fails the compare-and-set:
+   * read again. null when there is no such card.
+   */
+  async function change<K>(merchantId: string, pmId: string, decide: (rec: PaymentMethodRecord) => { next: PaymentMethodRecord } | { keep: K }): Promise<PaymentMethodRecord | K | null> {
+    if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
+    const k = key(merchantId, pmId);
+    let lastErr: unknown = null;
+    for (let tries = 0; tries < 5; tries++) {
+      const e = await kv.get(k);
+      if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+      const rec = JSON.parse(e.string()) as PaymentMethodRecord;
+      const d = decide(rec);
+      if ('keep' in d) return d.keep;
+      const text = JSON.stringify(d.next);
+      if (text === e.string()) return rec; // nothing changes
+      const before = shreds;
+      try {
+        await kv.update(k, text, e.revision);
+      } catch (err) {
+        lastErr = err;
+        continue;
+      }
+      recent.delete(k);
+      if (shreds === before) recent.set(k, { text, at: Date.now() });
+      return d.next;
+    }
+    throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
+  }
+
   return {
     async tokenize(merchantId, card, extra, now, livemode, once) {
       const id = once ? once.id : `pm_${randomHex(12)}`;
@@ -245,61 +277,25 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       return rec && (rec.livemode ?? false) === livemode ? publicRecord(rec) : null;
     },
     async setCustomer(merchantId, pmId, customer, from, savedBy) {
-      if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
-      const k = key(merchantId, pmId);
-      let lastErr: unknown = null;
-      // A concurrent change between the read and the write fails the compare-and-set: read again.
-      for (let tries = 0; tries < 5; tries++) {
-        const e = await kv.get(k);
-        if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
-        const rec = JSON.parse(e.string()) as PaymentMethodRecord;
+      type Answer = { kind: 'set'; pm: PaymentMethodRecord } | { kind: 'conflict'; current: string | null };
+      const r = await change<Answer>(merchantId, pmId, (rec) => {
         const current = rec.customer ?? null;
-        if (current === customer && (savedBy === undefined || rec.saved_by === savedBy)) return { kind: 'set', pm: publicRecord(rec) };
-        if (current !== from && current !== customer) return { kind: 'conflict', current };
-        const next: PaymentMethodRecord = { ...rec, customer, ...(savedBy === undefined ? {} : { saved_by: savedBy }) };
-        const text = JSON.stringify(next);
-        const before = shreds;
-        try {
-          await kv.update(k, text, e.revision);
-        } catch (err) {
-          lastErr = err;
-          continue;
-        }
-        recent.delete(k);
-        if (shreds === before) recent.set(k, { text, at: Date.now() });
-        return { kind: 'set', pm: publicRecord(next) };
-      }
-      throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
+        if (current === customer && (savedBy === undefined || rec.saved_by === savedBy)) return { keep: { kind: 'set', pm: publicRecord(rec) } };
+        if (current !== from && current !== customer) return { keep: { kind: 'conflict', current } };
+        return { next: { ...rec, customer, ...(savedBy === undefined ? {} : { saved_by: savedBy }) } };
+      });
+      return r && ('kind' in r ? r : { kind: 'set', pm: publicRecord(r) });
     },
     async updateDetails(merchantId, pmId, changes) {
-      if (!/^[A-Za-z0-9_]{1,64}$/.test(pmId)) return null;
-      const k = key(merchantId, pmId);
-      let lastErr: unknown = null;
-      for (let tries = 0; tries < 5; tries++) {
-        const e = await kv.get(k);
-        if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
-        const rec = JSON.parse(e.string()) as PaymentMethodRecord;
-        const metadata = changes.metadata === undefined ? rec.metadata : mergeMetadata(rec.metadata, changes.metadata);
-        const next: PaymentMethodRecord = {
+      const r = await change<never>(merchantId, pmId, (rec) => ({
+        next: {
           ...rec,
           billing_details: { ...rec.billing_details, ...changes.billing_details },
-          metadata,
+          metadata: changes.metadata === undefined ? rec.metadata : mergeMetadata(rec.metadata, changes.metadata),
           card: { ...rec.card, ...(changes.exp_month !== undefined ? { exp_month: changes.exp_month } : {}), ...(changes.exp_year !== undefined ? { exp_year: changes.exp_year } : {}) },
-        };
-        const text = JSON.stringify(next);
-        if (text === e.string()) return publicRecord(rec); // nothing changes
-        const before = shreds;
-        try {
-          await kv.update(k, text, e.revision);
-        } catch (err) {
-          lastErr = err;
-          continue;
-        }
-        recent.delete(k);
-        if (shreds === before) recent.set(k, { text, at: Date.now() });
-        return publicRecord(next);
-      }
-      throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
+        },
+      }));
+      return r && publicRecord(r);
     },
     async reveal(merchantId, pmId) {
       const pan = MAGIC_PAYMENT_METHODS[pmId];
