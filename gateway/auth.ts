@@ -188,6 +188,14 @@ export async function authenticate(req: FastifyRequest, keys: Pick<KeyIndex, 'lo
 }
 
 /** Secret and restricted keys pass (a restricted key's permissions were checked when it authenticated). */
+/** A publishable key (Stripe.js) acts on a PaymentIntent or SetupIntent only with its client secret; other keys on any of their own. */
+export function checkClientSecret(p: Principal, objectSecret: string, given: string | undefined, object: 'PaymentIntent' | 'SetupIntent'): void {
+  if (p.kind !== 'publishable') return; // secret and restricted keys
+  if (!given || given !== objectSecret) {
+    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', `The client_secret provided does not match the client_secret associated with the ${object}.`, 'client_secret');
+  }
+}
+
 export function requireSecret(p: Principal): void {
   if (p.kind === 'publishable') {
     throw new ApiError(401, 'invalid_request_error', 'secret_key_required', 'This API call cannot be made with a publishable API key. Please use a secret API key.');

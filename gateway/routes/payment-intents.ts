@@ -1,13 +1,13 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaptureMethod, Intent, SetupFutureUsage, Updatable } from '../../actors/mod.ts';
-import { ApiError, invalidParam, noSuch, cannotExpand, onlyOneOf } from '../../stripe/errors.ts';
+import { ApiError, invalidParam, noSuch, cannotExpand} from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
-import { cardOf, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
+import { cardOfData, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
-import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { checkClientSecret, requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
 import { parseSearchQuery } from '../../stripe/search.ts';
@@ -22,7 +22,6 @@ import {
   CreateIntentBody,
   IdParams,
   IntendBody,
-  type PaymentMethodData,
   ListIntentsQuery,
   RetrieveQuery,
   SearchQuery,
@@ -77,14 +76,6 @@ async function readOwnIntent(deps: GatewayDeps, p: Principal, id: string): Promi
 
 const emptyToNull = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
 
-/** Checks a publishable key's client_secret; secret keys may do anything with their own intents. */
-function authorizeIntentAccess(p: Principal, i: Intent, clientSecret: string | undefined): void {
-  if (p.kind !== 'publishable') return; // secret and restricted keys
-  if (!clientSecret || clientSecret !== i.client_secret) {
-    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The client_secret provided does not match the client_secret associated with the PaymentIntent.', 'client_secret');
-  }
-}
-
 export interface CreateInput {
   amount: number;
   currency: string;
@@ -114,14 +105,6 @@ async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principa
   if (!i) throw noSuch('payment_intent', intentId);
   if (!CONFIRMABLE.has(i.status)) return null;
   return (await tokenizeCard(deps, req, p, data, idem, `${route} payment_method_data`)).id;
-}
-
-/** payment_method_data's card checked before anything is written (null when not sent). */
-function cardOfData(b: { payment_method?: string; payment_method_data?: PaymentMethodData }, p: Principal): CardData | undefined {
-  const d = b.payment_method_data;
-  if (!d) return undefined;
-  if (b.payment_method) throw onlyOneOf('payment_method', 'payment_method_data');
-  return { card: cardOf(d.card, p.mode === 'live', now(), 'payment_method_data[card]'), billing_details: d.billing_details, metadata: d.metadata };
 }
 
 type Presence = { off_session?: boolean | 'one_off' | 'recurring'; error_on_requires_action?: boolean };
@@ -295,7 +278,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const p = await principalOf(req, deps);
       const i = await readOwnIntent(deps, p, req.params.id);
       if (!i) throw noSuch('payment_intent', req.params.id);
-      authorizeIntentAccess(p, i, req.query.client_secret);
+      checkClientSecret(p, i.client_secret, req.query.client_secret, 'PaymentIntent');
       // Read from the archive (the yearly export moved it out of the hot tables): slower, and said so.
       const archived = archivedFrom(i);
       if (archived) void reply.header('Paynats-Archived', archived.chunk);
@@ -366,7 +349,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       if (p.kind === 'publishable') {
         const i = await readOwnIntent(deps, p, id);
         if (!i) throw noSuch('payment_intent', id);
-        authorizeIntentAccess(p, i, b.client_secret);
+        checkClientSecret(p, i.client_secret, b.client_secret, 'PaymentIntent');
         // As Stripe: the browser may choose the card (and the receipt address), not how money is captured.
         if (b.capture_method !== undefined) {
           throw new ApiError(400, 'invalid_request_error', 'parameter_unknown', 'Received unknown parameter: capture_method. This parameter cannot be set with a publishable API key.', 'capture_method');

@@ -29,6 +29,7 @@ import {
   ListPaymentMethodsQuery,
   RetrieveCustomerQuery,
   UpdatePaymentMethodBody,
+  type PaymentMethodData,
 } from '../schemas.ts';
 import { readOwnCustomer, requireCustomerParam } from './customers.ts';
 
@@ -65,18 +66,23 @@ export async function saveCardAfterSetup(deps: GatewayDeps, s: SetupIntent, ctx:
  * another customer's card is refused. `route(id)`: the route the attach command's id derives from.
  */
 export async function attachToCustomer(deps: GatewayDeps, req: FastifyRequest, p: Principal, pmId: string, customerId: string, route: (pmId: string) => string): Promise<PaymentMethodRecord> {
-  let pm = await deps.vault.get(p.merchant_id, pmId, p.mode === 'live', true);
-  if (!pm) throw noSuch('PaymentMethod', pmId, 'payment_method');
-  const magic = MAGIC_PAYMENT_METHODS[pm.id];
-  if (magic) {
-    const made = await deps.vault.tokenize(p.merchant_id, { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year }, {}, Math.floor(Date.now() / 1000), false);
-    if (made.kind === 'mismatch') throw new Error('a card without a key cannot mismatch');
-    pm = made.pm;
-  }
+  const found = await deps.vault.get(p.merchant_id, pmId, p.mode === 'live', true);
+  if (!found) throw noSuch('PaymentMethod', pmId, 'payment_method');
+  const pm = await ownCard(deps, req, p, found, undefined, route(found.id));
   const cmdId = commandId(scopeOf(p), route(pm.id), idempotencyKeyOf(req));
   const set = await attachCard(deps, p.merchant_id, pm, customerId, commandCtx(req, p, cmdId));
   if (set.kind === 'taken') throw unexpectedState('The payment method you provided has already been attached to a customer.');
   return set.pm;
+}
+
+/**
+ * The card itself, or for a test card id (pm_card_visa, every merchant's) a new card of the merchant's
+ * own like it, as Stripe makes when one is saved. Under an Idempotency-Key a repeat gets the same card.
+ */
+export async function ownCard(deps: GatewayDeps, req: FastifyRequest, p: Principal, pm: PaymentMethodRecord, idem: CommandIdem | undefined, route: string): Promise<PaymentMethodRecord> {
+  const magic = MAGIC_PAYMENT_METHODS[pm.id];
+  if (!magic) return pm;
+  return tokenizeCard(deps, req, p, { card: { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year } }, idem, `${route} payment_method`);
 }
 
 /** The payment method, with `customer` expanded when asked (the only expandable field here). */
@@ -101,6 +107,14 @@ const cardError = (code: string, message: string, param: string) => new ApiError
 
 type RequestCard = CreatePaymentMethodBody['card'];
 
+/** A card's expiry checked as Stripe checks it (a two-digit year is 20xx); `prefix`: where the card sits in the request. */
+function checkExpiry(expMonth: number, year: number, now: number, prefix: string): { expMonth: number; expYear: number } {
+  if (expMonth < 1 || expMonth > 12) throw cardError('invalid_expiry_month', "Your card's expiration month is invalid.", `${prefix}[exp_month]`);
+  const expYear = year < 100 ? 2000 + year : year;
+  if (expYear > new Date(now * 1000).getUTCFullYear() + 50 || isExpired(expMonth, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", `${prefix}[exp_year]`);
+  return { expMonth, expYear };
+}
+
 /**
  * The card a request gives (`prefix`: where it sits, `card` or `payment_method_data[card]`): its number,
  * expiry and CVC checked as Stripe checks them, or a Stripe test token (test mode only).
@@ -119,12 +133,8 @@ export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: s
     if (c[k] === undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', `Missing required param: ${prefix}[${k}].`, `${prefix}[${k}]`);
   }
   const number = c.number!.replace(/[\s-]/g, '');
-  const expMonth = c.exp_month!;
   if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) throw cardError('incorrect_number', 'Your card number is incorrect.', `${prefix}[number]`);
-  if (expMonth < 1 || expMonth > 12) throw cardError('invalid_expiry_month', "Your card's expiration month is invalid.", `${prefix}[exp_month]`);
-  const expYear = c.exp_year! < 100 ? 2000 + c.exp_year! : c.exp_year!;
-  if (expYear > new Date(now * 1000).getUTCFullYear() + 50) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", `${prefix}[exp_year]`);
-  if (isExpired(expMonth, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", `${prefix}[exp_year]`);
+  const { expMonth, expYear } = checkExpiry(c.exp_month!, c.exp_year!, now, prefix);
   if (c.cvc !== undefined && !cvcLengthOk(brandOf(number), c.cvc)) throw cardError('invalid_cvc', "Your card's security code is invalid.", `${prefix}[cvc]`);
   return { number, exp_month: expMonth, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) };
 }
@@ -134,6 +144,14 @@ export interface CardData {
   card: VaultCard;
   billing_details?: { email?: string; name?: string; phone?: string } | undefined;
   metadata?: Record<string, string> | '' | undefined;
+}
+
+/** payment_method_data's card checked before anything is written (undefined when not sent). */
+export function cardOfData(b: { payment_method?: string | undefined; payment_method_data?: PaymentMethodData | undefined }, p: Principal): CardData | undefined {
+  const d = b.payment_method_data;
+  if (!d) return undefined;
+  if (b.payment_method) throw onlyOneOf('payment_method', 'payment_method_data');
+  return { card: cardOf(d.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'payment_method_data[card]'), billing_details: d.billing_details, metadata: d.metadata };
 }
 
 /**
@@ -236,10 +254,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
         if (!pm) throw noSuch('PaymentMethod', req.params.id);
         for (const path of b.expand ?? []) if (path !== 'customer') throw cannotExpand(path);
         if (!pm.customer) throw new ApiError(400, 'invalid_request_error', undefined, 'You must save this PaymentMethod to a customer before you can update it.');
-        const expMonth = b.card?.exp_month ?? pm.card.exp_month;
-        const expYear = b.card?.exp_year === undefined ? pm.card.exp_year : b.card.exp_year < 100 ? 2000 + b.card.exp_year : b.card.exp_year;
-        if (expMonth < 1 || expMonth > 12) throw cardError('invalid_expiry_month', "Your card's expiration month is invalid.", 'card[exp_month]');
-        if (expYear > new Date(now * 1000).getUTCFullYear() + 50 || isExpired(expMonth, expYear, now)) throw cardError('invalid_expiry_year', "Your card's expiration year is invalid.", 'card[exp_year]');
+        const { expMonth, expYear } = checkExpiry(b.card?.exp_month ?? pm.card.exp_month, b.card?.exp_year ?? pm.card.exp_year, now, 'card');
         const bd = b.billing_details;
         const updated = await deps.vault.updateDetails(p.merchant_id, pm.id, {
           ...(bd ? { billing_details: { ...(bd.email !== undefined ? { email: bd.email || null } : {}), ...(bd.name !== undefined ? { name: bd.name || null } : {}), ...(bd.phone !== undefined ? { phone: bd.phone || null } : {}) } } : {}),

@@ -3,14 +3,14 @@
 // answer here, and again by the reconcile role from the commit (vault/saved-cards.ts). Every
 // SetupIntent is its own single-writer aggregate (actors/setup-intent, runtime/setup-intents.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { SetupCancellationReason, SetupChanges, SetupIntent } from '../../actors/mod.ts';
-import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
+import { isSetupOpen, type SetupCancellationReason, type SetupChanges, type SetupIntent } from '../../actors/mod.ts';
+import { cannotExpand, noSuch } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod, renderSetupIntent } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
-import { MAGIC_PAYMENT_METHODS } from '../../vault/mod.ts';
+import type { PaymentMethodRecord } from '../../vault/mod.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
-import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { checkClientSecret, requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { clientSecretFor, commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import {
@@ -24,7 +24,7 @@ import {
   type PaymentMethodData,
 } from '../schemas.ts';
 import { readOwnCustomer, requireCustomerParam } from './customers.ts';
-import { cardOf, saveCardAfterSetup, tokenizeCard } from './payment-methods.ts';
+import { cardOfData, ownCard, saveCardAfterSetup, tokenizeCard, type CardData } from './payment-methods.ts';
 import { challengeUrl } from './three-d-secure.ts';
 
 type Obj = Record<string, unknown>;
@@ -35,14 +35,6 @@ async function readOwnSetupIntent(deps: GatewayDeps, p: Principal, id: string): 
   if (!ID_PATTERN.test(id)) return null;
   const s = await deps.readSetupIntent(p.merchant_id, id);
   return s && s.merchant_id === p.merchant_id && s.livemode === (p.mode === 'live') ? s : null;
-}
-
-/** A publishable key (Stripe.js) may read and confirm a SetupIntent it holds the client secret of. */
-function authorizeAccess(p: Principal, s: SetupIntent, clientSecret: string | undefined): void {
-  if (p.kind !== 'publishable') return;
-  if (!clientSecret || clientSecret !== s.client_secret) {
-    throw new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'The client_secret provided does not match the client_secret associated with the SetupIntent.', 'client_secret');
-  }
 }
 
 const EXPANDABLE = new Set(['payment_method', 'customer', 'latest_attempt', 'mandate', 'single_use_mandate']);
@@ -66,41 +58,33 @@ async function render(deps: GatewayDeps, p: Principal, s: SetupIntent, expand: r
 }
 
 /**
- * The card a request names for a SetupIntent, made ready to be saved: payment_method_data becomes a
- * new PaymentMethod; a test card id (pm_card_visa, every merchant's) becomes a card of the merchant's
- * own like it, as at Stripe; any other id must be the merchant's card. Under an Idempotency-Key a
- * repeat gets the same card. undefined: the request names none.
+ * Checks the request's card and customer before anything is written; gives what `cardFor` makes the
+ * SetupIntent's card from: payment_method_data's checked card, or the named card's record.
  */
-async function cardFor(
+async function precheck(
   deps: GatewayDeps,
-  req: FastifyRequest,
   p: Principal,
-  b: { payment_method?: string | undefined; payment_method_data?: PaymentMethodData | undefined },
-  idem: CommandIdem | undefined,
-  route: string,
-): Promise<string | undefined> {
-  if (b.payment_method_data) {
-    const d = b.payment_method_data;
-    const card = cardOf(d.card, p.mode === 'live', now(), 'payment_method_data[card]');
-    return (await tokenizeCard(deps, req, p, { card, billing_details: d.billing_details, metadata: d.metadata }, idem, `${route} payment_method_data`)).id;
-  }
-  if (!b.payment_method) return undefined;
+  b: { payment_method?: string | undefined; payment_method_data?: PaymentMethodData | undefined; customer?: string | undefined },
+  customerNow: string | null,
+): Promise<{ data?: CardData; pm?: PaymentMethodRecord }> {
+  const data = cardOfData(b, p);
+  if (b.customer) await requireCustomerParam(deps, p, b.customer);
+  if (data) return { data };
+  if (!b.payment_method) return {};
   const pm = await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live');
   if (!pm) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
-  const magic = MAGIC_PAYMENT_METHODS[pm.id];
-  if (!magic) return pm.id;
-  return (await tokenizeCard(deps, req, p, { card: { number: magic, exp_month: pm.card.exp_month, exp_year: pm.card.exp_year } }, idem, `${route} payment_method`)).id;
+  await cardForCustomer(deps.vault, p.merchant_id, pm, b.customer || customerNow);
+  return { pm };
 }
 
-/** Checks the request's cards and customer before anything is written. */
-async function precheck(deps: GatewayDeps, p: Principal, b: { payment_method?: string | undefined; payment_method_data?: unknown; customer?: string | undefined }, customerNow: string | null): Promise<void> {
-  if (b.payment_method && b.payment_method_data) throw onlyOneOf('payment_method', 'payment_method_data');
-  if (b.customer) await requireCustomerParam(deps, p, b.customer);
-  if (b.payment_method) {
-    const pm = await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live');
-    if (!pm) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
-    await cardForCustomer(deps.vault, p.merchant_id, pm, b.customer || customerNow);
-  }
+/**
+ * The SetupIntent's card, made ready to be saved: payment_method_data becomes a new PaymentMethod; a
+ * test card id becomes a card of the merchant's own (ownCard). Under an Idempotency-Key a repeat gets
+ * the same card. undefined: the request names none.
+ */
+async function cardFor(deps: GatewayDeps, req: FastifyRequest, p: Principal, card: { data?: CardData; pm?: PaymentMethodRecord }, idem: CommandIdem | undefined, route: string): Promise<string | undefined> {
+  if (card.data) return (await tokenizeCard(deps, req, p, card.data, idem, `${route} payment_method_data`)).id;
+  return card.pm && (await ownCard(deps, req, p, card.pm, idem, route)).id;
 }
 
 /** Sends a confirmation (its attempt id derived from the command id, so a keyed repeat resumes the same attempt). */
@@ -129,12 +113,11 @@ export function registerSetupIntents(app: FastifyInstance, deps: GatewayDeps): v
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    await precheck(deps, p, b, null);
+    const card = await precheck(deps, p, b, null);
     checkExpand(b.expand);
-    if (b.payment_method_data) cardOf(b.payment_method_data.card, p.mode === 'live', now(), 'payment_method_data[card]');
     return idempotentCommands(req, reply, deps, async (idem) => {
       const route = 'POST /v1/setup_intents';
-      const paymentMethod = (await cardFor(deps, req, p, b, idem, route)) ?? null;
+      const paymentMethod = (await cardFor(deps, req, p, card, idem, route)) ?? null;
       const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
       const id = derivedId('seti', cmdId);
       const ctx = commandCtx(req, p, cmdId, idem);
@@ -170,7 +153,7 @@ export function registerSetupIntents(app: FastifyInstance, deps: GatewayDeps): v
     const p = await principalOf(req, deps);
     const s = await readOwnSetupIntent(deps, p, req.params.id);
     if (!s) throw noSuch('setup_intent', req.params.id);
-    authorizeAccess(p, s, req.query.client_secret);
+    checkClientSecret(p, s.client_secret, req.query.client_secret, 'SetupIntent');
     return render(deps, p, s, req.query.expand);
   });
 
@@ -181,12 +164,12 @@ export function registerSetupIntents(app: FastifyInstance, deps: GatewayDeps): v
     const id = req.params.id;
     const before = await readOwnSetupIntent(deps, p, id);
     if (!before) throw noSuch('setup_intent', id);
-    await precheck(deps, p, b, before.customer);
+    const card = await precheck(deps, p, b, before.customer);
     checkExpand(b.expand);
     return idempotentCommands(req, reply, deps, async (idem) => {
       const route = `POST /v1/setup_intents/${id}`;
       const changes: SetupChanges = {};
-      const pm = await cardFor(deps, req, p, b, idem, route);
+      const pm = await cardFor(deps, req, p, card, idem, route);
       if (pm !== undefined) changes.payment_method = pm;
       if (b.customer !== undefined) changes.customer = b.customer || null;
       if (b.description !== undefined) changes.description = b.description || null;
@@ -205,16 +188,14 @@ export function registerSetupIntents(app: FastifyInstance, deps: GatewayDeps): v
     const id = req.params.id;
     const before = await readOwnSetupIntent(deps, p, id);
     if (!before) throw noSuch('setup_intent', id);
-    authorizeAccess(p, before, b.client_secret);
-    await precheck(deps, p, b, before.customer);
+    checkClientSecret(p, before.client_secret, b.client_secret, 'SetupIntent');
+    const card = await precheck(deps, p, b, before.customer);
     checkExpand(b.expand);
-    if (b.payment_method_data) cardOf(b.payment_method_data.card, p.mode === 'live', now(), 'payment_method_data[card]');
     return idempotentCommands(req, reply, deps, async (idem) => {
       const route = `POST /v1/setup_intents/${id}/confirm`;
       const changes: SetupChanges = {};
       // A card for an intent that cannot be confirmed now is not stored: the intent refuses as usual.
-      const open = before.status === 'requires_payment_method' || before.status === 'requires_confirmation' || before.status === 'requires_action';
-      const pm = open ? await cardFor(deps, req, p, b, idem, route) : undefined;
+      const pm = isSetupOpen(before.status) ? await cardFor(deps, req, p, card, idem, route) : undefined;
       if (pm !== undefined) changes.payment_method = pm;
       const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
       const s = await sendConfirm(deps, req, p, id, cmdId, changes, b.return_url ?? null, idem);
