@@ -50,6 +50,7 @@ export {
   type SetupIntentEventType,
   type SetupIntentStatus,
   type SetupAttempt,
+  type SetupError,
   type SetupChanges,
   type SetupUsage,
   type SetupCancellationReason,

@@ -81,6 +81,8 @@ export interface Config {
   databaseMigrationUrl: string | undefined;
   /** PII retention in days (fractions allowed); personal data idle for longer is erased. 0 = keep. */
   piiRetentionDays: number;
+  /** Days a captured charge's funds stay pending in GET /v1/balance before they count as available (BALANCE_PENDING_DAYS). */
+  balancePendingDays: number;
   /** How often the projector role runs the retention job (ms). */
   piiRetentionIntervalMs: number;
   /** Replicas of every stream, KV bucket and object store we declare (NATS_REPLICAS, 1..5; 3 in a 3-node cluster). */
@@ -224,6 +226,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     databaseMigrationUrl: url(env, 'DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']),
     piiRetentionDays: days(env, 'PII_RETENTION_DAYS'),
+    balancePendingDays: days(env, 'BALANCE_PENDING_DAYS', 2),
     piiRetentionIntervalMs: int(env, 'PII_RETENTION_INTERVAL_MS', 3600 * 1000, 100, 7 * 24 * 3600 * 1000),
     natsReplicas: int(env, 'NATS_REPLICAS', 1, 1, 5),
     ...archiveConfig(env, int(env, 'EVENT_MAX_AGE_S', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600)),
@@ -251,9 +254,9 @@ function archiveConfig(env: Env, eventMaxAgeS: number): Pick<Config, 'archiveSto
 }
 
 /** A non-negative number of days (decimals allowed, so tests can use seconds); unset = 0. */
-function days(env: Env, name: string): number {
+function days(env: Env, name: string, dflt = 0): number {
   const raw = env[name];
-  if (raw === undefined || raw === '') return 0;
+  if (raw === undefined || raw === '') return dflt;
   if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(name, `must be a non-negative number of days, got '${raw}'`);
   const n = Number(raw);
   if (n > 36_500) throw new ConfigError(name, `must be at most 36500 days, got ${n}`);

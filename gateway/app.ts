@@ -28,7 +28,7 @@ import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry } from './pay-index.ts';
-import type { ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
+import type { BalanceFunds, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -86,6 +86,8 @@ export interface GatewayDeps {
   writeIndex(id: string, entry: IndexEntry): Promise<void>;
   listCharges(o: ListChargesOptions): Promise<Page<ChargeEntry>>;
   listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
+  /** The merchant's funds per currency in one mode (storage/balance.ts). */
+  readBalance(merchantId: string, livemode: boolean): Promise<BalanceFunds[]>;
   health(): Promise<Record<string, boolean>>;
   /** Webhook receipts, dead letters, resend and replay (absent: those routes answer 503). */
   webhooks?: WebhookAdmin;

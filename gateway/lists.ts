@@ -48,6 +48,12 @@ export function createdFilter(c: number | CreatedFilter | undefined): { created?
   return { created: typeof c === 'number' ? { gte: c, lte: c } : c };
 }
 
+/** Whether a time (unix seconds) is within a created filter (for lists held in memory). */
+export function inCreated(t: number, f: CreatedFilter | undefined): boolean {
+  if (!f) return true;
+  return (f.gt === undefined || t > f.gt) && (f.gte === undefined || t >= f.gte) && (f.lt === undefined || t < f.lt) && (f.lte === undefined || t <= f.lte);
+}
+
 /** What every storage list is given from a request: the key's merchant and mode, the page size, the `created` filter. */
 export function listScope(
   p: Principal,

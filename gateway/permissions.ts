@@ -3,7 +3,7 @@
 // A /v1 URL this table does not know is denied to a restricted key: new routes are closed by default.
 import { ApiError } from '../stripe/errors.ts';
 
-export const RESOURCES = ['payment_intents', 'charges', 'refunds', 'customers', 'payment_methods', 'setup_intents', 'events', 'webhook_endpoints'] as const;
+export const RESOURCES = ['payment_intents', 'charges', 'refunds', 'customers', 'payment_methods', 'setup_intents', 'events', 'webhook_endpoints', 'balance'] as const;
 export type Resource = (typeof RESOURCES)[number];
 export type Access = 'none' | 'read' | 'write';
 export type Permissions = Partial<Record<Resource, Access>>;
@@ -11,6 +11,8 @@ export type Permissions = Partial<Record<Resource, Access>>;
 /** The resource a route (its registered URL, e.g. /v1/charges/:id/refunds) acts on, or null. */
 export function resourceOf(url: string): Resource | null {
   if (url.startsWith('/stripe/intend')) return 'payment_intents';
+  // SetupAttempts are read under the SetupIntents permission, as at Stripe.
+  if (url.startsWith('/v1/setup_attempts')) return 'setup_intents';
   const m = /^\/v1\/([a-z_]+)(\/:id\/([a-z_]+))?/.exec(url);
   if (!m) return null;
   // A sub-collection names its own resource (/v1/charges/:id/refunds lists refunds).

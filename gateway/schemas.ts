@@ -353,6 +353,9 @@ export const UpdateRefundBody = Type.Object({ metadata: Type.Optional(Metadata),
 export type UpdateRefundBody = Static<typeof UpdateRefundBody>;
 
 export const RetrieveExpandQuery = Type.Object({ expand: Type.Optional(Expand) }, opts);
+/** POST /v1/refunds/:id/cancel. */
+export const CancelRefundBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
+export type CancelRefundBody = Static<typeof CancelRefundBody>;
 export type RetrieveExpandQuery = Static<typeof RetrieveExpandQuery>;
 
 const ListPaging = {
@@ -527,3 +530,6 @@ export const ListSetupIntentsQuery = Type.Object(
   opts,
 );
 export type ListSetupIntentsQuery = Static<typeof ListSetupIntentsQuery>;
+
+export const ListSetupAttemptsQuery = Type.Object({ ...ListPaging, setup_intent: Type.String({ maxLength: 255 }) }, opts);
+export type ListSetupAttemptsQuery = Static<typeof ListSetupAttemptsQuery>;

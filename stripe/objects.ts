@@ -2,7 +2,7 @@
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
 import type { Attempt, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
-import type { Customer, SavedPaymentMethod, SetupIntent } from '../actors/mod.ts';
+import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -472,8 +472,14 @@ export function stripeEventsOf(c: Commit): StripeEvent[] {
  * Stripe's Account (GET /v1/account): the merchant as the platform knows it. Card payments are what
  * it can take; payouts and transfers are not ours to make. A GSTIN names an Indian business.
  */
+/** A GSTIN names an Indian business: its account is IN, its currency INR. */
+const isIndian = (m: Merchant) => /^[0-9]{2}[A-Z0-9]{10}[0-9A-Z]{3}$/.test(m.gst_id);
+
+/** The account's default currency (renderAccount's default_currency). */
+export const defaultCurrencyOf = (m: Merchant): string => (isIndian(m) ? 'inr' : 'usd');
+
 export function renderAccount(m: Merchant): Obj {
-  const india = /^[0-9]{2}[A-Z0-9]{10}[0-9A-Z]{3}$/.test(m.gst_id);
+  const india = isIndian(m);
   return {
     id: m.merchant_id,
     object: 'account',
@@ -484,7 +490,7 @@ export function renderAccount(m: Merchant): Obj {
     company: { address: { city: null, country: india ? 'IN' : null, line1: m.address, line2: null, postal_code: null, state: null }, name: m.name, tax_id_provided: m.gst_id.length > 0 },
     country: india ? 'IN' : 'US',
     created: m.created,
-    default_currency: india ? 'inr' : 'usd',
+    default_currency: defaultCurrencyOf(m),
     details_submitted: true,
     email: null,
     external_accounts: { object: 'list', data: [], has_more: false, url: `/v1/accounts/${m.merchant_id}/external_accounts` },
@@ -492,6 +498,21 @@ export function renderAccount(m: Merchant): Obj {
     payouts_enabled: false,
     settings: { dashboard: { display_name: m.name, timezone: 'Etc/UTC' }, payments: { statement_descriptor: null } },
     type: 'standard',
+  };
+}
+
+/**
+ * Stripe's Balance (GET /v1/balance): available and pending funds per currency, all from cards. The
+ * account's default currency is always listed, at 0 when nothing was captured in it, as Stripe lists it.
+ */
+export function renderBalance(funds: readonly { currency: string; available: number; pending: number }[], livemode: boolean, defaultCurrency: string): Obj {
+  const all = funds.some((f) => f.currency === defaultCurrency) ? funds : [{ currency: defaultCurrency, available: 0, pending: 0 }, ...funds];
+  const part = (amount: number, currency: string) => ({ amount, currency, source_types: { card: amount } });
+  return {
+    object: 'balance',
+    available: all.map((f) => part(f.available, f.currency)),
+    livemode,
+    pending: all.map((f) => part(f.pending, f.currency)),
   };
 }
 
@@ -567,6 +588,50 @@ export function renderWebhookEndpoint(e: WebhookEndpoint, secret?: string): Obj 
   };
 }
 
+/** Stripe's last_setup_error / setup_error. */
+function renderSetupError(err: SetupError): Obj {
+  return {
+    type: err.type,
+    code: err.code,
+    ...(err.decline_code ? { decline_code: err.decline_code } : {}),
+    doc_url: `https://stripe.com/docs/error-codes/${err.code.replace(/_/g, '-')}`,
+    message: err.message,
+    payment_method: { id: err.payment_method, object: 'payment_method', type: 'card' },
+  };
+}
+
+/** Stripe's SetupAttempt status: an attempt left waiting for the cardholder when its intent was canceled is abandoned. */
+function setupAttemptStatus(s: SetupIntent, a: SetupAttempt): string {
+  if (a.status === 'pending') return 'processing';
+  if (a.status === 'requires_action') return s.status === 'canceled' ? 'abandoned' : 'requires_action';
+  return a.status;
+}
+
+/** Stripe's SetupAttempt (GET /v1/setup_attempts): one confirmation of a SetupIntent. */
+export function renderSetupAttempt(s: SetupIntent, a: SetupAttempt): Obj {
+  return {
+    id: a.id,
+    object: 'setup_attempt',
+    application: null,
+    attach_to_self: false,
+    created: a.created,
+    customer: s.customer,
+    flow_directions: null,
+    livemode: s.livemode,
+    on_behalf_of: null,
+    payment_method: a.payment_method,
+    payment_method_details: {
+      card: { brand: a.card.brand, checks: null, country: a.card.country, exp_month: a.card.exp_month, exp_year: a.card.exp_year, fingerprint: a.card.fingerprint, funding: a.card.funding, last4: a.card.last4, network: a.card.brand, three_d_secure: null, wallet: null },
+      type: 'card',
+    },
+    // The intent's own last_setup_error for an attempt from before the field was kept per attempt.
+    setup_error: a.error ? renderSetupError(a.error) : a.status === 'failed' && s.attempts.at(-1)?.id === a.id && s.last_setup_error ? renderSetupError(s.last_setup_error) : null,
+    setup_intent: s.id,
+    status: setupAttemptStatus(s, a),
+    usage: s.usage,
+  };
+}
+
 /** Stripe's SetupIntent object. */
 export function renderSetupIntent(s: SetupIntent): Obj {
   const err = s.last_setup_error;
@@ -582,16 +647,7 @@ export function renderSetupIntent(s: SetupIntent): Obj {
     customer: s.customer,
     description: s.description,
     flow_directions: null,
-    last_setup_error: err
-      ? {
-          type: err.type,
-          code: err.code,
-          ...(err.decline_code ? { decline_code: err.decline_code } : {}),
-          doc_url: `https://stripe.com/docs/error-codes/${err.code.replace(/_/g, '-')}`,
-          message: err.message,
-          payment_method: { id: err.payment_method, object: 'payment_method', type: 'card' },
-        }
-      : null,
+    last_setup_error: err ? renderSetupError(err) : null,
     latest_attempt: latest?.id ?? null,
     livemode: s.livemode,
     mandate: null,

@@ -59,6 +59,31 @@ t.test('SetupIntents through the official stripe SDK', async (t) => {
     t.match(saved, { customer: cus.id, card: { brand: 'mastercard', last4: '4444' } }, 'and it is saved to the customer');
   });
 
+  t.test('setup attempts: GET /v1/setup_attempts and latest_attempt expanded', async (t) => {
+    const si = await stripe.setupIntents.create({ customer: cus.id });
+    t.match(await fails(stripe.setupIntents.confirm(si.id, { payment_method: 'pm_card_chargeDeclined' })), { statusCode: 402 });
+    const done = await stripe.setupIntents.confirm(si.id, { payment_method: 'pm_card_visa' });
+    const list = await stripe.setupAttempts.list({ setup_intent: si.id });
+    t.equal(list.object, 'list');
+    t.equal(list.url, '/v1/setup_attempts');
+    t.equal(list.data.length, 2, 'one per confirmation');
+    const [ok, failed] = list.data;
+    t.match(ok, { object: 'setup_attempt', setup_intent: si.id, status: 'succeeded', customer: cus.id, usage: 'off_session', livemode: false, setup_error: null, payment_method: done.payment_method, payment_method_details: { type: 'card', card: { brand: 'visa', last4: '4242' } } }, 'newest first: the one that succeeded');
+    t.equal(ok?.id, done.latest_attempt, 'the SetupIntent’s latest_attempt');
+    t.match(failed, { status: 'failed', setup_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline' } }, 'then the declined one, with its setup_error');
+    t.match(failed?.id, /^setatt_/);
+    const page = await stripe.setupAttempts.list({ setup_intent: si.id, limit: 1 });
+    t.equal(page.has_more, true);
+    const next = await stripe.setupAttempts.list({ setup_intent: si.id, limit: 1, starting_after: page.data[0]!.id });
+    t.same(next.data.map((a) => a.id), [failed?.id], 'pages by starting_after');
+    t.same((await stripe.setupAttempts.list({ setup_intent: si.id, created: { lt: 0 } })).data, [], 'the created filter');
+    const expanded = await stripe.setupIntents.retrieve(si.id, { expand: ['latest_attempt'] });
+    t.match(expanded.latest_attempt, { id: done.latest_attempt, object: 'setup_attempt', status: 'succeeded' }, 'latest_attempt expands');
+    t.match(await fails(stripe.setupAttempts.list({ setup_intent: 'seti_nope' })), { statusCode: 404, code: 'resource_missing', param: 'setup_intent' });
+    t.match(await fails(stripe.setupAttempts.list({} as Stripe.SetupAttemptListParams)), { statusCode: 400, param: 'setup_intent' }, 'setup_intent is required');
+    t.match(await fails(sdk(other.secret_key).setupAttempts.list({ setup_intent: si.id })), { statusCode: 404 }, 'another merchant’s SetupIntent is not found');
+  });
+
   t.test('create with confirm, payment_method_data, and keyed repeats', async (t) => {
     const key = `seti-${Date.now()}`;
     const params = { customer: cus.id, confirm: true, payment_method_data: { type: 'card' as const, card: { token: 'tok_amex' } } } as unknown as Stripe.SetupIntentCreateParams;

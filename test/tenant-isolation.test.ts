@@ -83,6 +83,9 @@ const PROBES: Record<string, Probe> = {
   'post /v1/setup_intents/{id}': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({ metadata: { x: '1' } }) },
   'post /v1/setup_intents/{id}/confirm': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({ payment_method: 'pm_card_visa' }) },
   'post /v1/setup_intents/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({}) },
+  'get /v1/setup_attempts': { kind: 'object', query: (i) => ({ setup_intent: i.setup_intent }) },
+  'get /v1/balance': { kind: 'list', ownMerchantOk: true },
+  'post /v1/refunds/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.refund }), body: () => ({}) },
   'get /v1/events': { kind: 'list', query: () => ({ limit: '100' }) },
   'get /v1/events/{id}': { kind: 'object', params: (i) => ({ id: i.event }) },
   'post /v1/events/{id}/retry': { kind: 'object', params: (i) => ({ id: i.event }), body: (i) => ({ webhook_endpoint: i.webhook_endpoint }) },
@@ -107,7 +110,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 

@@ -72,7 +72,13 @@ t.test('a decline leaves the SetupIntent waiting for another card', (t) => {
   it.given(t, [created, started])
     .when({ type: 'RecordVerification', attemptId: 'setatt_1', outcome: 'declined', failureCode: 'card_declined', declineCode: 'generic_decline', message: 'Your card was declined.', now: T0 + 2 })
     .then([declined])
-    .thenState({ status: 'requires_payment_method', payment_method: null, last_setup_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', payment_method: 'pm_1' } });
+    .thenState({
+      status: 'requires_payment_method',
+      payment_method: null,
+      last_setup_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', payment_method: 'pm_1' },
+    })
+    // The attempt keeps its own error (GET /v1/setup_attempts' setup_error), beyond the next attempt.
+    .thenState((s) => s?.attempts[0]?.status === 'failed' && s.attempts[0].error?.code === 'card_declined' && s.attempts[0].error.decline_code === 'generic_decline');
   it.given(t, [created, started, declined]).when({ ...start, attemptId: 'setatt_2' }).thenState({ status: 'processing' });
   it.given(t, [created, started]).when({ type: 'RecordVerification', attemptId: 'setatt_9', outcome: 'approved', now: T0 }).thenThrows('resource_missing');
   t.end();

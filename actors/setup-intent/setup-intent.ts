@@ -18,6 +18,8 @@ export interface SetupAttempt {
   card: CardSummary;
   status: 'pending' | 'requires_action' | 'succeeded' | 'failed';
   created: number;
+  /** Why it failed (Stripe's setup_error); absent while it has not, and in snapshots older than the field. */
+  error?: SetupError;
 }
 
 /** Stripe's last_setup_error: why the last attempt failed. */
@@ -234,20 +236,21 @@ function evolve(s: SetupIntentState, e: SetupIntentEvent): SetupIntentState {
       return { ...s, status: 'succeeded', last_setup_error: null, next_action: null, attempts: withAttempt(s, e.data.attempt_id, 'succeeded') };
     case 'setup_attempt.failed': {
       const a = s.attempts.find((x) => x.id === e.data.attempt_id);
+      const error: SetupError = {
+        type: e.data.failure_code === 'setup_intent_authentication_failure' ? 'invalid_request_error' : 'card_error',
+        code: e.data.failure_code,
+        decline_code: e.data.decline_code,
+        message: e.data.message,
+        payment_method: a?.payment_method ?? '',
+      };
       return {
         ...s,
         // As at Stripe: the card that failed is named by last_setup_error, no longer by the intent.
         status: 'requires_payment_method',
         payment_method: null,
         next_action: null,
-        last_setup_error: {
-          type: e.data.failure_code === 'setup_intent_authentication_failure' ? 'invalid_request_error' : 'card_error',
-          code: e.data.failure_code,
-          decline_code: e.data.decline_code,
-          message: e.data.message,
-          payment_method: a?.payment_method ?? '',
-        },
-        attempts: withAttempt(s, e.data.attempt_id, 'failed'),
+        last_setup_error: error,
+        attempts: s.attempts.map((x) => (x.id === e.data.attempt_id ? { ...x, status: 'failed' as const, error } : x)),
       };
     }
     case 'setup_attempt.requires_action':

@@ -10,7 +10,7 @@ import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type Gat
 import { requireSecret, scopeOf } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
-import { CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery, UpdateRefundBody } from '../schemas.ts';
+import { CancelRefundBody, CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery, UpdateRefundBody } from '../schemas.ts';
 import { chargeObject, intentHolding } from './charges.ts';
 import { cannotExpand } from '../../stripe/errors.ts';
 
@@ -109,6 +109,17 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
       const r = state.refunds.find((x) => x.id === req.params.id)!;
       return { status: 200, body: refundObject(state, r, b.expand) };
     });
+  });
+
+  // Only a refund waiting for the customer (requires_action) can be canceled at Stripe, and a card
+  // refund never waits for one: every refund here is refused, with its status named.
+  app.post<{ Params: IdParams; Body: CancelRefundBody }>('/v1/refunds/:id/cancel', { schema: { params: IdParams, body: CancelRefundBody } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const i = await intentHolding(deps, p, req.params.id);
+    const r = i?.refunds?.find((x) => x.id === req.params.id);
+    if (!i || !r) throw noSuch('refund', req.params.id);
+    throw new ApiError(400, 'invalid_request_error', undefined, `You can only cancel refunds with a status of \`requires_action\`. This refund has a status of \`${r.status}\`.`);
   });
 
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(

@@ -2,22 +2,24 @@
 // when the SetupIntent has a customer, attached to it once the check succeeds: right after the
 // answer here, and again by the reconcile role from the commit (vault/saved-cards.ts). Every
 // SetupIntent is its own single-writer aggregate (actors/setup-intent, runtime/setup-intents.ts).
+// GET /v1/setup_attempts lists one SetupIntent's confirmations, newest first, from its snapshot.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isSetupOpen, type SetupCancellationReason, type SetupChanges, type SetupIntent } from '../../actors/mod.ts';
 import { cannotExpand, noSuch } from '../../stripe/errors.ts';
-import { renderCustomer, renderPaymentMethod, renderSetupIntent } from '../../stripe/objects.ts';
+import { renderCustomer, renderPaymentMethod, renderSetupAttempt, renderSetupIntent } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
 import type { PaymentMethodRecord } from '../../vault/mod.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { checkClientSecret, requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { clientSecretFor, commandId, derivedId } from '../ids.ts';
-import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
+import { createdFilter, inCreated, itemExpand, listObject, listScope, pageCursor, pageInMemory } from '../lists.ts';
 import {
   CancelSetupIntentBody,
   ConfirmSetupIntentBody,
   CreateSetupIntentBody,
   IdParams,
+  ListSetupAttemptsQuery,
   ListSetupIntentsQuery,
   RetrieveQuery,
   UpdateSetupIntentBody,
@@ -54,6 +56,8 @@ async function render(deps: GatewayDeps, p: Principal, s: SetupIntent, expand: r
     const c = await readOwnCustomer(deps, p, s.customer);
     if (c) o.customer = renderCustomer(c);
   }
+  const latest = s.attempts.at(-1);
+  if (expand?.includes('latest_attempt') && latest) o.latest_attempt = renderSetupAttempt(s, latest);
   return o;
 }
 
@@ -231,5 +235,17 @@ export function registerSetupIntents(app: FastifyInstance, deps: GatewayDeps): v
     });
     const expand = itemExpand(q.expand);
     return listObject('/v1/setup_intents', await Promise.all(page.data.map((s) => render(deps, p, s, expand))), page.hasMore);
+  });
+
+  app.get<{ Querystring: ListSetupAttemptsQuery }>('/v1/setup_attempts', { schema: { querystring: ListSetupAttemptsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const s = await readOwnSetupIntent(deps, p, q.setup_intent);
+    if (!s) throw noSuch('setup_intent', q.setup_intent, 'setup_intent');
+    const { created } = createdFilter(q.created);
+    const newestFirst = s.attempts.filter((a) => inCreated(a.created, created)).reverse();
+    const page = pageInMemory(newestFirst, q, 'setup_attempt');
+    return listObject('/v1/setup_attempts', page.data.map((a) => renderSetupAttempt(s, a)), page.hasMore);
   });
 }
