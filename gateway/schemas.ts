@@ -389,6 +389,18 @@ export const CreateChargeBody = Type.Object(
   opts,
 );
 export type CreateChargeBody = Static<typeof CreateChargeBody>;
+/** POST /v1/charges/:id: Stripe's charge update ('' unsets description and receipt_email). */
+export const UpdateChargeBody = Type.Object(
+  {
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    metadata: Type.Optional(Metadata),
+    receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdateChargeBody = Static<typeof UpdateChargeBody>;
+
 export const CaptureChargeBody = Type.Object({ amount: Type.Optional(Type.Integer()), receipt_email: Type.Optional(Type.String({ format: 'email' })), expand: Type.Optional(Expand) }, opts);
 export type CaptureChargeBody = Static<typeof CaptureChargeBody>;
 

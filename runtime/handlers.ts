@@ -353,6 +353,22 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'intent.refund_update':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, { type: 'UpdateRefund', refundId: req.refundId, metadata: req.metadata, now: req.ctx.now }, req.ctx);
+    case 'intent.charge_update':
+      await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
+      return run(
+        deps,
+        req.merchantId,
+        req.intentId,
+        {
+          type: 'UpdateCharge',
+          attemptId: req.chargeId,
+          ...(req.description !== undefined ? { description: req.description } : {}),
+          ...(req.metadata !== undefined ? { metadata: req.metadata } : {}),
+          ...(req.receiptEmail !== undefined ? { receiptEmail: req.receiptEmail } : {}),
+          now: req.ctx.now,
+        },
+        req.ctx,
+      );
     case 'customer.create':
     case 'customer.update':
     case 'customer.erase':

@@ -50,9 +50,11 @@ export type CommandRequest =
   | { op: 'intent.authenticate'; merchantId: string; intentId: string; attemptId: string; success: boolean; ctx: Ctx }
   | { op: 'intent.capture'; merchantId: string; intentId: string; amountToCapture?: number; ctx: Ctx }
   | { op: 'intent.cancel'; merchantId: string; intentId: string; reason: CancellationReason | null; ctx: Ctx }
-  /** Refund a captured charge of the intent (its successful one when no attemptId): StartRefund → network → RecordRefund. */
   /** Stripe's refund update (metadata): UpdateRefund on the intent holding it. */
   | { op: 'intent.refund_update'; merchantId: string; intentId: string; refundId: string; metadata: Record<string, string> | ''; ctx: Ctx }
+  /** Stripe's charge update (description, metadata, receipt_email): UpdateCharge on the intent holding it. */
+  | { op: 'intent.charge_update'; merchantId: string; intentId: string; chargeId: string; description?: string | null; metadata?: Record<string, string> | ''; receiptEmail?: string | null; ctx: Ctx }
+  /** Refund a captured charge of the intent (its successful one when no attemptId): StartRefund → network → RecordRefund. */
   | { op: 'intent.refund'; merchantId: string; intentId: string; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; ctx: Ctx }
   /**
    * Reconciliation's verdict on an attempt whose outcome was unknown: approved / declined as the

@@ -121,6 +121,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
   'refund.succeeded': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr }) },
   'refund.metadata_updated': { v: 1, data: obj({ refund_id: Str, metadata: Metadata }) },
   'refund.failed': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr, failure_reason: Str }) },
+  'charge.details_updated': { v: 1, data: obj({ attempt_id: Str, description: Type.Optional(NullableStr), metadata: Type.Optional(Metadata), receipt_email: Type.Optional(NullableStr) }) },
   // Reconciliation (issue 7).
   'attempt.timed_out': { v: 1, data: obj({ attempt_id: Str, failure_code: Type.Literal('payment_timeout'), message: Str }) },
   'attempt.superseded': { v: 1, data: obj({ attempt_id: Str, network_ref: NullableStr, succeeded_attempt_id: Str }) },

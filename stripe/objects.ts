@@ -83,13 +83,13 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     created: a.created,
     currency: i.currency,
     customer: i.customer,
-    description: i.description,
+    description: a.description !== undefined ? a.description : i.description,
     disputed: false,
     failure_code: a.failure_code,
     failure_message: a.failure_message,
     fraud_details: {},
     livemode: i.livemode,
-    metadata: i.metadata,
+    metadata: a.metadata ?? i.metadata,
     outcome: succeeded
       ? { network_status: 'approved_by_network', reason: null, risk_level: 'normal', seller_message: 'Payment complete.', type: 'authorized' }
       : failed
@@ -219,6 +219,7 @@ export const STRIPE_EVENT_TYPES = [
   'charge.failed',
   'charge.captured',
   'charge.refunded',
+  'charge.updated',
   'refund.created',
   'refund.updated',
   'refund.failed',
@@ -357,6 +358,10 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     }
     case 'attempt.requires_action':
       return [{ type: 'payment_intent.requires_action', of: 'payment_intent' as const }];
+    case 'charge.details_updated': {
+      const a = attemptOf(i, e.data.attempt_id);
+      return a ? [{ type: 'charge.updated', of: 'charge' as const, a }] : [];
+    }
     case 'refund.metadata_updated': {
       const r = (i.refunds ?? []).find((x) => x.id === e.data.refund_id);
       return r ? [{ type: 'refund.updated', of: 'refund' as const, r }] : [];

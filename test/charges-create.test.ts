@@ -60,4 +60,24 @@ t.test('stripe.charges.create and capture', async (t) => {
   const b = await stripe.charges.create({ amount: 900, currency: 'usd', source: 'tok_amex' }, { idempotencyKey: key });
   t.equal(b.id, a.id, 'a keyed repeat answers the same charge');
   t.match(await fails(stripe.charges.create({ amount: 901, currency: 'usd', source: 'tok_amex' }, { idempotencyKey: key })), { statusCode: 400, type: 'StripeIdempotencyError' }, 'other parameters under the key are refused');
+
+  // Charge update: description and metadata of the charge's own, receipt_email; charge.updated.
+  const pi = await stripe.paymentIntents.create({ amount: 1200, currency: 'usd', payment_method: 'pm_card_visa', confirm: true, metadata: { order: '42' }, description: 'From the intent' });
+  const chId = pi.latest_charge as string;
+  t.match(await stripe.charges.retrieve(chId), { description: 'From the intent', metadata: { order: '42' } }, 'a charge shows its intent’s description and metadata until it has its own');
+  const up = await stripe.charges.update(chId, { description: 'Shipped', metadata: { tracking: 'T-1' }, receipt_email: 'buyer@example.com' }, { idempotencyKey: `upd-${chId}` });
+  t.match(up, { id: chId, object: 'charge', description: 'Shipped', metadata: { order: '42', tracking: 'T-1' }, receipt_email: 'buyer@example.com', status: 'succeeded', amount_captured: 1200 }, 'updated: metadata merged onto what it showed');
+  t.same((await stripe.charges.update(chId, { description: 'Shipped', metadata: { tracking: 'T-1' }, receipt_email: 'buyer@example.com' }, { idempotencyKey: `upd-${chId}` })).metadata, up.metadata, 'a keyed repeat answers the same');
+  const removed = await stripe.charges.update(chId, { metadata: { order: '' } });
+  t.same(removed.metadata, { tracking: 'T-1' }, "a key given '' is removed");
+  const after = await stripe.paymentIntents.retrieve(pi.id);
+  t.same(after.metadata, { order: '42' }, 'the intent keeps its own metadata');
+  t.equal(after.description, 'From the intent');
+  t.equal(after.receipt_email, 'buyer@example.com', 'the receipt email is the intent’s');
+  t.match((await stripe.charges.list({ payment_intent: pi.id })).data[0], { id: chId, description: 'Shipped' }, 'the list shows the update');
+  t.match(await fails(stripe.charges.update('ch_nope', { description: 'x' })), { statusCode: 404, code: 'resource_missing' }, 'an unknown charge is 404');
+  t.match(await fails(stripe.charges.update(chId, { receipt_email: 'not-an-email' })), { statusCode: 400, param: 'receipt_email' });
+  t.match(await fails(stripe.charges.update(chId, { fraud_details: { user_report: 'safe' } } as Stripe.ChargeUpdateParams & Record<string, unknown>)), { statusCode: 400, code: 'parameter_unknown' }, 'what we do not model is refused, not ignored');
+  const ev = await eventually(async () => (await stripe.events.list({ type: 'charge.updated', limit: 10 })).data.find((e) => (e.data.object as Stripe.Charge).id === chId));
+  t.match(ev.data.object, { object: 'charge', id: chId }, 'charge.updated is emitted');
 });

@@ -55,6 +55,7 @@ const PROBES: Record<string, Probe> = {
   'post /v1/charges': { kind: 'reference', body: (i) => ({ amount: 1000, currency: 'usd', customer: i.customer }) },
   'post /v1/charges/{id}/capture': { kind: 'object', params: (i) => ({ id: i.charge }), body: () => ({}) },
   'get /v1/charges/{id}': { kind: 'object', params: (i) => ({ id: i.charge }) },
+  'post /v1/charges/{id}': { kind: 'object', params: (i) => ({ id: i.charge }), body: () => ({ metadata: { x: '1' } }) },
   'get /v1/charges/{id}/refunds': { kind: 'object', params: (i) => ({ id: i.charge }) },
   'get /v1/refunds': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
   'post /v1/refunds': { kind: 'reference', body: (i) => ({ payment_intent: i.payment_intent, amount: 100 }) },
@@ -201,6 +202,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   const pi = await s.paymentIntents.retrieve(aTest.payment_intent);
   t.equal(pi.status, 'succeeded');
   t.same(pi.metadata, {}, 'no update from another tenant landed');
+  t.same((await s.charges.retrieve(aTest.charge)).metadata, {}, 'nor on its charge');
   t.equal(pi.amount_received, 4242);
   t.equal((await s.refunds.list({ payment_intent: pi.id })).data.length, 1, 'no refund from another tenant landed');
   t.equal((await s.customers.retrieve(aTest.customer) as Stripe.Customer).name, 'Alice');

@@ -799,3 +799,22 @@ t.test('UpdateRefund merges the refund’s metadata; nothing changed writes noth
     .then([{ type: 'refund.metadata_updated', at: T0 + 90, data: { refund_id: 're_1', metadata: {} } }]);
   it.given(t, withRefund).when({ type: 'UpdateRefund', refundId: 're_9', metadata: { a: '1' }, now: T0 + 90 }).thenThrows('resource_missing', { status: 404 });
 });
+
+t.test('UpdateCharge: the charge’s own description and metadata, the intent’s receipt email; nothing changed writes nothing; an unknown charge is 404', async (t) => {
+  const paid = H.succeeded;
+  it.given(t, paid)
+    .when({ type: 'UpdateCharge', attemptId: 'ch_1', description: 'Order 7', metadata: { order: '7' }, receiptEmail: 'r@example.com', now: T0 + 90 })
+    .then([{ type: 'charge.details_updated', at: T0 + 90, data: { attempt_id: 'ch_1', description: 'Order 7', metadata: { order: '7' }, receipt_email: 'r@example.com' } }])
+    .thenState((s) => s?.attempts[0]?.description === 'Order 7' && s.attempts[0].metadata?.order === '7' && s.receipt_email === 'r@example.com' && s.description === null && JSON.stringify(s.metadata) === '{}' && s.status === 'succeeded');
+  const updated = [...paid, { type: 'charge.details_updated', at: T0 + 90, data: { attempt_id: 'ch_1', metadata: { order: '7', note: 'x' } } } as IntentEvent];
+  // Merged onto the charge's own metadata; a key given '' is removed.
+  it.given(t, updated)
+    .when({ type: 'UpdateCharge', attemptId: 'ch_1', metadata: { note: '', ticket: 'T-9' }, now: T0 + 95 })
+    .then([{ type: 'charge.details_updated', at: T0 + 95, data: { attempt_id: 'ch_1', metadata: { order: '7', ticket: 'T-9' } } }]);
+  it.given(t, updated).when({ type: 'UpdateCharge', attemptId: 'ch_1', metadata: { order: '7' }, description: null, now: T0 + 95 }).thenNothing();
+  it.given(t, paid).when({ type: 'UpdateCharge', attemptId: 'ch_9', description: 'x', now: T0 + 90 }).thenThrows('resource_missing', { status: 404 });
+  // An erasure clears the receipt email the charge update set (it is the intent's).
+  it.given(t, [...paid, { type: 'charge.details_updated', at: T0 + 90, data: { attempt_id: 'ch_1', receipt_email: 'r@example.com' } } as IntentEvent])
+    .when({ type: 'ErasePii', reason: 'request', now: T0 + 99 })
+    .thenState((s) => s?.receipt_email === null);
+});

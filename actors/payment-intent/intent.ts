@@ -38,6 +38,9 @@ export interface Attempt {
   amount_refunded: number;
   /** Money the network moved for this attempt that reconciliation gave back (absent: none). */
   reversals?: Reversal[];
+  /** Stripe's charge update: the charge's own description and metadata (absent: the intent's). */
+  description?: string | null;
+  metadata?: Record<string, string>;
 }
 
 /** Why reconciliation gave money back at the network. */
@@ -203,6 +206,11 @@ export type IntentCommand =
   | { type: 'StartRefund'; refundId: string; attemptId?: string; amount?: number; reason: RefundReason | null; metadata: Record<string, string>; now: number }
   /** Stripe's refund update: its metadata (merged; a key given '' is removed, '' removes all). */
   | { type: 'UpdateRefund'; refundId: string; metadata: MetadataPatch; now: number }
+  /**
+   * Stripe's charge update: the charge's description and metadata (merged onto what the charge shows:
+   * the intent's until the charge has its own), and the receipt email (the intent's, which its charges show).
+   */
+  | { type: 'UpdateCharge'; attemptId: string; description?: string | null; metadata?: MetadataPatch; receiptEmail?: string | null; now: number }
   /** The network's answer for a pending refund. */
   | { type: 'RecordRefund'; refundId: string; outcome: 'succeeded' | 'failed'; networkRef: string | null; failureReason?: string; now: number }
   /** Reconciliation gave back money the network moved that we do not keep (void or refund done at the network). */
@@ -230,6 +238,8 @@ export type IntentEvent =
   /** The refund's whole metadata after an update. */
   | { type: 'refund.metadata_updated'; at: number; data: { refund_id: string; metadata: Record<string, string> } }
   | { type: 'refund.failed'; at: number; data: { refund_id: string; network_ref: string | null; failure_reason: string } }
+  /** A charge's details after an update: only what changed. */
+  | { type: 'charge.details_updated'; at: number; data: { attempt_id: string; description?: string | null; metadata?: Record<string, string>; receipt_email?: string | null } }
   /** The seed's payment_timeout: reconciliation's deadline passed and the network never answered. */
   | { type: 'attempt.timed_out'; at: number; data: { attempt_id: string; failure_code: 'payment_timeout'; message: string } }
   /** The network approved an attempt after another attempt of the intent succeeded: it is not kept. */
@@ -465,6 +475,22 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (keys.length > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${keys.length}.`, 'metadata');
       if (JSON.stringify(metadata) === JSON.stringify(r.metadata)) return [];
       return [{ type: 'refund.metadata_updated', at: cmd.now, data: { refund_id: r.id, metadata } }];
+    }
+    case 'UpdateCharge': {
+      const a = s.attempts.find((x) => x.id === cmd.attemptId);
+      if (!a) throw new DomainError('resource_missing', `No such charge: '${cmd.attemptId}'`, 'id', 404);
+      const data: Extract<IntentEvent, { type: 'charge.details_updated' }>['data'] = { attempt_id: a.id };
+      const description = a.description !== undefined ? a.description : s.description;
+      if (cmd.description !== undefined && cmd.description !== description) data.description = cmd.description;
+      if (cmd.metadata !== undefined) {
+        const before = a.metadata ?? s.metadata;
+        const metadata = mergeMetadata(before, cmd.metadata);
+        const keys = Object.keys(metadata);
+        if (keys.length > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${keys.length}.`, 'metadata');
+        if (JSON.stringify(metadata) !== JSON.stringify(before)) data.metadata = metadata;
+      }
+      if (cmd.receiptEmail !== undefined && cmd.receiptEmail !== s.receipt_email) data.receipt_email = cmd.receiptEmail;
+      return Object.keys(data).length === 1 ? [] : [{ type: 'charge.details_updated', at: cmd.now, data }];
     }
     case 'ErasePii': {
       const fields = (['receipt_email', 'user_email'] as const).filter((f) => s[f] !== null);
@@ -704,6 +730,18 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         ...s,
         refunds: updateRefund(s, e.data.refund_id, (x) => ({ ...x, status: 'failed', network_ref: e.data.network_ref, failure_reason: e.data.failure_reason, settled_at: e.at })),
         attempts: r ? updateAttempt(s, r.charge, (a) => ({ ...a, amount_refunded: Math.max(0, (a.amount_refunded ?? 0) - r.amount) })) : s.attempts,
+      };
+    }
+    case 'charge.details_updated': {
+      const d = e.data;
+      return {
+        ...s,
+        ...(d.receipt_email !== undefined ? { receipt_email: d.receipt_email } : {}),
+        attempts: updateAttempt(s, d.attempt_id, (a) => ({
+          ...a,
+          ...(d.description !== undefined ? { description: d.description } : {}),
+          ...(d.metadata !== undefined ? { metadata: { ...d.metadata } } : {}),
+        })),
       };
     }
     case 'intent.pii_erased':

@@ -15,7 +15,7 @@ import { requireCustomerParam } from './customers.ts';
 import { commandId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
-import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery } from '../schemas.ts';
+import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery, UpdateChargeBody } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
 import { intentIdOfCharge } from '../ids.ts';
 
@@ -109,6 +109,36 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
       }, idem?.trace)) as Intent;
       const a = i.attempts.find((x) => x.id === req.params.id)!;
       return { status: 200, body: chargeObject(i, a, req.body.expand) };
+    });
+  });
+
+  // Stripe's charge update: its description and metadata (the charge's own from then on; until then
+  // it shows its intent's), and the receipt email (its intent's, which every charge of it shows),
+  // changed by the intent's single writer (charge.updated). Nothing to change writes nothing.
+  app.post<{ Params: IdParams; Body: UpdateChargeBody }>('/v1/charges/:id', { schema: { params: IdParams, body: UpdateChargeBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const i0 = await intentHolding(deps, p, req.params.id);
+    if (!i0 || !i0.attempts.some((x) => x.id === req.params.id)) throw noSuch('charge', req.params.id);
+    checkChargeExpand(b.expand);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const cmdId = commandId(scopeOf(p), `POST /v1/charges/${req.params.id}`, idempotencyKeyOf(req));
+      const i = (await deps.commands.send(
+        {
+          op: 'intent.charge_update',
+          merchantId: p.merchant_id,
+          intentId: i0.id,
+          chargeId: req.params.id,
+          ...(b.description !== undefined ? { description: b.description || null } : {}),
+          ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+          ...(b.receipt_email !== undefined ? { receiptEmail: b.receipt_email || null } : {}),
+          ctx: commandCtx(req, p, cmdId, idem),
+        },
+        idem?.trace,
+      )) as Intent;
+      const a = i.attempts.find((x) => x.id === req.params.id)!;
+      return { status: 200, body: chargeObject(i, a, b.expand) };
     });
   });
 
