@@ -19,6 +19,7 @@ import { registerIntents } from './routes/payment-intents.ts';
 import { registerPaymentMethods } from './routes/payment-methods.ts';
 import { registerCustomers } from './routes/customers.ts';
 import { registerAccount } from './routes/account.ts';
+import { registerBalance } from './routes/balance.ts';
 import { registerSetupIntents } from './routes/setup-intents.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
 import type { Customer, SetupIntent } from '../actors/mod.ts';
@@ -28,7 +29,7 @@ import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry } from './pay-index.ts';
-import type { BalanceFunds, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -58,7 +59,7 @@ export interface CustomerPage {
 }
 
 export interface GatewayDeps {
-  config: Pick<Config, 'adminToken' | 'partitions'> & Partial<Pick<Config, 'tls' | 'trustProxy'>>;
+  config: Pick<Config, 'adminToken' | 'partitions'> & Partial<Pick<Config, 'tls' | 'trustProxy' | 'balancePendingDays'>>;
   log: Logger;
   commands: CommandClient;
   keys: KeyIndex;
@@ -88,6 +89,7 @@ export interface GatewayDeps {
   listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
   /** The merchant's funds per currency in one mode (storage/balance.ts). */
   readBalance(merchantId: string, livemode: boolean): Promise<BalanceFunds[]>;
+  listBalanceTransactions(o: ListBalanceTransactionsOptions): Promise<Page<BalanceTransactionSource>>;
   health(): Promise<Record<string, boolean>>;
   /** Webhook receipts, dead letters, resend and replay (absent: those routes answer 503). */
   webhooks?: WebhookAdmin;
@@ -211,6 +213,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerRefunds(app, deps);
   registerCustomers(app, deps);
   registerAccount(app, deps);
+  registerBalance(app, deps);
   registerSetupIntents(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);

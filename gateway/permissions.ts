@@ -13,6 +13,8 @@ export function resourceOf(url: string): Resource | null {
   if (url.startsWith('/stripe/intend')) return 'payment_intents';
   // SetupAttempts are read under the SetupIntents permission, as at Stripe.
   if (url.startsWith('/v1/setup_attempts')) return 'setup_intents';
+  // Balance transactions are read under the balance permission.
+  if (url.startsWith('/v1/balance_transactions')) return 'balance';
   const m = /^\/v1\/([a-z_]+)(\/:id\/([a-z_]+))?/.exec(url);
   if (!m) return null;
   // A sub-collection names its own resource (/v1/charges/:id/refunds lists refunds).

@@ -364,6 +364,18 @@ const ListPaging = {
   expand: Type.Optional(Expand),
 };
 
+export const ListBalanceTransactionsQuery = Type.Object(
+  {
+    ...ListPaging,
+    type: Type.Optional(Type.Union([Type.Literal('charge'), Type.Literal('refund'), Type.Literal('payment'), Type.Literal('payment_refund'), Type.Literal('adjustment'), Type.Literal('payout')])),
+    source: Type.Optional(Type.String({ maxLength: 255 })),
+    currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
+    payout: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  opts,
+);
+export type ListBalanceTransactionsQuery = Static<typeof ListBalanceTransactionsQuery>;
+
 export const ListRefundsQuery = Type.Object(
   { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
   opts,

@@ -12,7 +12,7 @@ import { buildApp } from '../gateway/app.ts';
 import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
 import { createPayIndex } from '../gateway/pay-index.ts';
-import { balanceOf, listCharges, listRefunds, listSetupIntents } from '../storage/mod.ts';
+import { balanceOf, listBalanceTransactions, listCharges, listRefunds, listSetupIntents } from '../storage/mod.ts';
 import { buckets, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
@@ -255,6 +255,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       listCharges: (o) => ryw.after(o.merchantId, () => listCharges(db, o)),
       listRefunds: (o) => ryw.after(o.merchantId, () => listRefunds(db, o)),
       readBalance: (merchantId, livemode) => ryw.after(merchantId, () => balanceOf(db, merchantId, livemode, new Date(), config.balancePendingDays)),
+      listBalanceTransactions: (o) => ryw.after(o.merchantId, () => listBalanceTransactions(db, o)),
       webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),
       health: async () => ({
         // degrade: a flush while disconnected waits for the reconnect; the health check must not.

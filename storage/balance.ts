@@ -2,9 +2,12 @@
 // charge's funds are pending for `pendingDays` after it was made (Stripe's settlement time: test
 // charges move to available after the payout schedule's delay), then available. Refunds, pending ones
 // included, are taken from the available funds at once, as Stripe takes them, so available may be
-// negative. No processing fees are modelled: what a charge captured is what it adds.
-import { sql, type Kysely } from 'kysely';
+// negative. No processing fees are modelled: what a charge captured is what it adds. The balance
+// transactions (GET /v1/balance_transactions) are listed from the same rows.
+import { sql, type Kysely, type SqlBool } from 'kysely';
+import { fromUnix } from './columns.ts';
 import type { Database } from './database.ts';
+import type { Page, PageOptions } from './pages.ts';
 
 export interface BalanceFunds {
   currency: string;
@@ -30,4 +33,62 @@ export async function balanceOf(db: Kysely<Database>, merchantId: string, livemo
     .orderBy('currency')
     .execute();
   return rows.map((r) => ({ currency: r.currency, pending: Number(r.pending), available: Number(r.settled) - Number(r.refunded) }));
+}
+
+export interface ListBalanceTransactionsOptions extends PageOptions {
+  merchantId: string;
+  livemode: boolean;
+  type?: 'charge' | 'refund';
+  /** A charge (ch_…) or refund (re_…) id. */
+  source?: string;
+  currency?: string;
+}
+
+/** What a balance transaction is derived from: a captured charge or a refund that did not fail. */
+export interface BalanceTransactionSource {
+  kind: 'charge' | 'refund';
+  /** The charge or refund id. */
+  source: string;
+  intentId: string;
+}
+
+/**
+ * The merchant's balance transactions of one mode, newest first: its captured charges and its refunds
+ * that did not fail, one list over both tables (created, then source id). Cursors are source ids.
+ */
+export async function listBalanceTransactions(db: Kysely<Database>, o: ListBalanceTransactionsOptions): Promise<Page<BalanceTransactionSource>> {
+  if (o.startingAfter !== undefined && o.endingBefore !== undefined) throw new RangeError('listBalanceTransactions: give startingAfter or endingBefore, not both');
+  const charges = db
+    .selectFrom('payment_attempts')
+    .select([sql<string>`'charge'`.as('kind'), 'id as source', 'intent_id', 'currency', 'created_at'])
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode)
+    .where('amount_captured', '>', '0');
+  const refunds = db
+    .selectFrom('refunds')
+    .select([sql<string>`'refund'`.as('kind'), 'id as source', 'intent_id', 'currency', 'created_at'])
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode)
+    .where('status', '<>', 'failed');
+  const all = o.type === 'charge' ? charges : o.type === 'refund' ? refunds : charges.unionAll(refunds);
+  let q = db.selectFrom(all.as('t')).select(['t.kind', 't.source', 't.intent_id']);
+  if (o.source !== undefined) q = q.where('t.source', '=', o.source);
+  if (o.currency !== undefined) q = q.where('t.currency', '=', o.currency);
+  const c = o.created;
+  if (c?.gt !== undefined) q = q.where('t.created_at', '>', fromUnix(c.gt));
+  if (c?.gte !== undefined) q = q.where('t.created_at', '>=', fromUnix(c.gte));
+  if (c?.lt !== undefined) q = q.where('t.created_at', '<', fromUnix(c.lt));
+  if (c?.lte !== undefined) q = q.where('t.created_at', '<=', fromUnix(c.lte));
+  const backwards = o.endingBefore !== undefined;
+  const cursor = o.startingAfter ?? o.endingBefore;
+  if (cursor !== undefined) {
+    // (created, source) beyond the cursor's; a cursor outside this list compares as null: an empty page.
+    const at = sql`(select ${sql.ref('c.created_at')} from ${all.as('c')} where ${sql.ref('c.source')} = ${cursor})`;
+    q = q.where(sql<SqlBool>`(${sql.ref('t.created_at')}, ${sql.ref('t.source')}) ${sql.raw(backwards ? '>' : '<')} (${at}, ${cursor})`);
+  }
+  const dir = backwards ? 'asc' : 'desc';
+  const rows = await q.orderBy('t.created_at', dir).orderBy('t.source', dir).limit(o.limit + 1).execute();
+  const page = rows.slice(0, o.limit);
+  if (backwards) page.reverse();
+  return { data: page.map((r) => ({ kind: r.kind as 'charge' | 'refund', source: r.source, intentId: r.intent_id })), hasMore: rows.length > o.limit };
 }

@@ -24,7 +24,7 @@ export {
 export { keysetPage, type CreatedFilter, type Page, type PageOptions, type Keyset } from './pages.ts';
 export { listAttempts, type PaymentAttemptsTable, type AttemptRecord } from './payment-attempts.ts';
 export { listRefunds, type RefundsTable, type RefundRecord, type ListRefundsOptions } from './refunds.ts';
-export { balanceOf, type BalanceFunds } from './balance.ts';
+export { balanceOf, listBalanceTransactions, type BalanceFunds, type BalanceTransactionSource, type ListBalanceTransactionsOptions } from './balance.ts';
 export { listCharges, type ChargeEntry, type ListChargesOptions } from './charges.ts';
 export { getMerchant, type MerchantsTable, type MerchantRecord } from './merchants.ts';
 export { listSetupIntents, type SetupIntentsTable, type ListSetupIntentsOptions } from './setup-intents.ts';

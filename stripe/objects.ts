@@ -76,7 +76,7 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     amount: a.amount,
     amount_captured: a.amount_captured,
     amount_refunded: a.amount_refunded ?? 0,
-    balance_transaction: null,
+    balance_transaction: chargeBalanceTransactionId(a),
     billing_details: { address: null, email: null, name: null, phone: null },
     calculated_statement_descriptor: null,
     captured: a.captured,
@@ -115,13 +115,62 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
   };
 }
 
+/**
+ * Balance transactions are not stored: each is derived from its source, so its id names the source
+ * (txn_ + the charge or refund id without its underscore). A charge has one once money was captured;
+ * a refund has one unless it failed (its amount then never left the balance).
+ */
+export function chargeBalanceTransactionId(a: Pick<Attempt, 'id' | 'amount_captured'>): string | null {
+  return a.amount_captured > 0 ? `txn_${a.id.replace('_', '')}` : null;
+}
+
+export function refundBalanceTransactionId(r: Pick<Refund, 'id' | 'status'>): string | null {
+  return r.status === 'failed' ? null : `txn_${r.id.replace('_', '')}`;
+}
+
+/** The charge (ch_…) or refund (re_…) a balance transaction id names, or null. */
+export function sourceOfBalanceTransaction(id: string): string | null {
+  const m = /^txn_(ch|re)([A-Za-z0-9]+)$/.exec(id);
+  return m ? `${m[1]}_${m[2]}` : null;
+}
+
+/**
+ * Stripe's BalanceTransaction for a captured charge (its amount in; pending for `pendingDays`, then
+ * available) or a refund (its amount out of the available balance at once, as GET /v1/balance counts
+ * it). No fees are modelled: fee 0, net = amount.
+ */
+export function renderBalanceTransaction(i: Pick<Intent, 'currency'>, source: { charge: Attempt } | { refund: Refund }, pendingDays: number, now: number): Obj {
+  const charge = 'charge' in source;
+  const id = charge ? chargeBalanceTransactionId(source.charge) : refundBalanceTransactionId(source.refund);
+  const amount = charge ? source.charge.amount_captured : -source.refund.amount;
+  const created = charge ? source.charge.created : source.refund.created;
+  const availableOn = charge ? created + Math.round(pendingDays * 86_400) : created;
+  return {
+    id,
+    object: 'balance_transaction',
+    amount,
+    available_on: availableOn,
+    created,
+    currency: i.currency,
+    description: null,
+    exchange_rate: null,
+    fee: 0,
+    fee_details: [],
+    net: amount,
+    reporting_category: charge ? 'charge' : 'refund',
+    source: charge ? source.charge.id : source.refund.id,
+    status: now >= availableOn ? 'available' : 'pending',
+    type: charge ? 'charge' : 'refund',
+  };
+}
+
 /** Stripe's refund object. */
 export function renderRefund(i: Pick<Intent, 'id' | 'currency'>, r: Refund): Obj {
   return {
     id: r.id,
     object: 'refund',
     amount: r.amount,
-    balance_transaction: null,
+    balance_transaction: refundBalanceTransactionId(r),
     charge: r.charge,
     created: r.created,
     currency: i.currency,

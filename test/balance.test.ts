@@ -2,7 +2,8 @@
 // stack: an empty balance lists the account's default currency at 0; captured charges are pending
 // for BALANCE_PENDING_DAYS and then available; an uncaptured or declined charge adds nothing; a
 // refund is taken from the available funds at once; the modes are apart; restricted keys need the
-// balance permission. A card refund cannot be canceled (only requires_action refunds can, at Stripe).
+// balance permission; balance transactions (one per captured charge and per refund) are listed,
+// retrieved and expanded. A card refund cannot be canceled (only requires_action refunds can, at Stripe).
 import t from 'tap';
 import Stripe from 'stripe';
 import { eventually, startStack } from './helpers/stack.ts';
@@ -51,6 +52,35 @@ t.test('the balance, and refund cancel', async (t) => {
   t.same(amountsOf(refunded, 'available'), { inr: 0, eur: 0, usd: -500 }, 'a refund is taken from the available funds at once (which may go negative, as at Stripe)');
   t.same(amountsOf(refunded, 'pending'), { inr: 0, eur: 900, usd: 3500 });
 
+  // Balance transactions: derived from the charges and refunds, one per captured charge and per refund.
+  const charge = await stripe.charges.retrieve(paid.latest_charge as string, { expand: ['balance_transaction'] });
+  const chargeTxn = charge.balance_transaction as Stripe.BalanceTransaction;
+  t.match(chargeTxn, { object: 'balance_transaction', type: 'charge', reporting_category: 'charge', amount: 2000, fee: 0, net: 2000, currency: 'usd', source: charge.id, status: 'pending', fee_details: [] }, 'a captured charge’s balance transaction, expanded');
+  t.match(chargeTxn.id, /^txn_/);
+  t.ok(Math.abs(chargeTxn.available_on - (charge.created + Math.round(PENDING_S))) <= 1, 'available after the pending window');
+  t.equal((await stripe.charges.retrieve(held.latest_charge as string)).balance_transaction, null, 'an uncaptured charge has none');
+  const viaIntent = await stripe.paymentIntents.retrieve(paid.id, { expand: ['latest_charge.balance_transaction'] });
+  t.same(((viaIntent.latest_charge as Stripe.Charge).balance_transaction as Stripe.BalanceTransaction).id, chargeTxn.id, 'expand latest_charge.balance_transaction on the intent');
+  const refundTxn = (await stripe.refunds.retrieve(refund.id, { expand: ['balance_transaction'] })).balance_transaction as Stripe.BalanceTransaction;
+  t.match(refundTxn, { type: 'refund', amount: -500, net: -500, source: refund.id, status: 'available' }, 'a refund leaves the available balance at once');
+  t.same(await stripe.balanceTransactions.retrieve(chargeTxn.id), { ...chargeTxn }, 'retrieve by id');
+  const txns = await stripe.balanceTransactions.list({ limit: 10 });
+  t.same(txns.data.map((x) => x.type), ['refund', 'charge', 'charge', 'charge'], 'listed newest first: three captured charges and the refund');
+  t.same(txns.data.map((x) => x.amount).sort((a, b) => a - b), [-500, 900, 1500, 2000]);
+  t.same((await stripe.balanceTransactions.list({ type: 'refund' })).data.map((x) => x.id), [refundTxn.id], 'type filter');
+  t.same((await stripe.balanceTransactions.list({ source: charge.id })).data.map((x) => x.id), [chargeTxn.id], 'source filter');
+  t.same((await stripe.balanceTransactions.list({ currency: 'eur' })).data.map((x) => x.amount), [900], 'currency filter');
+  t.same((await stripe.balanceTransactions.list({ type: 'payout' })).data, [], 'no payouts are made');
+  const first = await stripe.balanceTransactions.list({ limit: 2 });
+  t.equal(first.has_more, true);
+  const rest = await stripe.balanceTransactions.list({ limit: 2, starting_after: first.data[1]!.id });
+  t.same([...first.data, ...rest.data].map((x) => x.id), txns.data.map((x) => x.id), 'pages by starting_after');
+  t.equal(rest.has_more, false);
+  const back = await stripe.balanceTransactions.list({ limit: 2, ending_before: rest.data[0]!.id });
+  t.same(back.data.map((x) => x.id), first.data.map((x) => x.id), 'and back by ending_before');
+  t.match(await fails(stripe.balanceTransactions.retrieve('txn_nope')), { statusCode: 404, code: 'resource_missing' }, 'an unknown balance transaction is 404');
+  t.same((await sdk(m.live_secret_key).balanceTransactions.list()).data, [], 'the other mode has none');
+
   const e = await fails(stripe.refunds.cancel(refund.id));
   t.match(e, { statusCode: 400, type: 'StripeInvalidRequestError' }, 'a card refund cannot be canceled');
   t.match(e?.message, new RegExp(`status of \`${refund.status}\``), 'the answer names its status');
@@ -84,4 +114,5 @@ t.test('the balance, and refund cancel', async (t) => {
   );
   t.same(amountsOf(settled, 'available'), { inr: 0, eur: 900, usd: 3000 }, 'available: what was captured, less the refund');
   t.same(amountsOf(settled, 'pending'), { inr: 0, eur: 0, usd: 0 });
+  t.equal((await stripe.balanceTransactions.retrieve(chargeTxn.id)).status, 'available', 'and its balance transaction is available');
 });

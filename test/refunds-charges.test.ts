@@ -161,7 +161,7 @@ t.test('charges and refunds with the official stripe SDK', async (t) => {
     t.equal(r.currency, 'usd');
     t.equal(r.reason, 'requested_by_customer');
     t.same(r.metadata, { ticket: 'T-9' });
-    t.equal(r.balance_transaction, null);
+    t.equal(r.balance_transaction, `txn_${r.id.replace('_', '')}`, 'its balance transaction (derived: test/balance.test.ts)');
     t.equal(r.receipt_number, null);
     t.equal(r.transfer_reversal, null);
     t.equal(r.source_transfer_reversal, null);

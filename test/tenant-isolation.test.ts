@@ -86,6 +86,8 @@ const PROBES: Record<string, Probe> = {
   'post /v1/setup_intents/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.setup_intent }), body: () => ({}) },
   'get /v1/setup_attempts': { kind: 'object', query: (i) => ({ setup_intent: i.setup_intent }) },
   'get /v1/balance': { kind: 'list', ownMerchantOk: true },
+  'get /v1/balance_transactions': { kind: 'list', query: (i) => ({ source: i.charge }) },
+  'get /v1/balance_transactions/{id}': { kind: 'object', params: (i) => ({ id: `txn_${i.charge.replace('_', '')}` }) },
   'post /v1/refunds/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.refund }), body: () => ({}) },
   'get /v1/events': { kind: 'list', query: () => ({ limit: '100' }) },
   'get /v1/events/{id}': { kind: 'object', params: (i) => ({ id: i.event }) },

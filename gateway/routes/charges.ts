@@ -17,6 +17,7 @@ import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery, UpdateChargeBody } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
+import { balanceTransactionObject } from './balance.ts';
 import { intentIdOfCharge } from '../ids.ts';
 
 type Obj = Record<string, unknown>;
@@ -36,7 +37,7 @@ export async function intentHolding(deps: GatewayDeps, p: Principal, id: string)
 }
 
 
-/** What a charge's expand may name: payment_intent is expanded; refunds are embedded already, there are no balance transactions, customers stay ids. */
+/** What a charge's expand may name: payment_intent and balance_transaction are expanded; refunds are embedded already, customers stay ids. */
 const EXPANDABLE = new Set(['payment_intent', 'refunds', 'balance_transaction', 'customer']);
 
 /** A bad expand is refused before anything is written. */
@@ -44,10 +45,11 @@ function checkChargeExpand(expand: readonly string[] | undefined): void {
   for (const path of expand ?? []) if (!EXPANDABLE.has(path)) throw cannotExpand(path);
 }
 
-export function chargeObject(i: Intent, a: Attempt, expand: readonly string[] | undefined): Obj {
+export function chargeObject(deps: Pick<GatewayDeps, 'config'>, i: Intent, a: Attempt, expand: readonly string[] | undefined): Obj {
   checkChargeExpand(expand);
   const o = renderCharge(i, a);
   if (expand?.includes('payment_intent')) o.payment_intent = renderPaymentIntent(i);
+  if (expand?.includes('balance_transaction') && o.balance_transaction) o.balance_transaction = balanceTransactionObject(deps, i, { charge: a });
   return o;
 }
 
@@ -88,7 +90,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
       }, idem);
       const a = i.attempts.at(-1);
       if (!a) throw new Error(`charge ${i.id}: no attempt after confirm`);
-      return { status: 200, body: chargeObject(i, a, b.expand) };
+      return { status: 200, body: chargeObject(deps, i, a, b.expand) };
     });
   });
 
@@ -108,7 +110,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
         ctx: commandCtx(req, p, cmdId, idem),
       }, idem?.trace)) as Intent;
       const a = i.attempts.find((x) => x.id === req.params.id)!;
-      return { status: 200, body: chargeObject(i, a, req.body.expand) };
+      return { status: 200, body: chargeObject(deps, i, a, req.body.expand) };
     });
   });
 
@@ -138,7 +140,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
         idem?.trace,
       )) as Intent;
       const a = i.attempts.find((x) => x.id === req.params.id)!;
-      return { status: 200, body: chargeObject(i, a, b.expand) };
+      return { status: 200, body: chargeObject(deps, i, a, b.expand) };
     });
   });
 
@@ -154,7 +156,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
       // Its intent came from the archive (yearly export): slower, and said so.
       const archived = archivedFrom(i);
       if (archived) void reply.header('Paynats-Archived', archived.chunk);
-      return chargeObject(i, a, req.query.expand);
+      return chargeObject(deps, i, a, req.query.expand);
     },
   );
 
@@ -172,7 +174,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
     const data: Obj[] = [];
     for (const c of page.data) {
       const a = c.intent.attempts.find((x) => x.id === c.id);
-      if (a) data.push(chargeObject(c.intent, a, expand));
+      if (a) data.push(chargeObject(deps, c.intent, a, expand));
     }
     return listObject('/v1/charges', data, page.hasMore);
   });

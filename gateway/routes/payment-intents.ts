@@ -28,6 +28,7 @@ import {
   UpdateIntentBody,
 } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
+import { balanceTransactionObject } from './balance.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -52,9 +53,13 @@ function checkAmount(amount: number, currency: string, param = 'amount'): number
 async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: string[] | undefined): Promise<Record<string, unknown>> {
   const o = renderPaymentIntent(i);
   for (const path of expand ?? []) {
-    if (path === 'latest_charge') {
+    if (path === 'latest_charge' || path === 'latest_charge.balance_transaction') {
       const a = i.attempts[i.attempts.length - 1];
-      o.latest_charge = a ? renderCharge(i, a) : null;
+      // Its balance transaction too when asked (how integrations read what a payment added to the balance).
+      if (!a) o.latest_charge = null;
+      else if (typeof o.latest_charge !== 'object' || o.latest_charge === null) o.latest_charge = renderCharge(i, a);
+      const charge = o.latest_charge as Record<string, unknown> | null;
+      if (a && charge && path === 'latest_charge.balance_transaction' && charge.balance_transaction) charge.balance_transaction = balanceTransactionObject(deps, i, { charge: a });
     } else if (path === 'payment_method') {
       const pm = i.payment_method ? await deps.vault.get(merchantId, i.payment_method, i.livemode) : null;
       o.payment_method = pm ? renderPaymentMethod(pm) : null;

@@ -12,20 +12,21 @@ import { commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { CancelRefundBody, CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery, UpdateRefundBody } from '../schemas.ts';
 import { chargeObject, intentHolding } from './charges.ts';
+import { balanceTransactionObject } from './balance.ts';
 import { cannotExpand } from '../../stripe/errors.ts';
 
 type Obj = Record<string, unknown>;
 
 
-function refundObject(i: Intent, r: Refund, expand: readonly string[] | undefined): Obj {
+function refundObject(deps: Pick<GatewayDeps, 'config'>, i: Intent, r: Refund, expand: readonly string[] | undefined): Obj {
   const o = renderRefund(i, r);
   for (const path of expand ?? []) {
     if (path === 'charge') {
       const a = i.attempts.find((x) => x.id === r.charge);
-      o.charge = a ? chargeObject(i, a, undefined) : r.charge;
+      o.charge = a ? chargeObject(deps, i, a, undefined) : r.charge;
     } else if (path === 'payment_intent') o.payment_intent = renderPaymentIntent(i);
     else if (path === 'balance_transaction') {
-      // none: balance transactions are not modelled
+      if (o.balance_transaction) o.balance_transaction = balanceTransactionObject(deps, i, { refund: r });
     } else throw cannotExpand(path);
   }
   return o;
@@ -89,7 +90,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
       }, idem?.trace)) as Intent;
       const r = state.refunds.find((x) => x.id === refundId);
       if (!r) throw new Error(`refund ${refundId} missing from the intent's answer`);
-      return { status: 200, body: refundObject(state, r, b.expand) };
+      return { status: 200, body: refundObject(deps, state, r, b.expand) };
     });
   });
 
@@ -107,7 +108,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
           ? i
           : ((await deps.commands.send({ op: 'intent.refund_update', merchantId: p.merchant_id, intentId: i.id, refundId: req.params.id, metadata: b.metadata, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as Intent);
       const r = state.refunds.find((x) => x.id === req.params.id)!;
-      return { status: 200, body: refundObject(state, r, b.expand) };
+      return { status: 200, body: refundObject(deps, state, r, b.expand) };
     });
   });
 
@@ -131,7 +132,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
       const i = await intentHolding(deps, p, req.params.id);
       const r = i?.refunds?.find((x) => x.id === req.params.id);
       if (!i || !r) throw noSuch('refund', req.params.id);
-      return refundObject(i, r, req.query.expand);
+      return refundObject(deps, i, r, req.query.expand);
     },
   );
 
@@ -155,7 +156,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
       }
       // Expanding needs the intent: its last commit (it holds the refund's charge).
       const i = await deps.readIntent(row.merchant_id, row.intent_id);
-      data.push(i ? refundObject(i, i.refunds.find((x) => x.id === r.id) ?? r, expand) : renderRefund({ id: row.intent_id, currency: row.currency }, r));
+      data.push(i ? refundObject(deps, i, i.refunds.find((x) => x.id === r.id) ?? r, expand) : renderRefund({ id: row.intent_id, currency: row.currency }, r));
     }
     return listObject('/v1/refunds', data, page.hasMore);
   });

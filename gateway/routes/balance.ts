@@ -1,0 +1,83 @@
+// The account's money: GET /v1/balance (funds per currency in the key's mode) and its balance
+// transactions, GET /v1/balance_transactions[/:id]. Both are derived from the charges and refunds in
+// the read model (storage/balance.ts); a balance transaction is never stored, its id names its source
+// (stripe/objects.ts). A captured charge is pending for BALANCE_PENDING_DAYS, then available; a
+// refund leaves the available balance at once. No fees are modelled.
+import type { FastifyInstance } from 'fastify';
+import type { Intent } from '../../actors/mod.ts';
+import { noSuch } from '../../stripe/errors.ts';
+import { defaultCurrencyOf, renderBalance, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
+import { principalOf, type GatewayDeps } from '../app.ts';
+import { requireSecret, type Principal } from '../auth.ts';
+import { listObject, listScope, pageCursor } from '../lists.ts';
+import { IdParams, ListBalanceTransactionsQuery, RetrieveExpandQuery } from '../schemas.ts';
+import { intentHolding } from './charges.ts';
+
+type Obj = Record<string, unknown>;
+type Source = Parameters<typeof renderBalanceTransaction>[1];
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A balance transaction as Stripe renders it (BALANCE_PENDING_DAYS from the deps' config, default 2). */
+export function balanceTransactionObject(deps: Pick<GatewayDeps, 'config'>, i: Pick<Intent, 'currency'>, source: Source): Obj {
+  return renderBalanceTransaction(i, source, deps.config.balancePendingDays ?? 2, now());
+}
+
+/** The charge or refund a balance transaction id names, if this key may see it and it has one. */
+async function sourceOf(deps: GatewayDeps, p: Principal, id: string): Promise<{ i: Intent; source: Source } | null> {
+  const sourceId = sourceOfBalanceTransaction(id);
+  if (!sourceId) return null;
+  const i = await intentHolding(deps, p, sourceId);
+  if (!i) return null;
+  const a = i.attempts.find((x) => x.id === sourceId && x.amount_captured > 0);
+  if (a) return { i, source: { charge: a } };
+  const r = (i.refunds ?? []).find((x) => x.id === sourceId && x.status !== 'failed');
+  return r ? { i, source: { refund: r } } : null;
+}
+
+export function registerBalance(app: FastifyInstance, deps: GatewayDeps): void {
+  app.get('/v1/balance', async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const m = await deps.readMerchant(p.merchant_id);
+    if (!m) throw noSuch('account', p.merchant_id);
+    const livemode = p.mode === 'live';
+    return renderBalance(await deps.readBalance(p.merchant_id, livemode), livemode, defaultCurrencyOf(m));
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>('/v1/balance_transactions/:id', { schema: { params: IdParams, querystring: RetrieveExpandQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const found = await sourceOf(deps, p, req.params.id);
+    if (!found) throw noSuch('balance transaction', req.params.id);
+    return balanceTransactionObject(deps, found.i, found.source);
+  });
+
+  app.get<{ Querystring: ListBalanceTransactionsQuery }>('/v1/balance_transactions', { schema: { querystring: ListBalanceTransactionsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    // Only charges and refunds move this balance: no payouts, adjustments or other types are made.
+    if ((q.type && q.type !== 'charge' && q.type !== 'refund') || q.payout) return listObject('/v1/balance_transactions', [], false);
+    // Cursors are balance transaction ids; the list pages by their sources.
+    const cursor = (id: string | undefined) => (id === undefined ? undefined : (sourceOfBalanceTransaction(id) ?? id));
+    const { startingAfter, endingBefore } = pageCursor(q);
+    const page = await deps.listBalanceTransactions({
+      ...listScope(p, q),
+      ...(startingAfter ? { startingAfter: cursor(startingAfter) } : {}),
+      ...(endingBefore ? { endingBefore: cursor(endingBefore) } : {}),
+      ...(q.type === 'charge' || q.type === 'refund' ? { type: q.type } : {}),
+      ...(q.source ? { source: q.source } : {}),
+      ...(q.currency ? { currency: q.currency.toLowerCase() } : {}),
+    });
+    const data: Obj[] = [];
+    for (const row of page.data) {
+      const i = await deps.readIntent(p.merchant_id, row.intentId);
+      const a = row.kind === 'charge' ? i?.attempts.find((x) => x.id === row.source) : undefined;
+      const r = row.kind === 'refund' ? i?.refunds?.find((x) => x.id === row.source) : undefined;
+      if (i && a) data.push(balanceTransactionObject(deps, i, { charge: a }));
+      else if (i && r) data.push(balanceTransactionObject(deps, i, { refund: r }));
+    }
+    return listObject('/v1/balance_transactions', data, page.hasMore);
+  });
+}
