@@ -4,12 +4,17 @@
 //    request, and its card is still saved to the customer (no gateway ever saw it succeed);
 //  - the same work run again later (a redelivered commit) does not attach a card the merchant has
 //    detached since;
-//  - the customer.deleted event names the cards it lets go, and the reconcile role clears them.
+//  - the customer.deleted event names the cards it lets go, and the reconcile role clears them;
+//  - a SetupIntent confirmed where no gateway saved its card afterwards (the command sent straight to
+//    the owner, as if the gateway died after it) has its card attached by the reconcile role alone.
 import t from 'tap';
 import Stripe from 'stripe';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
 import { connectNats, durables } from '../nats/mod.ts';
+import { createCommandClient } from '../runtime/client.ts';
+import type { SetupIntent } from '../actors/mod.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
 import { startStack, eventually } from './helpers/stack.ts';
@@ -93,5 +98,33 @@ t.test('saved cards from the commit', async (t) => {
     t.same([...((deleted?.data as { payment_methods?: string[] }).payment_methods ?? [])].sort(), [a.id, b.id].sort(), 'the event names both cards');
     await reconcilerIdle();
     for (const pm of [a, b]) t.equal((await stripe.paymentMethods.retrieve(pm.id)).customer, null, `${pm.id} is nobody’s`);
+  });
+
+  t.test('a SetupIntent’s card is saved by the reconcile role when no gateway did it', async (t) => {
+    const di = await stripe.customers.create({ email: 'di@example.com' });
+    const pm = await card();
+    const si = await stripe.setupIntents.create({ customer: di.id });
+    // The confirmation goes to the SetupIntent's owner without a gateway around it: nothing runs the
+    // gateway's save after the answer, as when the gateway dies right after the owner's commit.
+    const commands = createCommandClient(nc, { partitions: Number(stack.config.partitions), timeoutMs: 15_000 });
+    const hex = randomBytes(12).toString('hex');
+    const done = (await commands.send({
+      op: 'setup_intent.confirm',
+      merchantId,
+      setupIntentId: si.id,
+      attemptId: `setatt_${hex}`,
+      changes: { payment_method: pm.id },
+      challengeUrl: `${stack.url}/3ds/unused`,
+      returnUrl: null,
+      ctx: { commandId: `cmd_${hex}`, livemode: false, requestId: null, correlationId: null, now: Math.floor(Date.now() / 1000) },
+    })) as SetupIntent;
+    t.equal(done.status, 'succeeded', 'the network approved the card');
+    const saved = await eventually(async () => {
+      const x = await stripe.paymentMethods.retrieve(pm.id);
+      return x.customer === di.id ? x : null;
+    }, 15_000);
+    t.equal(saved.customer, di.id, 'the reconcile role attached it from the commit');
+    t.same((await stripe.customers.listPaymentMethods(di.id)).data.map((x) => x.id), [pm.id], 'and the customer lists it');
+    t.match(await stripe.setupIntents.retrieve(si.id), { status: 'succeeded', payment_method: pm.id });
   });
 });
