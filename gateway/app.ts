@@ -78,6 +78,7 @@ export interface GatewayDeps {
   /** Stripe's search over the projection (storage/search.ts). */
   searchIntents(o: SearchOptions): Promise<Page<Intent>>;
   searchCustomers(o: SearchOptions): Promise<Page<Customer>>;
+  searchCharges(o: SearchOptions): Promise<Page<ChargeEntry>>;
   /** Stripe events from the projection (eventually consistent; see routes/events.ts). */
   listEvents(o: ListStripeEventsOptions): Promise<Page<StripeEvent>>;
   readEvent(merchantId: string, livemode: boolean, eventId: string, notBefore: Date): Promise<StripeEvent | null>;

@@ -19,7 +19,7 @@ import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.t
 import type { Customer, SetupIntent } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
-import { searchCustomers, searchIntents } from '../storage/search.ts';
+import { searchCharges, searchCustomers, searchIntents } from '../storage/search.ts';
 import { createVault, loadMasterKey } from '../vault/mod.ts';
 import { startFanout, startWebhookWorker } from '../webhooks/worker.ts';
 import { createWebhookAdmin } from '../webhooks/admin.ts';
@@ -249,6 +249,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       listEvents: (o) => ryw.after(o.merchantId, () => listStripeEvents(db, o)),
       searchIntents: (o) => searchIntents(db, o),
       searchCustomers: (o) => searchCustomers(db, o),
+      searchCharges: (o) => searchCharges(db, o),
       readEvent: async (merchantId, livemode, eventId, notBefore) => (await getStripeEvent(db, merchantId, livemode, eventId, notBefore)) ?? null,
       readIndex: (id) => payIndex.read(id),
       writeIndex: (id, entry) => payIndex.write(id, entry),

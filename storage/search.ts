@@ -7,13 +7,24 @@ import type { Customer, Intent } from '../actors/mod.ts';
 import type { Clause, SearchQuery } from '../stripe/search.ts';
 import { fromUnix } from './columns.ts';
 import type { Database } from './database.ts';
+import type { ChargeEntry } from './charges.ts';
 import { keysetPage, type Page } from './pages.ts';
 
+/** A field: a column name, or an SQL expression (charges' fields computed from their row and intent). */
+type Columns = Record<string, string | Expression<unknown>>;
+
 /** A clause as SQL on `columns` (field → column); a negated one also holds where the column is null. */
-function condition(c: Clause, columns: Record<string, string>): Expression<SqlBool> {
-  const col = c.field === 'metadata' ? sql`${sql.ref('metadata')}->>${c.key!}` : sql.ref(columns[c.field]!);
+function condition(c: Clause, columns: Columns): Expression<SqlBool> {
+  const ref = (f: string) => {
+    const x = columns[f]!;
+    return typeof x === 'string' ? sql.ref(x) : x;
+  };
+  const col = c.field === 'metadata' ? sql`${columns.metadata ? ref('metadata') : sql.ref('metadata')}->>${c.key!}` : ref(c.field);
   let e: Expression<SqlBool>;
-  if (c.cmp === '~') {
+  if (c.bool) {
+    // A true/false field is a condition of its own.
+    e = c.value === 'true' ? sql<SqlBool>`coalesce(${col}, false)` : sql<SqlBool>`not coalesce(${col}, false)`;
+  } else if (c.cmp === '~') {
     const pattern = `%${String(c.value).replace(/[\\%_]/g, (x) => `\\${x}`)}%`;
     e = sql<SqlBool>`${col} ilike ${pattern}`;
   } else {
@@ -24,7 +35,7 @@ function condition(c: Clause, columns: Record<string, string>): Expression<SqlBo
   return c.negate ? sql<SqlBool>`not coalesce(${e}, false)` : e;
 }
 
-function where(q: SearchQuery, columns: Record<string, string>): Expression<SqlBool> {
+function where(q: SearchQuery, columns: Columns): Expression<SqlBool> {
   const parts = q.clauses.map((c) => condition(c, columns));
   return sql<SqlBool>`(${sql.join(parts, sql.raw(q.join === 'AND' ? ' and ' : ' or '))})`;
 }
@@ -38,13 +49,44 @@ export interface SearchOptions {
   after?: string;
 }
 
-const INTENT_COLUMNS = { amount: 'amount', currency: 'currency', customer: 'customer', status: 'status', created: 'created_at' };
-const CUSTOMER_COLUMNS = { email: 'email', name: 'name', phone: 'phone', created: 'created_at' };
+const INTENT_COLUMNS: Columns = { amount: 'amount', currency: 'currency', customer: 'customer', status: 'status', created: 'created_at' };
+const CUSTOMER_COLUMNS: Columns = { email: 'email', name: 'name', phone: 'phone', created: 'created_at' };
 
 export async function searchIntents(db: Kysely<Database>, o: SearchOptions): Promise<Page<Intent>> {
   const q = db.selectFrom('payment_intents').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode).where(where(o.query, INTENT_COLUMNS));
   const page = await keysetPage('searchIntents', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['created_at', 'id'], cursorTable: 'payment_intents', cursorScope: { merchant_id: o.merchantId } });
   return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
+}
+
+/**
+ * Charges (payment_attempts) with their intent: the customer is the intent's; the metadata is what
+ * the charge shows (its own after a charge update, else its intent's); refunded as the charge says it.
+ */
+const CHARGE_COLUMNS: Columns = {
+  amount: 'pa.amount',
+  created: 'pa.created_at',
+  currency: 'pa.currency',
+  customer: 'pi.customer',
+  status: 'pa.status',
+  payment_intent: 'pa.intent_id',
+  'payment_method_details.card.last4': 'pa.card_last4',
+  'payment_method_details.card.brand': 'pa.card_brand',
+  refunded: sql<boolean>`(${sql.ref('pa.captured')} and ${sql.ref('pa.amount_captured')} > 0 and ${sql.ref('pa.amount_refunded')} >= ${sql.ref('pa.amount_captured')})`,
+  disputed: sql<boolean>`false`,
+  metadata: sql`coalesce((select ${sql.ref('x.value')}->'metadata' from jsonb_array_elements(${sql.ref('pi.state')}->'attempts') as x where ${sql.ref('x.value')}->>'id' = ${sql.ref('pa.id')}), ${sql.ref('pi.metadata')})`,
+};
+
+/** Charges newest first, as listCharges gives them (the id and its intent's snapshot). */
+export async function searchCharges(db: Kysely<Database>, o: SearchOptions): Promise<Page<ChargeEntry>> {
+  const q = db
+    .selectFrom('payment_attempts as pa')
+    .innerJoin('payment_intents as pi', 'pi.id', 'pa.intent_id')
+    .select(['pa.id', 'pi.state'])
+    .where('pa.merchant_id', '=', o.merchantId)
+    .where('pa.livemode', '=', o.livemode)
+    .where(where(o.query, CHARGE_COLUMNS));
+  const page = await keysetPage('searchCharges', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['pa.created_at', 'pa.id'], cursorTable: 'payment_attempts', cursorScope: { merchant_id: o.merchantId } });
+  return { data: page.data.filter((r) => r.state.attempts.some((a) => a.id === r.id)).map((r) => ({ id: r.id, intent: r.state })), hasMore: page.hasMore };
 }
 
 export async function searchCustomers(db: Kysely<Database>, o: SearchOptions): Promise<Page<Customer>> {

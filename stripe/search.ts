@@ -1,6 +1,6 @@
 // Stripe's search query language (GET /v1/<resource>/search?query=…), the part that applies here:
 // clauses `field:value` (exact), `field~"text"` (substring, at least 3 characters), `field>n`,
-// `field<n`, `field>=n`, `field<=n` (numbers), `metadata['key']:value`, a leading `-` to negate,
+// `field<n`, `field>=n`, `field<=n` (numbers), `field:true|false`, `metadata['key']:value`, a leading `-` to negate,
 // joined by AND or by OR (not both, as at Stripe). Pure: it parses, and says what each resource's
 // fields are; storage/search.ts turns a parsed query into SQL.
 import { ApiError } from './errors.ts';
@@ -14,6 +14,8 @@ export interface Clause {
   negate: boolean;
   cmp: Comparison;
   value: string | number;
+  /** A true/false field: `value` is 'true' or 'false'. */
+  bool?: true;
 }
 
 export interface SearchQuery {
@@ -21,11 +23,24 @@ export interface SearchQuery {
   clauses: Clause[];
 }
 
-/** What a resource's field is: compared as text (exact, or substring when `substring`) or as a number. */
-export type FieldKind = { type: 'string'; substring?: boolean } | { type: 'number' } | { type: 'metadata' };
+/** What a resource's field is: compared as text (exact, or substring when `substring`), as a number, or as true/false. */
+export type FieldKind = { type: 'string'; substring?: boolean } | { type: 'number' } | { type: 'boolean' } | { type: 'metadata' };
 
 export const SEARCH_FIELDS = {
   payment_intents: { amount: { type: 'number' }, created: { type: 'number' }, currency: { type: 'string' }, customer: { type: 'string' }, status: { type: 'string' }, metadata: { type: 'metadata' } },
+  charges: {
+    amount: { type: 'number' },
+    created: { type: 'number' },
+    currency: { type: 'string' },
+    customer: { type: 'string' },
+    status: { type: 'string' },
+    refunded: { type: 'boolean' },
+    disputed: { type: 'boolean' },
+    'payment_intent': { type: 'string' },
+    'payment_method_details.card.last4': { type: 'string' },
+    'payment_method_details.card.brand': { type: 'string' },
+    metadata: { type: 'metadata' },
+  },
   customers: {
     created: { type: 'number' },
     email: { type: 'string', substring: true },
@@ -39,7 +54,7 @@ export type SearchResource = keyof typeof SEARCH_FIELDS;
 
 const invalid = (message: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Invalid search query: ${message}`, 'query');
 
-const CLAUSE = /^(-)?([a-z_]+)(?:\[(?:'([^']*)'|"([^"]*)")\])?(>=|<=|:|~|>|<)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s"']+)$/;
+const CLAUSE = /^(-)?([a-z_][a-z0-9_.]*)(?:\[(?:'([^']*)'|"([^"]*)")\])?(>=|<=|:|~|>|<)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s"']+)$/;
 
 /** Splits on the top-level AND / OR keywords (outside quotes). */
 function tokens(q: string): string[] {
@@ -102,6 +117,11 @@ export function parseSearchQuery(resource: SearchResource, query: string): Searc
       if (cmp === '~') throw invalid(`'${field}' is a number: use :, >, <, >= or <=.`);
       if (quoted || !/^-?\d+$/.test(text)) throw invalid(`'${field}' takes an integer, not '${text}'.`);
       clauses.push({ field: field!, negate: neg === '-', cmp, value: Number(text) });
+      continue;
+    }
+    if (kind.type === 'boolean') {
+      if (cmp !== ':' || (text !== 'true' && text !== 'false')) throw invalid(`'${field}' is true or false: ${field}:true or ${field}:false.`);
+      clauses.push({ field: field!, negate: neg === '-', cmp, value: text, bool: true });
       continue;
     }
     if (cmp !== ':' && cmp !== '~') throw invalid(`'${field}' is text: use : or ~.`);

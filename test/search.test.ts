@@ -7,6 +7,12 @@ import { parseSearchQuery } from '../stripe/search.ts';
 import { startStack, eventually } from './helpers/stack.ts';
 import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
 
+const fails = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as Stripe.errors.StripeError,
+  );
+
 t.test('the query language', async (t) => {
   t.same(parseSearchQuery('payment_intents', "status:'succeeded' AND metadata['order_id']:'6735'"), {
     join: 'AND',
@@ -112,4 +118,25 @@ for (const database of ['pglite', 'postgres'] as const) t.test(`search through t
   );
   t.match(e, { statusCode: 400, code: 'parameter_invalid', param: 'query' });
   t.same(ids(await sdk(other.secret_key).paymentIntents.search({ query: 'amount>0' })), [], 'another merchant finds nothing of it');
+
+  // Charges: one per attempt, with their intent's customer; metadata as the charge shows it.
+  const amex = await stripe.paymentIntents.create({ amount: 700, currency: 'usd', metadata: { order_id: '6738' }, payment_method: 'pm_card_amex', confirm: true });
+  const paidCharge = paid.latest_charge as string;
+  const amexCharge = amex.latest_charge as string;
+  await stripe.refunds.create({ charge: amexCharge });
+  await stripe.charges.update(paidCharge, { metadata: { shipped: 'yes' } });
+  await eventually(async () => (await stripe.charges.search({ query: "metadata['shipped']:'yes'" })).data.length === 1 && (await stripe.charges.search({ query: 'refunded:"true"' })).data.length === 1);
+  const charges = await stripe.charges.search({ query: "status:'succeeded'" });
+  t.equal(charges.url, '/v1/charges/search');
+  t.same(ids(charges).sort(), [amexCharge, paidCharge].sort(), 'charges by status');
+  t.same(ids(await stripe.charges.search({ query: `customer:'${jenny.id}'` })), [paidCharge], 'by the intent’s customer');
+  t.same(ids(await stripe.charges.search({ query: "metadata['order_id']:'6735'" })), [paidCharge], 'by the metadata it shows (its intent’s)');
+  t.same(ids(await stripe.charges.search({ query: "metadata['shipped']:'yes'" })), [paidCharge], 'and its own after a charge update');
+  t.same(ids(await stripe.charges.search({ query: 'refunded:"true"' })), [amexCharge], 'refunded');
+  t.same(ids(await stripe.charges.search({ query: '-refunded:"true" AND amount>=700' })), [paidCharge], 'negated');
+  t.same(ids(await stripe.charges.search({ query: "payment_method_details.card.last4:'0005'" })), [amexCharge], 'by the card’s last 4');
+  t.same(ids(await stripe.charges.search({ query: `payment_intent:'${paid.id}'` })), [paidCharge]);
+  t.same(ids(await stripe.charges.search({ query: 'disputed:"true"' })), [], 'nothing is disputed');
+  t.match(await fails(stripe.charges.search({ query: "refunded:'maybe'" })), { statusCode: 400, param: 'query' }, 'a true/false field takes true or false');
+  t.same(ids(await sdk(other.secret_key).charges.search({ query: 'amount>0' })), [], 'another merchant finds none of them');
 });

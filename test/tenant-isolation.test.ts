@@ -66,6 +66,7 @@ const PROBES: Record<string, Probe> = {
   'get /v1/accounts/{id}': { kind: 'object', params: (i) => ({ id: i.merchant }), ownMerchantOk: true },
   'get /v1/customers/search': { kind: 'list', query: (i) => ({ query: `email:'${i.email}'` }) },
   'get /v1/payment_intents/search': { kind: 'list', query: (i) => ({ query: `customer:'${i.customer}'` }) },
+  'get /v1/charges/search': { kind: 'list', query: (i) => ({ query: `payment_intent:'${i.payment_intent}'` }) },
   'post /v1/customers': { kind: 'list', body: () => ({ email: 'mallory@example.com' }) },
   'get /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }) },
   'post /v1/customers/{id}': { kind: 'object', params: (i) => ({ id: i.customer }), body: () => ({ name: 'Mallory' }) },

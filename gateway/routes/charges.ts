@@ -13,9 +13,10 @@ import { cardOf } from './payment-methods.ts';
 import { createIntent, type CreateInput } from './payment-intents.ts';
 import { requireCustomerParam } from './customers.ts';
 import { commandId } from '../ids.ts';
-import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
+import { itemExpand, listObject, listScope, pageCursor, searchResult } from '../lists.ts';
+import { parseSearchQuery } from '../../stripe/search.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
-import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery, UpdateChargeBody } from '../schemas.ts';
+import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery, SearchQuery, UpdateChargeBody } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
 import { balanceTransactionObject } from './balance.ts';
 import { intentIdOfCharge } from '../ids.ts';
@@ -142,6 +143,22 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
       const a = i.attempts.find((x) => x.id === req.params.id)!;
       return { status: 200, body: chargeObject(deps, i, a, b.expand) };
     });
+  });
+
+  // Stripe's search over charges (stripe/search.ts: amount, created, currency, customer, status,
+  // refunded, disputed, payment_intent, payment_method_details.card.last4|brand, metadata).
+  app.get<{ Querystring: SearchQuery }>('/v1/charges/search', { schema: { querystring: SearchQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const page = await deps.searchCharges({ merchantId: p.merchant_id, livemode: p.mode === 'live', query: parseSearchQuery('charges', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
+    const expand = itemExpand(q.expand);
+    const data: Obj[] = [];
+    for (const c of page.data) {
+      const a = c.intent.attempts.find((x) => x.id === c.id);
+      if (a) data.push(chargeObject(deps, c.intent, a, expand));
+    }
+    return searchResult('/v1/charges/search', data, page.hasMore, page.data.at(-1)?.id);
   });
 
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
