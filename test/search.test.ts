@@ -30,6 +30,11 @@ t.test('the query language', async (t) => {
   });
   t.same(parseSearchQuery('customers', 'email~"example.com"').clauses[0], { field: 'email', negate: false, cmp: '~', value: 'example.com' });
   t.same(parseSearchQuery('customers', "name:'Jenny Rosen'").clauses[0]!.value, 'Jenny Rosen', 'a quoted value keeps its spaces');
+  t.same(parseSearchQuery('charges', "-refunded:'true' AND payment_method_details.card.last4:'4242'").clauses, [
+    { field: 'refunded', negate: true, cmp: ':', value: 'true', bool: true },
+    { field: 'payment_method_details.card.last4', negate: false, cmp: ':', value: '4242' },
+  ], 'true/false fields and dotted field names (charges)');
+  for (const q of ["refunded:'yes'", 'refunded>1', "payment_method_details.card.cvc:'1'"]) t.throws(() => parseSearchQuery('charges', q), { code: 'parameter_invalid' }, q);
   const bad = [
     '',
     'status',
