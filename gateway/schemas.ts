@@ -200,6 +200,7 @@ export const ListEventsQuery = Type.Object(
     type: Type.Optional(Type.String({ maxLength: 255 })),
     types: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 20 })),
     created: Type.Optional(RangeFilter),
+    delivery_success: Type.Optional(Type.Boolean()),
     expand: Type.Optional(Expand),
   },
   opts,

@@ -1,7 +1,7 @@
 // events: one row per domain event of every commit, in stream order (stream_seq, then position
 // within the commit); and beside them (kind = 'stripe') one row per Stripe event the commit stands
 // for, which GET /v1/events reads.
-import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Generated, type Insertable, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import type { Commit } from '../streams/envelope.ts';
 import { stripeEventsOf, type StripeEvent } from '../stripe/objects.ts';
 import { chunks, fromUnix, int8, json, type Int8, type Json, type Timestamp } from './columns.ts';
@@ -134,6 +134,11 @@ export interface ListStripeEventsOptions extends PageOptions {
   types?: readonly string[];
   /** Events created before this are not listed (Stripe keeps 30 days). */
   notBefore?: Date;
+  /**
+   * Stripe's `delivery_success`: true, events with no delivery still owed or failed (every webhook
+   * answered 2xx, or none was owed); false, events with at least one delivery pending, failing or dead.
+   */
+  deliverySuccess?: boolean;
 }
 
 /** A merchant's Stripe events of one mode, newest first (created, then stream order). */
@@ -154,6 +159,10 @@ export async function listStripeEvents(db: Kysely<Database>, o: ListStripeEvents
   }
   if (o.types !== undefined) q = o.types.length === 0 ? q.where('type', '=', '') : q.where('type', 'in', [...o.types]);
   if (o.notBefore !== undefined) q = q.where('created_at', '>=', o.notBefore);
+  if (o.deliverySuccess !== undefined) {
+    const owed = sql<SqlBool>`exists (select 1 from ${sql.table('webhook_deliveries')} as ${sql.id('d')} where ${sql.ref('d.event_id')} = ${sql.ref('events.id')} and ${sql.ref('d.status')} <> 'delivered')`;
+    q = q.where(o.deliverySuccess ? sql<SqlBool>`not ${owed}` : owed);
+  }
   const page = await keysetPage('listStripeEvents', q, o, {
     keys: EVENT_KEYS,
     cursorTable: 'events',

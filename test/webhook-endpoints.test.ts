@@ -161,6 +161,30 @@ t.test('webhook endpoints through the official stripe SDK', async (t) => {
     t.notOk(types(onboardingRx).includes('charge.succeeded'), 'the onboarding endpoint keeps its own subscription');
   });
 
+  await t.test('events list: delivery_success', async (t) => {
+    const failing = await startReceiver(t, { status: () => 500 });
+    const ok = await startReceiver(t);
+    const m2 = await stack.onboard({ name: 'Delivery Store' });
+    const s2 = sdk(m2.secret_key);
+    await s2.webhookEndpoints.create({ url: failing.url, enabled_events: ['payment_intent.created'] });
+    await s2.webhookEndpoints.create({ url: ok.url, enabled_events: ['payment_intent.succeeded'] });
+    await s2.paymentIntents.create({ amount: 1000, currency: 'usd', payment_method: 'pm_card_visa', confirm: true });
+    await eventually(async () => types(ok).includes('payment_intent.succeeded'), 15_000);
+    const typesOf = async (success: boolean) => (await s2.events.list({ delivery_success: success, limit: 100 })).data.map((e) => e.type);
+    const bad = await eventually(async () => {
+      const x = await typesOf(false);
+      return x.includes('payment_intent.created') ? x : null;
+    }, 15_000);
+    t.same(bad, ['payment_intent.created'], 'false: only the event whose delivery is failing');
+    const good = await eventually(async () => {
+      const x = await typesOf(true);
+      return x.includes('payment_intent.succeeded') ? x : null;
+    }, 15_000);
+    t.notOk(good.includes('payment_intent.created'), 'true: not the failing one');
+    t.ok(good.includes('charge.succeeded'), 'an event owed to no endpoint counts as delivered');
+    t.equal((await s2.events.list({ limit: 100 })).data.length, good.length + bad.length, 'the two lists split the events');
+  });
+
   await t.test('a live endpoint gets no test-mode events', async (t) => {
     // Live mode needs https to a public address (a local receiver cannot be one): no delivery may even be queued for it.
     const l = await live.webhookEndpoints.create({ url: 'https://203.0.113.10/hook', enabled_events: ['*'] });

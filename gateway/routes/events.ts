@@ -59,6 +59,7 @@ export function registerEvents(app: FastifyInstance, deps: GatewayDeps): void {
       notBefore: notBefore(),
       ...(q.type !== undefined ? { type: q.type } : {}),
       ...(q.types !== undefined ? { types: q.types } : {}),
+      ...(q.delivery_success !== undefined ? { deliverySuccess: q.delivery_success } : {}),
       // An empty cursor is kept here (it names no event: an empty page), unlike pageCursor.
       ...(q.starting_after !== undefined ? { startingAfter: q.starting_after } : {}),
       ...(q.ending_before !== undefined ? { endingBefore: q.ending_before } : {}),
