@@ -7,7 +7,7 @@ import type { Customer, Intent } from '../actors/mod.ts';
 import type { Clause, SearchQuery } from '../stripe/search.ts';
 import { fromUnix } from './columns.ts';
 import type { Database } from './database.ts';
-import type { ChargeEntry } from './charges.ts';
+import { chargesOf, chargesPage, type ChargeEntry } from './charges.ts';
 import { keysetPage, type Page } from './pages.ts';
 
 /** A field: a column name, or an SQL expression (charges' fields computed from their row and intent). */
@@ -78,15 +78,8 @@ const CHARGE_COLUMNS: Columns = {
 
 /** Charges newest first, as listCharges gives them (the id and its intent's snapshot). */
 export async function searchCharges(db: Kysely<Database>, o: SearchOptions): Promise<Page<ChargeEntry>> {
-  const q = db
-    .selectFrom('payment_attempts as pa')
-    .innerJoin('payment_intents as pi', 'pi.id', 'pa.intent_id')
-    .select(['pa.id', 'pi.state'])
-    .where('pa.merchant_id', '=', o.merchantId)
-    .where('pa.livemode', '=', o.livemode)
-    .where(where(o.query, CHARGE_COLUMNS));
-  const page = await keysetPage('searchCharges', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['pa.created_at', 'pa.id'], cursorTable: 'payment_attempts', cursorScope: { merchant_id: o.merchantId } });
-  return { data: page.data.filter((r) => r.state.attempts.some((a) => a.id === r.id)).map((r) => ({ id: r.id, intent: r.state })), hasMore: page.hasMore };
+  const q = chargesOf(db, o.merchantId, o.livemode).where(where(o.query, CHARGE_COLUMNS));
+  return chargesPage('searchCharges', q, o.merchantId, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) });
 }
 
 export async function searchCustomers(db: Kysely<Database>, o: SearchOptions): Promise<Page<Customer>> {
