@@ -7,6 +7,7 @@
 import t from 'tap';
 import Stripe from 'stripe';
 import { eventually, startStack } from './helpers/stack.ts';
+import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
 
 const fails = (p: Promise<unknown>) =>
   p.then(
@@ -18,8 +19,21 @@ const fails = (p: Promise<unknown>) =>
 // short enough to see it become available within the test.
 const PENDING_S = 0.0002 * 86_400;
 
-t.test('the balance, and refund cancel', async (t) => {
-  const stack = await startStack(t, { BALANCE_PENDING_DAYS: '0.0002' });
+// On PGlite (npm start's default) and on Postgres (DATABASE_URL): the balance's sums and the balance
+// transactions' one list over two tables are SQL of their own.
+for (const database of ['pglite', 'postgres'] as const) t.test(`the balance, and refund cancel (${database})`, async (t) => {
+  const env: Record<string, string> = { BALANCE_PENDING_DAYS: '0.0002' };
+  if (database === 'postgres') {
+    const why = await postgresUnreachable();
+    if (why) {
+      t.comment(`skipped: Postgres is unreachable (${why})`);
+      return;
+    }
+    const db = await freshDatabase('paynats_balance');
+    t.teardown(() => db.drop());
+    env.DATABASE_URL = db.url;
+  }
+  const stack = await startStack(t, env);
   const sdk = (key: string) => new Stripe(key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 0 });
   const m = (await stack.onboard({ name: 'Balance Store' })) as Awaited<ReturnType<typeof stack.onboard>> & { live_secret_key: string };
   const stripe = sdk(m.secret_key);
