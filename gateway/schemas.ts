@@ -207,12 +207,16 @@ export const ListEventsQuery = Type.Object(
 );
 export type ListEventsQuery = Static<typeof ListEventsQuery>;
 
+/** Stripe's allow_redisplay on a PaymentMethod. */
+const AllowRedisplay = Type.Union([Type.Literal('always'), Type.Literal('limited'), Type.Literal('unspecified')]);
+
 export const CreatePaymentMethodBody = Type.Object(
   {
     type: Type.Literal('card'),
     card: CardInput,
     billing_details: Type.Optional(BillingDetails),
     metadata: Type.Optional(Metadata),
+    allow_redisplay: Type.Optional(AllowRedisplay),
     expand: Type.Optional(Expand),
   },
   opts,
@@ -288,7 +292,7 @@ export const UpdatePaymentMethodBody = Type.Object(
     ),
     card: Type.Optional(Type.Object({ exp_month: Type.Optional(Type.Integer()), exp_year: Type.Optional(Type.Integer()) }, opts)),
     metadata: Type.Optional(Metadata),
-    allow_redisplay: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('limited'), Type.Literal('unspecified')])),
+    allow_redisplay: Type.Optional(AllowRedisplay),
     expand: Type.Optional(Expand),
   },
   opts,
@@ -302,7 +306,7 @@ export const ListPaymentMethodsQuery = Type.Object(
 );
 export type ListPaymentMethodsQuery = Static<typeof ListPaymentMethodsQuery>;
 export const ListCustomerPaymentMethodsQuery = Type.Object(
-  { ...Paging, type: Type.Optional(Type.String({ maxLength: 64 })), allow_redisplay: Type.Optional(Type.String({ maxLength: 32 })), expand: Type.Optional(Expand) },
+  { ...Paging, type: Type.Optional(Type.String({ maxLength: 64 })), allow_redisplay: Type.Optional(AllowRedisplay), expand: Type.Optional(Expand) },
   opts,
 );
 export type ListCustomerPaymentMethodsQuery = Static<typeof ListCustomerPaymentMethodsQuery>;

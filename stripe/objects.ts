@@ -32,6 +32,7 @@ export function renderPaymentMethod(pm: PaymentMethodRecord): Obj {
   return {
     id: pm.id,
     object: 'payment_method',
+    allow_redisplay: pm.allow_redisplay ?? 'unspecified',
     billing_details: { address: null, ...pm.billing_details },
     card: {
       brand: pm.card.brand,

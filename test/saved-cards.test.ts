@@ -162,6 +162,21 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.match(ev?.data.object, { id: pm.id, object: 'payment_method', customer: jenny.id }, 'payment_method.updated');
   });
 
+  t.test('allow_redisplay: set at create or update, shown, and a filter of the customer’s list', async (t) => {
+    const sue = await stripe.customers.create({ email: 'sue@example.com' });
+    t.equal((await card()).allow_redisplay, 'unspecified', 'unspecified unless set');
+    const always = await stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, allow_redisplay: 'always' });
+    t.equal(always.allow_redisplay, 'always');
+    const limited = await card('5555555555554444');
+    await stripe.paymentMethods.attach(always.id, { customer: sue.id });
+    await stripe.paymentMethods.attach(limited.id, { customer: sue.id });
+    t.equal((await stripe.paymentMethods.update(limited.id, { allow_redisplay: 'limited' })).allow_redisplay, 'limited', 'changed by an update');
+    t.equal((await stripe.paymentMethods.retrieve(limited.id)).allow_redisplay, 'limited', 'and kept');
+    t.same((await stripe.customers.listPaymentMethods(sue.id, { allow_redisplay: 'always' })).data.map((x) => x.id), [always.id], 'the customer’s list filtered by it');
+    t.same((await stripe.customers.listPaymentMethods(sue.id, { allow_redisplay: 'unspecified' })).data, []);
+    t.match(await fails(stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, allow_redisplay: 'sometimes' as never })), { statusCode: 400, param: 'allow_redisplay' });
+  });
+
   t.test('detach', async (t) => {
     const detached = await stripe.paymentMethods.detach(pm.id);
     t.equal(detached.customer, null);

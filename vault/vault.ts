@@ -40,7 +40,11 @@ export interface PaymentMethodRecord {
   sealed?: Sealed | SealedCard;
   /** Made by a request with an Idempotency-Key: its keyed parameter fingerprint and request id (never shown). */
   idempotency?: { fingerprint: string; request_id: string | null };
+  /** Stripe's allow_redisplay: whether a checkout may show the saved card again (absent: unspecified). */
+  allow_redisplay?: AllowRedisplay;
 }
+
+export type AllowRedisplay = 'always' | 'limited' | 'unspecified';
 
 /**
  * A tokenization under an Idempotency-Key: the id is derived from the key (gateway/ids.ts), so the
@@ -94,7 +98,7 @@ export interface Vault {
   tokenize(
     merchantId: string,
     card: CardInput,
-    extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string> },
+    extra: { billing_details?: PaymentMethodRecord['billing_details']; metadata?: Record<string, string>; allow_redisplay?: AllowRedisplay },
     now: number,
     livemode: boolean,
     once?: TokenizeOnce,
@@ -130,6 +134,7 @@ export interface PaymentMethodChanges {
   metadata?: Record<string, string> | '';
   exp_month?: number;
   exp_year?: number;
+  allow_redisplay?: AllowRedisplay;
 }
 
 const key = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
@@ -250,6 +255,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
         card: summary(card.number, card.exp_month, card.exp_year),
         billing_details: extra.billing_details ?? { email: null, name: null, phone: null },
         metadata: extra.metadata ?? {},
+        ...(extra.allow_redisplay && extra.allow_redisplay !== 'unspecified' ? { allow_redisplay: extra.allow_redisplay } : {}),
         sealed,
         ...(once ? { idempotency: { fingerprint: once.fingerprint, request_id: once.requestId } } : {}),
       };
@@ -293,6 +299,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
           billing_details: { ...rec.billing_details, ...changes.billing_details },
           metadata: changes.metadata === undefined ? rec.metadata : mergeMetadata(rec.metadata, changes.metadata),
           card: { ...rec.card, ...(changes.exp_month !== undefined ? { exp_month: changes.exp_month } : {}), ...(changes.exp_year !== undefined ? { exp_year: changes.exp_year } : {}) },
+          ...(changes.allow_redisplay !== undefined ? { allow_redisplay: changes.allow_redisplay } : {}),
         },
       }));
       return r && publicRecord(r);

@@ -12,7 +12,7 @@ import type { Customer, Intent, SetupIntent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
-import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
+import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type AllowRedisplay, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
 import { attachCard, cardToSave, cardToSaveAfterSetup, saveCardAfterPayment as saveCard, saveCardAfterSetup as saveSetupCard, savedOf } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
@@ -144,6 +144,7 @@ export interface CardData {
   card: VaultCard;
   billing_details?: { email?: string; name?: string; phone?: string } | undefined;
   metadata?: Record<string, string> | '' | undefined;
+  allow_redisplay?: AllowRedisplay | undefined;
 }
 
 /** payment_method_data's card checked before anything is written (undefined when not sent). */
@@ -165,7 +166,7 @@ export async function tokenizeCard(deps: GatewayDeps, req: FastifyRequest, p: Pr
   const made = await deps.vault.tokenize(
     p.merchant_id,
     data.card,
-    { billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null }, metadata: data.metadata || {} },
+    { billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null }, metadata: data.metadata || {}, ...(data.allow_redisplay ? { allow_redisplay: data.allow_redisplay } : {}) },
     Math.floor(Date.now() / 1000),
     p.mode === 'live',
     once,
@@ -182,7 +183,7 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     const card = cardOf(req.body.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'card');
     // Under an Idempotency-Key the card record is the key's record (vault TokenizeOnce): no KV record of its own.
     return idempotentCommands(req, reply, deps, async (idem) => {
-      const pm = await tokenizeCard(deps, req, p, { card, billing_details: req.body.billing_details, metadata: req.body.metadata }, idem, 'POST /v1/payment_methods');
+      const pm = await tokenizeCard(deps, req, p, { card, billing_details: req.body.billing_details, metadata: req.body.metadata, allow_redisplay: req.body.allow_redisplay }, idem, 'POST /v1/payment_methods');
       return { status: 200, body: renderPaymentMethod(pm) };
     });
   });
@@ -261,9 +262,10 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
           ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
           ...(b.card?.exp_month !== undefined ? { exp_month: expMonth } : {}),
           ...(b.card?.exp_year !== undefined ? { exp_year: expYear } : {}),
+          ...(b.allow_redisplay !== undefined ? { allow_redisplay: b.allow_redisplay } : {}),
         });
         if (!updated) throw noSuch('PaymentMethod', pm.id);
-        if (bd || b.metadata !== undefined || b.card) {
+        if (bd || b.metadata !== undefined || b.card || b.allow_redisplay !== undefined) {
           const cmdId = commandId(scopeOf(p), `POST /v1/payment_methods/${pm.id}`, idempotencyKeyOf(req));
           await deps.commands.send({ op: 'customer.payment_method', merchantId: p.merchant_id, customerId: pm.customer, command: { type: 'UpdatePaymentMethod', paymentMethod: savedOf(updated), now }, ctx: commandCtx(req, p, cmdId) });
         }
@@ -277,7 +279,8 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
     const c = await readOwnCustomer(deps, p, customerId);
     if (!c || c.deleted) throw noSuch('customer', customerId, param);
     // Cards are the only type we have: another type lists nothing.
-    const cards = q.type === undefined || q.type === 'card' ? await savedCards(deps, p, c) : [];
+    const all = q.type === undefined || q.type === 'card' ? await savedCards(deps, p, c) : [];
+    const cards = q.allow_redisplay === undefined ? all : all.filter((pm) => (pm.allow_redisplay ?? 'unspecified') === q.allow_redisplay);
     const page = pageInMemory(cards, q, 'payment_method');
     const expand = (q.expand ?? []).map((e) => (e.startsWith('data.') ? e.slice(5) : e));
     return listObject(url, await Promise.all(page.data.map((pm) => render(deps, p, pm, expand))), page.hasMore);
