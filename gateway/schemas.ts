@@ -83,6 +83,9 @@ const BillingDetails = Type.Object(
   opts,
 );
 
+/** Stripe's allow_redisplay on a PaymentMethod. */
+const AllowRedisplay = Type.Union([Type.Literal('always'), Type.Literal('limited'), Type.Literal('unspecified')]);
+
 /** Stripe's payment_method_data on a PaymentIntent: a card made into a PaymentMethod for it. */
 export const PaymentMethodData = Type.Object(
   {
@@ -90,6 +93,7 @@ export const PaymentMethodData = Type.Object(
     card: CardInput,
     billing_details: Type.Optional(BillingDetails),
     metadata: Type.Optional(Metadata),
+    allow_redisplay: Type.Optional(AllowRedisplay),
   },
   opts,
 );
@@ -206,9 +210,6 @@ export const ListEventsQuery = Type.Object(
   opts,
 );
 export type ListEventsQuery = Static<typeof ListEventsQuery>;
-
-/** Stripe's allow_redisplay on a PaymentMethod. */
-const AllowRedisplay = Type.Union([Type.Literal('always'), Type.Literal('limited'), Type.Literal('unspecified')]);
 
 export const CreatePaymentMethodBody = Type.Object(
   {

@@ -50,12 +50,12 @@ t.test('Stripe test-mode inputs through the official SDK', async (t) => {
     const pi = await stripe.paymentIntents.create({
       amount: 2500,
       currency: 'eur',
-      payment_method_data: { type: 'card', card: { token: 'tok_visa' }, billing_details: { name: 'Jenny Rosen' } } as never,
+      payment_method_data: { type: 'card', card: { token: 'tok_visa' }, billing_details: { name: 'Jenny Rosen' }, allow_redisplay: 'always' } as never,
       confirm: true,
     });
     t.equal(pi.status, 'succeeded');
     const pm = await stripe.paymentMethods.retrieve(pi.payment_method as string);
-    t.match(pm, { card: { last4: '4242' }, billing_details: { name: 'Jenny Rosen' } }, 'the card became the intent’s PaymentMethod');
+    t.match(pm, { card: { last4: '4242' }, billing_details: { name: 'Jenny Rosen' }, allow_redisplay: 'always' }, 'the card became the intent’s PaymentMethod');
 
     const later = await stripe.paymentIntents.create({ amount: 900, currency: 'usd' });
     const confirmed = await stripe.paymentIntents.confirm(later.id, {

@@ -152,7 +152,7 @@ export function cardOfData(b: { payment_method?: string | undefined; payment_met
   const d = b.payment_method_data;
   if (!d) return undefined;
   if (b.payment_method) throw onlyOneOf('payment_method', 'payment_method_data');
-  return { card: cardOf(d.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'payment_method_data[card]'), billing_details: d.billing_details, metadata: d.metadata };
+  return { card: cardOf(d.card, p.mode === 'live', Math.floor(Date.now() / 1000), 'payment_method_data[card]'), billing_details: d.billing_details, metadata: d.metadata, allow_redisplay: d.allow_redisplay };
 }
 
 /**
