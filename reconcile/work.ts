@@ -5,7 +5,8 @@
 //  - with the network: an attempt in doubt, a refund the network did not answer;
 //  - with the vault: a card setup_future_usage saves to the customer once its payment succeeded, the
 //    card a SetupIntent with a customer checked, and
-//    the cards a deleted customer lets go (vault/saved-cards.ts). The gateway does these right after
+//    the cards a deleted customer lets go, and the billing details of an erased customer's cards
+//    (vault/saved-cards.ts). The gateway does these right after
 //    its answer; done again from the commit, a gateway that crashed in between loses nothing.
 // Every other commit costs the reconciler nothing: no delivery, no ack.
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
@@ -23,11 +24,13 @@ export interface ReconcileWork {
   saveCard: boolean;
   /** A customer was deleted: these cards' records are cleared. */
   releaseCards: string[];
+  /** A customer's personal data was erased: these saved cards' billing details are erased too. */
+  eraseCards?: string[];
 }
 
 // The event types that can leave work, as they appear in a commit's JSON (JSON.stringify never
 // escapes these characters). A commit naming none needs no decoding to know it has none.
-const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created'), Buffer.from('"setup_future_usage":"'), Buffer.from('customer.deleted'), Buffer.from('setup_attempt.succeeded')];
+const NEEDLES = [Buffer.from('attempt.in_doubt'), Buffer.from('refund.created'), Buffer.from('"setup_future_usage":"'), Buffer.from('customer.deleted'), Buffer.from('customer.erased'), Buffer.from('setup_attempt.succeeded')];
 
 /** Whether the commit's bytes may hold reconciliation work (false: certainly not). */
 export function mayNeedReconcile(data: Uint8Array): boolean {
@@ -39,7 +42,9 @@ export function mayNeedReconcile(data: Uint8Array): boolean {
 export function reconcileWorkOf(commit: Commit): ReconcileWork | null {
   if (commit.aggregate === 'customer') {
     const releaseCards = commit.events.flatMap((e) => (e.type === 'customer.deleted' ? (e.data.payment_methods ?? []) : []));
-    return releaseCards.length ? { inDoubt: [], refunds: [], saveCard: false, releaseCards } : null;
+    const eraseCards = commit.events.some((e) => e.type === 'customer.erased') ? [...(commit.state.payment_methods ?? [])] : [];
+    if (!releaseCards.length && !eraseCards.length) return null;
+    return { inDoubt: [], refunds: [], saveCard: false, releaseCards, ...(eraseCards.length ? { eraseCards } : {}) };
   }
   if (commit.aggregate === 'setup_intent') {
     const owed = cardToSaveAfterSetup(commit.state);

@@ -22,7 +22,7 @@ import { ApiError } from '../stripe/errors.ts';
 import { holdsMoney } from './stray.ts';
 import { reconMetrics } from './metrics.ts';
 import { commitTimeOf, mayNeedReconcile, reconcileWorkOf, type ReconcileWork } from './work.ts';
-import { releaseCards, saveCardAfterPayment, saveCardAfterSetup } from '../vault/saved-cards.ts';
+import { eraseCardDetails, releaseCards, saveCardAfterPayment, saveCardAfterSetup } from '../vault/saved-cards.ts';
 import type { Vault } from '../vault/vault.ts';
 
 export interface ReconcileOptions {
@@ -208,11 +208,17 @@ export function createReconciler(o: ReconcileOptions): (m: JsMsg) => Promise<Out
  * customer's owner could not be reached.
  */
 async function cardWork(o: ReconcileOptions, commit: Commit, work: ReconcileWork): Promise<Outcome | null> {
-  if (!o.vault || (!work.saveCard && work.releaseCards.length === 0)) return null;
+  if (!o.vault || (!work.saveCard && work.releaseCards.length === 0 && !work.eraseCards?.length)) return null;
   try {
     if (commit.aggregate === 'customer') {
-      await releaseCards(o.vault, commit.merchant_id, commit.state.id, work.releaseCards);
-      o.log.info({ customer: commit.state.id, merchant: commit.merchant_id, cards: work.releaseCards.length }, 'deleted customer: saved cards let go');
+      if (work.eraseCards?.length) {
+        await eraseCardDetails(o.vault, commit.merchant_id, commit.state.id, commit.state.livemode, work.eraseCards);
+        o.log.info({ customer: commit.state.id, merchant: commit.merchant_id, cards: work.eraseCards.length }, 'erased customer: saved cards’ billing details erased');
+      }
+      if (work.releaseCards.length) {
+        await releaseCards(o.vault, commit.merchant_id, commit.state.id, work.releaseCards);
+        o.log.info({ customer: commit.state.id, merchant: commit.merchant_id, cards: work.releaseCards.length }, 'deleted customer: saved cards let go');
+      }
     } else if (commit.aggregate === 'intent' && work.saveCard) {
       const i = commit.state;
       const outcome = await saveCardAfterPayment({ vault: o.vault, commands: o.commands }, i, { livemode: i.livemode, requestId: null, correlationId: commit.correlation_id, now: Math.floor(Date.now() / 1000) });

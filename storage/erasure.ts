@@ -1,13 +1,17 @@
 // PII erasure in the read model. A customer.erased commit clears the customer's personal data in
 // its row (the snapshot already has it null), marks the row erased, and scrubs what else the read
 // model copied: the receipt_email of that customer's intents (columns and snapshots) and the
-// personal fields of the stored domain and Stripe events of the customer and its intents. Amounts,
+// personal fields of the stored domain and Stripe events of the customer (its saved cards' billing
+// details included) and its intents. Amounts,
 // currencies and statuses are never touched. Intents projected after the erasure are scrubbed too
 // (scrubErasedIntents), so replaying the stream from the start ends with the same erased rows.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.ts';
 
 const CUSTOMER_PII = ['email', 'name', 'phone', 'description'];
+/** A saved card's billing details once its customer was erased (the vault record is erased by vault/saved-cards.ts). */
+const ERASED_BILLING = JSON.stringify({ email: null, name: null, phone: null });
+const ERASED_BILLING_STRIPE = JSON.stringify({ address: null, email: null, name: null, phone: null });
 
 /** `data` with each of `keys` it has set to JSON null (keys it lacks stay absent). */
 const nulled = (col: string, keys: string[]) =>
@@ -30,6 +34,11 @@ export async function applyErasures(db: Kysely<Database>, erased: readonly Erase
       where id = ${e.customerId} and merchant_id = ${e.merchantId}`.execute(db);
     await sql`update events set data = ${nulled('data', CUSTOMER_PII)} where aggregate_id = ${e.customerId} and merchant_id = ${e.merchantId} and kind = 'domain'`.execute(db);
     await sql`update events set data = ${nulledObject(CUSTOMER_PII)} where aggregate_id = ${e.customerId} and merchant_id = ${e.merchantId} and kind = 'stripe'`.execute(db);
+    // Its saved cards' billing details, as its events carried them (payment_method.attached/updated/detached).
+    await sql`update events set data = jsonb_set(data, '{payment_method,billing_details}', ${ERASED_BILLING}::jsonb)
+      where aggregate_id = ${e.customerId} and merchant_id = ${e.merchantId} and kind = 'domain' and jsonb_typeof(data #> '{payment_method,billing_details}') = 'object'`.execute(db);
+    await sql`update events set data = jsonb_set(data, '{data,object,billing_details}', ${ERASED_BILLING_STRIPE}::jsonb)
+      where aggregate_id = ${e.customerId} and merchant_id = ${e.merchantId} and kind = 'stripe' and data #>> '{data,object,object}' = 'payment_method'`.execute(db);
     const intents = await sql<{ id: string }>`select id from payment_intents where merchant_id = ${e.merchantId} and customer = ${e.customerId}`.execute(db);
     await scrubIntents(db, e.merchantId, intents.rows.map((r) => r.id));
   }

@@ -42,6 +42,9 @@ t.test('erasure request end to end', async (t) => {
 
   const cus = await stripe.customers.create({ email: EMAIL, name: NAME, phone: PHONE, description: 'likes tea', metadata: { crm: '42' } });
   const bystander = await stripe.customers.create({ email: 'someone.else@example.com', name: 'Someone Else' });
+  const newCard = (name: string, email: string) => stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, billing_details: { name, email } });
+  const savedCard = await stripe.paymentMethods.attach((await newCard(NAME, EMAIL)).id, { customer: cus.id });
+  const bystanderCard = await stripe.paymentMethods.attach((await newCard('Someone Else', 'someone.else@example.com')).id, { customer: bystander.id });
   const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'usd', customer: cus.id, receipt_email: EMAIL, payment_method: 'pm_card_visa', confirm: true });
   t.equal(pi.status, 'succeeded');
   const refund = await stripe.refunds.create({ payment_intent: pi.id, amount: 500 });
@@ -90,6 +93,15 @@ t.test('erasure request end to end', async (t) => {
     t.equal(other.email, 'someone.else@example.com', 'another customer is untouched');
   });
 
+  await t.test('the customer’s saved cards lose their billing details; the cards stay', async (t) => {
+    const pm = await stripe.paymentMethods.retrieve(savedCard.id);
+    t.match(pm.billing_details, { name: null, email: null, phone: null }, 'no name or email on the card');
+    t.equal(pm.customer, cus.id, 'still the customer’s card');
+    t.equal(pm.card?.last4, '4242');
+    t.same((await stripe.customers.listPaymentMethods(cus.id)).data.map((x) => x.billing_details.name), [null], 'the customer’s list shows none either');
+    t.match((await stripe.paymentMethods.retrieve(bystanderCard.id)).billing_details, { name: 'Someone Else', email: 'someone.else@example.com' }, 'another customer’s card is untouched');
+  });
+
   await t.test('the ledger of amounts stays; receipt_email is gone from the read model', async (t) => {
     const listed = await eventually(async () => (await stripe.paymentIntents.list({ customer: cus.id })).data.find((x) => x.id === pi.id && x.receipt_email === null), 20_000);
     t.equal(listed.amount, 2000);
@@ -113,6 +125,12 @@ t.test('erasure request end to end', async (t) => {
     t.notOk(text.includes(EMAIL), 'no email in /v1/events');
     t.notOk(text.includes(NAME), 'no name in /v1/events');
     t.ok(text.includes('someone.else@example.com'), 'other customers’ events are untouched');
+    t.ok(events.data.some((e) => e.type === 'payment_method.attached' && (e.data.object as Stripe.PaymentMethod).id === savedCard.id), 'the saved card’s payment_method.attached is still listed');
+    // The domain events the read model keeps (not served by the API): the saved card's billing details are gone too.
+    const domain = await stack.node.database!.db.selectFrom('events').select(['type', 'data']).where('kind', '=', 'domain').where('aggregate_id', '=', cus.id).execute();
+    t.ok(domain.some((r) => r.type === 'customer.payment_method_attached'), 'the attach event is kept');
+    const domainText = JSON.stringify(domain);
+    t.notOk(domainText.includes(EMAIL) || domainText.includes(NAME), 'with no email or name in it');
   });
 
   await t.test('ops erase (the CLI) erases by customer id', async (t) => {
@@ -139,6 +157,8 @@ t.test('retention erases idle customers by itself', async (t) => {
   const m = await stack.onboard();
   const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
   const cus = await stripe.customers.create({ email: 'old.customer@example.com', name: 'Old Customer' });
+  const card = await stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, billing_details: { name: 'Old Customer', email: 'old.customer@example.com' } });
+  await stripe.paymentMethods.attach(card.id, { customer: cus.id });
   const pi = await stripe.paymentIntents.create({ amount: 1234, currency: 'eur', customer: cus.id, receipt_email: 'old.customer@example.com' });
   const fresh = (await stripe.customers.retrieve(cus.id)) as Stripe.Customer;
   t.equal(fresh.email, 'old.customer@example.com', 'kept while recent');
@@ -157,4 +177,10 @@ t.test('retention erases idle customers by itself', async (t) => {
   t.equal(retrieved.amount, 1234, 'the intent actor forgot it too; the amount stays');
   t.equal(listed.currency, 'eur');
   t.ok(stack.logs.some((l) => l.includes('personal data erased by retention')), 'the job logs what it did');
+  // No gateway took part: the reconcile role erased the saved card's billing details from the commit.
+  const pm = await eventually(async () => {
+    const x = await stripe.paymentMethods.retrieve(card.id);
+    return x.billing_details.name === null ? x : null;
+  }, 20_000, 200);
+  t.match(pm.billing_details, { name: null, email: null }, 'the saved card’s billing details are erased too');
 });

@@ -135,6 +135,17 @@ t.test('saved-card work: the commit where a setup_future_usage payment succeeded
   t.equal(reconcileWorkOf(deleted([])), null, 'a customer without cards: nothing');
   t.equal(reconcileWorkOf(deleted(undefined)), null, 'an event written before the cards were named: nothing');
 
+  // A customer's personal data erased: its saved cards' billing details go too (the cards it has now).
+  const erased = (cards: string[]) =>
+    ({
+      v: 1, id: `cm_${hex()}`, merchant_id: 'acct_1', aggregate: 'customer', aggregate_id: 'cus_1', command: 'Erase', request_id: null, correlation_id: null, at,
+      events: [{ id: `evt_${hex()}`, v: 1, type: 'customer.erased', at, data: { reason: 'request', fields: ['email'] } }],
+      state: { id: 'cus_1', livemode: false, created: at, email: null, name: null, phone: null, description: null, metadata: {}, payment_methods: cards },
+    }) as unknown as Commit;
+  t.match(reconcileWorkOf(erased(['pm_1'])), { eraseCards: ['pm_1'], releaseCards: [], saveCard: false });
+  t.equal(reconcileWorkOf(erased([])), null, 'an erased customer without cards: nothing');
+  t.ok(mayNeedReconcile(Buffer.from(JSON.stringify(erased(['pm_1'])))), 'the fan-out’s byte check finds customer.erased');
+
   // A SetupIntent with a customer that succeeded: its card is saved, from that commit only.
   const setup = (customer: string | null, type = 'setup_attempt.succeeded', status = 'succeeded') =>
     ({

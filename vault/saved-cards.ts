@@ -97,6 +97,20 @@ export async function releaseCards(vault: Vault, merchantId: string, customerId:
 }
 
 /**
+ * A customer's personal data erased (customer.erased): the billing details (name, email, phone) of
+ * the cards it has saved go too. A card no longer the customer's is left alone. Done again changes nothing.
+ */
+export async function eraseCardDetails(vault: Vault, merchantId: string, customerId: string, livemode: boolean, paymentMethods: readonly string[]): Promise<void> {
+  for (const id of paymentMethods) {
+    const pm = await vault.get(merchantId, id, livemode, true);
+    if (!pm || pm.customer !== customerId) continue;
+    const bd = pm.billing_details;
+    if (bd.email === null && bd.name === null && bd.phone === null) continue;
+    await vault.updateDetails(merchantId, id, { billing_details: { email: null, name: null, phone: null } });
+  }
+}
+
+/**
  * A saved card pays only for its own customer: Stripe refuses another customer's card (or a saved
  * card on an intent without a customer), on create and on confirm. The record may come from the
  * vault's short cache; a refusal is made on a fresh read, so a card detached a moment ago is not refused.

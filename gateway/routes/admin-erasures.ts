@@ -1,7 +1,8 @@
 // POST /admin/merchants/:id/erasures: a data subject's erasure request, by customer id or by email
 // (every customer of the merchant with that exact email, in both modes). Each customer gets a
 // customer.erased event on its own aggregate (actors/customer); the projector then clears its
-// personal data in the read model (storage/erasure.ts). Amounts, currencies and statuses stay.
+// personal data in the read model (storage/erasure.ts), and its saved cards' billing details are
+// erased in the vault (here, and again by the reconcile role from the commit). Amounts, currencies and statuses stay.
 // Admin token only, never a merchant key.
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { correlationOf, type GatewayDeps } from '../app.ts';
 import { commandId } from '../ids.ts';
 import { requireAdmin } from './admin.ts';
+import { eraseCardDetails } from '../../vault/saved-cards.ts';
 
 const opts = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
@@ -78,6 +80,8 @@ export function registerAdminErasures(app: FastifyInstance, deps: GatewayDeps): 
           ctx: { commandId: commandId(merchantId, `erase ${c.id}`, undefined), livemode: c.livemode, requestId, correlationId, now },
         });
         erased.push(c.id);
+        // Its saved cards' billing details (the reconcile role does it again from the commit).
+        await eraseCardDetails(deps.vault, merchantId, c.id, c.livemode, c.payment_methods ?? []);
         // The intents' own receipt_email (the actor state GET /v1/payment_intents/:id reads).
         for (const intentId of await intentsOf(deps, c)) {
           await deps.commands.send({
