@@ -74,7 +74,9 @@ t.test('stripe.charges.create and capture', async (t) => {
   t.same(after.metadata, { order: '42' }, 'the intent keeps its own metadata');
   t.equal(after.description, 'From the intent');
   t.equal(after.receipt_email, 'buyer@example.com', 'the receipt email is the intent’s');
-  t.match((await stripe.charges.list({ payment_intent: pi.id })).data[0], { id: chId, description: 'Shipped' }, 'the list shows the update');
+  // Lists read the projection (read-your-writes waits at most a second): wait as a client would.
+  const updatedInList = await eventually(async () => (await stripe.charges.list({ payment_intent: pi.id })).data.find((c) => c.id === chId && c.description === 'Shipped'));
+  t.match(updatedInList, { id: chId, description: 'Shipped', metadata: { tracking: 'T-1' } }, 'the list shows the update');
   t.match(await fails(stripe.charges.update('ch_nope', { description: 'x' })), { statusCode: 404, code: 'resource_missing' }, 'an unknown charge is 404');
   t.match(await fails(stripe.charges.update(chId, { receipt_email: 'not-an-email' })), { statusCode: 400, param: 'receipt_email' });
   t.match(await fails(stripe.charges.update(chId, { fraud_details: { user_report: 'safe' } } as Stripe.ChargeUpdateParams & Record<string, unknown>)), { statusCode: 400, code: 'parameter_unknown' }, 'what we do not model is refused, not ignored');

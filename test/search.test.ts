@@ -5,7 +5,7 @@ import t from 'tap';
 import Stripe from 'stripe';
 import { parseSearchQuery } from '../stripe/search.ts';
 import { startStack, eventually } from './helpers/stack.ts';
-import { freshDatabase, postgresUnreachable } from './helpers/postgres.ts';
+import { databaseEnv } from './helpers/postgres.ts';
 
 const fails = (p: Promise<unknown>) =>
   p.then(
@@ -63,17 +63,8 @@ t.test('the query language', async (t) => {
 });
 
 for (const database of ['pglite', 'postgres'] as const) t.test(`search through the official stripe SDK (${database})`, async (t) => {
-  let env: Record<string, string> = {};
-  if (database === 'postgres') {
-    const why = await postgresUnreachable();
-    if (why) {
-      t.comment(`skipped: Postgres is unreachable (${why})`);
-      return;
-    }
-    const db = await freshDatabase('paynats_search');
-    t.teardown(() => db.drop());
-    env = { DATABASE_URL: db.url };
-  }
+  const env = await databaseEnv(t, database, 'paynats_search');
+  if (!env) return;
   const stack = await startStack(t, env);
   const sdk = (key: string) => new Stripe(key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
   const m = await stack.onboard();

@@ -38,6 +38,23 @@ export async function freshDatabase(prefix = 'paynats_t'): Promise<{ name: strin
   };
 }
 
+/**
+ * The stack environment for a test run on one database: PGlite (npm start's default: nothing to
+ * set), or a fresh Postgres database (DATABASE_URL) dropped at teardown. null: Postgres does not
+ * answer, and the test is skipped with a comment saying why.
+ */
+export async function databaseEnv(t: { comment(m: string): void; teardown(f: () => Promise<void>): void }, database: 'pglite' | 'postgres', prefix: string): Promise<Record<string, string> | null> {
+  if (database === 'pglite') return {};
+  const why = await postgresUnreachable();
+  if (why) {
+    t.comment(`skipped: Postgres is unreachable (${why})`);
+    return null;
+  }
+  const db = await freshDatabase(prefix);
+  t.teardown(() => db.drop());
+  return { DATABASE_URL: db.url };
+}
+
 /** One query on a short-lived connection (a server that may be down or restarting between calls). */
 export async function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
