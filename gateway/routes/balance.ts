@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Intent } from '../../actors/mod.ts';
 import { noSuch } from '../../stripe/errors.ts';
-import { defaultCurrencyOf, renderBalance, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
+import { chargeBalanceTransactionId, defaultCurrencyOf, refundBalanceTransactionId, renderBalance, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, type Principal } from '../auth.ts';
 import { listObject, listScope, pageCursor } from '../lists.ts';
@@ -29,9 +29,10 @@ async function sourceOf(deps: GatewayDeps, p: Principal, id: string): Promise<{ 
   if (!sourceId) return null;
   const i = await intentHolding(deps, p, sourceId);
   if (!i) return null;
-  const a = i.attempts.find((x) => x.id === sourceId && x.amount_captured > 0);
+  // The charge or refund that has this balance transaction (the id rules of stripe/objects.ts).
+  const a = i.attempts.find((x) => chargeBalanceTransactionId(x) === id);
   if (a) return { i, source: { charge: a } };
-  const r = (i.refunds ?? []).find((x) => x.id === sourceId && x.status !== 'failed');
+  const r = (i.refunds ?? []).find((x) => refundBalanceTransactionId(x) === id);
   return r ? { i, source: { refund: r } } : null;
 }
 
@@ -71,8 +72,11 @@ export function registerBalance(app: FastifyInstance, deps: GatewayDeps): void {
       ...(q.currency ? { currency: q.currency.toLowerCase() } : {}),
     });
     const data: Obj[] = [];
+    // A charge and its refunds are one intent: read once per page.
+    const intents = new Map<string, Promise<Intent | null>>();
     for (const row of page.data) {
-      const i = await deps.readIntent(p.merchant_id, row.intentId);
+      if (!intents.has(row.intentId)) intents.set(row.intentId, deps.readIntent(p.merchant_id, row.intentId));
+      const i = await intents.get(row.intentId)!;
       const a = row.kind === 'charge' ? i?.attempts.find((x) => x.id === row.source) : undefined;
       const r = row.kind === 'refund' ? i?.refunds?.find((x) => x.id === row.source) : undefined;
       if (i && a) data.push(balanceTransactionObject(deps, i, { charge: a }));

@@ -18,6 +18,7 @@ import { parseSearchQuery } from '../../stripe/search.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { CaptureChargeBody, CreateChargeBody, IdParams, ListChargesQuery, ListRefundsQuery, RetrieveExpandQuery, SearchQuery, UpdateChargeBody } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
+import type { ChargeEntry } from '../../storage/mod.ts';
 import { balanceTransactionObject } from './balance.ts';
 import { intentIdOfCharge } from '../ids.ts';
 
@@ -52,6 +53,14 @@ export function chargeObject(deps: Pick<GatewayDeps, 'config'>, i: Intent, a: At
   if (expand?.includes('payment_intent')) o.payment_intent = renderPaymentIntent(i);
   if (expand?.includes('balance_transaction') && o.balance_transaction) o.balance_transaction = balanceTransactionObject(deps, i, { charge: a });
   return o;
+}
+
+/** A page of listed charges (the list and the search) as Stripe's charges. */
+function chargeObjects(deps: Pick<GatewayDeps, 'config'>, entries: readonly ChargeEntry[], expand: readonly string[]): Obj[] {
+  return entries.flatMap((c) => {
+    const a = c.intent.attempts.find((x) => x.id === c.id);
+    return a ? [chargeObject(deps, c.intent, a, expand)] : [];
+  });
 }
 
 /** The card a legacy charge is made with: a test token, a PaymentMethod, or the customer's default card. */
@@ -153,12 +162,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
     const q = req.query;
     const page = await deps.searchCharges({ merchantId: p.merchant_id, livemode: p.mode === 'live', query: parseSearchQuery('charges', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
     const expand = itemExpand(q.expand);
-    const data: Obj[] = [];
-    for (const c of page.data) {
-      const a = c.intent.attempts.find((x) => x.id === c.id);
-      if (a) data.push(chargeObject(deps, c.intent, a, expand));
-    }
-    return searchResult('/v1/charges/search', data, page.hasMore, page.data.at(-1)?.id);
+    return searchResult('/v1/charges/search', chargeObjects(deps, page.data, expand), page.hasMore, page.data.at(-1)?.id);
   });
 
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>(
@@ -188,12 +192,7 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
       ...(q.customer ? { customer: q.customer } : {}),
     });
     const expand = itemExpand(q.expand);
-    const data: Obj[] = [];
-    for (const c of page.data) {
-      const a = c.intent.attempts.find((x) => x.id === c.id);
-      if (a) data.push(chargeObject(deps, c.intent, a, expand));
-    }
-    return listObject('/v1/charges', data, page.hasMore);
+    return listObject('/v1/charges', chargeObjects(deps, page.data, expand), page.hasMore);
   });
 
   // The list a charge's `refunds.url` points at: read from the intent, newest first.

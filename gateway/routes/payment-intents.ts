@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaptureMethod, Intent, SetupFutureUsage, Updatable } from '../../actors/mod.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand} from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
-import { renderCharge, renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
+import { renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { cardOfData, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
@@ -28,7 +28,7 @@ import {
   UpdateIntentBody,
 } from '../schemas.ts';
 import { archivedFrom } from '../../archive/lookup.ts';
-import { balanceTransactionObject } from './balance.ts';
+import { chargeObject } from './charges.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -56,10 +56,8 @@ async function render(deps: GatewayDeps, merchantId: string, i: Intent, expand: 
     if (path === 'latest_charge' || path === 'latest_charge.balance_transaction') {
       const a = i.attempts[i.attempts.length - 1];
       // Its balance transaction too when asked (how integrations read what a payment added to the balance).
-      if (!a) o.latest_charge = null;
-      else if (typeof o.latest_charge !== 'object' || o.latest_charge === null) o.latest_charge = renderCharge(i, a);
-      const charge = o.latest_charge as Record<string, unknown> | null;
-      if (a && charge && path === 'latest_charge.balance_transaction' && charge.balance_transaction) charge.balance_transaction = balanceTransactionObject(deps, i, { charge: a });
+      const withTxn = expand!.includes('latest_charge.balance_transaction');
+      o.latest_charge = a ? chargeObject(deps, i, a, withTxn ? ['balance_transaction'] : undefined) : null;
     } else if (path === 'payment_method') {
       const pm = i.payment_method ? await deps.vault.get(merchantId, i.payment_method, i.livemode) : null;
       o.payment_method = pm ? renderPaymentMethod(pm) : null;

@@ -7,7 +7,7 @@ import { ApiError, noSuch } from '../../stripe/errors.ts';
 import { renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
 import type { RefundRecord } from '../../storage/mod.ts';
 import { commandCtx, idempotencyKeyOf, idempotentCommands, principalOf, type GatewayDeps } from '../app.ts';
-import { requireSecret, scopeOf } from '../auth.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor } from '../lists.ts';
 import { CancelRefundBody, CreateRefundBody, IdParams, ListRefundsQuery, RetrieveExpandQuery, UpdateRefundBody } from '../schemas.ts';
@@ -30,6 +30,14 @@ function refundObject(deps: Pick<GatewayDeps, 'config'>, i: Intent, r: Refund, e
     } else throw cannotExpand(path);
   }
   return o;
+}
+
+/** The key's own refund and the intent holding it, or Stripe's 404. */
+async function ownRefund(deps: GatewayDeps, p: Principal, id: string): Promise<{ i: Intent; r: Refund }> {
+  const i = await intentHolding(deps, p, id);
+  const r = i?.refunds?.find((x) => x.id === id);
+  if (!i || !r) throw noSuch('refund', id);
+  return { i, r };
 }
 
 /** A listed refund (a projection row) as the Refund the renderer takes. */
@@ -99,8 +107,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    const i = await intentHolding(deps, p, req.params.id);
-    if (!i || !i.refunds?.some((x) => x.id === req.params.id)) throw noSuch('refund', req.params.id);
+    const { i } = await ownRefund(deps, p, req.params.id);
     return idempotentCommands(req, reply, deps, async (idem) => {
       const cmdId = commandId(scopeOf(p), `POST /v1/refunds/${req.params.id}`, idempotencyKeyOf(req));
       const state =
@@ -117,9 +124,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
   app.post<{ Params: IdParams; Body: CancelRefundBody }>('/v1/refunds/:id/cancel', { schema: { params: IdParams, body: CancelRefundBody } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
-    const i = await intentHolding(deps, p, req.params.id);
-    const r = i?.refunds?.find((x) => x.id === req.params.id);
-    if (!i || !r) throw noSuch('refund', req.params.id);
+    const { r } = await ownRefund(deps, p, req.params.id);
     throw new ApiError(400, 'invalid_request_error', undefined, `You can only cancel refunds with a status of \`requires_action\`. This refund has a status of \`${r.status}\`.`);
   });
 
@@ -129,9 +134,7 @@ export function registerRefunds(app: FastifyInstance, deps: GatewayDeps): void {
     async (req) => {
       const p = await principalOf(req, deps);
       requireSecret(p);
-      const i = await intentHolding(deps, p, req.params.id);
-      const r = i?.refunds?.find((x) => x.id === req.params.id);
-      if (!i || !r) throw noSuch('refund', req.params.id);
+      const { i, r } = await ownRefund(deps, p, req.params.id);
       return refundObject(deps, i, r, req.query.expand);
     },
   );
