@@ -79,6 +79,33 @@ t.test('keyring root: create, legacy, rotate, retire', async (t) => {
   t.equal(legacyRing.kid, keyRing(k3).kid);
 });
 
+t.test('keyring root: processes starting together all open the one root', async (t) => {
+  const nats = await withNats(t);
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5000 });
+  const kv = await new Kvm(nc).open('pay_security');
+  const kek = randomBytes(32);
+
+  // given eight first starts at once, then one root is made and every one of them opens it
+  const roots = await Promise.all(Array.from({ length: 8 }, () => loadRoot(kv, kek, async () => false)));
+  t.ok(roots.every((r) => r.equals(roots[0]!)), 'the same root everywhere');
+  t.same(await kekIds(kv), [kekIdOf(kek)]);
+
+  // given a process whose first read came just before another made the entry (the race a CI run hit:
+  // no entry on the read, the entry listed on the next), then it reads again and opens it
+  let reads = 0;
+  const late = new Proxy(kv, {
+    get(target, prop, receiver) {
+      if (prop === 'get') return async (k: string) => (reads++ === 0 ? null : target.get(k));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  t.ok((await loadRoot(late, kek, async () => false)).equals(roots[0]!), 'opened, not refused');
+  t.equal(reads, 2);
+});
+
 t.test('rotation with a running stack: a process on the new KEK serves existing keys, cards and JWE', async (t) => {
   const stack = await startStack(t);
   const m = (await stack.onboard()) as Awaited<ReturnType<typeof stack.onboard>> & { live_secret_key: string };

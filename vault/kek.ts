@@ -51,6 +51,8 @@ export async function loadRoot(kv: KV, kek: Buffer, hasData: () => Promise<boole
     const s = await entry(kv, id);
     if (s) return open(kek, s, AAD);
     const known = await kekIds(kv);
+    // Made by another process between the two reads: go round and open it.
+    if (known.includes(id)) continue;
     if (known.length > 0) {
       throw new KekError(`MASTER_KEY (kek ${id}) does not open the keyring: this deployment's KEKs are ${known.join(', ')}. Configure one of them, or rewrap the root for this key first (npm run ops -- kek rotate).`);
     }
