@@ -99,6 +99,7 @@ export async function startStack(o: StartOptions): Promise<Stack> {
     ...(process.env.NATS_SERVER_BIN ? { NATS_SERVER_BIN: process.env.NATS_SERVER_BIN } : {}),
     ...(process.env.PARTITIONS ? { PARTITIONS: process.env.PARTITIONS } : {}),
     ...(process.env.EPN_LATENCY_MS ? { EPN_LATENCY_MS: process.env.EPN_LATENCY_MS } : {}),
+    ...(process.env.WEBHOOK_INLINE_TRIES ? { WEBHOOK_INLINE_TRIES: process.env.WEBHOOK_INLINE_TRIES } : {}),
     DATA_DIR: dataDir,
     PORT: '0',
     EPN_PORT: '0',

@@ -57,6 +57,8 @@ export interface Config {
   webhookAckWaitMs: number;
   /** At most this many POSTs in flight to one endpoint, per worker. */
   webhookPerEndpoint: number;
+  /** First tries the fan-out makes itself at once, per process (0: every delivery is stored as a task first). */
+  webhookInlineTries: number;
   /** Requests per second per merchant in live mode (0 = unlimited); a merchant's own setting overrides it. */
   rateLimitLive: number;
   /** Requests per second per merchant in test mode (0 = unlimited). */
@@ -220,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookDisableAfterMs: int(env, 'WEBHOOK_DISABLE_AFTER_MS', 3 * 24 * 3600 * 1000, 0, 30 * 24 * 3600 * 1000),
     webhookAckWaitMs: int(env, 'WEBHOOK_ACK_WAIT_MS', 60_000, 1_000, 3_600_000),
     webhookPerEndpoint: int(env, 'WEBHOOK_PER_ENDPOINT', 8, 1, 1_000),
+    webhookInlineTries: int(env, 'WEBHOOK_INLINE_TRIES', 16, 0, 1_000),
     rateLimitLive: int(env, 'RATE_LIMIT_LIVE', 100, 0, 1_000_000),
     rateLimitTest: int(env, 'RATE_LIMIT_TEST', 25, 0, 1_000_000),
     tls: tlsFiles(env),

@@ -57,7 +57,7 @@ t.test(`${EVENTS} events to ${ENDPOINTS} endpoints, one dead: the others are not
   const endpoints = [...healthy.map((rx, i) => ({ id: `we_ok${i}`, url: rx.url, secret: `whsec_load_${i}_0123456789` })), { id: DEAD, url: tenth, secret: 'whsec_dead_0123456789' }];
   const secretOf = new Map(endpoints.map((e) => [e.id, e.secret]));
 
-  const handle = createDelivery(
+  const { handle } = createDelivery(
     js,
     { tries, timeoutMs: 1_000, backoffMs: [1_000, 2_000], perEndpoint: 8, endpointFor: async (_m, id) => (secretOf.has(id) ? { enabled: true, secrets: [secretOf.get(id)!] } : null) },
     log,

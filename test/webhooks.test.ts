@@ -46,7 +46,7 @@ async function pipeline(t: Test, opts: { timeoutMs?: number; resolve?: (host: st
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const tries = await new Kvm(nc).open(buckets.deliveryTries);
-  const handle = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}), endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
+  const { handle } = createDelivery(js, { tries, timeoutMs: opts.timeoutMs ?? 2_000, backoffMs: BACKOFF_MS, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}), endpointFor: async (_m, endpoint) => (endpoint === 'we_1' ? { enabled: true, secrets: [SECRET] } : null) }, log);
   const loop = runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, handle, log);
   t.teardown(() => loop.stop());
   return {

@@ -48,7 +48,13 @@ export interface DeliveryOptions {
   heartbeatMs?: number;
   /** Kept-alive connections per (merchant, endpoint, origin); default: a pool of this delivery's own. */
   agents?: AgentPool;
+  /** At most this many first tries made inline by the fan-out at once (`firstTry`); 0 or absent: none. */
+  inlineMax?: number;
 }
+
+/** An inline first try slower than this marks its endpoint slow: its deliveries go through tasks for SLOW_FOR_MS. */
+export const SLOW_MS = 1_000;
+export const SLOW_FOR_MS = 60_000;
 
 export const maxTries = (backoffMs: number[]) => backoffMs.length + 1;
 
@@ -86,6 +92,10 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
   const checkedOk = new Map<string, number>();
   const disabling = new Set<string>();
   const agents = opts.agents ?? createAgentPool({ maxSockets: perEndpoint });
+  const inlineMax = opts.inlineMax ?? 0;
+  let inlineActive = 0;
+  /** Endpoints whose inline try was slow, until when their deliveries go through tasks. Bounded: cleared when full. */
+  const slow = new Map<string, number>();
   /** Endpoint URLs parsed once, not once per POST (a URL is only read by the POST). Bounded: cleared when full. */
   const parsed = new Map<string, URL>();
   const urlOf = (raw: string): URL => {
@@ -224,63 +234,25 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     }
   }
 
-  return async (m: JsMsg): Promise<Outcome> => {
-    let task: DeliveryTask;
-    try {
-      task = JSON.parse(dec.decode(m.data)) as DeliveryTask;
-    } catch {
-      return { kind: 'term', reason: 'undecodable task' };
-    }
-    const reqId = m.headers?.get('Request-Id') || null;
-    // What every receipt and dead letter says about the delivery it belongs to.
-    const about = {
-      v: 1 as const,
-      delivery_id: task.id,
-      merchant_id: task.merchant_id,
-      endpoint_id: task.endpoint_id,
-      event_id: task.event_id,
-      event_type: task.event_type,
-      url: task.url,
-    };
-    const busy = inflight.get(task.endpoint_id) ?? 0;
-    // A busy endpoint's task waits its turn without using up a try (tries are counted only when we POST).
-    // An endpoint whose last try failed is likely slow or dead: its tasks come back later (about a
-    // timeout), so they do not churn the consumer while its slots are held by hanging POSTs.
-    if (busy >= perEndpoint) {
-      const base = suspect.has(`${task.merchant_id}.${task.endpoint_id}`) ? Math.max(500, opts.timeoutMs) : 250;
-      return { kind: 'nak', delayMs: base + Math.round(Math.random() * base * 2), reason: 'endpoint busy' };
-    }
-    const ep = await opts.endpointFor(task.merchant_id, task.endpoint_id);
-    if (!ep) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
-    const first = m.info.deliveryCount === 1;
-    if (!ep.enabled) {
-      // Disabled (by the merchant, or by us for failing): no more POSTs; what is owed waits in the
-      // dead-letter subject for a replay once the endpoint is fixed.
-      const state = first ? { n: 0, h: [] } : await opts.tries.get(task.id).then((e) => (e && e.operation === 'PUT' ? parseTries(e.string()) : { n: 0, h: [] }));
-      const dead: DeadLetter = {
-        ...about,
-        attempts: state.n,
-        last_error: 'endpoint disabled',
-        at: Math.floor(Date.now() / 1000),
-        payload: task.payload,
-        livemode: task.livemode ?? false,
-        history: state.h,
-        reason: 'endpoint_disabled',
-        request_id: reqId,
-      };
-      await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
-      metrics.deliveries.inc({ outcome: 'dead' });
-      return { kind: 'ack' };
-    }
-    inflight.set(task.endpoint_id, busy + 1);
-    const started = Date.now();
-    let r;
-    try {
-      r = await post(task, ep.secrets, m, reqId);
-    } finally {
-      inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 1) - 1);
-    }
-    const durationMs = Date.now() - started;
+  /** What every receipt and dead letter says about the delivery it belongs to. */
+  const aboutOf = (task: DeliveryTask) => ({
+    v: 1 as const,
+    delivery_id: task.id,
+    merchant_id: task.merchant_id,
+    endpoint_id: task.endpoint_id,
+    event_id: task.event_id,
+    event_type: task.event_type,
+    url: task.url,
+    commit_seq: task.commit_seq,
+  });
+
+  /**
+   * After a POST: counts the try, stores its receipt (and the dead letter when it was the last),
+   * keeps the endpoint's health. `carrier` is the message whose processing made the try (a task, or
+   * for an inline first try the commit). Ack when it is settled; nak with the backoff when owed again.
+   */
+  async function settle(task: DeliveryTask, first: boolean, r: { status: number | null; error: string | null; body: string | null }, durationMs: number, reqId: string | null, carrier: JsMsg): Promise<Outcome> {
+    const about = aboutOf(task);
     const delivered = r.error === null;
     const at = Math.floor(Date.now() / 1000);
     const state = await countTry(task.id, first, { at, status_code: r.status, error: r.error, duration_ms: durationMs }, !delivered);
@@ -303,7 +275,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     metrics.requestSeconds.observe({ outcome: delivered ? 'delivered' : 'failed' }, durationMs / 1000);
     if (delivered) {
       metrics.deliveries.inc({ outcome: 'delivered' });
-      metrics.lag.observe(Math.max(0, Date.now() - m.info.timestampNanos / 1e6) / 1000);
+      metrics.lag.observe(Math.max(0, Date.now() - carrier.info.timestampNanos / 1e6) / 1000);
       await healthy(task).catch((err: unknown) => log.warn({ err }, 'endpoint health not cleared'));
       return { kind: 'ack' };
     }
@@ -329,5 +301,98 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     metrics.deliveries.inc({ outcome: 'failed' });
     metrics.retries.inc();
     return { kind: 'nak', delayMs: delay, reason: r.error ?? 'failed' };
-  };
+  }
+
+  /** One POST of a task to its endpoint, counted in the endpoint's in-flight slots; with its duration. */
+  async function postCounted(task: DeliveryTask, ep: EndpointNow, carrier: JsMsg, reqId: string | null) {
+    inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 0) + 1);
+    const started = Date.now();
+    try {
+      const r = await post(task, ep.secrets, carrier, reqId);
+      return { r, durationMs: Date.now() - started };
+    } finally {
+      inflight.set(task.endpoint_id, (inflight.get(task.endpoint_id) ?? 1) - 1);
+    }
+  }
+
+  /**
+   * The first try of a delivery, made by the fan-out itself before any task is stored: the common
+   * case (delivered at once) then costs one receipt instead of a task, its deliveries and a receipt.
+   * Nothing is lost: the commit that owes the delivery is acked only once this returns, and a
+   * redelivered commit goes the task way. A failed try stores, besides its receipt, the task of the
+   * retries (`tried: 1`, held until its backoff is over). Declined (false: store a task as before)
+   * when the endpoint is busy, failing, slow, disabled or gone, or when `inlineMax` tries are
+   * running already, so a slow endpoint holds at most one fan-out slot per SLOW_FOR_MS.
+   */
+  async function firstTry(task: DeliveryTask, reqId: string | null, carrier: JsMsg): Promise<boolean> {
+    const key = healthKey(task);
+    if (inlineActive >= inlineMax || suspect.has(key) || (slow.get(key) ?? 0) > Date.now()) return false;
+    if ((inflight.get(task.endpoint_id) ?? 0) >= perEndpoint) return false;
+    inlineActive++;
+    try {
+      const ep = await opts.endpointFor(task.merchant_id, task.endpoint_id);
+      if (!ep || !ep.enabled) return false;
+      const { r, durationMs } = await postCounted(task, ep, carrier, reqId);
+      if (durationMs > SLOW_MS) {
+        if (slow.size >= 1_024) slow.clear();
+        slow.set(key, Date.now() + SLOW_FOR_MS);
+      }
+      const out = await settle(task, true, r, durationMs, reqId, carrier);
+      if (out.kind === 'nak') {
+        const retry: DeliveryTask = { ...task, tried: 1, not_before: Date.now() + (out.delayMs ?? 0) };
+        await appendCommitless(js, subjects.webhookDeliver(task.merchant_id), retry, task.id, reqId);
+      }
+      return true;
+    } finally {
+      inlineActive--;
+    }
+  }
+
+  async function handle(m: JsMsg): Promise<Outcome> {
+    let task: DeliveryTask;
+    try {
+      task = JSON.parse(dec.decode(m.data)) as DeliveryTask;
+    } catch {
+      return { kind: 'term', reason: 'undecodable task' };
+    }
+    // The retries of an inline first try wait out its backoff first (not a try).
+    const wait = (task.not_before ?? 0) - Date.now();
+    if (wait > 0) return { kind: 'nak', delayMs: wait, reason: 'backoff' };
+    const reqId = m.headers?.get('Request-Id') || null;
+    const busy = inflight.get(task.endpoint_id) ?? 0;
+    // A busy endpoint's task waits its turn without using up a try (tries are counted only when we POST).
+    // An endpoint whose last try failed is likely slow or dead: its tasks come back later (about a
+    // timeout), so they do not churn the consumer while its slots are held by hanging POSTs.
+    if (busy >= perEndpoint) {
+      const base = suspect.has(`${task.merchant_id}.${task.endpoint_id}`) ? Math.max(500, opts.timeoutMs) : 250;
+      return { kind: 'nak', delayMs: base + Math.round(Math.random() * base * 2), reason: 'endpoint busy' };
+    }
+    const ep = await opts.endpointFor(task.merchant_id, task.endpoint_id);
+    if (!ep) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
+    // The task of an inline first try's retries: that try is counted already.
+    const first = m.info.deliveryCount === 1 && !task.tried;
+    if (!ep.enabled) {
+      // Disabled (by the merchant, or by us for failing): no more POSTs; what is owed waits in the
+      // dead-letter subject for a replay once the endpoint is fixed.
+      const state = first ? { n: 0, h: [] } : await opts.tries.get(task.id).then((e) => (e && e.operation === 'PUT' ? parseTries(e.string()) : { n: 0, h: [] }));
+      const dead: DeadLetter = {
+        ...aboutOf(task),
+        attempts: state.n,
+        last_error: 'endpoint disabled',
+        at: Math.floor(Date.now() / 1000),
+        payload: task.payload,
+        livemode: task.livemode ?? false,
+        history: state.h,
+        reason: 'endpoint_disabled',
+        request_id: reqId,
+      };
+      await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
+      metrics.deliveries.inc({ outcome: 'dead' });
+      return { kind: 'ack' };
+    }
+    const { r, durationMs } = await postCounted(task, ep, m, reqId);
+    return settle(task, first, r, durationMs, reqId, m);
+  }
+
+  return { handle, firstTry };
 }

@@ -1,9 +1,10 @@
-// Fan-out, the one pass over PAY_EVENTS that feeds the workers: every commit becomes one delivery
-// task per (Stripe event, subscribed endpoint), and a commit that leaves reconciliation work (an
-// attempt in doubt, a pending refund) is also copied to PAY_RECONCILE (reconcile/work.ts). Tasks
-// carry the payload as it will be signed, built from the state the commit produced. Every task's
-// msgID is derived from the commit (and endpoint), so a redelivered commit owes nothing twice; the
-// commit is acked only once all its tasks are stored.
+// Fan-out, the one pass over PAY_EVENTS that feeds the workers: every commit owes one delivery per
+// (Stripe event, subscribed endpoint), and a commit that leaves reconciliation work (an attempt in
+// doubt, a pending refund) is also copied to PAY_RECONCILE (reconcile/work.ts). A delivery is tried
+// at once by the webhooks role's delivery (its first try inline: one receipt, no task) or stored as
+// a task carrying the payload as it will be signed, built from the state the commit produced. Every
+// task's msgID (and every receipt's) is derived from the commit and endpoint, so a redelivered commit
+// owes nothing twice; the commit is acked only once each delivery is tried or stored.
 import { createHash } from 'node:crypto';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
@@ -96,8 +97,16 @@ function endpointsCached(m: Merchant): Endpoint[] {
   return eps;
 }
 
-/** `changed(merchantId)` is told of every merchant commit (endpoints added, changed or removed), so a cache can drop the merchant. */
-export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger, changed?: (merchantId: string) => void) {
+/** The delivery's inline first try (webhooks/delivery.ts): true when it settled the delivery, false to store a task instead. */
+export type FirstTry = (task: DeliveryTask, requestId: string | null, commit: JsMsg) => Promise<boolean>;
+
+/**
+ * `changed(merchantId)` is told of every merchant commit (endpoints added, changed or removed), so a
+ * cache can drop the merchant. With `firstTry` (the webhooks role), a commit read for the first time
+ * has its deliveries tried at once, and only those it declines or that fail become tasks; without it
+ * (a reconcile process's fan-out), or for a redelivered commit, every delivery becomes a task.
+ */
+export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger, changed?: (merchantId: string) => void, firstTry?: FirstTry) {
   return async (m: JsMsg): Promise<Outcome> => {
     let commit;
     try {
@@ -116,8 +125,11 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
     if (!merchant) return { kind: 'ack' };
     const seq = m.seq;
     const tasks = tasksForPending(events, commit.merchant_id, endpointsCached(merchant), seq, Math.floor(Date.now() / 1000));
-    // Appended together (each has its own msgID: a redelivered commit owes nothing twice); acked once all are stored.
-    await Promise.all(tasks.map((t) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id)));
+    // Together (each task has its own msgID: a redelivered commit owes nothing twice); acked once every
+    // delivery is either tried (its receipt stored) or stored as a task.
+    const inline = firstTry && m.info.deliveryCount === 1 ? firstTry : null;
+    const store = (t: DeliveryTask) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id);
+    await Promise.all(tasks.map(async (t) => ((inline && (await inline(t, commit.request_id, m))) || (await store(t)))));
     if (tasks.length) log.debug({ seq, tasks: tasks.length }, 'webhook tasks');
     return { kind: 'ack' };
   };

@@ -20,6 +20,10 @@ export interface DeliveryTask {
   livemode?: boolean;
   /** A resend (POST /v1/events/:id/retry) or DLQ replay: the delivery this one repeats. */
   repeat_of?: string;
+  /** Tries made before this task was stored: the fan-out's inline first try (webhooks/delivery.ts firstTry). */
+  tried?: number;
+  /** Not to be tried before this time (Unix ms): the inline first try's backoff. */
+  not_before?: number;
 }
 
 /** pay.webhook.receipt.<merchant_id>: the outcome of one try. */
@@ -45,6 +49,8 @@ export interface DeliveryReceipt {
   response_body?: string | null;
   /** The API request that caused the event (sent as the Request-Id header). */
   request_id?: string | null;
+  /** PAY_EVENTS sequence of the commit that caused the delivery (absent in old receipts). */
+  commit_seq?: number;
 }
 
 /** One try, as the dead letter keeps it. */
@@ -75,4 +81,6 @@ export interface DeadLetter {
   /** Why it died: out of tries, or its endpoint was disabled. */
   reason?: 'exhausted' | 'endpoint_disabled';
   request_id?: string | null;
+  /** PAY_EVENTS sequence of the commit that caused the delivery (absent in old dead letters). */
+  commit_seq?: number;
 }

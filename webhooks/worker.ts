@@ -13,7 +13,7 @@ import { createCommandClient } from '../runtime/client.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import { openString, type KeyRing } from '../vault/mod.ts';
 import { createDelivery, type EndpointNow } from './delivery.ts';
-import { createFanout, endpointsOf } from './fanout.ts';
+import { createFanout, endpointsOf, type FirstTry } from './fanout.ts';
 import { dlqDepth, setDlqDepthSource } from './metrics.ts';
 
 export interface WebhookWorkerDeps {
@@ -22,7 +22,7 @@ export interface WebhookWorkerDeps {
   jsm: JetStreamManager;
   kvm: Kvm;
   ring: KeyRing;
-  config: Pick<Config, 'webhookTimeoutMs' | 'webhookBackoffMs' | 'partitions' | 'workerId'> & Partial<Pick<Config, 'webhookDisableAfterMs' | 'webhookAckWaitMs' | 'webhookPerEndpoint'>>;
+  config: Pick<Config, 'webhookTimeoutMs' | 'webhookBackoffMs' | 'partitions' | 'workerId'> & Partial<Pick<Config, 'webhookDisableAfterMs' | 'webhookAckWaitMs' | 'webhookPerEndpoint' | 'webhookInlineTries'>>;
   readMerchant(id: string): Promise<Merchant | null>;
   log: Logger;
 }
@@ -107,8 +107,9 @@ function merchantCache(d: Pick<WebhookWorkerDeps, 'nc' | 'readMerchant'>) {
  * reconcile process without the webhooks role, since reconciliation work reaches PAY_RECONCILE
  * through it (reconcile/work.ts).
  */
-export function startFanout(d: Pick<WebhookWorkerDeps, 'nc' | 'js' | 'readMerchant' | 'log'>, merchants = merchantCache(d)): ConsumerLoop {
-  return runConsumer(d.js, EVENTS_STREAM, durables.webhookFanout, createFanout(d.js, merchants.cached, d.log, merchants.forget), d.log, { concurrency: 16 });
+export function startFanout(d: Pick<WebhookWorkerDeps, 'nc' | 'js' | 'readMerchant' | 'log'>, merchants = merchantCache(d), firstTry?: FirstTry): ConsumerLoop {
+  // Inline first tries hold a slot for their POST: more slots, of which those tries take at most half.
+  return runConsumer(d.js, EVENTS_STREAM, durables.webhookFanout, createFanout(d.js, merchants.cached, d.log, merchants.forget, firstTry), d.log, { concurrency: firstTry ? 32 : 16 });
 }
 
 export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<ConsumerLoop[]> {
@@ -132,7 +133,9 @@ export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<Consumer
       backoffMs: config.webhookBackoffMs,
       perEndpoint: config.webhookPerEndpoint ?? 8,
       disableAfterMs: config.webhookDisableAfterMs ?? 0,
-      heartbeatMs: Math.max(100, Math.floor(ackWaitMs / 3)),
+      // Within a third of the shorter ack wait: the fan-out's commit (30 s) is held through an inline first try's POST too.
+      heartbeatMs: Math.max(100, Math.floor(Math.min(ackWaitMs, 30_000) / 3)),
+      inlineMax: config.webhookInlineTries ?? 0,
       endpointFor: async (merchantId, endpointId) => opened(await cachedMerchant(merchantId), endpointId),
       async disable(merchantId, endpointId, failingSince) {
         const now = Math.floor(Date.now() / 1000);
@@ -148,7 +151,7 @@ export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<Consumer
     log,
   );
   return [
-    startFanout(d, merchants),
-    runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery, log, { concurrency: 64 }),
+    startFanout(d, merchants, config.webhookInlineTries ? delivery.firstTry : undefined),
+    runConsumer(js, WEBHOOKS_STREAM, durables.webhookDelivery, delivery.handle, log, { concurrency: 64 }),
   ];
 }

@@ -141,39 +141,33 @@ export async function intentStory(nc: NatsConnection, id: string, o: { merchant?
     writer: m.headers.Writer ?? null,
   }));
 
-  // Webhook deliveries caused by these commits (a task names its commit's sequence), and their tries.
+  // Webhook deliveries caused by these commits (a task or, for a first try made inline by the
+  // fan-out, a receipt names its commit's sequence), and their tries.
   const seqs = new Set(story.map((c) => c.seq));
   const since = new Date(Date.parse(msgs[0]!.time) - 1_000);
-  const tasks = (await readAll(nc, WEBHOOKS_STREAM, [subjects.webhookDeliver(mId)], { since }))
-    .map((m) => ({ m, t: JSON.parse(dec.decode(m.data)) as DeliveryTask }))
-    .filter(({ t }) => seqs.has(t.commit_seq));
   const deliveries = new Map<string, StoryDelivery>();
-  for (const { m, t } of tasks) {
-    deliveries.set(t.id, {
-      delivery_id: t.id,
-      event_id: t.event_id,
-      event_type: t.event_type,
-      endpoint_id: t.endpoint_id,
-      url: t.url,
-      commit_seq: t.commit_seq,
-      request_id: m.headers['Request-Id'] ?? null,
-      status: 'pending',
-      tries: [],
-    });
-  }
-  if (deliveries.size > 0) {
-    for (const m of await readAll(nc, WEBHOOKS_STREAM, [subjects.webhookReceipt(mId), subjects.webhookDlq(mId)], { since })) {
-      const body = JSON.parse(dec.decode(m.data)) as DeliveryReceipt | DeadLetter;
-      const d = deliveries.get(body.delivery_id);
-      if (!d) continue;
-      if (m.subject.startsWith('pay.webhook.dlq.')) {
-        d.status = 'dead';
-        continue;
-      }
-      const r = body as DeliveryReceipt;
-      d.tries.push({ attempt: r.attempt, outcome: r.outcome, status_code: r.status_code, error: r.error, at: iso(r.at), next_retry_at: r.next_retry_at ? iso(r.next_retry_at) : null });
-      if (d.status !== 'dead') d.status = r.outcome === 'delivered' ? 'delivered' : 'retrying';
+  const owed = (t: Pick<DeliveryTask, 'event_id' | 'event_type' | 'endpoint_id' | 'url' | 'commit_seq'>, id: string, requestId: string | null) => {
+    if (!deliveries.has(id)) deliveries.set(id, { delivery_id: id, event_id: t.event_id, event_type: t.event_type, endpoint_id: t.endpoint_id, url: t.url, commit_seq: t.commit_seq, request_id: requestId, status: 'pending', tries: [] });
+    return deliveries.get(id)!;
+  };
+  for (const m of await readAll(nc, WEBHOOKS_STREAM, [subjects.webhookDeliver(mId), subjects.webhookReceipt(mId), subjects.webhookDlq(mId)], { since })) {
+    const body = JSON.parse(dec.decode(m.data)) as DeliveryTask | DeliveryReceipt | DeadLetter;
+    const reqId = m.headers['Request-Id'] ?? null;
+    if (m.subject.startsWith('pay.webhook.deliver.')) {
+      const t = body as DeliveryTask;
+      if (seqs.has(t.commit_seq)) owed(t, t.id, reqId);
+      continue;
     }
+    const r = body as DeliveryReceipt | DeadLetter;
+    const d = deliveries.get(r.delivery_id) ?? (r.commit_seq !== undefined && seqs.has(r.commit_seq) ? owed({ ...r, commit_seq: r.commit_seq }, r.delivery_id, reqId) : undefined);
+    if (!d) continue;
+    if (m.subject.startsWith('pay.webhook.dlq.')) {
+      d.status = 'dead';
+      continue;
+    }
+    const x = r as DeliveryReceipt;
+    d.tries.push({ attempt: x.attempt, outcome: x.outcome, status_code: x.status_code, error: x.error, at: iso(x.at), next_retry_at: x.next_retry_at ? iso(x.next_retry_at) : null });
+    if (d.status !== 'dead') d.status = x.outcome === 'delivered' ? 'delivered' : 'retrying';
   }
   const uniq = (xs: (string | null)[]) => [...new Set(xs.filter((x): x is string => !!x))];
   return {
