@@ -30,6 +30,8 @@ export {
   type CustomerFields,
   type MetadataPatch,
   type SavedPaymentMethod,
+  type BillingAddress,
+  type BillingDetails,
 } from './customer/customer.ts';
 export {
   TIMEOUT_FAILURE_CODE,

@@ -23,13 +23,15 @@ export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal
 
 const OptStr = Type.Optional(Type.String({ maxLength: 5000 }));
 /** Stripe's shipping hash: the fields it has, nothing else (an unknown key is parameter_unknown, as at Stripe). */
+/** Stripe's address hash (shipping, billing details): its six fields, nothing else. */
+const Address = Type.Object({ line1: OptStr, line2: OptStr, city: OptStr, state: OptStr, postal_code: OptStr, country: OptStr }, opts);
 const Shipping = Type.Object(
   {
     name: OptStr,
     phone: OptStr,
     carrier: OptStr,
     tracking_number: OptStr,
-    address: Type.Optional(Type.Object({ line1: OptStr, line2: OptStr, city: OptStr, state: OptStr, postal_code: OptStr, country: OptStr }, opts)),
+    address: Type.Optional(Address),
   },
   opts,
 );
@@ -78,7 +80,7 @@ const BillingDetails = Type.Object(
     email: Type.Optional(Type.String()),
     name: Type.Optional(Type.String()),
     phone: Type.Optional(Type.String()),
-    address: Type.Optional(Type.Record(Type.String(), Type.String())),
+    address: Type.Optional(Address),
   },
   opts,
 );
@@ -286,7 +288,8 @@ export const UpdatePaymentMethodBody = Type.Object(
           email: Type.Optional(Nullable(Type.String({ maxLength: 800 }))),
           name: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
           phone: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
-          address: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Literal('')])),
+          // Fields sent replace the stored ones ('' clears one); '' clears the address.
+          address: Type.Optional(Type.Union([Address, Type.Literal('')])),
         },
         opts,
       ),

@@ -7,11 +7,13 @@
 // (scrubErasedIntents), so replaying the stream from the start ends with the same erased rows.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.ts';
+import { NO_BILLING_DETAILS } from '../vault/mod.ts';
+import { renderBillingDetails } from '../stripe/objects.ts';
 
 const CUSTOMER_PII = ['email', 'name', 'phone', 'description'];
 /** A saved card's billing details once its customer was erased (the vault record is erased by vault/saved-cards.ts). */
-const ERASED_BILLING = JSON.stringify({ email: null, name: null, phone: null });
-const ERASED_BILLING_STRIPE = JSON.stringify({ address: null, email: null, name: null, phone: null });
+const ERASED_BILLING = JSON.stringify(NO_BILLING_DETAILS);
+const ERASED_BILLING_STRIPE = JSON.stringify(renderBillingDetails(null));
 
 /** `data` with each of `keys` it has set to JSON null (keys it lacks stay absent). */
 const nulled = (col: string, keys: string[]) =>

@@ -37,7 +37,21 @@ const SavedPaymentMethod = Type.Object(
     id: Str,
     created: Int,
     card: Card,
-    billing_details: Type.Object({ email: NullableStr, name: NullableStr, phone: NullableStr }, { additionalProperties: false }),
+    billing_details: Type.Object(
+      {
+        email: NullableStr,
+        name: NullableStr,
+        phone: NullableStr,
+        // Absent in events written before addresses were kept.
+        address: Type.Optional(
+          Type.Union([
+            Type.Object({ city: NullableStr, country: NullableStr, line1: NullableStr, line2: NullableStr, postal_code: NullableStr, state: NullableStr }, { additionalProperties: false }),
+            Type.Null(),
+          ]),
+        ),
+      },
+      { additionalProperties: false },
+    ),
     metadata: Metadata,
   },
   { additionalProperties: false },

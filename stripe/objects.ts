@@ -1,7 +1,7 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
+import type { Attempt, BillingDetails, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
@@ -28,12 +28,20 @@ function cardDetails(a: Pick<Attempt, 'card'>) {
   };
 }
 
+/** An address as Stripe shows it: every field, null when not given. */
+const NULL_ADDRESS = { city: null, country: null, line1: null, line2: null, postal_code: null, state: null };
+
+/** Billing details as Stripe shows them: the address always an object (its fields null when none was given). */
+export function renderBillingDetails(bd: BillingDetails | null): Obj {
+  return { address: { ...NULL_ADDRESS, ...(bd?.address ?? {}) }, email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null };
+}
+
 export function renderPaymentMethod(pm: PaymentMethodRecord): Obj {
   return {
     id: pm.id,
     object: 'payment_method',
     allow_redisplay: pm.allow_redisplay ?? 'unspecified',
-    billing_details: { address: null, ...pm.billing_details },
+    billing_details: renderBillingDetails(pm.billing_details),
     card: {
       brand: pm.card.brand,
       checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'unchecked' },
@@ -78,7 +86,7 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     amount_captured: a.amount_captured,
     amount_refunded: a.amount_refunded ?? 0,
     balance_transaction: chargeBalanceTransactionId(a),
-    billing_details: { address: null, email: null, name: null, phone: null },
+    billing_details: renderBillingDetails(null),
     calculated_statement_descriptor: null,
     captured: a.captured,
     created: a.created,

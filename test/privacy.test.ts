@@ -42,7 +42,7 @@ t.test('erasure request end to end', async (t) => {
 
   const cus = await stripe.customers.create({ email: EMAIL, name: NAME, phone: PHONE, description: 'likes tea', metadata: { crm: '42' } });
   const bystander = await stripe.customers.create({ email: 'someone.else@example.com', name: 'Someone Else' });
-  const newCard = (name: string, email: string) => stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, billing_details: { name, email } });
+  const newCard = (name: string, email: string) => stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, billing_details: { name, email, address: { line1: '1 Tea Lane', city: 'Leeds', postal_code: 'LS1 1AA', country: 'GB' } } });
   const savedCard = await stripe.paymentMethods.attach((await newCard(NAME, EMAIL)).id, { customer: cus.id });
   const bystanderCard = await stripe.paymentMethods.attach((await newCard('Someone Else', 'someone.else@example.com')).id, { customer: bystander.id });
   const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'usd', customer: cus.id, receipt_email: EMAIL, payment_method: 'pm_card_visa', confirm: true });
@@ -96,6 +96,7 @@ t.test('erasure request end to end', async (t) => {
   await t.test('the customer’s saved cards lose their billing details; the cards stay', async (t) => {
     const pm = await stripe.paymentMethods.retrieve(savedCard.id);
     t.match(pm.billing_details, { name: null, email: null, phone: null }, 'no name or email on the card');
+    t.strictSame(pm.billing_details.address, { city: null, country: null, line1: null, line2: null, postal_code: null, state: null }, 'no address either');
     t.equal(pm.customer, cus.id, 'still the customer’s card');
     t.equal(pm.card?.last4, '4242');
     t.same((await stripe.customers.listPaymentMethods(cus.id)).data.map((x) => x.billing_details.name), [null], 'the customer’s list shows none either');

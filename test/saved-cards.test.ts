@@ -151,6 +151,20 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     const updated = await stripe.paymentMethods.update(pm.id, { billing_details: { name: 'Jenny Rosen', email: 'jenny@example.com' }, metadata: { label: 'work' }, card: { exp_month: 6, exp_year: 2036 } });
     t.match(updated, { id: pm.id, customer: jenny.id, billing_details: { name: 'Jenny Rosen', email: 'jenny@example.com' }, metadata: { label: 'work' }, card: { exp_month: 6, exp_year: 2036, last4: '4242' } });
     t.match(await stripe.paymentMethods.retrieve(pm.id), { card: { exp_year: 2036 }, metadata: { label: 'work' } }, 'kept');
+    // The billing address: fields sent replace the stored ones, '' clears one, '' for the address clears it.
+    t.strictSame(updated.billing_details.address, { city: null, country: null, line1: null, line2: null, postal_code: null, state: null }, 'an address with every field null when none was given, as at Stripe');
+    const addressed = await stripe.paymentMethods.update(pm.id, { billing_details: { address: { line1: '510 Townsend St', city: 'San Francisco', state: 'CA', postal_code: '94103', country: 'US' } } });
+    t.strictSame(addressed.billing_details.address, { city: 'San Francisco', country: 'US', line1: '510 Townsend St', line2: null, postal_code: '94103', state: 'CA' });
+    t.equal(addressed.billing_details.name, 'Jenny Rosen', 'the other details are kept');
+    const moved = await stripe.paymentMethods.update(pm.id, { billing_details: { address: { line1: '1 Market St', state: '' } } });
+    t.strictSame(moved.billing_details.address, { city: 'San Francisco', country: 'US', line1: '1 Market St', line2: null, postal_code: '94103', state: null }, 'merged field by field');
+    t.match(await stripe.paymentMethods.retrieve(pm.id), { billing_details: { address: { line1: '1 Market St' } } }, 'kept in the card record');
+    const listedCard = (await stripe.customers.listPaymentMethods(jenny.id)).data.find((x) => x.id === pm.id);
+    t.equal(listedCard?.billing_details.address?.line1, '1 Market St', 'the customer’s list shows it');
+    t.strictSame((await stripe.paymentMethods.update(pm.id, { billing_details: { address: '' as never } })).billing_details.address, { city: null, country: null, line1: null, line2: null, postal_code: null, state: null }, "'' clears it");
+    t.match(await fails(stripe.paymentMethods.update(pm.id, { billing_details: { address: { street: 'x' } as never } })), { statusCode: 400, code: 'parameter_unknown', param: 'billing_details[address][street]' }, 'an unknown address field is refused');
+    const created = await stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, billing_details: { address: { postal_code: '10001', country: 'US' } } });
+    t.strictSame(created.billing_details.address, { city: null, country: 'US', line1: null, line2: null, postal_code: '10001', state: null }, 'given at create');
     t.match(await stripe.paymentMethods.update(pm.id, { metadata: { label: '' } }), { metadata: {} }, "a metadata key set to '' is removed");
     t.match(await fails(stripe.paymentMethods.update(pm.id, { card: { exp_month: 13 } })), { statusCode: 402, code: 'invalid_expiry_month', param: 'card[exp_month]' });
     t.match(await fails(stripe.paymentMethods.update(pm.id, { card: { exp_year: 2001 } })), { statusCode: 402, code: 'invalid_expiry_year' });

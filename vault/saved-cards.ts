@@ -15,7 +15,7 @@ import type { CommandClient } from '../runtime/client.ts';
 import type { Ctx } from '../runtime/protocol.ts';
 import { belongsToCustomer, noSuch } from '../stripe/errors.ts';
 import { MAGIC_PAYMENT_METHODS } from './card.ts';
-import type { PaymentMethodRecord, Vault } from './vault.ts';
+import { NO_BILLING_DETAILS, type PaymentMethodRecord, type Vault } from './vault.ts';
 
 export interface SavedCardDeps {
   vault: Vault;
@@ -105,8 +105,8 @@ export async function eraseCardDetails(vault: Vault, merchantId: string, custome
     const pm = await vault.get(merchantId, id, livemode, true);
     if (!pm || pm.customer !== customerId) continue;
     const bd = pm.billing_details;
-    if (bd.email === null && bd.name === null && bd.phone === null) continue;
-    await vault.updateDetails(merchantId, id, { billing_details: { email: null, name: null, phone: null } });
+    if (bd.email === null && bd.name === null && bd.phone === null && !bd.address) continue;
+    await vault.updateDetails(merchantId, id, { billing_details: { ...NO_BILLING_DETAILS } });
   }
 }
 

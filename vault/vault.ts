@@ -13,7 +13,7 @@
 //       leaves nothing that opens the CVC either.
 import { createHmac } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { mergeMetadata, type CardSummary } from '../actors/mod.ts';
+import { mergeMetadata, type BillingAddress, type BillingDetails, type CardSummary } from '../actors/mod.ts';
 import { MAGIC_PAYMENT_METHODS, brandOf } from './card.ts';
 import { newDataKey, open, openUnder, sealUnder, unwrapDataKey, type Sealed } from './envelope.ts';
 import type { KeyRing } from './keys.ts';
@@ -27,7 +27,7 @@ export interface PaymentMethodRecord {
   created: number;
   livemode: boolean;
   card: CardSummary;
-  billing_details: { email: string | null; name: string | null; phone: string | null };
+  billing_details: BillingDetails;
   metadata: Record<string, string>;
   /** The customer it is attached to (a saved card); absent or null when none. */
   customer?: string | null;
@@ -128,6 +128,18 @@ export interface Vault {
   destroy(merchantId: string, pmId: string): Promise<void>;
 }
 
+export const ADDRESS_FIELDS = ['city', 'country', 'line1', 'line2', 'postal_code', 'state'] as const;
+
+/** A sent address (fields missing or '' are null); null when no field has a value. */
+export function addressOf(sent: Partial<Record<(typeof ADDRESS_FIELDS)[number], string | null>> | null | undefined): BillingAddress | null {
+  if (!sent) return null;
+  const a = Object.fromEntries(ADDRESS_FIELDS.map((f) => [f, sent[f] || null])) as unknown as BillingAddress;
+  return ADDRESS_FIELDS.some((f) => a[f] !== null) ? a : null;
+}
+
+/** No billing details at all (what an erasure leaves). */
+export const NO_BILLING_DETAILS: BillingDetails = { email: null, name: null, phone: null, address: null };
+
 /** What a PaymentMethod update may change. */
 export interface PaymentMethodChanges {
   billing_details?: Partial<PaymentMethodRecord['billing_details']>;
@@ -167,7 +179,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       created: 0,
       livemode: false,
       card: summary(pan, 12, MAGIC_EXP_YEAR),
-      billing_details: { email: null, name: null, phone: null },
+      billing_details: { ...NO_BILLING_DETAILS },
       metadata: {},
     };
   }
@@ -253,7 +265,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
         created: now,
         livemode,
         card: summary(card.number, card.exp_month, card.exp_year),
-        billing_details: extra.billing_details ?? { email: null, name: null, phone: null },
+        billing_details: extra.billing_details ?? { ...NO_BILLING_DETAILS },
         metadata: extra.metadata ?? {},
         ...(extra.allow_redisplay && extra.allow_redisplay !== 'unspecified' ? { allow_redisplay: extra.allow_redisplay } : {}),
         sealed,

@@ -28,12 +28,30 @@ export interface Customer {
 
 export type CustomerState = Customer | null;
 
+/** A billing address as Stripe has it; a field not given is null. */
+export interface BillingAddress {
+  city: string | null;
+  country: string | null;
+  line1: string | null;
+  line2: string | null;
+  postal_code: string | null;
+  state: string | null;
+}
+
+/** A PaymentMethod's billing details (personal data: erased with its customer). `address` is absent where it was made before addresses were kept. */
+export interface BillingDetails {
+  email: string | null;
+  name: string | null;
+  phone: string | null;
+  address?: BillingAddress | null;
+}
+
 /** A payment method as an attach or detach event carries it: its public part (no number, no CVC). */
 export interface SavedPaymentMethod {
   id: string;
   created: number;
   card: CardSummary;
-  billing_details: { email: string | null; name: string | null; phone: string | null };
+  billing_details: BillingDetails;
   metadata: Record<string, string>;
 }
 

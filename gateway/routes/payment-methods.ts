@@ -12,7 +12,7 @@ import type { Customer, Intent, SetupIntent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
-import { brandOf, cvcLengthOk, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type AllowRedisplay, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
+import { addressOf, brandOf, cvcLengthOk, type ADDRESS_FIELDS, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type AllowRedisplay, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
 import { attachCard, cardToSave, cardToSaveAfterSetup, saveCardAfterPayment as saveCard, saveCardAfterSetup as saveSetupCard, savedOf } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
@@ -142,7 +142,7 @@ export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: s
 /** A checked card (cardOf) with what a PaymentMethod carries beside it. */
 export interface CardData {
   card: VaultCard;
-  billing_details?: { email?: string; name?: string; phone?: string } | undefined;
+  billing_details?: { email?: string; name?: string; phone?: string; address?: Partial<Record<(typeof ADDRESS_FIELDS)[number], string>> } | undefined;
   metadata?: Record<string, string> | '' | undefined;
   allow_redisplay?: AllowRedisplay | undefined;
 }
@@ -166,7 +166,7 @@ export async function tokenizeCard(deps: GatewayDeps, req: FastifyRequest, p: Pr
   const made = await deps.vault.tokenize(
     p.merchant_id,
     data.card,
-    { billing_details: { email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null }, metadata: data.metadata || {}, ...(data.allow_redisplay ? { allow_redisplay: data.allow_redisplay } : {}) },
+    { billing_details: { email: bd?.email || null, name: bd?.name || null, phone: bd?.phone || null, address: addressOf(bd?.address) }, metadata: data.metadata || {}, ...(data.allow_redisplay ? { allow_redisplay: data.allow_redisplay } : {}) },
     Math.floor(Date.now() / 1000),
     p.mode === 'live',
     once,
@@ -258,7 +258,17 @@ export function registerPaymentMethods(app: FastifyInstance, deps: GatewayDeps):
         const { expMonth, expYear } = checkExpiry(b.card?.exp_month ?? pm.card.exp_month, b.card?.exp_year ?? pm.card.exp_year, now, 'card');
         const bd = b.billing_details;
         const updated = await deps.vault.updateDetails(p.merchant_id, pm.id, {
-          ...(bd ? { billing_details: { ...(bd.email !== undefined ? { email: bd.email || null } : {}), ...(bd.name !== undefined ? { name: bd.name || null } : {}), ...(bd.phone !== undefined ? { phone: bd.phone || null } : {}) } } : {}),
+          ...(bd
+            ? {
+                billing_details: {
+                  ...(bd.email !== undefined ? { email: bd.email || null } : {}),
+                  ...(bd.name !== undefined ? { name: bd.name || null } : {}),
+                  ...(bd.phone !== undefined ? { phone: bd.phone || null } : {}),
+                  // The fields sent replace the stored ones; '' clears the address.
+                  ...(bd.address !== undefined ? { address: bd.address === '' ? null : addressOf({ ...(pm.billing_details.address ?? {}), ...bd.address }) } : {}),
+                },
+              }
+            : {}),
           ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
           ...(b.card?.exp_month !== undefined ? { exp_month: expMonth } : {}),
           ...(b.card?.exp_year !== undefined ? { exp_year: expYear } : {}),
