@@ -211,3 +211,33 @@ t.test('createFanout appends one task per (event, endpoint) with derived msgIDs;
   t.same(loads, [], 'with no Stripe event, the merchant is not read');
   t.equal(published.length, 0);
 });
+
+t.test('with a first try: a commit read the first time has its deliveries tried, only those declined become tasks; a redelivered one stores them all', async (t) => {
+  const published: string[] = [];
+  const js = {
+    publish: async (_subject: string, data: string | Uint8Array) => {
+      published.push((JSON.parse(data as string) as DeliveryTask).event_type);
+      return { seq: published.length, duplicate: false };
+    },
+  } as unknown as JetStreamClient;
+  const tried: { type: string; requestId: string | null; seq: number }[] = [];
+  // The delivery takes charge.succeeded (its receipt is its business) and declines the rest.
+  const firstTry = async (task: DeliveryTask, requestId: string | null, commit: JsMsg) => {
+    tried.push({ type: task.event_type, requestId, seq: commit.seq });
+    return task.event_type === 'charge.succeeded';
+  };
+  const fanout = createFanout(js, async () => merchants.mixed, pino({ level: 'silent' }), undefined, firstTry);
+  const msg = (c: Commit, seq: number, deliveryCount: number) => ({ data: encodeCommit(c), seq, info: { timestampNanos: 1e18, deliveryCount } }) as unknown as JsMsg;
+
+  // given a commit read the first time, when fanned out, then both deliveries are tried and only the declined one is stored
+  t.same(await fanout(msg(succeeded, 2, 1)), { kind: 'ack' });
+  t.same(tried.map((x) => [x.type, x.requestId, x.seq]), [['charge.succeeded', 'req_1', 2], ['payment_intent.succeeded', 'req_1', 2]]);
+  t.same(published, ['payment_intent.succeeded'], 'a task for the delivery it declined only');
+
+  // given the same commit redelivered, then nothing is tried inline: every delivery is stored as a task
+  tried.length = 0;
+  published.length = 0;
+  t.same(await fanout(msg(succeeded, 2, 2)), { kind: 'ack' });
+  t.equal(tried.length, 0, 'no inline try');
+  t.same(published.sort(), ['charge.succeeded', 'payment_intent.succeeded']);
+});
