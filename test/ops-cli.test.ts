@@ -21,13 +21,22 @@ t.test('ops streams, consumers, partitions, intent, merchant against a live stac
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'paynats-ops-'));
   t.teardown(() => fs.rm(dataDir, { recursive: true, force: true }));
   const env = { ...process.env, NATS_URL: stack.nats.url, GATEWAY_URL: stack.url, ADMIN_TOKEN: stack.adminToken, DATA_DIR: dataDir, PARTITIONS: '4' };
+  // At most three CLI processes at once: ten node starts side by side on a loaded 2-core machine
+  // took longer than the timeout in one CI run (every one of them killed).
+  let running = 0;
+  const waiting: (() => void)[] = [];
   const ops = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    while (running >= 3) await new Promise<void>((r) => waiting.push(r));
+    running++;
     try {
-      const r = await exec(TSX, ['ops/cli.ts', ...args], { env, timeout: 60_000, maxBuffer: 16 << 20 });
+      const r = await exec(TSX, ['ops/cli.ts', ...args], { env, timeout: 120_000, maxBuffer: 16 << 20 });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
       return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    } finally {
+      running--;
+      waiting.shift()?.();
     }
   };
   const json = async <T>(...args: string[]): Promise<T> => {
