@@ -17,6 +17,7 @@ import { requestId } from './ids.ts';
 import { registerAdmin } from './routes/admin.ts';
 import { registerIntents } from './routes/payment-intents.ts';
 import { registerPaymentMethods } from './routes/payment-methods.ts';
+import { registerTokens } from './routes/tokens.ts';
 import { registerCustomers } from './routes/customers.ts';
 import { registerAccount } from './routes/account.ts';
 import { registerBalance } from './routes/balance.ts';
@@ -210,6 +211,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerAdmin(app, deps);
   registerIntents(app, deps);
   registerPaymentMethods(app, deps);
+  registerTokens(app, deps);
   registerCharges(app, deps);
   registerRefunds(app, deps);
   registerCustomers(app, deps);

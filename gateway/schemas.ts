@@ -226,6 +226,32 @@ export const CreatePaymentMethodBody = Type.Object(
 );
 export type CreatePaymentMethodBody = Static<typeof CreatePaymentMethodBody>;
 
+/** Stripe's card token (POST /v1/tokens): a card with its holder's name and address (Stripe.js createToken, the Charges API's `source`). */
+export const CreateTokenBody = Type.Object(
+  {
+    card: Type.Object(
+      {
+        number: Type.String({ maxLength: 23 }),
+        exp_month: Type.Integer(),
+        exp_year: Type.Integer(),
+        cvc: Type.Optional(Type.String({ maxLength: 4 })),
+        name: OptStr,
+        address_line1: OptStr,
+        address_line2: OptStr,
+        address_city: OptStr,
+        address_state: OptStr,
+        address_zip: OptStr,
+        address_country: OptStr,
+        currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
+      },
+      opts,
+    ),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateTokenBody = Static<typeof CreateTokenBody>;
+
 /** The seed's intent API (JSON). */
 export const IntendBody = Type.Object(
   {

@@ -36,6 +36,48 @@ export function renderBillingDetails(bd: BillingDetails | null): Obj {
   return { address: { ...NULL_ADDRESS, ...(bd?.address ?? {}) }, email: bd?.email ?? null, name: bd?.name ?? null, phone: bd?.phone ?? null };
 }
 
+/** A Card object's brand as Stripe spells it (a PaymentMethod's card uses the lower-case network name). */
+const CARD_BRANDS: Record<string, string> = { visa: 'Visa', mastercard: 'MasterCard', amex: 'American Express', discover: 'Discover', jcb: 'JCB', diners: 'Diners Club', unionpay: 'UnionPay' };
+
+/** A card token (POST /v1/tokens) as Stripe shows it, with its Card object (`card_` + the token's suffix). */
+export function renderToken(t: PaymentMethodRecord, clientIp: string | null): Obj {
+  const a = t.billing_details.address ?? null;
+  return {
+    id: t.id,
+    object: 'token',
+    card: {
+      id: `card_${t.id.slice('tok_'.length)}`,
+      object: 'card',
+      address_city: a?.city ?? null,
+      address_country: a?.country ?? null,
+      address_line1: a?.line1 ?? null,
+      address_line1_check: a?.line1 ? 'unchecked' : null,
+      address_line2: a?.line2 ?? null,
+      address_state: a?.state ?? null,
+      address_zip: a?.postal_code ?? null,
+      address_zip_check: a?.postal_code ? 'unchecked' : null,
+      brand: CARD_BRANDS[t.card.brand] ?? 'Unknown',
+      country: t.card.country,
+      cvc_check: 'unchecked',
+      dynamic_last4: null,
+      exp_month: t.card.exp_month,
+      exp_year: t.card.exp_year,
+      fingerprint: t.card.fingerprint,
+      funding: t.card.funding,
+      last4: t.card.last4,
+      metadata: {},
+      name: t.billing_details.name,
+      tokenization_method: null,
+      wallet: null,
+    },
+    client_ip: clientIp,
+    created: t.created,
+    livemode: t.livemode,
+    type: 'card',
+    used: t.used_by !== undefined,
+  };
+}
+
 export function renderPaymentMethod(pm: PaymentMethodRecord): Obj {
   return {
     id: pm.id,

@@ -42,7 +42,12 @@ export interface PaymentMethodRecord {
   idempotency?: { fingerprint: string; request_id: string | null };
   /** Stripe's allow_redisplay: whether a checkout may show the saved card again (absent: unspecified). */
   allow_redisplay?: AllowRedisplay;
+  /** A card token (tok_…, POST /v1/tokens): the PaymentMethod its one use made. */
+  used_by?: string;
 }
+
+/** A card token's use: the PaymentMethod it became, or why it did not. */
+export type TokenUse = Tokenized | { kind: 'used' } | { kind: 'missing' };
 
 export type AllowRedisplay = 'always' | 'limited' | 'unspecified';
 
@@ -102,7 +107,25 @@ export interface Vault {
     now: number,
     livemode: boolean,
     once?: TokenizeOnce,
+    /** `tok`: a card token (POST /v1/tokens), not a PaymentMethod: only getToken and useToken read it. */
+    prefix?: 'pm' | 'tok',
   ): Promise<Tokenized>;
+  /** A card token of this merchant and mode (its public part), used or not. */
+  getToken(merchantId: string, tokenId: string, livemode: boolean): Promise<PaymentMethodRecord | null>;
+  /**
+   * A card token's one use: its card becomes a PaymentMethod (sealed afresh under the new id; the
+   * number is never outside the vault), with the token's billing details under `extra`'s. A token
+   * already used by another PaymentMethod is refused; under an Idempotency-Key (`once`) a repeat gets
+   * the PaymentMethod its first use made.
+   */
+  useToken(
+    merchantId: string,
+    tokenId: string,
+    livemode: boolean,
+    extra: { billing_details?: Partial<PaymentMethodRecord['billing_details']>; metadata?: Record<string, string>; allow_redisplay?: AllowRedisplay },
+    now: number,
+    once?: TokenizeOnce,
+  ): Promise<TokenUse>;
   /**
    * The public record, if it belongs to this merchant and mode (magic test methods belong to every
    * merchant's test mode). `fresh`: read from the bucket, not from this process's few-second cache
@@ -244,9 +267,9 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
     throw lastErr instanceof Error ? lastErr : new Error('the card record kept changing');
   }
 
-  return {
-    async tokenize(merchantId, card, extra, now, livemode, once) {
-      const id = once ? once.id : `pm_${randomHex(12)}`;
+  const vault: Vault = {
+    async tokenize(merchantId, card, extra, now, livemode, once, prefix = 'pm') {
+      const id = once ? once.id : `${prefix}_${randomHex(12)}`;
       const k = key(merchantId, id);
       const secret: CardSecret = { number: card.number };
       const aad = `${merchantId}/${id}`;
@@ -289,10 +312,35 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       return { kind: 'created', pm: publicRecord(rec) };
     },
     async get(merchantId, pmId, livemode, fresh = false) {
+      if (pmId.startsWith('tok_')) return null; // a card token is not a PaymentMethod
       const m = livemode ? null : magic(merchantId, pmId);
       if (m) return m;
       const rec = await load(merchantId, pmId, fresh);
       return rec && (rec.livemode ?? false) === livemode ? publicRecord(rec) : null;
+    },
+    async getToken(merchantId, tokenId, livemode) {
+      if (!tokenId.startsWith('tok_')) return null;
+      const rec = await load(merchantId, tokenId, true);
+      return rec && (rec.livemode ?? false) === livemode ? publicRecord(rec) : null;
+    },
+    async useToken(merchantId, tokenId, livemode, extra, now, once) {
+      const tok = tokenId.startsWith('tok_') ? await load(merchantId, tokenId, true) : null;
+      if (!tok || (tok.livemode ?? false) !== livemode) return { kind: 'missing' };
+      // A keyed repeat of the request that used it: the PaymentMethod it made answers again.
+      if (tok.used_by && tok.used_by !== once?.id) return { kind: 'used' };
+      const secret = await vault.reveal(merchantId, tokenId);
+      const card: CardInput = { number: secret.number, exp_month: tok.card.exp_month, exp_year: tok.card.exp_year, ...(secret.cvc ? { cvc: secret.cvc } : {}) };
+      const billing = { ...tok.billing_details, ...extra.billing_details };
+      const made = await vault.tokenize(merchantId, card, { ...extra, billing_details: billing }, now, livemode, once);
+      if (made.kind === 'mismatch') return made;
+      // Marked used by compare-and-set: of two uses at once, the one that marks it first keeps its PaymentMethod.
+      const mark = await change<'used'>(merchantId, tokenId, (r) => (r.used_by && r.used_by !== made.pm.id ? { keep: 'used' } : { next: { ...r, used_by: made.pm.id } }));
+      if (mark === 'used' || mark === null) {
+        if (made.kind === 'created') await vault.destroy(merchantId, made.pm.id);
+        return { kind: 'used' };
+      }
+      await vault.forgetCvc(merchantId, tokenId);
+      return made;
     },
     async setCustomer(merchantId, pmId, customer, from, savedBy) {
       type Answer = { kind: 'set'; pm: PaymentMethodRecord } | { kind: 'conflict'; current: string | null };
@@ -359,6 +407,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       }
     },
   };
+  return vault;
 }
 
 /** What callers see: the record without its sealed part, a copy of its own (the stored one may be cached). */

@@ -119,11 +119,13 @@ function checkExpiry(expMonth: number, year: number, now: number, prefix: string
  * The card a request gives (`prefix`: where it sits, `card` or `payment_method_data[card]`): its number,
  * expiry and CVC checked as Stripe checks them, or a Stripe test token (test mode only).
  */
-export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: string): VaultCard {
+export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: string): VaultCard | TokenRef {
   if (c.token !== undefined) {
     const given = (['number', 'exp_month', 'exp_year', 'cvc'] as const).find((k) => c[k] !== undefined);
     if (given) throw onlyOneOf(`${prefix}[token]`, `${prefix}[${given}]`, `${prefix}[token]`);
     const number = livemode ? undefined : TEST_TOKENS[c.token];
+    // A token made by POST /v1/tokens: looked up (and used) in the vault when the PaymentMethod is made.
+    if (!number && /^tok_[0-9a-f]{24}$/.test(c.token)) return { token: c.token, param: `${prefix}[token]` };
     if (!number) throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such token: '${c.token}'`, `${prefix}[token]`);
     // A test token's card expires a year from now, as Stripe's do.
     const d = new Date(now * 1000);
@@ -139,9 +141,15 @@ export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: s
   return { number, exp_month: expMonth, exp_year: expYear, ...(c.cvc ? { cvc: c.cvc } : {}) };
 }
 
+/** A card token of POST /v1/tokens given as `card[token]`: used (once) when the PaymentMethod is made. `param`: where it was given. */
+export interface TokenRef {
+  token: string;
+  param: string;
+}
+
 /** A checked card (cardOf) with what a PaymentMethod carries beside it. */
 export interface CardData {
-  card: VaultCard;
+  card: VaultCard | TokenRef;
   billing_details?: { email?: string; name?: string; phone?: string; address?: Partial<Record<(typeof ADDRESS_FIELDS)[number], string>> } | undefined;
   metadata?: Record<string, string> | '' | undefined;
   allow_redisplay?: AllowRedisplay | undefined;
@@ -163,14 +171,19 @@ export function cardOfData(b: { payment_method?: string | undefined; payment_met
 export async function tokenizeCard(deps: GatewayDeps, req: FastifyRequest, p: Principal, data: CardData, idem: CommandIdem | undefined, route: string): Promise<PaymentMethodRecord> {
   const bd = data.billing_details;
   const once = idem ? { id: derivedId('pm', commandId(scopeOf(p), route, idem.key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId } : undefined;
-  const made = await deps.vault.tokenize(
-    p.merchant_id,
-    data.card,
-    { billing_details: { email: bd?.email || null, name: bd?.name || null, phone: bd?.phone || null, address: addressOf(bd?.address) }, metadata: data.metadata || {}, ...(data.allow_redisplay ? { allow_redisplay: data.allow_redisplay } : {}) },
-    Math.floor(Date.now() / 1000),
-    p.mode === 'live',
-    once,
-  );
+  const now = Math.floor(Date.now() / 1000);
+  const extra = { metadata: data.metadata || {}, ...(data.allow_redisplay ? { allow_redisplay: data.allow_redisplay } : {}) };
+  const card = data.card;
+  let made;
+  if ('token' in card) {
+    // The token's own billing details (its card's name and address), under those the request gives.
+    const given = bd ? { ...(bd.email ? { email: bd.email } : {}), ...(bd.name ? { name: bd.name } : {}), ...(bd.phone ? { phone: bd.phone } : {}), ...(bd.address ? { address: addressOf(bd.address) } : {}) } : {};
+    made = await deps.vault.useToken(p.merchant_id, card.token, p.mode === 'live', { ...extra, billing_details: given }, now, once);
+    if (made.kind === 'missing') throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such token: '${card.token}'`, card.param);
+    if (made.kind === 'used') throw new ApiError(400, 'invalid_request_error', 'token_already_used', `You cannot use a Stripe token more than once: ${card.token}.`, card.param);
+  } else {
+    made = await deps.vault.tokenize(p.merchant_id, card, { ...extra, billing_details: { email: bd?.email || null, name: bd?.name || null, phone: bd?.phone || null, address: addressOf(bd?.address) } }, now, p.mode === 'live', once);
+  }
   if (made.kind === 'mismatch') throw mismatch(idem!.key);
   if (idem && made.kind === 'replayed') idem.trace.replayed ??= { request_id: made.requestId };
   else if (idem) idem.trace.fresh = true;
