@@ -246,6 +246,14 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     commit_seq: task.commit_seq,
   });
 
+  /** The delivery to the dead-letter subject, with its payload and every try (kept for a replay). */
+  async function deadLetter(task: DeliveryTask, state: TryState, reason: NonNullable<DeadLetter['reason']>, lastError: string | null, at: number, reqId: string | null): Promise<Outcome> {
+    const dead: DeadLetter = { ...aboutOf(task), attempts: state.n, last_error: lastError, at, payload: task.payload, livemode: task.livemode ?? false, history: state.h, reason, request_id: reqId };
+    await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
+    metrics.deliveries.inc({ outcome: 'dead' });
+    return { kind: 'ack' };
+  }
+
   /**
    * After a POST: counts the try, stores its receipt (and the dead letter when it was the last),
    * keeps the endpoint's health. `carrier` is the message whose processing made the try (a task, or
@@ -282,22 +290,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     metrics.failures.inc({ reason: metrics.failureReason(r.status, r.error) });
     log.warn({ delivery: task.id, url: task.url, try: tryNo, error: r.error }, 'webhook delivery failed');
     await failing(task).catch((err: unknown) => log.warn({ err }, 'endpoint health not recorded'));
-    if (last) {
-      const dead: DeadLetter = {
-        ...about,
-        attempts: tryNo,
-        last_error: r.error,
-        at,
-        payload: task.payload,
-        livemode: task.livemode ?? false,
-        history: state.h,
-        reason: 'exhausted',
-        request_id: reqId,
-      };
-      await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
-      metrics.deliveries.inc({ outcome: 'dead' });
-      return { kind: 'ack' };
-    }
+    if (last) return deadLetter(task, state, 'exhausted', r.error, at, reqId);
     metrics.deliveries.inc({ outcome: 'failed' });
     metrics.retries.inc();
     return { kind: 'nak', delayMs: delay, reason: r.error ?? 'failed' };
@@ -375,20 +368,7 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
       // Disabled (by the merchant, or by us for failing): no more POSTs; what is owed waits in the
       // dead-letter subject for a replay once the endpoint is fixed.
       const state = first ? { n: 0, h: [] } : await opts.tries.get(task.id).then((e) => (e && e.operation === 'PUT' ? parseTries(e.string()) : { n: 0, h: [] }));
-      const dead: DeadLetter = {
-        ...aboutOf(task),
-        attempts: state.n,
-        last_error: 'endpoint disabled',
-        at: Math.floor(Date.now() / 1000),
-        payload: task.payload,
-        livemode: task.livemode ?? false,
-        history: state.h,
-        reason: 'endpoint_disabled',
-        request_id: reqId,
-      };
-      await appendCommitless(js, subjects.webhookDlq(task.merchant_id), dead, `${task.id}:dead`, reqId);
-      metrics.deliveries.inc({ outcome: 'dead' });
-      return { kind: 'ack' };
+      return deadLetter(task, state, 'endpoint_disabled', 'endpoint disabled', Math.floor(Date.now() / 1000), reqId);
     }
     const { r, durationMs } = await postCounted(task, ep, m, reqId);
     return settle(task, first, r, durationMs, reqId, m);
