@@ -214,9 +214,12 @@ t.test('createFanout appends one task per (event, endpoint) with derived msgIDs;
 
 t.test('with a first try: a commit read the first time has its deliveries tried, only those declined become tasks; a redelivered one stores them all', async (t) => {
   const published: string[] = [];
+  const triedMarks: (number | undefined)[] = [];
   const js = {
     publish: async (_subject: string, data: string | Uint8Array) => {
-      published.push((JSON.parse(data as string) as DeliveryTask).event_type);
+      const task = JSON.parse(data as string) as DeliveryTask;
+      published.push(task.event_type);
+      triedMarks.push(task.tried);
       return { seq: published.length, duplicate: false };
     },
   } as unknown as JetStreamClient;
@@ -233,6 +236,8 @@ t.test('with a first try: a commit read the first time has its deliveries tried,
   t.same(await fanout(msg(succeeded, 2, 1)), { kind: 'ack' });
   t.same(tried.map((x) => [x.type, x.requestId, x.seq]), [['charge.succeeded', 'req_1', 2], ['payment_intent.succeeded', 'req_1', 2]]);
   t.same(published, ['payment_intent.succeeded'], 'a task for the delivery it declined only');
+  t.same(triedMarks, [undefined], 'a plain task: its first POST is try 1');
+  triedMarks.length = 0;
 
   // given the same commit redelivered, then nothing is tried inline: every delivery is stored as a task
   tried.length = 0;
@@ -240,4 +245,5 @@ t.test('with a first try: a commit read the first time has its deliveries tried,
   t.same(await fanout(msg(succeeded, 2, 2)), { kind: 'ack' });
   t.equal(tried.length, 0, 'no inline try');
   t.same(published.sort(), ['charge.succeeded', 'payment_intent.succeeded']);
+  t.same(triedMarks, [0, 0], 'each says a try may have been made: the worker counts on from the recorded tries');
 });

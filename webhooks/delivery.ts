@@ -315,7 +315,8 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
    * redelivered commit goes the task way. A failed try stores, besides its receipt, the task of the
    * retries (`tried: 1`, held until its backoff is over). Declined (false: store a task as before)
    * when the endpoint is busy, failing, slow, disabled or gone, or when `inlineMax` tries are
-   * running already, so a slow endpoint holds at most one fan-out slot per SLOW_FOR_MS.
+   * running already: a slow endpoint holds at most `perEndpoint` fan-out slots, until the first of
+   * those tries ends and sends its deliveries through tasks for SLOW_FOR_MS.
    */
   async function firstTry(task: DeliveryTask, reqId: string | null, carrier: JsMsg): Promise<boolean> {
     const key = healthKey(task);
@@ -362,8 +363,9 @@ export function createDelivery(js: JetStreamClient, opts: DeliveryOptions, log: 
     }
     const ep = await opts.endpointFor(task.merchant_id, task.endpoint_id);
     if (!ep) return { kind: 'term', reason: `no endpoint ${task.endpoint_id}` };
-    // The task of an inline first try's retries: that try is counted already.
-    const first = m.info.deliveryCount === 1 && !task.tried;
+    // The task of an inline first try's retries (`tried: 1`), or of a commit read again that may have
+    // had one (`tried: 0`): the count goes on from what was recorded, so no try number is used twice.
+    const first = m.info.deliveryCount === 1 && task.tried === undefined;
     if (!ep.enabled) {
       // Disabled (by the merchant, or by us for failing): no more POSTs; what is owed waits in the
       // dead-letter subject for a replay once the endpoint is fixed.

@@ -127,8 +127,11 @@ export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => 
     const tasks = tasksForPending(events, commit.merchant_id, endpointsCached(merchant), seq, Math.floor(Date.now() / 1000));
     // Together (each task has its own msgID: a redelivered commit owes nothing twice); acked once every
     // delivery is either tried (its receipt stored) or stored as a task.
-    const inline = firstTry && m.info.deliveryCount === 1 ? firstTry : null;
-    const store = (t: DeliveryTask) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), t, t.id, commit.request_id);
+    // A commit read again may have had its deliveries tried inline already (by any process on this
+    // durable): its tasks say so (`tried: 0`), and their tries are counted on from what was recorded.
+    const again = (m.info.deliveryCount ?? 1) > 1;
+    const inline = firstTry && !again ? firstTry : null;
+    const store = (t: DeliveryTask) => appendCommitless(js, subjects.webhookDeliver(t.merchant_id), again ? { ...t, tried: 0 } : t, t.id, commit.request_id);
     await Promise.all(tasks.map(async (t) => ((inline && (await inline(t, commit.request_id, m))) || (await store(t)))));
     if (tasks.length) log.debug({ seq, tasks: tasks.length }, 'webhook tasks');
     return { kind: 'ack' };

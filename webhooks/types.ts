@@ -20,7 +20,11 @@ export interface DeliveryTask {
   livemode?: boolean;
   /** A resend (POST /v1/events/:id/retry) or DLQ replay: the delivery this one repeats. */
   repeat_of?: string;
-  /** Tries made before this task was stored: the fan-out's inline first try (webhooks/delivery.ts firstTry). */
+  /**
+   * Tries made before this task was stored: 1 after the fan-out's failed inline first try
+   * (webhooks/delivery.ts firstTry); 0 from a commit read again, which may have had one. Either
+   * way the worker counts on from the recorded tries instead of calling its first POST try 1.
+   */
   tried?: number;
   /** Not to be tried before this time (Unix ms): the inline first try's backoff. */
   not_before?: number;
