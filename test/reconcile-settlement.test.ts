@@ -239,7 +239,8 @@ t.test('stuck attempts: listed by the admin API, settled by the sweep when no co
   t.equal(pi.status, 'processing');
   const stuck = await eventually(async () => {
     const r = await admin<{ data: { id: string; status: string; intent_id: string; age_ms: number }[] }>('GET', '/admin/reconciliation/stuck');
-    return r.data.length ? r.data : null;
+    // The projection may still show the attempt's start (pending) for a moment on a loaded machine.
+    return r.data.some((x) => x.status === 'in_doubt') ? r.data : null;
   }, 20_000, 200);
   t.match(stuck, [{ id: pi.latest_charge, status: 'in_doubt', intent_id: pi.id }]);
   await new Promise((r) => setTimeout(r, 600)); // past stuck + deadline
