@@ -1,5 +1,6 @@
 // The yearly archive of the database: intents in a terminal state (succeeded, canceled, no refund
-// pending) with their attempts, and finished webhook deliveries (delivered, dead), older than
+// pending) with their attempts, SetupIntents that succeeded or were canceled, and finished webhook
+// deliveries (delivered, dead), older than
 // ARCHIVE_DB_AFTER_S, are written to the `db` chain (same chunk and manifest format) and then, in
 // one transaction, indexed in archived_objects and removed from the hot tables.
 //
@@ -19,7 +20,7 @@ import type { ArchiveStore } from './store.ts';
 
 export const DB_CHAIN = 'db';
 
-export type ArchivedKind = 'payment_intent' | 'payment_attempt' | 'webhook_delivery';
+export type ArchivedKind = 'payment_intent' | 'payment_attempt' | 'setup_intent' | 'webhook_delivery';
 
 export interface ArchivedObjectsTable {
   id: string;
@@ -33,7 +34,7 @@ export type ArchiveDatabase = Database & { archived_objects: ArchivedObjectsTabl
 
 /** One line of a db chunk: a hot-table row as it was (dates as ISO strings). */
 export interface DbRecord {
-  table: 'payment_intents' | 'payment_attempts' | 'webhook_deliveries';
+  table: 'payment_intents' | 'payment_attempts' | 'setup_intents' | 'webhook_deliveries';
   id: string;
   merchant_id: string;
   row: Record<string, unknown>;
@@ -42,6 +43,7 @@ export interface DbRecord {
 const KIND: Record<DbRecord['table'], ArchivedKind> = {
   payment_intents: 'payment_intent',
   payment_attempts: 'payment_attempt',
+  setup_intents: 'setup_intent',
   webhook_deliveries: 'webhook_delivery',
 };
 
@@ -81,7 +83,7 @@ export async function commitChunk(db: Kysely<Database>, m: Manifest, records: re
     for (let i = 0; i < index.length; i += 1_000) {
       await trx.insertInto('archived_objects').values(index.slice(i, i + 1_000)).onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ chunk_index: eb.ref('excluded.chunk_index') }))).execute();
     }
-    for (const table of ['payment_attempts', 'payment_intents', 'webhook_deliveries'] as const) {
+    for (const table of ['payment_attempts', 'payment_intents', 'setup_intents', 'webhook_deliveries'] as const) {
       const ids = records.filter((r) => r.table === table).map((r) => r.id);
       for (let i = 0; i < ids.length; i += 1_000) await trx.deleteFrom(table).where('id', 'in', ids.slice(i, i + 1_000)).execute();
     }
@@ -102,6 +104,17 @@ async function dueRows(db: Kysely<Database>, cutoff: Date, batch: number): Promi
     .execute();
   const ids = intents.map((i) => i.id);
   const attempts = ids.length ? await db.selectFrom('payment_attempts').selectAll().where('intent_id', 'in', ids).orderBy('intent_id').orderBy('seq_no').execute() : [];
+  // A SetupIntent's row has no update time: one created before the cutoff and finished (a SetupIntent
+  // lives minutes, not months) has not changed since.
+  const setups = await db
+    .selectFrom('setup_intents')
+    .selectAll()
+    .where('status', 'in', ['succeeded', 'canceled'])
+    .where('created_at', '<', cutoff)
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(batch)
+    .execute();
   const deliveries = await db
     .selectFrom('webhook_deliveries')
     .selectAll()
@@ -113,6 +126,7 @@ async function dueRows(db: Kysely<Database>, cutoff: Date, batch: number): Promi
   return [
     ...intents.map((r): DbRecord => ({ table: 'payment_intents', id: r.id, merchant_id: r.merchant_id, row: plain(r) })),
     ...attempts.map((r): DbRecord => ({ table: 'payment_attempts', id: r.id, merchant_id: r.merchant_id, row: plain(r) })),
+    ...setups.map((r): DbRecord => ({ table: 'setup_intents', id: r.id, merchant_id: r.merchant_id, row: plain(r) })),
     ...deliveries.map((r): DbRecord => ({ table: 'webhook_deliveries', id: r.id, merchant_id: r.merchant_id, row: plain(r) })),
   ];
 }
@@ -150,14 +164,17 @@ export function dbManifest(prev: Manifest | null, records: readonly DbRecord[], 
 /** Drops the snapshots of the intents among `records` (they left the hot path). */
 async function purgeSnapshots(o: DbArchiveOptions, records: readonly DbRecord[]): Promise<void> {
   if (!o.snapshots) return;
-  for (const r of records) if (r.table === 'payment_intents') await o.snapshots.purge(snapshotKey(subjects.intent(r.merchant_id, r.id)));
+  for (const r of records) {
+    if (r.table === 'payment_intents') await o.snapshots.purge(snapshotKey(subjects.intent(r.merchant_id, r.id)));
+    if (r.table === 'setup_intents') await o.snapshots.purge(snapshotKey(subjects.setupIntent(r.merchant_id, r.id)));
+  }
 }
 
 /** Moves every due row to the archive, a chunk at a time. */
 export async function archiveDatabase(o: DbArchiveOptions): Promise<DbArchiveResult> {
   const cutoff = new Date(o.now.getTime() - o.olderThanS * 1000);
   const batch = o.batch ?? 2_000;
-  const rows: DbArchiveResult['rows'] = { payment_intents: 0, payment_attempts: 0, webhook_deliveries: 0 };
+  const rows: DbArchiveResult['rows'] = { payment_intents: 0, payment_attempts: 0, setup_intents: 0, webhook_deliveries: 0 };
   let head = await chainHead(o.store, DB_CHAIN);
   let recovered = false;
   if (head) {

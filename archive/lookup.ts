@@ -3,7 +3,7 @@
 // read and unzipped, a few kept in memory). An intent read from the archive is marked, so the HTTP
 // layer can say so (header `Paynats-Archived`) while the body keeps Stripe's PaymentIntent shape.
 import type { Kysely } from 'kysely';
-import type { Intent } from '../actors/mod.ts';
+import type { Intent, SetupIntent } from '../actors/mod.ts';
 import type { Database } from '../storage/mod.ts';
 import { readChain, readChunk } from './chain.ts';
 import { archivedEntry, DB_CHAIN, type DbRecord } from './db-archive.ts';
@@ -68,22 +68,29 @@ export function createArchiveReader(db: Kysely<Database>, store: ArchiveStore, p
 }
 
 /**
- * readIntent for the gateway: the stream first (the truth), else the projection's snapshot (the
- * commits aged out of the stream), else the archive (the row left the hot tables).
+ * A read for the gateway of an aggregate whose rows the yearly archive moves (`table`): the stream
+ * first (the truth, or its snapshot once the commits aged out), else the projection's row, else the
+ * archive (the row left the hot tables; marked).
  */
-export function readIntentWithArchive(
-  readFromStream: (merchantId: string, intentId: string) => Promise<Intent | null>,
+function readWithArchive<S extends object>(
+  table: 'payment_intents' | 'setup_intents',
+  readFromStream: (merchantId: string, id: string) => Promise<S | null>,
   db: Kysely<Database>,
   reader: ArchiveReader,
-): (merchantId: string, intentId: string) => Promise<Intent | null> {
-  return async (merchantId, intentId) => {
-    const live = await readFromStream(merchantId, intentId);
+): (merchantId: string, id: string) => Promise<S | null> {
+  return async (merchantId, id) => {
+    const live = await readFromStream(merchantId, id);
     if (live) return live;
-    const hot = await db.selectFrom('payment_intents').select('state').where('id', '=', intentId).where('merchant_id', '=', merchantId).executeTakeFirst();
-    if (hot) return hot.state;
-    const a = await reader.row(intentId);
-    if (!a || a.record.table !== 'payment_intents' || a.record.merchant_id !== merchantId) return null;
-    const state = a.record.row.state as Intent;
-    return mark(state, a.from);
+    const hot = await db.selectFrom(table).select('state').where('id', '=', id).where('merchant_id', '=', merchantId).executeTakeFirst();
+    if (hot) return hot.state as S;
+    const a = await reader.row(id);
+    if (!a || a.record.table !== table || a.record.merchant_id !== merchantId) return null;
+    return mark(a.record.row.state as S, a.from);
   };
 }
+
+export const readIntentWithArchive = (readFromStream: (merchantId: string, id: string) => Promise<Intent | null>, db: Kysely<Database>, reader: ArchiveReader) =>
+  readWithArchive<Intent>('payment_intents', readFromStream, db, reader);
+
+export const readSetupIntentWithArchive = (readFromStream: (merchantId: string, id: string) => Promise<SetupIntent | null>, db: Kysely<Database>, reader: ArchiveReader) =>
+  readWithArchive<SetupIntent>('setup_intents', readFromStream, db, reader);

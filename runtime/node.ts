@@ -39,7 +39,7 @@ import { createMerchantSecurity } from '../gateway/merchant-security.ts';
 import { createRateLimiter } from '../gateway/rate-limit.ts';
 import { createEncryptionKeys } from '../gateway/jwe.ts';
 import { loadKeyRingFromKv } from '../vault/kek.ts';
-import { createArchiveReader, openArchive, readIntentWithArchive, startArchiveRole, type ArchiveRole } from '../archive/mod.ts';
+import { createArchiveReader, openArchive, readIntentWithArchive, readSetupIntentWithArchive, startArchiveRole, type ArchiveRole } from '../archive/mod.ts';
 
 export interface RunningNode {
   url: string | null;
@@ -186,6 +186,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   if (roles.has('gateway') && database) {
     const db = database.db;
     const archived = await openArchive(config, nc, ring);
+    const archiveReader = createArchiveReader(db, archived.store, archived.privacy);
     const payIndex = createPayIndex(await kvm.open(buckets.index));
     const securityKv = await kvm.open(buckets.security);
     const settings = createMerchantSecurity(securityKv);
@@ -217,7 +218,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       idempotency,
       vault,
       ring,
-      readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, createArchiveReader(db, archived.store, archived.privacy)),
+      readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, archiveReader),
       readMerchant,
       listIntents: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>
@@ -232,7 +233,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         }),
         ),
       readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,
-      readSetupIntent: async (merchantId, id) => (await store.readLast<SetupIntent>(subjects.setupIntent(merchantId, id))).state,
+      readSetupIntent: readSetupIntentWithArchive(async (merchantId, id) => (await store.readLast<SetupIntent>(subjects.setupIntent(merchantId, id))).state, db, archiveReader),
       listSetupIntents: (o) => ryw.after(o.merchantId, () => listSetupIntents(db, o)),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>

@@ -55,6 +55,13 @@ t.test('events age out; archives keep the whole story', async (t) => {
   const ids = [paid.id, retried.id, canceled.id, open.id];
   const before = new Map<string, unknown>();
   for (const id of ids) before.set(id, await stripe.paymentIntents.retrieve(id));
+  // SetupIntents: one succeeded, one canceled (both move with the yearly archive), one open (stays).
+  const setupDone = await stripe.setupIntents.create({ customer: customer.id, payment_method: 'pm_card_visa', confirm: true });
+  t.equal(setupDone.status, 'succeeded');
+  const setupCanceled = await stripe.setupIntents.cancel((await stripe.setupIntents.create({})).id);
+  const setupOpen = await stripe.setupIntents.create({ metadata: { stays: 'yes' } });
+  const setupsBefore = new Map<string, unknown>();
+  for (const id of [setupDone.id, setupCanceled.id, setupOpen.id]) setupsBefore.set(id, await stripe.setupIntents.retrieve(id));
 
   const nc = await connect({ servers: stack.nats.url });
   t.teardown(() => nc.close());
@@ -115,6 +122,13 @@ t.test('events age out; archives keep the whole story', async (t) => {
   t.equal(moved.rows.payment_attempts, 3);
   t.ok(moved.rows.webhook_deliveries >= 8);
   const snaps = await new Kvm(nc).open('pay_snapshots');
+  t.equal(moved.rows.setup_intents, 2, 'the succeeded and the canceled SetupIntent move; the open one stays');
+  t.same((await live.selectFrom('setup_intents').select('id').execute()).map((r) => r.id), [setupOpen.id]);
+  t.equal((await snaps.get(`pay.evt.setup_intent.${m.merchant_id}.${setupDone.id}`))?.operation, 'PURGE', 'a moved SetupIntent\'s snapshot is purged');
+  for (const id of [setupDone.id, setupCanceled.id, setupOpen.id]) {
+    t.same(await stripe.setupIntents.retrieve(id), setupsBefore.get(id), `${id}: the same SetupIntent, from the archive when it moved`);
+  }
+  t.match(await (await fetch(`${stack.url}/metrics`)).text(), /paynats_archive_lookups_total\{kind="setup_intent"\} [1-9]/, 'read from the archive');
   t.equal((await snaps.get(`pay.evt.intent.${m.merchant_id}.${paid.id}`))?.operation, 'PURGE', 'a moved intent\'s snapshot is purged');
   t.equal((await snaps.get(`pay.evt.intent.${m.merchant_id}.${open.id}`))?.operation, 'PUT', 'the open intent keeps its snapshot');
   const hot = await live.selectFrom('payment_intents').select('id').execute();

@@ -73,7 +73,7 @@ examples: npm run ops -- audit verify --json
         try {
           const snapshots = await new Kvm(await ctx.nats()).open(buckets.snapshots);
           const r = await archiveDatabase({ db: live.db, store: a.store, privacy: a.privacy, olderThanS: older, now: new Date(), snapshots });
-          ctx.out(`moved ${r.rows.payment_intents} intents, ${r.rows.payment_attempts} attempts, ${r.rows.webhook_deliveries} deliveries in ${r.chunks} chunks`, r);
+          ctx.out(`moved ${r.rows.payment_intents} intents, ${r.rows.payment_attempts} attempts, ${r.rows.setup_intents} SetupIntents, ${r.rows.webhook_deliveries} deliveries in ${r.chunks} chunks`, r);
         } finally {
           await live.close();
         }
