@@ -12,7 +12,7 @@ import type { Customer, Intent, SetupIntent } from '../../actors/mod.ts';
 import type { Ctx } from '../../runtime/protocol.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { renderCustomer, renderPaymentMethod } from '../../stripe/objects.ts';
-import { addressOf, brandOf, cvcLengthOk, type ADDRESS_FIELDS, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type AllowRedisplay, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
+import { addressOf, NO_BILLING_DETAILS, brandOf, cvcLengthOk, type ADDRESS_FIELDS, isExpired, luhnValid, MAGIC_PAYMENT_METHODS, TEST_TOKENS, type AllowRedisplay, type CardInput as VaultCard, type PaymentMethodRecord } from '../../vault/mod.ts';
 import { attachCard, cardToSave, cardToSaveAfterSetup, saveCardAfterPayment as saveCard, saveCardAfterSetup as saveSetupCard, savedOf } from '../../vault/saved-cards.ts';
 import { commandCtx, idempotent, idempotentCommands, idempotencyKeyOf, principalOf, correlationOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { mismatch } from '../idempotency.ts';
@@ -131,6 +131,11 @@ export function cardOf(c: RequestCard, livemode: boolean, now: number, prefix: s
     const d = new Date(now * 1000);
     return { number, exp_month: d.getUTCMonth() + 1, exp_year: d.getUTCFullYear() + 1 };
   }
+  return checkedCard(c, now, prefix);
+}
+
+/** A card number with its expiry and CVC, checked as Stripe checks them (a PaymentMethod's card, a token's). */
+export function checkedCard(c: Omit<RequestCard, 'token'>, now: number, prefix: string): VaultCard {
   for (const k of ['number', 'exp_month', 'exp_year'] as const) {
     if (c[k] === undefined) throw new ApiError(400, 'invalid_request_error', 'parameter_missing', `Missing required param: ${prefix}[${k}].`, `${prefix}[${k}]`);
   }
@@ -169,7 +174,9 @@ export function cardOfData(b: { payment_method?: string | undefined; payment_met
  * are refused; the request's trace learns which it was.
  */
 export async function tokenizeCard(deps: GatewayDeps, req: FastifyRequest, p: Principal, data: CardData, idem: CommandIdem | undefined, route: string): Promise<PaymentMethodRecord> {
+  // The billing details the request gives (a field sent empty is not given).
   const bd = data.billing_details;
+  const given = bd ? { ...(bd.email ? { email: bd.email } : {}), ...(bd.name ? { name: bd.name } : {}), ...(bd.phone ? { phone: bd.phone } : {}), ...(bd.address ? { address: addressOf(bd.address) } : {}) } : {};
   const once = idem ? { id: derivedId('pm', commandId(scopeOf(p), route, idem.key)), fingerprint: idem.fingerprint, requestId: correlationOf(req).requestId } : undefined;
   const now = Math.floor(Date.now() / 1000);
   const extra = { metadata: data.metadata || {}, ...(data.allow_redisplay ? { allow_redisplay: data.allow_redisplay } : {}) };
@@ -177,12 +184,11 @@ export async function tokenizeCard(deps: GatewayDeps, req: FastifyRequest, p: Pr
   let made;
   if ('token' in card) {
     // The token's own billing details (its card's name and address), under those the request gives.
-    const given = bd ? { ...(bd.email ? { email: bd.email } : {}), ...(bd.name ? { name: bd.name } : {}), ...(bd.phone ? { phone: bd.phone } : {}), ...(bd.address ? { address: addressOf(bd.address) } : {}) } : {};
     made = await deps.vault.useToken(p.merchant_id, card.token, p.mode === 'live', { ...extra, billing_details: given }, now, once);
     if (made.kind === 'missing') throw new ApiError(400, 'invalid_request_error', 'resource_missing', `No such token: '${card.token}'`, card.param);
     if (made.kind === 'used') throw new ApiError(400, 'invalid_request_error', 'token_already_used', `You cannot use a Stripe token more than once: ${card.token}.`, card.param);
   } else {
-    made = await deps.vault.tokenize(p.merchant_id, card, { ...extra, billing_details: { email: bd?.email || null, name: bd?.name || null, phone: bd?.phone || null, address: addressOf(bd?.address) } }, now, p.mode === 'live', once);
+    made = await deps.vault.tokenize(p.merchant_id, card, { ...extra, billing_details: { ...NO_BILLING_DETAILS, ...given } }, now, p.mode === 'live', once);
   }
   if (made.kind === 'mismatch') throw mismatch(idem!.key);
   if (idem && made.kind === 'replayed') idem.trace.replayed ??= { request_id: made.requestId };

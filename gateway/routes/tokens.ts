@@ -10,7 +10,7 @@ import { addressOf } from '../../vault/mod.ts';
 import { idempotent, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf } from '../auth.ts';
 import { CreateTokenBody, IdParams, RetrieveCustomerQuery } from '../schemas.ts';
-import { cardOf } from './payment-methods.ts';
+import { checkedCard } from './payment-methods.ts';
 
 export function registerTokens(app: FastifyInstance, deps: GatewayDeps): void {
   app.post<{ Body: CreateTokenBody }>('/v1/tokens', { schema: { body: CreateTokenBody } }, async (req, reply) => {
@@ -18,8 +18,7 @@ export function registerTokens(app: FastifyInstance, deps: GatewayDeps): void {
     const c = req.body.card;
     const now = Math.floor(Date.now() / 1000);
     // Checked as a PaymentMethod's card is (number, expiry, CVC), before anything is written.
-    const card = cardOf({ number: c.number, exp_month: c.exp_month, exp_year: c.exp_year, ...(c.cvc !== undefined ? { cvc: c.cvc } : {}) }, p.mode === 'live', now, 'card');
-    if ('token' in card) throw new Error('unreachable: a card number is not a token');
+    const card = checkedCard({ number: c.number, exp_month: c.exp_month, exp_year: c.exp_year, ...(c.cvc !== undefined ? { cvc: c.cvc } : {}) }, now, 'card');
     const address = addressOf({ line1: c.address_line1, line2: c.address_line2, city: c.address_city, state: c.address_state, postal_code: c.address_zip, country: c.address_country });
     return idempotent(req, reply, deps, scopeOf(p), async () => {
       const made = await deps.vault.tokenize(p.merchant_id, card, { billing_details: { email: null, name: c.name || null, phone: null, address } }, now, p.mode === 'live', undefined, 'tok');
