@@ -1,7 +1,7 @@
 // Every stream, consumer, KV bucket and object store the system needs, declared idempotently at
 // start (create, or update when it exists). Readable names: an operator finds them with the nats CLI.
 import { jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
-import type { JetStreamManager, StreamConfig, ConsumerConfig } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig, ConsumerConfig, ConsumerInfo } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 
@@ -136,7 +136,8 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.projector,
         description: 'Folds commits into the Postgres projection',
-        ack_policy: AckPolicy.Explicit,
+        // Ack-all: a batch is one transaction, acked by its last message (nats/consumer.ts).
+        ack_policy: AckPolicy.All,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
@@ -177,7 +178,7 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.receiptsProjector,
         description: 'Folds delivery tasks (pending), receipts and dead letters into the Postgres projection',
-        ack_policy: AckPolicy.Explicit,
+        ack_policy: AckPolicy.All,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
@@ -236,12 +237,43 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig>): 
 
 async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig>): Promise<void> {
   const name = cfg.durable_name as string;
+  let current: ConsumerInfo;
   try {
-    await jsm.consumers.info(stream, name);
-    await jsm.consumers.update(stream, name, cfg);
+    current = await jsm.consumers.info(stream, name);
   } catch (err) {
     if (isNotFound(err)) await jsm.consumers.add(stream, cfg);
     else throw err;
+    return;
+  }
+  if (cfg.ack_policy !== undefined && current.config.ack_policy !== cfg.ack_policy) {
+    await recreateAtAckFloor(jsm, stream, current, cfg);
+    return;
+  }
+  // Where a consumer starts only matters when it is made (a recreated one starts at its old ack floor),
+  // and the server refuses to change it: an update leaves it as it is.
+  const { deliver_policy: _dp, opt_start_seq: _seq, opt_start_time: _time, ack_policy: _ap, ...changeable } = cfg;
+  await jsm.consumers.update(stream, name, changeable);
+}
+
+/**
+ * The server cannot change a consumer's ack policy (the projectors moved from explicit acks to ack-all):
+ * the durable is deleted and made again with the new config, starting after its old ack floor. What was
+ * delivered but not acked is delivered again, which every consumer here takes (at-least-once, folds
+ * that never go backwards). Two processes starting at once may both do it: the loser's add finds the
+ * winner's consumer, which is the one wanted.
+ */
+async function recreateAtAckFloor(jsm: JetStreamManager, stream: string, current: ConsumerInfo, cfg: Partial<ConsumerConfig>): Promise<void> {
+  const name = cfg.durable_name as string;
+  const floor = current.ack_floor.stream_seq;
+  await jsm.consumers.delete(stream, name).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+  const at: Partial<ConsumerConfig> = floor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 } : { deliver_policy: cfg.deliver_policy ?? DeliverPolicy.All };
+  try {
+    await jsm.consumers.add(stream, { ...cfg, ...at });
+  } catch (err) {
+    const again = await jsm.consumers.info(stream, name).catch(() => null);
+    if (again?.config.ack_policy !== cfg.ack_policy) throw err;
   }
 }
 
