@@ -9,6 +9,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { Decider } from '../actors/mod.ts';
 import { appendCommit, buckets, StreamConflictError } from '../nats/mod.ts';
 import { decodeCommit, encodeCommit } from '../streams/codec.ts';
+import type { RecentCommits } from '../streams/recent.ts';
 import type { Applied, Commit, Stamped } from '../streams/envelope.ts';
 import { EVENTS_STREAM } from '../streams/subjects.ts';
 import { Lru } from './lru.ts';
@@ -88,8 +89,8 @@ export function newEventId(): string {
   return `evt_${randomHex(12)}`;
 }
 
-export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager, writer?: string, cacheMax = AGGREGATE_CACHE_MAX) {
-  const cache = new Lru<string, Loaded<unknown>>(cacheMax);
+export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager, writer?: string, store: { cacheMax?: number; recent?: RecentCommits } = {}) {
+  const cache = new Lru<string, Loaded<unknown>>(store.cacheMax ?? AGGREGATE_CACHE_MAX);
   /** Throws when this process may not write the subject now (it is not surely its owner). */
   let fence: ((subject: string) => void) | undefined;
 
@@ -211,11 +212,12 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         // appended, i.e. the partition may have moved on while this one was not looking.
         fence?.(ref.subject);
         if (aged && (await aged)) throw new StreamConflictError(ref.subject, 0); // decide again on the snapshot
+        const data = encodeCommit(commit);
         const ack = await appendCommit(js, {
           subject: ref.subject,
           msgId: ctx.commandId,
           expectedSeq: current.seq,
-          data: encodeCommit(commit),
+          data,
           requestId: ctx.requestId,
           correlationId: ctx.correlationId,
           ...(writer ? { writer } : {}),
@@ -229,6 +231,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
         }
         const next: Loaded<S | null> = { state, seq: ack.seq, ...(applied ? { applied } : {}) };
         remember(ref.subject, next);
+        store.recent?.remember(ack.seq, ref.subject, data.length, commit);
         if (ctx.trace) {
           ctx.trace.appended = true;
           ctx.trace.lastSeq = ack.seq;

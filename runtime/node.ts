@@ -40,6 +40,7 @@ import { createRateLimiter } from '../gateway/rate-limit.ts';
 import { createEncryptionKeys } from '../gateway/jwe.ts';
 import { loadKeyRingFromKv } from '../vault/kek.ts';
 import { createArchiveReader, openArchive, readIntentWithArchive, readSetupIntentWithArchive, startArchiveRole, type ArchiveRole } from '../archive/mod.ts';
+import { RecentCommits } from '../streams/recent.ts';
 
 export interface RunningNode {
   url: string | null;
@@ -94,7 +95,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const ring = await loadKeyRingFromKv(await kvm.open(buckets.security), loadMasterKey(config.dataDir), async () =>
     (await jsm.streams.info(EVENTS_STREAM)).state.messages > 0 || (await jsm.streams.info(`KV_${buckets.keys}`)).state.messages > 0);
   const vault = createVault(await kvm.open(buckets.vault), ring, await kvm.open(buckets.vaultCvc));
-  const store = createAggregateStore(js, jsm, config.workerId);
+  // Commits this process appends, handed to its projector and fan-out without a second decode.
+  const recent = new RecentCommits();
+  const store = createAggregateStore(js, jsm, config.workerId, { recent });
   const stops: (() => Promise<void>)[] = [];
 
   // The database first: PGlite's first open blocks the event loop for seconds, which would starve
@@ -128,7 +131,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 
   const loops: ConsumerLoop[] = [];
   if (roles.has('projector') && database) {
-    loops.push(startProjector({ js, db: database.db, log }));
+    loops.push(startProjector({ js, db: database.db, log, commits: recent }));
     loops.push(startReceiptsProjector({ js, db: database.db, log }));
     const retention = startRetention({ db: database.db, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }), log: log.child({ component: 'retention' }), retentionDays: config.piiRetentionDays, intervalMs: config.piiRetentionIntervalMs });
     stops.push(() => retention.stop());
@@ -136,7 +139,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
 
   const readMerchant = async (id: string) => (await store.readLast<Merchant>(subjects.merchant(id))).state;
   if (roles.has('webhooks')) {
-    loops.push(...(await startWebhookWorker({ nc, js, jsm, kvm, ring, config, readMerchant, log: log.child({ component: 'webhooks' }) })));
+    loops.push(...(await startWebhookWorker({ nc, js, jsm, kvm, ring, config, readMerchant, log: log.child({ component: 'webhooks' }), commits: recent })));
   }
 
   if (roles.has('reconcile')) {
@@ -153,7 +156,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     });
     loops.push(runConsumer(js, RECONCILE_STREAM, durables.reconcile, reconcile, rlog, { concurrency: 16 }));
     // Its work arrives through the fan-out: run it here too when this process has no webhooks role.
-    if (!roles.has('webhooks')) loops.push(startFanout({ nc, js, readMerchant, log: log.child({ component: 'webhooks' }) }));
+    if (!roles.has('webhooks')) loops.push(startFanout({ nc, js, readMerchant, log: log.child({ component: 'webhooks' }), commits: recent }));
     const legacy = await drainLegacyReconcile(js, jsm, reconcile, rlog);
     if (legacy) loops.push(legacy);
   }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Intent, Merchant } from '../actors/mod.ts';
 import { durables } from '../nats/topology.ts';
 import { runBatchConsumer, type ConsumerLoop, type Outcome } from '../nats/consumer.ts';
-import { decodeCommit } from '../streams/codec.ts';
+import { decodeOnly, type CommitReader } from '../streams/recent.ts';
 import type { StoredCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
 import type { DeadLetter, DeliveryReceipt } from '../webhooks/types.ts';
@@ -120,6 +120,8 @@ export interface ProjectorOptions {
   log: Logger;
   /** Messages per batch (one transaction each); default 256. */
   maxMessages?: number;
+  /** Commits appended in this process, taken without a decode (streams/recent.ts). */
+  commits?: CommitReader;
 }
 
 const RETRY_MS = 1_000;
@@ -174,8 +176,8 @@ async function projectBatch<T>(
   return outcomes;
 }
 
-export function storedCommitOf(m: JsMsg): StoredCommit {
-  return { commit: decodeCommit(m.data), seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6) };
+export function storedCommitOf(m: JsMsg, commits: CommitReader = decodeOnly): StoredCommit {
+  return { commit: commits.commitOf(m), seq: m.seq, subject: m.subject, time: Math.floor(m.info.timestampNanos / 1e6) };
 }
 
 /** One projection: a stream read with a durable, its messages decoded and projected a batch at a time. */
@@ -199,7 +201,7 @@ function startProjection<T>(o: ProjectorOptions, p: Projection<T>): ConsumerLoop
 
 /** Folds PAY_EVENTS into the read model with the `projector` durable. */
 export function startProjector(o: ProjectorOptions): ConsumerLoop {
-  return startProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: storedCommitOf, project: projectCommits, what: 'commit' });
+  return startProjection(o, { component: 'projector', stream: EVENTS_STREAM, durable: durables.projector, decode: (m) => storedCommitOf(m, o.commits), project: projectCommits, what: 'commit' });
 }
 
 const dec = new TextDecoder();

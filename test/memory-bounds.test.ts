@@ -52,7 +52,7 @@ t.test('aggregate store: the state cache stays at its cap; an evicted aggregate 
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const cap = 20;
-  const store = createAggregateStore(js, jsm, 'w_bounds', cap);
+  const store = createAggregateStore(js, jsm, 'w_bounds', { cacheMax: cap });
   const merchantId = `acct_${hex()}`;
   const refs = [];
   for (let i = 0; i < cap * 3; i++) {

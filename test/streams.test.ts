@@ -2,6 +2,7 @@
 import t, { type Test } from 'tap';
 import { intentDecider, type CardSummary, type IntentCommand, type IntentState } from '../actors/mod.ts';
 import { CommitSchemaError, decodeCommit, encodeCommit, validateCommit } from '../streams/codec.ts';
+import { RecentCommits } from '../streams/recent.ts';
 import type { IntentCommit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM, assertToken, fnv1a32, parseEventSubject, partitionOf, subjects } from '../streams/subjects.ts';
 
@@ -195,4 +196,28 @@ t.test('subjects: fnv1a32 and partitionOf', async (t) => {
   }
   t.equal(partitionOf('acct_1', 16), fnv1a32('acct_1') % 16);
   t.equal(partitionOf('', 16), 0x811c9dc5 % 16);
+});
+
+t.test('recent commits: the appended object for the same message, a decode for anything else', async (t) => {
+  const recent = new RecentCommits(2);
+  const subject = subjects.intent(M, PI);
+  const c1 = copy(created);
+  const c2 = copy(started);
+  const d1 = encodeCommit(c1);
+  const d2 = encodeCommit(c2);
+  recent.remember(7, subject, d1.length, c1);
+  t.equal(recent.commitOf({ seq: 7, subject, data: d1 }), c1, 'same sequence, subject and size: the very object');
+  t.ok(Object.isFrozen(c1) && Object.isFrozen(c1.state) && Object.isFrozen(c1.events[0]), 'shared, so frozen deep under tap');
+  const other = recent.commitOf({ seq: 7, subject: subjects.intent(M, 'pi_2'), data: d1 });
+  t.not(other, c1, 'another subject at that sequence (another stream, a stream made again) is decoded');
+  t.strictSame(other, c1, 'to the same content');
+  t.not(recent.commitOf({ seq: 7, subject, data: d2 }), c1, 'another size is decoded');
+  recent.remember(8, subject, d2.length, c2);
+  recent.remember(9, subject, d2.length, c2);
+  t.not(recent.commitOf({ seq: 7, subject, data: d1 }), c1, 'the oldest is dropped past the cap');
+  t.equal(recent.commitOf({ seq: 9, subject, data: d2 }), c2, 'the newest is kept');
+  t.strictSame(recent.stats(), { size: 2, hits: 2, misses: 3 }, 'hits and misses counted');
+  t.throws(() => {
+    (c1.state as { amount: number }).amount = 1;
+  }, TypeError, 'a reader writing into a shared commit fails');
 });

@@ -148,7 +148,7 @@ t.test('createFanout appends one task per (event, endpoint) with derived msgIDs;
   const loads: string[] = [];
   const changed: string[] = [];
   let current: Merchant = merchants.mixed;
-  const fanout = createFanout(js, async (id) => (loads.push(id), current), pino({ level: 'silent' }), (id) => changed.push(id));
+  const fanout = createFanout(js, async (id) => (loads.push(id), current), pino({ level: 'silent' }), { changed: (id) => changed.push(id) });
   const msg = (c: Commit, seq: number) => ({ data: encodeCommit(c), seq, info: { timestampNanos: 1_700_000_001_500 * 1e6 } }) as unknown as JsMsg;
 
   t.same(await fanout(msg(inDoubt, 1)), { kind: 'ack' });
@@ -229,7 +229,7 @@ t.test('with a first try: a commit read the first time has its deliveries tried,
     tried.push({ type: task.event_type, requestId, seq: commit.seq });
     return task.event_type === 'charge.succeeded';
   };
-  const fanout = createFanout(js, async () => merchants.mixed, pino({ level: 'silent' }), undefined, firstTry);
+  const fanout = createFanout(js, async () => merchants.mixed, pino({ level: 'silent' }), { firstTry });
   const msg = (c: Commit, seq: number, deliveryCount: number) => ({ data: encodeCommit(c), seq, info: { timestampNanos: 1e18, deliveryCount } }) as unknown as JsMsg;
 
   // given a commit read the first time, when fanned out, then both deliveries are tried and only the declined one is stored

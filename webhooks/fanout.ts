@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Merchant } from '../actors/mod.ts';
 import { appendReconcileTask, reconcileWorkOf } from '../reconcile/work.ts';
 import { appendCommitless } from './publish.ts';
-import { decodeCommit } from '../streams/codec.ts';
+import { decodeOnly, type CommitReader } from '../streams/recent.ts';
 import { subjects } from '../streams/subjects.ts';
 import { pendingStripeEventsOf, type PendingStripeEvent, type StripeEvent } from '../stripe/objects.ts';
 import type { Outcome } from '../nats/mod.ts';
@@ -106,11 +106,16 @@ export type FirstTry = (task: DeliveryTask, requestId: string | null, commit: Js
  * has its deliveries tried at once, and only those it declines or that fail become tasks; without it
  * (a reconcile process's fan-out), or for a redelivered commit, every delivery becomes a task.
  */
-export function createFanout(js: JetStreamClient, loadMerchant: (id: string) => Promise<Merchant | null>, log: Logger, changed?: (merchantId: string) => void, firstTry?: FirstTry) {
+export function createFanout(
+  js: JetStreamClient,
+  loadMerchant: (id: string) => Promise<Merchant | null>,
+  log: Logger,
+  { changed, firstTry, commits = decodeOnly }: { changed?: (merchantId: string) => void; firstTry?: FirstTry; commits?: CommitReader } = {},
+) {
   return async (m: JsMsg): Promise<Outcome> => {
     let commit;
     try {
-      commit = decodeCommit(m.data);
+      commit = commits.commitOf(m);
     } catch (err) {
       return { kind: 'term', reason: `undecodable commit: ${(err as Error).message}` };
     }

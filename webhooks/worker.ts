@@ -11,6 +11,7 @@ import type { Config } from '../config/config.ts';
 import { buckets, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { createCommandClient } from '../runtime/client.ts';
 import { EVENTS_STREAM, WEBHOOKS_STREAM } from '../streams/subjects.ts';
+import type { CommitReader } from '../streams/recent.ts';
 import { openString, type KeyRing } from '../vault/mod.ts';
 import { createDelivery, type EndpointNow } from './delivery.ts';
 import { createFanout, endpointsOf, type FirstTry } from './fanout.ts';
@@ -25,6 +26,8 @@ export interface WebhookWorkerDeps {
   config: Pick<Config, 'webhookTimeoutMs' | 'webhookBackoffMs' | 'partitions' | 'workerId'> & Partial<Pick<Config, 'webhookDisableAfterMs' | 'webhookAckWaitMs' | 'webhookPerEndpoint' | 'webhookInlineTries'>>;
   readMerchant(id: string): Promise<Merchant | null>;
   log: Logger;
+  /** Commits appended in this process, taken without a decode (streams/recent.ts). */
+  commits?: CommitReader;
 }
 
 /** An endpoint with its secrets opened; previous secrets still carry their expiry (filtered at each use). */
@@ -107,9 +110,9 @@ function merchantCache(d: Pick<WebhookWorkerDeps, 'nc' | 'readMerchant'>) {
  * reconcile process without the webhooks role, since reconciliation work reaches PAY_RECONCILE
  * through it (reconcile/work.ts).
  */
-export function startFanout(d: Pick<WebhookWorkerDeps, 'nc' | 'js' | 'readMerchant' | 'log'>, merchants = merchantCache(d), firstTry?: FirstTry): ConsumerLoop {
+export function startFanout(d: Pick<WebhookWorkerDeps, 'nc' | 'js' | 'readMerchant' | 'log' | 'commits'>, merchants = merchantCache(d), firstTry?: FirstTry): ConsumerLoop {
   // Inline first tries hold a slot for their POST: more slots, of which those tries take at most half.
-  return runConsumer(d.js, EVENTS_STREAM, durables.webhookFanout, createFanout(d.js, merchants.cached, d.log, merchants.forget, firstTry), d.log, { concurrency: firstTry ? 32 : 16 });
+  return runConsumer(d.js, EVENTS_STREAM, durables.webhookFanout, createFanout(d.js, merchants.cached, d.log, { changed: merchants.forget, ...(firstTry ? { firstTry } : {}), ...(d.commits ? { commits: d.commits } : {}) }), d.log, { concurrency: firstTry ? 32 : 16 });
 }
 
 export async function startWebhookWorker(d: WebhookWorkerDeps): Promise<ConsumerLoop[]> {

@@ -1,0 +1,63 @@
+// Commits this process has just appended, by stream sequence. The consumers in the same process (the
+// projector, the webhook fan-out) take the object the actor built instead of parsing and validating
+// its bytes again: in one node that is every commit read twice, the largest decode cost of a payment.
+//
+// A message matches only with the same sequence, subject and size. Anything else (another process's
+// append, a commit older than the last RECENT_COMMITS_MAX, a restart, a stream made again) is decoded
+// as before, so a miss costs what every read cost before this. A commit is shared: readers treat it as
+// read-only. Under tap (TAP=1) each one is deep-frozen when remembered, so a reader that writes into
+// one, or a decider that changes a state in place, fails its tests.
+import type { Commit } from './envelope.ts';
+import { decodeCommit } from './codec.ts';
+
+/** Enough for the projector's lag at full load (a few hundred commits) with room to spare. */
+export const RECENT_COMMITS_MAX = 2_048;
+
+interface Entry {
+  subject: string;
+  size: number;
+  commit: Commit;
+}
+
+const checkShared = process.env.TAP === '1';
+
+function deepFreeze(x: unknown): void {
+  if (typeof x !== 'object' || x === null || Object.isFrozen(x)) return;
+  Object.freeze(x);
+  for (const v of Object.values(x)) deepFreeze(v);
+}
+
+export class RecentCommits {
+  readonly #entries = new Map<number, Entry>();
+  #hits = 0;
+  #misses = 0;
+
+  constructor(private readonly max = RECENT_COMMITS_MAX) {}
+
+  /** After an append: the commit stored at `seq` on `subject`, `size` bytes. */
+  remember(seq: number, subject: string, size: number, commit: Commit): void {
+    if (checkShared) deepFreeze(commit);
+    this.#entries.set(seq, { subject, size, commit });
+    if (this.#entries.size > this.max) this.#entries.delete(this.#entries.keys().next().value as number);
+  }
+
+  /** The commit a stream message holds: the remembered object when it is that message, else decoded. */
+  commitOf(m: { seq: number; subject: string; data: Uint8Array }): Commit {
+    const e = this.#entries.get(m.seq);
+    if (e && e.subject === m.subject && e.size === m.data.length) {
+      this.#hits++;
+      return e.commit;
+    }
+    this.#misses++;
+    return decodeCommit(m.data);
+  }
+
+  stats(): { size: number; hits: number; misses: number } {
+    return { size: this.#entries.size, hits: this.#hits, misses: this.#misses };
+  }
+}
+
+/** For readers with no appender in their process: always decodes. */
+export const decodeOnly = { commitOf: (m: { data: Uint8Array }): Commit => decodeCommit(m.data) };
+
+export type CommitReader = Pick<RecentCommits, 'commitOf'>;
