@@ -184,8 +184,9 @@ t.test('the vault', async (t) => {
     const cvcA = await cvcStore.get(kvKey(M, a.id));
     if (!cvcA) throw new Error('no CVC entry');
     await cvcStore.put(kvKey(M, b.id), cvcA.value);
-    await t.rejects(vault.reveal(M, b.id), /unable to authenticate|unsupported state/i, "another card's CVC does not open under this card's key");
-    t.strictSame(await vault.reveal(M, a.id), { number: PAN, cvc: '111' });
+    // (Read by another process again: this vault keeps each CVC it stored for the first reveal.)
+    await t.rejects(reader.reveal(M, b.id), /unable to authenticate|unsupported state/i, "another card's CVC does not open under this card's key");
+    t.strictSame(await reader.reveal(M, a.id), { number: PAN, cvc: '111' });
   });
 
   await t.test('cards sealed by the previous format (v1: a data key per payload) still open, forget and destroy', async (t) => {
@@ -305,6 +306,46 @@ t.test('the vault', async (t) => {
     await v.destroy(M, pm.id);
     await rejectsMissing(t, v.reveal(M, pm.id), 'reveal of a card read just before its destroy');
   });
+});
+
+t.test('the CVC a vault just stored serves its first reveal without a read, once', async (t) => {
+  const { url } = await withNats(t);
+  const nc2 = await connectNats(url, 'vault-cvc-test');
+  t.teardown(() => nc2.close());
+  await declareTopology(nc2, { eventMaxAgeS: 3600, leaseMs: 10_000 });
+  const kvm = new Kvm(nc2);
+  let cvcReads = 0;
+  const cvcs = await kvm.open(buckets.vaultCvc);
+  const counting = new Proxy(cvcs, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'get') return (k: string) => (cvcReads++, target.get(k));
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vault-cvc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ring = keyRing(loadMasterKey(dir, {}));
+  const v = createVault(await kvm.open(buckets.vault), ring, counting);
+  const pm = await tokenize(v);
+  t.strictSame(await v.reveal(M, pm.id), { number: PAN, cvc: CVC }, 'the first reveal has the CVC');
+  t.equal(cvcReads, 0, 'without reading the bucket');
+  t.strictSame(await v.reveal(M, pm.id), { number: PAN, cvc: CVC }, 'a second reveal before forgetCvc (a retried attempt) still has it');
+  t.equal(cvcReads, 1, 'from the bucket: the kept one was used once');
+  await v.forgetCvc(M, pm.id);
+  t.strictSame(await v.reveal(M, pm.id), { number: PAN }, 'forgotten');
+
+  const forgotten = await tokenize(v);
+  await v.forgetCvc(M, forgotten.id);
+  t.strictSame(await v.reveal(M, forgotten.id), { number: PAN }, 'forgetCvc here drops the kept one before any reveal');
+
+  // Forgotten by another process (the attempt ran there): the kept one is gone after RECENT_MS at the latest;
+  // a vault over the same buckets that did not tokenize reads the bucket.
+  const other = createVault(await kvm.open(buckets.vault), ring, await kvm.open(buckets.vaultCvc));
+  const third = await tokenize(v);
+  cvcReads = 0;
+  t.strictSame(await other.reveal(M, third.id), { number: PAN, cvc: CVC }, 'another process reads it from the bucket');
+  t.equal(cvcReads, 0, 'not through this vault');
 });
 
 t.test('master key', async (t) => {

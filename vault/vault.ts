@@ -217,6 +217,11 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
   // read that raced the destroy keeps it: `shreds`), a destroy by another process is seen here within RECENT_MS.
   const recent = new Lru<string, { text: string; rec?: PaymentMethodRecord; at: number }>(RECENT_MAX);
   let shreds = 0;
+  // The sealed CVC this process just stored, for the one reveal that usually follows within seconds
+  // in the same process: taken (deleted) by that reveal, so it is used once without a KV read; a later
+  // reveal (a retried attempt) reads the bucket, where forgetCvc is what ends it. Dropped by forgetCvc
+  // and destroy here, and after RECENT_MS.
+  const recentCvcs = new Lru<string, { sealed: string; at: number }>(RECENT_MAX);
 
   /** The stored record, parsed; shared with the cache: callers copy (publicRecord) and never change it. */
   async function load(merchantId: string, pmId: string, fresh = false): Promise<PaymentMethodRecord | null> {
@@ -306,7 +311,10 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
         return { kind: 'replayed', pm: publicRecord(stored), requestId: stored.idempotency.request_id };
       }
       // A crash before this line leaves a card without its CVC: authorized without a CVC check.
-      if (sealedCvc) await cvcs.put(k, sealedCvc);
+      if (sealedCvc) {
+        await cvcs.put(k, sealedCvc);
+        if (shreds === before) recentCvcs.set(k, { sealed: sealedCvc, at: Date.now() });
+      }
       // Kept as stored (the text: parsed on first use, so no caller shares `extra`'s objects).
       if (shreds === before) recent.set(k, { text, at: Date.now() });
       return { kind: 'created', pm: publicRecord(rec) };
@@ -370,8 +378,15 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       const rec = await load(merchantId, pmId);
       if (!rec?.sealed) throw new VaultError('resource_missing', `No such PaymentMethod: '${pmId}'`);
       const aad = `${merchantId}/${pmId}`;
-      const c = await cvcs.get(key(merchantId, pmId));
-      const cvcText = c && c.operation === 'PUT' && c.value.length > 0 ? c.string() : null;
+      const k = key(merchantId, pmId);
+      const local = recentCvcs.get(k);
+      recentCvcs.delete(k);
+      let cvcText: string | null;
+      if (local && Date.now() - local.at < RECENT_MS) cvcText = local.sealed;
+      else {
+        const c = await cvcs.get(k);
+        cvcText = c && c.operation === 'PUT' && c.value.length > 0 ? c.string() : null;
+      }
       // v2: one unwrap of the card's data key opens the number and the CVC.
       const dek = rec.sealed.v === 2 ? unwrapDataKey(ring.vaultKek, rec.sealed.wdek, aad) : null;
       try {
@@ -391,12 +406,14 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
     },
     async forgetCvc(merchantId, pmId) {
       if (MAGIC_PAYMENT_METHODS[pmId]) return;
+      recentCvcs.delete(key(merchantId, pmId));
       await cvcs.purge(key(merchantId, pmId), { ttl: PURGE_MARKER_TTL });
     },
     async destroy(merchantId, pmId) {
       const forget = () => {
         shreds++; // a read in flight now may return the record: it is not kept
         recent.delete(key(merchantId, pmId));
+        recentCvcs.delete(key(merchantId, pmId));
       };
       forget();
       try {
