@@ -1,6 +1,6 @@
 // Durable consumer loops. Handlers never throw at the loop: every message ends in ack, nak(delay)
 // or term, and the loop survives missed heartbeats and reconnects (nats.js #150, nats.node #649).
-import { AckPolicy, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 
 export type Outcome = { kind: 'ack' } | { kind: 'nak'; delayMs: number; reason: string } | { kind: 'term'; reason: string };
@@ -30,34 +30,6 @@ function settle(m: JsMsg, o: Outcome, log: Logger): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const NO_OUTCOME: Outcome = { kind: 'nak', delayMs: 1_000, reason: 'no outcome' };
-
-/**
- * Settles a batch. With an ack-all durable one ack covers every message up to it: naks and terms go one
- * by one, and one ack goes on the last acked message before the first nak (an ack after a nak would
- * cover the naked message too, so such a message is naked as well: it is done again, which a
- * projection takes). With explicit acks, every message is settled on its own.
- */
-export function settleBatch(batch: readonly JsMsg[], outcomes: readonly (Outcome | undefined)[], ackAll: boolean, log: Logger): void {
-  if (!ackAll) {
-    batch.forEach((m, i) => settle(m, outcomes[i] ?? NO_OUTCOME, log));
-    return;
-  }
-  let last = -1;
-  let naked = false;
-  batch.forEach((m, i) => {
-    const o = outcomes[i] ?? NO_OUTCOME;
-    if (o.kind === 'ack') {
-      if (naked) settle(m, { kind: 'nak', delayMs: 0, reason: 'after a nak in an ack-all batch' }, log);
-      else last = i;
-      return;
-    }
-    if (o.kind === 'nak') naked = true;
-    settle(m, o, log);
-  });
-  if (last >= 0) batch[last]!.ack();
-}
-
 /**
  * Fetches batches and hands each batch to `handle`, which returns one outcome per message (in order).
  * Used where a batch is one unit of work (the projector writes one transaction per batch).
@@ -75,7 +47,6 @@ export function runBatchConsumer(
     while (!stopped) {
       try {
         const consumer = await js.consumers.get(stream, durable);
-        const ackAll = (await consumer.info(true)).config.ack_policy === AckPolicy.All;
         while (!stopped) {
           const iter = await consumer.fetch({ max_messages: opts.maxMessages ?? 256, expires: opts.expiresMs ?? 1_000 });
           const batch: JsMsg[] = [];
@@ -88,7 +59,7 @@ export function runBatchConsumer(
             log.error({ err, durable }, 'batch handler failed; redelivering');
             outcomes = batch.map(() => ({ kind: 'nak', delayMs: 1_000, reason: String((err as Error).message) }));
           }
-          settleBatch(batch, outcomes, ackAll, log);
+          batch.forEach((m, i) => settle(m, outcomes[i] ?? { kind: 'nak', delayMs: 1_000, reason: 'no outcome' }, log));
         }
       } catch (err) {
         if (stopped) break;

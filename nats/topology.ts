@@ -136,8 +136,9 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.projector,
         description: 'Folds commits into the Postgres projection',
-        // Ack-all: a batch is one transaction, acked by its last message (nats/consumer.ts).
-        ack_policy: AckPolicy.All,
+        // Explicit, not ack-all: an ack-all ack covers every message before it, also those a killed
+        // projector held when it died, which would then never be projected (chaos test, dd20858).
+        ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
@@ -178,7 +179,7 @@ export function consumerConfigs(o: TopologyOptions): { stream: string; config: P
       config: {
         durable_name: durables.receiptsProjector,
         description: 'Folds delivery tasks (pending), receipts and dead letters into the Postgres projection',
-        ack_policy: AckPolicy.All,
+        ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(30_000),
         max_ack_pending: 10_000,
@@ -256,11 +257,11 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partia
 }
 
 /**
- * The server cannot change a consumer's ack policy (the projectors moved from explicit acks to ack-all):
- * the durable is deleted and made again with the new config, starting after its old ack floor. What was
- * delivered but not acked is delivered again, which every consumer here takes (at-least-once, folds
- * that never go backwards). Two processes starting at once may both do it: the loser's add finds the
- * winner's consumer, which is the one wanted.
+ * The server cannot change a consumer's ack policy (dd20858 made the projectors ack-all for a while):
+ * the durable is deleted and made again with the declared config, starting after its old ack floor.
+ * What was delivered but not acked is delivered again, which every consumer here takes (at-least-once,
+ * folds that never go backwards). Two processes starting at once may both do it: the loser's add finds
+ * the winner's consumer, which is the one wanted.
  */
 async function recreateAtAckFloor(jsm: JetStreamManager, stream: string, current: ConsumerInfo, cfg: Partial<ConsumerConfig>): Promise<void> {
   const name = cfg.durable_name as string;

@@ -4,27 +4,27 @@
 import t, { type Test } from 'tap';
 import pino from 'pino';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connectNats, declareTopology, durables, runBatchConsumer, runConsumer, type Outcome } from '../nats/mod.ts';
+import { connectNats, declareTopology, durables, runConsumer, type Outcome } from '../nats/mod.ts';
 import { withNats } from './helpers/nats.ts';
 import { eventually } from './helpers/stack.ts';
 
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function setup(t: Test, n: number, ackPolicy: AckPolicy = AckPolicy.Explicit) {
+async function setup(t: Test, n: number) {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'consumer-loop-test');
   t.teardown(() => nc.close());
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'LOOP', subjects: ['loop.>'] });
-  await jsm.consumers.add('LOOP', { durable_name: 'loop', ack_policy: ackPolicy, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_deliver: -1 });
+  await jsm.consumers.add('LOOP', { durable_name: 'loop', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_deliver: -1 });
   const js = jetstream(nc);
   for (let i = 0; i < n; i++) await js.publish(`loop.${i}`, String(i));
   const pending = async () => {
     const ci = await jsm.consumers.info('LOOP', 'loop');
     return ci.num_pending + ci.num_ack_pending;
   };
-  return { nc, js, jsm, pending };
+  return { js, pending };
 }
 
 t.test('bounded concurrency; every message settled, a throwing handler naked and redelivered', async (t) => {
@@ -82,64 +82,26 @@ t.test('stop() waits for the handlers in flight, and what they took is settled',
   t.pass('the rest are still owed, none held unsettled');
 });
 
-t.test('an ack-all batch consumer acks each batch once; a failed batch and what follows it come back', async (t) => {
-  const N = 300;
-  const { nc, js, pending } = await setup(t, N, AckPolicy.All);
-  // Every ack the loop sends, as the server receives it.
-  let acks = 0;
-  const ackSub = nc.subscribe('$JS.ACK.LOOP.loop.>', { callback: (_err, m) => void (m.data.length === 0 || new TextDecoder().decode(m.data) === '+ACK' ? acks++ : undefined) });
-  t.teardown(() => ackSub.unsubscribe());
-  const seen = new Map<number, number>();
-  let batches = 0;
-  let failedOnce = false;
-  const loop = runBatchConsumer(
-    js,
-    'LOOP',
-    'loop',
-    async (batch) => {
-      batches++;
-      // The second batch fails once: all naked, none acked.
-      if (batches === 2 && !failedOnce) {
-        failedOnce = true;
-        return batch.map(() => ({ kind: 'nak', delayMs: 0, reason: 'database down' }));
-      }
-      for (const m of batch) {
-        const i = Number(m.subject.split('.')[1]);
-        seen.set(i, (seen.get(i) ?? 0) + 1);
-      }
-      // Message 7 does not decode: termed, the rest of its batch acked.
-      return batch.map((m) => (m.subject === 'loop.7' ? { kind: 'term', reason: 'undecodable' } : { kind: 'ack' }));
-    },
-    log,
-    { maxMessages: 50 },
-  );
-  t.teardown(() => loop.stop());
-  await eventually(async () => seen.size === N && (await pending()) === 0, 60_000, 100);
-  t.equal(seen.size, N, 'every message handled');
-  t.ok(failedOnce, 'one batch failed');
-  t.equal((await pending()), 0, 'nothing pending or unacked: the acks covered every message, the failed batch included');
-  t.ok(acks < N / 10, `one ack per batch, not per message (${acks} acks for ${N} messages in ${batches} batches)`);
-  t.ok(acks >= 1, 'acks were sent');
-});
-
-t.test('declareTopology moves an explicit-ack projector durable to ack-all, after its ack floor', async (t) => {
+t.test('declareTopology moves a projector durable left ack-all (dd20858) back to explicit acks, after its ack floor', async (t) => {
   const { url } = await withNats(t);
   const nc = await connectNats(url, 'consumer-migration-test');
   t.teardown(() => nc.close());
   const topo = { eventMaxAgeS: 3600, leaseMs: 10_000 };
   await declareTopology(nc, topo);
   const jsm = await jetstreamManager(nc);
-  // As an older version left it: explicit acks, some messages acked.
+  // As dd20858 left it: ack-all, some messages acked.
   await jsm.consumers.delete('PAY_EVENTS', durables.projector);
-  await jsm.consumers.add('PAY_EVENTS', { durable_name: durables.projector, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: 'pay.evt.>' });
+  await jsm.consumers.add('PAY_EVENTS', { durable_name: durables.projector, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, filter_subject: 'pay.evt.>' });
   const js = jetstream(nc);
   for (let i = 0; i < 10; i++) await js.publish(`pay.evt.merchant.m_${i}`, '{}');
   const c = await js.consumers.get('PAY_EVENTS', durables.projector);
   const got = await c.fetch({ max_messages: 4, expires: 2_000 });
-  for await (const m of got) await m.ackAck();
+  const taken = [];
+  for await (const m of got) taken.push(m);
+  await taken.at(-1)?.ackAck(); // ack-all: the last covers the four
   await declareTopology(nc, topo);
   const after = await jsm.consumers.info('PAY_EVENTS', durables.projector);
-  t.equal(after.config.ack_policy, AckPolicy.All, 'ack-all now');
+  t.equal(after.config.ack_policy, AckPolicy.Explicit, 'explicit acks again');
   t.equal(after.config.opt_start_seq, 5, 'starts after the old ack floor');
   t.equal(after.num_pending, 6, 'what was not acked is still owed, what was acked is not read again');
   // A later start finds it as declared and leaves its start alone.
@@ -147,5 +109,5 @@ t.test('declareTopology moves an explicit-ack projector durable to ack-all, afte
   const again = await jsm.consumers.info('PAY_EVENTS', durables.projector);
   t.equal(again.config.opt_start_seq, 5, 'a second declaration keeps the start');
   t.equal(again.num_pending, 6, 'and the position');
-  t.equal((await jsm.consumers.info('PAY_WEBHOOKS', durables.receiptsProjector)).config.ack_policy, AckPolicy.All, 'the receipts projector is ack-all too');
+  t.equal((await jsm.consumers.info('PAY_WEBHOOKS', durables.receiptsProjector)).config.ack_policy, AckPolicy.Explicit, 'the receipts projector acks each message too');
 });
