@@ -16,8 +16,8 @@ function once<M extends client.Metric<string>>(name: string, make: () => M): M {
   return m;
 }
 
-export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): client.Counter<L> {
-  return once(name, () => new client.Counter<L>({ name, help, labelNames, registers: [registry] }));
+export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (this: client.Counter<L>) => void): client.Counter<L> {
+  return once(name, () => new client.Counter<L>({ name, help, labelNames, registers: [registry], ...(collect ? { collect } : {}) }));
 }
 
 export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (this: client.Gauge<L>) => void | Promise<void>): client.Gauge<L> {

@@ -9,6 +9,7 @@
 // one, or a decider that changes a state in place, fails its tests.
 import type { Commit } from './envelope.ts';
 import { decodeCommit } from './codec.ts';
+import { counter } from '../metrics/registry.ts';
 
 /** Enough for the projector's lag at full load (a few hundred commits) with room to spare. */
 export const RECENT_COMMITS_MAX = 2_048;
@@ -20,6 +21,19 @@ interface Entry {
 }
 
 const checkShared = process.env.TAP === '1';
+
+/** This process's reads, summed over its readers; a scrape reads them (no metric work per commit). */
+const reads = { appended: 0, decoded: 0 };
+counter(
+  'paynats_commit_reads_total',
+  "Commits read by this process's projector and webhook fan-out: taken as this process's actors appended them (source=appended, no decode), or decoded from the message",
+  ['source'],
+  function () {
+    this.reset();
+    this.inc({ source: 'appended' }, reads.appended);
+    this.inc({ source: 'decoded' }, reads.decoded);
+  },
+);
 
 function deepFreeze(x: unknown): void {
   if (typeof x !== 'object' || x === null || Object.isFrozen(x)) return;
@@ -46,9 +60,11 @@ export class RecentCommits {
     const e = this.#entries.get(m.seq);
     if (e && e.subject === m.subject && e.size === m.data.length) {
       this.#hits++;
+      reads.appended++;
       return e.commit;
     }
     this.#misses++;
+    reads.decoded++;
     return decodeCommit(m.data);
   }
 
@@ -58,6 +74,11 @@ export class RecentCommits {
 }
 
 /** For readers with no appender in their process: always decodes. */
-export const decodeOnly = { commitOf: (m: { data: Uint8Array }): Commit => decodeCommit(m.data) };
+export const decodeOnly = {
+  commitOf: (m: { data: Uint8Array }): Commit => {
+    reads.decoded++;
+    return decodeCommit(m.data);
+  },
+};
 
 export type CommitReader = Pick<RecentCommits, 'commitOf'>;

@@ -153,6 +153,9 @@ t.test('/metrics shows each named metric with sane values; METRICS_PORT serves a
   t.equal(sample(text, 'paynats_stream_messages', { stream: 'PAY_EVENTS' }), 7, 'merchant + 2 intents with their commits');
   t.ok(sample(text, 'paynats_stream_bytes', { stream: 'PAY_EVENTS' })! > 0);
   t.equal(sample(text, 'paynats_webhook_dead_letter_messages'), 0);
+  // One process: its projector and fan-out take the commits its actors appended, without a decode.
+  t.ok(sample(text, 'paynats_commit_reads_total', { source: 'appended' })! >= 7, 'commits read as appended (no decode)');
+  t.not(sample(text, 'paynats_commit_reads_total', { source: 'decoded' }), undefined, 'and the decoded ones counted');
   t.equal(sample(text, 'paynats_partitions_total'), 4);
   t.equal(sample(text, 'paynats_partitions_owned', { worker: stack.config.workerId }), 4);
   t.equal(sample(text, 'paynats_partitions_with_owner'), 4);
