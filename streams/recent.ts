@@ -35,6 +35,12 @@ counter(
   },
 );
 
+/** A commit decoded from its message's bytes, counted. */
+function decoded(data: Uint8Array): Commit {
+  reads.decoded++;
+  return decodeCommit(data);
+}
+
 function deepFreeze(x: unknown): void {
   if (typeof x !== 'object' || x === null || Object.isFrozen(x)) return;
   Object.freeze(x);
@@ -64,8 +70,7 @@ export class RecentCommits {
       return e.commit;
     }
     this.#misses++;
-    reads.decoded++;
-    return decodeCommit(m.data);
+    return decoded(m.data);
   }
 
   stats(): { size: number; hits: number; misses: number } {
@@ -74,11 +79,6 @@ export class RecentCommits {
 }
 
 /** For readers with no appender in their process: always decodes. */
-export const decodeOnly = {
-  commitOf: (m: { data: Uint8Array }): Commit => {
-    reads.decoded++;
-    return decodeCommit(m.data);
-  },
-};
+export const decodeOnly = { commitOf: (m: { data: Uint8Array }): Commit => decoded(m.data) };
 
 export type CommitReader = Pick<RecentCommits, 'commitOf'>;

@@ -41,6 +41,17 @@ async function setup(t: Test): Promise<{ kv: KV; vault: Vault; dataDir: string; 
 
 const kvKey = (merchantId: string, pmId: string) => `pm.${merchantId}.${pmId}`;
 
+/** The bucket, telling `onGet` of every read. */
+function countingGets(kv: KV, onGet: () => void): KV {
+  return new Proxy(kv, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'get') return (k: string) => (onGet(), target.get(k));
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
 async function raw(kv: KV, merchantId: string, pmId: string) {
   const e = await kv.get(kvKey(merchantId, pmId));
   if (!e || e.operation !== 'PUT') return null;
@@ -268,13 +279,7 @@ t.test('the vault', async (t) => {
   await t.test("one KV read serves a confirmation's reads of the card; destroy is seen at once", async (t) => {
     // The bucket, counting reads of the card records (the vault keeps a read record for moments).
     let reads = 0;
-    const counting = new Proxy(kv, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (prop === 'get') return (k: string) => (reads++, target.get(k));
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const counting = countingGets(kv, () => reads++);
     const cvcs = await new Kvm(nc).open(buckets.vaultCvc);
     const v = createVault(counting, keyRing(loadMasterKey(dataDir, {})), cvcs);
     const pm = await tokenize(v);
@@ -315,14 +320,7 @@ t.test('the CVC a vault just stored serves its first reveal without a read, once
   await declareTopology(nc2, { eventMaxAgeS: 3600, leaseMs: 10_000 });
   const kvm = new Kvm(nc2);
   let cvcReads = 0;
-  const cvcs = await kvm.open(buckets.vaultCvc);
-  const counting = new Proxy(cvcs, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'get') return (k: string) => (cvcReads++, target.get(k));
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
+  const counting = countingGets(await kvm.open(buckets.vaultCvc), () => cvcReads++);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vault-cvc-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ring = keyRing(loadMasterKey(dir, {}));
