@@ -21,11 +21,18 @@ export interface PartitionOwner {
    * its lease (GC, a blocked loop, SIGSTOP) must not act as p's owner before a round has renewed.
    */
   holds(p: number): boolean;
+  /**
+   * holds(p), or for a partition still held whose last renewal is late (a loaded machine, a slow
+   * broker): renews now and waits up to waitMs for the answer instead of turning the caller away.
+   * False at once for a partition not held or being given back.
+   */
+  sure(p: number, waitMs: number): Promise<boolean>;
   stop(): Promise<void>;
   /** Resolves after the first claiming round. */
   ready: Promise<void>;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const leaseKey = (p: number) => `partition.${p}`;
 const workerKey = (id: string) => `worker.${id}`;
 
@@ -61,25 +68,60 @@ export function ownPartitions(
     }
   }
 
-  async function round() {
-    // Renew what we hold, all at once and beside the worker's own heartbeat: one after the other, a
-    // loaded loop (16 round trips) could take longer than a lease's margin, and the last partitions
-    // would stop being surely ours (the command then answers a retryable 503).
-    const alive = kv.put(workerKey(workerId), JSON.stringify({ worker: workerId, at: Date.now() }));
-    await Promise.all([
-      alive,
-      ...[...held].map(async ([p, rev]) => {
+  /**
+   * Whether a renewal that failed (a timeout, a lost answer) left the lease ours after all: the
+   * bucket still names us, at the revision we sent the renewal against (so it lasts as it did) or at
+   * the one the renewal made (it landed; its TTL runs from after sentAt). Only this process writes
+   * its worker id onto a partition it holds: WORKER_ID is unique among live processes.
+   */
+  async function stillOurs(p: number, rev: number, sentAt: number): Promise<boolean> {
+    const e = await kv.get(leaseKey(p)).catch(() => null);
+    if (!e || e.operation !== 'PUT' || e.string() !== workerId || e.revision < rev) return false;
+    if (e.revision > rev) {
+      held.set(p, e.revision);
+      validUntil.set(p, sentAt + leaseMs - margin);
+    }
+    return true;
+  }
+
+  /**
+   * Renews every lease we hold, all at once: one after the other, a loaded loop (16 round trips)
+   * could take longer than a lease's margin. One renewal runs at a time (two updates against the same
+   * revision would make the second look like a lost lease); a caller during one shares it.
+   */
+  let renewing: Promise<void> | undefined;
+  function renew(): Promise<void> {
+    renewing ??= Promise.all(
+      [...held].map(async ([p, rev]) => {
+        const sentAt = Date.now();
         try {
-          const sentAt = Date.now();
           held.set(p, await kv.update(leaseKey(p), workerId, rev));
           validUntil.set(p, sentAt + leaseMs - margin);
         } catch (err) {
+          if (held.get(p) !== rev) return; // given back meanwhile
+          if (await stillOurs(p, rev, sentAt)) {
+            log.warn({ partition: p, err: (err as Error).message }, 'lease renewal unanswered; the lease is still ours');
+            return;
+          }
           log.warn({ partition: p, err: (err as Error).message }, 'lease lost');
           // Not awaited: draining its commands must not hold up the renewal of the other leases.
           void lose(p, 'lost');
         }
       }),
-    ]);
+    ).then(
+      () => {
+        renewing = undefined;
+      },
+      () => {
+        renewing = undefined;
+      },
+    );
+    return renewing;
+  }
+
+  async function round() {
+    const alive = kv.put(workerKey(workerId), JSON.stringify({ worker: workerId, at: Date.now() }));
+    await Promise.all([alive, renew()]);
     // Partitions whose commands have drained since the last round: free them for the next owner.
     for (const p of [...drained]) {
       const rev = held.get(p);
@@ -132,6 +174,8 @@ export function ownPartitions(
     }
   }
 
+  const holds = (p: number) => Date.now() < (validUntil.get(p) ?? 0);
+
   let first: (() => void) | undefined;
   const ready = new Promise<void>((r) => (first = r));
   const tick = async () => {
@@ -149,7 +193,15 @@ export function ownPartitions(
 
   return {
     owned: () => [...held.keys()].filter((p) => !draining.has(p)).sort((a, b) => a - b),
-    holds: (p) => Date.now() < (validUntil.get(p) ?? 0),
+    holds,
+    async sure(p, waitMs) {
+      const until = Date.now() + waitMs;
+      while (!holds(p) && held.has(p) && !draining.has(p) && !stopped && Date.now() < until) {
+        await Promise.race([renew(), sleep(until - Date.now())]);
+        if (!holds(p)) await sleep(Math.min(50, until - Date.now())); // a renewal that left it lapsed: not a busy loop
+      }
+      return holds(p);
+    },
     ready,
     async stop() {
       stopped = true;

@@ -63,6 +63,8 @@ export function startActorWorker(opts: {
     let holdsKey = false;
     try {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
+      // A lease whose renewal is late is waited for (up to a lease), not answered with a 503 at once.
+      if (!(await owner.sure(p, opts.leaseMs))) fence(p);
       if (keyed !== null) {
         if (keyedInFlight.has(keyed)) throw keyInUse();
         keyedInFlight.add(keyed);
@@ -104,7 +106,7 @@ export function startActorWorker(opts: {
   function local(req: CommandRequest): Promise<CommandReply> | null {
     const p = partitionOf(req.merchantId, partitions);
     const s = subs.get(p);
-    if (!s || !owner.holds(p)) return null;
+    if (!s) return null;
     const t = run(p, req).then((reply) =>
       // The caller gets its own copy, as over the wire: the cached state stays the owner's alone.
       reply.ok ? { ...reply, state: structuredClone(reply.state) } : reply,
