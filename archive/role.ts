@@ -52,7 +52,7 @@ export function startArchiveRole(o: {
   const snapshots = new Kvm(o.js).open(buckets.snapshots);
   snapshots.catch(() => {});
   const writeSnapshots = async (records: readonly StreamRecord[]) => {
-    const written = await saveSnapshots(await snapshots, latestSnapshots(records));
+    const written = await saveSnapshots(await snapshots, latestSnapshots(records), { js: o.js, jsm: o.jsm, bucket: buckets.snapshots });
     archivedSnapshots.inc(written);
   };
   const archivers = [

@@ -9,9 +9,10 @@ import './encode-patch.ts'; // nats-core/jetstream 3.4.0: protocol lines and hea
 /**
  * 2.10.0: `sync_interval` (fsync per write), correct expected-last-subject-sequence in clusters
  * (fixed 2.9.21/2.10.0), multiple filter subjects. 2.11.0: priority groups (pinned consumers) and
- * per-message TTL, which partition failover and idempotency expiry may use.
+ * per-message TTL, which partition failover and idempotency expiry may use. 2.12.0: atomic batch
+ * publish, which writes a chunk's aggregate snapshots with one sync (runtime/snapshots.ts).
  */
-export const MIN_SERVER_VERSION = '2.11.0';
+export const MIN_SERVER_VERSION = '2.12.0';
 
 export class ServerVersionError extends Error {
   constructor(readonly found: string) {

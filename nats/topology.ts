@@ -305,6 +305,8 @@ export async function declareTopology(nc: NatsConnection, o: TopologyOptions): P
   await kvm.create(buckets.security, { history: 1, replicas, description: 'Merchant access settings and JWE keys (sealed)' });
   await kvm.create(buckets.archiveKeys, { history: 1, replicas, description: 'Per-merchant keys of e-mails in archives (sealed; purge to erase)' });
   await kvm.create(buckets.snapshots, { history: 1, replicas, storage: StorageType.File, description: 'Latest state of every aggregate (outlives the event stream max_age)' });
+  // A chunk's snapshots are written in one atomic batch (runtime/snapshots.ts): one sync, not one per put.
+  await updateBucket(jsm, buckets.snapshots, { allow_atomic: true });
   const objm = new Objm(nc);
   await objm.create(objectStores.archive, { replicas, description: 'Archived event chunks and manifests' });
 }

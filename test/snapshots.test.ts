@@ -149,3 +149,58 @@ t.test('a create under an id drawn at random (neverExisted) skips the snapshot l
   await create(true);
   t.equal(lookups, 1, 'a random id: not looked up');
 });
+
+t.test('saveSnapshots in atomic batches: one sync for a chunk, never a regression, one by one when something moved', { timeout: 60_000 }, async (t) => {
+  const nats = await withNats(t);
+  const nc = await connectNats(nats.url, 'snapshots-batch-test');
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5_000 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const kv = await new Kvm(nc).open(buckets.snapshots);
+  const stream = `KV_${buckets.snapshots}`;
+  t.equal((await jsm.streams.info(stream)).config.allow_atomic, true, 'declareTopology lets the bucket take atomic batches');
+  const batched = { js, jsm, bucket: buckets.snapshots };
+  const lastSeq = async () => (await jsm.streams.info(stream)).state.last_seq;
+  const snap = (i: number, seq: number, name = `n${i}`): Snapshot => ({ v: 1, aggregate: 'customer', subject: subjects.customer('acct_batch', `cus_${i}`), merchant_id: 'acct_batch', aggregate_id: `cus_${i}`, seq, time: seq * 10, state: { name } });
+  const nameOf = async (i: number) => ((await readSnapshot<{ name: string }>(kv, snap(i, 0).subject))?.state.name ?? null);
+
+  // 700 new aggregates: two batches (500 + 200).
+  const first = Array.from({ length: 700 }, (_, i) => snap(i, 1_000 + i));
+  t.equal(await saveSnapshots(kv, first, batched), 700, 'all 700 written');
+  t.equal(await lastSeq(), 700, 'as 700 puts');
+  t.equal(await nameOf(0), 'n0');
+  t.equal(await nameOf(699), 'n699');
+  const stored = await jsm.direct.getMessage(stream, { last_by_subj: `$KV.${buckets.snapshots}.${snap(0, 0).subject}` });
+  t.equal(stored?.header?.get('Paynats-Snapshot-Seq'), '1000', 'written by a batch (its puts carry the snapshot sequence)');
+
+  // The next chunk: some aggregates moved on, one comes again older (a redelivery), some are new.
+  const next = [snap(0, 5_000, 'n0-later'), snap(1, 999, 'stale'), snap(2, 1_002, 'same-seq'), snap(800, 5_001, 'n800')];
+  t.equal(await saveSnapshots(kv, next, batched), 2, 'the newer and the new one; the older and the same one skipped');
+  t.equal(await nameOf(0), 'n0-later');
+  t.equal(await nameOf(1), 'n1', 'an older snapshot never replaces a newer one');
+  t.equal(await nameOf(2), 'n2');
+  t.equal(await nameOf(800), 'n800');
+  t.equal(await saveSnapshots(kv, next, batched), 0, 'the same chunk again writes nothing');
+
+  // A racing writer moves one key after the batch read it: the batch is refused as a whole, and
+  // the one-by-one path still writes every snapshot that is newer.
+  const origGet = jsm.direct.getLastMessagesFor.bind(jsm.direct);
+  let raced = false;
+  jsm.direct.getLastMessagesFor = (async (...args: Parameters<typeof origGet>) => {
+    const read = [];
+    for await (const m of await origGet(...args)) read.push(m);
+    if (!raced) {
+      raced = true;
+      await kv.put(snap(3, 0).subject, JSON.stringify(snap(3, 9_000, 'racer')));
+    }
+    return (async function* () {
+      yield* read;
+    })();
+  }) as unknown as typeof origGet;
+  const before = await lastSeq();
+  t.equal(await saveSnapshots(kv, [snap(3, 6_000, 'n3-later'), snap(4, 6_001, 'n4-later')], batched), 1, 'one written, one skipped as older than the racer');
+  t.equal(await nameOf(3), 'racer', 'the racer’s newer snapshot stands');
+  t.equal(await nameOf(4), 'n4-later');
+  t.equal((await lastSeq()) - before, 2, 'the racer’s put and one put of ours: nothing of the refused batch was stored');
+});
