@@ -92,7 +92,7 @@ export function newEventId(): string {
 export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager, writer?: string, store: { cacheMax?: number; recent?: RecentCommits } = {}) {
   const cache = new Lru<string, Loaded<unknown>>(store.cacheMax ?? AGGREGATE_CACHE_MAX);
   /** Throws when this process may not write the subject now (it is not surely its owner). */
-  let fence: ((subject: string) => void) | undefined;
+  let fence: ((subject: string) => void | Promise<void>) | undefined;
 
   function remember(subject: string, l: Loaded<unknown>) {
     cache.set(subject, l);
@@ -210,7 +210,8 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
       try {
         // Before every append, conflict retries included: a conflict means another process
         // appended, i.e. the partition may have moved on while this one was not looking.
-        fence?.(ref.subject);
+        const fenced = fence?.(ref.subject); // a promise only when the lease's renewal is late
+        if (fenced) await fenced;
         if (aged && (await aged)) throw new StreamConflictError(ref.subject, 0); // decide again on the snapshot
         const data = encodeCommit(commit);
         const ack = await appendCommit(js, {
@@ -252,7 +253,7 @@ export function createAggregateStore(js: JetStreamClient, jsm: JetStreamManager,
     execute,
     replayed,
     /** Installs the ownership check every append is made under (the actor worker does). */
-    setFence(f: (subject: string) => void) {
+    setFence(f: (subject: string) => void | Promise<void>) {
       fence = f;
     },
     /** Forget cached state, e.g. when a partition is handed to another owner. */

@@ -63,16 +63,17 @@ export function startActorWorker(opts: {
     let holdsKey = false;
     try {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
-      // A lease whose renewal is late is waited for (up to a lease), not answered with a 503 at once.
-      if (!(await owner.sure(p, opts.leaseMs))) fence(p);
+      const waited = surelyOwned(p);
+      if (waited) await waited;
       if (keyed !== null) {
         if (keyedInFlight.has(keyed)) throw keyInUse();
         keyedInFlight.add(keyed);
         holdsKey = true;
       }
       const r = await mailbox.exclusive(aggregateKey(req), () => {
-        fence(p); // a command queued before the lease lapsed is not run after it
-        return handleTraced(deps, traced); // ops: was handle(deps, req)
+        // A command queued while the lease lapsed is not run unless a renewal makes it sure again.
+        const again = surelyOwned(p);
+        return again ? again.then(() => handleTraced(deps, traced)) : handleTraced(deps, traced); // ops: was handle(deps, req)
       });
       return { ok: true, state: r.state, seq: Math.max(r.seq ?? 0, trace.lastSeq ?? 0), ...replayedOf(trace) };
     } catch (err) {
@@ -150,14 +151,20 @@ export function startActorWorker(opts: {
     },
   );
 
-  // Only the sure owner of a partition runs its commands and appends to its aggregates.
-  function fence(p: number) {
-    if (!owner.holds(p)) throw unavailable('This worker does not own the account right now. Retry with the same Idempotency-Key.');
+  // Only the sure owner of a partition runs its commands and appends to its aggregates. A held lease
+  // whose renewal is late is waited for (up to a lease) instead of answering 503 at once: a command
+  // that has just waited on the card network must not be refused at its last step for a renewal
+  // still on its way. Undefined when the lease is surely ours (no promise on the hot path).
+  function surelyOwned(p: number): Promise<void> | undefined {
+    if (owner.holds(p)) return undefined;
+    return owner.sure(p, opts.leaseMs).then((ok) => {
+      if (!ok) throw unavailable('This worker does not own the account right now. Retry with the same Idempotency-Key.');
+    });
   }
   deps.store.setFence((subject) => {
     const merchant = subject.split('.')[3];
     if (merchant === undefined) throw new Error(`not an aggregate subject: ${subject}`);
-    fence(partitionOf(merchant, partitions));
+    return surelyOwned(partitionOf(merchant, partitions));
   });
 
   return {
