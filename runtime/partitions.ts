@@ -32,7 +32,8 @@ export interface PartitionOwner {
   ready: Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** Unref'd: a wait in sure() must not keep a stopping process alive. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref());
 const leaseKey = (p: number) => `partition.${p}`;
 const workerKey = (id: string) => `worker.${id}`;
 
