@@ -54,12 +54,16 @@ export const inFlightTtlMs = 2 * 60 * 1000;
 export const PURGE_MARKER_TTL_MS = 1_000;
 export const PURGE_MARKER_TTL = `${PURGE_MARKER_TTL_MS / 1000}s`;
 
+/** The stream a KV bucket is kept in, and the subject of one of its keys (the KV protocol's names). */
+export const bucketStream = (bucket: string) => `KV_${bucket}`;
+export const bucketSubject = (bucket: string, key: string) => `$KV.${bucket}.${key}`;
+
 /**
  * kvm.create() leaves an existing bucket as it is: a bucket made before a setting changed gets the
  * settings of today (those that differ) by a stream update.
  */
 async function updateBucket(jsm: JetStreamManager, bucket: string, want: Partial<StreamConfig>): Promise<void> {
-  const stream = `KV_${bucket}`;
+  const stream = bucketStream(bucket);
   const { config } = await jsm.streams.info(stream);
   const current = config as unknown as Record<string, unknown>;
   if (Object.entries(want).some(([k, v]) => current[k] !== v)) await jsm.streams.update(stream, want);

@@ -13,7 +13,7 @@ import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
 import { createPayIndex } from '../gateway/pay-index.ts';
 import { balanceOf, listBalanceTransactions, listCharges, listRefunds, listSetupIntents } from '../storage/mod.ts';
-import { buckets, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
+import { buckets, bucketStream, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
 import type { Customer, SetupIntent } from '../actors/mod.ts';
@@ -93,7 +93,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   const kvm = new Kvm(nc);
   // The KEK from config opens the keyring root in KV (vault/kek.ts); every working key derives from the root.
   const ring = await loadKeyRingFromKv(await kvm.open(buckets.security), loadMasterKey(config.dataDir), async () =>
-    (await jsm.streams.info(EVENTS_STREAM)).state.messages > 0 || (await jsm.streams.info(`KV_${buckets.keys}`)).state.messages > 0);
+    (await jsm.streams.info(EVENTS_STREAM)).state.messages > 0 || (await jsm.streams.info(bucketStream(buckets.keys))).state.messages > 0);
   const vault = createVault(await kvm.open(buckets.vault), ring, await kvm.open(buckets.vaultCvc));
   // Commits this process appends, handed to its projector and fan-out without a second decode.
   const recent = new RecentCommits();

@@ -91,6 +91,9 @@ export function ownPartitions(
    * revision would make the second look like a lost lease); a caller during one shares it.
    */
   let renewing: Promise<void> | undefined;
+  const done = () => {
+    renewing = undefined;
+  };
   function renew(): Promise<void> {
     renewing ??= Promise.all(
       [...held].map(async ([p, rev]) => {
@@ -109,14 +112,7 @@ export function ownPartitions(
           void lose(p, 'lost');
         }
       }),
-    ).then(
-      () => {
-        renewing = undefined;
-      },
-      () => {
-        renewing = undefined;
-      },
-    );
+    ).then(done, done);
     return renewing;
   }
 

@@ -8,6 +8,7 @@
 import type { KV } from '@nats-io/kv';
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
+import { bucketStream, bucketSubject } from '../nats/topology.ts';
 import type { Commit } from '../streams/envelope.ts';
 
 export interface Snapshot<S = unknown> {
@@ -86,7 +87,8 @@ export async function saveSnapshots(kv: KV, snaps: readonly Snapshot[], opts: { 
   return saveEach(kv, snaps, opts.concurrency);
 }
 
-const kvSubject = (bucket: string, key: string) => `$KV.${bucket}.${key}`;
+/** The commit sequence of a batched snapshot, beside its body: a later chunk compares without parsing it. */
+const SEQ_HEADER = 'Paynats-Snapshot-Seq';
 
 /** The commit sequence a stored snapshot is from, or null when the entry holds none (deleted, purged). */
 function storedSeq(m: StoredMsg): number | null {
@@ -96,13 +98,10 @@ function storedSeq(m: StoredMsg): number | null {
   return Number.isSafeInteger(h) ? h : m.json<Snapshot>().seq; // a put of the one-by-one path has no header
 }
 
-/** The commit sequence of a batched snapshot, beside its body: a later chunk compares without parsing it. */
-const SEQ_HEADER = 'Paynats-Snapshot-Seq';
-
 /** One atomic batch; null when the server refused it (nothing of it was stored). */
 async function saveBatch(js: JetStreamClient, jsm: JetStreamManager, bucket: string, snaps: readonly Snapshot[]): Promise<number | null> {
-  const stream = `KV_${bucket}`;
-  const subjects = snaps.map((s) => kvSubject(bucket, snapshotKey(s.subject)));
+  const stream = bucketStream(bucket);
+  const subjects = snaps.map((s) => bucketSubject(bucket, snapshotKey(s.subject)));
   const current = new Map<string, { seq: number; snapSeq: number | null }>();
   for await (const m of await jsm.direct.getLastMessagesFor(stream, { multi_last: subjects })) {
     current.set(m.subject, { seq: m.seq, snapSeq: storedSeq(m) });

@@ -63,17 +63,15 @@ export function startActorWorker(opts: {
     let holdsKey = false;
     try {
       if (partitionOf(req.merchantId, partitions) !== p) throw new Error(`merchant ${req.merchantId} is not in partition ${p}`);
-      const waited = surelyOwned(p);
-      if (waited) await waited;
       if (keyed !== null) {
         if (keyedInFlight.has(keyed)) throw keyInUse();
         keyedInFlight.add(keyed);
         holdsKey = true;
       }
       const r = await mailbox.exclusive(aggregateKey(req), () => {
-        // A command queued while the lease lapsed is not run unless a renewal makes it sure again.
-        const again = surelyOwned(p);
-        return again ? again.then(() => handleTraced(deps, traced)) : handleTraced(deps, traced); // ops: was handle(deps, req)
+        // Run only while surely the owner; a held lease whose renewal is late is waited for.
+        const waited = surelyOwned(p);
+        return waited ? waited.then(() => handleTraced(deps, traced)) : handleTraced(deps, traced); // ops: was handle(deps, req)
       });
       return { ok: true, state: r.state, seq: Math.max(r.seq ?? 0, trace.lastSeq ?? 0), ...replayedOf(trace) };
     } catch (err) {

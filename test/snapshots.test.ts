@@ -5,11 +5,11 @@
 //     one appends, the other conflicts, re-reads the stream and appends after it: one linear
 //     history continuing the snapshot, no second `customer.created`; saveSnapshots never regresses.
 import { randomBytes } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { customerDecider, type Customer, type CustomerCommand } from '../actors/mod.ts';
-import { appendCommit, buckets, connectNats, declareTopology, StreamConflictError } from '../nats/mod.ts';
+import { appendCommit, buckets, bucketStream, bucketSubject, connectNats, declareTopology, StreamConflictError } from '../nats/mod.ts';
 import { createAggregateStore } from '../runtime/aggregates.ts';
 import { latestSnapshots, readSnapshot, saveSnapshots, type Snapshot } from '../runtime/snapshots.ts';
 import { decodeCommit } from '../streams/codec.ts';
@@ -20,6 +20,15 @@ import { eventually } from './helpers/stack.ts';
 
 const hex = (n = 8) => randomBytes(n).toString('hex');
 const nowS = () => Math.floor(Date.now() / 1000);
+
+/** A private nats-server with the declared topology, and the snapshots bucket. */
+async function topology(t: Test, eventMaxAgeS: number) {
+  const nats = await withNats(t);
+  const nc = await connectNats(nats.url, 'snapshots-test');
+  t.teardown(() => nc.close());
+  await declareTopology(nc, { eventMaxAgeS, leaseMs: 5_000 });
+  return { js: jetstream(nc), jsm: await jetstreamManager(nc), kv: await new Kvm(nc).open(buckets.snapshots) };
+}
 
 t.test('latestSnapshots: the newest commit per subject, non-commits skipped', async (t) => {
   const commit = (id: string, name: string) => ({ v: 1, aggregate: 'customer', aggregate_id: id, merchant_id: 'acct_1', id: 'c', command: 'Update', events: [], state: { id, name } });
@@ -39,13 +48,7 @@ t.test('latestSnapshots: the newest commit per subject, non-commits skipped', as
 });
 
 t.test('after retention: the snapshot is the state, and the fence still admits one writer', { timeout: 60_000 }, async (t) => {
-  const nats = await withNats(t);
-  const nc = await connectNats(nats.url, 'snapshots-test');
-  t.teardown(() => nc.close());
-  await declareTopology(nc, { eventMaxAgeS: 2, leaseMs: 5_000 });
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const kv = await new Kvm(nc).open(buckets.snapshots);
+  const { js, jsm, kv } = await topology(t, 2);
 
   const merchantId = `acct_${hex()}`;
   const customerId = `cus_${hex()}`;
@@ -129,7 +132,7 @@ t.test('a create under an id drawn at random (neverExisted) skips the snapshot l
   let lookups = 0;
   const spy = nc.subscribe('$JS.API.>', {
     callback: (_e, m) => {
-      if (m.subject.includes(`KV_${buckets.snapshots}`)) lookups++;
+      if (m.subject.includes(bucketStream(buckets.snapshots))) lookups++;
     },
   });
   t.teardown(() => spy.unsubscribe());
@@ -151,14 +154,8 @@ t.test('a create under an id drawn at random (neverExisted) skips the snapshot l
 });
 
 t.test('saveSnapshots in atomic batches: one sync for a chunk, never a regression, one by one when something moved', { timeout: 60_000 }, async (t) => {
-  const nats = await withNats(t);
-  const nc = await connectNats(nats.url, 'snapshots-batch-test');
-  t.teardown(() => nc.close());
-  await declareTopology(nc, { eventMaxAgeS: 3600, leaseMs: 5_000 });
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const kv = await new Kvm(nc).open(buckets.snapshots);
-  const stream = `KV_${buckets.snapshots}`;
+  const { js, jsm, kv } = await topology(t, 3600);
+  const stream = bucketStream(buckets.snapshots);
   t.equal((await jsm.streams.info(stream)).config.allow_atomic, true, 'declareTopology lets the bucket take atomic batches');
   const batched = { js, jsm, bucket: buckets.snapshots };
   const lastSeq = async () => (await jsm.streams.info(stream)).state.last_seq;
@@ -171,7 +168,7 @@ t.test('saveSnapshots in atomic batches: one sync for a chunk, never a regressio
   t.equal(await lastSeq(), 700, 'as 700 puts');
   t.equal(await nameOf(0), 'n0');
   t.equal(await nameOf(699), 'n699');
-  const stored = await jsm.direct.getMessage(stream, { last_by_subj: `$KV.${buckets.snapshots}.${snap(0, 0).subject}` });
+  const stored = await jsm.direct.getMessage(stream, { last_by_subj: bucketSubject(buckets.snapshots, snap(0, 0).subject) });
   t.equal(stored?.header?.get('Paynats-Snapshot-Seq'), '1000', 'written by a batch (its puts carry the snapshot sequence)');
 
   // The next chunk: some aggregates moved on, one comes again older (a redelivery), some are new.
