@@ -95,7 +95,10 @@ t.test('the vault', async (t) => {
     t.notOk(r.text.includes(PAN.slice(0, 12)), 'not even most of it');
     t.notOk(/"cvc"/.test(r.text), 'no cvc field');
     const { sealed, ...clear } = r.record;
-    t.notOk(JSON.stringify(clear).includes(CVC), 'no CVC digits in the clear fields');
+    // The id and the fingerprint are random and keyed-hash hex: three given digits turn up in them by chance.
+    const leaves = (x: unknown, key = ''): string[] =>
+      x && typeof x === 'object' ? Object.entries(x).flatMap(([k, v]) => leaves(v, k)) : key === 'id' || key === 'fingerprint' ? [] : [String(x)];
+    t.notOk(leaves(clear).some((v) => v.includes(CVC)), 'no CVC digits in the clear fields');
     t.ok(sealed, 'the secret part is sealed');
     t.match(sealed, { v: 2, kid: /^[0-9a-f]{8}$/, wdek: /^[A-Za-z0-9_-]+$/, ct: /^[A-Za-z0-9_-]+$/ });
     // The ciphertext is not an encoding of the plaintext either.
