@@ -54,27 +54,52 @@ export function isExpired(expMonth: number, expYear: number, now: number): boole
   return year < y || (year === y && expMonth < m);
 }
 
-/** Stripe's magic test payment methods: usable by any merchant in test mode, never stored. */
+/**
+ * Stripe's magic test payment methods (docs: Testing → test cards): usable by any merchant in test mode,
+ * never stored. Both spellings Stripe's documentation has used for the declines are accepted.
+ */
 export const MAGIC_PAYMENT_METHODS: Record<string, string> = {
   pm_card_visa: '4242424242424242',
   pm_card_visa_debit: '4000056655665556',
   pm_card_mastercard: '5555555555554444',
+  pm_card_mastercard_debit: '5200828282828210',
+  pm_card_mastercard_prepaid: '5105105105105100',
   pm_card_amex: '378282246310005',
   pm_card_discover: '6011111111111117',
+  pm_card_diners: '3056930009020004',
+  pm_card_jcb: '3566002020360505',
+  pm_card_unionpay: '6200000000000005',
   pm_card_visa_chargeDeclined: '4000000000000002',
   pm_card_chargeDeclined: '4000000000000002',
+  pm_card_visa_chargeDeclinedInsufficientFunds: '4000000000009995',
   pm_card_chargeDeclinedInsufficientFunds: '4000000000009995',
+  pm_card_visa_chargeDeclinedLostCard: '4000000000009987',
   pm_card_chargeDeclinedLostCard: '4000000000009987',
+  pm_card_visa_chargeDeclinedStolenCard: '4000000000009979',
   pm_card_chargeDeclinedStolenCard: '4000000000009979',
   pm_card_chargeDeclinedExpiredCard: '4000000000000069',
   pm_card_chargeDeclinedIncorrectCvc: '4000000000000127',
   pm_card_chargeDeclinedProcessingError: '4000000000000119',
+  pm_card_visa_chargeDeclinedVelocityLimitExceeded: '4000000000006975',
   pm_card_chargeDeclinedVelocityLimitExceeded: '4000000000006975',
+  // Saving the card succeeds; every charge of it is declined (epn/sim/cards.ts CHARGE_DECLINES).
+  pm_card_chargeCustomerFail: '4000000000000341',
   // 3-D Secure: the issuer asks for authentication (epn/sim/cards.ts THREE_DS_REQUIRED).
   pm_card_threeDSecure2Required: '4000000000003220',
   pm_card_authenticationRequired: '4000002760003184',
   pm_card_authenticationRequiredOnSetup: '4000002500003155',
 };
+
+/** Stripe's test cards that are not credit cards; every other number reads as credit, as on Stripe's test cards. */
+const FUNDING: Readonly<Record<string, 'debit' | 'prepaid'>> = {
+  '4000056655665556': 'debit',
+  '5200828282828210': 'debit',
+  '5105105105105100': 'prepaid',
+};
+
+export function fundingOf(pan: string): 'credit' | 'debit' | 'prepaid' {
+  return FUNDING[pan] ?? 'credit';
+}
 
 /**
  * Stripe's test tokens (`card[token]=tok_visa`): the same cards as the magic payment methods, by the

@@ -14,7 +14,7 @@
 import { createHmac } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { mergeMetadata, type BillingAddress, type BillingDetails, type CardSummary } from '../actors/mod.ts';
-import { MAGIC_PAYMENT_METHODS, brandOf } from './card.ts';
+import { MAGIC_PAYMENT_METHODS, brandOf, fundingOf } from './card.ts';
 import { newDataKey, open, openUnder, sealUnder, unwrapDataKey, type Sealed } from './envelope.ts';
 import type { KeyRing } from './keys.ts';
 import { randomHex } from './random.ts';
@@ -188,7 +188,7 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       exp_month: expMonth,
       exp_year: expYear,
       fingerprint: fingerprint(pan),
-      funding: 'credit',
+      funding: fundingOf(pan),
       country: 'US',
     };
   }

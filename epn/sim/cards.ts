@@ -53,6 +53,12 @@ const DECLINES: ReadonlyMap<string, CardOutcome> = new Map([
   ['4000000000006975', decline('card_declined', 'card_velocity_exceeded')],
 ]);
 
+/**
+ * Cards the issuer verifies but never pays from (Stripe's 4000 0000 0000 0341: saving it succeeds,
+ * charging it is declined). An account verification approves them; an authorization does not.
+ */
+const CHARGE_DECLINES: ReadonlyMap<string, CardOutcome> = new Map([['4000000000000341', decline('card_declined', 'generic_decline')]]);
+
 /** Stripe's 3-D Secure test cards: the issuer asks for authentication before it authorizes. */
 export const THREE_DS_REQUIRED: ReadonlySet<string> = new Set(['4000002500003155', '4000002760003184', '4000000000003220']);
 
@@ -70,7 +76,7 @@ export const APPROVED_TEST_CARDS: readonly string[] = [
   '4000000000001976',
 ];
 
-export const DECLINED_TEST_CARDS: readonly string[] = [...DECLINES.keys()];
+export const DECLINED_TEST_CARDS: readonly string[] = [...DECLINES.keys(), ...CHARGE_DECLINES.keys()];
 
 export function brandOf(pan: string): CardBrand {
   return vaultBrandOf(pan);
@@ -85,8 +91,9 @@ export function isExpired(card: Pick<CardInput, 'exp_month' | 'exp_year'>, now: 
   return vaultIsExpired(card.exp_month, card.exp_year, Math.floor(now.getTime() / 1000));
 }
 
-export function cardOutcome(card: CardInput, now: Date): CardOutcome {
+/** The issuer's answer for a card: to charge it (an authorization) or only to check it (a verification). */
+export function cardOutcome(card: CardInput, now: Date, use: 'charge' | 'verify' = 'charge'): CardOutcome {
   if (!luhnValid(card.number)) return decline('incorrect_number', 'incorrect_number');
   if (isExpired(card, now)) return decline('expired_card', 'expired_card');
-  return DECLINES.get(card.number) ?? { approved: true };
+  return DECLINES.get(card.number) ?? (use === 'charge' ? CHARGE_DECLINES.get(card.number) : undefined) ?? { approved: true };
 }

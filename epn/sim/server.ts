@@ -225,7 +225,7 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
       req.log.info({ reference }, 'verify: authentication required');
       return { ...base, status: 'authentication_required' } satisfies WireVerifyResponse;
     }
-    const outcome = cardOutcome(card, now());
+    const outcome = cardOutcome(card, now(), 'verify');
     req.log.info({ reference, approved: outcome.approved }, 'verify');
     if (outcome.approved) return { ...base, status: 'approved' } satisfies WireVerifyResponse;
     return { ...base, status: 'declined', decline_code: outcome.decline_code, failure_code: outcome.failure_code, message: outcome.message } satisfies WireVerifyResponse;
