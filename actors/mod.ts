@@ -12,6 +12,7 @@ export {
   type CardSummary,
   type CaptureMethod,
   type SetupFutureUsage,
+  type Shipping,
   type CancellationReason,
   type PaymentError,
   type Updatable,

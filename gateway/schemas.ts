@@ -22,19 +22,22 @@ const Paging = {
 export const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
 
 const OptStr = Type.Optional(Type.String({ maxLength: 5000 }));
-/** Stripe's shipping hash: the fields it has, nothing else (an unknown key is parameter_unknown, as at Stripe). */
 /** Stripe's address hash (shipping, billing details): its six fields, nothing else. */
 const Address = Type.Object({ line1: OptStr, line2: OptStr, city: OptStr, state: OptStr, postal_code: OptStr, country: OptStr }, opts);
+/** Stripe's shipping hash: the fields it has, nothing else (an unknown key is parameter_unknown, as at Stripe); name and address required. */
 const Shipping = Type.Object(
   {
-    name: OptStr,
+    name: Type.String({ minLength: 1, maxLength: 5000 }),
     phone: OptStr,
     carrier: OptStr,
     tracking_number: OptStr,
-    address: Type.Optional(Address),
+    address: Address,
   },
   opts,
 );
+/** Stored on the intent and shown on it and its charges ('' unsets them on an update). */
+const ShippingParam = Type.Optional(Type.Union([Shipping, Type.Literal('')]));
+const StatementDescriptor = Type.Optional(Type.String({ maxLength: 22 }));
 /** payment_method_options by Stripe's payment method types: each type's options accepted as sent; an unknown type is refused. */
 const PM_OPTION_TYPES = ['card', 'card_present', 'link', 'us_bank_account', 'sepa_debit', 'acss_debit', 'au_becs_debit', 'bacs_debit', 'bancontact', 'ideal', 'eps', 'giropay', 'p24', 'sofort', 'klarna', 'affirm', 'afterpay_clearpay', 'paypal', 'cashapp', 'amazon_pay', 'revolut_pay', 'wechat_pay', 'alipay', 'customer_balance', 'konbini', 'blik', 'boleto', 'oxxo', 'pix', 'promptpay', 'paynow', 'grabpay', 'fpx', 'mobilepay', 'swish', 'twint', 'zip'];
 const PaymentMethodOptions = Type.Object(
@@ -52,8 +55,6 @@ const PaymentMethodOptions = Type.Object(
 const AcceptedAndIgnored = {
   setup_future_usage: Type.Optional(Type.Union([Type.Literal('off_session'), Type.Literal('on_session'), Type.Literal('')])),
   off_session: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('one_off'), Type.Literal('recurring')])),
-  statement_descriptor_suffix: Type.Optional(Type.String({ maxLength: 22 })),
-  shipping: Type.Optional(Type.Union([Shipping, Type.Literal('')])),
   payment_method_options: Type.Optional(PaymentMethodOptions),
   error_on_requires_action: Type.Optional(Type.Boolean()),
   use_stripe_sdk: Type.Optional(Type.Boolean()),
@@ -118,7 +119,9 @@ export const CreateIntentBody = Type.Object(
     customer: Type.Optional(Type.String()),
     confirmation_method: Type.Optional(Type.Union([Type.Literal('automatic'), Type.Literal('manual')])),
     return_url: Type.Optional(Type.String()),
-    statement_descriptor: Type.Optional(Type.String({ maxLength: 22 })),
+    statement_descriptor: StatementDescriptor,
+    statement_descriptor_suffix: StatementDescriptor,
+    shipping: ShippingParam,
     expand: Type.Optional(Expand),
     // The seed's fields, accepted on the Stripe route too.
     user_email: Type.Optional(Type.String()),
@@ -131,8 +134,9 @@ export type CreateIntentBody = Static<typeof CreateIntentBody>;
 export const UpdateIntentBody = Type.Object(
   {
     setup_future_usage: AcceptedAndIgnored.setup_future_usage,
-    shipping: AcceptedAndIgnored.shipping,
-    statement_descriptor_suffix: AcceptedAndIgnored.statement_descriptor_suffix,
+    shipping: ShippingParam,
+    statement_descriptor: StatementDescriptor,
+    statement_descriptor_suffix: StatementDescriptor,
     payment_method_options: AcceptedAndIgnored.payment_method_options,
     amount: Type.Optional(Type.Integer()),
     currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
@@ -152,6 +156,7 @@ export type UpdateIntentBody = Static<typeof UpdateIntentBody>;
 export const ConfirmIntentBody = Type.Object(
   {
     ...AcceptedAndIgnored,
+    shipping: ShippingParam,
     payment_method_data: Type.Optional(PaymentMethodData),
     payment_method: Type.Optional(Type.String()),
     receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
@@ -428,9 +433,9 @@ export const CreateChargeBody = Type.Object(
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     metadata: Type.Optional(Metadata),
     receipt_email: Type.Optional(Type.String({ format: 'email' })),
-    statement_descriptor: Type.Optional(Type.String({ maxLength: 22 })),
-    statement_descriptor_suffix: AcceptedAndIgnored.statement_descriptor_suffix,
-    shipping: AcceptedAndIgnored.shipping,
+    statement_descriptor: StatementDescriptor,
+    statement_descriptor_suffix: StatementDescriptor,
+    shipping: ShippingParam,
     expand: Type.Optional(Expand),
   },
   opts,

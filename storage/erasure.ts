@@ -1,6 +1,6 @@
 // PII erasure in the read model. A customer.erased commit clears the customer's personal data in
 // its row (the snapshot already has it null), marks the row erased, and scrubs what else the read
-// model copied: the receipt_email of that customer's intents (columns and snapshots) and the
+// model copied: the emails and shipping details of that customer's intents (columns and snapshots) and the
 // personal fields of the stored domain and Stripe events of the customer (its saved cards' billing
 // details included) and its intents. Amounts,
 // currencies and statuses are never touched. Intents projected after the erasure are scrubbed too
@@ -51,14 +51,15 @@ export async function applyIntentErasures(db: Kysely<Database>, intents: readonl
   for (const i of intents) await scrubIntents(db, i.merchantId, [i.id]);
 }
 
-/** Clears receipt_email of these intents: columns, snapshots and stored events. */
+/** Clears the receipt and user emails and the shipping details of these intents: columns, snapshots and stored events. */
 async function scrubIntents(db: Kysely<Database>, merchantId: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
   const list = sql.join(ids);
-  await sql`update payment_intents set receipt_email = null, user_email = null, state = state || '{"receipt_email": null, "user_email": null}'::jsonb
-    where merchant_id = ${merchantId} and id in (${list}) and (receipt_email is not null or user_email is not null or state->>'receipt_email' is not null or state->>'user_email' is not null)`.execute(db);
-  await sql`update events set data = ${nulled('data', ['receipt_email', 'user_email'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and (data ? 'receipt_email' or data ? 'user_email')`.execute(db);
-  await sql`update events set data = ${nulledObject(['receipt_email'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and (data #> '{data,object}') ? 'receipt_email'`.execute(db);
+  await sql`update payment_intents set receipt_email = null, user_email = null, state = state || '{"receipt_email": null, "user_email": null, "shipping": null}'::jsonb
+    where merchant_id = ${merchantId} and id in (${list})
+      and (receipt_email is not null or user_email is not null or state->>'receipt_email' is not null or state->>'user_email' is not null or state->>'shipping' is not null)`.execute(db);
+  await sql`update events set data = ${nulled('data', ['receipt_email', 'user_email', 'shipping'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and (data ? 'receipt_email' or data ? 'user_email' or data ? 'shipping')`.execute(db);
+  await sql`update events set data = ${nulledObject(['receipt_email', 'shipping'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and ((data #> '{data,object}') ? 'receipt_email' or (data #> '{data,object}') ? 'shipping')`.execute(db);
 }
 
 /**

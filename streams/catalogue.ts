@@ -64,6 +64,13 @@ const DiscrepancyKind = Type.Union(
 );
 
 const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalProperties: false });
+const Shipping = obj({
+  name: Str,
+  phone: NullableStr,
+  carrier: NullableStr,
+  tracking_number: NullableStr,
+  address: obj(Object.fromEntries(['city', 'country', 'line1', 'line2', 'postal_code', 'state'].map((f) => [f, NullableStr]))),
+});
 
 export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
   'intent.created': {
@@ -86,6 +93,9 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
       product_id: NullableStr,
       payment_method: NullableStr,
       setup_future_usage: Type.Optional(SetupFutureUsage),
+      shipping: Type.Optional(Type.Union([Shipping, Type.Null()])),
+      statement_descriptor: Type.Optional(NullableStr),
+      statement_descriptor_suffix: Type.Optional(NullableStr),
     }),
   },
   'intent.updated': {
@@ -101,6 +111,9 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
         payment_method: NullableStr,
         capture_method: CaptureMethod,
         setup_future_usage: SetupFutureUsage,
+        shipping: Type.Union([Shipping, Type.Null()]),
+        statement_descriptor: NullableStr,
+        statement_descriptor_suffix: NullableStr,
         status: Status,
       }),
     ),
@@ -158,7 +171,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     v: 1,
     data: obj({
       reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
-      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email')])),
+      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email'), Type.Literal('shipping')])),
     }),
   },
 };

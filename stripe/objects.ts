@@ -160,6 +160,9 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     // Stripe: refunded once the whole captured amount went back (pending refunds count).
     refunded: a.captured && a.amount_captured > 0 && (a.amount_refunded ?? 0) >= a.amount_captured,
     refunds: chargeRefunds(i, a),
+    shipping: i.shipping ?? null,
+    statement_descriptor: i.statement_descriptor ?? null,
+    statement_descriptor_suffix: i.statement_descriptor_suffix ?? null,
     status: succeeded ? 'succeeded' : failed ? 'failed' : 'pending',
     /** Ours: the card network's reference, for reconciliation. */
     network_reference: a.network_ref,
@@ -289,10 +292,10 @@ export function renderPaymentIntent(i: Intent): Obj {
     receipt_email: i.receipt_email,
     review: null,
     setup_future_usage: i.setup_future_usage ?? null,
-    shipping: null,
+    shipping: i.shipping ?? null,
     source: null,
-    statement_descriptor: null,
-    statement_descriptor_suffix: null,
+    statement_descriptor: i.statement_descriptor ?? null,
+    statement_descriptor_suffix: i.statement_descriptor_suffix ?? null,
     status: i.status,
     transfer_data: null,
     transfer_group: null,

@@ -109,13 +109,14 @@ t.test('Stripe API conformance', async (t) => {
     // (off_session is refused beside setup_future_usage, as at Stripe: test/payment-method-data.test.ts)
     const paid = await a.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa', error_on_requires_action: true, use_stripe_sdk: true });
     t.equal(paid.status, 'succeeded');
+    t.match(paid, { shipping: { name: 'Ada', address: { city: 'Pune', country: 'IN' } }, statement_descriptor_suffix: 'ORDER 42' }, 'shipping and the suffix are kept (test/shipping.test.ts)');
     const fee = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', application_fee_amount: 100 }));
     t.ok(fee instanceof Stripe.errors.StripeInvalidRequestError);
     t.equal(fee.param, 'application_fee_amount');
     // The accepted hashes have Stripe's shapes: an unknown payment method type or shipping field is unknown.
     const pmo = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', payment_method_options: { nonsense_type: { x: '1' } } as never }));
     t.match(pmo, { statusCode: 400, code: 'parameter_unknown' }, 'payment_method_options[nonsense_type]');
-    const ship = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', shipping: { name: 'Ada', planet: 'Mars' } as never }));
+    const ship = await fails(a.paymentIntents.create({ amount: 1999, currency: 'usd', shipping: { name: 'Ada', address: { line1: '1 Main St' }, planet: 'Mars' } as never }));
     t.match(ship, { statusCode: 400, code: 'parameter_unknown' }, 'shipping[planet]');
   });
 

@@ -7,6 +7,14 @@ import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type A
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
 export type SetupFutureUsage = 'off_session' | 'on_session';
+/** Stripe's shipping hash on a PaymentIntent, every field present (null when not given). Personal data: erased with the emails. */
+export interface Shipping {
+  name: string;
+  phone: string | null;
+  carrier: string | null;
+  tracking_number: string | null;
+  address: { city: string | null; country: string | null; line1: string | null; line2: string | null; postal_code: string | null; state: string | null };
+}
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';
 
 /** What the vault lets the rest of the system know about a card. Never the number or CVC. */
@@ -134,6 +142,10 @@ export interface Intent {
    * (the gateway attaches it, gateway/routes/payment-methods.ts saveCardAfterPayment). Absent: null.
    */
   setup_future_usage?: SetupFutureUsage | null;
+  /** Where the goods go, and what the cardholder's statement shows (absent: null). */
+  shipping?: Shipping | null;
+  statement_descriptor?: string | null;
+  statement_descriptor_suffix?: string | null;
   attempts: Attempt[];
   /** Every refund of every charge of this intent, oldest first. */
   refunds: Refund[];
@@ -159,6 +171,9 @@ export interface Updatable {
   payment_method?: string | null;
   capture_method?: CaptureMethod;
   setup_future_usage?: SetupFutureUsage | null;
+  shipping?: Shipping | null;
+  statement_descriptor?: string | null;
+  statement_descriptor_suffix?: string | null;
 }
 
 export type IntentCommand =
@@ -179,6 +194,9 @@ export type IntentCommand =
       productId: string | null;
       paymentMethod: string | null;
       setupFutureUsage?: SetupFutureUsage | null;
+      shipping?: Shipping | null;
+      statementDescriptor?: string | null;
+      statementDescriptorSuffix?: string | null;
       now: number;
     }
   | { type: 'Update'; changes: Updatable; now: number }
@@ -219,7 +237,7 @@ export type IntentCommand =
   | { type: 'FlagDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; attemptId: string | null; networkRef: string | null; detail: string; now: number }
   /** An operator closed a discrepancy by hand: who, why, and what they did. */
   | { type: 'ResolveDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; operator: string; reason: string; action: string; now: number }
-  /** PII erasure (the customer's erasure request or retention): receipt and user emails become null, in any status. */
+  /** PII erasure (the customer's erasure request or retention): receipt and user emails and the shipping details become null, in any status. */
   | { type: 'ErasePii'; reason: 'request' | 'retention'; now: number };
 
 export type IntentEvent =
@@ -248,7 +266,7 @@ export type IntentEvent =
   | { type: 'reconciliation.flagged'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; attempt_id: string | null; network_ref: string | null; detail: string } }
   | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } }
   /** Personal data cleared (no amount, currency or status changes); carries no personal data itself. */
-  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email')[] } };
+  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email' | 'shipping')[] } };
 
 export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
@@ -297,6 +315,9 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           product_id: cmd.productId,
           payment_method: cmd.paymentMethod,
           ...(cmd.setupFutureUsage ? { setup_future_usage: cmd.setupFutureUsage } : {}),
+          ...(cmd.shipping ? { shipping: cmd.shipping } : {}),
+          ...(cmd.statementDescriptor ? { statement_descriptor: cmd.statementDescriptor } : {}),
+          ...(cmd.statementDescriptorSuffix ? { statement_descriptor_suffix: cmd.statementDescriptorSuffix } : {}),
         },
       },
     ];
@@ -307,7 +328,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (!isUpdatable(s.status)) throw unexpectedState(s, 'update');
       const changes: Updatable & { status?: IntentStatus } = {};
       for (const [k, v] of Object.entries(cmd.changes) as [keyof Updatable, unknown][]) {
-        if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[k])) (changes as Record<string, unknown>)[k] = v;
+        // An optional field never set reads as null: setting it to null changes nothing.
+        if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[k] ?? null)) (changes as Record<string, unknown>)[k] = v;
       }
       if (Object.keys(changes).length === 0) return []; // nothing changes: nothing is written
       if (changes.amount !== undefined && (!Number.isSafeInteger(changes.amount) || changes.amount < 1)) {
@@ -493,7 +515,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       return Object.keys(data).length === 1 ? [] : [{ type: 'charge.details_updated', at: cmd.now, data }];
     }
     case 'ErasePii': {
-      const fields = (['receipt_email', 'user_email'] as const).filter((f) => s[f] !== null);
+      const fields = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
       return fields.length === 0 ? [] : [{ type: 'intent.pii_erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
     }
     default:
@@ -745,7 +767,7 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
       };
     }
     case 'intent.pii_erased':
-      return { ...s, receipt_email: null, user_email: null };
+      return { ...s, receipt_email: null, user_email: null, ...(e.data.fields.includes('shipping') ? { shipping: null } : {}) };
     default:
       return assertNever(e);
   }

@@ -10,7 +10,7 @@ import { ApiError, noSuch, cannotExpand } from '../../stripe/errors.ts';
 import { renderCharge, renderPaymentIntent, renderRefund } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { cardOf } from './payment-methods.ts';
-import { createIntent, type CreateInput } from './payment-intents.ts';
+import { createIntent, shippingOf, type CreateInput } from './payment-intents.ts';
 import { requireCustomerParam } from './customers.ts';
 import { commandId } from '../ids.ts';
 import { itemExpand, listObject, listScope, pageCursor, searchResult } from '../lists.ts';
@@ -90,6 +90,9 @@ export function registerCharges(app: FastifyInstance, deps: GatewayDeps): void {
         metadata: b.metadata || {},
         description: b.description ?? null,
         receiptEmail: b.receipt_email ?? null,
+        shipping: shippingOf(b.shipping) ?? null,
+        statementDescriptor: b.statement_descriptor || null,
+        statementDescriptorSuffix: b.statement_descriptor_suffix || null,
         customer: b.customer ?? null,
         userEmail: null,
         productId: null,

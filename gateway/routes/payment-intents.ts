@@ -1,6 +1,6 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CaptureMethod, Intent, SetupFutureUsage, Updatable } from '../../actors/mod.ts';
+import type { CaptureMethod, Intent, SetupFutureUsage, Shipping, Updatable } from '../../actors/mod.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand} from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
@@ -95,6 +95,10 @@ export interface CreateInput {
   /** off_session / error_on_requires_action: a card that asks for 3-D Secure is declined instead. */
   noAuthentication?: boolean;
   setupFutureUsage?: SetupFutureUsage | null;
+  /** Stripe's shipping and statement descriptors, as sent (shippingOf). */
+  shipping?: Shipping | null;
+  statementDescriptor?: string | null;
+  statementDescriptorSuffix?: string | null;
   /** payment_method_data's card, checked: made into a PaymentMethod once the rest of the request is found good. */
   paymentMethodData?: CardData;
 }
@@ -126,6 +130,20 @@ function checkOffSession(b: Presence, setupFutureUsage: SetupFutureUsage | null 
       'off_session',
     );
   }
+}
+
+/** Stripe's shipping hash as sent (its name and address required by the schema): every field present, null when not given; '' unsets it. */
+export function shippingOf(sent: CreateIntentBody['shipping']): Shipping | null | undefined {
+  if (sent === undefined || sent === '') return sent === '' ? null : undefined;
+  const field = (v: string | undefined) => v || null;
+  const a = sent.address;
+  return {
+    name: sent.name,
+    phone: field(sent.phone),
+    carrier: field(sent.carrier),
+    tracking_number: field(sent.tracking_number),
+    address: { city: field(a.city), country: field(a.country), line1: field(a.line1), line2: field(a.line2), postal_code: field(a.postal_code), state: field(a.state) },
+  };
 }
 
 /** setup_future_usage as sent: '' unsets it. */
@@ -185,6 +203,9 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
       productId: input.productId,
       paymentMethod: input.paymentMethod,
       ...(input.setupFutureUsage ? { setupFutureUsage: input.setupFutureUsage } : {}),
+      ...(input.shipping ? { shipping: input.shipping } : {}),
+      ...(input.statementDescriptor ? { statementDescriptor: input.statementDescriptor } : {}),
+      ...(input.statementDescriptorSuffix ? { statementDescriptorSuffix: input.statementDescriptorSuffix } : {}),
       now: now(),
     },
     ctx,
@@ -232,6 +253,9 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         returnUrl: b.return_url ?? null,
         noAuthentication: noAuthentication(b),
         setupFutureUsage: b.setup_future_usage === undefined ? null : setupFutureUsageOf(b.setup_future_usage),
+        shipping: shippingOf(b.shipping) ?? null,
+        statementDescriptor: b.statement_descriptor || null,
+        statementDescriptorSuffix: b.statement_descriptor_suffix || null,
       }, idem);
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
     });
@@ -320,6 +344,9 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
         if (b.description !== undefined) changes.description = b.description || null;
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
+        if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
+        if (b.statement_descriptor !== undefined) changes.statement_descriptor = b.statement_descriptor || null;
+        if (b.statement_descriptor_suffix !== undefined) changes.statement_descriptor_suffix = b.statement_descriptor_suffix || null;
         if (b.customer) await requireCustomerParam(deps, p, b.customer);
         if (b.customer !== undefined) changes.customer = b.customer || null;
         if (b.payment_method !== undefined) {
@@ -375,6 +402,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
           if (made) changes.payment_method = made;
         }
         if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
+        if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
         if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
         if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
         const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
