@@ -293,6 +293,8 @@ const CustomerFields = {
   name: Type.Optional(Type.String({ maxLength: 256 })),
   description: Type.Optional(Type.String({ maxLength: 5000 })),
   phone: Type.Optional(Type.String({ maxLength: 20 })),
+  address: Type.Optional(Type.Union([Address, Type.Literal('')])),
+  shipping: Type.Optional(Type.Union([Type.Object({ name: Shipping.properties.name, phone: OptStr, address: Address }, opts), Type.Literal('')])),
   metadata: Type.Optional(Metadata),
   expand: Type.Optional(Expand),
   /** Stripe's invoice_settings: only the default card is kept ('' unsets it). */

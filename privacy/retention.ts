@@ -29,7 +29,7 @@ export async function idleCustomers(db: Kysely<Database>, cutoff: Date, limit: n
   const r = await sql<{ id: string; merchant_id: string; livemode: boolean }>`
     select c.id, c.merchant_id, c.livemode from customers c
     where c.erased_at is null
-      and (c.email is not null or c.name is not null or c.phone is not null or c.description is not null)
+      and (c.email is not null or c.name is not null or c.phone is not null or c.description is not null or c.state->>'address' is not null or c.state->>'shipping' is not null)
       and c.created_at < ${cutoff}
       and not exists (select 1 from events e where e.aggregate_id = c.id and e.merchant_id = c.merchant_id and e.created_at >= ${cutoff})
       and not exists (select 1 from payment_intents p where p.merchant_id = c.merchant_id and p.customer = c.id and p.updated_at >= ${cutoff})

@@ -8,9 +8,10 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.ts';
 import { NO_BILLING_DETAILS } from '../vault/mod.ts';
+import { PII_FIELDS } from '../actors/customer/customer.ts';
 import { renderBillingDetails } from '../stripe/objects.ts';
 
-const CUSTOMER_PII = ['email', 'name', 'phone', 'description'];
+const CUSTOMER_PII = [...PII_FIELDS];
 /** A saved card's billing details once its customer was erased (the vault record is erased by vault/saved-cards.ts). */
 const ERASED_BILLING = JSON.stringify(NO_BILLING_DETAILS);
 const ERASED_BILLING_STRIPE = JSON.stringify(renderBillingDetails(null));

@@ -5,6 +5,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
 import type { CustomerEvent, SetupIntentEvent } from '../actors/mod.ts';
+import { PII_FIELDS } from '../actors/customer/customer.ts';
 
 const Str = Type.String();
 const NullableStr = Type.Union([Type.String(), Type.Null()]);
@@ -32,6 +33,9 @@ const Card = Type.Object(
   { additionalProperties: false },
 );
 
+/** Stripe's address hash: its six fields, each a string or null. */
+const Address = Type.Object({ city: NullableStr, country: NullableStr, line1: NullableStr, line2: NullableStr, postal_code: NullableStr, state: NullableStr }, { additionalProperties: false });
+
 const SavedPaymentMethod = Type.Object(
   {
     id: Str,
@@ -43,12 +47,7 @@ const SavedPaymentMethod = Type.Object(
         name: NullableStr,
         phone: NullableStr,
         // Absent in events written before addresses were kept.
-        address: Type.Optional(
-          Type.Union([
-            Type.Object({ city: NullableStr, country: NullableStr, line1: NullableStr, line2: NullableStr, postal_code: NullableStr, state: NullableStr }, { additionalProperties: false }),
-            Type.Null(),
-          ]),
-        ),
+        address: Type.Optional(Type.Union([Address, Type.Null()])),
       },
       { additionalProperties: false },
     ),
@@ -64,13 +63,9 @@ const DiscrepancyKind = Type.Union(
 );
 
 const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalProperties: false });
-const Shipping = obj({
-  name: Str,
-  phone: NullableStr,
-  carrier: NullableStr,
-  tracking_number: NullableStr,
-  address: obj(Object.fromEntries(['city', 'country', 'line1', 'line2', 'postal_code', 'state'].map((f) => [f, NullableStr]))),
-});
+/** A PaymentIntent's shipping, and a customer's (no carrier or tracking number). */
+const Shipping = obj({ name: Str, phone: NullableStr, carrier: NullableStr, tracking_number: NullableStr, address: Address });
+const CustomerShipping = obj({ name: Str, phone: NullableStr, address: Address });
 
 export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
   'intent.created': {
@@ -255,20 +250,33 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
       name: NullableStr,
       description: NullableStr,
       phone: NullableStr,
+      address: Type.Optional(Type.Union([Address, Type.Null()])),
+      shipping: Type.Optional(Type.Union([CustomerShipping, Type.Null()])),
       metadata: Metadata,
       created: Int,
     }),
   },
   'customer.updated': {
     v: 1,
-    data: Type.Partial(obj({ email: NullableStr, name: NullableStr, description: NullableStr, phone: NullableStr, metadata: Metadata, default_payment_method: NullableStr })),
+    data: Type.Partial(
+      obj({
+        email: NullableStr,
+        name: NullableStr,
+        description: NullableStr,
+        phone: NullableStr,
+        address: Type.Union([Address, Type.Null()]),
+        shipping: Type.Union([CustomerShipping, Type.Null()]),
+        metadata: Metadata,
+        default_payment_method: NullableStr,
+      }),
+    ),
   },
   // Carries no personal data: only why, and which fields were cleared.
   'customer.erased': {
     v: 1,
     data: obj({
       reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
-      fields: Type.Array(Type.Union([Type.Literal('email'), Type.Literal('name'), Type.Literal('phone'), Type.Literal('description')])),
+      fields: Type.Array(Type.Union(PII_FIELDS.map((f) => Type.Literal(f)))),
     }),
   },
   // A saved card's public part: brand, last four, expiry, fingerprint (Card refuses anything longer).

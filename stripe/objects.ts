@@ -633,7 +633,7 @@ export function renderCustomer(c: Customer, whole = false): Obj {
   return {
     id: c.id,
     object: 'customer',
-    address: null,
+    address: c.address ?? null,
     balance: 0,
     created: c.created,
     currency: null,
@@ -650,7 +650,7 @@ export function renderCustomer(c: Customer, whole = false): Obj {
     next_invoice_sequence: 1,
     phone: c.phone,
     preferred_locales: [],
-    shipping: null,
+    shipping: c.shipping ?? null,
     tax_exempt: 'none',
     test_clock: null,
   };

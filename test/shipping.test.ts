@@ -3,6 +3,7 @@
 // charge and the events a webhook endpoint receives; '' unsets them; a shipping hash without a name or
 // address is refused as at Stripe; an erasure request clears the shipping details everywhere the read
 // model holds them (the intent, its list, its stored events), the amounts and the descriptor stay.
+// A customer's address and shipping: the same, on create and update, and erased with the customer.
 import t from 'tap';
 import Stripe from 'stripe';
 import { startStack, eventually } from './helpers/stack.ts';
@@ -86,8 +87,24 @@ t.test('shipping and statement descriptors', async (t) => {
     t.match(await fails(stripe.paymentIntents.create({ amount: 1000, currency: 'usd', statement_descriptor_suffix: 'x'.repeat(23) })), { statusCode: 400, param: 'statement_descriptor_suffix' });
   });
 
+  t.test('a customer’s address and shipping', async (t) => {
+    const address = { line1: '1 MG Road', city: 'Pune', postal_code: '411001', country: 'IN' };
+    const cus = await stripe.customers.create({ email: 'a@example.com', address, shipping: { name: 'Ana', address } });
+    const shownAddress = { city: 'Pune', country: 'IN', line1: '1 MG Road', line2: null, postal_code: '411001', state: null };
+    t.strictSame(cus.address, shownAddress, 'the address, every field shown');
+    t.strictSame(cus.shipping, { name: 'Ana', phone: null, address: shownAddress }, 'the shipping: no carrier or tracking number on a customer');
+    const moved = await stripe.customers.update(cus.id, { address: { line1: '2 FC Road', city: 'Pune', country: 'IN' }, shipping: '' });
+    t.match(moved.address, { line1: '2 FC Road', postal_code: null }, 'an update replaces the address');
+    t.equal(moved.shipping, null, "'' unsets the shipping");
+    t.strictSame((await stripe.customers.retrieve(cus.id)) as Stripe.Customer, moved, 'retrieve shows the same');
+    const listed = await eventually(async () => (await stripe.customers.list({ email: 'a@example.com' })).data.find((c) => c.id === cus.id && c.address?.line1 === '2 FC Road'), 20_000);
+    t.equal(listed.shipping, null, 'the list shows it');
+    t.match(await fails(stripe.customers.update(cus.id, { shipping: { name: 'Ana', address, carrier: 'UPS' } as Stripe.CustomerUpdateParams.Shipping })), { statusCode: 400, code: 'parameter_unknown', param: 'shipping[carrier]' });
+    t.match(await fails(stripe.customers.create({ shipping: { address } as Stripe.CustomerCreateParams.Shipping })), { statusCode: 400, code: 'parameter_missing', param: 'shipping[name]' });
+  });
+
   t.test('an erasure clears the shipping details; amounts and descriptors stay', async (t) => {
-    const cus = await stripe.customers.create({ email: 'jenny.rosen@example.com' });
+    const cus = await stripe.customers.create({ email: 'jenny.rosen@example.com', address: { line1: '9 Erase St', country: 'US' }, shipping: SHIPPING });
     const pi = await stripe.paymentIntents.create({ amount: 3000, currency: 'usd', customer: cus.id, shipping: SHIPPING, statement_descriptor_suffix: 'KEEP', payment_method: 'pm_card_visa', confirm: true });
     await eventually(async () => (await stripe.paymentIntents.list({ customer: cus.id })).data.find((x) => x.id === pi.id && x.status === 'succeeded'), 20_000);
     const res = await fetch(`${stack.url}/admin/merchants/${m.merchant_id}/erasures`, {
@@ -109,5 +126,13 @@ t.test('shipping and statement descriptors', async (t) => {
       return all.length > 0 && all.every((e) => (e.data.object as { shipping?: unknown }).shipping === null) ? all : null;
     }, 20_000);
     t.ok(events.length >= 2, `the intent's ${events.length} stored events hold no shipping details`);
+    const c = (await stripe.customers.retrieve(cus.id)) as Stripe.Customer;
+    t.equal(c.address, null, 'the customer’s address is erased');
+    t.equal(c.shipping, null, 'and its shipping');
+    const created = await eventually(async () => {
+      const e = (await stripe.events.list({ type: 'customer.created', limit: 100 })).data.find((x) => (x.data.object as Stripe.Customer).id === cus.id);
+      return e && (e.data.object as Stripe.Customer).address === null ? e : null;
+    }, 20_000);
+    t.equal((created.data.object as Stripe.Customer).shipping, null, 'the stored customer.created event holds neither');
   });
 });

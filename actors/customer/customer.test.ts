@@ -209,3 +209,22 @@ t.test('Update sets the default card (invoice_settings) only to an attached one;
     .when({ type: 'DetachPaymentMethod', paymentMethod: card, now: T0 + 30 })
     .thenState((s) => s !== null && s.default_payment_method === null && s.payment_methods?.length === 0);
 });
+
+const ADDRESS = { city: 'Pune', country: 'IN', line1: '1 MG Road', line2: null, postal_code: '411001', state: null };
+const SHIP = { name: 'Jenny Rosen', phone: null, address: ADDRESS };
+
+t.test('address and shipping: set at create, changed and unset by an update, cleared by an erasure', async (t) => {
+  it.given(t, [])
+    .when({ ...create, address: ADDRESS, shipping: SHIP })
+    .then([{ type: 'customer.created', at: T0, data: { ...customer, address: ADDRESS, shipping: SHIP } }]);
+  it.given(t, []).when({ ...create, address: null, shipping: null }).then([created]);
+  it.given(t, [created]).when(update({ address: ADDRESS })).then([{ type: 'customer.updated', at: T0 + 10, data: { address: ADDRESS } }]);
+  it.given(t, [created]).when(update({ address: null, shipping: null })).thenNothing();
+  const withBoth: CustomerEvent = { type: 'customer.updated', at: T0 + 5, data: { address: ADDRESS, shipping: SHIP } };
+  it.given(t, [created, withBoth]).when(update({ address: { ...ADDRESS } })).thenNothing();
+  it.given(t, [created, withBoth]).when(update({ shipping: null })).then([{ type: 'customer.updated', at: T0 + 10, data: { shipping: null } }]);
+  it.given(t, [created, withBoth])
+    .when({ type: 'Erase', reason: 'request', now: T0 + 20 })
+    .then([{ type: 'customer.erased', at: T0 + 20, data: { reason: 'request', fields: ['email', 'name', 'address', 'shipping'] } }])
+    .thenState((s) => s !== null && s.address === null && s.shipping === null && s.email === null && s.metadata.order === '7');
+});

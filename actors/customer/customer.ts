@@ -12,6 +12,9 @@ export interface Customer {
   name: string | null;
   description: string | null;
   phone: string | null;
+  /** Stripe's address and shipping (absent: null); personal data, cleared by an erasure. */
+  address?: BillingAddress | null;
+  shipping?: CustomerShipping | null;
   metadata: Record<string, string>;
   created: number;
   /**
@@ -56,11 +59,20 @@ export interface SavedPaymentMethod {
 }
 
 /** The fields an update may set; null unsets. */
+/** Stripe's shipping hash on a customer: a name, an address, maybe a phone. */
+export interface CustomerShipping {
+  name: string;
+  phone: string | null;
+  address: BillingAddress;
+}
+
 export interface CustomerFields {
   email?: string | null;
   name?: string | null;
   description?: string | null;
   phone?: string | null;
+  address?: BillingAddress | null;
+  shipping?: CustomerShipping | null;
 }
 
 /**
@@ -79,6 +91,8 @@ export type CustomerCommand =
       name: string | null;
       description: string | null;
       phone: string | null;
+      address?: BillingAddress | null;
+      shipping?: CustomerShipping | null;
       metadata: Record<string, string>;
       now: number;
     }
@@ -102,7 +116,7 @@ export type CustomerCommand =
 export type ErasureReason = 'request' | 'retention';
 
 /** The fields an erasure clears. */
-export const PII_FIELDS = ['email', 'name', 'phone', 'description'] as const;
+export const PII_FIELDS = ['email', 'name', 'phone', 'description', 'address', 'shipping'] as const;
 
 export type CustomerEvent =
   | { type: 'customer.created'; at: number; data: Customer }
@@ -149,7 +163,7 @@ const sameMetadata = (a: Record<string, string>, b: Record<string, string>) => {
   return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && b[k] === a[k]);
 };
 
-const FIELDS = ['email', 'name', 'description', 'phone'] as const;
+const FIELDS = ['email', 'name', 'description', 'phone', 'address', 'shipping'] as const;
 
 const gone = () => new DomainError('resource_missing', 'No such customer.', 'id', 404);
 
@@ -173,6 +187,8 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
             name: cmd.name,
             description: cmd.description,
             phone: cmd.phone,
+            ...(cmd.address ? { address: cmd.address } : {}),
+            ...(cmd.shipping ? { shipping: cmd.shipping } : {}),
             metadata,
             created: cmd.now,
           },
@@ -184,7 +200,8 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
       const data: Extract<CustomerEvent, { type: 'customer.updated' }>['data'] = {};
       for (const f of FIELDS) {
         const v = cmd.changes[f];
-        if (v !== undefined && v !== s[f]) data[f] = v;
+        // A field never set reads as null; hashes compare by value.
+        if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[f] ?? null)) (data as Record<string, unknown>)[f] = v;
       }
       const dpm = cmd.defaultPaymentMethod;
       if (dpm !== undefined && dpm !== (s.default_payment_method ?? null)) {
@@ -209,7 +226,7 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
     }
     case 'Erase': {
       if (s === null) throw new DomainError('resource_missing', 'No such customer.', 'id', 404);
-      const fields = PII_FIELDS.filter((f) => s[f] !== null);
+      const fields = PII_FIELDS.filter((f) => (s[f] ?? null) !== null);
       // Nothing left to erase writes nothing (a retention run and a request may both reach it).
       return fields.length === 0 ? [] : [{ type: 'customer.erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
     }
@@ -250,7 +267,7 @@ function evolve(s: CustomerState, e: CustomerEvent): CustomerState {
       return { ...s, ...e.data };
     case 'customer.erased':
       if (s === null) return s;
-      return { ...s, email: null, name: null, phone: null, description: null };
+      return { ...s, email: null, name: null, phone: null, description: null, ...(s.address ? { address: null } : {}), ...(s.shipping ? { shipping: null } : {}) };
     case 'customer.payment_method_attached':
       if (s === null) return s;
       return { ...s, payment_methods: [...(s.payment_methods ?? []), e.data.payment_method.id] };

@@ -1,5 +1,5 @@
 // /v1/customers: create, retrieve, update and list Stripe customers (email, name, description,
-// phone, metadata, invoice_settings.default_payment_method; a card attached at create). Secret keys only; a customer of another merchant or of the other mode does not
+// phone, address, shipping, metadata, invoice_settings.default_payment_method; a card attached at create). Secret keys only; a customer of another merchant or of the other mode does not
 // exist for the key.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Customer, CustomerFields } from '../../actors/mod.ts';
@@ -13,6 +13,8 @@ import { commandId, derivedId } from '../ids.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
 import { parseSearchQuery } from '../../stripe/search.ts';
 import { releaseCards } from '../../vault/saved-cards.ts';
+import { addressOf } from '../../vault/mod.ts';
+import { shippingOf } from '../shipping.ts';
 import { CreateCustomerBody, IdParams, ListCustomersQuery, RetrieveCustomerQuery, SearchQuery, UpdateCustomerBody } from '../schemas.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -55,6 +57,9 @@ function fieldsOf(b: CreateCustomerBody | UpdateCustomerBody): CustomerFields {
   if (description !== undefined) f.description = description;
   const phone = emptyToNull(b.phone);
   if (phone !== undefined) f.phone = phone;
+  if (b.address !== undefined) f.address = b.address === '' ? null : addressOf(b.address);
+  const shipping = shippingOf(b.shipping);
+  if (shipping !== undefined) f.shipping = shipping && { name: shipping.name, phone: shipping.phone, address: shipping.address };
   return f;
 }
 
@@ -122,6 +127,8 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
           name: fields.name ?? null,
           description: fields.description ?? null,
           phone: fields.phone ?? null,
+          address: fields.address ?? null,
+          shipping: fields.shipping ?? null,
           metadata: b.metadata || {},
           now: now(),
         },

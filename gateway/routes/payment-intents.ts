@@ -1,6 +1,7 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { CaptureMethod, Intent, SetupFutureUsage, Shipping, Updatable } from '../../actors/mod.ts';
+import { shippingOf } from '../shipping.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand} from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
@@ -130,20 +131,6 @@ function checkOffSession(b: Presence, setupFutureUsage: SetupFutureUsage | null 
       'off_session',
     );
   }
-}
-
-/** Stripe's shipping hash as sent (its name and address required by the schema): every field present, null when not given; '' unsets it. */
-export function shippingOf(sent: CreateIntentBody['shipping']): Shipping | null | undefined {
-  if (sent === undefined || sent === '') return sent === '' ? null : undefined;
-  const field = (v: string | undefined) => v || null;
-  const a = sent.address;
-  return {
-    name: sent.name,
-    phone: field(sent.phone),
-    carrier: field(sent.carrier),
-    tracking_number: field(sent.tracking_number),
-    address: { city: field(a.city), country: field(a.country), line1: field(a.line1), line2: field(a.line2), postal_code: field(a.postal_code), state: field(a.state) },
-  };
 }
 
 /** setup_future_usage as sent: '' unsets it. */
