@@ -89,6 +89,10 @@ export interface Config {
   piiRetentionIntervalMs: number;
   /** Replicas of every stream, KV bucket and object store we declare (NATS_REPLICAS, 1..5; 3 in a 3-node cluster). */
   natsReplicas: number;
+  /** How long a list waits for the read model to hold the caller's own writes (LIST_WAIT_MS; storage/read-your-writes.ts). */
+  listWaitMs: number;
+  /** How often the projector role expires Checkout Sessions past their expires_at (CHECKOUT_EXPIRY_INTERVAL_MS). */
+  checkoutExpiryIntervalMs: number;
 }
 
 export const ROLES = ['gateway', 'actors', 'projector', 'webhooks', 'reconcile', 'archive'] as const;
@@ -232,6 +236,8 @@ export function loadConfig(env: Env = process.env): Config {
     balancePendingDays: days(env, 'BALANCE_PENDING_DAYS', 2),
     piiRetentionIntervalMs: int(env, 'PII_RETENTION_INTERVAL_MS', 3600 * 1000, 100, 7 * 24 * 3600 * 1000),
     natsReplicas: int(env, 'NATS_REPLICAS', 1, 1, 5),
+    listWaitMs: int(env, 'LIST_WAIT_MS', 1000, 0, 60_000),
+    checkoutExpiryIntervalMs: int(env, 'CHECKOUT_EXPIRY_INTERVAL_MS', 60_000, 100, 24 * 3600 * 1000),
     ...archiveConfig(env, int(env, 'EVENT_MAX_AGE_S', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600)),
   };
 }

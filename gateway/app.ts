@@ -28,6 +28,7 @@ import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
+import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry } from './pay-index.ts';
 import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
@@ -69,7 +70,8 @@ export interface GatewayDeps {
   ring: KeyRing;
   readIntent(merchantId: string, intentId: string): Promise<Intent | null>;
   readMerchant(merchantId: string): Promise<Merchant | null>;
-  listIntents(merchantId: string, livemode: boolean, q: ListIntentsQuery): Promise<IntentPage>;
+  /** `only`: the intents that pay a Checkout Session (and only this one). */
+  listIntents(merchantId: string, livemode: boolean, q: ListIntentsQuery, only?: { checkout?: boolean; id?: string; checkoutStatus?: 'open' | 'complete' | 'expired' }): Promise<IntentPage>;
   /** The customer aggregate's last snapshot (any mode; callers check it against the key's). */
   readCustomer(merchantId: string, customerId: string): Promise<Customer | null>;
   listCustomers(merchantId: string, livemode: boolean, q: ListCustomersQuery): Promise<CustomerPage>;
@@ -213,6 +215,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerPaymentMethods(app, deps);
   registerTokens(app, deps);
   registerCharges(app, deps);
+  registerCheckoutSessions(app, deps);
   registerRefunds(app, deps);
   registerCustomers(app, deps);
   registerAccount(app, deps);

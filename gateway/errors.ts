@@ -43,6 +43,12 @@ export function fromValidation(issues: AjvIssue[]): ApiError {
       const allowed = (v.params.allowedValues as unknown[] | undefined)?.join(', ');
       return new ApiError(400, 'invalid_request_error', 'parameter_invalid_string', `Invalid ${p}: must be one of ${allowed}`, p);
     }
+    case 'const': {
+      // A union of literals (TypeBox) fails once per literal: Stripe names them all.
+      const p = paramName(v.instancePath);
+      const allowed = issues.filter((x) => x.keyword === 'const' && x.instancePath === v.instancePath).map((x) => JSON.stringify(x.params.allowedValue));
+      return new ApiError(400, 'invalid_request_error', 'parameter_invalid_string', `Invalid ${p}: must be one of ${allowed.join(', ')}`, p);
+    }
     default: {
       const p = paramName(v.instancePath);
       return new ApiError(400, 'invalid_request_error', 'parameter_invalid', `Invalid ${p || 'request'}: ${v.message ?? 'invalid value'}`, p || undefined);

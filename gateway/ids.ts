@@ -31,6 +31,16 @@ export function intentIdOfCharge(chargeId: string): string | null {
   return m ? `pi_${m[1]}` : null;
 }
 
+/** A Checkout Session's id (Stripe's cs_test_… / cs_live_…), from the command that creates it; pay_index maps it to its intent. */
+export const checkoutSessionId = (commandId: string, mode: 'test' | 'live') => `cs_${mode}_${h(`cs:${commandId}`, 32)}`;
+
+/** A line item's ids (item, ad-hoc price, ad-hoc product), from its session's id and its place in the session. */
+export const lineItemIds = (sessionId: string, n: number) => ({
+  id: `li_${h(`li:${sessionId}:${n}`)}`,
+  price: `price_${h(`price:${sessionId}:${n}`)}`,
+  product: `prod_${h(`prod:${sessionId}:${n}`)}`,
+});
+
 /** Unguessable and reproducible: only this server (holding the key) can compute it. */
 export function clientSecretFor(key: Buffer, intentId: string): string {
   return `${intentId}_secret_${createHmac('sha256', key).update(intentId).digest('base64url').replace(/[-_]/g, '').slice(0, 24)}`;

@@ -295,6 +295,9 @@ const CustomerFields = {
   phone: Type.Optional(Type.String({ maxLength: 20 })),
   address: Type.Optional(Type.Union([Address, Type.Literal('')])),
   shipping: Type.Optional(Type.Union([Type.Object({ name: Shipping.properties.name, phone: OptStr, address: Address }, opts), Type.Literal('')])),
+  // '' clears the list (as at Stripe); tax_exempt '' is 'none'.
+  preferred_locales: Type.Optional(Type.Union([Type.Array(Type.String({ minLength: 1, maxLength: 35 }), { maxItems: 30 }), Type.Literal('')])),
+  tax_exempt: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse'), Type.Literal('')])),
   metadata: Type.Optional(Metadata),
   expand: Type.Optional(Expand),
   /** Stripe's invoice_settings: only the default card is kept ('' unsets it). */
@@ -599,3 +602,84 @@ export type ListSetupIntentsQuery = Static<typeof ListSetupIntentsQuery>;
 
 export const ListSetupAttemptsQuery = Type.Object({ ...ListPaging, setup_intent: Type.String({ maxLength: 255 }) }, opts);
 export type ListSetupAttemptsQuery = Static<typeof ListSetupAttemptsQuery>;
+
+// ── Checkout Sessions (mode=payment) ───────────────────────────────────
+/** One line: an ad-hoc price (price_data with product_data) and a quantity; a saved `price` is refused (no Prices here). */
+const CheckoutLineItem = Type.Object(
+  {
+    price: Type.Optional(Type.String({ maxLength: 255 })),
+    price_data: Type.Optional(
+      Type.Object(
+        {
+          currency: Type.String({ minLength: 3, maxLength: 3 }),
+          unit_amount: Type.Integer({ minimum: 0 }),
+          product_data: Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 5000 }),
+              description: OptStr,
+              images: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 8 })),
+              metadata: Type.Optional(Metadata),
+            },
+            opts,
+          ),
+          tax_behavior: Type.Optional(Type.Union([Type.Literal('inclusive'), Type.Literal('exclusive'), Type.Literal('unspecified')])),
+        },
+        opts,
+      ),
+    ),
+    quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 999999 })),
+  },
+  opts,
+);
+
+export const CreateCheckoutSessionBody = Type.Object(
+  {
+    mode: Type.Optional(Type.Union([Type.Literal('payment'), Type.Literal('setup'), Type.Literal('subscription')])),
+    line_items: Type.Optional(Type.Array(CheckoutLineItem, { maxItems: 100 })),
+    success_url: Type.Optional(Type.String({ maxLength: 5000 })),
+    cancel_url: Type.Optional(Type.String({ maxLength: 5000 })),
+    client_reference_id: Type.Optional(Type.String({ maxLength: 200 })),
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+    customer_email: Type.Optional(Type.String({ maxLength: 800 })),
+    metadata: Type.Optional(Metadata),
+    expires_at: Type.Optional(Type.Integer()),
+    payment_method_types: Type.Optional(Type.Array(Type.Literal('card'))),
+    ui_mode: Type.Optional(Type.Literal('hosted')),
+    locale: Type.Optional(Type.String({ maxLength: 10 })),
+    submit_type: Type.Optional(Type.Union(['auto', 'pay', 'book', 'donate', 'subscribe'].map((x) => Type.Literal(x)))),
+    billing_address_collection: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('required')])),
+    payment_intent_data: Type.Optional(
+      Type.Object(
+        {
+          capture_method: Type.Optional(CaptureMethod),
+          description: Type.Optional(Type.String({ maxLength: 1000 })),
+          metadata: Type.Optional(Metadata),
+          receipt_email: Type.Optional(Type.String({ format: 'email' })),
+          setup_future_usage: Type.Optional(Type.Union([Type.Literal('off_session'), Type.Literal('on_session')])),
+          shipping: ShippingParam,
+          statement_descriptor: StatementDescriptor,
+          statement_descriptor_suffix: StatementDescriptor,
+        },
+        opts,
+      ),
+    ),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateCheckoutSessionBody = Static<typeof CreateCheckoutSessionBody>;
+
+export const ListCheckoutSessionsQuery = Type.Object(
+  {
+    ...ListPaging,
+    payment_intent: Type.Optional(Type.String({ maxLength: 255 })),
+    customer: Type.Optional(Type.String({ maxLength: 255 })),
+    status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('complete'), Type.Literal('expired')])),
+  },
+  opts,
+);
+export type ListCheckoutSessionsQuery = Static<typeof ListCheckoutSessionsQuery>;
+
+export const ExpireCheckoutSessionBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
+export type ExpireCheckoutSessionBody = Static<typeof ExpireCheckoutSessionBody>;
+

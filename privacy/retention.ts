@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { CommandClient } from '../runtime/client.ts';
 import type { Database } from '../storage/database.ts';
 import { counter } from '../metrics/registry.ts';
+import { every } from '../runtime/periodic.ts';
 
 const erasedTotal = counter('paynats_privacy_erasures_total', 'Personal data erasures sent, by reason', ['reason']);
 const guestIntentsTotal = counter('paynats_privacy_guest_intents_scrubbed_total', 'Receipt emails of PaymentIntents without a customer cleared by retention');
@@ -75,7 +76,7 @@ export async function runRetention(o: RetentionOptions, now = Date.now()): Promi
     }
   }
   const guests = await sql<{ id: string; merchant_id: string; livemode: boolean }>`select id, merchant_id, livemode from payment_intents
-    where customer is null and (receipt_email is not null or user_email is not null or state->>'shipping' is not null) and updated_at < ${cutoff} order by updated_at limit ${o.batch ?? 500}`.execute(o.db);
+    where customer is null and (receipt_email is not null or user_email is not null or state->>'shipping' is not null or (state #>> '{checkout,customer_email}') is not null) and updated_at < ${cutoff} order by updated_at limit ${o.batch ?? 500}`.execute(o.db);
   let guestIntents = 0;
   for (const g of guests.rows) {
     const at = Math.floor(now / 1000);
@@ -94,15 +95,5 @@ export async function runRetention(o: RetentionOptions, now = Date.now()): Promi
 /** Runs the job on an interval; stop() waits for a run in progress. */
 export function startRetention(o: RetentionOptions): { stop(): Promise<void> } {
   if (o.retentionDays <= 0) return { stop: async () => {} };
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = running.then(() => runRetention(o)).catch((err: unknown) => o.log.error({ err }, 'retention run failed'));
-  }, o.intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return every(o.intervalMs, () => runRetention(o), (err) => o.log.error({ err }, 'retention run failed'));
 }

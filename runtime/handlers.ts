@@ -348,6 +348,7 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'intent.reconcile':
       return reconcileIntent(deps, req);
     case 'intent.erase':
+    case 'intent.expire_checkout':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
     case 'intent.refund_update':

@@ -19,6 +19,7 @@ import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.t
 import type { Customer, SetupIntent } from '../actors/mod.ts';
 import { listCustomers } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
+import { startCheckoutExpiry } from '../checkout/expiry.ts';
 import { searchCharges, searchCustomers, searchIntents } from '../storage/search.ts';
 import { createVault, loadMasterKey } from '../vault/mod.ts';
 import { startFanout, startWebhookWorker } from '../webhooks/worker.ts';
@@ -135,6 +136,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     loops.push(startReceiptsProjector({ js, db: database.db, log }));
     const retention = startRetention({ db: database.db, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }), log: log.child({ component: 'retention' }), retentionDays: config.piiRetentionDays, intervalMs: config.piiRetentionIntervalMs });
     stops.push(() => retention.stop());
+    const expiry = startCheckoutExpiry({ db: database.db, commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }), log: log.child({ component: 'checkout-expiry' }), intervalMs: config.checkoutExpiryIntervalMs });
+    stops.push(() => expiry.stop());
   }
 
   const readMerchant = async (id: string) => (await store.readLast<Merchant>(subjects.merchant(id))).state;
@@ -207,7 +210,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     });
     stops.push(async () => idempotency.stop());
     // A list waits (bounded) for the projection to hold this gateway's writes for its merchant.
-    const ryw = createReadYourWrites(db);
+    const ryw = createReadYourWrites(db, { maxWaitMs: config.listWaitMs });
     const app = buildApp({
       config,
       log,
@@ -223,7 +226,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       ring,
       readIntent: readIntentWithArchive(async (merchantId, intentId) => (await store.readLast<Intent>(subjects.intent(merchantId, intentId))).state, db, archiveReader),
       readMerchant,
-      listIntents: (merchantId, livemode, q) =>
+      listIntents: (merchantId, livemode, q, only) =>
         ryw.after(merchantId, () =>
           listIntents(db, {
           merchantId,
@@ -233,6 +236,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
           ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
           ...(q.customer ? { customer: q.customer } : {}),
           ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
+          ...only,
         }),
         ),
       readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,

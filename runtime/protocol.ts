@@ -82,6 +82,8 @@ export type CommandRequest =
   | { op: 'customer.payment_method'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'AttachPaymentMethod' | 'DetachPaymentMethod' | 'UpdatePaymentMethod' }>; ctx: Ctx }
   | { op: 'customer.delete'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Delete' }>; ctx: Ctx }
   | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
+  /** Expire the Checkout Session the intent pays (POST /v1/checkout/sessions/:id/expire, or its expires_at passed). */
+  | { op: 'intent.expire_checkout'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ExpireCheckout' }>; ctx: Ctx }
   | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx }
   // SetupIntents (runtime/setup-intents.ts): a card checked by the network and saved for later, no money moved.
   | { op: 'setup_intent.create'; merchantId: string; setupIntentId: string; command: Extract<SetupIntentCommand, { type: 'Create' }>; ctx: Ctx }

@@ -59,6 +59,13 @@ async function scrubIntents(db: Kysely<Database>, merchantId: string, ids: reado
   await sql`update payment_intents set receipt_email = null, user_email = null, state = state || '{"receipt_email": null, "user_email": null, "shipping": null}'::jsonb
     where merchant_id = ${merchantId} and id in (${list})
       and (receipt_email is not null or user_email is not null or state->>'receipt_email' is not null or state->>'user_email' is not null or state->>'shipping' is not null)`.execute(db);
+  // A Checkout Session's customer_email: in the intent's snapshot, its intent.created event and the session's Stripe events.
+  await sql`update payment_intents set state = jsonb_set(state, '{checkout,customer_email}', 'null'::jsonb)
+    where merchant_id = ${merchantId} and id in (${list}) and (state #>> '{checkout,customer_email}') is not null`.execute(db);
+  await sql`update events set data = jsonb_set(data, '{checkout,customer_email}', 'null'::jsonb)
+    where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and (data #>> '{checkout,customer_email}') is not null`.execute(db);
+  await sql`update events set data = jsonb_set(jsonb_set(data, '{data,object,customer_email}', 'null'::jsonb), '{data,object,customer_details}', 'null'::jsonb)
+    where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and data #>> '{data,object,object}' = 'checkout.session'`.execute(db);
   await sql`update events set data = ${nulled('data', ['receipt_email', 'user_email', 'shipping'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and (data ? 'receipt_email' or data ? 'user_email' or data ? 'shipping')`.execute(db);
   await sql`update events set data = ${nulledObject(['receipt_email', 'shipping'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and ((data #> '{data,object}') ? 'receipt_email' or (data #> '{data,object}') ? 'shipping')`.execute(db);
 }

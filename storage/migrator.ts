@@ -15,6 +15,7 @@ import * as m20261125_0010 from './migrations/2026_11_25_0010_pii_erasure.ts';
 import * as m20261126_0011 from './migrations/2026_11_26_0011_customer_deleted.ts';
 import * as m20261126_0012 from './migrations/2026_11_26_0012_setup_intents.ts';
 import * as m20261127_0013 from './migrations/2026_11_27_0013_archive_setup_intents.ts';
+import * as m20261127_0014 from './migrations/2026_11_27_0014_checkout_sessions.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -29,6 +30,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_26_0011_customer_deleted': m20261126_0011,
   '2026_11_26_0012_setup_intents': m20261126_0012,
   '2026_11_27_0013_archive_setup_intents': m20261127_0013,
+  '2026_11_27_0014_checkout_sessions': m20261127_0014,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

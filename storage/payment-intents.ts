@@ -1,7 +1,7 @@
 // payment_intents: one row per intent. The columns are for filtering, sorting and the dashboard; the
 // `state` column holds the full snapshot, which is what the API returns.
 import type { Generated } from 'kysely';
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { CancellationReason, CaptureMethod, Intent, IntentStatus, PaymentError } from '../actors/mod.ts';
 import { chunks, fromUnix, fromUnixOrNull, int8, json, type Int8, type Json, type Timestamp, type WithNumbers } from './columns.ts';
@@ -135,6 +135,12 @@ export interface ListIntentsOptions extends PageOptions {
   /** The key's mode: only objects of that mode are listed. Default test. */
   livemode?: boolean;
   customer?: string;
+  /** Only intents that pay a Checkout Session (GET /v1/checkout/sessions). */
+  checkout?: boolean;
+  /** Only this intent (a session list's payment_intent filter). */
+  id?: string;
+  /** Only sessions of this status (actors' checkoutStatus: complete once a charge succeeded, else expired once expired, else open). */
+  checkoutStatus?: 'open' | 'complete' | 'expired';
 }
 
 /**
@@ -144,6 +150,13 @@ export interface ListIntentsOptions extends PageOptions {
 export async function listIntents(db: Kysely<Database>, o: ListIntentsOptions): Promise<Page<Intent>> {
   let q = db.selectFrom('payment_intents').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode ?? false);
   if (o.customer !== undefined) q = q.where('customer', '=', o.customer);
+  if (o.checkout) q = q.where(sql<SqlBool>`state ? 'checkout'`);
+  if (o.id !== undefined) q = q.where('id', '=', o.id);
+  if (o.checkoutStatus !== undefined) {
+    const paid = sql<SqlBool>`jsonb_path_exists(state, '$.attempts[*] ? (@.status == "succeeded")')`;
+    const expired = sql<SqlBool>`(state #>> '{checkout,expired_at}') is not null`;
+    q = q.where(o.checkoutStatus === 'complete' ? paid : o.checkoutStatus === 'expired' ? sql<SqlBool>`not ${paid} and ${expired}` : sql<SqlBool>`not ${paid} and not ${expired}`);
+  }
   const page = await keysetPage('listIntents', q, o, { keys: ['created_at', 'id'], cursorTable: 'payment_intents', cursorScope: { merchant_id: o.merchantId } });
   return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
 }

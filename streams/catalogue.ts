@@ -66,6 +66,19 @@ const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalP
 /** A PaymentIntent's shipping, and a customer's (no carrier or tracking number). */
 const Shipping = obj({ name: Str, phone: NullableStr, carrier: NullableStr, tracking_number: NullableStr, address: Address });
 const CustomerShipping = obj({ name: Str, phone: NullableStr, address: Address });
+const LineItem = obj({ id: Str, price: Str, product: Str, name: Str, description: NullableStr, unit_amount: Int, quantity: Int });
+const CheckoutSession = obj({
+  id: Str,
+  success_url: NullableStr,
+  cancel_url: NullableStr,
+  client_reference_id: NullableStr,
+  customer_email: NullableStr,
+  line_items: Type.Array(LineItem),
+  metadata: Metadata,
+  expires_at: Int,
+  expired_at: Type.Optional(Type.Union([Int, Type.Null()])),
+});
+const TaxExempt = Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse')]);
 
 export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
   'intent.created': {
@@ -91,8 +104,10 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
       shipping: Type.Optional(Type.Union([Shipping, Type.Null()])),
       statement_descriptor: Type.Optional(NullableStr),
       statement_descriptor_suffix: Type.Optional(NullableStr),
+      checkout: Type.Optional(CheckoutSession),
     }),
   },
+  'checkout.expired': { v: 1, data: obj({ checkout_session: Str }) },
   'intent.updated': {
     v: 1,
     data: Type.Partial(
@@ -166,7 +181,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     v: 1,
     data: obj({
       reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
-      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email'), Type.Literal('shipping')])),
+      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email'), Type.Literal('shipping'), Type.Literal('customer_email')])),
     }),
   },
 };
@@ -252,6 +267,8 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
       phone: NullableStr,
       address: Type.Optional(Type.Union([Address, Type.Null()])),
       shipping: Type.Optional(Type.Union([CustomerShipping, Type.Null()])),
+      preferred_locales: Type.Optional(Type.Array(Str)),
+      tax_exempt: Type.Optional(TaxExempt),
       metadata: Metadata,
       created: Int,
     }),
@@ -266,6 +283,8 @@ export const customerEventSchemas: Record<CustomerEvent['type'], { v: number; da
         phone: NullableStr,
         address: Type.Union([Address, Type.Null()]),
         shipping: Type.Union([CustomerShipping, Type.Null()]),
+        preferred_locales: Type.Array(Str),
+        tax_exempt: TaxExempt,
         metadata: Metadata,
         default_payment_method: NullableStr,
       }),

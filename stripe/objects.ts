@@ -1,7 +1,8 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, BillingDetails, Intent, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
+import type { Attempt, BillingDetails, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
+import { checkoutStatus } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
@@ -302,6 +303,111 @@ export function renderPaymentIntent(i: Intent): Obj {
   };
 }
 
+/**
+ * Stripe's Checkout Session object (mode=payment), from the intent that holds it. `url`: where the
+ * customer pays while the session is open (null once complete or expired, as at Stripe).
+ */
+export function renderCheckoutSession(i: Intent, url: string | null, expandLineItems = false): Obj {
+  const c = i.checkout!;
+  const status = checkoutStatus(i);
+  const total = c.line_items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+  const paid = i.attempts.find((a) => a.status === 'succeeded');
+  return {
+    id: c.id,
+    object: 'checkout.session',
+    after_expiration: null,
+    allow_promotion_codes: null,
+    amount_subtotal: total,
+    amount_total: total,
+    automatic_tax: { enabled: false, liability: null, status: null },
+    billing_address_collection: null,
+    cancel_url: c.cancel_url,
+    client_reference_id: c.client_reference_id,
+    client_secret: null,
+    consent: null,
+    consent_collection: null,
+    created: i.created,
+    currency: i.currency,
+    custom_fields: [],
+    custom_text: { after_submit: null, shipping_address: null, submit: null, terms_of_service_acceptance: null },
+    customer: i.customer,
+    customer_creation: i.customer ? null : 'if_required',
+    customer_details: paid ? { address: null, email: c.customer_email ?? i.receipt_email, name: null, phone: null, tax_exempt: 'none', tax_ids: [] } : null,
+    customer_email: c.customer_email,
+    expires_at: c.expires_at,
+    invoice: null,
+    invoice_creation: null,
+    ...(expandLineItems ? { line_items: renderLineItems(i, '/v1/checkout/sessions/' + c.id + '/line_items', c.line_items) } : {}),
+    livemode: i.livemode,
+    locale: null,
+    metadata: c.metadata,
+    mode: 'payment',
+    payment_intent: i.id,
+    payment_link: null,
+    payment_method_collection: 'if_required',
+    payment_method_configuration_details: null,
+    payment_method_options: {},
+    payment_method_types: ['card'],
+    // Stripe: paid once the funds are captured; an authorization held for capture is still unpaid.
+    payment_status: paid && paid.captured ? 'paid' : 'unpaid',
+    phone_number_collection: { enabled: false },
+    recovered_from: null,
+    setup_intent: null,
+    shipping_address_collection: null,
+    shipping_cost: null,
+    shipping_details: i.shipping ? { address: i.shipping.address, name: i.shipping.name } : null,
+    shipping_options: [],
+    status,
+    submit_type: null,
+    subscription: null,
+    success_url: c.success_url,
+    total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+    ui_mode: 'hosted',
+    url: status === 'open' ? url : null,
+  };
+}
+
+/** A Checkout Session's line items as Stripe's list of `item` objects (with their ad-hoc prices). */
+export function renderLineItems(i: Intent, url: string, items: readonly LineItem[]): Obj {
+  return {
+    object: 'list',
+    data: items.map((li) => ({
+      id: li.id,
+      object: 'item',
+      amount_discount: 0,
+      amount_subtotal: li.unit_amount * li.quantity,
+      amount_tax: 0,
+      amount_total: li.unit_amount * li.quantity,
+      currency: i.currency,
+      description: li.name,
+      price: {
+        id: li.price,
+        object: 'price',
+        active: false,
+        billing_scheme: 'per_unit',
+        created: i.created,
+        currency: i.currency,
+        custom_unit_amount: null,
+        livemode: i.livemode,
+        lookup_key: null,
+        metadata: {},
+        nickname: null,
+        product: li.product,
+        recurring: null,
+        tax_behavior: 'unspecified',
+        tiers_mode: null,
+        transform_quantity: null,
+        type: 'one_time',
+        unit_amount: li.unit_amount,
+        unit_amount_decimal: String(li.unit_amount),
+      },
+      quantity: li.quantity,
+    })),
+    has_more: false,
+    url,
+  };
+}
+
 /** The seed's names for webhook subscriptions, mapped onto Stripe's. */
 export const SEED_EVENT_ALIASES: Record<string, string> = {
   payment_successful: 'payment_intent.succeeded',
@@ -338,6 +444,8 @@ export const STRIPE_EVENT_TYPES = [
   'setup_intent.succeeded',
   'setup_intent.canceled',
   'webhook_endpoint.disabled',
+  'checkout.session.completed',
+  'checkout.session.expired',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -368,7 +476,7 @@ export function stripeEventId(domainEventId: string, n: number): string {
  * object is rendered (no closure per event either).
  */
 type ObjectOf =
-  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' }
+  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
   | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint }
@@ -382,6 +490,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderCustomer(c.state as Customer, true);
     case 'setup_intent':
       return renderSetupIntent(c.state as SetupIntent);
+    case 'checkout_session':
+      return renderCheckoutSession(c.state as Intent, null);
     case 'charge':
       return renderCharge(c.state as Intent, m.a);
     case 'refund':
@@ -435,9 +545,11 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'attempt.succeeded': {
       const a = attemptOf(i, e.data.attempt_id);
       const charge = a ? [{ type: 'charge.succeeded', of: 'charge' as const, a }] : [];
+      // The Checkout Session this intent pays is complete with its first (and only) successful charge.
+      const session = i.checkout ? [{ type: 'checkout.session.completed', of: 'checkout_session' as const }] : [];
       return e.data.captured
-        ? [...charge, { type: 'payment_intent.succeeded', of: 'payment_intent' as const }]
-        : [...charge, { type: 'payment_intent.amount_capturable_updated', of: 'payment_intent' as const }];
+        ? [...charge, { type: 'payment_intent.succeeded', of: 'payment_intent' as const }, ...session]
+        : [...charge, { type: 'payment_intent.amount_capturable_updated', of: 'payment_intent' as const }, ...session];
     }
     case 'attempt.declined': {
       const a = attemptOf(i, e.data.attempt_id);
@@ -449,6 +561,8 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     }
     case 'intent.canceled':
       return [{ type: 'payment_intent.canceled', of: 'payment_intent' as const }];
+    case 'checkout.expired':
+      return i.checkout ? [{ type: 'checkout.session.expired', of: 'checkout_session' as const }] : [];
     case 'refund.created':
     case 'refund.succeeded':
     case 'refund.failed': {
@@ -649,9 +763,9 @@ export function renderCustomer(c: Customer, whole = false): Obj {
     name: c.name,
     next_invoice_sequence: 1,
     phone: c.phone,
-    preferred_locales: [],
+    preferred_locales: c.preferred_locales ?? [],
     shipping: c.shipping ?? null,
-    tax_exempt: 'none',
+    tax_exempt: c.tax_exempt ?? 'none',
     test_clock: null,
   };
 }

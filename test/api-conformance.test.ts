@@ -408,6 +408,11 @@ t.test('Stripe API conformance', async (t) => {
       ['update to an unknown currency', async () => a.paymentIntents.update((await a.paymentIntents.create({ amount: 1000, currency: 'usd' })).id, { currency: 'xyz' }), { param: 'currency' }],
       ['expand an unknown path', async () => a.paymentIntents.retrieve((await a.paymentIntents.create({ amount: 1000, currency: 'usd' })).id, { expand: ['nothing'] }), { param: 'expand' }],
     ];
+    const method = await fails(a.paymentIntents.create({ amount: 1000, currency: 'usd', capture_method: 'sometimes' } as never));
+    t.equal(method?.message, 'Invalid capture_method: must be one of "automatic", "automatic_async", "manual"', 'a union of values names them all, as Stripe does');
+    t.equal(method?.code, 'parameter_invalid_string');
+    const types = await fails(a.paymentIntents.create({ amount: 1000, currency: 'usd', payment_method_types: ['ideal'] } as never));
+    t.match(types, { param: 'payment_method_types[0]', message: 'Invalid payment_method_types[0]: must be one of "card"' });
     for (const [what, call, want] of cases) {
       const e = await fails(call());
       t.ok(e instanceof Stripe.errors.StripeInvalidRequestError, `${what}: StripeInvalidRequestError`);

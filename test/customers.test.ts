@@ -121,6 +121,23 @@ t.test('customers through the official stripe SDK', async (t) => {
     t.equal(missing.code, 'resource_missing');
   });
 
+  await t.test('preferred_locales and tax_exempt are kept', async (t) => {
+    const c = await stripe.customers.create({ preferred_locales: ['fr-FR', 'en'], tax_exempt: 'reverse' });
+    t.strictSame(c.preferred_locales, ['fr-FR', 'en']);
+    t.equal(c.tax_exempt, 'reverse');
+    const plain = await stripe.customers.create({});
+    t.strictSame(plain.preferred_locales, [], 'none by default');
+    t.equal(plain.tax_exempt, 'none', "'none' by default");
+    const u = await stripe.customers.update(c.id, { preferred_locales: ['de'], tax_exempt: 'exempt' });
+    t.strictSame(u.preferred_locales, ['de']);
+    t.equal(u.tax_exempt, 'exempt');
+    const cleared = await stripe.customers.update(c.id, { preferred_locales: '' as never, tax_exempt: '' as never });
+    t.strictSame(cleared.preferred_locales, [], "'' clears the locales");
+    t.equal(cleared.tax_exempt, 'none', "'' is 'none'");
+    const bad = stripeError(await fails(stripe.customers.create({ tax_exempt: 'sometimes' } as never)));
+    t.match(bad, { statusCode: 400, param: 'tax_exempt' });
+  });
+
   await t.test('idempotent create: the same key is the same customer', async (t) => {
     const a = await stripe.customers.create({ email: 'idem@example.com' }, { idempotencyKey: 'cust-1' });
     const b = await stripe.customers.create({ email: 'idem@example.com' }, { idempotencyKey: 'cust-1' });

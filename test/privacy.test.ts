@@ -161,6 +161,9 @@ t.test('retention erases idle customers by itself', async (t) => {
   const card = await stripe.paymentMethods.create({ type: 'card', card: { number: '4242424242424242', exp_month: 12, exp_year: 2034, cvc: '123' }, billing_details: { name: 'Old Customer', email: 'old.customer@example.com' } });
   await stripe.paymentMethods.attach(card.id, { customer: cus.id });
   const pi = await stripe.paymentIntents.create({ amount: 1234, currency: 'eur', customer: cus.id, receipt_email: 'old.customer@example.com' });
+  // Guests: a Checkout Session with only an email, an intent with only shipping details.
+  const session = await stripe.checkout.sessions.create({ mode: 'payment', customer_email: 'guest@example.com', success_url: 'https://shop.example/ok', line_items: [{ price_data: { currency: 'eur', unit_amount: 900, product_data: { name: 'Mug' } }, quantity: 1 }] });
+  const shipped = await stripe.paymentIntents.create({ amount: 2100, currency: 'eur', shipping: { name: 'Guest Person', address: { line1: '1 Guest Rd', country: 'FR' } } });
   const fresh = (await stripe.customers.retrieve(cus.id)) as Stripe.Customer;
   t.equal(fresh.email, 'old.customer@example.com', 'kept while recent');
   const gone = await eventually(async () => {
@@ -178,6 +181,18 @@ t.test('retention erases idle customers by itself', async (t) => {
   t.equal(retrieved.amount, 1234, 'the intent actor forgot it too; the amount stays');
   t.equal(listed.currency, 'eur');
   t.ok(stack.logs.some((l) => l.includes('personal data erased by retention')), 'the job logs what it did');
+  const guestSession = await eventually(async () => {
+    const x = await stripe.checkout.sessions.retrieve(session.id);
+    return x.customer_email === null ? x : null;
+  }, 20_000, 200);
+  t.equal(guestSession.amount_total, 900, 'a guest Checkout Session loses its email, keeps its amount');
+  const listedSession = await eventually(async () => (await stripe.checkout.sessions.list({ payment_intent: session.payment_intent as string })).data.find((x) => x.customer_email === null), 20_000);
+  t.equal(listedSession.id, session.id, 'the read model too');
+  const guestShipping = await eventually(async () => {
+    const x = await stripe.paymentIntents.retrieve(shipped.id);
+    return x.shipping === null ? x : null;
+  }, 20_000, 200);
+  t.equal(guestShipping.amount, 2100, 'a guest intent loses its shipping details, keeps its amount');
   // No gateway took part: the reconcile role erased the saved card's billing details from the commit.
   const pm = await eventually(async () => {
     const x = await stripe.paymentMethods.retrieve(card.id);

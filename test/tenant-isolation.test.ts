@@ -25,6 +25,7 @@ interface Ids {
   event: string;
   webhook_endpoint: string;
   token: string;
+  checkout_session: string;
   email: string;
 }
 
@@ -102,6 +103,14 @@ const PROBES: Record<string, Probe> = {
   'post /v1/webhook_endpoints/{id}/roll_secret': { kind: 'object', params: (i) => ({ id: i.webhook_endpoint }), body: () => ({ expires_in: 60 }) },
   'post /v1/tokens': { kind: 'list', body: () => ({ card: { number: '4242424242424242', exp_month: 12, exp_year: 2040 } }) },
   'get /v1/tokens/{id}': { kind: 'object', params: (i) => ({ id: i.token }) },
+  'get /v1/checkout/sessions': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
+  'post /v1/checkout/sessions': {
+    kind: 'reference',
+    body: (i) => ({ mode: 'payment', customer: i.customer, success_url: 'https://203.0.113.10/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1000, product_data: { name: 'x' } }, quantity: 1 }] }),
+  },
+  'get /v1/checkout/sessions/{id}': { kind: 'object', params: (i) => ({ id: i.checkout_session }) },
+  'get /v1/checkout/sessions/{id}/line_items': { kind: 'object', params: (i) => ({ id: i.checkout_session }) },
+  'post /v1/checkout/sessions/{id}/expire': { kind: 'object', params: (i) => ({ id: i.checkout_session }), body: () => ({}) },
   'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
 };
 
@@ -117,7 +126,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -130,6 +139,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const we = await s.webhookEndpoints.create({ url: `https://203.0.113.10/${live ? 'live' : 'test'}`, enabled_events: ['*'] });
     const si = await s.setupIntents.create({ customer: customer.id, metadata: { owner: 'A' } });
     const token = await s.tokens.create({ card: { number: '4242424242424242', exp_month: '12', exp_year: '2040', cvc: '123' } });
+    const cs = await s.checkout.sessions.create({ mode: 'payment', customer: customer.id, success_url: 'https://203.0.113.10/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1200, product_data: { name: 'A thing' } }, quantity: 1 }] });
     let pi: Stripe.PaymentIntent;
     if (!live) {
       pi = await s.paymentIntents.create({ amount: 4242, currency: 'usd', customer: customer.id, payment_method: pm.id, confirm: true });
@@ -140,7 +150,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
     const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });

@@ -228,3 +228,10 @@ t.test('address and shipping: set at create, changed and unset by an update, cle
     .then([{ type: 'customer.erased', at: T0 + 20, data: { reason: 'request', fields: ['email', 'name', 'address', 'shipping'] } }])
     .thenState((s) => s !== null && s.address === null && s.shipping === null && s.email === null && s.metadata.order === '7');
 });
+
+t.test('preferred_locales and tax_exempt: the defaults write nothing, a change writes it', async (t) => {
+  it.given(t, []).when({ ...create, preferred_locales: [], tax_exempt: 'none' }).then([created]);
+  it.given(t, []).when({ ...create, preferred_locales: ['fr'], tax_exempt: 'exempt' }).thenState((s) => s?.preferred_locales?.[0] === 'fr' && s.tax_exempt === 'exempt');
+  it.given(t, [created]).when(update({ preferred_locales: [], tax_exempt: 'none' })).thenNothing();
+  it.given(t, [created]).when(update({ tax_exempt: 'reverse' })).then([{ type: 'customer.updated', at: T0 + 10, data: { tax_exempt: 'reverse' } }]);
+});

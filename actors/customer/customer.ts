@@ -15,6 +15,9 @@ export interface Customer {
   /** Stripe's address and shipping (absent: null); personal data, cleared by an erasure. */
   address?: BillingAddress | null;
   shipping?: CustomerShipping | null;
+  /** Stripe's preferred_locales (absent: none) and tax_exempt (absent: 'none'). */
+  preferred_locales?: string[];
+  tax_exempt?: TaxExempt;
   metadata: Record<string, string>;
   created: number;
   /**
@@ -66,6 +69,8 @@ export interface CustomerShipping {
   address: BillingAddress;
 }
 
+export type TaxExempt = 'none' | 'exempt' | 'reverse';
+
 export interface CustomerFields {
   email?: string | null;
   name?: string | null;
@@ -73,6 +78,8 @@ export interface CustomerFields {
   phone?: string | null;
   address?: BillingAddress | null;
   shipping?: CustomerShipping | null;
+  preferred_locales?: string[];
+  tax_exempt?: TaxExempt;
 }
 
 /**
@@ -93,6 +100,8 @@ export type CustomerCommand =
       phone: string | null;
       address?: BillingAddress | null;
       shipping?: CustomerShipping | null;
+      preferred_locales?: string[];
+      tax_exempt?: TaxExempt;
       metadata: Record<string, string>;
       now: number;
     }
@@ -163,7 +172,9 @@ const sameMetadata = (a: Record<string, string>, b: Record<string, string>) => {
   return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && b[k] === a[k]);
 };
 
-const FIELDS = ['email', 'name', 'description', 'phone', 'address', 'shipping'] as const;
+const FIELDS = ['email', 'name', 'description', 'phone', 'address', 'shipping', 'preferred_locales', 'tax_exempt'] as const;
+/** What a field reads as when it was never set. */
+const UNSET: Partial<Record<(typeof FIELDS)[number], unknown>> = { preferred_locales: [], tax_exempt: 'none' };
 
 const gone = () => new DomainError('resource_missing', 'No such customer.', 'id', 404);
 
@@ -189,6 +200,8 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
             phone: cmd.phone,
             ...(cmd.address ? { address: cmd.address } : {}),
             ...(cmd.shipping ? { shipping: cmd.shipping } : {}),
+            ...(cmd.preferred_locales?.length ? { preferred_locales: cmd.preferred_locales } : {}),
+            ...(cmd.tax_exempt && cmd.tax_exempt !== 'none' ? { tax_exempt: cmd.tax_exempt } : {}),
             metadata,
             created: cmd.now,
           },
@@ -201,7 +214,7 @@ function decide(cmd: CustomerCommand, s: CustomerState): CustomerEvent[] {
       for (const f of FIELDS) {
         const v = cmd.changes[f];
         // A field never set reads as null; hashes compare by value.
-        if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[f] ?? null)) (data as Record<string, unknown>)[f] = v;
+        if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[f] ?? UNSET[f] ?? null)) (data as Record<string, unknown>)[f] = v;
       }
       const dpm = cmd.defaultPaymentMethod;
       if (dpm !== undefined && dpm !== (s.default_payment_method ?? null)) {

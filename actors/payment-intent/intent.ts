@@ -15,6 +15,35 @@ export interface Shipping {
   tracking_number: string | null;
   address: { city: string | null; country: string | null; line1: string | null; line2: string | null; postal_code: string | null; state: string | null };
 }
+/** One line of a Checkout Session: what is sold, at what unit price, how many (Stripe's price_data). */
+export interface LineItem {
+  id: string; // li_…
+  price: string; // price_…: the ad-hoc price price_data makes
+  product: string; // prod_…
+  name: string;
+  description: string | null;
+  unit_amount: number;
+  quantity: number;
+}
+
+/**
+ * Stripe's Checkout Session (mode=payment), held by the PaymentIntent it pays: one session, one intent,
+ * one single writer. Its status is the intent's: complete once a charge succeeded, expired once
+ * expired (ExpireCheckout), open otherwise.
+ */
+export interface CheckoutSession {
+  id: string; // cs_test_… / cs_live_…
+  /** Where the customer goes once paid ({CHECKOUT_SESSION_ID} is filled in); null: our own receipt page. */
+  success_url: string | null;
+  cancel_url: string | null;
+  client_reference_id: string | null;
+  customer_email: string | null;
+  line_items: LineItem[];
+  metadata: Record<string, string>;
+  expires_at: number;
+  expired_at?: number | null;
+}
+
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';
 
 /** What the vault lets the rest of the system know about a card. Never the number or CVC. */
@@ -146,6 +175,8 @@ export interface Intent {
   shipping?: Shipping | null;
   statement_descriptor?: string | null;
   statement_descriptor_suffix?: string | null;
+  /** The Checkout Session this intent pays (absent: none). */
+  checkout?: CheckoutSession;
   attempts: Attempt[];
   /** Every refund of every charge of this intent, oldest first. */
   refunds: Refund[];
@@ -197,6 +228,7 @@ export type IntentCommand =
       shipping?: Shipping | null;
       statementDescriptor?: string | null;
       statementDescriptorSuffix?: string | null;
+      checkout?: CheckoutSession;
       now: number;
     }
   | { type: 'Update'; changes: Updatable; now: number }
@@ -238,7 +270,9 @@ export type IntentCommand =
   /** An operator closed a discrepancy by hand: who, why, and what they did. */
   | { type: 'ResolveDiscrepancy'; discrepancyId: string; kind: DiscrepancyKind; operator: string; reason: string; action: string; now: number }
   /** PII erasure (the customer's erasure request or retention): receipt and user emails and the shipping details become null, in any status. */
-  | { type: 'ErasePii'; reason: 'request' | 'retention'; now: number };
+  | { type: 'ErasePii'; reason: 'request' | 'retention'; now: number }
+  /** Expire the intent's Checkout Session (asked, or its expires_at passed): the session closes and the intent is canceled. */
+  | { type: 'ExpireCheckout'; now: number };
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
@@ -266,12 +300,19 @@ export type IntentEvent =
   | { type: 'reconciliation.flagged'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; attempt_id: string | null; network_ref: string | null; detail: string } }
   | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } }
   /** Personal data cleared (no amount, currency or status changes); carries no personal data itself. */
-  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email' | 'shipping')[] } };
+  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] } }
+  | { type: 'checkout.expired'; at: number; data: { checkout_session: string } };
 
 export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
 
 export type IntentEventType = IntentEvent['type'];
+
+/** A Checkout Session's status, from its intent: complete once a charge succeeded (captured or held), expired once expired. */
+export function checkoutStatus(i: Intent): 'open' | 'complete' | 'expired' {
+  if (i.attempts.some((a) => a.status === 'succeeded')) return 'complete';
+  return i.checkout?.expired_at ? 'expired' : 'open';
+}
 
 const unexpectedState = (s: Intent, action: string) =>
   new DomainError(
@@ -318,6 +359,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           ...(cmd.shipping ? { shipping: cmd.shipping } : {}),
           ...(cmd.statementDescriptor ? { statement_descriptor: cmd.statementDescriptor } : {}),
           ...(cmd.statementDescriptorSuffix ? { statement_descriptor_suffix: cmd.statementDescriptorSuffix } : {}),
+          ...(cmd.checkout ? { checkout: cmd.checkout } : {}),
         },
       },
     ];
@@ -443,6 +485,10 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     case 'Cancel': {
       if (s.status === 'canceled') return []; // a repeat
       if (!isCancelable(s.status)) throw unexpectedState(s, 'cancel');
+      // Stripe: a Checkout Session's intent is canceled by expiring the session (once authorized, it may be canceled).
+      if (s.checkout && s.status !== 'requires_capture') {
+        throw new DomainError('payment_intent_unexpected_state', `You cannot cancel this PaymentIntent because it belongs to the Checkout Session ${s.checkout.id}. Expire the Checkout Session instead.`, 'intent');
+      }
       return [{ type: 'intent.canceled', at: cmd.now, data: { reason: cmd.reason } }];
     }
     case 'StartRefund':
@@ -514,8 +560,19 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (cmd.receiptEmail !== undefined && cmd.receiptEmail !== s.receipt_email) data.receipt_email = cmd.receiptEmail;
       return Object.keys(data).length === 1 ? [] : [{ type: 'charge.details_updated', at: cmd.now, data }];
     }
+    case 'ExpireCheckout': {
+      if (!s.checkout) throw new DomainError('resource_missing', `No such checkout session for PaymentIntent ${s.id}.`, 'session', 404);
+      const status = checkoutStatus(s);
+      if (status === 'expired') return []; // a repeat
+      if (status === 'complete' || s.status === 'processing') {
+        throw new DomainError('checkout_session_not_open', `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${status === 'complete' ? 'complete' : 'open'}" and its payment is ${s.status === 'processing' ? 'in progress' : 'complete'}.`, 'session');
+      }
+      const expired: IntentEvent = { type: 'checkout.expired', at: cmd.now, data: { checkout_session: s.checkout.id } };
+      return isCancelable(s.status) ? [expired, { type: 'intent.canceled', at: cmd.now, data: { reason: 'abandoned' } }] : [expired];
+    }
     case 'ErasePii': {
-      const fields = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
+      const fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
+      if (s.checkout?.customer_email) fields.push('customer_email'); // its Checkout Session's
       return fields.length === 0 ? [] : [{ type: 'intent.pii_erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
     }
     default:
@@ -766,8 +823,16 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         })),
       };
     }
+    case 'checkout.expired':
+      return s.checkout ? { ...s, checkout: { ...s.checkout, expired_at: e.at } } : s;
     case 'intent.pii_erased':
-      return { ...s, receipt_email: null, user_email: null, ...(e.data.fields.includes('shipping') ? { shipping: null } : {}) };
+      return {
+        ...s,
+        receipt_email: null,
+        user_email: null,
+        ...(e.data.fields.includes('shipping') ? { shipping: null } : {}),
+        ...(s.checkout && e.data.fields.includes('customer_email') ? { checkout: { ...s.checkout, customer_email: null } } : {}),
+      };
     default:
       return assertNever(e);
   }

@@ -1,5 +1,5 @@
 // /v1/customers: create, retrieve, update and list Stripe customers (email, name, description,
-// phone, address, shipping, metadata, invoice_settings.default_payment_method; a card attached at create). Secret keys only; a customer of another merchant or of the other mode does not
+// phone, address, shipping, preferred_locales, tax_exempt, metadata, invoice_settings.default_payment_method; a card attached at create). Secret keys only; a customer of another merchant or of the other mode does not
 // exist for the key.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Customer, CustomerFields } from '../../actors/mod.ts';
@@ -60,6 +60,8 @@ function fieldsOf(b: CreateCustomerBody | UpdateCustomerBody): CustomerFields {
   if (b.address !== undefined) f.address = b.address === '' ? null : addressOf(b.address);
   const shipping = shippingOf(b.shipping);
   if (shipping !== undefined) f.shipping = shipping && { name: shipping.name, phone: shipping.phone, address: shipping.address };
+  if (b.preferred_locales !== undefined) f.preferred_locales = b.preferred_locales || [];
+  if (b.tax_exempt !== undefined) f.tax_exempt = b.tax_exempt || 'none';
   return f;
 }
 
@@ -129,6 +131,8 @@ export function registerCustomers(app: FastifyInstance, deps: GatewayDeps): void
           phone: fields.phone ?? null,
           address: fields.address ?? null,
           shipping: fields.shipping ?? null,
+          ...(fields.preferred_locales ? { preferred_locales: fields.preferred_locales } : {}),
+          ...(fields.tax_exempt ? { tax_exempt: fields.tax_exempt } : {}),
           metadata: b.metadata || {},
           now: now(),
         },

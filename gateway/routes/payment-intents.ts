@@ -1,6 +1,6 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CaptureMethod, Intent, SetupFutureUsage, Shipping, Updatable } from '../../actors/mod.ts';
+import type { CaptureMethod, CheckoutSession, Intent, LineItem, SetupFutureUsage, Shipping, Updatable } from '../../actors/mod.ts';
 import { shippingOf } from '../shipping.ts';
 import { ApiError, invalidParam, noSuch, cannotExpand} from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
@@ -9,7 +9,7 @@ import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type Com
 import { cardOfData, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { checkClientSecret, requireSecret, scopeOf, type Principal } from '../auth.ts';
-import { chargeIdFor, clientSecretFor, commandId, derivedId, intentIdOfCharge } from '../ids.ts';
+import { chargeIdFor, checkoutSessionId, clientSecretFor, commandId, derivedId, intentIdOfCharge, lineItemIds } from '../ids.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
 import { parseSearchQuery } from '../../stripe/search.ts';
 import { challengeUrl } from './three-d-secure.ts';
@@ -37,13 +37,13 @@ const now = () => Math.floor(Date.now() / 1000);
 const CONFIRMABLE: ReadonlySet<string> = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
 
 
-function checkCurrency(c: string): string {
+export function checkCurrency(c: string): string {
   const lc = c.toLowerCase();
   if (!isCurrency(lc)) throw invalidParam('currency', `Invalid currency: ${c}. Stripe currently supports these currencies: https://stripe.com/docs/currencies`);
   return lc;
 }
 
-function checkAmount(amount: number, currency: string, param = 'amount'): number {
+export function checkAmount(amount: number, currency: string, param = 'amount'): number {
   const min = minimumAmount(currency);
   if (amount < min) throw new ApiError(400, 'invalid_request_error', 'amount_too_small', `Amount must be at least ${formatAmount(min, currency)}`, param);
   if (amount > MAX_AMOUNT) throw new ApiError(400, 'invalid_request_error', 'amount_too_large', `Amount must be no more than ${MAX_AMOUNT}.`, param);
@@ -100,6 +100,8 @@ export interface CreateInput {
   shipping?: Shipping | null;
   statementDescriptor?: string | null;
   statementDescriptorSuffix?: string | null;
+  /** The Checkout Session this intent pays (its id, and its line items', are made here with the intent's). */
+  checkout?: Omit<CheckoutSession, 'id' | 'line_items'> & { line_items: Omit<LineItem, 'id' | 'price' | 'product'>[] };
   /** payment_method_data's card, checked: made into a PaymentMethod once the rest of the request is found good. */
   paymentMethodData?: CardData;
 }
@@ -167,6 +169,11 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
   if (made) input = { ...input, paymentMethod: made.id };
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
+  const sessionId = input.checkout ? checkoutSessionId(cmdId, p.mode) : null;
+  // The session's id names its line items (and their ad-hoc prices and products).
+  const checkout = input.checkout && sessionId ? { ...input.checkout, id: sessionId, line_items: input.checkout.line_items.map((li, n) => ({ ...li, ...lineItemIds(sessionId, n) })) } : undefined;
+  // The session id finds its intent (GET /v1/checkout/sessions/:id, the hosted page) through pay_index.
+  if (checkout) await deps.writeIndex(checkout.id, { merchant_id: merchantId, intent_id: intentId, livemode: p.mode === 'live' });
   const ctx = commandCtx(req, p, cmdId, idem);
   if (!idempotencyKeyOf(req)) ctx.freshIds = true; // cmdId is random (gateway/ids.ts)
   let state = (await deps.commands.send({
@@ -193,6 +200,7 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
       ...(input.shipping ? { shipping: input.shipping } : {}),
       ...(input.statementDescriptor ? { statementDescriptor: input.statementDescriptor } : {}),
       ...(input.statementDescriptorSuffix ? { statementDescriptorSuffix: input.statementDescriptorSuffix } : {}),
+      ...(checkout ? { checkout } : {}),
       now: now(),
     },
     ctx,
@@ -213,6 +221,41 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
     }, idem?.trace)) as Intent;
     await saveCard(deps, req, p, state);
   }
+  return state;
+}
+
+/**
+ * A confirmation (POST /v1/payment_intents/:id/confirm, and the hosted Checkout page's payment): the
+ * changes it brings (a card, the receipt email, shipping, capture method) and a new attempt.
+ */
+export async function confirmIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, id: string, b: ConfirmIntentBody, paymentMethodData: CardData | undefined, idem: CommandIdem | undefined): Promise<Intent> {
+  const changes: Updatable = {};
+  if (b.payment_method) {
+    if (!(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+    changes.payment_method = b.payment_method;
+  }
+  if (paymentMethodData) {
+    const made = await cardForIntent(deps, req, p, id, paymentMethodData, idem, `POST /v1/payment_intents/${id}/confirm`);
+    if (made) changes.payment_method = made;
+  }
+  if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
+  if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
+  if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
+  if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
+  const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
+  const attemptId = await newAttemptId(deps, p, id, cmdId);
+  const state = (await deps.commands.send({
+    op: 'intent.confirm',
+    merchantId: p.merchant_id,
+    intentId: id,
+    attemptId,
+    changes,
+    challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
+    returnUrl: b.return_url ?? null,
+    ...(noAuthentication(b) ? { noAuthentication: true } : {}),
+    ctx: commandCtx(req, p, cmdId, idem),
+  }, idem?.trace)) as Intent;
+  await saveCard(deps, req, p, state);
   return state;
 }
 
@@ -379,33 +422,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         checkOffSession(b, b.setup_future_usage === undefined ? i.setup_future_usage : setupFutureUsageOf(b.setup_future_usage));
       }
       return idempotentCommands(req, reply, deps, async (idem) => {
-        const changes: Updatable = {};
-        if (b.payment_method) {
-          if (!(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
-          changes.payment_method = b.payment_method;
-        }
-        if (paymentMethodData) {
-          const made = await cardForIntent(deps, req, p, id, paymentMethodData, idem, `POST /v1/payment_intents/${id}/confirm`);
-          if (made) changes.payment_method = made;
-        }
-        if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
-        if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
-        if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
-        if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
-        const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
-        const attemptId = await newAttemptId(deps, p, id, cmdId);
-        const state = (await deps.commands.send({
-          op: 'intent.confirm',
-          merchantId: p.merchant_id,
-          intentId: id,
-          attemptId,
-          changes,
-          challengeUrl: challengeUrl(deps, req, p.merchant_id, id, attemptId),
-          returnUrl: b.return_url ?? null,
-          ...(noAuthentication(b) ? { noAuthentication: true } : {}),
-          ctx: commandCtx(req, p, cmdId, idem),
-        }, idem?.trace)) as Intent;
-        await saveCard(deps, req, p, state);
+        const state = await confirmIntent(deps, req, p, id, b, paymentMethodData, idem);
         return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
       });
     },

@@ -1,0 +1,339 @@
+// Stripe Checkout Sessions (mode=payment): the merchant's backend creates a session for its line items
+// (POST /v1/checkout/sessions) and sends the customer to its `url`, a page we serve (/c/pay/:id) where
+// the card is typed; the card goes to us only (never to the merchant), is tokenized and the session's
+// PaymentIntent confirmed, and the customer is sent on to success_url. The session is held by its
+// PaymentIntent (actors/payment-intent: one single writer), so it completes with the intent's successful
+// charge (checkout.session.completed) and expires by ExpireCheckout (checkout.session.expired; asked
+// here, or reconcile/checkout-expiry.ts once expires_at has passed). A decline stays on the page and
+// is retried as a new attempt under the same intent; 3-D Secure goes through the challenge and back.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { checkoutStatus, type Intent, type LineItem } from '../../actors/mod.ts';
+import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
+import { formatAmount } from '../../stripe/currencies.ts';
+import { renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
+import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import type { Principal } from '../auth.ts';
+import { requireSecret, scopeOf } from '../auth.ts';
+import { commandId } from '../ids.ts';
+import { checkCursors, listObject } from '../lists.ts';
+import { shippingOf } from '../shipping.ts';
+import { checkAmount, checkCurrency, confirmIntent, createIntent } from './payment-intents.ts';
+import { cardOfData } from './payment-methods.ts';
+import { expiryCommandId } from '../../checkout/expiry.ts';
+import {
+  CreateCheckoutSessionBody,
+  ExpireCheckoutSessionBody,
+  IdParams,
+  ListCheckoutSessionsQuery,
+  RetrieveExpandQuery,
+} from '../schemas.ts';
+
+/** Stripe: a session expires 24 hours after its creation unless told otherwise (30 minutes at the least). */
+const DEFAULT_TTL_S = 24 * 3600;
+const MIN_TTL_S = 30 * 60;
+
+const now = () => Math.floor(Date.now() / 1000);
+const param = (p: string, message: string, code = 'parameter_invalid') => new ApiError(400, 'invalid_request_error', code, message, p);
+
+/** Where the customer pays while the session is open. */
+export const checkoutUrl = (req: FastifyRequest, sessionId: string) => `${req.protocol}://${req.headers.host ?? req.hostname}/c/pay/${sessionId}`;
+
+/** The line items a create request gives, checked as Stripe checks them: one currency, ad-hoc prices only. */
+function lineItemsOf(b: CreateCheckoutSessionBody): { currency: string; items: Omit<LineItem, 'id' | 'price' | 'product'>[] } {
+  const sent = b.line_items ?? [];
+  if (sent.length === 0) throw param('line_items', 'Missing required param: line_items.', 'parameter_missing');
+  let currency: string | null = null;
+  const items = sent.map((li, n) => {
+    const at = `line_items[${n}]`;
+    if (li.price !== undefined) throw param(`${at}[price]`, `No such price: '${li.price}'`, 'resource_missing');
+    if (!li.price_data) throw param(`${at}[price_data]`, `Missing required param: ${at}[price_data].`, 'parameter_missing');
+    if (li.quantity === undefined) throw param(`${at}[quantity]`, `Missing required param: ${at}[quantity].`, 'parameter_missing');
+    const c = checkCurrency(li.price_data.currency);
+    if (currency !== null && c !== currency) throw param(`${at}[price_data][currency]`, 'All line items must have the same currency.');
+    currency = c;
+    return { name: li.price_data.product_data.name, description: li.price_data.product_data.description ?? null, unit_amount: li.price_data.unit_amount, quantity: li.quantity };
+  });
+  return { currency: currency!, items };
+}
+
+/** A session id's intent (pay_index names it), or null when there is no such session. */
+async function sessionIntent(deps: GatewayDeps, id: string): Promise<Intent | null> {
+  const e = /^cs_(test|live)_[0-9a-f]{32}$/.test(id) ? await deps.readIndex(id) : null;
+  const i = e ? await deps.readIntent(e.merchant_id, e.intent_id) : null;
+  return i && i.checkout?.id === id && i.livemode === e!.livemode ? i : null;
+}
+
+/** The session a key of this merchant and mode may see; anything else does not exist for the key. */
+async function readOwnSession(deps: GatewayDeps, p: Pick<Principal, 'merchant_id' | 'mode'>, id: string): Promise<Intent> {
+  const i = await sessionIntent(deps, id);
+  if (!i || i.merchant_id !== p.merchant_id || i.livemode !== (p.mode === 'live')) throw noSuch('checkout.session', id);
+  return i;
+}
+
+async function render(deps: GatewayDeps, req: FastifyRequest, i: Intent, expand: readonly string[] | undefined): Promise<Record<string, unknown>> {
+  const o = renderCheckoutSession(i, checkoutUrl(req, i.checkout!.id), (expand ?? []).includes('line_items'));
+  for (const path of expand ?? []) {
+    if (path === 'line_items') continue;
+    if (path === 'payment_intent') o.payment_intent = renderPaymentIntent(i);
+    else if (path === 'customer') {
+      const c = i.customer ? await deps.readCustomer(i.merchant_id, i.customer) : null;
+      o.customer = c && c.livemode === i.livemode ? renderCustomer(c) : i.customer;
+    } else throw cannotExpand(path);
+  }
+  return o;
+}
+
+function expire(deps: GatewayDeps, req: FastifyRequest, p: Pick<Principal, 'merchant_id' | 'mode'>, i: Intent, cmdId: string): Promise<Intent> {
+  return deps.commands.send({
+    op: 'intent.expire_checkout',
+    merchantId: p.merchant_id,
+    intentId: i.id,
+    command: { type: 'ExpireCheckout', now: now() },
+    ctx: commandCtx(req, p as Principal, cmdId),
+  }) as Promise<Intent>;
+}
+
+export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreateCheckoutSessionBody }>('/v1/checkout/sessions', { schema: { body: CreateCheckoutSessionBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const mode = b.mode ?? 'payment';
+    if (mode !== 'payment') throw param('mode', `mode=${mode} is not supported here: only mode=payment (one-time card payments).`);
+    if (b.customer && b.customer_email) throw param('customer_email', 'You may only specify one of these parameters: customer, customer_email.');
+    const { currency, items } = lineItemsOf(b);
+    const total = items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+    checkAmount(total, currency, 'line_items');
+    const created = now();
+    const expiresAt = b.expires_at ?? created + DEFAULT_TTL_S;
+    if (expiresAt < created + MIN_TTL_S || expiresAt > created + DEFAULT_TTL_S) {
+      throw param('expires_at', 'The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.');
+    }
+    const pid = b.payment_intent_data ?? {};
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const i = await createIntent(deps, req, p, 'POST /v1/checkout/sessions', {
+        amount: total,
+        currency,
+        captureMethod: pid.capture_method ?? 'automatic',
+        paymentMethod: null,
+        metadata: pid.metadata || {},
+        description: pid.description ?? null,
+        receiptEmail: pid.receipt_email ?? null,
+        customer: b.customer ?? null,
+        userEmail: null,
+        productId: null,
+        confirm: false,
+        returnUrl: null,
+        setupFutureUsage: pid.setup_future_usage ?? null,
+        shipping: shippingOf(pid.shipping) ?? null,
+        statementDescriptor: pid.statement_descriptor || null,
+        statementDescriptorSuffix: pid.statement_descriptor_suffix || null,
+        checkout: {
+          success_url: b.success_url ?? null,
+          cancel_url: b.cancel_url ?? null,
+          client_reference_id: b.client_reference_id ?? null,
+          customer_email: b.customer_email ?? null,
+          line_items: items,
+          metadata: b.metadata || {},
+          expires_at: expiresAt,
+        },
+      }, idem);
+      return { status: 200, body: await render(deps, req, i, b.expand) };
+    });
+  });
+
+  app.get<{ Querystring: ListCheckoutSessionsQuery }>('/v1/checkout/sessions', { schema: { querystring: ListCheckoutSessionsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    checkCursors(q);
+    // Cursors are session ids; the list pages by their intents.
+    const cursor = async (id: string | undefined) => (id ? (await readOwnSession(deps, p, id).catch(() => null))?.id ?? 'pi_none' : undefined);
+    const [after, before] = [await cursor(q.starting_after), await cursor(q.ending_before)];
+    const page = await deps.listIntents(
+      p.merchant_id,
+      p.mode === 'live',
+      { limit: q.limit, ...(after ? { starting_after: after } : {}), ...(before ? { ending_before: before } : {}), ...(q.customer ? { customer: q.customer } : {}), ...(q.created !== undefined ? { created: q.created } : {}) },
+      { checkout: true, ...(q.payment_intent ? { id: q.payment_intent } : {}), ...(q.status ? { checkoutStatus: q.status } : {}) },
+    );
+    const expand = (q.expand ?? []).filter((e) => e.startsWith('data.')).map((e) => e.slice(5));
+    return listObject('/v1/checkout/sessions', await Promise.all(page.data.map((i) => render(deps, req, i, expand))), page.hasMore);
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>('/v1/checkout/sessions/:id', { schema: { params: IdParams, querystring: RetrieveExpandQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    return render(deps, req, await readOwnSession(deps, p, req.params.id), req.query.expand);
+  });
+
+  const LineItemsQuery = Type.Object(
+    { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })), starting_after: Type.Optional(Type.String({ maxLength: 255 })), ending_before: Type.Optional(Type.String({ maxLength: 255 })), expand: Type.Optional(Type.Array(Type.String())) },
+    { additionalProperties: false },
+  );
+  app.get<{ Params: IdParams; Querystring: Static<typeof LineItemsQuery> }>('/v1/checkout/sessions/:id/line_items', { schema: { params: IdParams, querystring: LineItemsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    checkCursors(q);
+    const i = await readOwnSession(deps, p, req.params.id);
+    const all = i.checkout!.line_items;
+    const at = (id: string | undefined) => (id === undefined ? -1 : all.findIndex((li) => li.id === id));
+    const from = q.starting_after !== undefined ? at(q.starting_after) + 1 : 0;
+    const to = q.ending_before !== undefined ? Math.max(0, at(q.ending_before)) : all.length;
+    const limit = q.limit ?? 10;
+    const slice = q.ending_before !== undefined ? all.slice(Math.max(0, to - limit), to) : all.slice(from, from + limit);
+    const list = renderLineItems(i, `/v1/checkout/sessions/${i.checkout!.id}/line_items`, slice);
+    return { ...list, has_more: q.ending_before !== undefined ? to - limit > 0 : from + limit < all.length };
+  });
+
+  app.post<{ Params: IdParams; Body: ExpireCheckoutSessionBody }>('/v1/checkout/sessions/:id/expire', { schema: { params: IdParams, body: ExpireCheckoutSessionBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    return idempotentCommands(req, reply, deps, async () => {
+      const i = await readOwnSession(deps, p, req.params.id);
+      const done = await expire(deps, req, p, i, commandId(scopeOf(p), `POST /v1/checkout/sessions/${i.checkout!.id}/expire`, idempotencyKeyOf(req)));
+      return { status: 200, body: await render(deps, req, done, req.body.expand) };
+    });
+  });
+
+  registerHostedPage(app, deps);
+}
+
+// ── The hosted page ───────────────────────────────────────────────────
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** Its own origin only; the form posts here and is then redirected to the merchant's pages (form-action allows that). */
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'";
+
+const STYLE = `body{font:16px system-ui,sans-serif;max-width:30rem;margin:2.5rem auto;padding:0 1rem;color:#1f2328}
+h1{font-size:1.1rem;margin:0 0 .2rem}.total{font-size:1.8rem;font-weight:600;margin:.2rem 0 1.2rem}
+table{width:100%;border-collapse:collapse;margin-bottom:1.2rem}td{padding:.3rem 0;border-bottom:1px solid #eee}td.n{text-align:right}
+label{display:block;font-size:.85rem;margin:.7rem 0 .2rem;color:#555}input{font:inherit;width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #bbb;border-radius:6px}
+.row{display:flex;gap:.6rem}.row>div{flex:1}button{font:inherit;width:100%;margin-top:1.2rem;padding:.7rem;border:0;border-radius:6px;background:#0a5cd8;color:#fff;cursor:pointer}
+.err{background:#fdecea;color:#8a1c13;padding:.6rem;border-radius:6px;margin-bottom:.8rem}.note{color:#666;font-size:.8rem;margin-top:1rem}a{color:#0a5cd8}`;
+
+function pageHtml(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer">
+<title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+function payPage(i: Intent, merchantName: string, error: string | null, email: string): string {
+  const c = i.checkout!;
+  const rows = c.line_items.map((li) => `<tr><td>${esc(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td class="n">${esc(formatAmount(li.unit_amount * li.quantity, i.currency))}</td></tr>`).join('');
+  const askEmail = !c.customer_email && !i.customer;
+  return pageHtml(
+    `Pay ${merchantName}`,
+    `<h1>${esc(merchantName)}</h1><div class="total">${esc(formatAmount(i.amount, i.currency))}</div><table>${rows}</table>
+${error ? `<div class="err" role="alert">${esc(error)}</div>` : ''}
+<form method="post" action="/c/pay/${esc(c.id)}" autocomplete="on">
+${askEmail ? `<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required value="${esc(email)}">` : ''}
+<label for="number">Card number</label><input id="number" name="number" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234" required>
+<div class="row"><div><label for="exp">Expiry (MM / YY)</label><input id="exp" name="exp" autocomplete="cc-exp" placeholder="MM / YY" required></div>
+<div><label for="cvc">CVC</label><input id="cvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC" required></div></div>
+<label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name">
+<button type="submit">Pay ${esc(formatAmount(i.amount, i.currency))}</button></form>
+${c.cancel_url ? `<p class="note"><a href="${esc(c.cancel_url)}">← Back to ${esc(merchantName)}</a></p>` : ''}
+<p class="note">Test mode: 4242 4242 4242 4242, any future date, any CVC.</p>`,
+  );
+}
+
+const successUrl = (i: Intent) => (i.checkout!.success_url ?? '').replace(/\{CHECKOUT_SESSION_ID\}/g, i.checkout!.id);
+
+/** The session behind a hosted-page URL, acted on as its merchant in its mode; null when there is none. */
+async function sessionOfPage(deps: GatewayDeps, id: string): Promise<{ i: Intent; p: Principal } | null> {
+  const i = await sessionIntent(deps, id);
+  return i ? { i, p: { merchant_id: i.merchant_id, key_id: 'checkout_session', kind: 'secret', mode: i.livemode ? 'live' : 'test', created: 0 } } : null;
+}
+
+/** The page's card form, as the browser posts it (form-encoded); anything missing is asked again. */
+interface PayForm {
+  email?: unknown;
+  name?: unknown;
+  number?: unknown;
+  exp?: unknown;
+  cvc?: unknown;
+}
+
+/** "MM/YY", "MM / YYYY", "MMYY": month and year, or null. */
+function expiryOf(s: string): { exp_month: number; exp_year: number } | null {
+  const m = /^\s*(\d{1,2})\s*\/?\s*(\d{2}|\d{4})\s*$/.exec(s);
+  return m ? { exp_month: Number(m[1]), exp_year: Number(m[2]) } : null;
+}
+
+function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
+  const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).header('content-type', 'text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').send(body);
+  const merchantName = async (i: Intent) => (await deps.readMerchant(i.merchant_id))?.name ?? 'Checkout';
+
+  /** What the page shows for a session that is not open: on to success_url once paid, a notice once expired. */
+  async function closed(reply: FastifyReply, i: Intent): Promise<FastifyReply | null> {
+    const status = checkoutStatus(i);
+    if (status === 'complete') {
+      if (i.checkout!.success_url) return reply.code(303).header('location', successUrl(i)).header('cache-control', 'no-store').send();
+      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName(i))}</h1><p>Payment complete: ${esc(formatAmount(i.amount, i.currency))}. You can close this page.</p>`));
+    }
+    if (status === 'expired' || i.status === 'canceled') {
+      const back = i.checkout!.cancel_url ? `<p><a href="${esc(i.checkout!.cancel_url)}">Return to ${esc(await merchantName(i))}</a></p>` : '';
+      return html(reply, 410, pageHtml('Expired', `<h1>This checkout session has expired</h1>${back}`));
+    }
+    return null;
+  }
+
+  /** An open session past its expires_at is expired now (the sweeper would soon): nobody pays it. */
+  async function current(req: FastifyRequest, s: { i: Intent; p: Principal }): Promise<Intent> {
+    if (checkoutStatus(s.i) === 'open' && s.i.checkout!.expires_at <= now() && s.i.status !== 'processing') {
+      return expire(deps, req, s.p, s.i, expiryCommandId(s.i.checkout!.id));
+    }
+    return s.i;
+  }
+
+  const PageParams = Type.Object({ id: Type.String({ maxLength: 80 }) }, { additionalProperties: false });
+  const PageQuery = Type.Object({}, { additionalProperties: true });
+
+  app.get<{ Params: Static<typeof PageParams> }>('/c/pay/:id', { schema: { params: PageParams, querystring: PageQuery } }, async (req, reply) => {
+    const s = await sessionOfPage(deps, req.params.id);
+    if (!s) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
+    const i = await current(req, s);
+    const done = await closed(reply, i);
+    if (done) return done;
+    // Back from a 3-D Secure challenge that failed: say so, and ask again.
+    const failed = i.last_payment_error ? i.last_payment_error.message : null;
+    return html(reply, 200, payPage(i, await merchantName(i), failed, ''));
+  });
+
+  app.post<{ Params: Static<typeof PageParams>; Body: PayForm }>('/c/pay/:id', { schema: { params: PageParams } }, async (req, reply) => {
+    const s = await sessionOfPage(deps, req.params.id);
+    if (!s) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
+    const i = await current(req, s);
+    const done = await closed(reply, i);
+    if (done) return done;
+    const b: PayForm = req.body && typeof req.body === 'object' ? req.body : {};
+    const name = await merchantName(i);
+    const str = (v: unknown) => (typeof v === 'string' ? v : '');
+    const again = (message: string, status = 402) => html(reply, status, payPage(i, name, message, str(b.email)));
+    const exp = expiryOf(str(b.exp));
+    if (!exp) return again("Your card's expiration date is incomplete.", 400);
+    const email = i.checkout!.customer_email ?? (str(b.email) || null);
+    const body = {
+      payment_method_data: {
+        type: 'card' as const,
+        card: { number: str(b.number).replace(/[\s-]/g, ''), ...exp, cvc: str(b.cvc).trim() },
+        billing_details: { ...(email ? { email } : {}), ...(str(b.name) ? { name: str(b.name) } : {}) },
+      },
+      ...(email && !i.receipt_email ? { receipt_email: email } : {}),
+      return_url: checkoutUrl(req, i.checkout!.id),
+    };
+    try {
+      const paid = await confirmIntent(deps, req, s.p, i.id, body, cardOfData(body, s.p), undefined);
+      if (paid.status === 'requires_action' && paid.next_action?.type === 'redirect_to_url') {
+        return reply.code(303).header('location', paid.next_action.redirect_to_url.url).header('cache-control', 'no-store').send();
+      }
+      return (await closed(reply, paid)) ?? again(paid.last_payment_error?.message ?? 'Your card was declined.');
+    } catch (err) {
+      // A decline, or a card the network or our checks refuse: the page asks again (a new attempt, same intent).
+      if (err instanceof ApiError && err.status < 500) return again(err.message, err.status);
+      throw err;
+    }
+  });
+}
