@@ -144,6 +144,15 @@ t.test('Checkout Sessions', async (t) => {
     t.match(await stripe.checkout.sessions.retrieve(s.id), { status: 'complete', payment_status: 'paid', customer_details: { email: 'sam@example.com' } });
   });
 
+  t.test('card testing: after ten declines the page takes no more cards', async (t) => {
+    const s = await create({ customer_email: 'tester@example.com' });
+    for (let n = 0; n < 10; n++) t.equal((await fetch(s.url!, form({ number: '4000000000000002', exp: '12/34', cvc: '123' }))).status, 402, `decline ${n + 1}`);
+    const stopped = await fetch(s.url!, form({ number: '4242424242424242', exp: '12/34', cvc: '123' }));
+    t.equal(stopped.status, 429);
+    t.equal((await stripe.checkout.sessions.retrieve(s.id)).status, 'open', 'nothing was charged');
+    await stripe.checkout.sessions.expire(s.id);
+  });
+
   t.test('expire: asked, or once expires_at has passed', async (t) => {
     const s = await create();
     t.match(await fails(stripe.paymentIntents.cancel(s.payment_intent as string)), { statusCode: 400, code: 'payment_intent_unexpected_state' }, 'the intent of an open session is not canceled directly');
@@ -201,6 +210,8 @@ t.test('Checkout Sessions', async (t) => {
       ['expires too soon', () => create({ expires_at: Math.floor(Date.now() / 1000) + 60 }), { param: 'expires_at' }],
       ['an unknown customer', () => create({ customer: 'cus_nope' }), { code: 'resource_missing', param: 'customer' }],
       ['under the minimum', () => create({ line_items: [{ price_data: { currency: 'usd', unit_amount: 10, product_data: { name: 'x' } }, quantity: 1 }] }), { code: 'amount_too_small' }],
+      ['a javascript: cancel_url', () => create({ cancel_url: 'javascript:alert(1)' }), { code: 'url_invalid', param: 'cancel_url' }],
+      ['a success_url with a quote', () => create({ success_url: 'https://shop.example/x"onload=1' }), { code: 'url_invalid', param: 'success_url' }],
     ];
     for (const [what, call, want] of cases) t.match(await fails(call()), { statusCode: 400, type: 'StripeInvalidRequestError', ...want }, what);
     t.match(await fails(stripe.checkout.sessions.retrieve('cs_test_' + '0'.repeat(32))), { statusCode: 404, code: 'resource_missing' });

@@ -29,6 +29,9 @@ import {
   RetrieveExpandQuery,
 } from '../schemas.ts';
 
+/** Declined attempts after which the hosted page takes no more cards for a session (card testing). */
+const MAX_PAGE_DECLINES = 10;
+
 /** Stripe: a session expires 24 hours after its creation unless told otherwise (30 minutes at the least). */
 const DEFAULT_TTL_S = 24 * 3600;
 const MIN_TTL_S = 30 * 60;
@@ -38,6 +41,19 @@ const param = (p: string, message: string, code = 'parameter_invalid') => new Ap
 
 /** Where the customer pays while the session is open. */
 export const checkoutUrl = (req: FastifyRequest, sessionId: string) => `${req.protocol}://${req.headers.host ?? req.hostname}/c/pay/${sessionId}`;
+
+/** A URL the customer is sent to: http(s), no whitespace or quotes (it goes into a Location header and an href). */
+function checkUrl(name: string, v: string | undefined): string | null {
+  if (v === undefined) return null;
+  let ok = /^https?:\/\/[^\s"'<>\\]+$/.test(v);
+  try {
+    new URL(v);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw param(name, `Invalid URL: ${name} must be an http or https URL.`, 'url_invalid');
+  return v;
+}
 
 /** The line items a create request gives, checked as Stripe checks them: one currency, ad-hoc prices only. */
 function lineItemsOf(b: CreateCheckoutSessionBody): { currency: string; items: Omit<LineItem, 'id' | 'price' | 'product'>[] } {
@@ -102,6 +118,8 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     const mode = b.mode ?? 'payment';
     if (mode !== 'payment') throw param('mode', `mode=${mode} is not supported here: only mode=payment (one-time card payments).`);
     if (b.customer && b.customer_email) throw param('customer_email', 'You may only specify one of these parameters: customer, customer_email.');
+    const success = checkUrl('success_url', b.success_url);
+    const cancel = checkUrl('cancel_url', b.cancel_url);
     const { currency, items } = lineItemsOf(b);
     const total = items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
     checkAmount(total, currency, 'line_items');
@@ -130,8 +148,8 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
         statementDescriptor: pid.statement_descriptor || null,
         statementDescriptorSuffix: pid.statement_descriptor_suffix || null,
         checkout: {
-          success_url: b.success_url ?? null,
-          cancel_url: b.cancel_url ?? null,
+          success_url: success,
+          cancel_url: cancel,
           client_reference_id: b.client_reference_id ?? null,
           customer_email: b.customer_email ?? null,
           line_items: items,
@@ -235,7 +253,7 @@ ${askEmail ? `<label for="email">Email</label><input id="email" name="email" typ
 <label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name">
 <button type="submit">Pay ${esc(formatAmount(i.amount, i.currency))}</button></form>
 ${c.cancel_url ? `<p class="note"><a href="${esc(c.cancel_url)}">← Back to ${esc(merchantName)}</a></p>` : ''}
-<p class="note">Test mode: 4242 4242 4242 4242, any future date, any CVC.</p>`,
+${i.livemode ? '' : '<p class="note">Test mode: 4242 4242 4242 4242, any future date, any CVC.</p>'}`,
   );
 }
 
@@ -277,6 +295,10 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
       const back = i.checkout!.cancel_url ? `<p><a href="${esc(i.checkout!.cancel_url)}">Return to ${esc(await merchantName(i))}</a></p>` : '';
       return html(reply, 410, pageHtml('Expired', `<h1>This checkout session has expired</h1>${back}`));
     }
+    // The network has not answered yet (reconciliation settles it): no second card meanwhile.
+    if (i.status === 'processing') {
+      return html(reply, 202, pageHtml('Processing', `<h1>${esc(await merchantName(i))}</h1><p>Your payment is being processed. Refresh this page in a moment.</p>`));
+    }
     return null;
   }
 
@@ -312,6 +334,9 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
     const name = await merchantName(i);
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     const again = (message: string, status = 402) => html(reply, status, payPage(i, name, message, str(b.email)));
+    if (i.attempts.filter((a) => a.status === 'failed').length >= MAX_PAGE_DECLINES) {
+      return html(reply, 429, pageHtml('Too many attempts', `<h1>Too many declined cards</h1><p>This checkout takes no more cards. Contact ${esc(name)}.</p>`));
+    }
     const exp = expiryOf(str(b.exp));
     if (!exp) return again("Your card's expiration date is incomplete.", 400);
     const email = i.checkout!.customer_email ?? (str(b.email) || null);
