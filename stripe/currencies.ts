@@ -38,3 +38,9 @@ export function formatAmount(amount: number, c: string): string {
   const e = minorUnitExponent(c) ?? 2;
   return `${(amount / 10 ** e).toFixed(e)} ${c}`;
 }
+
+/** An amount as a customer reads it on a page: $20.00, €25.00, ¥1,000 (the currency's own exponent). */
+export function displayAmount(amount: number, c: string): string {
+  const e = minorUnitExponent(c) ?? 2;
+  return new Intl.NumberFormat('en', { style: 'currency', currency: c.toUpperCase(), minimumFractionDigits: e, maximumFractionDigits: e }).format(amount / 10 ** e);
+}

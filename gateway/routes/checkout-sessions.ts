@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { checkoutStatus, type Intent, type LineItem } from '../../actors/mod.ts';
 import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
-import { formatAmount } from '../../stripe/currencies.ts';
+import { displayAmount } from '../../stripe/currencies.ts';
 import { renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import type { Principal } from '../auth.ts';
@@ -20,6 +20,7 @@ import { checkCursors, listObject } from '../lists.ts';
 import { shippingOf } from '../shipping.ts';
 import { checkAmount, checkCurrency, confirmIntent, createIntent } from './payment-intents.ts';
 import { cardOfData } from './payment-methods.ts';
+import { emailParam } from './customers.ts';
 import { expiryCommandId } from '../../checkout/expiry.ts';
 import {
   CreateCheckoutSessionBody,
@@ -118,6 +119,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     const mode = b.mode ?? 'payment';
     if (mode !== 'payment') throw param('mode', `mode=${mode} is not supported here: only mode=payment (one-time card payments).`);
     if (b.customer && b.customer_email) throw param('customer_email', 'You may only specify one of these parameters: customer, customer_email.');
+    const customerEmail = emailParam(b.customer_email, 'customer_email');
     const success = checkUrl('success_url', b.success_url);
     const cancel = checkUrl('cancel_url', b.cancel_url);
     const { currency, items } = lineItemsOf(b);
@@ -151,7 +153,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
           success_url: success,
           cancel_url: cancel,
           client_reference_id: b.client_reference_id ?? null,
-          customer_email: b.customer_email ?? null,
+          customer_email: customerEmail ?? null,
           line_items: items,
           metadata: b.metadata || {},
           expires_at: expiresAt,
@@ -239,11 +241,11 @@ function pageHtml(title: string, body: string): string {
 
 function payPage(i: Intent, merchantName: string, error: string | null, email: string): string {
   const c = i.checkout!;
-  const rows = c.line_items.map((li) => `<tr><td>${esc(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td class="n">${esc(formatAmount(li.unit_amount * li.quantity, i.currency))}</td></tr>`).join('');
+  const rows = c.line_items.map((li) => `<tr><td>${esc(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td class="n">${esc(displayAmount(li.unit_amount * li.quantity, i.currency))}</td></tr>`).join('');
   const askEmail = !c.customer_email && !i.customer;
   return pageHtml(
     `Pay ${merchantName}`,
-    `<h1>${esc(merchantName)}</h1><div class="total">${esc(formatAmount(i.amount, i.currency))}</div><table>${rows}</table>
+    `<h1>${esc(merchantName)}</h1><div class="total">${esc(displayAmount(i.amount, i.currency))}</div><table>${rows}</table>
 ${error ? `<div class="err" role="alert">${esc(error)}</div>` : ''}
 <form method="post" action="/c/pay/${esc(c.id)}" autocomplete="on">
 ${askEmail ? `<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required value="${esc(email)}">` : ''}
@@ -251,7 +253,7 @@ ${askEmail ? `<label for="email">Email</label><input id="email" name="email" typ
 <div class="row"><div><label for="exp">Expiry (MM / YY)</label><input id="exp" name="exp" autocomplete="cc-exp" placeholder="MM / YY" required></div>
 <div><label for="cvc">CVC</label><input id="cvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC" required></div></div>
 <label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name">
-<button type="submit">Pay ${esc(formatAmount(i.amount, i.currency))}</button></form>
+<button type="submit">Pay ${esc(displayAmount(i.amount, i.currency))}</button></form>
 ${c.cancel_url ? `<p class="note"><a href="${esc(c.cancel_url)}">← Back to ${esc(merchantName)}</a></p>` : ''}
 ${i.livemode ? '' : '<p class="note">Test mode: 4242 4242 4242 4242, any future date, any CVC.</p>'}`,
   );
@@ -289,7 +291,7 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
     const status = checkoutStatus(i);
     if (status === 'complete') {
       if (i.checkout!.success_url) return reply.code(303).header('location', successUrl(i)).header('cache-control', 'no-store').send();
-      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName(i))}</h1><p>Payment complete: ${esc(formatAmount(i.amount, i.currency))}. You can close this page.</p>`));
+      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName(i))}</h1><p>Payment complete: ${esc(displayAmount(i.amount, i.currency))}. You can close this page.</p>`));
     }
     if (status === 'expired' || i.status === 'canceled') {
       const back = i.checkout!.cancel_url ? `<p><a href="${esc(i.checkout!.cancel_url)}">Return to ${esc(await merchantName(i))}</a></p>` : '';

@@ -38,9 +38,9 @@ export async function requireCustomerParam(deps: Pick<GatewayDeps, 'readCustomer
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** '' means "unset" (null); undefined means "not given". */
-function emailParam(v: string | undefined): string | null | undefined {
+export function emailParam(v: string | undefined, param = 'email'): string | null | undefined {
   if (v === undefined || v === '') return v === '' ? null : undefined;
-  if (!EMAIL.test(v)) throw new ApiError(400, 'invalid_request_error', 'email_invalid', `Invalid email address: ${v}`, 'email');
+  if (!EMAIL.test(v)) throw new ApiError(400, 'invalid_request_error', 'email_invalid', `Invalid email address: ${v}`, param);
   return v;
 }
 
