@@ -6,6 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CommandClient } from '../runtime/client.ts';
 import type { Database } from '../storage/database.ts';
+import { checkoutStatusIs } from '../storage/mod.ts';
 import { counter } from '../metrics/registry.ts';
 import { every } from '../runtime/periodic.ts';
 
@@ -27,9 +28,7 @@ export const expiryCommandId = (sessionId: string) => `cmd_expire_${sessionId}`;
 export async function expireCheckoutSessions(o: Omit<CheckoutExpiryOptions, 'intervalMs'>, now = Math.floor(Date.now() / 1000)): Promise<number> {
   const due = await sql<{ id: string; merchant_id: string; livemode: boolean; session: string }>`
     select id, merchant_id, livemode, state #>> '{checkout,id}' as session from payment_intents
-    where state ? 'checkout' and (state #>> '{checkout,expires_at}')::bigint <= ${now}
-      and (state #>> '{checkout,expired_at}') is null and status not in ('processing', 'succeeded', 'requires_capture')
-      and not jsonb_path_exists(state, '$.attempts[*] ? (@.status == "succeeded")')
+    where state ? 'checkout' and (state #>> '{checkout,expires_at}')::bigint <= ${now} and ${checkoutStatusIs('open')} and status <> 'processing'
     order by created_at limit ${o.batch ?? 200}`.execute(o.db);
   let n = 0;
   for (const r of due.rows) {

@@ -14,6 +14,7 @@ export {
 } from './projector.ts';
 export {
   listIntents,
+  checkoutStatusIs,
   getIntent,
   getIntentWithAttempts,
   type PaymentIntentsTable,

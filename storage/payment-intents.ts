@@ -143,6 +143,13 @@ export interface ListIntentsOptions extends PageOptions {
   checkoutStatus?: 'open' | 'complete' | 'expired';
 }
 
+/** The rows whose Checkout Session has this status, in SQL (actors' checkoutStatus on the snapshot). */
+export function checkoutStatusIs(status: 'open' | 'complete' | 'expired') {
+  const paid = sql<SqlBool>`jsonb_path_exists(state, '$.attempts[*] ? (@.status == "succeeded")')`;
+  const expired = sql<SqlBool>`(state #>> '{checkout,expired_at}') is not null`;
+  return status === 'complete' ? paid : status === 'expired' ? sql<SqlBool>`not ${paid} and ${expired}` : sql<SqlBool>`not ${paid} and not ${expired}`;
+}
+
 /**
  * A merchant's intents, newest first (created_at desc, id desc), as snapshots. A cursor names an
  * intent of the same merchant; an unknown cursor yields an empty page.
@@ -152,11 +159,7 @@ export async function listIntents(db: Kysely<Database>, o: ListIntentsOptions): 
   if (o.customer !== undefined) q = q.where('customer', '=', o.customer);
   if (o.checkout) q = q.where(sql<SqlBool>`state ? 'checkout'`);
   if (o.id !== undefined) q = q.where('id', '=', o.id);
-  if (o.checkoutStatus !== undefined) {
-    const paid = sql<SqlBool>`jsonb_path_exists(state, '$.attempts[*] ? (@.status == "succeeded")')`;
-    const expired = sql<SqlBool>`(state #>> '{checkout,expired_at}') is not null`;
-    q = q.where(o.checkoutStatus === 'complete' ? paid : o.checkoutStatus === 'expired' ? sql<SqlBool>`not ${paid} and ${expired}` : sql<SqlBool>`not ${paid} and not ${expired}`);
-  }
+  if (o.checkoutStatus !== undefined) q = q.where(checkoutStatusIs(o.checkoutStatus));
   const page = await keysetPage('listIntents', q, o, { keys: ['created_at', 'id'], cursorTable: 'payment_intents', cursorScope: { merchant_id: o.merchantId } });
   return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
 }

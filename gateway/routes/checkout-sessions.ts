@@ -284,22 +284,26 @@ function expiryOf(s: string): { exp_month: number; exp_year: number } | null {
 
 function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
   const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).header('content-type', 'text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').send(body);
-  const merchantName = async (i: Intent) => (await deps.readMerchant(i.merchant_id))?.name ?? 'Checkout';
+  /** The merchant's name for the page, read once per request and only when the page shows it. */
+  const nameOf = (i: Intent) => {
+    let name: Promise<string> | undefined;
+    return () => (name ??= deps.readMerchant(i.merchant_id).then((m) => m?.name ?? 'Checkout'));
+  };
 
   /** What the page shows for a session that is not open: on to success_url once paid, a notice once expired. */
-  async function closed(reply: FastifyReply, i: Intent): Promise<FastifyReply | null> {
+  async function closed(reply: FastifyReply, i: Intent, merchantName: () => Promise<string>): Promise<FastifyReply | null> {
     const status = checkoutStatus(i);
     if (status === 'complete') {
       if (i.checkout!.success_url) return reply.code(303).header('location', successUrl(i)).header('cache-control', 'no-store').send();
-      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName(i))}</h1><p>Payment complete: ${esc(displayAmount(i.amount, i.currency))}. You can close this page.</p>`));
+      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName())}</h1><p>Payment complete: ${esc(displayAmount(i.amount, i.currency))}. You can close this page.</p>`));
     }
     if (status === 'expired' || i.status === 'canceled') {
-      const back = i.checkout!.cancel_url ? `<p><a href="${esc(i.checkout!.cancel_url)}">Return to ${esc(await merchantName(i))}</a></p>` : '';
+      const back = i.checkout!.cancel_url ? `<p><a href="${esc(i.checkout!.cancel_url)}">Return to ${esc(await merchantName())}</a></p>` : '';
       return html(reply, 410, pageHtml('Expired', `<h1>This checkout session has expired</h1>${back}`));
     }
     // The network has not answered yet (reconciliation settles it): no second card meanwhile.
     if (i.status === 'processing') {
-      return html(reply, 202, pageHtml('Processing', `<h1>${esc(await merchantName(i))}</h1><p>Your payment is being processed. Refresh this page in a moment.</p>`));
+      return html(reply, 202, pageHtml('Processing', `<h1>${esc(await merchantName())}</h1><p>Your payment is being processed. Refresh this page in a moment.</p>`));
     }
     return null;
   }
@@ -319,21 +323,23 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
     const s = await sessionOfPage(deps, req.params.id);
     if (!s) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
     const i = await current(req, s);
-    const done = await closed(reply, i);
+    const merchantName = nameOf(i);
+    const done = await closed(reply, i, merchantName);
     if (done) return done;
     // Back from a 3-D Secure challenge that failed: say so, and ask again.
     const failed = i.last_payment_error ? i.last_payment_error.message : null;
-    return html(reply, 200, payPage(i, await merchantName(i), failed, ''));
+    return html(reply, 200, payPage(i, await merchantName(), failed, ''));
   });
 
   app.post<{ Params: Static<typeof PageParams>; Body: PayForm }>('/c/pay/:id', { schema: { params: PageParams } }, async (req, reply) => {
     const s = await sessionOfPage(deps, req.params.id);
     if (!s) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
     const i = await current(req, s);
-    const done = await closed(reply, i);
+    const merchantName = nameOf(i);
+    const done = await closed(reply, i, merchantName);
     if (done) return done;
     const b: PayForm = req.body && typeof req.body === 'object' ? req.body : {};
-    const name = await merchantName(i);
+    const name = await merchantName();
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     const again = (message: string, status = 402) => html(reply, status, payPage(i, name, message, str(b.email)));
     if (i.attempts.filter((a) => a.status === 'failed').length >= MAX_PAGE_DECLINES) {
@@ -356,7 +362,7 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
       if (paid.status === 'requires_action' && paid.next_action?.type === 'redirect_to_url') {
         return reply.code(303).header('location', paid.next_action.redirect_to_url.url).header('cache-control', 'no-store').send();
       }
-      return (await closed(reply, paid)) ?? again(paid.last_payment_error?.message ?? 'Your card was declined.');
+      return (await closed(reply, paid, merchantName)) ?? again(paid.last_payment_error?.message ?? 'Your card was declined.');
     } catch (err) {
       // A decline, or a card the network or our checks refuse: the page asks again (a new attempt, same intent).
       if (err instanceof ApiError && err.status < 500) return again(err.message, err.status);
