@@ -316,28 +316,32 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
     return s.i;
   }
 
+  /** The page's session as it is now, or the answer already given (no such session, or not open any more). */
+  async function openSession(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<{ s: { i: Intent; p: Principal }; merchantName: () => Promise<string> } | FastifyReply> {
+    const found = await sessionOfPage(deps, req.params.id);
+    if (!found) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
+    const i = await current(req, found);
+    const merchantName = nameOf(i);
+    return (await closed(reply, i, merchantName)) ?? { s: { i, p: found.p }, merchantName };
+  }
+
   const PageParams = Type.Object({ id: Type.String({ maxLength: 80 }) }, { additionalProperties: false });
   const PageQuery = Type.Object({}, { additionalProperties: true });
 
   app.get<{ Params: Static<typeof PageParams> }>('/c/pay/:id', { schema: { params: PageParams, querystring: PageQuery } }, async (req, reply) => {
-    const s = await sessionOfPage(deps, req.params.id);
-    if (!s) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
-    const i = await current(req, s);
-    const merchantName = nameOf(i);
-    const done = await closed(reply, i, merchantName);
-    if (done) return done;
+    const open = await openSession(req, reply);
+    if (!('s' in open)) return open;
+    const { s: { i }, merchantName } = open;
     // Back from a 3-D Secure challenge that failed: say so, and ask again.
     const failed = i.last_payment_error ? i.last_payment_error.message : null;
     return html(reply, 200, payPage(i, await merchantName(), failed, ''));
   });
 
   app.post<{ Params: Static<typeof PageParams>; Body: PayForm }>('/c/pay/:id', { schema: { params: PageParams } }, async (req, reply) => {
-    const s = await sessionOfPage(deps, req.params.id);
-    if (!s) return html(reply, 404, pageHtml('Not found', '<h1>No such checkout session</h1>'));
-    const i = await current(req, s);
-    const merchantName = nameOf(i);
-    const done = await closed(reply, i, merchantName);
-    if (done) return done;
+    const open = await openSession(req, reply);
+    if (!('s' in open)) return open;
+    const { s, merchantName } = open;
+    const i = s.i;
     const b: PayForm = req.body && typeof req.body === 'object' ? req.body : {};
     const name = await merchantName();
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
