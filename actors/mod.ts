@@ -62,3 +62,19 @@ export {
   type SetupUsage,
   type SetupCancellationReason,
 } from './setup-intent/setup-intent.ts';
+export {
+  productDecider,
+  priceIn,
+  MAX_PRICES,
+  type Product,
+  type ProductState,
+  type ProductCommand,
+  type ProductEvent,
+  type ProductEventType,
+  type ProductFields,
+  type Price,
+  type PriceChanges,
+  type NewPrice,
+  type RecurringInterval,
+  type TaxBehavior,
+} from './product/product.ts';

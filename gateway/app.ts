@@ -22,16 +22,17 @@ import { registerCustomers } from './routes/customers.ts';
 import { registerAccount } from './routes/account.ts';
 import { registerBalance } from './routes/balance.ts';
 import { registerSetupIntents } from './routes/setup-intents.ts';
+import { registerProducts } from './routes/products.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
-import type { Customer, SetupIntent } from '../actors/mod.ts';
+import type { Customer, Price, Product, SetupIntent } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
-import type { IndexEntry } from './pay-index.ts';
-import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord } from '../storage/mod.ts';
+import type { IndexEntry, PriceIndex } from './pay-index.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -78,6 +79,12 @@ export interface GatewayDeps {
   /** The SetupIntent aggregate's last snapshot (any mode; callers check it against the key's). */
   readSetupIntent(merchantId: string, setupIntentId: string): Promise<SetupIntent | null>;
   listSetupIntents(o: ListSetupIntentsOptions): Promise<Page<SetupIntent>>;
+  /** The product aggregate's last snapshot, prices and all (any mode; callers check it against the key's). */
+  readProduct(merchantId: string, productId: string): Promise<Product | null>;
+  listProducts(o: ListProductsOptions): Promise<Page<ProductRecord>>;
+  listPrices(o: ListPricesOptions): Promise<Page<{ price: Price; product: string }>>;
+  /** pay_index for the catalogue: a price's product, lookup keys (gateway/pay-index.ts). */
+  prices: PriceIndex;
   /** Stripe's search over the projection (storage/search.ts). */
   searchIntents(o: SearchOptions): Promise<Page<Intent>>;
   searchCustomers(o: SearchOptions): Promise<Page<Customer>>;
@@ -221,6 +228,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerAccount(app, deps);
   registerBalance(app, deps);
   registerSetupIntents(app, deps);
+  registerProducts(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);

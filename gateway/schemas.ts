@@ -604,7 +604,7 @@ export const ListSetupAttemptsQuery = Type.Object({ ...ListPaging, setup_intent:
 export type ListSetupAttemptsQuery = Static<typeof ListSetupAttemptsQuery>;
 
 // ── Checkout Sessions (mode=payment) ───────────────────────────────────
-/** One line: an ad-hoc price (price_data with product_data) and a quantity; a saved `price` is refused (no Prices here). */
+/** One line: a price of the catalogue (`price`) or an ad-hoc one (price_data, with product_data or a `product`), and a quantity. */
 const CheckoutLineItem = Type.Object(
   {
     price: Type.Optional(Type.String({ maxLength: 255 })),
@@ -613,7 +613,9 @@ const CheckoutLineItem = Type.Object(
         {
           currency: Type.String({ minLength: 3, maxLength: 3 }),
           unit_amount: Type.Integer({ minimum: 0 }),
-          product_data: Type.Object(
+          /** A product of the catalogue, instead of product_data. */
+          product: Type.Optional(Type.String({ maxLength: 255 })),
+          product_data: Type.Optional(Type.Object(
             {
               name: Type.String({ minLength: 1, maxLength: 5000 }),
               description: OptStr,
@@ -621,7 +623,7 @@ const CheckoutLineItem = Type.Object(
               metadata: Type.Optional(Metadata),
             },
             opts,
-          ),
+          )),
           tax_behavior: Type.Optional(Type.Union([Type.Literal('inclusive'), Type.Literal('exclusive'), Type.Literal('unspecified')])),
         },
         opts,
@@ -683,3 +685,124 @@ export type ListCheckoutSessionsQuery = Static<typeof ListCheckoutSessionsQuery>
 export const ExpireCheckoutSessionBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
 export type ExpireCheckoutSessionBody = Static<typeof ExpireCheckoutSessionBody>;
 
+
+// ── Products and Prices ────────────────────────────────────────────────
+const TaxBehavior = Type.Union([Type.Literal('inclusive'), Type.Literal('exclusive'), Type.Literal('unspecified')]);
+const Interval = Type.Union(['day', 'week', 'month', 'year'].map((x) => Type.Literal(x)));
+/** What a subscription would bill at: kept and shown (nothing bills it here); metered usage is not offered. */
+const Recurring = Type.Object(
+  { interval: Interval, interval_count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1095 })), usage_type: Type.Optional(Type.Literal('licensed')), trial_period_days: Type.Optional(Type.Integer({ minimum: 0, maximum: 730 })) },
+  opts,
+);
+/** A unit amount: an integer of minor units, or the same as a decimal string (a fraction of a minor unit is refused by the route). */
+const UnitAmount = {
+  unit_amount: Type.Optional(Type.Integer({ minimum: 0 })),
+  unit_amount_decimal: Type.Optional(Type.String({ pattern: '^[0-9]{1,12}(\\.[0-9]{1,12})?$' })),
+};
+const ProductFieldsSchema = {
+  active: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 40000 }))),
+  images: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 8 }), Type.Literal('')])),
+  url: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
+  statement_descriptor: Type.Optional(Nullable(Type.String({ maxLength: 22 }))),
+  unit_label: Type.Optional(Nullable(Type.String({ maxLength: 12 }))),
+  shippable: Type.Optional(Type.Boolean()),
+  tax_code: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
+  metadata: Type.Optional(Metadata),
+  expand: Type.Optional(Expand),
+};
+
+export const CreateProductBody = Type.Object(
+  {
+    id: Type.Optional(Id),
+    name: Type.String({ minLength: 1, maxLength: 5000 }),
+    ...ProductFieldsSchema,
+    /** Stripe still accepts the old product type; every product here is a service. */
+    type: Type.Optional(Type.Union([Type.Literal('service'), Type.Literal('good')])),
+    default_price_data: Type.Optional(
+      Type.Object({ currency: Type.String({ minLength: 3, maxLength: 3 }), ...UnitAmount, recurring: Type.Optional(Recurring), tax_behavior: Type.Optional(TaxBehavior), metadata: Type.Optional(Metadata) }, opts),
+    ),
+  },
+  opts,
+);
+export type CreateProductBody = Static<typeof CreateProductBody>;
+
+export const UpdateProductBody = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 5000 })), ...ProductFieldsSchema, default_price: Type.Optional(Type.String({ maxLength: 255 })) }, opts);
+export type UpdateProductBody = Static<typeof UpdateProductBody>;
+
+export const ListProductsQuery = Type.Object(
+  {
+    ...Paging,
+    active: Type.Optional(Type.Boolean()),
+    ids: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 100 })),
+    shippable: Type.Optional(Type.Boolean()),
+    url: Type.Optional(Type.String({ maxLength: 5000 })),
+    created: Type.Optional(RangeFilter),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ListProductsQuery = Static<typeof ListProductsQuery>;
+
+export const CreatePriceBody = Type.Object(
+  {
+    currency: Type.String({ minLength: 3, maxLength: 3 }),
+    product: Type.Optional(Type.String({ maxLength: 255 })),
+    product_data: Type.Optional(
+      Type.Object(
+        {
+          id: Type.Optional(Id),
+          name: Type.String({ minLength: 1, maxLength: 5000 }),
+          active: Type.Optional(Type.Boolean()),
+          metadata: Type.Optional(Metadata),
+          statement_descriptor: Type.Optional(Type.String({ maxLength: 22 })),
+          tax_code: Type.Optional(Type.String({ maxLength: 5000 })),
+          unit_label: Type.Optional(Type.String({ maxLength: 12 })),
+        },
+        opts,
+      ),
+    ),
+    ...UnitAmount,
+    active: Type.Optional(Type.Boolean()),
+    nickname: Type.Optional(Type.String({ maxLength: 5000 })),
+    lookup_key: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    transfer_lookup_key: Type.Optional(Type.Boolean()),
+    metadata: Type.Optional(Metadata),
+    recurring: Type.Optional(Recurring),
+    tax_behavior: Type.Optional(TaxBehavior),
+    billing_scheme: Type.Optional(Type.Literal('per_unit')),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreatePriceBody = Static<typeof CreatePriceBody>;
+
+export const UpdatePriceBody = Type.Object(
+  {
+    active: Type.Optional(Type.Boolean()),
+    nickname: Type.Optional(Nullable(Type.String({ maxLength: 5000 }))),
+    lookup_key: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    transfer_lookup_key: Type.Optional(Type.Boolean()),
+    metadata: Type.Optional(Metadata),
+    tax_behavior: Type.Optional(TaxBehavior),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdatePriceBody = Static<typeof UpdatePriceBody>;
+
+export const ListPricesQuery = Type.Object(
+  {
+    ...Paging,
+    active: Type.Optional(Type.Boolean()),
+    currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
+    product: Type.Optional(Type.String({ maxLength: 255 })),
+    type: Type.Optional(Type.Union([Type.Literal('one_time'), Type.Literal('recurring')])),
+    lookup_keys: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 10 })),
+    recurring: Type.Optional(Type.Object({ interval: Type.Optional(Interval), usage_type: Type.Optional(Type.Literal('licensed')), meter: Type.Optional(Type.String()) }, opts)),
+    created: Type.Optional(RangeFilter),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type ListPricesQuery = Static<typeof ListPricesQuery>;

@@ -4,7 +4,7 @@
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
 import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
-import { customerDecider, type Customer, type SetupIntent } from '../actors/mod.ts';
+import { customerDecider, productDecider, type Customer, type Product, type SetupIntent } from '../actors/mod.ts';
 import { handleSetupIntent } from './setup-intents.ts';
 import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
@@ -314,7 +314,24 @@ async function customerCommand(deps: HandlerDeps, req: Extract<CommandRequest, {
   return { state: r.state, seq: r.seq };
 }
 
-export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent; seq?: number }> {
+/**
+ * Products and their prices: one decider. A create addresses an id that may be the merchant's own
+ * (the decider refuses a second product with it); a product of the other mode does not exist for the key.
+ */
+async function productCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'product.create' | 'product.change' }>): Promise<{ state: Product; seq: number }> {
+  const { merchantId, productId, ctx } = req;
+  const ref = { aggregate: 'product' as const, subject: subjects.product(merchantId, productId), merchantId, aggregateId: productId };
+  const param = req.command.type === 'AddPrice' ? 'product' : 'id';
+  if (req.op !== 'product.create') {
+    const l = await deps.store.load<Product>(ref.subject);
+    if (!l.state || l.state.livemode !== ctx.livemode) throw noSuch('product', productId, param);
+  }
+  const r = await deps.store.execute(productDecider, ref, req.command, ctx);
+  if (!r.state || r.state.livemode !== ctx.livemode) throw noSuch('product', productId, param);
+  return { state: r.state, seq: r.seq };
+}
+
+export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent | Product; seq?: number }> {
   switch (req.op) {
     case 'merchant.onboard':
     case 'merchant.update': {
@@ -382,6 +399,9 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'setup_intent.authenticate':
     case 'setup_intent.cancel':
       return handleSetupIntent(deps, req);
+    case 'product.create':
+    case 'product.change':
+      return productCommand(deps, req);
     default: {
       const never: never = req;
       throw new Error(`unknown op ${JSON.stringify(never)}`);

@@ -11,13 +11,13 @@ import { createEpnClient } from '../epn/client/mod.ts';
 import { buildApp } from '../gateway/app.ts';
 import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
-import { createPayIndex } from '../gateway/pay-index.ts';
+import { createPayIndex, createPriceIndex } from '../gateway/pay-index.ts';
 import { balanceOf, listBalanceTransactions, listCharges, listRefunds, listSetupIntents } from '../storage/mod.ts';
 import { buckets, bucketStream, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
-import type { Customer, SetupIntent } from '../actors/mod.ts';
-import { listCustomers } from '../storage/mod.ts';
+import type { Customer, Product, SetupIntent } from '../actors/mod.ts';
+import { listCustomers, listPrices, listProducts } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { startCheckoutExpiry } from '../checkout/expiry.ts';
 import { searchCharges, searchCustomers, searchIntents } from '../storage/search.ts';
@@ -193,7 +193,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     const db = database.db;
     const archived = await openArchive(config, nc, ring);
     const archiveReader = createArchiveReader(db, archived.store, archived.privacy);
-    const payIndex = createPayIndex(await kvm.open(buckets.index));
+    const indexKv = await kvm.open(buckets.index);
+    const payIndex = createPayIndex(indexKv);
     const securityKv = await kvm.open(buckets.security);
     const settings = createMerchantSecurity(securityKv);
     await settings.ready;
@@ -242,6 +243,10 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       readCustomer: async (merchantId, customerId) => (await store.readLast<Customer>(subjects.customer(merchantId, customerId))).state,
       readSetupIntent: readSetupIntentWithArchive(async (merchantId, id) => (await store.readLast<SetupIntent>(subjects.setupIntent(merchantId, id))).state, db, archiveReader),
       listSetupIntents: (o) => ryw.after(o.merchantId, () => listSetupIntents(db, o)),
+      readProduct: async (merchantId, productId) => (await store.readLast<Product>(subjects.product(merchantId, productId))).state,
+      listProducts: (o) => ryw.after(o.merchantId, () => listProducts(db, o)),
+      listPrices: (o) => ryw.after(o.merchantId, () => listPrices(db, o)),
+      prices: createPriceIndex(indexKv),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>
           listCustomers(db, {

@@ -16,6 +16,7 @@ import type { RefundsTable } from './refunds.ts';
 import type { CustomersTable } from './customers.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { SetupIntentsTable } from './setup-intents.ts';
+import type { PricesTable, ProductsTable } from './products.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -28,6 +29,8 @@ export interface Database {
   customers: CustomersTable;
   webhook_attempts: WebhookAttemptsTable;
   setup_intents: SetupIntentsTable;
+  products: ProductsTable;
+  prices: PricesTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

@@ -16,6 +16,7 @@ import * as m20261126_0011 from './migrations/2026_11_26_0011_customer_deleted.t
 import * as m20261126_0012 from './migrations/2026_11_26_0012_setup_intents.ts';
 import * as m20261127_0013 from './migrations/2026_11_27_0013_archive_setup_intents.ts';
 import * as m20261127_0014 from './migrations/2026_11_27_0014_checkout_sessions.ts';
+import * as m20261127_0015 from './migrations/2026_11_27_0015_products.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -31,6 +32,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_26_0012_setup_intents': m20261126_0012,
   '2026_11_27_0013_archive_setup_intents': m20261127_0013,
   '2026_11_27_0014_checkout_sessions': m20261127_0014,
+  '2026_11_27_0015_products': m20261127_0015,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -4,7 +4,7 @@
 // The Record types make the catalogue exhaustive: a new event type in actors/ breaks the build here.
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
-import type { CustomerEvent, SetupIntentEvent } from '../actors/mod.ts';
+import type { CustomerEvent, SetupIntentEvent, ProductEvent } from '../actors/mod.ts';
 import { PII_FIELDS } from '../actors/customer/customer.ts';
 
 const Str = Type.String();
@@ -66,7 +66,7 @@ const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalP
 /** A PaymentIntent's shipping, and a customer's (no carrier or tracking number). */
 const Shipping = obj({ name: Str, phone: NullableStr, carrier: NullableStr, tracking_number: NullableStr, address: Address });
 const CustomerShipping = obj({ name: Str, phone: NullableStr, address: Address });
-const LineItem = obj({ id: Str, price: Str, product: Str, name: Str, description: NullableStr, unit_amount: Int, quantity: Int });
+const LineItem = obj({ id: Str, price: Str, product: Str, name: Str, description: NullableStr, unit_amount: Int, quantity: Int, catalog: Type.Optional(Type.Literal(true)) });
 const CheckoutSession = obj({
   id: Str,
   success_url: NullableStr,
@@ -342,6 +342,72 @@ export const setupIntentEventSchemas: Record<SetupIntentEvent['type'], { v: numb
   },
 };
 
-export const eventSchemas: Record<string, { v: number; data: TSchema }> = { ...intentEventSchemas, ...merchantEventSchemas, ...customerEventSchemas, ...setupIntentEventSchemas };
+const Recurring = Type.Union([
+  obj({ interval: Type.Union(['day', 'week', 'month', 'year'].map((s) => Type.Literal(s))), interval_count: Type.Integer({ minimum: 1 }) }),
+  Type.Null(),
+]);
+const TaxBehavior = Type.Union(['inclusive', 'exclusive', 'unspecified'].map((s) => Type.Literal(s)));
+const Price = obj({
+  id: Type.String({ pattern: '^price_' }),
+  active: Type.Boolean(),
+  currency: Currency,
+  unit_amount: Type.Integer({ minimum: 0 }),
+  nickname: NullableStr,
+  lookup_key: NullableStr,
+  metadata: Metadata,
+  recurring: Recurring,
+  tax_behavior: TaxBehavior,
+  created: Int,
+});
+const ProductFields = {
+  name: Str,
+  active: Type.Boolean(),
+  description: NullableStr,
+  images: Type.Array(Str),
+  url: NullableStr,
+  statement_descriptor: NullableStr,
+  unit_label: NullableStr,
+  shippable: Type.Union([Type.Boolean(), Type.Null()]),
+  tax_code: NullableStr,
+};
+
+export const productEventSchemas: Record<ProductEvent['type'], { v: number; data: TSchema }> = {
+  'product.created': {
+    v: 1,
+    data: obj({
+      id: Str,
+      merchant_id: Str,
+      livemode: Type.Boolean(),
+      ...ProductFields,
+      metadata: Metadata,
+      default_price: NullableStr,
+      created: Int,
+      updated: Int,
+      created_by: Str,
+    }),
+  },
+  'product.updated': { v: 1, data: Type.Partial(obj({ ...ProductFields, metadata: Metadata, default_price: NullableStr })) },
+  'product.deleted': { v: 1, data: obj({}) },
+  'price.created': { v: 1, data: Price },
+  'price.updated': {
+    v: 1,
+    data: obj({
+      id: Str,
+      active: Type.Optional(Type.Boolean()),
+      nickname: Type.Optional(NullableStr),
+      lookup_key: Type.Optional(NullableStr),
+      tax_behavior: Type.Optional(TaxBehavior),
+      metadata: Type.Optional(Metadata),
+    }),
+  },
+};
+
+export const eventSchemas: Record<string, { v: number; data: TSchema }> = {
+  ...intentEventSchemas,
+  ...merchantEventSchemas,
+  ...customerEventSchemas,
+  ...setupIntentEventSchemas,
+  ...productEventSchemas,
+};
 
 export const EVENT_TYPES = Object.keys(eventSchemas);

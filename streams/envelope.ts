@@ -4,7 +4,7 @@
 // consumers (projector, webhooks) build their payloads from the state the events produced, never
 // from a stale read.
 import type { IntentEvent, IntentState, MerchantEvent, MerchantState } from '../actors/mod.ts';
-import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState } from '../actors/mod.ts';
+import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState, ProductEvent, ProductState } from '../actors/mod.ts';
 
 export type Stamped<E> = E & { id: string; v: number };
 
@@ -55,7 +55,13 @@ export interface SetupIntentCommit extends CommitBase {
   state: NonNullable<SetupIntentState>;
 }
 
-export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit;
+export interface ProductCommit extends CommitBase {
+  aggregate: 'product';
+  events: Stamped<ProductEvent>[];
+  state: NonNullable<ProductState>;
+}
+
+export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit | ProductCommit;
 
 /** A commit as read back from the stream. */
 export interface StoredCommit<C extends Commit = Commit> {
@@ -66,4 +72,4 @@ export interface StoredCommit<C extends Commit = Commit> {
   time: number;
 }
 
-export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent>;
+export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent> | Stamped<ProductEvent>;

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Attempt, BillingDetails, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
 import { checkoutStatus } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
+import type { Price, Product } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -383,7 +384,8 @@ export function renderLineItems(i: Intent, url: string, items: readonly LineItem
       price: {
         id: li.price,
         object: 'price',
-        active: false,
+        // A price of the catalogue (line_items[][price]); price_data makes an ad-hoc one, inactive at once.
+        active: li.catalog === true,
         billing_scheme: 'per_unit',
         created: i.created,
         currency: i.currency,
@@ -446,6 +448,11 @@ export const STRIPE_EVENT_TYPES = [
   'webhook_endpoint.disabled',
   'checkout.session.completed',
   'checkout.session.expired',
+  'product.created',
+  'product.updated',
+  'product.deleted',
+  'price.created',
+  'price.updated',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -476,7 +483,8 @@ export function stripeEventId(domainEventId: string, n: number): string {
  * object is rendered (no closure per event either).
  */
 type ObjectOf =
-  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' }
+  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' | 'product' }
+  | { type: string; livemode?: boolean; of: 'price'; id: string }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
   | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint }
@@ -492,6 +500,12 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderSetupIntent(c.state as SetupIntent);
     case 'checkout_session':
       return renderCheckoutSession(c.state as Intent, null);
+    case 'product':
+      return renderProduct(c.state as Product, true);
+    case 'price': {
+      const p = c.state as Product;
+      return renderPrice(p.prices.find((x) => x.id === m.id)!, p);
+    }
     case 'charge':
       return renderCharge(c.state as Intent, m.a);
     case 'refund':
@@ -520,6 +534,19 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     // Stripe's customer.deleted carries the customer as it was (not the deleted stub).
     if (e.type === 'customer.deleted') return [{ type: 'customer.deleted', of: 'customer' as const }];
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
+  }
+  if (c.aggregate === 'product') {
+    switch (e.type) {
+      case 'product.created':
+      case 'product.updated':
+      case 'product.deleted':
+        return [{ type: e.type, of: 'product' as const }];
+      case 'price.created':
+      case 'price.updated':
+        return c.state.prices.some((p) => p.id === e.data.id) ? [{ type: e.type, of: 'price' as const, id: e.data.id }] : [];
+      default:
+        return [];
+    }
   }
   if (c.aggregate === 'setup_intent') {
     switch (e.type) {
@@ -629,6 +656,12 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'setup_attempt.failed':
     case 'setup_attempt.requires_action':
     case 'setup_attempt.authenticated':
+    // Product and price events are mapped above, from the product's own commit.
+    case 'product.created':
+    case 'product.updated':
+    case 'product.deleted':
+    case 'price.created':
+    case 'price.updated':
       return [];
     default: {
       const never: never = e;
@@ -742,6 +775,57 @@ export function renderBalance(funds: readonly { currency: string; available: num
  * Stripe's Customer. A deleted one is answered as Stripe's stub `{ id, object, deleted: true }`,
  * except in an event (`whole`: customer.deleted carries the customer as it was).
  */
+/** Stripe's Product (`whole`: a deleted one as it was, for its product.deleted event). */
+export function renderProduct(p: Omit<Product, 'prices'>, whole = false): Obj {
+  if (p.deleted && !whole) return { id: p.id, object: 'product', deleted: true };
+  return {
+    id: p.id,
+    object: 'product',
+    active: p.active,
+    created: p.created,
+    default_price: p.default_price,
+    description: p.description,
+    images: p.images,
+    livemode: p.livemode,
+    marketing_features: [],
+    metadata: p.metadata,
+    name: p.name,
+    package_dimensions: null,
+    shippable: p.shippable,
+    statement_descriptor: p.statement_descriptor,
+    tax_code: p.tax_code,
+    type: 'service',
+    unit_label: p.unit_label,
+    updated: p.updated,
+    url: p.url,
+  };
+}
+
+/** Stripe's Price (per_unit billing), naming its product (or the product itself where it is expanded). */
+export function renderPrice(p: Price, product: Pick<Product, 'id' | 'livemode'> | { id: string; livemode: boolean; expanded: Obj }): Obj {
+  return {
+    id: p.id,
+    object: 'price',
+    active: p.active,
+    billing_scheme: 'per_unit',
+    created: p.created,
+    currency: p.currency,
+    custom_unit_amount: null,
+    livemode: product.livemode,
+    lookup_key: p.lookup_key,
+    metadata: p.metadata,
+    nickname: p.nickname,
+    product: 'expanded' in product ? product.expanded : product.id,
+    recurring: p.recurring ? { interval: p.recurring.interval, interval_count: p.recurring.interval_count, meter: null, trial_period_days: null, usage_type: 'licensed' } : null,
+    tax_behavior: p.tax_behavior,
+    tiers_mode: null,
+    transform_quantity: null,
+    type: p.recurring ? 'recurring' : 'one_time',
+    unit_amount: p.unit_amount,
+    unit_amount_decimal: String(p.unit_amount),
+  };
+}
+
 export function renderCustomer(c: Customer, whole = false): Obj {
   if (c.deleted && !whole) return { id: c.id, object: 'customer', deleted: true };
   return {

@@ -26,6 +26,8 @@ interface Ids {
   webhook_endpoint: string;
   token: string;
   checkout_session: string;
+  product: string;
+  price: string;
   email: string;
 }
 
@@ -111,6 +113,15 @@ const PROBES: Record<string, Probe> = {
   'get /v1/checkout/sessions/{id}': { kind: 'object', params: (i) => ({ id: i.checkout_session }) },
   'get /v1/checkout/sessions/{id}/line_items': { kind: 'object', params: (i) => ({ id: i.checkout_session }) },
   'post /v1/checkout/sessions/{id}/expire': { kind: 'object', params: (i) => ({ id: i.checkout_session }), body: () => ({}) },
+  'get /v1/products': { kind: 'list', query: (i) => ({ 'ids[0]': i.product }) },
+  'post /v1/products': { kind: 'list', body: () => ({ name: 'Mallory product' }) },
+  'get /v1/products/{id}': { kind: 'object', params: (i) => ({ id: i.product }) },
+  'post /v1/products/{id}': { kind: 'object', params: (i) => ({ id: i.product }), body: () => ({ name: 'taken over' }) },
+  'delete /v1/products/{id}': { kind: 'object', params: (i) => ({ id: i.product }) },
+  'get /v1/prices': { kind: 'list', query: (i) => ({ product: i.product }) },
+  'post /v1/prices': { kind: 'reference', body: (i) => ({ product: i.product, currency: 'usd', unit_amount: 100 }) },
+  'get /v1/prices/{id}': { kind: 'object', params: (i) => ({ id: i.price }) },
+  'post /v1/prices/{id}': { kind: 'object', params: (i) => ({ id: i.price }), body: () => ({ nickname: 'taken over' }) },
   'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
 };
 
@@ -126,7 +137,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -140,6 +151,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const si = await s.setupIntents.create({ customer: customer.id, metadata: { owner: 'A' } });
     const token = await s.tokens.create({ card: { number: '4242424242424242', exp_month: '12', exp_year: '2040', cvc: '123' } });
     const cs = await s.checkout.sessions.create({ mode: 'payment', customer: customer.id, success_url: 'https://203.0.113.10/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1200, product_data: { name: 'A thing' } }, quantity: 1 }] });
+    const product = await s.products.create({ name: 'A product', default_price_data: { currency: 'usd', unit_amount: 700 } });
     let pi: Stripe.PaymentIntent;
     if (!live) {
       pi = await s.paymentIntents.create({ amount: 4242, currency: 'usd', customer: customer.id, payment_method: pm.id, confirm: true });
@@ -150,7 +162,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
     const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });

@@ -24,6 +24,8 @@ export interface LineItem {
   description: string | null;
   unit_amount: number;
   quantity: number;
+  /** The price is the merchant's (POST /v1/prices), not made ad hoc by price_data. */
+  catalog?: true;
 }
 
 /**

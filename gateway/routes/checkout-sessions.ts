@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { checkoutStatus, type Intent, type LineItem } from '../../actors/mod.ts';
-import { ApiError, cannotExpand, noSuch } from '../../stripe/errors.ts';
+import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
@@ -21,6 +21,7 @@ import { shippingOf } from '../shipping.ts';
 import { checkAmount, checkCurrency, confirmIntent, createIntent } from './payment-intents.ts';
 import { cardOfData } from './payment-methods.ts';
 import { emailParam } from './customers.ts';
+import { readOwnPrice, readOwnProduct } from './products.ts';
 import { expiryCommandId } from '../../checkout/expiry.ts';
 import {
   CreateCheckoutSessionBody,
@@ -29,6 +30,9 @@ import {
   ListCheckoutSessionsQuery,
   RetrieveExpandQuery,
 } from '../schemas.ts';
+
+/** A line item as the session's create gives it to the intent (ids of ad-hoc prices and products are the session's to make). */
+type CheckoutLine = Omit<LineItem, 'id' | 'price' | 'product'> & Partial<Pick<LineItem, 'price' | 'product'>>;
 
 /** Declined attempts after which the hosted page takes no more cards for a session (card testing). */
 const MAX_PAGE_DECLINES = 10;
@@ -56,21 +60,44 @@ function checkUrl(name: string, v: string | undefined): string | null {
   return v;
 }
 
-/** The line items a create request gives, checked as Stripe checks them: one currency, ad-hoc prices only. */
-function lineItemsOf(b: CreateCheckoutSessionBody): { currency: string; items: Omit<LineItem, 'id' | 'price' | 'product'>[] } {
+/** The line items a create request gives, checked as Stripe checks them: one currency; prices of the catalogue (one-time, active) or ad hoc. */
+async function lineItemsOf(deps: GatewayDeps, p: Principal, b: CreateCheckoutSessionBody): Promise<{ currency: string; items: CheckoutLine[] }> {
   const sent = b.line_items ?? [];
   if (sent.length === 0) throw param('line_items', 'Missing required param: line_items.', 'parameter_missing');
   let currency: string | null = null;
-  const items = sent.map((li, n) => {
+  const items: CheckoutLine[] = [];
+  for (const [n, li] of sent.entries()) {
     const at = `line_items[${n}]`;
-    if (li.price !== undefined) throw param(`${at}[price]`, `No such price: '${li.price}'`, 'resource_missing');
-    if (!li.price_data) throw param(`${at}[price_data]`, `Missing required param: ${at}[price_data].`, 'parameter_missing');
+    if (li.price !== undefined && li.price_data !== undefined) throw onlyOneOf(`${at}[price]`, `${at}[price_data]`);
     if (li.quantity === undefined) throw param(`${at}[quantity]`, `Missing required param: ${at}[quantity].`, 'parameter_missing');
-    const c = checkCurrency(li.price_data.currency);
-    if (currency !== null && c !== currency) throw param(`${at}[price_data][currency]`, 'All line items must have the same currency.');
+    let line: CheckoutLine;
+    let c: string;
+    if (li.price !== undefined) {
+      const r = await readOwnPrice(deps, p, li.price);
+      if (!r) throw param(`${at}[price]`, `No such price: '${li.price}'`, 'resource_missing');
+      if (!r.price.active) throw param(`${at}[price]`, 'The price specified is inactive. This field only accepts active prices.');
+      if (!r.product.active) throw param(`${at}[price]`, `The price specified belongs to an inactive product (\`${r.product.id}\`).`);
+      if (r.price.recurring) throw param(`${at}[price]`, 'You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.');
+      c = r.price.currency;
+      line = { price: r.price.id, product: r.product.id, catalog: true, name: r.product.name, description: r.product.description, unit_amount: r.price.unit_amount, quantity: li.quantity };
+    } else {
+      const pd = li.price_data;
+      if (!pd) throw param(`${at}[price_data]`, `Missing required param: ${at}[price_data].`, 'parameter_missing');
+      if (pd.product !== undefined && pd.product_data !== undefined) throw onlyOneOf(`${at}[price_data][product]`, `${at}[price_data][product_data]`);
+      c = checkCurrency(pd.currency);
+      if (pd.product !== undefined) {
+        const product = await readOwnProduct(deps, p, pd.product);
+        if (!product || product.deleted) throw param(`${at}[price_data][product]`, `No such product: '${pd.product}'`, 'resource_missing');
+        line = { product: product.id, name: product.name, description: product.description, unit_amount: pd.unit_amount, quantity: li.quantity };
+      } else {
+        if (!pd.product_data) throw param(`${at}[price_data][product_data]`, `Missing required param: ${at}[price_data][product_data].`, 'parameter_missing');
+        line = { name: pd.product_data.name, description: pd.product_data.description ?? null, unit_amount: pd.unit_amount, quantity: li.quantity };
+      }
+    }
+    if (currency !== null && c !== currency) throw param(`${at}[${li.price !== undefined ? 'price' : 'price_data][currency'}]`, 'All line items must have the same currency.');
     currency = c;
-    return { name: li.price_data.product_data.name, description: li.price_data.product_data.description ?? null, unit_amount: li.price_data.unit_amount, quantity: li.quantity };
-  });
+    items.push(line);
+  }
   return { currency: currency!, items };
 }
 
@@ -122,7 +149,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     const customerEmail = emailParam(b.customer_email, 'customer_email');
     const success = checkUrl('success_url', b.success_url);
     const cancel = checkUrl('cancel_url', b.cancel_url);
-    const { currency, items } = lineItemsOf(b);
+    const { currency, items } = await lineItemsOf(deps, p, b);
     const total = items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
     checkAmount(total, currency, 'line_items');
     const created = now();

@@ -101,7 +101,8 @@ export interface CreateInput {
   statementDescriptor?: string | null;
   statementDescriptorSuffix?: string | null;
   /** The Checkout Session this intent pays (its id, and its line items', are made here with the intent's). */
-  checkout?: Omit<CheckoutSession, 'id' | 'line_items'> & { line_items: Omit<LineItem, 'id' | 'price' | 'product'>[] };
+  /** Line items of the catalogue name their price and product; price_data's get ad-hoc ids from the session. */
+  checkout?: Omit<CheckoutSession, 'id' | 'line_items'> & { line_items: (Omit<LineItem, 'id' | 'price' | 'product'> & Partial<Pick<LineItem, 'price' | 'product'>>)[] };
   /** payment_method_data's card, checked: made into a PaymentMethod once the rest of the request is found good. */
   paymentMethodData?: CardData;
 }
@@ -171,7 +172,11 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
   const intentId = derivedId('pi', cmdId);
   const sessionId = input.checkout ? checkoutSessionId(cmdId, p.mode) : null;
   // The session's id names its line items (and their ad-hoc prices and products).
-  const checkout = input.checkout && sessionId ? { ...input.checkout, id: sessionId, line_items: input.checkout.line_items.map((li, n) => ({ ...li, ...lineItemIds(sessionId, n) })) } : undefined;
+  const lineItem = (li: NonNullable<typeof input.checkout>['line_items'][number], n: number): LineItem => {
+    const ids = lineItemIds(sessionId!, n);
+    return { ...li, id: ids.id, price: li.price ?? ids.price, product: li.product ?? ids.product };
+  };
+  const checkout = input.checkout && sessionId ? { ...input.checkout, id: sessionId, line_items: input.checkout.line_items.map(lineItem) } : undefined;
   // The session id finds its intent (GET /v1/checkout/sessions/:id, the hosted page) through pay_index.
   if (checkout) await deps.writeIndex(checkout.id, { merchant_id: merchantId, intent_id: intentId, livemode: p.mode === 'live' });
   const ctx = commandCtx(req, p, cmdId, idem);
