@@ -83,6 +83,8 @@ export interface GatewayDeps {
   readProduct(merchantId: string, productId: string): Promise<Product | null>;
   listProducts(o: ListProductsOptions): Promise<Page<ProductRecord>>;
   listPrices(o: ListPricesOptions): Promise<Page<{ price: Price; product: string }>>;
+  searchProducts(o: SearchOptions): Promise<Page<ProductRecord>>;
+  searchPrices(o: SearchOptions): Promise<Page<{ price: Price; product: string }>>;
   /** pay_index for the catalogue: a price's product, lookup keys (gateway/pay-index.ts). */
   prices: PriceIndex;
   /** Stripe's search over the projection (storage/search.ts). */

@@ -20,7 +20,7 @@ import type { Customer, Product, SetupIntent } from '../actors/mod.ts';
 import { listCustomers, listPrices, listProducts } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { startCheckoutExpiry } from '../checkout/expiry.ts';
-import { searchCharges, searchCustomers, searchIntents } from '../storage/search.ts';
+import { searchCharges, searchCustomers, searchIntents, searchPrices, searchProducts } from '../storage/search.ts';
 import { createVault, loadMasterKey } from '../vault/mod.ts';
 import { startFanout, startWebhookWorker } from '../webhooks/worker.ts';
 import { createWebhookAdmin } from '../webhooks/admin.ts';
@@ -263,6 +263,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       searchIntents: (o) => searchIntents(db, o),
       searchCustomers: (o) => searchCustomers(db, o),
       searchCharges: (o) => searchCharges(db, o),
+      searchProducts: (o) => searchProducts(db, o),
+      searchPrices: (o) => searchPrices(db, o),
       readEvent: async (merchantId, livemode, eventId, notBefore) => (await getStripeEvent(db, merchantId, livemode, eventId, notBefore)) ?? null,
       readIndex: (id) => payIndex.read(id),
       writeIndex: (id, entry) => payIndex.write(id, entry),

@@ -3,7 +3,8 @@
 // paged by the last id of a page (Stripe's next_page). Like Stripe's search, it reads what has been
 // projected, a moment behind the writes.
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
-import type { Customer, Intent } from '../actors/mod.ts';
+import type { Customer, Intent, Price } from '../actors/mod.ts';
+import type { ProductRecord } from './products.ts';
 import type { Clause, SearchQuery } from '../stripe/search.ts';
 import { fromUnix } from './columns.ts';
 import type { Database } from './database.ts';
@@ -92,4 +93,42 @@ export async function searchCustomers(db: Kysely<Database>, o: SearchOptions): P
     .where(where(o.query, CUSTOMER_COLUMNS));
   const page = await keysetPage('searchCustomers', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['created_at', 'id'], cursorTable: 'customers', cursorScope: { merchant_id: o.merchantId, livemode: o.livemode } });
   return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
+}
+
+const PRODUCT_COLUMNS: Columns = {
+  active: 'active',
+  created: 'created_at',
+  shippable: 'shippable',
+  url: 'url',
+  name: sql`${sql.ref('state')}->>'name'`,
+  description: sql`${sql.ref('state')}->>'description'`,
+  metadata: sql`${sql.ref('state')}->'metadata'`,
+};
+
+export async function searchProducts(db: Kysely<Database>, o: SearchOptions): Promise<Page<ProductRecord>> {
+  const q = db
+    .selectFrom('products')
+    .select(['id', 'state'])
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode)
+    .where('deleted', '=', false)
+    .where(where(o.query, PRODUCT_COLUMNS));
+  const page = await keysetPage('searchProducts', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['created_at', 'id'], cursorTable: 'products', cursorScope: { merchant_id: o.merchantId, livemode: o.livemode } });
+  return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
+}
+
+const PRICE_COLUMNS: Columns = {
+  active: 'active',
+  created: 'created_at',
+  currency: 'currency',
+  lookup_key: 'lookup_key',
+  product: 'product_id',
+  type: 'type',
+  metadata: sql`${sql.ref('state')}->'metadata'`,
+};
+
+export async function searchPrices(db: Kysely<Database>, o: SearchOptions): Promise<Page<{ price: Price; product: string }>> {
+  const q = db.selectFrom('prices').select(['id', 'state', 'product_id']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode).where(where(o.query, PRICE_COLUMNS));
+  const page = await keysetPage('searchPrices', q, { limit: o.limit, ...(o.after ? { startingAfter: o.after } : {}) }, { keys: ['created_at', 'id'], cursorTable: 'prices', cursorScope: { merchant_id: o.merchantId, livemode: o.livemode } });
+  return { data: page.data.map((r) => ({ price: r.state, product: r.product_id })), hasMore: page.hasMore };
 }

@@ -794,6 +794,7 @@ export function renderProduct(p: Omit<Product, 'prices'>, whole = false): Obj {
     shippable: p.shippable,
     statement_descriptor: p.statement_descriptor,
     tax_code: p.tax_code,
+    tax_details: null,
     type: 'service',
     unit_label: p.unit_label,
     updated: p.updated,

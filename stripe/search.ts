@@ -48,6 +48,24 @@ export const SEARCH_FIELDS = {
     phone: { type: 'string', substring: true },
     metadata: { type: 'metadata' },
   },
+  products: {
+    active: { type: 'boolean' },
+    created: { type: 'number' },
+    description: { type: 'string', substring: true },
+    name: { type: 'string', substring: true },
+    shippable: { type: 'boolean' },
+    url: { type: 'string' },
+    metadata: { type: 'metadata' },
+  },
+  prices: {
+    active: { type: 'boolean' },
+    created: { type: 'number' },
+    currency: { type: 'string' },
+    lookup_key: { type: 'string' },
+    product: { type: 'string' },
+    type: { type: 'string' },
+    metadata: { type: 'metadata' },
+  },
 } as const satisfies Record<string, Record<string, FieldKind>>;
 
 export type SearchResource = keyof typeof SEARCH_FIELDS;

@@ -146,6 +146,18 @@ t.test('products and prices', async (t) => {
       return l.data.length === 2 ? l : null;
     }, 20_000);
     t.strictSame(products.data.map((x) => x.id).sort(), [prod.id, other.id].sort(), 'products by ids');
+    // Stripe's search over the catalogue.
+    const found = await eventually(async () => {
+      const r = await stripe.products.search({ query: "name~'Widg' AND active:'true'" });
+      return r.data.length === 1 ? r : null;
+    }, 20_000);
+    t.equal(found.data[0]!.id, prod.id, 'products by name substring');
+    const euros = await stripe.prices.search({ query: `product:'${prod.id}' AND currency:'eur'` });
+    t.strictSame(euros.data.map((x) => x.id), [p1.id], 'prices by product and currency');
+    const byMeta = await stripe.prices.search({ query: "metadata['b']:'2'" });
+    t.ok(byMeta.data.some((x) => x.id === p1.id), 'prices by metadata');
+    const badField = await fails(stripe.products.search({ query: "amount>5" }));
+    t.equal(badField?.param, 'query', 'a field products do not have is refused');
     // Auto-pagination walks every product.
     const all: string[] = [];
     for await (const p of stripe.products.list({ limit: 2 })) all.push(p.id);

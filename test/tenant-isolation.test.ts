@@ -119,6 +119,8 @@ const PROBES: Record<string, Probe> = {
   'post /v1/products/{id}': { kind: 'object', params: (i) => ({ id: i.product }), body: () => ({ name: 'taken over' }) },
   'delete /v1/products/{id}': { kind: 'object', params: (i) => ({ id: i.product }) },
   'get /v1/prices': { kind: 'list', query: (i) => ({ product: i.product }) },
+  'get /v1/products/search': { kind: 'list', query: () => ({ query: "name:'A product'" }) },
+  'get /v1/prices/search': { kind: 'list', query: (i) => ({ query: `product:'${i.product}'` }) },
   'post /v1/prices': { kind: 'reference', body: (i) => ({ product: i.product, currency: 'usd', unit_amount: 100 }) },
   'get /v1/prices/{id}': { kind: 'object', params: (i) => ({ id: i.price }) },
   'post /v1/prices/{id}': { kind: 'object', params: (i) => ({ id: i.price }), body: () => ({ nickname: 'taken over' }) },

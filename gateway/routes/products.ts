@@ -9,10 +9,12 @@ import { ApiError, cannotExpand, invalidParam, noSuch, onlyOneOf } from '../../s
 import { MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPrice, renderProduct } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
+import type { ProductRecord } from '../../storage/mod.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
+import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
+import { parseSearchQuery } from '../../stripe/search.ts';
 import { checkCurrency } from './payment-intents.ts';
 import {
   CreatePriceBody,
@@ -21,6 +23,7 @@ import {
   ListPricesQuery,
   ListProductsQuery,
   RetrieveCustomerQuery as RetrieveExpand,
+  SearchQuery,
   UpdatePriceBody,
   UpdateProductBody,
 } from '../schemas.ts';
@@ -178,6 +181,23 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     });
   });
 
+  /** A listed product; default_price expanded needs the price, which the product's own snapshot holds. */
+  async function renderListedProduct(p: Principal, s: ProductRecord, expand: readonly string[]): Promise<Record<string, unknown>> {
+    return expand.length ? renderProductExpanded((await readOwnProduct(deps, p, s.id)) ?? { ...s, prices: [] }, expand) : renderProduct(s);
+  }
+
+  // Stripe's search (stripe/search.ts): active, created, description, name, shippable, url, metadata.
+  app.get<{ Querystring: SearchQuery }>('/v1/products/search', { schema: { querystring: SearchQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const expand = itemExpand(q.expand);
+    for (const path of expand) if (path !== 'default_price') throw cannotExpand(path);
+    const page = await deps.searchProducts({ merchantId: p.merchant_id, livemode: livemodeOf(p), query: parseSearchQuery('products', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
+    const data = await Promise.all(page.data.map((s) => renderListedProduct(p, s, expand)));
+    return searchResult('/v1/products/search', data, page.hasMore, page.data.at(-1)?.id);
+  });
+
   app.get<{ Params: IdParams; Querystring: RetrieveExpand }>('/v1/products/:id', { schema: { params: IdParams, querystring: RetrieveExpand } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
@@ -238,11 +258,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
       ...(q.url !== undefined ? { url: q.url } : {}),
       ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
     });
-    // default_price expanded needs the price, which the product's own snapshot holds.
-    const data = await Promise.all(
-      page.data.map(async (s) => (expand.length ? renderProductExpanded((await readOwnProduct(deps, p, s.id)) ?? { ...s, prices: [] }, expand) : renderProduct(s))),
-    );
-    return listObject('/v1/products', data, page.hasMore);
+    return listObject('/v1/products', await Promise.all(page.data.map((s) => renderListedProduct(p, s, expand))), page.hasMore);
   });
 
   app.post<{ Body: CreatePriceBody }>('/v1/prices', { schema: { body: CreatePriceBody } }, async (req, reply) => {
@@ -276,6 +292,25 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
       return { status: 200, body: renderPriceExpanded(stored, s, b.expand) };
     });
   });
+
+  // Stripe's search: active, created, currency, lookup_key, product, type, metadata.
+  app.get<{ Querystring: SearchQuery }>('/v1/prices/search', { schema: { querystring: SearchQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    const expand = itemExpand(q.expand);
+    for (const path of expand) if (path !== 'product') throw cannotExpand(path);
+    const page = await deps.searchPrices({ merchantId: p.merchant_id, livemode: livemodeOf(p), query: parseSearchQuery('prices', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
+    const data = await Promise.all(page.data.map((x) => renderListedPrice(p, x, expand)));
+    return searchResult('/v1/prices/search', data, page.hasMore, page.data.at(-1)?.price.id);
+  });
+
+  /** A listed price (its row names its product), the product expanded when asked. */
+  async function renderListedPrice(p: Principal, x: { price: Price; product: string }, expand: readonly string[]): Promise<Record<string, unknown>> {
+    if (expand.length === 0) return renderPrice(x.price, { id: x.product, livemode: livemodeOf(p) });
+    const product = await readOwnProduct(deps, p, x.product);
+    return product ? renderPriceExpanded(x.price, product, expand) : renderPrice(x.price, { id: x.product, livemode: livemodeOf(p) });
+  }
 
   app.get<{ Params: IdParams; Querystring: RetrieveExpand }>('/v1/prices/:id', { schema: { params: IdParams, querystring: RetrieveExpand } }, async (req) => {
     const p = await principalOf(req, deps);
@@ -332,14 +367,6 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
       ...(q.lookup_keys !== undefined ? { lookupKeys: q.lookup_keys } : {}),
       ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
     });
-    const livemode = livemodeOf(p);
-    const data = await Promise.all(
-      page.data.map(async (x) => {
-        if (expand.length === 0) return renderPrice(x.price, { id: x.product, livemode });
-        const product = await readOwnProduct(deps, p, x.product);
-        return product ? renderPriceExpanded(x.price, product, expand) : renderPrice(x.price, { id: x.product, livemode });
-      }),
-    );
-    return listObject('/v1/prices', data, page.hasMore);
+    return listObject('/v1/prices', await Promise.all(page.data.map((x) => renderListedPrice(p, x, expand))), page.hasMore);
   });
 }
