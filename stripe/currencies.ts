@@ -33,10 +33,9 @@ export function minimumAmount(c: string): number {
   return MINIMUMS[c] ?? 1;
 }
 
-/** 1234 usd → "1.23 usd"-style text for messages, honouring the currency's exponent. */
+/** An amount in an API error message as Stripe writes it: "$0.50 usd", "€0.50 eur", "¥50 jpy". */
 export function formatAmount(amount: number, c: string): string {
-  const e = minorUnitExponent(c) ?? 2;
-  return `${(amount / 10 ** e).toFixed(e)} ${c}`;
+  return `${displayAmount(amount, c)} ${c}`;
 }
 
 /** An amount as a customer reads it on a page: $20.00, €25.00, ¥1,000 (the currency's own exponent). */

@@ -408,6 +408,9 @@ t.test('Stripe API conformance', async (t) => {
       ['update to an unknown currency', async () => a.paymentIntents.update((await a.paymentIntents.create({ amount: 1000, currency: 'usd' })).id, { currency: 'xyz' }), { param: 'currency' }],
       ['expand an unknown path', async () => a.paymentIntents.retrieve((await a.paymentIntents.create({ amount: 1000, currency: 'usd' })).id, { expand: ['nothing'] }), { param: 'expand' }],
     ];
+    // Stripe writes the minimum as the customer reads it, then the currency: "Amount must be at least €0.50 eur".
+    t.equal((await fails(a.paymentIntents.create({ amount: 10, currency: 'usd' })))?.message, 'Amount must be at least $0.50 usd');
+    t.equal((await fails(a.paymentIntents.create({ amount: 10, currency: 'eur' })))?.message, 'Amount must be at least €0.50 eur');
     const method = await fails(a.paymentIntents.create({ amount: 1000, currency: 'usd', capture_method: 'sometimes' } as never));
     t.equal(method?.message, 'Invalid capture_method: must be one of "automatic", "automatic_async", "manual"', 'a union of values names them all, as Stripe does');
     t.equal(method?.code, 'parameter_invalid_string');

@@ -2,7 +2,7 @@
 // under the same intent). Pure: ids and `now` (unix seconds) ride on the commands.
 import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import { DomainError, assertNever, type Decider } from '../decider.ts';
-import { formatAmount } from '../../stripe/currencies.ts';
+import { displayAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
@@ -582,10 +582,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
   }
 }
 
-/** Stripe's way of showing an amount in a message: $12.34 for usd, else 12.34 eur. */
-function money(amount: number, currency: string): string {
-  return currency === 'usd' ? `$${(amount / 100).toFixed(2)}` : formatAmount(amount, currency);
-}
+/** Stripe's way of showing an amount in a refund message: $12.34, €12.34. */
+const money = displayAmount;
 
 const noSuccessfulCharge = (s: Intent) =>
   new DomainError('charge_not_refundable', `This PaymentIntent (${s.id}) does not have a successful charge to refund.`, 'payment_intent');

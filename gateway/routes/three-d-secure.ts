@@ -7,7 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Intent, SetupIntent } from '../../actors/mod.ts';
-import { formatAmount } from '../../stripe/currencies.ts';
+import { displayAmount } from '../../stripe/currencies.ts';
 import { ApiError } from '../../stripe/errors.ts';
 import { correlationOf, type GatewayDeps } from '../app.ts';
 import { commandId } from '../ids.ts';
@@ -98,7 +98,7 @@ async function challenged(deps: GatewayDeps, merchantId: string, id: string, att
     clientSecret: i.client_secret,
     returnUrl: i.next_action?.redirect_to_url.return_url ?? null,
     attempt: a && { status: a.status, last4: a.card.last4 },
-    ask: a ? `a payment of <b>${esc(formatAmount(a.amount, i.currency))}</b>` : 'a payment',
+    ask: a ? `a payment of <b>${esc(displayAmount(a.amount, i.currency))}</b>` : 'a payment',
   };
 }
 
