@@ -78,3 +78,15 @@ export {
   type RecurringInterval,
   type TaxBehavior,
 } from './product/product.ts';
+export {
+  paymentLinkDecider,
+  linkTotal,
+  type PaymentLink,
+  type PaymentLinkState,
+  type PaymentLinkCommand,
+  type PaymentLinkEvent,
+  type PaymentLinkEventType,
+  type LinkLineItem,
+  type AfterCompletion,
+  type LinkIntentData,
+} from './payment-link/payment-link.ts';

@@ -23,8 +23,9 @@ import { registerAccount } from './routes/account.ts';
 import { registerBalance } from './routes/balance.ts';
 import { registerSetupIntents } from './routes/setup-intents.ts';
 import { registerProducts } from './routes/products.ts';
+import { registerPaymentLinks } from './routes/payment-links.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
-import type { Customer, Price, Product, SetupIntent } from '../actors/mod.ts';
+import type { Customer, PaymentLink, Price, Product, SetupIntent } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerObservability } from './observability.ts';
@@ -32,7 +33,7 @@ import { registerCharges } from './routes/charges.ts';
 import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry, PriceIndex } from './pay-index.ts';
-import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord } from '../storage/mod.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -72,7 +73,7 @@ export interface GatewayDeps {
   readIntent(merchantId: string, intentId: string): Promise<Intent | null>;
   readMerchant(merchantId: string): Promise<Merchant | null>;
   /** `only`: the intents that pay a Checkout Session (and only this one). */
-  listIntents(merchantId: string, livemode: boolean, q: ListIntentsQuery, only?: { checkout?: boolean; id?: string; checkoutStatus?: 'open' | 'complete' | 'expired' }): Promise<IntentPage>;
+  listIntents(merchantId: string, livemode: boolean, q: ListIntentsQuery, only?: { checkout?: boolean; id?: string; checkoutStatus?: 'open' | 'complete' | 'expired'; paymentLink?: string }): Promise<IntentPage>;
   /** The customer aggregate's last snapshot (any mode; callers check it against the key's). */
   readCustomer(merchantId: string, customerId: string): Promise<Customer | null>;
   listCustomers(merchantId: string, livemode: boolean, q: ListCustomersQuery): Promise<CustomerPage>;
@@ -85,7 +86,10 @@ export interface GatewayDeps {
   listPrices(o: ListPricesOptions): Promise<Page<{ price: Price; product: string }>>;
   searchProducts(o: SearchOptions): Promise<Page<ProductRecord>>;
   searchPrices(o: SearchOptions): Promise<Page<{ price: Price; product: string }>>;
-  /** pay_index for the catalogue: a price's product, lookup keys (gateway/pay-index.ts). */
+  /** The payment link aggregate's last snapshot (any mode; callers check it against the key's). */
+  readPaymentLink(merchantId: string, linkId: string): Promise<PaymentLink | null>;
+  listPaymentLinks(o: ListPaymentLinksOptions): Promise<Page<PaymentLink>>;
+  /** pay_index for the catalogue: a payment link's merchant, a price's product, lookup keys (gateway/pay-index.ts). */
   prices: PriceIndex;
   /** Stripe's search over the projection (storage/search.ts). */
   searchIntents(o: SearchOptions): Promise<Page<Intent>>;
@@ -231,6 +235,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerBalance(app, deps);
   registerSetupIntents(app, deps);
   registerProducts(app, deps);
+  registerPaymentLinks(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);

@@ -43,7 +43,8 @@ export interface LookupKeyEntry {
 }
 
 /**
- * The same bucket, for the catalogue: a price id → its product (written before the price is), and a
+ * The same bucket, for the catalogue: a payment link → its merchant, a price id → its product (each
+ * written before the object is), and a
  * price's lookup_key → the price (unique per merchant and mode: claimed by compare-and-set, so two
  * prices racing for one key cannot both have it). A key entry naming a price that no longer has the
  * key (changed, or never created) is stale: the caller checks it against the price and takes it over.
@@ -57,6 +58,15 @@ export function createPriceIndex(kv: KV) {
       return e && e.operation === 'PUT' ? e.json<PriceEntry>() : null;
     },
     async writePrice(id: string, entry: PriceEntry): Promise<void> {
+      await kv.put(id, JSON.stringify(entry));
+    },
+    /** A payment link (plink_…) → its merchant and mode: its public URL names only the link. */
+    async readLink(id: string): Promise<{ merchant_id: string; livemode: boolean } | null> {
+      if (!/^plink_[0-9a-f]{24}$/.test(id)) return null;
+      const e = await kv.get(id);
+      return e && e.operation === 'PUT' ? e.json<{ merchant_id: string; livemode: boolean }>() : null;
+    },
+    async writeLink(id: string, entry: { merchant_id: string; livemode: boolean }): Promise<void> {
       await kv.put(id, JSON.stringify(entry));
     },
     /** The price holding a lookup key, and the entry's revision (0: none). */

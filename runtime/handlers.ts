@@ -4,7 +4,7 @@
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
 import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
-import { customerDecider, productDecider, type Customer, type Product, type SetupIntent } from '../actors/mod.ts';
+import { customerDecider, paymentLinkDecider, productDecider, type Customer, type PaymentLink, type Product, type SetupIntent } from '../actors/mod.ts';
 import { handleSetupIntent } from './setup-intents.ts';
 import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
@@ -331,7 +331,20 @@ async function productCommand(deps: HandlerDeps, req: Extract<CommandRequest, { 
   return { state: r.state, seq: r.seq };
 }
 
-export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent | Product; seq?: number }> {
+/** Payment links: a link of the other mode does not exist for the key. */
+async function paymentLinkCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'payment_link.create' | 'payment_link.update' }>): Promise<{ state: PaymentLink; seq: number }> {
+  const { merchantId, linkId, ctx } = req;
+  const ref = { aggregate: 'payment_link' as const, subject: subjects.paymentLink(merchantId, linkId), merchantId, aggregateId: linkId };
+  if (req.op === 'payment_link.update') {
+    const l = await deps.store.load<PaymentLink>(ref.subject);
+    if (!l.state || l.state.livemode !== ctx.livemode) throw noSuch('payment_link', linkId);
+  }
+  const r = await deps.store.execute(paymentLinkDecider, ref, req.command, ctx, req.op === 'payment_link.create' ? { assumeNew: true, neverExisted: ctx.freshIds === true } : undefined);
+  if (!r.state || r.state.livemode !== ctx.livemode) throw noSuch('payment_link', linkId);
+  return { state: r.state, seq: r.seq };
+}
+
+export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent | Product | PaymentLink; seq?: number }> {
   switch (req.op) {
     case 'merchant.onboard':
     case 'merchant.update': {
@@ -402,6 +415,9 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'product.create':
     case 'product.change':
       return productCommand(deps, req);
+    case 'payment_link.create':
+    case 'payment_link.update':
+      return paymentLinkCommand(deps, req);
     default: {
       const never: never = req;
       throw new Error(`unknown op ${JSON.stringify(never)}`);

@@ -16,8 +16,8 @@ import { balanceOf, listBalanceTransactions, listCharges, listRefunds, listSetup
 import { buckets, bucketStream, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
-import type { Customer, Product, SetupIntent } from '../actors/mod.ts';
-import { listCustomers, listPrices, listProducts } from '../storage/mod.ts';
+import type { Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
+import { listCustomers, listPaymentLinks, listPrices, listProducts } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { startCheckoutExpiry } from '../checkout/expiry.ts';
 import { searchCharges, searchCustomers, searchIntents, searchPrices, searchProducts } from '../storage/search.ts';
@@ -246,6 +246,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       readProduct: async (merchantId, productId) => (await store.readLast<Product>(subjects.product(merchantId, productId))).state,
       listProducts: (o) => ryw.after(o.merchantId, () => listProducts(db, o)),
       listPrices: (o) => ryw.after(o.merchantId, () => listPrices(db, o)),
+      readPaymentLink: async (merchantId, linkId) => (await store.readLast<PaymentLink>(subjects.paymentLink(merchantId, linkId))).state,
+      listPaymentLinks: (o) => ryw.after(o.merchantId, () => listPaymentLinks(db, o)),
       prices: createPriceIndex(indexKv),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>

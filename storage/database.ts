@@ -17,6 +17,7 @@ import type { CustomersTable } from './customers.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { SetupIntentsTable } from './setup-intents.ts';
 import type { PricesTable, ProductsTable } from './products.ts';
+import type { PaymentLinksTable } from './payment-links.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -31,6 +32,7 @@ export interface Database {
   setup_intents: SetupIntentsTable;
   products: ProductsTable;
   prices: PricesTable;
+  payment_links: PaymentLinksTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

@@ -141,6 +141,8 @@ export interface ListIntentsOptions extends PageOptions {
   id?: string;
   /** Only sessions of this status (actors' checkoutStatus: complete once a charge succeeded, else expired once expired, else open). */
   checkoutStatus?: 'open' | 'complete' | 'expired';
+  /** Only sessions a visit to this payment link opened. */
+  paymentLink?: string;
 }
 
 /** The rows whose Checkout Session has this status, in SQL (actors' checkoutStatus on the snapshot). */
@@ -160,6 +162,7 @@ export async function listIntents(db: Kysely<Database>, o: ListIntentsOptions): 
   if (o.checkout) q = q.where(sql<SqlBool>`state ? 'checkout'`);
   if (o.id !== undefined) q = q.where('id', '=', o.id);
   if (o.checkoutStatus !== undefined) q = q.where(checkoutStatusIs(o.checkoutStatus));
+  if (o.paymentLink !== undefined) q = q.where(sql<SqlBool>`(state #>> '{checkout,payment_link}') = ${o.paymentLink}`);
   const page = await keysetPage('listIntents', q, o, { keys: ['created_at', 'id'], cursorTable: 'payment_intents', cursorScope: { merchant_id: o.merchantId } });
   return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
 }

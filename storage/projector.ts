@@ -20,9 +20,10 @@ import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
 import { intentRowFromState, upsertIntents } from './payment-intents.ts';
 import { refundRowsFromState, upsertRefunds } from './refunds.ts';
 import { customerRowFromState, upsertCustomers } from './customers.ts';
-import type { Customer, Product, SetupIntent } from '../actors/mod.ts';
+import type { Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
 import { setupIntentRowFromState, upsertSetupIntents } from './setup-intents.ts';
 import { priceRowsFromState, productRowFromState, upsertPrices, upsertProducts } from './products.ts';
+import { paymentLinkRowFromState, upsertPaymentLinks } from './payment-links.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
 import type { DeliveryTask } from '../webhooks/types.ts';
@@ -49,6 +50,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
   const customers = new Map<string, { state: Customer; seq: number }>();
   const setupIntents = new Map<string, { state: SetupIntent; seq: number }>();
   const products = new Map<string, { state: Product; seq: number }>();
+  const links = new Map<string, { state: PaymentLink; seq: number }>();
   const events: NewEventRow[] = [];
   const erasures: ErasedCustomer[] = [];
   const intentErasures: { merchantId: string; id: string }[] = [];
@@ -75,6 +77,9 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
       const key = `${c.merchant_id}/${c.state.id}`;
       const prev = products.get(key);
       if (!prev || prev.seq < seq) products.set(key, { state: c.state, seq });
+    } else if (c.aggregate === 'payment_link') {
+      const prev = links.get(c.state.id);
+      if (!prev || prev.seq < seq) links.set(c.state.id, { state: c.state, seq });
     } else {
       const prev = intents.get(c.state.id);
       if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
@@ -92,6 +97,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertSetupIntents(trx, [...setupIntents.values()].map((x) => setupIntentRowFromState(x.state, x.seq)));
     await upsertProducts(trx, [...products.values()].map((x) => productRowFromState(x.state, x.seq)));
     await upsertPrices(trx, [...products.values()].flatMap((x) => priceRowsFromState(x.state, x.seq)));
+    await upsertPaymentLinks(trx, [...links.values()].map((x) => paymentLinkRowFromState(x.state, x.seq)));
     await insertEvents(trx, uniqueEvents);
     // PII erasure wins over what the batch copied (storage/erasure.ts).
     await applyErasures(trx, erasures);

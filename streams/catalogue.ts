@@ -4,7 +4,7 @@
 // The Record types make the catalogue exhaustive: a new event type in actors/ breaks the build here.
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
-import type { CustomerEvent, SetupIntentEvent, ProductEvent } from '../actors/mod.ts';
+import type { CustomerEvent, SetupIntentEvent, ProductEvent, PaymentLinkEvent } from '../actors/mod.ts';
 import { PII_FIELDS } from '../actors/customer/customer.ts';
 
 const Str = Type.String();
@@ -77,6 +77,8 @@ const CheckoutSession = obj({
   metadata: Metadata,
   expires_at: Int,
   expired_at: Type.Optional(Type.Union([Int, Type.Null()])),
+  payment_link: Type.Optional(Str),
+  confirmation_message: Type.Optional(NullableStr),
 });
 const TaxExempt = Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse')]);
 
@@ -402,7 +404,48 @@ export const productEventSchemas: Record<ProductEvent['type'], { v: number; data
   },
 };
 
+const AfterCompletion = Type.Union([
+  obj({ type: Type.Literal('hosted_confirmation'), custom_message: NullableStr }),
+  obj({ type: Type.Literal('redirect'), url: Str }),
+]);
+const LinkLineItem = obj({ id: Str, price: Str, product: Str, name: Str, description: NullableStr, unit_amount: Int, quantity: Int });
+const LinkIntentData = Type.Partial(
+  obj({
+    capture_method: CaptureMethod,
+    description: NullableStr,
+    metadata: Metadata,
+    statement_descriptor: NullableStr,
+    statement_descriptor_suffix: NullableStr,
+    shipping: Type.Union([Shipping, Type.Null()]),
+  }),
+);
+
+export const paymentLinkEventSchemas: Record<PaymentLinkEvent['type'], { v: number; data: TSchema }> = {
+  'payment_link.created': {
+    v: 1,
+    data: obj({
+      id: Type.String({ pattern: '^plink_' }),
+      merchant_id: Str,
+      livemode: Type.Boolean(),
+      active: Type.Boolean(),
+      currency: Currency,
+      line_items: Type.Array(LinkLineItem),
+      metadata: Metadata,
+      after_completion: AfterCompletion,
+      payment_intent_data: LinkIntentData,
+      url: Str,
+      inactive_message: NullableStr,
+      created: Int,
+    }),
+  },
+  'payment_link.updated': {
+    v: 1,
+    data: Type.Partial(obj({ active: Type.Boolean(), metadata: Metadata, after_completion: AfterCompletion, inactive_message: NullableStr })),
+  },
+};
+
 export const eventSchemas: Record<string, { v: number; data: TSchema }> = {
+  ...paymentLinkEventSchemas,
   ...intentEventSchemas,
   ...merchantEventSchemas,
   ...customerEventSchemas,

@@ -4,7 +4,7 @@
 // consumers (projector, webhooks) build their payloads from the state the events produced, never
 // from a stale read.
 import type { IntentEvent, IntentState, MerchantEvent, MerchantState } from '../actors/mod.ts';
-import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState, ProductEvent, ProductState } from '../actors/mod.ts';
+import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState, ProductEvent, ProductState, PaymentLinkEvent, PaymentLinkState } from '../actors/mod.ts';
 
 export type Stamped<E> = E & { id: string; v: number };
 
@@ -61,7 +61,13 @@ export interface ProductCommit extends CommitBase {
   state: NonNullable<ProductState>;
 }
 
-export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit | ProductCommit;
+export interface PaymentLinkCommit extends CommitBase {
+  aggregate: 'payment_link';
+  events: Stamped<PaymentLinkEvent>[];
+  state: NonNullable<PaymentLinkState>;
+}
+
+export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit | ProductCommit | PaymentLinkCommit;
 
 /** A commit as read back from the stream. */
 export interface StoredCommit<C extends Commit = Commit> {
@@ -72,4 +78,4 @@ export interface StoredCommit<C extends Commit = Commit> {
   time: number;
 }
 
-export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent> | Stamped<ProductEvent>;
+export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent> | Stamped<ProductEvent> | Stamped<PaymentLinkEvent>;

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Attempt, BillingDetails, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
 import { checkoutStatus } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
-import type { Price, Product } from '../actors/mod.ts';
+import type { PaymentLink, Price, Product } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -344,7 +344,7 @@ export function renderCheckoutSession(i: Intent, url: string | null, expandLineI
     metadata: c.metadata,
     mode: 'payment',
     payment_intent: i.id,
-    payment_link: null,
+    payment_link: c.payment_link ?? null,
     payment_method_collection: 'if_required',
     payment_method_configuration_details: null,
     payment_method_options: {},
@@ -453,6 +453,8 @@ export const STRIPE_EVENT_TYPES = [
   'product.deleted',
   'price.created',
   'price.updated',
+  'payment_link.created',
+  'payment_link.updated',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -483,7 +485,7 @@ export function stripeEventId(domainEventId: string, n: number): string {
  * object is rendered (no closure per event either).
  */
 type ObjectOf =
-  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' | 'product' }
+  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' | 'product' | 'payment_link' }
   | { type: string; livemode?: boolean; of: 'price'; id: string }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
@@ -502,6 +504,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderCheckoutSession(c.state as Intent, null);
     case 'product':
       return renderProduct(c.state as Product, true);
+    case 'payment_link':
+      return renderPaymentLink(c.state as PaymentLink);
     case 'price': {
       const p = c.state as Product;
       return renderPrice(p.prices.find((x) => x.id === m.id)!, p);
@@ -535,6 +539,7 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     if (e.type === 'customer.deleted') return [{ type: 'customer.deleted', of: 'customer' as const }];
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
   }
+  if (c.aggregate === 'payment_link') return [{ type: e.type, of: 'payment_link' as const }];
   if (c.aggregate === 'product') {
     switch (e.type) {
       case 'product.created':
@@ -662,6 +667,8 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'product.deleted':
     case 'price.created':
     case 'price.updated':
+    case 'payment_link.created':
+    case 'payment_link.updated':
       return [];
     default: {
       const never: never = e;
@@ -775,6 +782,82 @@ export function renderBalance(funds: readonly { currency: string; available: num
  * Stripe's Customer. A deleted one is answered as Stripe's stub `{ id, object, deleted: true }`,
  * except in an event (`whole`: customer.deleted carries the customer as it was).
  */
+/** A payment link's line items as Stripe's list of `item` objects (with their prices, active ones of the catalogue). */
+export function renderLinkLineItems(l: PaymentLink, items: PaymentLink['line_items'] = l.line_items, hasMore = false): Obj {
+  return {
+    object: 'list',
+    data: items.map((li) => ({
+      id: li.id,
+      object: 'item',
+      amount_discount: 0,
+      amount_subtotal: li.unit_amount * li.quantity,
+      amount_tax: 0,
+      amount_total: li.unit_amount * li.quantity,
+      currency: l.currency,
+      description: li.name,
+      price: renderPrice({ id: li.price, active: true, currency: l.currency, unit_amount: li.unit_amount, nickname: null, lookup_key: null, metadata: {}, recurring: null, tax_behavior: 'unspecified', created: l.created }, { id: li.product, livemode: l.livemode }),
+      quantity: li.quantity,
+    })),
+    has_more: hasMore,
+    url: `/v1/payment_links/${l.id}/line_items`,
+  };
+}
+
+/** Stripe's PaymentLink (`line_items` only where expanded, as at Stripe). */
+export function renderPaymentLink(l: PaymentLink, expandLineItems = false): Obj {
+  const pid = l.payment_intent_data;
+  const hasPid = Object.keys(pid).length > 0;
+  return {
+    id: l.id,
+    object: 'payment_link',
+    active: l.active,
+    after_completion:
+      l.after_completion.type === 'redirect'
+        ? { hosted_confirmation: null, redirect: { url: l.after_completion.url }, type: 'redirect' }
+        : { hosted_confirmation: { custom_message: l.after_completion.custom_message }, redirect: null, type: 'hosted_confirmation' },
+    allow_promotion_codes: false,
+    application: null,
+    application_fee_amount: null,
+    application_fee_percent: null,
+    automatic_tax: { enabled: false, liability: null },
+    billing_address_collection: 'auto',
+    consent_collection: null,
+    currency: l.currency,
+    custom_fields: [],
+    custom_text: { after_submit: null, shipping_address: null, submit: null, terms_of_service_acceptance: null },
+    customer_creation: 'if_required',
+    inactive_message: l.inactive_message,
+    invoice_creation: null,
+    ...(expandLineItems ? { line_items: renderLinkLineItems(l) } : {}),
+    livemode: l.livemode,
+    metadata: l.metadata,
+    on_behalf_of: null,
+    optional_items: [],
+    payment_intent_data: hasPid
+      ? {
+          capture_method: pid.capture_method ?? null,
+          description: pid.description ?? null,
+          metadata: pid.metadata ?? {},
+          setup_future_usage: null,
+          statement_descriptor: pid.statement_descriptor ?? null,
+          statement_descriptor_suffix: pid.statement_descriptor_suffix ?? null,
+          transfer_group: null,
+        }
+      : null,
+    payment_method_collection: 'always',
+    payment_method_types: null,
+    phone_number_collection: { enabled: false },
+    restrictions: null,
+    shipping_address_collection: null,
+    shipping_options: [],
+    submit_type: 'auto',
+    subscription_data: null,
+    tax_id_collection: { enabled: false, required: 'never' },
+    transfer_data: null,
+    url: l.url,
+  };
+}
+
 /** Stripe's Product (`whole`: a deleted one as it was, for its product.deleted event). */
 export function renderProduct(p: Omit<Product, 'prices'>, whole = false): Obj {
   if (p.deleted && !whole) return { id: p.id, object: 'product', deleted: true };

@@ -28,6 +28,7 @@ interface Ids {
   checkout_session: string;
   product: string;
   price: string;
+  payment_link: string;
   email: string;
 }
 
@@ -124,6 +125,11 @@ const PROBES: Record<string, Probe> = {
   'post /v1/prices': { kind: 'reference', body: (i) => ({ product: i.product, currency: 'usd', unit_amount: 100 }) },
   'get /v1/prices/{id}': { kind: 'object', params: (i) => ({ id: i.price }) },
   'post /v1/prices/{id}': { kind: 'object', params: (i) => ({ id: i.price }), body: () => ({ nickname: 'taken over' }) },
+  'get /v1/payment_links': { kind: 'list', query: () => ({ active: 'true' }) },
+  'post /v1/payment_links': { kind: 'reference', body: (i) => ({ line_items: [{ price: i.price, quantity: 1 }] }) },
+  'get /v1/payment_links/{id}': { kind: 'object', params: (i) => ({ id: i.payment_link }) },
+  'post /v1/payment_links/{id}': { kind: 'object', params: (i) => ({ id: i.payment_link }), body: () => ({ active: 'false' }) },
+  'get /v1/payment_links/{id}/line_items': { kind: 'object', params: (i) => ({ id: i.payment_link }) },
   'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
 };
 
@@ -139,7 +145,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -154,6 +160,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const token = await s.tokens.create({ card: { number: '4242424242424242', exp_month: '12', exp_year: '2040', cvc: '123' } });
     const cs = await s.checkout.sessions.create({ mode: 'payment', customer: customer.id, success_url: 'https://203.0.113.10/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1200, product_data: { name: 'A thing' } }, quantity: 1 }] });
     const product = await s.products.create({ name: 'A product', default_price_data: { currency: 'usd', unit_amount: 700 } });
+    const link = await s.paymentLinks.create({ line_items: [{ price: product.default_price as string, quantity: 1 }] });
     let pi: Stripe.PaymentIntent;
     if (!live) {
       pi = await s.paymentIntents.create({ amount: 4242, currency: 'usd', customer: customer.id, payment_method: pm.id, confirm: true });
@@ -164,7 +171,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
     const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });

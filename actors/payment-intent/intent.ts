@@ -44,6 +44,9 @@ export interface CheckoutSession {
   metadata: Record<string, string>;
   expires_at: number;
   expired_at?: number | null;
+  /** The payment link whose visit opened it, and the message our receipt page shows once paid (its after_completion). */
+  payment_link?: string;
+  confirmation_message?: string | null;
 }
 
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';

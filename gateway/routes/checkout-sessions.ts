@@ -48,7 +48,7 @@ const param = (p: string, message: string, code = 'parameter_invalid') => new Ap
 export const checkoutUrl = (req: FastifyRequest, sessionId: string) => `${req.protocol}://${req.headers.host ?? req.hostname}/c/pay/${sessionId}`;
 
 /** A URL the customer is sent to: http(s), no whitespace or quotes (it goes into a Location header and an href). */
-function checkUrl(name: string, v: string | undefined): string | null {
+export function checkUrl(name: string, v: string | undefined): string | null {
   if (v === undefined) return null;
   let ok = /^https?:\/\/[^\s"'<>\\]+$/.test(v);
   try {
@@ -202,7 +202,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
       p.merchant_id,
       p.mode === 'live',
       { limit: q.limit, ...(after ? { starting_after: after } : {}), ...(before ? { ending_before: before } : {}), ...(q.customer ? { customer: q.customer } : {}), ...(q.created !== undefined ? { created: q.created } : {}) },
-      { checkout: true, ...(q.payment_intent ? { id: q.payment_intent } : {}), ...(q.status ? { checkoutStatus: q.status } : {}) },
+      { checkout: true, ...(q.payment_intent ? { id: q.payment_intent } : {}), ...(q.status ? { checkoutStatus: q.status } : {}), ...(q.payment_link ? { paymentLink: q.payment_link } : {}) },
     );
     const expand = (q.expand ?? []).filter((e) => e.startsWith('data.')).map((e) => e.slice(5));
     return listObject('/v1/checkout/sessions', await Promise.all(page.data.map((i) => render(deps, req, i, expand))), page.hasMore);
@@ -249,10 +249,10 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
 
 // ── The hosted page ───────────────────────────────────────────────────
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Its own origin only; the form posts here and is then redirected to the merchant's pages (form-action allows that). */
-const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'";
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'";
 
 const STYLE = `body{font:16px system-ui,sans-serif;max-width:30rem;margin:2.5rem auto;padding:0 1rem;color:#1f2328}
 h1{font-size:1.1rem;margin:0 0 .2rem}.total{font-size:1.8rem;font-weight:600;margin:.2rem 0 1.2rem}
@@ -261,7 +261,7 @@ label{display:block;font-size:.85rem;margin:.7rem 0 .2rem;color:#555}input{font:
 .row{display:flex;gap:.6rem}.row>div{flex:1}button{font:inherit;width:100%;margin-top:1.2rem;padding:.7rem;border:0;border-radius:6px;background:#0a5cd8;color:#fff;cursor:pointer}
 .err{background:#fdecea;color:#8a1c13;padding:.6rem;border-radius:6px;margin-bottom:.8rem}.note{color:#666;font-size:.8rem;margin-top:1rem}a{color:#0a5cd8}`;
 
-function pageHtml(title: string, body: string): string {
+export function pageHtml(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer">
 <title>${esc(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 }
@@ -322,7 +322,9 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
     const status = checkoutStatus(i);
     if (status === 'complete') {
       if (i.checkout!.success_url) return reply.code(303).header('location', successUrl(i)).header('cache-control', 'no-store').send();
-      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName())}</h1><p>Payment complete: ${esc(displayAmount(i.amount, i.currency))}. You can close this page.</p>`));
+      // A payment link's hosted confirmation shows the merchant's message.
+      const message = i.checkout!.confirmation_message ? `<p>${esc(i.checkout!.confirmation_message)}</p>` : '';
+      return html(reply, 200, pageHtml('Paid', `<h1>${esc(await merchantName())}</h1><p>Payment complete: ${esc(displayAmount(i.amount, i.currency))}. You can close this page.</p>${message}`));
     }
     if (status === 'expired' || i.status === 'canceled') {
       const back = i.checkout!.cancel_url ? `<p><a href="${esc(i.checkout!.cancel_url)}">Return to ${esc(await merchantName())}</a></p>` : '';

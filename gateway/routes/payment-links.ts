@@ -1,0 +1,223 @@
+// /v1/payment_links: Stripe's Payment Links, a shareable URL selling prices of the catalogue. The
+// link is its own single-writer aggregate (actors/payment-link); its URL (/b/:id, our origin) opens a
+// Checkout Session for its line items on every visit and sends the customer to that session's page,
+// where the card is typed and the session's PaymentIntent confirmed (gateway/routes/checkout-sessions.ts).
+// After the payment: our confirmation page (with the link's custom message), or the link's redirect URL.
+// Secret keys only; a link of another merchant or of the other mode does not exist for the key.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { linkTotal, type AfterCompletion, type LinkLineItem, type PaymentLink } from '../../actors/mod.ts';
+import { cannotExpand, invalidParam, noSuch } from '../../stripe/errors.ts';
+import { renderLinkLineItems, renderPaymentLink } from '../../stripe/objects.ts';
+import { ID_PATTERN } from '../../streams/subjects.ts';
+import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
+import { requireSecret, scopeOf, type Principal } from '../auth.ts';
+import { commandId, derivedId } from '../ids.ts';
+import { checkCursors, listObject } from '../lists.ts';
+import { checkAmount, createIntent } from './payment-intents.ts';
+import { PAGE_CSP, checkUrl, checkoutUrl, esc, pageHtml } from './checkout-sessions.ts';
+import { readOwnPrice } from './products.ts';
+import { CreatePaymentLinkBody, IdParams, ListPaymentLinksQuery, RetrieveCustomerQuery as RetrieveExpand, UpdatePaymentLinkBody } from '../schemas.ts';
+
+const now = () => Math.floor(Date.now() / 1000);
+/** Stripe: a session expires 24 hours after it is opened. */
+const SESSION_TTL_S = 24 * 3600;
+
+/** A link of this key's merchant and mode, or null. */
+export async function readOwnLink(deps: Pick<GatewayDeps, 'readPaymentLink'>, p: Pick<Principal, 'merchant_id' | 'mode'>, id: string): Promise<PaymentLink | null> {
+  if (!ID_PATTERN.test(id)) return null;
+  const l = await deps.readPaymentLink(p.merchant_id, id);
+  return l && l.merchant_id === p.merchant_id && l.livemode === (p.mode === 'live') ? l : null;
+}
+
+function afterCompletionOf(a: CreatePaymentLinkBody['after_completion']): AfterCompletion | undefined {
+  if (!a) return undefined;
+  if (a.type === 'redirect') {
+    if (!a.redirect) throw invalidParam('after_completion[redirect]', 'Missing required param: after_completion[redirect].', 'parameter_missing');
+    return { type: 'redirect', url: checkUrl('after_completion[redirect][url]', a.redirect.url)! };
+  }
+  return { type: 'hosted_confirmation', custom_message: a.hosted_confirmation?.custom_message || null };
+}
+
+function checkExpand(expand: readonly string[] | undefined): boolean {
+  for (const path of expand ?? []) if (path !== 'line_items') throw cannotExpand(path);
+  return (expand ?? []).includes('line_items');
+}
+
+/** The merchant's own principal for a visitor of its link (the link's mode). */
+const linkPrincipal = (l: PaymentLink): Principal => ({ merchant_id: l.merchant_id, key_id: 'payment_link', kind: 'secret', mode: l.livemode ? 'live' : 'test', created: 0 });
+
+export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post<{ Body: CreatePaymentLinkBody }>('/v1/payment_links', { schema: { body: CreatePaymentLinkBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const expandItems = checkExpand(b.expand);
+    const sent = b.line_items ?? [];
+    if (sent.length === 0) throw invalidParam('line_items', 'Missing required param: line_items.', 'parameter_missing');
+    const cmdId = commandId(scopeOf(p), 'POST /v1/payment_links', idempotencyKeyOf(req));
+    const id = derivedId('plink', cmdId);
+    let currency: string | null = null;
+    const items: LinkLineItem[] = [];
+    for (const [n, li] of sent.entries()) {
+      const at = `line_items[${n}][price]`;
+      const r = await readOwnPrice(deps, p, li.price);
+      if (!r) throw invalidParam(at, `No such price: '${li.price}'`, 'resource_missing');
+      if (!r.price.active) throw invalidParam(at, 'The price specified is inactive. This field only accepts active prices.');
+      if (!r.product.active) throw invalidParam(at, `The price specified belongs to an inactive product (\`${r.product.id}\`).`);
+      if (r.price.recurring) throw invalidParam(at, 'Recurring prices need a subscription, which payment links here do not make: use one-time prices.');
+      if (currency !== null && r.price.currency !== currency) throw invalidParam(at, 'All prices on a payment link must have the same currency.');
+      currency = r.price.currency;
+      items.push({ id: derivedId('li', `${id}:${n}`), price: r.price.id, product: r.product.id, name: r.product.name, description: r.product.description, unit_amount: r.price.unit_amount, quantity: li.quantity });
+    }
+    checkAmount(linkTotal({ line_items: items }), currency!, 'line_items');
+    const pid = b.payment_intent_data;
+    const link: Omit<PaymentLink, 'created'> = {
+      id,
+      merchant_id: p.merchant_id,
+      livemode: p.mode === 'live',
+      active: true,
+      currency: currency!,
+      line_items: items,
+      metadata: b.metadata || {},
+      after_completion: afterCompletionOf(b.after_completion) ?? { type: 'hosted_confirmation', custom_message: null },
+      payment_intent_data: {
+        ...(pid?.capture_method ? { capture_method: pid.capture_method } : {}),
+        ...(pid?.description ? { description: pid.description } : {}),
+        ...(pid?.metadata ? { metadata: pid.metadata } : {}),
+        ...(pid?.statement_descriptor ? { statement_descriptor: pid.statement_descriptor } : {}),
+        ...(pid?.statement_descriptor_suffix ? { statement_descriptor_suffix: pid.statement_descriptor_suffix } : {}),
+      },
+      url: `${req.protocol}://${req.headers.host ?? req.hostname}/b/${id}`,
+      inactive_message: b.inactive_message || null,
+    };
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      await deps.prices.writeLink(id, { merchant_id: p.merchant_id, livemode: p.mode === 'live' });
+      const l = (await deps.commands.send({ op: 'payment_link.create', merchantId: p.merchant_id, linkId: id, command: { type: 'Create', link, now: now() }, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as PaymentLink;
+      return { status: 200, body: renderPaymentLink(l, expandItems) };
+    });
+  });
+
+  app.get<{ Params: IdParams; Querystring: RetrieveExpand }>('/v1/payment_links/:id', { schema: { params: IdParams, querystring: RetrieveExpand } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const expandItems = checkExpand(req.query.expand);
+    const l = await readOwnLink(deps, p, req.params.id);
+    if (!l) throw noSuch('payment_link', req.params.id);
+    return renderPaymentLink(l, expandItems);
+  });
+
+  app.post<{ Params: IdParams; Body: UpdatePaymentLinkBody }>('/v1/payment_links/:id', { schema: { params: IdParams, body: UpdatePaymentLinkBody } }, async (req, reply) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const b = req.body;
+    const id = req.params.id;
+    const expandItems = checkExpand(b.expand);
+    const afterCompletion = afterCompletionOf(b.after_completion);
+    return idempotentCommands(req, reply, deps, async (idem) => {
+      const cmdId = commandId(scopeOf(p), `POST /v1/payment_links/${id}`, idempotencyKeyOf(req));
+      const l = (await deps.commands.send({
+        op: 'payment_link.update',
+        merchantId: p.merchant_id,
+        linkId: id,
+        command: {
+          type: 'Update',
+          ...(b.active !== undefined ? { active: b.active } : {}),
+          ...(b.metadata !== undefined ? { metadata: b.metadata } : {}),
+          ...(afterCompletion ? { afterCompletion } : {}),
+          ...(b.inactive_message !== undefined ? { inactiveMessage: b.inactive_message || null } : {}),
+          now: now(),
+        },
+        ctx: commandCtx(req, p, cmdId, idem),
+      }, idem?.trace)) as PaymentLink;
+      return { status: 200, body: renderPaymentLink(l, expandItems) };
+    });
+  });
+
+  app.get<{ Querystring: ListPaymentLinksQuery }>('/v1/payment_links', { schema: { querystring: ListPaymentLinksQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    checkCursors(q);
+    const expand = (q.expand ?? []).map((e) => {
+      if (e !== 'data.line_items') throw cannotExpand(e);
+      return e;
+    });
+    const page = await deps.listPaymentLinks({
+      merchantId: p.merchant_id,
+      livemode: p.mode === 'live',
+      limit: q.limit ?? 10,
+      ...(q.starting_after ? { startingAfter: q.starting_after } : {}),
+      ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
+      ...(q.active !== undefined ? { active: q.active } : {}),
+    });
+    return listObject('/v1/payment_links', page.data.map((l) => renderPaymentLink(l, expand.length > 0)), page.hasMore);
+  });
+
+  const LineItemsQuery = Type.Object(
+    { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })), starting_after: Type.Optional(Type.String({ maxLength: 255 })), ending_before: Type.Optional(Type.String({ maxLength: 255 })), expand: Type.Optional(Type.Array(Type.String())) },
+    { additionalProperties: false },
+  );
+  app.get<{ Params: IdParams; Querystring: Static<typeof LineItemsQuery> }>('/v1/payment_links/:id/line_items', { schema: { params: IdParams, querystring: LineItemsQuery } }, async (req) => {
+    const p = await principalOf(req, deps);
+    requireSecret(p);
+    const q = req.query;
+    checkCursors(q);
+    const l = await readOwnLink(deps, p, req.params.id);
+    if (!l) throw noSuch('payment_link', req.params.id);
+    let items = l.line_items;
+    if (q.starting_after) items = items.slice(items.findIndex((li) => li.id === q.starting_after) + 1 || items.length);
+    if (q.ending_before) items = items.slice(0, Math.max(0, items.findIndex((li) => li.id === q.ending_before)));
+    const limit = q.limit ?? 10;
+    return renderLinkLineItems(l, items.slice(0, limit), items.length > limit);
+  });
+
+  // The link's URL. Each visit opens a Checkout Session for its line items (Stripe's too) and sends the
+  // customer on to it; ?prefilled_email= and ?client_reference_id= are passed to the session, as at
+  // Stripe. A deactivated link says so. No HEAD route: a HEAD (a link preview) opens nothing.
+  const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).header('content-type', 'text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').send(body);
+  const VisitQuery = Type.Object({ prefilled_email: Type.Optional(Type.String({ maxLength: 800 })), client_reference_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true });
+  const VisitParams = Type.Object({ id: Type.String({ maxLength: 80 }) }, { additionalProperties: false });
+  app.get<{ Params: Static<typeof VisitParams>; Querystring: Static<typeof VisitQuery> }>(
+    '/b/:id',
+    { exposeHeadRoute: false, schema: { params: VisitParams, querystring: VisitQuery } },
+    async (req: FastifyRequest<{ Params: Static<typeof VisitParams>; Querystring: Static<typeof VisitQuery> }>, reply) => {
+      const entry = await deps.prices.readLink(req.params.id);
+      const l = entry ? await deps.readPaymentLink(entry.merchant_id, req.params.id) : null;
+      if (!l) return html(reply, 404, pageHtml('Not found', '<h1>No such payment link</h1>'));
+      if (!l.active) return html(reply, 410, pageHtml('Unavailable', `<h1>This link is no longer active</h1>${l.inactive_message ? `<p>${esc(l.inactive_message)}</p>` : ''}`));
+      const p = linkPrincipal(l);
+      const email = req.query.prefilled_email && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(req.query.prefilled_email) ? req.query.prefilled_email : null;
+      const created = now();
+      const pid = l.payment_intent_data;
+      const i = await createIntent(deps, req, p, `GET /b/${l.id}`, {
+        amount: linkTotal(l),
+        currency: l.currency,
+        captureMethod: pid.capture_method ?? 'automatic',
+        paymentMethod: null,
+        metadata: pid.metadata ?? {},
+        description: pid.description ?? null,
+        receiptEmail: null,
+        customer: null,
+        userEmail: null,
+        productId: null,
+        confirm: false,
+        returnUrl: null,
+        statementDescriptor: pid.statement_descriptor ?? null,
+        statementDescriptorSuffix: pid.statement_descriptor_suffix ?? null,
+        checkout: {
+          success_url: l.after_completion.type === 'redirect' ? l.after_completion.url : null,
+          cancel_url: null,
+          client_reference_id: req.query.client_reference_id || null,
+          customer_email: email,
+          line_items: l.line_items.map((li) => ({ price: li.price, product: li.product, catalog: true as const, name: li.name, description: li.description, unit_amount: li.unit_amount, quantity: li.quantity })),
+          metadata: l.metadata,
+          expires_at: created + SESSION_TTL_S,
+          payment_link: l.id,
+          confirmation_message: l.after_completion.type === 'hosted_confirmation' ? l.after_completion.custom_message : null,
+        },
+      }, undefined);
+      return reply.code(303).header('location', checkoutUrl(req, i.checkout!.id)).header('cache-control', 'no-store').send();
+    },
+  );
+}
