@@ -113,6 +113,22 @@ t.test('payment links', async (t) => {
     t.equal((await fetch(link.url, { redirect: 'manual' })).status, 303);
   });
 
+  t.test('visits spend the merchant’s rate limit', async (t) => {
+    const small = await stack.onboard({ name: 'Small shop' });
+    const res = await fetch(`${stack.url}/admin/merchants/${small.merchant_id}/security`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ rate_limit: { test: 2 } }),
+    });
+    t.equal(res.status, 200);
+    const shop = new Stripe(small.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 3 });
+    const prod = await shop.products.create({ name: 'Pin', default_price_data: { currency: 'usd', unit_amount: 500 } });
+    const link = await shop.paymentLinks.create({ line_items: [{ price: prod.default_price as string, quantity: 1 }] });
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => fetch(link.url, { redirect: 'manual' }).then((r) => r.status)));
+    t.ok(statuses.includes(429), `a flood of visits meets 429 (${statuses.join(',')})`);
+    t.ok(statuses.every((s) => s === 303 || s === 429), 'each visit opens a session or is turned away');
+  });
+
   t.test('what a link refuses', async (t) => {
     const none = await fails(stripe.paymentLinks.create({ line_items: [] }));
     t.equal(none?.code, 'parameter_missing');

@@ -174,7 +174,8 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
 
   // The link's URL. Each visit opens a Checkout Session for its line items (Stripe's too) and sends the
   // customer on to it; ?prefilled_email= and ?client_reference_id= are passed to the session, as at
-  // Stripe. A deactivated link says so. No HEAD route: a HEAD (a link preview) opens nothing.
+  // Stripe. A deactivated link says so. No HEAD route: a HEAD (a link preview) opens nothing. Visits
+  // spend the merchant's rate limit (RATE_LIMIT_TEST/LIVE), so a flood of them is a 429 page, not a flood of intents.
   const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).header('content-type', 'text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').send(body);
   const VisitQuery = Type.Object({ prefilled_email: Type.Optional(Type.String({ maxLength: 800 })), client_reference_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true });
   const VisitParams = Type.Object({ id: Type.String({ maxLength: 80 }) }, { additionalProperties: false });
@@ -187,6 +188,15 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
       if (!l) return html(reply, 404, pageHtml('Not found', '<h1>No such payment link</h1>'));
       if (!l.active) return html(reply, 410, pageHtml('Unavailable', `<h1>This link is no longer active</h1>${l.inactive_message ? `<p>${esc(l.inactive_message)}</p>` : ''}`));
       const p = linkPrincipal(l);
+      // Every visit makes a session and its intent: visits spend the merchant's request rate, as its API calls do.
+      if (deps.security) {
+        const v = deps.security.limiter.take(p.merchant_id, p.mode);
+        const verdict = v instanceof Promise ? await v : v;
+        if (!verdict.ok) {
+          reply.header('Retry-After', String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+          return html(reply, 429, pageHtml('Busy', '<h1>Too many requests</h1><p>Try again in a moment.</p>'));
+        }
+      }
       const email = req.query.prefilled_email && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(req.query.prefilled_email) ? req.query.prefilled_email : null;
       const created = now();
       const pid = l.payment_intent_data;
