@@ -368,8 +368,11 @@ export function renderCheckoutSession(i: Intent, url: string | null, expandLineI
   };
 }
 
-/** A Checkout Session's line items as Stripe's list of `item` objects (with their ad-hoc prices). */
-export function renderLineItems(i: Intent, url: string, items: readonly LineItem[]): Obj {
+/**
+ * Line items (a Checkout Session's or a payment link's) as Stripe's list of `item` objects, each with
+ * its price: one of the catalogue (`catalog`, active), or the ad-hoc one price_data made (inactive at once).
+ */
+export function renderLineItems(o: { currency: string; livemode: boolean; created: number }, url: string, items: readonly LineItem[], hasMore = false): Obj {
   return {
     object: 'list',
     data: items.map((li) => ({
@@ -379,33 +382,15 @@ export function renderLineItems(i: Intent, url: string, items: readonly LineItem
       amount_subtotal: li.unit_amount * li.quantity,
       amount_tax: 0,
       amount_total: li.unit_amount * li.quantity,
-      currency: i.currency,
+      currency: o.currency,
       description: li.name,
-      price: {
-        id: li.price,
-        object: 'price',
-        // A price of the catalogue (line_items[][price]); price_data makes an ad-hoc one, inactive at once.
-        active: li.catalog === true,
-        billing_scheme: 'per_unit',
-        created: i.created,
-        currency: i.currency,
-        custom_unit_amount: null,
-        livemode: i.livemode,
-        lookup_key: null,
-        metadata: {},
-        nickname: null,
-        product: li.product,
-        recurring: null,
-        tax_behavior: 'unspecified',
-        tiers_mode: null,
-        transform_quantity: null,
-        type: 'one_time',
-        unit_amount: li.unit_amount,
-        unit_amount_decimal: String(li.unit_amount),
-      },
+      price: renderPrice(
+        { id: li.price, active: li.catalog === true, currency: o.currency, unit_amount: li.unit_amount, nickname: null, lookup_key: null, metadata: {}, recurring: null, tax_behavior: 'unspecified', created: o.created },
+        { id: li.product, livemode: o.livemode },
+      ),
       quantity: li.quantity,
     })),
-    has_more: false,
+    has_more: hasMore,
     url,
   };
 }
@@ -778,31 +763,6 @@ export function renderBalance(funds: readonly { currency: string; available: num
   };
 }
 
-/**
- * Stripe's Customer. A deleted one is answered as Stripe's stub `{ id, object, deleted: true }`,
- * except in an event (`whole`: customer.deleted carries the customer as it was).
- */
-/** A payment link's line items as Stripe's list of `item` objects (with their prices, active ones of the catalogue). */
-export function renderLinkLineItems(l: PaymentLink, items: PaymentLink['line_items'] = l.line_items, hasMore = false): Obj {
-  return {
-    object: 'list',
-    data: items.map((li) => ({
-      id: li.id,
-      object: 'item',
-      amount_discount: 0,
-      amount_subtotal: li.unit_amount * li.quantity,
-      amount_tax: 0,
-      amount_total: li.unit_amount * li.quantity,
-      currency: l.currency,
-      description: li.name,
-      price: renderPrice({ id: li.price, active: true, currency: l.currency, unit_amount: li.unit_amount, nickname: null, lookup_key: null, metadata: {}, recurring: null, tax_behavior: 'unspecified', created: l.created }, { id: li.product, livemode: l.livemode }),
-      quantity: li.quantity,
-    })),
-    has_more: hasMore,
-    url: `/v1/payment_links/${l.id}/line_items`,
-  };
-}
-
 /** Stripe's PaymentLink (`line_items` only where expanded, as at Stripe). */
 export function renderPaymentLink(l: PaymentLink, expandLineItems = false): Obj {
   const pid = l.payment_intent_data;
@@ -828,7 +788,7 @@ export function renderPaymentLink(l: PaymentLink, expandLineItems = false): Obj 
     customer_creation: 'if_required',
     inactive_message: l.inactive_message,
     invoice_creation: null,
-    ...(expandLineItems ? { line_items: renderLinkLineItems(l) } : {}),
+    ...(expandLineItems ? { line_items: renderLineItems(l, `/v1/payment_links/${l.id}/line_items`, l.line_items.map((li) => ({ ...li, catalog: true as const }))) } : {}),
     livemode: l.livemode,
     metadata: l.metadata,
     on_behalf_of: null,
@@ -910,6 +870,10 @@ export function renderPrice(p: Price, product: Pick<Product, 'id' | 'livemode'> 
   };
 }
 
+/**
+ * Stripe's Customer. A deleted one is answered as Stripe's stub `{ id, object, deleted: true }`,
+ * except in an event (`whole`: customer.deleted carries the customer as it was).
+ */
 export function renderCustomer(c: Customer, whole = false): Obj {
   if (c.deleted && !whole) return { id: c.id, object: 'customer', deleted: true };
   return {

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { linkTotal, type AfterCompletion, type LinkLineItem, type PaymentLink } from '../../actors/mod.ts';
 import { cannotExpand, invalidParam, noSuch } from '../../stripe/errors.ts';
-import { renderLinkLineItems, renderPaymentLink } from '../../stripe/objects.ts';
+import { renderLineItems, renderPaymentLink } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
@@ -169,7 +169,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
     if (q.starting_after) items = items.slice(items.findIndex((li) => li.id === q.starting_after) + 1 || items.length);
     if (q.ending_before) items = items.slice(0, Math.max(0, items.findIndex((li) => li.id === q.ending_before)));
     const limit = q.limit ?? 10;
-    return renderLinkLineItems(l, items.slice(0, limit), items.length > limit);
+    return renderLineItems(l, `/v1/payment_links/${l.id}/line_items`, items.slice(0, limit).map((li) => ({ ...li, catalog: true as const })), items.length > limit);
   });
 
   // The link's URL. Each visit opens a Checkout Session for its line items (Stripe's too) and sends the
