@@ -331,6 +331,8 @@ try {
     { critical: true, entry: { name: 'store' }, pin: portOf('STORE_PORT') },
   );
   demo.store_url = store.url!;
+  // A product and a payment link for it, made once: a URL to pay in a browser right away.
+  if (!demo.payment_link) demo.payment_link = await demoPaymentLink(url, String(demo.secret_key));
   // Atomically: a watcher (npm run bench) reads it as soon as it appears.
   writeAtomic(demoFile, JSON.stringify(demo, null, 2) + '\n');
   process.stderr.write(
@@ -340,6 +342,7 @@ try {
       `  API (Stripe-compatible):  ${url}/v1   health: ${url}/healthz`,
       `  EPN card network sim:     ${epnUrl}`,
       `  Demo store (open me):     ${String(demo.store_url)}   (pay with 4242 4242 4242 4242)`,
+      `  Demo payment link:        ${url}/b/${String(demo.payment_link)}`,
       `  NATS:                     ${natsUrl}${nats ? ' (pinned nats-server, JetStream under DATA_DIR)' : ''}${natsCluster ? ` (${clusterSize}-node JetStream cluster under DATA_DIR/nats-cluster, R${process.env.NATS_REPLICAS})` : ''}`,
       `  Actor workers:            ${[mainWorkerId, ...workerIds].join(', ')} (${config.partitions} partitions)`,
       `  Database:                 ${config.databaseUrl ? 'DATABASE_URL' : `PGlite at ${path.join(config.dataDir, 'pglite')}`}`,
@@ -357,4 +360,24 @@ try {
 } catch (err) {
   say(`failed: ${(err as Error).message}`);
   await shutdown(1);
+}
+
+/** The demo merchant's first product, its price and a payment link selling it (idempotent: safe to retry). */
+async function demoPaymentLink(api: string, secretKey: string): Promise<string> {
+  const post = async (p: string, body: Record<string, string>, key: string) => {
+    const res = await fetch(`${api}${p}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/x-www-form-urlencoded', 'idempotency-key': key },
+      body: new URLSearchParams(body).toString(),
+    });
+    if (res.status !== 200) throw new Error(`demo ${p} failed: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const product = await post('/v1/products', { name: 'Demo poster', description: 'A1 print', 'default_price_data[currency]': 'usd', 'default_price_data[unit_amount]': '2500' }, 'demo-product');
+  const link = await post(
+    '/v1/payment_links',
+    { 'line_items[0][price]': String(product.default_price), 'line_items[0][quantity]': '1', 'after_completion[type]': 'hosted_confirmation', 'after_completion[hosted_confirmation][custom_message]': 'Thanks for trying paynats.' },
+    'demo-payment-link',
+  );
+  return String(link.id);
 }

@@ -763,8 +763,11 @@ export function renderBalance(funds: readonly { currency: string; available: num
   };
 }
 
-/** Stripe's PaymentLink (`line_items` only where expanded, as at Stripe). */
-export function renderPaymentLink(l: PaymentLink, expandLineItems = false): Obj {
+/**
+ * Stripe's PaymentLink (`line_items` only where expanded, as at Stripe). `origin`: where the API was
+ * reached (the link's URL is there); without one (an event), the origin the link was made at.
+ */
+export function renderPaymentLink(l: PaymentLink, expandLineItems = false, origin?: string): Obj {
   const pid = l.payment_intent_data;
   const hasPid = Object.keys(pid).length > 0;
   return {
@@ -814,7 +817,7 @@ export function renderPaymentLink(l: PaymentLink, expandLineItems = false): Obj 
     subscription_data: null,
     tax_id_collection: { enabled: false, required: 'never' },
     transfer_data: null,
-    url: l.url,
+    url: origin ? `${origin}/b/${l.id}` : l.url,
   };
 }
 

@@ -44,6 +44,9 @@ function checkExpand(expand: readonly string[] | undefined): boolean {
   return (expand ?? []).includes('line_items');
 }
 
+/** Where this request reached us: a link's URL is shown there. */
+const originOf = (req: FastifyRequest) => `${req.protocol}://${req.headers.host ?? req.hostname}`;
+
 /** The merchant's own principal for a visitor of its link (the link's mode). */
 const linkPrincipal = (l: PaymentLink): Principal => ({ merchant_id: l.merchant_id, key_id: 'payment_link', kind: 'secret', mode: l.livemode ? 'live' : 'test', created: 0 });
 
@@ -88,13 +91,13 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
         ...(pid?.statement_descriptor ? { statement_descriptor: pid.statement_descriptor } : {}),
         ...(pid?.statement_descriptor_suffix ? { statement_descriptor_suffix: pid.statement_descriptor_suffix } : {}),
       },
-      url: `${req.protocol}://${req.headers.host ?? req.hostname}/b/${id}`,
+      url: `${originOf(req)}/b/${id}`,
       inactive_message: b.inactive_message || null,
     };
     return idempotentCommands(req, reply, deps, async (idem) => {
       await deps.prices.writeLink(id, { merchant_id: p.merchant_id, livemode: p.mode === 'live' });
       const l = (await deps.commands.send({ op: 'payment_link.create', merchantId: p.merchant_id, linkId: id, command: { type: 'Create', link, now: now() }, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as PaymentLink;
-      return { status: 200, body: renderPaymentLink(l, expandItems) };
+      return { status: 200, body: renderPaymentLink(l, expandItems, originOf(req)) };
     });
   });
 
@@ -104,7 +107,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
     const expandItems = checkExpand(req.query.expand);
     const l = await readOwnLink(deps, p, req.params.id);
     if (!l) throw noSuch('payment_link', req.params.id);
-    return renderPaymentLink(l, expandItems);
+    return renderPaymentLink(l, expandItems, originOf(req));
   });
 
   app.post<{ Params: IdParams; Body: UpdatePaymentLinkBody }>('/v1/payment_links/:id', { schema: { params: IdParams, body: UpdatePaymentLinkBody } }, async (req, reply) => {
@@ -130,7 +133,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
         },
         ctx: commandCtx(req, p, cmdId, idem),
       }, idem?.trace)) as PaymentLink;
-      return { status: 200, body: renderPaymentLink(l, expandItems) };
+      return { status: 200, body: renderPaymentLink(l, expandItems, originOf(req)) };
     });
   });
 
@@ -151,7 +154,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
       ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
       ...(q.active !== undefined ? { active: q.active } : {}),
     });
-    return listObject('/v1/payment_links', page.data.map((l) => renderPaymentLink(l, expand.length > 0)), page.hasMore);
+    return listObject('/v1/payment_links', page.data.map((l) => renderPaymentLink(l, expand.length > 0, originOf(req))), page.hasMore);
   });
 
   const LineItemsQuery = Type.Object(
