@@ -90,3 +90,15 @@ export {
   type AfterCompletion,
   type LinkIntentData,
 } from './payment-link/payment-link.ts';
+export {
+  couponDecider,
+  couponUnusable,
+  discountOf,
+  spreadDiscount,
+  type Coupon,
+  type CouponState,
+  type CouponCommand,
+  type CouponEvent,
+  type CouponEventType,
+  type CouponDuration,
+} from './coupon/coupon.ts';

@@ -24,7 +24,7 @@
 // if two writers ever decided on the same state.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { customerDecider, intentDecider, merchantDecider, setupIntentDecider, productDecider, paymentLinkDecider } from '../actors/mod.ts';
+import { customerDecider, intentDecider, merchantDecider, setupIntentDecider, productDecider, paymentLinkDecider, couponDecider } from '../actors/mod.ts';
 import { decodeCommit } from '../streams/codec.ts';
 import type { Commit } from '../streams/envelope.ts';
 import { EVENTS_STREAM, parseEventSubject } from '../streams/subjects.ts';
@@ -55,6 +55,7 @@ const evolvers: Record<Commit['aggregate'], Evolve> = {
   setup_intent: setupIntentDecider.evolve as Evolve,
   product: productDecider.evolve as Evolve,
   payment_link: paymentLinkDecider.evolve as Evolve,
+  coupon: couponDecider.evolve as Evolve,
 };
 
 /** JSON with sorted keys and undefined dropped: equal states compare equal whatever their key order. */

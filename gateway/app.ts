@@ -24,8 +24,9 @@ import { registerBalance } from './routes/balance.ts';
 import { registerSetupIntents } from './routes/setup-intents.ts';
 import { registerProducts } from './routes/products.ts';
 import { registerPaymentLinks } from './routes/payment-links.ts';
+import { registerCoupons } from './routes/coupons.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
-import type { Customer, PaymentLink, Price, Product, SetupIntent } from '../actors/mod.ts';
+import type { Coupon, Customer, PaymentLink, Price, Product, SetupIntent } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerObservability } from './observability.ts';
@@ -33,7 +34,7 @@ import { registerCharges } from './routes/charges.ts';
 import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import type { IndexEntry, PriceIndex } from './pay-index.ts';
-import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions } from '../storage/mod.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -89,6 +90,11 @@ export interface GatewayDeps {
   /** The payment link aggregate's last snapshot (any mode; callers check it against the key's). */
   readPaymentLink(merchantId: string, linkId: string): Promise<PaymentLink | null>;
   listPaymentLinks(o: ListPaymentLinksOptions): Promise<Page<PaymentLink>>;
+  /** The coupon aggregate's last snapshot (any mode; callers check it against the key's). */
+  readCoupon(merchantId: string, couponId: string): Promise<Coupon | null>;
+  listCoupons(o: ListCouponsOptions): Promise<Page<Coupon>>;
+  /** Checkout Sessions that completed with the coupon (its times_redeemed). */
+  couponRedemptions(merchantId: string, couponId: string): Promise<number>;
   /** pay_index for the catalogue: a payment link's merchant, a price's product, lookup keys (gateway/pay-index.ts). */
   prices: PriceIndex;
   /** Stripe's search over the projection (storage/search.ts). */
@@ -236,6 +242,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerSetupIntents(app, deps);
   registerProducts(app, deps);
   registerPaymentLinks(app, deps);
+  registerCoupons(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);

@@ -87,6 +87,22 @@ export function searchResult<T>(url: string, data: T[], hasMore: boolean, lastId
   return { object: 'search_result', data, has_more: hasMore, next_page: hasMore && lastId ? lastId : null, url };
 }
 
+/**
+ * A page of items held in one object (a session's or a link's line items), by Stripe's cursors: the
+ * `limit` after `starting_after`, or before `ending_before`; the page's place in `all` and whether more follow.
+ */
+export function pageOfItems<T extends { id: string }>(all: readonly T[], q: { limit?: number; starting_after?: string; ending_before?: string }): { from: number; items: T[]; hasMore: boolean } {
+  const at = (id: string | undefined) => (id === undefined ? -1 : all.findIndex((x) => x.id === id));
+  const limit = q.limit ?? 10;
+  if (q.ending_before !== undefined) {
+    const to = Math.max(0, at(q.ending_before));
+    const from = Math.max(0, to - limit);
+    return { from, items: all.slice(from, to), hasMore: to - limit > 0 };
+  }
+  const from = q.starting_after !== undefined ? at(q.starting_after) + 1 : 0;
+  return { from, items: all.slice(from, from + limit), hasMore: from + limit < all.length };
+}
+
 /** Stripe's list object: a page of `url`'s objects. */
 export function listObject<T>(url: string, data: T[], hasMore: boolean): StripeList<T> {
   return { object: 'list', data, has_more: hasMore, url };

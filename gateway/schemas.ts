@@ -638,6 +638,9 @@ export const CreateCheckoutSessionBody = Type.Object(
   {
     mode: Type.Optional(Type.Union([Type.Literal('payment'), Type.Literal('setup'), Type.Literal('subscription')])),
     line_items: Type.Optional(Type.Array(CheckoutLineItem, { maxItems: 100 })),
+    /** One discount: a coupon (promotion codes are not offered here). */
+    discounts: Type.Optional(Type.Array(Type.Object({ coupon: Type.Optional(Type.String({ maxLength: 255 })), promotion_code: Type.Optional(Type.String({ maxLength: 255 })) }, opts), { maxItems: 1 })),
+    allow_promotion_codes: Type.Optional(Type.Boolean()),
     success_url: Type.Optional(Type.String({ maxLength: 5000 })),
     cancel_url: Type.Optional(Type.String({ maxLength: 5000 })),
     client_reference_id: Type.Optional(Type.String({ maxLength: 200 })),
@@ -874,3 +877,28 @@ export type UpdatePaymentLinkBody = Static<typeof UpdatePaymentLinkBody>;
 
 export const ListPaymentLinksQuery = Type.Object({ ...Paging, active: Type.Optional(Type.Boolean()), expand: Type.Optional(Expand) }, opts);
 export type ListPaymentLinksQuery = Static<typeof ListPaymentLinksQuery>;
+
+// ── Coupons ────────────────────────────────────────────────────────────
+export const CreateCouponBody = Type.Object(
+  {
+    id: Type.Optional(Id),
+    percent_off: Type.Optional(Type.Number()),
+    amount_off: Type.Optional(Type.Integer()),
+    currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
+    duration: Type.Optional(Type.Union([Type.Literal('once'), Type.Literal('repeating'), Type.Literal('forever')])),
+    duration_in_months: Type.Optional(Type.Integer({ minimum: 1, maximum: 1200 })),
+    max_redemptions: Type.Optional(Type.Integer()),
+    redeem_by: Type.Optional(Type.Integer()),
+    name: Type.Optional(Type.String({ maxLength: 40 })),
+    metadata: Type.Optional(Metadata),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreateCouponBody = Static<typeof CreateCouponBody>;
+
+export const UpdateCouponBody = Type.Object({ name: Type.Optional(Nullable(Type.String({ maxLength: 40 }))), metadata: Type.Optional(Metadata), expand: Type.Optional(Expand) }, opts);
+export type UpdateCouponBody = Static<typeof UpdateCouponBody>;
+
+export const ListCouponsQuery = Type.Object({ ...Paging, created: Type.Optional(RangeFilter), expand: Type.Optional(Expand) }, opts);
+export type ListCouponsQuery = Static<typeof ListCouponsQuery>;

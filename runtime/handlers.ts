@@ -4,7 +4,7 @@
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
 import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
-import { customerDecider, paymentLinkDecider, productDecider, type Customer, type PaymentLink, type Product, type SetupIntent } from '../actors/mod.ts';
+import { couponDecider, customerDecider, paymentLinkDecider, productDecider, type Coupon, type Customer, type PaymentLink, type Product, type SetupIntent } from '../actors/mod.ts';
 import { handleSetupIntent } from './setup-intents.ts';
 import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
@@ -344,7 +344,20 @@ async function paymentLinkCommand(deps: HandlerDeps, req: Extract<CommandRequest
   return { state: r.state, seq: r.seq };
 }
 
-export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent | Product | PaymentLink; seq?: number }> {
+/** Coupons: an id may be the merchant's own (the decider refuses a second coupon with it); one of the other mode does not exist for the key. */
+async function couponCommand(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'coupon.create' | 'coupon.change' }>): Promise<{ state: Coupon; seq: number }> {
+  const { merchantId, couponId, ctx } = req;
+  const ref = { aggregate: 'coupon' as const, subject: subjects.coupon(merchantId, couponId), merchantId, aggregateId: couponId };
+  if (req.op === 'coupon.change') {
+    const l = await deps.store.load<Coupon>(ref.subject);
+    if (!l.state || l.state.livemode !== ctx.livemode) throw noSuch('coupon', couponId);
+  }
+  const r = await deps.store.execute(couponDecider, ref, req.command, ctx);
+  if (!r.state || r.state.livemode !== ctx.livemode) throw noSuch('coupon', couponId);
+  return { state: r.state, seq: r.seq };
+}
+
+export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ state: Intent | Merchant | Customer | SetupIntent | Product | PaymentLink | Coupon; seq?: number }> {
   switch (req.op) {
     case 'merchant.onboard':
     case 'merchant.update': {
@@ -418,6 +431,9 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'payment_link.create':
     case 'payment_link.update':
       return paymentLinkCommand(deps, req);
+    case 'coupon.create':
+    case 'coupon.change':
+      return couponCommand(deps, req);
     default: {
       const never: never = req;
       throw new Error(`unknown op ${JSON.stringify(never)}`);

@@ -16,8 +16,8 @@ import { balanceOf, listBalanceTransactions, listCharges, listRefunds, listSetup
 import { buckets, bucketStream, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
-import type { Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
-import { listCustomers, listPaymentLinks, listPrices, listProducts } from '../storage/mod.ts';
+import type { Coupon, Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
+import { couponRedemptions, listCoupons, listCustomers, listPaymentLinks, listPrices, listProducts } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { startCheckoutExpiry } from '../checkout/expiry.ts';
 import { searchCharges, searchCustomers, searchIntents, searchPrices, searchProducts } from '../storage/search.ts';
@@ -248,6 +248,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       listPrices: (o) => ryw.after(o.merchantId, () => listPrices(db, o)),
       readPaymentLink: async (merchantId, linkId) => (await store.readLast<PaymentLink>(subjects.paymentLink(merchantId, linkId))).state,
       listPaymentLinks: (o) => ryw.after(o.merchantId, () => listPaymentLinks(db, o)),
+      readCoupon: async (merchantId, couponId) => (await store.readLast<Coupon>(subjects.coupon(merchantId, couponId))).state,
+      listCoupons: (o) => ryw.after(o.merchantId, () => listCoupons(db, o)),
+      couponRedemptions: (merchantId, couponId) => ryw.after(merchantId, () => couponRedemptions(db, merchantId, couponId)),
       prices: createPriceIndex(indexKv),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>

@@ -3,7 +3,7 @@
 // command (same commit msgIDs, same attempt id) and cannot charge twice.
 import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantCommand, Updatable } from '../actors/mod.ts';
 import type { Customer, CustomerCommand, MetadataPatch, SetupCancellationReason, SetupChanges, SetupIntent, SetupIntentCommand } from '../actors/mod.ts';
-import type { RefundReason, Product, ProductCommand, PaymentLink, PaymentLinkCommand } from '../actors/mod.ts';
+import type { RefundReason, Product, ProductCommand, PaymentLink, PaymentLinkCommand, Coupon, CouponCommand } from '../actors/mod.ts';
 import type { ErrorBody } from '../stripe/errors.ts';
 import type { ReconcileAction } from '../reconcile/ops.ts';
 
@@ -104,7 +104,8 @@ export type CommandRequest =
   // Products and the prices they hold (runtime/handlers.ts productCommand): one single writer per product.
   | { op: 'product.create'; merchantId: string; productId: string; command: Extract<ProductCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'product.change'; merchantId: string; productId: string; command: Exclude<ProductCommand, { type: 'Create' }>; ctx: Ctx }
-  | { op: 'payment_link.create' | 'payment_link.update'; merchantId: string; linkId: string; command: PaymentLinkCommand; ctx: Ctx };
+  | { op: 'payment_link.create' | 'payment_link.update'; merchantId: string; linkId: string; command: PaymentLinkCommand; ctx: Ctx }
+  | { op: 'coupon.create' | 'coupon.change'; merchantId: string; couponId: string; command: CouponCommand; ctx: Ctx };
 
 /**
  * `seq`: the stream sequence of the last commit the command appended (of the aggregate's last one
@@ -113,7 +114,7 @@ export type CommandRequest =
  * the commit(s) it made the first time (request_id: the request that made them).
  */
 export type CommandReply =
-  | { ok: true; state: Intent | Merchant | Customer | SetupIntent | Product | PaymentLink; seq: number; replayed?: Replayed }
+  | { ok: true; state: Intent | Merchant | Customer | SetupIntent | Product | PaymentLink | Coupon; seq: number; replayed?: Replayed }
   | { ok: false; status: number; error: ErrorBody; shouldRetry?: boolean; replayed?: Replayed; seq?: number };
 
 export interface Replayed {

@@ -18,6 +18,7 @@ import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { SetupIntentsTable } from './setup-intents.ts';
 import type { PricesTable, ProductsTable } from './products.ts';
 import type { PaymentLinksTable } from './payment-links.ts';
+import type { CouponsTable } from './coupons.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -33,6 +34,7 @@ export interface Database {
   products: ProductsTable;
   prices: PricesTable;
   payment_links: PaymentLinksTable;
+  coupons: CouponsTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

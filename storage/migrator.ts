@@ -18,6 +18,7 @@ import * as m20261127_0013 from './migrations/2026_11_27_0013_archive_setup_inte
 import * as m20261127_0014 from './migrations/2026_11_27_0014_checkout_sessions.ts';
 import * as m20261127_0015 from './migrations/2026_11_27_0015_products.ts';
 import * as m20261127_0016 from './migrations/2026_11_27_0016_payment_links.ts';
+import * as m20261127_0017 from './migrations/2026_11_27_0017_coupons.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -35,6 +36,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_27_0014_checkout_sessions': m20261127_0014,
   '2026_11_27_0015_products': m20261127_0015,
   '2026_11_27_0016_payment_links': m20261127_0016,
+  '2026_11_27_0017_coupons': m20261127_0017,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

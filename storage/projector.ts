@@ -20,10 +20,11 @@ import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
 import { intentRowFromState, upsertIntents } from './payment-intents.ts';
 import { refundRowsFromState, upsertRefunds } from './refunds.ts';
 import { customerRowFromState, upsertCustomers } from './customers.ts';
-import type { Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
+import type { Coupon, Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
 import { setupIntentRowFromState, upsertSetupIntents } from './setup-intents.ts';
 import { priceRowsFromState, productRowFromState, upsertPrices, upsertProducts } from './products.ts';
 import { paymentLinkRowFromState, upsertPaymentLinks } from './payment-links.ts';
+import { couponRowFromState, upsertCoupons } from './coupons.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
 import type { DeliveryTask } from '../webhooks/types.ts';
@@ -51,6 +52,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
   const setupIntents = new Map<string, { state: SetupIntent; seq: number }>();
   const products = new Map<string, { state: Product; seq: number }>();
   const links = new Map<string, { state: PaymentLink; seq: number }>();
+  const coupons = new Map<string, { state: Coupon; seq: number }>();
   const events: NewEventRow[] = [];
   const erasures: ErasedCustomer[] = [];
   const intentErasures: { merchantId: string; id: string }[] = [];
@@ -80,6 +82,11 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     } else if (c.aggregate === 'payment_link') {
       const prev = links.get(c.state.id);
       if (!prev || prev.seq < seq) links.set(c.state.id, { state: c.state, seq });
+    } else if (c.aggregate === 'coupon') {
+      // Coupon ids may be the merchant's own: unique per merchant, not across merchants.
+      const key = `${c.merchant_id}/${c.state.id}`;
+      const prev = coupons.get(key);
+      if (!prev || prev.seq < seq) coupons.set(key, { state: c.state, seq });
     } else {
       const prev = intents.get(c.state.id);
       if (!prev || prev.seq < seq) intents.set(c.state.id, { state: c.state, seq, at: c.at });
@@ -98,6 +105,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertProducts(trx, [...products.values()].map((x) => productRowFromState(x.state, x.seq)));
     await upsertPrices(trx, [...products.values()].flatMap((x) => priceRowsFromState(x.state, x.seq)));
     await upsertPaymentLinks(trx, [...links.values()].map((x) => paymentLinkRowFromState(x.state, x.seq)));
+    await upsertCoupons(trx, [...coupons.values()].map((x) => couponRowFromState(x.state, x.seq)));
     await insertEvents(trx, uniqueEvents);
     // PII erasure wins over what the batch copied (storage/erasure.ts).
     await applyErasures(trx, erasures);

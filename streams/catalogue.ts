@@ -4,7 +4,7 @@
 // The Record types make the catalogue exhaustive: a new event type in actors/ breaks the build here.
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { IntentEvent, MerchantEvent } from '../actors/mod.ts';
-import type { CustomerEvent, SetupIntentEvent, ProductEvent, PaymentLinkEvent } from '../actors/mod.ts';
+import type { CustomerEvent, SetupIntentEvent, ProductEvent, PaymentLinkEvent, CouponEvent } from '../actors/mod.ts';
 import { PII_FIELDS } from '../actors/customer/customer.ts';
 
 const Str = Type.String();
@@ -79,6 +79,7 @@ const CheckoutSession = obj({
   expired_at: Type.Optional(Type.Union([Int, Type.Null()])),
   payment_link: Type.Optional(Str),
   confirmation_message: Type.Optional(NullableStr),
+  discount: Type.Optional(obj({ coupon: Str, amount: Type.Integer({ minimum: 0 }) })),
 });
 const TaxExempt = Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse')]);
 
@@ -444,7 +445,32 @@ export const paymentLinkEventSchemas: Record<PaymentLinkEvent['type'], { v: numb
   },
 };
 
+export const couponEventSchemas: Record<CouponEvent['type'], { v: number; data: TSchema }> = {
+  'coupon.created': {
+    v: 1,
+    data: obj({
+      id: Str,
+      merchant_id: Str,
+      livemode: Type.Boolean(),
+      name: NullableStr,
+      percent_off: Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 100 }), Type.Null()]),
+      amount_off: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+      currency: Type.Union([Currency, Type.Null()]),
+      duration: Type.Union([Type.Literal('once'), Type.Literal('repeating'), Type.Literal('forever')]),
+      duration_in_months: Type.Union([Int, Type.Null()]),
+      max_redemptions: Type.Union([Int, Type.Null()]),
+      redeem_by: Type.Union([Int, Type.Null()]),
+      metadata: Metadata,
+      created: Int,
+      created_by: Str,
+    }),
+  },
+  'coupon.updated': { v: 1, data: Type.Partial(obj({ name: NullableStr, metadata: Metadata })) },
+  'coupon.deleted': { v: 1, data: obj({}) },
+};
+
 export const eventSchemas: Record<string, { v: number; data: TSchema }> = {
+  ...couponEventSchemas,
   ...paymentLinkEventSchemas,
   ...intentEventSchemas,
   ...merchantEventSchemas,

@@ -17,7 +17,7 @@ const envelope = ajv.compile(
   Type.Object({
     v: Type.Literal(1),
     id: Type.String(),
-    aggregate: Type.Union([Type.Literal('intent'), Type.Literal('merchant'), Type.Literal('customer'), Type.Literal('setup_intent'), Type.Literal('product'), Type.Literal('payment_link')]),
+    aggregate: Type.Union([Type.Literal('intent'), Type.Literal('merchant'), Type.Literal('customer'), Type.Literal('setup_intent'), Type.Literal('product'), Type.Literal('payment_link'), Type.Literal('coupon')]),
     aggregate_id: Type.String(),
     merchant_id: Type.String(),
     command: Type.String(),

@@ -4,7 +4,7 @@
 // consumers (projector, webhooks) build their payloads from the state the events produced, never
 // from a stale read.
 import type { IntentEvent, IntentState, MerchantEvent, MerchantState } from '../actors/mod.ts';
-import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState, ProductEvent, ProductState, PaymentLinkEvent, PaymentLinkState } from '../actors/mod.ts';
+import type { CustomerEvent, CustomerState, SetupIntentEvent, SetupIntentState, ProductEvent, ProductState, PaymentLinkEvent, PaymentLinkState, CouponEvent, CouponState } from '../actors/mod.ts';
 
 export type Stamped<E> = E & { id: string; v: number };
 
@@ -67,7 +67,13 @@ export interface PaymentLinkCommit extends CommitBase {
   state: NonNullable<PaymentLinkState>;
 }
 
-export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit | ProductCommit | PaymentLinkCommit;
+export interface CouponCommit extends CommitBase {
+  aggregate: 'coupon';
+  events: Stamped<CouponEvent>[];
+  state: NonNullable<CouponState>;
+}
+
+export type Commit = IntentCommit | MerchantCommit | CustomerCommit | SetupIntentCommit | ProductCommit | PaymentLinkCommit | CouponCommit;
 
 /** A commit as read back from the stream. */
 export interface StoredCommit<C extends Commit = Commit> {
@@ -78,4 +84,4 @@ export interface StoredCommit<C extends Commit = Commit> {
   time: number;
 }
 
-export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent> | Stamped<ProductEvent> | Stamped<PaymentLinkEvent>;
+export type AnyEvent = Stamped<IntentEvent> | Stamped<MerchantEvent> | Stamped<CustomerEvent> | Stamped<SetupIntentEvent> | Stamped<ProductEvent> | Stamped<PaymentLinkEvent> | Stamped<CouponEvent>;

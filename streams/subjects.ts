@@ -5,6 +5,7 @@
 //   pay.evt.setup_intent.<merchant_id>.<seti_id> one SetupIntent's history
 //   pay.evt.product.<merchant_id>.<product_id>   one product's history, its prices with it
 //   pay.evt.payment_link.<merchant_id>.<plink_id> one payment link's history
+//   pay.evt.coupon.<merchant_id>.<coupon_id>     one coupon's history
 //   pay.cmd.<partition>                          commands to the partition's owner (core request/reply)
 //   pay.webhook.deliver.<merchant_id>            one delivery task per (event, endpoint)
 //   pay.webhook.receipt.<merchant_id>            the outcome of each delivery try
@@ -38,6 +39,7 @@ export const subjects = {
     `pay.evt.product.${assertToken(merchantId, 'merchant id')}.${assertToken(productId, 'product id')}`,
   paymentLink: (merchantId: string, linkId: string) =>
     `pay.evt.payment_link.${assertToken(merchantId, 'merchant id')}.${assertToken(linkId, 'payment link id')}`,
+  coupon: (merchantId: string, couponId: string) => `pay.evt.coupon.${assertToken(merchantId, 'merchant id')}.${assertToken(couponId, 'coupon id')}`,
   /** Every customer of one merchant: for `nats stream view --subject`. */
   merchantCustomers: (merchantId: string) => `pay.evt.customer.${assertToken(merchantId, 'merchant id')}.*`,
   command: (partition: number) => `pay.cmd.${partition}`,
@@ -50,7 +52,7 @@ export const subjects = {
 } as const;
 
 /** Parse an event subject back into the aggregate it addresses. */
-export function parseEventSubject(subject: string): { aggregate: 'merchant' | 'intent' | 'customer' | 'setup_intent' | 'product' | 'payment_link'; merchantId: string; aggregateId: string } | null {
+export function parseEventSubject(subject: string): { aggregate: 'merchant' | 'intent' | 'customer' | 'setup_intent' | 'product' | 'payment_link' | 'coupon'; merchantId: string; aggregateId: string } | null {
   const p = subject.split('.');
   if (p[0] !== 'pay' || p[1] !== 'evt') return null;
   if (p[2] === 'merchant' && p.length === 4 && p[3]) return { aggregate: 'merchant', merchantId: p[3], aggregateId: p[3] };
@@ -59,6 +61,7 @@ export function parseEventSubject(subject: string): { aggregate: 'merchant' | 'i
   if (p[2] === 'setup_intent' && p.length === 5 && p[3] && p[4]) return { aggregate: 'setup_intent', merchantId: p[3], aggregateId: p[4] };
   if (p[2] === 'product' && p.length === 5 && p[3] && p[4]) return { aggregate: 'product', merchantId: p[3], aggregateId: p[4] };
   if (p[2] === 'payment_link' && p.length === 5 && p[3] && p[4]) return { aggregate: 'payment_link', merchantId: p[3], aggregateId: p[4] };
+  if (p[2] === 'coupon' && p.length === 5 && p[3] && p[4]) return { aggregate: 'coupon', merchantId: p[3], aggregateId: p[4] };
   return null;
 }
 

@@ -1,10 +1,10 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, BillingDetails, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
-import { checkoutStatus } from '../actors/mod.ts';
+import type { Attempt, BillingDetails, CheckoutSession, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
+import { checkoutStatus, couponUnusable, spreadDiscount } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
-import type { PaymentLink, Price, Product } from '../actors/mod.ts';
+import type { Coupon, PaymentLink, Price, Product } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -311,15 +311,16 @@ export function renderPaymentIntent(i: Intent): Obj {
 export function renderCheckoutSession(i: Intent, url: string | null, expandLineItems = false): Obj {
   const c = i.checkout!;
   const status = checkoutStatus(i);
-  const total = c.line_items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+  const subtotal = c.line_items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+  const discount = c.discount?.amount ?? 0;
   const paid = i.attempts.find((a) => a.status === 'succeeded');
   return {
     id: c.id,
     object: 'checkout.session',
     after_expiration: null,
     allow_promotion_codes: null,
-    amount_subtotal: total,
-    amount_total: total,
+    amount_subtotal: subtotal,
+    amount_total: subtotal - discount,
     automatic_tax: { enabled: false, liability: null, status: null },
     billing_address_collection: null,
     cancel_url: c.cancel_url,
@@ -335,10 +336,11 @@ export function renderCheckoutSession(i: Intent, url: string | null, expandLineI
     customer_creation: i.customer ? null : 'if_required',
     customer_details: paid ? { address: null, email: c.customer_email ?? i.receipt_email, name: null, phone: null, tax_exempt: 'none', tax_ids: [] } : null,
     customer_email: c.customer_email,
+    discounts: c.discount ? [{ coupon: c.discount.coupon, promotion_code: null }] : [],
     expires_at: c.expires_at,
     invoice: null,
     invoice_creation: null,
-    ...(expandLineItems ? { line_items: renderLineItems(i, '/v1/checkout/sessions/' + c.id + '/line_items', c.line_items) } : {}),
+    ...(expandLineItems ? { line_items: renderLineItems(i, '/v1/checkout/sessions/' + c.id + '/line_items', c.line_items, false, lineDiscounts(c)) } : {}),
     livemode: i.livemode,
     locale: null,
     metadata: c.metadata,
@@ -362,26 +364,31 @@ export function renderCheckoutSession(i: Intent, url: string | null, expandLineI
     submit_type: null,
     subscription: null,
     success_url: c.success_url,
-    total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+    total_details: { amount_discount: discount, amount_shipping: 0, amount_tax: 0 },
     ui_mode: 'hosted',
     url: status === 'open' ? url : null,
   };
+}
+
+/** A session's discount spread over its line items (what each line's amount_discount shows), in their order. */
+export function lineDiscounts(c: Pick<CheckoutSession, 'line_items' | 'discount'>): number[] {
+  return spreadDiscount(c.line_items.map((li) => li.unit_amount * li.quantity), c.discount?.amount ?? 0);
 }
 
 /**
  * Line items (a Checkout Session's or a payment link's) as Stripe's list of `item` objects, each with
  * its price: one of the catalogue (`catalog`, active), or the ad-hoc one price_data made (inactive at once).
  */
-export function renderLineItems(o: { currency: string; livemode: boolean; created: number }, url: string, items: readonly LineItem[], hasMore = false): Obj {
+export function renderLineItems(o: { currency: string; livemode: boolean; created: number }, url: string, items: readonly LineItem[], hasMore = false, discounts: readonly number[] = []): Obj {
   return {
     object: 'list',
-    data: items.map((li) => ({
+    data: items.map((li, n) => ({
       id: li.id,
       object: 'item',
-      amount_discount: 0,
+      amount_discount: discounts[n] ?? 0,
       amount_subtotal: li.unit_amount * li.quantity,
       amount_tax: 0,
-      amount_total: li.unit_amount * li.quantity,
+      amount_total: li.unit_amount * li.quantity - (discounts[n] ?? 0),
       currency: o.currency,
       description: li.name,
       price: renderPrice(
@@ -440,6 +447,9 @@ export const STRIPE_EVENT_TYPES = [
   'price.updated',
   'payment_link.created',
   'payment_link.updated',
+  'coupon.created',
+  'coupon.updated',
+  'coupon.deleted',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -470,7 +480,7 @@ export function stripeEventId(domainEventId: string, n: number): string {
  * object is rendered (no closure per event either).
  */
 type ObjectOf =
-  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' | 'product' | 'payment_link' }
+  | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' | 'product' | 'payment_link' | 'coupon' }
   | { type: string; livemode?: boolean; of: 'price'; id: string }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
@@ -491,6 +501,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderProduct(c.state as Product, true);
     case 'payment_link':
       return renderPaymentLink(c.state as PaymentLink);
+    case 'coupon':
+      return renderCoupon(c.state as Coupon, null, true);
     case 'price': {
       const p = c.state as Product;
       return renderPrice(p.prices.find((x) => x.id === m.id)!, p);
@@ -525,6 +537,7 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
   }
   if (c.aggregate === 'payment_link') return [{ type: e.type, of: 'payment_link' as const }];
+  if (c.aggregate === 'coupon') return [{ type: e.type, of: 'coupon' as const }];
   if (c.aggregate === 'product') {
     switch (e.type) {
       case 'product.created':
@@ -654,6 +667,9 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'price.updated':
     case 'payment_link.created':
     case 'payment_link.updated':
+    case 'coupon.created':
+    case 'coupon.updated':
+    case 'coupon.deleted':
       return [];
     default: {
       const never: never = e;
@@ -818,6 +834,33 @@ export function renderPaymentLink(l: PaymentLink, expandLineItems = false, origi
     tax_id_collection: { enabled: false, required: 'never' },
     transfer_data: null,
     url: origin ? `${origin}/b/${l.id}` : l.url,
+  };
+}
+
+/**
+ * Stripe's Coupon. `redeemed`: the Checkout Sessions that completed with it (times_redeemed, and whether
+ * it is still `valid`); null where it is not counted (an event: 0). A deleted one is Stripe's stub, but in its event (`whole`).
+ */
+export function renderCoupon(c: Coupon, redeemed: number | null, whole = false): Obj {
+  if (c.deleted && !whole) return { id: c.id, object: 'coupon', deleted: true };
+  const n = redeemed ?? 0;
+  return {
+    id: c.id,
+    object: 'coupon',
+    amount_off: c.amount_off,
+    applies_to: null,
+    created: c.created,
+    currency: c.currency,
+    duration: c.duration,
+    duration_in_months: c.duration_in_months,
+    livemode: c.livemode,
+    max_redemptions: c.max_redemptions,
+    metadata: c.metadata,
+    name: c.name,
+    percent_off: c.percent_off,
+    redeem_by: c.redeem_by,
+    times_redeemed: n,
+    valid: couponUnusable(c, Math.floor(Date.now() / 1000), n) === null,
   };
 }
 

@@ -47,6 +47,8 @@ export interface CheckoutSession {
   /** The payment link whose visit opened it, and the message our receipt page shows once paid (its after_completion). */
   payment_link?: string;
   confirmation_message?: string | null;
+  /** A coupon it applies (discounts[][coupon]) and what it takes off the line items' subtotal; the intent's amount is what is left. */
+  discount?: { coupon: string; amount: number };
 }
 
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';

@@ -8,20 +8,21 @@
 // is retried as a new attempt under the same intent; 3-D Secure goes through the challenge and back.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { checkoutStatus, type Intent, type LineItem } from '../../actors/mod.ts';
+import { checkoutStatus, couponUnusable, discountOf, type Intent, type LineItem } from '../../actors/mod.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
-import { renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
+import { lineDiscounts, renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import type { Principal } from '../auth.ts';
 import { requireSecret, scopeOf } from '../auth.ts';
 import { commandId } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
+import { checkCursors, listObject, pageOfItems } from '../lists.ts';
 import { shippingOf } from '../shipping.ts';
 import { checkAmount, checkCurrency, confirmIntent, createIntent } from './payment-intents.ts';
 import { cardOfData } from './payment-methods.ts';
 import { emailParam } from './customers.ts';
 import { readOwnPrice, readOwnProduct } from './products.ts';
+import { readOwnCoupon } from './coupons.ts';
 import { expiryCommandId } from '../../checkout/expiry.ts';
 import {
   CreateCheckoutSessionBody,
@@ -101,6 +102,27 @@ async function lineItemsOf(deps: GatewayDeps, p: Principal, b: CreateCheckoutSes
   return { currency: currency!, items };
 }
 
+/**
+ * The discount a create asks for (discounts[0][coupon]), checked as Stripe checks it: a coupon of the
+ * merchant's, usable now (not deleted, not past redeem_by, under max_redemptions), in the session's
+ * currency when it is an amount off. Promotion codes are not offered here.
+ */
+async function discountOfParams(deps: GatewayDeps, p: Principal, b: CreateCheckoutSessionBody, subtotal: number, currency: string): Promise<{ coupon: string; amount: number } | null> {
+  if (b.allow_promotion_codes === true) throw param('allow_promotion_codes', 'Promotion codes are not offered here: apply a coupon with discounts[0][coupon].');
+  const d = b.discounts?.[0];
+  if (!d) return null;
+  if (d.coupon !== undefined && d.promotion_code !== undefined) throw onlyOneOf('discounts[0][coupon]', 'discounts[0][promotion_code]');
+  if (d.promotion_code !== undefined) throw param('discounts[0][promotion_code]', `No such promotion code: '${d.promotion_code}'`, 'resource_missing');
+  if (d.coupon === undefined) throw param('discounts[0][coupon]', 'Missing required param: discounts[0][coupon].', 'parameter_missing');
+  const c = await readOwnCoupon(deps, p, d.coupon);
+  if (!c || c.deleted) throw param('discounts[0][coupon]', `No such coupon: '${d.coupon}'`, 'resource_missing');
+  const unusable = couponUnusable(c, now(), await deps.couponRedemptions(p.merchant_id, c.id));
+  if (unusable) throw param('discounts[0][coupon]', unusable);
+  const amount = discountOf(c, subtotal, currency);
+  if (amount === null) throw param('discounts[0][coupon]', `The coupon's currency (${c.currency}) must match the Checkout Session's (${currency}).`);
+  return { coupon: c.id, amount };
+}
+
 /** A session id's intent (pay_index names it), or null when there is no such session. */
 async function sessionIntent(deps: GatewayDeps, id: string): Promise<Intent | null> {
   const e = /^cs_(test|live)_[0-9a-f]{32}$/.test(id) ? await deps.readIndex(id) : null;
@@ -150,8 +172,10 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     const success = checkUrl('success_url', b.success_url);
     const cancel = checkUrl('cancel_url', b.cancel_url);
     const { currency, items } = await lineItemsOf(deps, p, b);
-    const total = items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
-    checkAmount(total, currency, 'line_items');
+    const subtotal = items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+    const discount = await discountOfParams(deps, p, b, subtotal, currency);
+    const total = subtotal - (discount?.amount ?? 0);
+    checkAmount(total, currency, discount ? 'discounts[0][coupon]' : 'line_items');
     const created = now();
     const expiresAt = b.expires_at ?? created + DEFAULT_TTL_S;
     if (expiresAt < created + MIN_TTL_S || expiresAt > created + DEFAULT_TTL_S) {
@@ -184,6 +208,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
           line_items: items,
           metadata: b.metadata || {},
           expires_at: expiresAt,
+          ...(discount ? { discount } : {}),
         },
       }, idem);
       return { status: 200, body: await render(deps, req, i, b.expand) };
@@ -224,14 +249,9 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     const q = req.query;
     checkCursors(q);
     const i = await readOwnSession(deps, p, req.params.id);
-    const all = i.checkout!.line_items;
-    const at = (id: string | undefined) => (id === undefined ? -1 : all.findIndex((li) => li.id === id));
-    const from = q.starting_after !== undefined ? at(q.starting_after) + 1 : 0;
-    const to = q.ending_before !== undefined ? Math.max(0, at(q.ending_before)) : all.length;
-    const limit = q.limit ?? 10;
-    const slice = q.ending_before !== undefined ? all.slice(Math.max(0, to - limit), to) : all.slice(from, from + limit);
-    const list = renderLineItems(i, `/v1/checkout/sessions/${i.checkout!.id}/line_items`, slice);
-    return { ...list, has_more: q.ending_before !== undefined ? to - limit > 0 : from + limit < all.length };
+    const page = pageOfItems(i.checkout!.line_items, q);
+    const discounts = lineDiscounts(i.checkout!).slice(page.from, page.from + page.items.length);
+    return renderLineItems(i, `/v1/checkout/sessions/${i.checkout!.id}/line_items`, page.items, page.hasMore, discounts);
   });
 
   app.post<{ Params: IdParams; Body: ExpireCheckoutSessionBody }>('/v1/checkout/sessions/:id/expire', { schema: { params: IdParams, body: ExpireCheckoutSessionBody } }, async (req, reply) => {
@@ -268,7 +288,9 @@ export function pageHtml(title: string, body: string): string {
 
 function payPage(i: Intent, merchantName: string, error: string | null, email: string): string {
   const c = i.checkout!;
-  const rows = c.line_items.map((li) => `<tr><td>${esc(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td class="n">${esc(displayAmount(li.unit_amount * li.quantity, i.currency))}</td></tr>`).join('');
+  const rows =
+    c.line_items.map((li) => `<tr><td>${esc(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td class="n">${esc(displayAmount(li.unit_amount * li.quantity, i.currency))}</td></tr>`).join('') +
+    (c.discount ? `<tr><td>Discount (${esc(c.discount.coupon)})</td><td class="n">−${esc(displayAmount(c.discount.amount, i.currency))}</td></tr>` : '');
   const askEmail = !c.customer_email && !i.customer;
   return pageHtml(
     `Pay ${merchantName}`,

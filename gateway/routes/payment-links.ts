@@ -13,7 +13,7 @@ import { ID_PATTERN } from '../../streams/subjects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
-import { checkCursors, listObject } from '../lists.ts';
+import { checkCursors, listObject, pageOfItems } from '../lists.ts';
 import { checkAmount, createIntent } from './payment-intents.ts';
 import { PAGE_CSP, checkUrl, checkoutUrl, esc, pageHtml } from './checkout-sessions.ts';
 import { readOwnPrice } from './products.ts';
@@ -168,11 +168,8 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
     checkCursors(q);
     const l = await readOwnLink(deps, p, req.params.id);
     if (!l) throw noSuch('payment_link', req.params.id);
-    let items = l.line_items;
-    if (q.starting_after) items = items.slice(items.findIndex((li) => li.id === q.starting_after) + 1 || items.length);
-    if (q.ending_before) items = items.slice(0, Math.max(0, items.findIndex((li) => li.id === q.ending_before)));
-    const limit = q.limit ?? 10;
-    return renderLineItems(l, `/v1/payment_links/${l.id}/line_items`, items.slice(0, limit).map((li) => ({ ...li, catalog: true as const })), items.length > limit);
+    const page = pageOfItems(l.line_items, q);
+    return renderLineItems(l, `/v1/payment_links/${l.id}/line_items`, page.items.map((li) => ({ ...li, catalog: true as const })), page.hasMore);
   });
 
   // The link's URL. Each visit opens a Checkout Session for its line items (Stripe's too) and sends the

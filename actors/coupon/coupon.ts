@@ -1,0 +1,148 @@
+// The coupon aggregate: Stripe's Coupon, a discount a Checkout Session applies (`discounts[][coupon]`):
+// a percentage off, or an amount off in one currency. Its amount and kind never change once made (as
+// at Stripe: only its name and metadata do); it can be deleted, after which no new session takes it.
+// How often it was redeemed is counted from the sessions that completed with it (the read model), not
+// kept here. Pure: ids, the mode and `now` ride on the commands.
+import { DomainError, assertNever, type Decider } from '../decider.ts';
+import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+
+export type CouponDuration = 'once' | 'repeating' | 'forever';
+
+export interface Coupon {
+  id: string;
+  merchant_id: string;
+  livemode: boolean;
+  name: string | null;
+  /** Exactly one of percent_off (0 < p ≤ 100) and amount_off (minor units of `currency`). */
+  percent_off: number | null;
+  amount_off: number | null;
+  currency: string | null;
+  /** Kept and shown: a one-time payment takes a coupon once whatever its duration. */
+  duration: CouponDuration;
+  duration_in_months: number | null;
+  max_redemptions: number | null;
+  /** Unix seconds after which no new session takes it. */
+  redeem_by: number | null;
+  metadata: Record<string, string>;
+  created: number;
+  /** The command that created it: a merchant's second create with the same id is refused, a repeat of the first is not. */
+  created_by: string;
+  deleted?: true;
+}
+
+export type CouponState = Coupon | null;
+
+export type CouponCommand =
+  | { type: 'Create'; coupon: Omit<Coupon, 'created' | 'deleted'>; now: number }
+  | { type: 'Update'; name?: string | null; metadata?: MetadataPatch; now: number }
+  | { type: 'Delete'; now: number };
+
+export type CouponEvent =
+  | { type: 'coupon.created'; at: number; data: Omit<Coupon, 'deleted'> }
+  | { type: 'coupon.updated'; at: number; data: { name?: string | null; metadata?: Record<string, string> } }
+  | { type: 'coupon.deleted'; at: number; data: Record<string, never> };
+
+export type CouponEventType = CouponEvent['type'];
+
+const gone = () => new DomainError('resource_missing', 'No such coupon.', 'id', 404);
+
+function checkMetadata(m: Record<string, string>): void {
+  const n = Object.keys(m).length;
+  if (n > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${n}.`, 'metadata');
+}
+
+function decide(cmd: CouponCommand, s: CouponState): CouponEvent[] {
+  switch (cmd.type) {
+    case 'Create': {
+      const c = cmd.coupon;
+      if (s !== null) {
+        if (s.created_by === c.created_by) return []; // the same create delivered twice writes nothing
+        throw new DomainError('resource_already_exists', 'Coupon already exists.', 'id');
+      }
+      if ((c.percent_off === null) === (c.amount_off === null)) throw new DomainError('parameter_missing', 'You must pass exactly one of percent_off or amount_off.', 'percent_off');
+      if (c.percent_off !== null && !(c.percent_off > 0 && c.percent_off <= 100)) throw new DomainError('parameter_invalid', 'percent_off must be greater than 0 and at most 100.', 'percent_off');
+      if (c.amount_off !== null && (!Number.isInteger(c.amount_off) || c.amount_off <= 0)) throw new DomainError('parameter_invalid', 'amount_off must be a positive integer.', 'amount_off');
+      if (c.amount_off !== null && c.currency === null) throw new DomainError('parameter_missing', 'You must pass currency when passing amount_off.', 'currency');
+      if (c.duration === 'repeating' && c.duration_in_months === null) throw new DomainError('parameter_missing', 'You must pass duration_in_months when duration is repeating.', 'duration_in_months');
+      if (c.max_redemptions !== null && c.max_redemptions < 1) throw new DomainError('parameter_invalid', 'max_redemptions must be at least 1.', 'max_redemptions');
+      if (c.redeem_by !== null && c.redeem_by <= cmd.now) throw new DomainError('parameter_invalid', 'redeem_by must be in the future.', 'redeem_by');
+      checkMetadata(c.metadata);
+      return [{ type: 'coupon.created', at: cmd.now, data: { ...c, created: cmd.now } }];
+    }
+    case 'Update': {
+      if (s === null || s.deleted) throw gone();
+      const data: Extract<CouponEvent, { type: 'coupon.updated' }>['data'] = {};
+      if (cmd.name !== undefined && cmd.name !== s.name) data.name = cmd.name;
+      if (cmd.metadata !== undefined) {
+        const metadata = mergeMetadata(s.metadata, cmd.metadata);
+        if (JSON.stringify(metadata) !== JSON.stringify(s.metadata)) {
+          checkMetadata(metadata);
+          data.metadata = metadata;
+        }
+      }
+      return Object.keys(data).length === 0 ? [] : [{ type: 'coupon.updated', at: cmd.now, data }];
+    }
+    case 'Delete':
+      if (s === null) throw gone();
+      return s.deleted ? [] : [{ type: 'coupon.deleted', at: cmd.now, data: {} }];
+    default:
+      return assertNever(cmd);
+  }
+}
+
+function evolve(s: CouponState, e: CouponEvent): CouponState {
+  switch (e.type) {
+    case 'coupon.created':
+      return { ...e.data, metadata: { ...e.data.metadata } };
+    case 'coupon.updated':
+      return s && { ...s, ...e.data };
+    case 'coupon.deleted':
+      return s && { ...s, deleted: true };
+    default:
+      return assertNever(e);
+  }
+}
+
+export const couponDecider: Decider<CouponCommand, CouponEvent, CouponState> = {
+  initialState: null,
+  decide,
+  evolve,
+};
+
+/** Why a coupon cannot be applied now (redeemed: how many completed sessions took it), or null when it can. */
+export function couponUnusable(c: Coupon, now: number, redeemed: number): string | null {
+  if (c.deleted) return 'This coupon has been deleted.';
+  if (c.redeem_by !== null && now >= c.redeem_by) return 'This coupon has expired.';
+  if (c.max_redemptions !== null && redeemed >= c.max_redemptions) return 'This coupon has reached its maximum number of redemptions.';
+  return null;
+}
+
+/**
+ * The discount a coupon gives on `subtotal` (minor units of `currency`): a percentage rounded to the
+ * nearest minor unit, or the amount off, never more than the subtotal. An amount off in another
+ * currency does not apply (null).
+ */
+export function discountOf(c: Pick<Coupon, 'percent_off' | 'amount_off' | 'currency'>, subtotal: number, currency: string): number | null {
+  if (c.percent_off !== null) return Math.min(subtotal, Math.round((subtotal * c.percent_off) / 100));
+  if (c.currency !== currency) return null;
+  return Math.min(subtotal, c.amount_off ?? 0);
+}
+
+/**
+ * A discount spread over line items in proportion to their amounts, in whole minor units that sum to
+ * it (largest remainders first), none more than its line's amount.
+ */
+export function spreadDiscount(amounts: readonly number[], discount: number): number[] {
+  const total = amounts.reduce((a, b) => a + b, 0);
+  if (total === 0) return amounts.map(() => 0);
+  const exact = amounts.map((a) => (a * discount) / total);
+  const shares = exact.map(Math.floor);
+  let left = discount - shares.reduce((a, b) => a + b, 0);
+  const byRemainder = exact.map((x, n) => [x - Math.floor(x), n] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, n] of byRemainder) {
+    if (left <= 0) break;
+    shares[n]! += 1;
+    left -= 1;
+  }
+  return shares;
+}

@@ -1,0 +1,62 @@
+// coupons: one row per coupon, from the aggregate's snapshot; and a coupon's redemptions, counted from
+// the Checkout Sessions that completed with it (the intents that pay them).
+import { sql, type Generated, type Insertable, type Kysely, type SqlBool } from 'kysely';
+import type { Coupon } from '../actors/mod.ts';
+import { chunks, fromUnix, json, type Int8, type Json, type Timestamp } from './columns.ts';
+import type { Database } from './database.ts';
+import { keysetPage, type Page, type PageOptions } from './pages.ts';
+import { checkoutStatusIs } from './payment-intents.ts';
+
+export interface CouponsTable {
+  merchant_id: string;
+  id: string;
+  livemode: boolean;
+  deleted: Generated<boolean>;
+  created_at: Timestamp;
+  last_seq: Int8;
+  state: Json<Coupon>;
+}
+
+export function couponRowFromState(s: Coupon, seq: number): Insertable<CouponsTable> {
+  return { merchant_id: s.merchant_id, id: s.id, livemode: s.livemode, deleted: s.deleted === true, created_at: fromUnix(s.created), last_seq: seq, state: json(s) };
+}
+
+/** Inserts or replaces coupons; a row only changes when the incoming sequence is newer than its own. */
+export async function upsertCoupons(db: Kysely<Database>, rows: readonly Insertable<CouponsTable>[]): Promise<void> {
+  for (const part of chunks(rows, 7)) {
+    await db
+      .insertInto('coupons')
+      .values(part)
+      .onConflict((oc) =>
+        oc
+          .columns(['merchant_id', 'id'])
+          .doUpdateSet((eb) => ({ deleted: eb.ref('excluded.deleted'), last_seq: eb.ref('excluded.last_seq'), state: eb.ref('excluded.state') }))
+          .whereRef('coupons.last_seq', '<', 'excluded.last_seq'),
+      )
+      .execute();
+  }
+}
+
+export interface ListCouponsOptions extends PageOptions {
+  merchantId: string;
+  livemode: boolean;
+}
+
+/** A merchant's coupons of one mode, newest first; deleted ones are not listed. */
+export async function listCoupons(db: Kysely<Database>, o: ListCouponsOptions): Promise<Page<Coupon>> {
+  const q = db.selectFrom('coupons').select(['id', 'state']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode).where('deleted', '=', false);
+  const page = await keysetPage('listCoupons', q, o, { keys: ['created_at', 'id'], cursorTable: 'coupons', cursorScope: { merchant_id: o.merchantId, livemode: o.livemode } });
+  return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
+}
+
+/** How many Checkout Sessions of the merchant completed with this coupon (Stripe's times_redeemed). */
+export async function couponRedemptions(db: Kysely<Database>, merchantId: string, couponId: string): Promise<number> {
+  const r = await db
+    .selectFrom('payment_intents')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('merchant_id', '=', merchantId)
+    .where(sql<SqlBool>`(state #>> '{checkout,discount,coupon}') = ${couponId}`)
+    .where(checkoutStatusIs('complete'))
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}

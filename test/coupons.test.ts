@@ -1,0 +1,102 @@
+// Coupons through the official SDK against the real stack: create (percent off, amount off, the
+// merchant's own id), retrieve, update, delete, list; a Checkout Session applies one (discounts[][coupon]):
+// its totals, its line items' share of the discount, the intent's amount, the hosted page; paying counts
+// a redemption (times_redeemed) and max_redemptions then refuses new sessions; what a coupon refuses.
+import t from 'tap';
+import Stripe from 'stripe';
+import { startStack, eventually } from './helpers/stack.ts';
+
+const fails = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as Stripe.errors.StripeError,
+  );
+
+const form = (fields: Record<string, string>) => ({
+  method: 'POST',
+  redirect: 'manual' as const,
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(fields).toString(),
+});
+
+t.test('coupons', async (t) => {
+  const stack = await startStack(t);
+  const m = await stack.onboard();
+  const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
+  const lines = [
+    { price_data: { currency: 'usd', unit_amount: 2500, product_data: { name: 'Poster' } }, quantity: 1 },
+    { price_data: { currency: 'usd', unit_amount: 800, product_data: { name: 'Frame' } }, quantity: 1 },
+  ];
+
+  t.test('create, retrieve, update, list, delete', async (t) => {
+    const c = await stripe.coupons.create({ percent_off: 25, duration: 'once', name: 'Spring', metadata: { a: '1' } });
+    t.match(c.id, /^[A-Z0-9]{8}$/);
+    t.equal(c.object, 'coupon');
+    t.equal(c.percent_off, 25);
+    t.equal(c.amount_off, null);
+    t.equal(c.valid, true);
+    t.equal(c.times_redeemed, 0);
+    const own = await stripe.coupons.create({ id: 'TENOFF', amount_off: 1000, currency: 'usd' });
+    t.equal(own.id, 'TENOFF');
+    t.equal(own.duration, 'once', 'once by default');
+    t.equal((await fails(stripe.coupons.create({ id: 'TENOFF', percent_off: 5 })))?.code, 'resource_already_exists');
+    t.equal((await stripe.coupons.update(c.id, { name: 'Spring sale', metadata: { b: '2' } })).name, 'Spring sale');
+    t.strictSame((await stripe.coupons.retrieve(c.id)).metadata, { a: '1', b: '2' });
+    const listed = await eventually(async () => {
+      const l = await stripe.coupons.list({ limit: 10 });
+      return l.data.length >= 2 ? l : null;
+    }, 20_000);
+    t.ok(listed.data.some((x) => x.id === 'TENOFF'));
+    const bye = await stripe.coupons.create({ percent_off: 1 });
+    t.strictSame(await stripe.coupons.del(bye.id), { id: bye.id, object: 'coupon', deleted: true });
+    t.equal((await fails(stripe.coupons.update(bye.id, { name: 'x' })))?.statusCode, 404);
+    t.equal((await fails(stripe.coupons.create({ percent_off: 150 })))?.param, 'percent_off');
+    t.equal((await fails(stripe.coupons.create({ amount_off: 100 })))?.param, 'currency');
+    t.equal((await fails(stripe.coupons.create({ name: 'nothing' })))?.param, 'percent_off', 'percent_off or amount_off');
+    t.equal((await fails(stripe.coupons.create({ percent_off: 10, duration: 'repeating' })))?.param, 'duration_in_months');
+    const other = new Stripe((await stack.onboard()).secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
+    t.equal((await fails(other.coupons.retrieve('TENOFF')))?.statusCode, 404, 'another merchant sees none');
+    t.equal((await other.coupons.create({ id: 'TENOFF', percent_off: 10 })).id, 'TENOFF', 'and has its own ids');
+  });
+
+  t.test('a Checkout Session with a coupon', async (t) => {
+    const c = await stripe.coupons.create({ percent_off: 25, max_redemptions: 1 });
+    const s = await stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, discounts: [{ coupon: c.id }], expand: ['line_items', 'payment_intent'] });
+    t.equal(s.amount_subtotal, 3300);
+    t.equal(s.amount_total, 2475, '25% off $33.00');
+    t.equal(s.total_details?.amount_discount, 825);
+    t.strictSame(s.discounts, [{ coupon: c.id, promotion_code: null }]);
+    t.strictSame(s.line_items?.data.map((li) => [li.amount_subtotal, li.amount_discount, li.amount_total]), [[2500, 625, 1875], [800, 200, 600]], 'the discount spread over the lines');
+    t.equal((s.payment_intent as Stripe.PaymentIntent).amount, 2475, 'the intent charges what is left');
+    const page = await (await fetch(s.url!)).text();
+    t.match(page, /Discount/);
+    t.match(page, /\$24\.75/);
+    const paid = await fetch(s.url!, form({ number: '4242424242424242', exp: '12/34', cvc: '123' }));
+    t.equal(paid.status, 303);
+    const redeemed = await eventually(async () => {
+      const x = await stripe.coupons.retrieve(c.id);
+      return x.times_redeemed === 1 ? x : null;
+    }, 20_000);
+    t.equal(redeemed.valid, false, 'max_redemptions reached');
+    const again = await fails(stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, discounts: [{ coupon: c.id }] }));
+    t.equal(again?.param, 'discounts[0][coupon]');
+    t.match(again?.message, /maximum number of redemptions/);
+  });
+
+  t.test('what a session refuses', async (t) => {
+    const create = (extra: Partial<Stripe.Checkout.SessionCreateParams>) => stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, ...extra });
+    t.equal((await fails(create({ discounts: [{ coupon: 'NOPE' }] })))?.code, 'resource_missing');
+    const eur = await stripe.coupons.create({ amount_off: 500, currency: 'eur' });
+    t.match((await fails(create({ discounts: [{ coupon: eur.id }] })))?.message, /currency/);
+    const all = await stripe.coupons.create({ percent_off: 100 });
+    t.equal((await fails(create({ discounts: [{ coupon: all.id }] })))?.code, 'amount_too_small', 'nothing left to charge');
+    t.equal((await fails(create({ discounts: [{ promotion_code: 'promo_1' }] })))?.param, 'discounts[0][promotion_code]');
+    t.equal((await fails(create({ allow_promotion_codes: true })))?.param, 'allow_promotion_codes');
+    const gone = await stripe.coupons.create({ percent_off: 10 });
+    await stripe.coupons.del(gone.id);
+    t.equal((await fails(create({ discounts: [{ coupon: gone.id }] })))?.code, 'resource_missing', 'a deleted coupon');
+    const amount = await stripe.coupons.create({ amount_off: 1000, currency: 'usd' });
+    const s = await create({ discounts: [{ coupon: amount.id }] });
+    t.equal(s.amount_total, 2300, '$10 off');
+  });
+});
