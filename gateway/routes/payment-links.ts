@@ -177,12 +177,14 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
   // Stripe. A deactivated link says so. No HEAD route: a HEAD (a link preview) opens nothing. Visits
   // spend the merchant's rate limit (RATE_LIMIT_TEST/LIVE), so a flood of them is a 429 page, not a flood of intents.
   const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).header('content-type', 'text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').send(body);
-  const VisitQuery = Type.Object({ prefilled_email: Type.Optional(Type.String({ maxLength: 800 })), client_reference_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true });
+  // A page, not an API call: its query is read as a browser sends it (anything else in it is ignored).
+  const VisitQuery = Type.Object({}, { additionalProperties: true });
+  const queryString = (v: unknown, max: number) => (typeof v === 'string' && v.length > 0 && v.length <= max ? v : null);
   const VisitParams = Type.Object({ id: Type.String({ maxLength: 80 }) }, { additionalProperties: false });
-  app.get<{ Params: Static<typeof VisitParams>; Querystring: Static<typeof VisitQuery> }>(
+  app.get<{ Params: Static<typeof VisitParams>; Querystring: Record<string, unknown> }>(
     '/b/:id',
     { exposeHeadRoute: false, schema: { params: VisitParams, querystring: VisitQuery } },
-    async (req: FastifyRequest<{ Params: Static<typeof VisitParams>; Querystring: Static<typeof VisitQuery> }>, reply) => {
+    async (req, reply) => {
       const entry = await deps.prices.readLink(req.params.id);
       const l = entry ? await deps.readPaymentLink(entry.merchant_id, req.params.id) : null;
       if (!l) return html(reply, 404, pageHtml('Not found', '<h1>No such payment link</h1>'));
@@ -197,7 +199,8 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
           return html(reply, 429, pageHtml('Busy', '<h1>Too many requests</h1><p>Try again in a moment.</p>'));
         }
       }
-      const email = req.query.prefilled_email && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(req.query.prefilled_email) ? req.query.prefilled_email : null;
+      const prefilled = queryString(req.query.prefilled_email, 800);
+      const email = prefilled && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(prefilled) ? prefilled : null;
       const created = now();
       const pid = l.payment_intent_data;
       const i = await createIntent(deps, req, p, `GET /b/${l.id}`, {
@@ -218,7 +221,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
         checkout: {
           success_url: l.after_completion.type === 'redirect' ? l.after_completion.url : null,
           cancel_url: null,
-          client_reference_id: req.query.client_reference_id || null,
+          client_reference_id: queryString(req.query.client_reference_id, 200),
           customer_email: email,
           line_items: l.line_items.map((li) => ({ price: li.price, product: li.product, catalog: true as const, name: li.name, description: li.description, unit_amount: li.unit_amount, quantity: li.quantity })),
           metadata: l.metadata,
