@@ -93,6 +93,9 @@ export {
 export {
   couponDecider,
   couponUnusable,
+  promotionCodeUnusable,
+  MAX_PROMOTION_CODES,
+  type PromotionCode,
   discountOf,
   spreadDiscount,
   type Coupon,

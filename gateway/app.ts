@@ -25,16 +25,17 @@ import { registerSetupIntents } from './routes/setup-intents.ts';
 import { registerProducts } from './routes/products.ts';
 import { registerPaymentLinks } from './routes/payment-links.ts';
 import { registerCoupons } from './routes/coupons.ts';
+import { registerPromotionCodes } from './routes/promotion-codes.ts';
 import { registerWebhookEndpoints } from './routes/webhook-endpoints.ts';
-import type { Coupon, Customer, PaymentLink, Price, Product, SetupIntent } from '../actors/mod.ts';
+import type { Coupon, Customer, PaymentLink, Price, Product, PromotionCode, SetupIntent } from '../actors/mod.ts';
 import type { ListCustomersQuery } from './schemas.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
-import type { IndexEntry, PriceIndex } from './pay-index.ts';
-import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions } from '../storage/mod.ts';
+import type { CatalogueIndex, IndexEntry } from './pay-index.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions, ListPromotionCodesOptions } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -95,8 +96,11 @@ export interface GatewayDeps {
   listCoupons(o: ListCouponsOptions): Promise<Page<Coupon>>;
   /** Checkout Sessions that completed with the coupon (its times_redeemed). */
   couponRedemptions(merchantId: string, couponId: string): Promise<number>;
-  /** pay_index for the catalogue: a payment link's merchant, a price's product, lookup keys (gateway/pay-index.ts). */
-  prices: PriceIndex;
+  listPromotionCodes(o: ListPromotionCodesOptions): Promise<Page<{ promotionCode: PromotionCode; coupon: string }>>;
+  /** Checkout Sessions that completed with the promotion code. */
+  promotionCodeRedemptions(merchantId: string, promotionCodeId: string): Promise<number>;
+  /** pay_index for the catalogue: where a price, promotion code or payment link lives; lookup keys and promotion codes (gateway/pay-index.ts). */
+  catalogue: CatalogueIndex;
   /** Stripe's search over the projection (storage/search.ts). */
   searchIntents(o: SearchOptions): Promise<Page<Intent>>;
   searchCustomers(o: SearchOptions): Promise<Page<Customer>>;
@@ -243,6 +247,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerProducts(app, deps);
   registerPaymentLinks(app, deps);
   registerCoupons(app, deps);
+  registerPromotionCodes(app, deps);
   registerWebhookEndpoints(app, deps);
   registerEvents(app, deps);
   registerThreeDSecure(app, deps);

@@ -36,49 +36,56 @@ export interface PriceEntry {
   livemode: boolean;
 }
 
-/** A lookup key in use → the price that has it (per merchant and mode). */
-export interface LookupKeyEntry {
-  price_id: string;
-  product_id: string;
+/** A promotion code (promo_…) → the coupon that holds it. */
+export interface PromotionCodeEntry {
+  merchant_id: string;
+  coupon_id: string;
+  livemode: boolean;
 }
 
+/** A payment link (plink_…) → its merchant: its public URL names only the link. */
+export interface LinkEntry {
+  merchant_id: string;
+  livemode: boolean;
+}
+
+/** A unique name in use (a price's lookup_key, a promotion code's code) → the object that has it and its holder (product, coupon). */
+export interface UniqueEntry {
+  id: string;
+  holder: string;
+}
+
+/** What must be unique per merchant and mode: lookup keys exactly, promotion codes case-insensitively. */
+export type UniqueKind = 'lookup_key' | 'promotion_code';
+
 /**
- * The same bucket, for the catalogue: a payment link → its merchant, a price id → its product (each
- * written before the object is), and a
- * price's lookup_key → the price (unique per merchant and mode: claimed by compare-and-set, so two
- * prices racing for one key cannot both have it). A key entry naming a price that no longer has the
- * key (changed, or never created) is stale: the caller checks it against the price and takes it over.
+ * The same bucket, for the catalogue: an object id → where it lives (written before the object is), and
+ * a unique name → the object that has it, claimed by compare-and-set so two objects racing for one name
+ * cannot both have it. A name entry naming an object that no longer has the name (changed, or never
+ * created) is stale: the caller checks it against the object and takes it over.
  */
-export function createPriceIndex(kv: KV) {
-  const lookupKey = (merchantId: string, livemode: boolean, key: string) => `lk_${hash('sha256', `${merchantId}\n${livemode ? 'live' : 'test'}\n${key}`, 'hex').slice(0, 40)}`;
+export function createCatalogueIndex(kv: KV) {
+  const nameKey = (kind: UniqueKind, merchantId: string, livemode: boolean, name: string) =>
+    `${kind === 'lookup_key' ? 'lk' : 'pc'}_${hash('sha256', `${merchantId}\n${livemode ? 'live' : 'test'}\n${kind === 'promotion_code' ? name.toUpperCase() : name}`, 'hex').slice(0, 40)}`;
   return {
-    async readPrice(id: string): Promise<PriceEntry | null> {
-      if (!/^price_[A-Za-z0-9]{1,64}$/.test(id)) return null;
+    /** Where a price, promotion code or payment link lives; null for ids that are not of their form. */
+    async read<T extends PriceEntry | PromotionCodeEntry | LinkEntry>(id: string): Promise<T | null> {
+      if (!/^(price|promo|plink)_[A-Za-z0-9]{1,64}$/.test(id)) return null;
       const e = await kv.get(id);
-      return e && e.operation === 'PUT' ? e.json<PriceEntry>() : null;
+      return e && e.operation === 'PUT' ? e.json<T>() : null;
     },
-    async writePrice(id: string, entry: PriceEntry): Promise<void> {
+    async write(id: string, entry: PriceEntry | PromotionCodeEntry | LinkEntry): Promise<void> {
       await kv.put(id, JSON.stringify(entry));
     },
-    /** A payment link (plink_…) → its merchant and mode: its public URL names only the link. */
-    async readLink(id: string): Promise<{ merchant_id: string; livemode: boolean } | null> {
-      if (!/^plink_[0-9a-f]{24}$/.test(id)) return null;
-      const e = await kv.get(id);
-      return e && e.operation === 'PUT' ? e.json<{ merchant_id: string; livemode: boolean }>() : null;
+    /** The object holding a unique name, and the entry's revision (0: none). */
+    async readName(kind: UniqueKind, merchantId: string, livemode: boolean, name: string): Promise<{ entry: UniqueEntry | null; revision: number }> {
+      const e = await kv.get(nameKey(kind, merchantId, livemode, name));
+      return e && e.operation === 'PUT' ? { entry: e.json<UniqueEntry>(), revision: e.revision } : { entry: null, revision: e?.revision ?? 0 };
     },
-    async writeLink(id: string, entry: { merchant_id: string; livemode: boolean }): Promise<void> {
-      await kv.put(id, JSON.stringify(entry));
-    },
-    /** The price holding a lookup key, and the entry's revision (0: none). */
-    async readLookupKey(merchantId: string, livemode: boolean, key: string): Promise<{ entry: LookupKeyEntry | null; revision: number }> {
-      const e = await kv.get(lookupKey(merchantId, livemode, key));
-      return e && e.operation === 'PUT' ? { entry: e.json<LookupKeyEntry>(), revision: e.revision } : { entry: null, revision: e?.revision ?? 0 };
-    },
-    /** Claims the key for a price if it is still at `revision` (0: unclaimed); false when someone else got there first. */
-    async claimLookupKey(merchantId: string, livemode: boolean, key: string, entry: LookupKeyEntry, revision: number): Promise<boolean> {
-      const k = lookupKey(merchantId, livemode, key);
+    /** Claims the name if its entry is still at `revision` (0: unclaimed); false when someone else got there first. */
+    async claimName(kind: UniqueKind, merchantId: string, livemode: boolean, name: string, entry: UniqueEntry, revision: number): Promise<boolean> {
       try {
-        await kv.put(k, JSON.stringify(entry), { previousSeq: revision });
+        await kv.put(nameKey(kind, merchantId, livemode, name), JSON.stringify(entry), { previousSeq: revision });
         return true;
       } catch (err) {
         // JetStream's "wrong last sequence" (10071): the entry moved since it was read.
@@ -88,4 +95,4 @@ export function createPriceIndex(kv: KV) {
     },
   };
 }
-export type PriceIndex = ReturnType<typeof createPriceIndex>;
+export type CatalogueIndex = ReturnType<typeof createCatalogueIndex>;

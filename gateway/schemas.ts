@@ -902,3 +902,36 @@ export type UpdateCouponBody = Static<typeof UpdateCouponBody>;
 
 export const ListCouponsQuery = Type.Object({ ...Paging, created: Type.Optional(RangeFilter), expand: Type.Optional(Expand) }, opts);
 export type ListCouponsQuery = Static<typeof ListCouponsQuery>;
+
+export const CreatePromotionCodeBody = Type.Object(
+  {
+    promotion: Type.Object({ type: Type.Literal('coupon'), coupon: Type.String({ minLength: 1, maxLength: 255 }) }, opts),
+    code: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,500}$' })),
+    active: Type.Optional(Type.Boolean()),
+    max_redemptions: Type.Optional(Type.Integer()),
+    expires_at: Type.Optional(Type.Integer()),
+    restrictions: Type.Optional(
+      Type.Object(
+        {
+          minimum_amount: Type.Optional(Type.Integer({ minimum: 1 })),
+          minimum_amount_currency: Type.Optional(Type.String({ minLength: 3, maxLength: 3 })),
+          first_time_transaction: Type.Optional(Type.Literal(false)),
+        },
+        opts,
+      ),
+    ),
+    metadata: Type.Optional(Metadata),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type CreatePromotionCodeBody = Static<typeof CreatePromotionCodeBody>;
+
+export const UpdatePromotionCodeBody = Type.Object({ active: Type.Optional(Type.Boolean()), metadata: Type.Optional(Metadata), expand: Type.Optional(Expand) }, opts);
+export type UpdatePromotionCodeBody = Static<typeof UpdatePromotionCodeBody>;
+
+export const ListPromotionCodesQuery = Type.Object(
+  { ...Paging, active: Type.Optional(Type.Boolean()), code: Type.Optional(Type.String({ maxLength: 500 })), coupon: Type.Optional(Type.String({ maxLength: 255 })), created: Type.Optional(RangeFilter), expand: Type.Optional(Expand) },
+  opts,
+);
+export type ListPromotionCodesQuery = Static<typeof ListPromotionCodesQuery>;

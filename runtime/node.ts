@@ -11,13 +11,13 @@ import { createEpnClient } from '../epn/client/mod.ts';
 import { buildApp } from '../gateway/app.ts';
 import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
-import { createPayIndex, createPriceIndex } from '../gateway/pay-index.ts';
+import { createCatalogueIndex, createPayIndex } from '../gateway/pay-index.ts';
 import { balanceOf, listBalanceTransactions, listCharges, listRefunds, listSetupIntents } from '../storage/mod.ts';
 import { buckets, bucketStream, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
 import type { Coupon, Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
-import { couponRedemptions, listCoupons, listCustomers, listPaymentLinks, listPrices, listProducts } from '../storage/mod.ts';
+import { couponRedemptions, listCoupons, listPromotionCodes, promotionCodeRedemptions, listCustomers, listPaymentLinks, listPrices, listProducts } from '../storage/mod.ts';
 import { createReadYourWrites } from '../storage/read-your-writes.ts';
 import { startCheckoutExpiry } from '../checkout/expiry.ts';
 import { searchCharges, searchCustomers, searchIntents, searchPrices, searchProducts } from '../storage/search.ts';
@@ -251,7 +251,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       readCoupon: async (merchantId, couponId) => (await store.readLast<Coupon>(subjects.coupon(merchantId, couponId))).state,
       listCoupons: (o) => ryw.after(o.merchantId, () => listCoupons(db, o)),
       couponRedemptions: (merchantId, couponId) => ryw.after(merchantId, () => couponRedemptions(db, merchantId, couponId)),
-      prices: createPriceIndex(indexKv),
+      listPromotionCodes: (o) => ryw.after(o.merchantId, () => listPromotionCodes(db, o)),
+      promotionCodeRedemptions: (merchantId, id) => ryw.after(merchantId, () => promotionCodeRedemptions(db, merchantId, id)),
+      catalogue: createCatalogueIndex(indexKv),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>
           listCustomers(db, {

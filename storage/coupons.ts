@@ -1,7 +1,7 @@
 // coupons: one row per coupon, from the aggregate's snapshot; and a coupon's redemptions, counted from
 // the Checkout Sessions that completed with it (the intents that pay them).
 import { sql, type Generated, type Insertable, type Kysely, type SqlBool } from 'kysely';
-import type { Coupon } from '../actors/mod.ts';
+import type { Coupon, PromotionCode } from '../actors/mod.ts';
 import { chunks, fromUnix, json, type Int8, type Json, type Timestamp } from './columns.ts';
 import type { Database } from './database.ts';
 import { keysetPage, type Page, type PageOptions } from './pages.ts';
@@ -56,6 +56,77 @@ export async function couponRedemptions(db: Kysely<Database>, merchantId: string
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('merchant_id', '=', merchantId)
     .where(sql<SqlBool>`(state #>> '{checkout,discount,coupon}') = ${couponId}`)
+    .where(checkoutStatusIs('complete'))
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
+export interface PromotionCodesTable {
+  id: string;
+  merchant_id: string;
+  coupon_id: string;
+  livemode: boolean;
+  active: boolean;
+  code: string;
+  created_at: Timestamp;
+  last_seq: Int8;
+  state: Json<PromotionCode>;
+}
+
+export function promotionCodeRowsFromState(s: Coupon, seq: number): Insertable<PromotionCodesTable>[] {
+  return (s.promotion_codes ?? []).map((p) => ({
+    id: p.id,
+    merchant_id: s.merchant_id,
+    coupon_id: s.id,
+    livemode: s.livemode,
+    active: p.active,
+    code: p.code,
+    created_at: fromUnix(p.created),
+    last_seq: seq,
+    state: json(p),
+  }));
+}
+
+export async function upsertPromotionCodes(db: Kysely<Database>, rows: readonly Insertable<PromotionCodesTable>[]): Promise<void> {
+  for (const part of chunks(rows, 9)) {
+    await db
+      .insertInto('promotion_codes')
+      .values(part)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({ active: eb.ref('excluded.active'), last_seq: eb.ref('excluded.last_seq'), state: eb.ref('excluded.state') }))
+          .whereRef('promotion_codes.last_seq', '<', 'excluded.last_seq'),
+      )
+      .execute();
+  }
+}
+
+export interface ListPromotionCodesOptions extends PageOptions {
+  merchantId: string;
+  livemode: boolean;
+  active?: boolean;
+  code?: string;
+  coupon?: string;
+}
+
+/** A merchant's promotion codes of one mode, newest first, each with its coupon's id; `code` matches case-insensitively. */
+export async function listPromotionCodes(db: Kysely<Database>, o: ListPromotionCodesOptions): Promise<Page<{ promotionCode: PromotionCode; coupon: string }>> {
+  let q = db.selectFrom('promotion_codes').select(['id', 'state', 'coupon_id']).where('merchant_id', '=', o.merchantId).where('livemode', '=', o.livemode);
+  if (o.active !== undefined) q = q.where('active', '=', o.active);
+  if (o.code !== undefined) q = q.where(sql<SqlBool>`upper(code) = upper(${o.code})`);
+  if (o.coupon !== undefined) q = q.where('coupon_id', '=', o.coupon);
+  const page = await keysetPage('listPromotionCodes', q, o, { keys: ['created_at', 'id'], cursorTable: 'promotion_codes', cursorScope: { merchant_id: o.merchantId, livemode: o.livemode } });
+  return { data: page.data.map((r) => ({ promotionCode: r.state, coupon: r.coupon_id })), hasMore: page.hasMore };
+}
+
+/** How many Checkout Sessions of the merchant completed with this promotion code. */
+export async function promotionCodeRedemptions(db: Kysely<Database>, merchantId: string, promotionCodeId: string): Promise<number> {
+  const r = await db
+    .selectFrom('payment_intents')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('merchant_id', '=', merchantId)
+    .where(sql<SqlBool>`(state #>> '{checkout,discount,promotion_code}') = ${promotionCodeId}`)
     .where(checkoutStatusIs('complete'))
     .executeTakeFirst();
   return Number(r?.n ?? 0);

@@ -18,7 +18,7 @@ import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { SetupIntentsTable } from './setup-intents.ts';
 import type { PricesTable, ProductsTable } from './products.ts';
 import type { PaymentLinksTable } from './payment-links.ts';
-import type { CouponsTable } from './coupons.ts';
+import type { CouponsTable, PromotionCodesTable } from './coupons.ts';
 
 export interface Database {
   merchants: MerchantsTable;
@@ -35,6 +35,7 @@ export interface Database {
   prices: PricesTable;
   payment_links: PaymentLinksTable;
   coupons: CouponsTable;
+  promotion_codes: PromotionCodesTable;
 }
 
 export type DatabaseKind = 'postgres' | 'pglite';

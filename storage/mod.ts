@@ -28,7 +28,7 @@ export { listRefunds, type RefundsTable, type RefundRecord, type ListRefundsOpti
 export { balanceOf, listBalanceTransactions, type BalanceFunds, type BalanceTransactionSource, type ListBalanceTransactionsOptions } from './balance.ts';
 export { listCharges, type ChargeEntry, type ListChargesOptions } from './charges.ts';
 export { getMerchant, type MerchantsTable, type MerchantRecord } from './merchants.ts';
-export { listCoupons, couponRedemptions, type ListCouponsOptions } from './coupons.ts';
+export { listCoupons, couponRedemptions, listPromotionCodes, promotionCodeRedemptions, type ListCouponsOptions, type ListPromotionCodesOptions } from './coupons.ts';
 export { listPaymentLinks, type ListPaymentLinksOptions } from './payment-links.ts';
 export { listProducts, listPrices, type ProductRecord, type ListProductsOptions, type ListPricesOptions } from './products.ts';
 export { listSetupIntents, type SetupIntentsTable, type ListSetupIntentsOptions } from './setup-intents.ts';

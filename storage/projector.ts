@@ -24,7 +24,7 @@ import type { Coupon, Customer, PaymentLink, Product, SetupIntent } from '../act
 import { setupIntentRowFromState, upsertSetupIntents } from './setup-intents.ts';
 import { priceRowsFromState, productRowFromState, upsertPrices, upsertProducts } from './products.ts';
 import { paymentLinkRowFromState, upsertPaymentLinks } from './payment-links.ts';
-import { couponRowFromState, upsertCoupons } from './coupons.ts';
+import { couponRowFromState, promotionCodeRowsFromState, upsertCoupons, upsertPromotionCodes } from './coupons.ts';
 import { deliveryFromMessage, foldDelivery, upsertDeliveries, type DeliveryFold, type ReceiptMessage } from './webhook-deliveries.ts';
 import { webhookTryRowFromReceipt, insertWebhookTries } from './webhook-attempts.ts';
 import type { DeliveryTask } from '../webhooks/types.ts';
@@ -106,6 +106,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertPrices(trx, [...products.values()].flatMap((x) => priceRowsFromState(x.state, x.seq)));
     await upsertPaymentLinks(trx, [...links.values()].map((x) => paymentLinkRowFromState(x.state, x.seq)));
     await upsertCoupons(trx, [...coupons.values()].map((x) => couponRowFromState(x.state, x.seq)));
+    await upsertPromotionCodes(trx, [...coupons.values()].flatMap((x) => promotionCodeRowsFromState(x.state, x.seq)));
     await insertEvents(trx, uniqueEvents);
     // PII erasure wins over what the batch copied (storage/erasure.ts).
     await applyErasures(trx, erasures);

@@ -79,7 +79,7 @@ const CheckoutSession = obj({
   expired_at: Type.Optional(Type.Union([Int, Type.Null()])),
   payment_link: Type.Optional(Str),
   confirmation_message: Type.Optional(NullableStr),
-  discount: Type.Optional(obj({ coupon: Str, amount: Type.Integer({ minimum: 0 }) })),
+  discount: Type.Optional(obj({ coupon: Str, promotion_code: Type.Optional(Str), amount: Type.Integer({ minimum: 0 }) })),
 });
 const TaxExempt = Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse')]);
 
@@ -467,6 +467,21 @@ export const couponEventSchemas: Record<CouponEvent['type'], { v: number; data: 
   },
   'coupon.updated': { v: 1, data: Type.Partial(obj({ name: NullableStr, metadata: Metadata })) },
   'coupon.deleted': { v: 1, data: obj({}) },
+  'promotion_code.created': {
+    v: 1,
+    data: obj({
+      id: Type.String({ pattern: '^promo_' }),
+      code: Str,
+      active: Type.Boolean(),
+      max_redemptions: Type.Union([Int, Type.Null()]),
+      expires_at: Type.Union([Int, Type.Null()]),
+      minimum_amount: Type.Union([Int, Type.Null()]),
+      minimum_amount_currency: Type.Union([Currency, Type.Null()]),
+      metadata: Metadata,
+      created: Int,
+    }),
+  },
+  'promotion_code.updated': { v: 1, data: obj({ id: Str, active: Type.Optional(Type.Boolean()), metadata: Type.Optional(Metadata) }) },
 };
 
 export const eventSchemas: Record<string, { v: number; data: TSchema }> = {

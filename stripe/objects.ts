@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Attempt, BillingDetails, CheckoutSession, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
 import { checkoutStatus, couponUnusable, spreadDiscount } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
-import type { Coupon, PaymentLink, Price, Product } from '../actors/mod.ts';
+import type { Coupon, PaymentLink, Price, Product, PromotionCode } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
 import type { AnyEvent, Commit } from '../streams/envelope.ts';
 
@@ -336,7 +336,7 @@ export function renderCheckoutSession(i: Intent, url: string | null, expandLineI
     customer_creation: i.customer ? null : 'if_required',
     customer_details: paid ? { address: null, email: c.customer_email ?? i.receipt_email, name: null, phone: null, tax_exempt: 'none', tax_ids: [] } : null,
     customer_email: c.customer_email,
-    discounts: c.discount ? [{ coupon: c.discount.coupon, promotion_code: null }] : [],
+    discounts: c.discount ? [{ coupon: c.discount.coupon, promotion_code: c.discount.promotion_code ?? null }] : [],
     expires_at: c.expires_at,
     invoice: null,
     invoice_creation: null,
@@ -450,6 +450,8 @@ export const STRIPE_EVENT_TYPES = [
   'coupon.created',
   'coupon.updated',
   'coupon.deleted',
+  'promotion_code.created',
+  'promotion_code.updated',
 ] as const;
 
 export function normalizeEventType(t: string): string {
@@ -481,6 +483,7 @@ export function stripeEventId(domainEventId: string, n: number): string {
  */
 type ObjectOf =
   | { type: string; livemode?: boolean; of: 'payment_intent' | 'customer' | 'setup_intent' | 'checkout_session' | 'product' | 'payment_link' | 'coupon' }
+  | { type: string; livemode?: boolean; of: 'promotion_code'; id: string }
   | { type: string; livemode?: boolean; of: 'price'; id: string }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
@@ -503,6 +506,10 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderPaymentLink(c.state as PaymentLink);
     case 'coupon':
       return renderCoupon(c.state as Coupon, null, true);
+    case 'promotion_code': {
+      const coupon = c.state as Coupon;
+      return renderPromotionCode((coupon.promotion_codes ?? []).find((p) => p.id === m.id)!, coupon, null);
+    }
     case 'price': {
       const p = c.state as Product;
       return renderPrice(p.prices.find((x) => x.id === m.id)!, p);
@@ -537,7 +544,10 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     return e.type === 'customer.created' || e.type === 'customer.updated' ? [{ type: e.type, of: 'customer' as const }] : [];
   }
   if (c.aggregate === 'payment_link') return [{ type: e.type, of: 'payment_link' as const }];
-  if (c.aggregate === 'coupon') return [{ type: e.type, of: 'coupon' as const }];
+  if (c.aggregate === 'coupon') {
+    if (e.type === 'promotion_code.created' || e.type === 'promotion_code.updated') return [{ type: e.type, of: 'promotion_code' as const, id: e.data.id }];
+    return [{ type: e.type, of: 'coupon' as const }];
+  }
   if (c.aggregate === 'product') {
     switch (e.type) {
       case 'product.created':
@@ -670,6 +680,8 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'coupon.created':
     case 'coupon.updated':
     case 'coupon.deleted':
+    case 'promotion_code.created':
+    case 'promotion_code.updated':
       return [];
     default: {
       const never: never = e;
@@ -861,6 +873,26 @@ export function renderCoupon(c: Coupon, redeemed: number | null, whole = false):
     redeem_by: c.redeem_by,
     times_redeemed: n,
     valid: couponUnusable(c, Math.floor(Date.now() / 1000), n) === null,
+  };
+}
+
+/** Stripe's PromotionCode (API 2026: `promotion.coupon`); `redeemed` as for renderCoupon. */
+export function renderPromotionCode(p: PromotionCode, coupon: Coupon, redeemed: number | null): Obj {
+  return {
+    id: p.id,
+    object: 'promotion_code',
+    active: p.active,
+    code: p.code,
+    created: p.created,
+    customer: null,
+    customer_account: null,
+    expires_at: p.expires_at,
+    livemode: coupon.livemode,
+    max_redemptions: p.max_redemptions,
+    metadata: p.metadata,
+    promotion: { coupon: coupon.id, type: 'coupon' },
+    restrictions: { currency_options: {}, first_time_transaction: false, minimum_amount: p.minimum_amount, minimum_amount_currency: p.minimum_amount_currency },
+    times_redeemed: redeemed ?? 0,
   };
 }
 

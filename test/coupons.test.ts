@@ -90,7 +90,7 @@ t.test('coupons', async (t) => {
     t.match((await fails(create({ discounts: [{ coupon: eur.id }] })))?.message, /currency/);
     const all = await stripe.coupons.create({ percent_off: 100 });
     t.equal((await fails(create({ discounts: [{ coupon: all.id }] })))?.code, 'amount_too_small', 'nothing left to charge');
-    t.equal((await fails(create({ discounts: [{ promotion_code: 'promo_1' }] })))?.param, 'discounts[0][promotion_code]');
+    t.equal((await fails(create({ discounts: [{ promotion_code: 'promo_000000000000000000000000' }] })))?.code, 'resource_missing');
     t.equal((await fails(create({ allow_promotion_codes: true })))?.param, 'allow_promotion_codes');
     const gone = await stripe.coupons.create({ percent_off: 10 });
     await stripe.coupons.del(gone.id);
@@ -98,5 +98,47 @@ t.test('coupons', async (t) => {
     const amount = await stripe.coupons.create({ amount_off: 1000, currency: 'usd' });
     const s = await create({ discounts: [{ coupon: amount.id }] });
     t.equal(s.amount_total, 2300, '$10 off');
+  });
+  t.test('promotion codes', async (t) => {
+    const c = await stripe.coupons.create({ amount_off: 500, currency: 'usd', name: '$5 off' });
+    const promo = await stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: c.id }, code: 'Welcome5', max_redemptions: 1, restrictions: { minimum_amount: 2000, minimum_amount_currency: 'usd' }, expand: ['promotion.coupon'] });
+    t.match(promo.id, /^promo_[0-9a-f]{24}$/);
+    t.equal(promo.code, 'Welcome5');
+    t.equal(promo.active, true);
+    t.equal((promo.promotion.coupon as Stripe.Coupon).name, '$5 off', 'promotion.coupon expanded');
+    t.equal(promo.restrictions.minimum_amount, 2000);
+    const made = await stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: c.id } });
+    t.match(made.code, /^[A-Z0-9]{8}$/, 'a code is made when none is given');
+    const clash = await fails(stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: c.id }, code: 'WELCOME5' }));
+    t.equal(clash?.param, 'code', 'codes are unique among active ones, whatever their case');
+    t.match(clash?.message, /already exists/);
+    const found = await eventually(async () => {
+      const l = await stripe.promotionCodes.list({ code: 'welcome5' });
+      return l.data.length === 1 ? l : null;
+    }, 20_000);
+    t.equal(found.data[0]!.id, promo.id, 'listed by code, case-insensitively');
+    const small = await fails(stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1000, product_data: { name: 'x' } }, quantity: 1 }], discounts: [{ promotion_code: promo.id }] }));
+    t.match(small?.message, /minimum amount/, 'restrictions.minimum_amount');
+    const s = await stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, discounts: [{ promotion_code: promo.id }] });
+    t.equal(s.amount_total, 2800);
+    t.strictSame(s.discounts, [{ coupon: c.id, promotion_code: promo.id }]);
+    t.equal((await fetch(s.url!, form({ number: '4242424242424242', exp: '12/34', cvc: '123' }))).status, 303);
+    const used = await eventually(async () => {
+      const x = await stripe.promotionCodes.retrieve(promo.id);
+      return x.times_redeemed === 1 ? x : null;
+    }, 20_000);
+    t.equal(used.times_redeemed, 1);
+    const spent = await fails(stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, discounts: [{ promotion_code: promo.id }] }));
+    t.match(spent?.message, /maximum number of redemptions/, 'its own max_redemptions');
+    const off = await stripe.promotionCodes.update(promo.id, { active: false, metadata: { retired: 'yes' } });
+    t.equal(off.active, false);
+    const reuse = await stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: c.id }, code: 'WELCOME5' });
+    t.equal(reuse.code, 'WELCOME5', 'an inactive code’s text can be taken again');
+    const back = await fails(stripe.promotionCodes.update(promo.id, { active: true }));
+    t.equal(back?.param, 'code', 'and the old one cannot come back while it is');
+    t.equal((await fails(stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: 'NOPE' } })))?.code, 'resource_missing');
+    const other = new Stripe((await stack.onboard()).secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
+    t.equal((await fails(other.promotionCodes.retrieve(promo.id)))?.statusCode, 404, 'another merchant sees none');
+    t.equal((await other.promotionCodes.create({ promotion: { type: 'coupon', coupon: (await other.coupons.create({ percent_off: 5 })).id }, code: 'WELCOME5' })).code, 'WELCOME5', 'and has its own codes');
   });
 });

@@ -30,6 +30,7 @@ interface Ids {
   price: string;
   payment_link: string;
   coupon: string;
+  promotion_code: string;
   email: string;
 }
 
@@ -136,6 +137,10 @@ const PROBES: Record<string, Probe> = {
   'get /v1/coupons/{id}': { kind: 'object', params: (i) => ({ id: i.coupon }) },
   'post /v1/coupons/{id}': { kind: 'object', params: (i) => ({ id: i.coupon }), body: () => ({ name: 'taken over' }) },
   'delete /v1/coupons/{id}': { kind: 'object', params: (i) => ({ id: i.coupon }) },
+  'get /v1/promotion_codes': { kind: 'list', query: (i) => ({ coupon: i.coupon }) },
+  'post /v1/promotion_codes': { kind: 'reference', body: (i) => ({ promotion: { type: 'coupon', coupon: i.coupon } }) },
+  'get /v1/promotion_codes/{id}': { kind: 'object', params: (i) => ({ id: i.promotion_code }) },
+  'post /v1/promotion_codes/{id}': { kind: 'object', params: (i) => ({ id: i.promotion_code }), body: () => ({ active: 'false' }) },
   'post /stripe/intend': { kind: 'reference', ownMerchantOk: true, body: (i) => ({ merchant_id: i.merchant, user_email: 'a@b.co', product_id: 'sku_1', amount: 4999, currency: 'inr' }) },
 };
 
@@ -151,7 +156,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write', coupons: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write', coupons: 'write', promotion_codes: 'write' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -167,6 +172,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const cs = await s.checkout.sessions.create({ mode: 'payment', customer: customer.id, success_url: 'https://203.0.113.10/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1200, product_data: { name: 'A thing' } }, quantity: 1 }] });
     const product = await s.products.create({ name: 'A product', default_price_data: { currency: 'usd', unit_amount: 700 } });
     const coupon = await s.coupons.create({ percent_off: 10, name: `A ${live ? 'live' : 'test'}` });
+    const promo = await s.promotionCodes.create({ promotion: { type: 'coupon', coupon: coupon.id } });
     const link = await s.paymentLinks.create({ line_items: [{ price: product.default_price as string, quantity: 1 }] });
     let pi: Stripe.PaymentIntent;
     if (!live) {
@@ -178,7 +184,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
     const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, coupon: coupon.id, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, coupon: coupon.id, promotion_code: promo.id, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });

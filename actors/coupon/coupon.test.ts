@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spec } from '../testing.ts';
-import { couponDecider, couponUnusable, discountOf, spreadDiscount, type Coupon, type CouponCommand, type CouponEvent } from './coupon.ts';
+import { couponDecider, couponUnusable, discountOf, promotionCodeUnusable, spreadDiscount, type Coupon, type CouponCommand, type CouponEvent } from './coupon.ts';
 
 const it = spec(couponDecider);
 
@@ -79,4 +79,32 @@ t.test('a discount spread over lines sums to it and never exceeds a line', async
     if (s.reduce((a, b) => a + b, 0) !== d || s.some((x, k) => x < 0 || x > amounts[k]!)) t.fail(`spread ${d} over ${amounts}: ${s}`);
   }
   t.pass('200 random spreads hold');
+});
+
+t.test('promotion codes: held by their coupon, with limits of their own', async (t) => {
+  const promo = { id: 'promo_1', code: 'SPRING', active: true, max_redemptions: null, expires_at: null, minimum_amount: null, minimum_amount_currency: null, metadata: {} };
+  const added: CouponEvent = { type: 'promotion_code.created', at: T0 + 1, data: { ...promo, created: T0 + 1 } };
+  it.given(t, [created]).when({ type: 'AddPromotionCode', promotionCode: promo, now: T0 + 1 }).then([added]).thenState((s) => s?.promotion_codes?.length === 1);
+  it.given(t, [created, added]).when({ type: 'AddPromotionCode', promotionCode: promo, now: T0 + 2 }).thenNothing();
+  it.given(t, []).when({ type: 'AddPromotionCode', promotionCode: promo, now: T0 }).thenThrows('resource_missing', { status: 404 });
+  it.given(t, [created, { type: 'coupon.deleted', at: T0 + 1, data: {} }]).when({ type: 'AddPromotionCode', promotionCode: promo, now: T0 + 2 }).thenThrows('resource_missing', { param: 'promotion[coupon]', status: 400 });
+  it.given(t, [created]).when({ type: 'AddPromotionCode', promotionCode: { ...promo, expires_at: T0 }, now: T0 + 1 }).thenThrows('parameter_invalid', { param: 'expires_at' });
+  it.given(t, [created]).when({ type: 'AddPromotionCode', promotionCode: { ...promo, minimum_amount: 1000 }, now: T0 + 1 }).thenThrows('parameter_missing', { param: 'restrictions[minimum_amount_currency]' });
+  it.given(t, [{ ...created, data: { ...(created.data as Coupon), redeem_by: T0 + 100 } } as CouponEvent])
+    .when({ type: 'AddPromotionCode', promotionCode: { ...promo, expires_at: T0 + 200 }, now: T0 + 1 })
+    .thenThrows('parameter_invalid', { param: 'expires_at' });
+  it.given(t, [created, added])
+    .when({ type: 'UpdatePromotionCode', id: 'promo_1', active: false, metadata: { a: '1' }, now: T0 + 3 })
+    .then([{ type: 'promotion_code.updated', at: T0 + 3, data: { id: 'promo_1', active: false, metadata: { a: '1' } } }])
+    .thenState((s) => s?.promotion_codes?.[0]?.active === false);
+  it.given(t, [created, added]).when({ type: 'UpdatePromotionCode', id: 'promo_1', active: true, now: T0 + 3 }).thenNothing();
+  it.given(t, [created]).when({ type: 'UpdatePromotionCode', id: 'promo_9', active: false, now: T0 + 3 }).thenThrows('resource_missing', { status: 404 });
+  const p = { ...promo, created: T0 };
+  t.equal(promotionCodeUnusable(p, T0, 0, 1000, 'usd'), null);
+  t.match(promotionCodeUnusable({ ...p, active: false }, T0, 0, 1000, 'usd'), /not active/);
+  t.match(promotionCodeUnusable({ ...p, expires_at: T0 }, T0, 0, 1000, 'usd'), /expired/);
+  t.match(promotionCodeUnusable({ ...p, max_redemptions: 1 }, T0, 1, 1000, 'usd'), /maximum/);
+  t.match(promotionCodeUnusable({ ...p, minimum_amount: 2000, minimum_amount_currency: 'usd' }, T0, 0, 1999, 'usd'), /minimum/);
+  t.equal(promotionCodeUnusable({ ...p, minimum_amount: 2000, minimum_amount_currency: 'usd' }, T0, 0, 2000, 'usd'), null);
+  t.match(promotionCodeUnusable({ ...p, minimum_amount: 2000, minimum_amount_currency: 'eur' }, T0, 0, 5000, 'usd'), /minimum/);
 });

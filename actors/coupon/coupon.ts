@@ -1,5 +1,6 @@
 // The coupon aggregate: Stripe's Coupon, a discount a Checkout Session applies (`discounts[][coupon]`):
-// a percentage off, or an amount off in one currency. Its amount and kind never change once made (as
+// a percentage off, or an amount off in one currency; and the promotion codes customers type for it
+// (`discounts[][promotion_code]`), which belong to their coupon for life, so the coupon is their single writer. Its amount and kind never change once made (as
 // at Stripe: only its name and metadata do); it can be deleted, after which no new session takes it.
 // How often it was redeemed is counted from the sessions that completed with it (the read model), not
 // kept here. Pure: ids, the mode and `now` ride on the commands.
@@ -28,19 +29,42 @@ export interface Coupon {
   /** The command that created it: a merchant's second create with the same id is refused, a repeat of the first is not. */
   created_by: string;
   deleted?: true;
+  /** Its promotion codes, oldest first (at most MAX_PROMOTION_CODES). */
+  promotion_codes?: PromotionCode[];
 }
 
 export type CouponState = Coupon | null;
 
+/** Stripe's PromotionCode: a code customers type for its coupon, with limits of its own. */
+export interface PromotionCode {
+  id: string; // promo_…
+  /** As the merchant gave it; unique per merchant and mode among active codes, case-insensitively (the gateway keeps the index). */
+  code: string;
+  active: boolean;
+  max_redemptions: number | null;
+  expires_at: number | null;
+  /** Stripe's restrictions.minimum_amount: the session's subtotal must reach it (in its currency). */
+  minimum_amount: number | null;
+  minimum_amount_currency: string | null;
+  metadata: Record<string, string>;
+  created: number;
+}
+
+export const MAX_PROMOTION_CODES = 100;
+
 export type CouponCommand =
   | { type: 'Create'; coupon: Omit<Coupon, 'created' | 'deleted'>; now: number }
   | { type: 'Update'; name?: string | null; metadata?: MetadataPatch; now: number }
-  | { type: 'Delete'; now: number };
+  | { type: 'Delete'; now: number }
+  | { type: 'AddPromotionCode'; promotionCode: Omit<PromotionCode, 'created'>; now: number }
+  | { type: 'UpdatePromotionCode'; id: string; active?: boolean; metadata?: MetadataPatch; now: number };
 
 export type CouponEvent =
   | { type: 'coupon.created'; at: number; data: Omit<Coupon, 'deleted'> }
   | { type: 'coupon.updated'; at: number; data: { name?: string | null; metadata?: Record<string, string> } }
-  | { type: 'coupon.deleted'; at: number; data: Record<string, never> };
+  | { type: 'coupon.deleted'; at: number; data: Record<string, never> }
+  | { type: 'promotion_code.created'; at: number; data: PromotionCode }
+  | { type: 'promotion_code.updated'; at: number; data: { id: string; active?: boolean; metadata?: Record<string, string> } };
 
 export type CouponEventType = CouponEvent['type'];
 
@@ -85,6 +109,34 @@ function decide(cmd: CouponCommand, s: CouponState): CouponEvent[] {
     case 'Delete':
       if (s === null) throw gone();
       return s.deleted ? [] : [{ type: 'coupon.deleted', at: cmd.now, data: {} }];
+    case 'AddPromotionCode': {
+      if (s === null || s.deleted) throw new DomainError('resource_missing', 'No such coupon.', 'promotion[coupon]', s === null ? 404 : 400);
+      const codes = s.promotion_codes ?? [];
+      if (codes.some((p) => p.id === cmd.promotionCode.id)) return [];
+      if (codes.length >= MAX_PROMOTION_CODES) throw new DomainError('parameter_invalid', `A coupon can have at most ${MAX_PROMOTION_CODES} promotion codes here.`, 'promotion[coupon]');
+      const p = cmd.promotionCode;
+      if (p.max_redemptions !== null && p.max_redemptions < 1) throw new DomainError('parameter_invalid', 'max_redemptions must be at least 1.', 'max_redemptions');
+      if (p.expires_at !== null && p.expires_at <= cmd.now) throw new DomainError('parameter_invalid', 'expires_at must be in the future.', 'expires_at');
+      if (s.redeem_by !== null && p.expires_at !== null && p.expires_at > s.redeem_by) throw new DomainError('parameter_invalid', "A promotion code cannot expire after its coupon's redeem_by.", 'expires_at');
+      if (p.minimum_amount !== null && p.minimum_amount_currency === null) throw new DomainError('parameter_missing', 'You must pass restrictions[minimum_amount_currency] with restrictions[minimum_amount].', 'restrictions[minimum_amount_currency]');
+      checkMetadata(p.metadata);
+      return [{ type: 'promotion_code.created', at: cmd.now, data: { ...p, created: cmd.now } }];
+    }
+    case 'UpdatePromotionCode': {
+      if (s === null) throw gone();
+      const p = (s.promotion_codes ?? []).find((x) => x.id === cmd.id);
+      if (!p) throw new DomainError('resource_missing', `No such promotion code: '${cmd.id}'`, 'id', 404);
+      const data: Extract<CouponEvent, { type: 'promotion_code.updated' }>['data'] = { id: p.id };
+      if (cmd.active !== undefined && cmd.active !== p.active) data.active = cmd.active;
+      if (cmd.metadata !== undefined) {
+        const metadata = mergeMetadata(p.metadata, cmd.metadata);
+        if (JSON.stringify(metadata) !== JSON.stringify(p.metadata)) {
+          checkMetadata(metadata);
+          data.metadata = metadata;
+        }
+      }
+      return Object.keys(data).length === 1 ? [] : [{ type: 'promotion_code.updated', at: cmd.now, data }];
+    }
     default:
       return assertNever(cmd);
   }
@@ -98,6 +150,13 @@ function evolve(s: CouponState, e: CouponEvent): CouponState {
       return s && { ...s, ...e.data };
     case 'coupon.deleted':
       return s && { ...s, deleted: true };
+    case 'promotion_code.created':
+      return s && { ...s, promotion_codes: [...(s.promotion_codes ?? []), { ...e.data, metadata: { ...e.data.metadata } }] };
+    case 'promotion_code.updated': {
+      if (s === null) return s;
+      const { id, ...changes } = e.data;
+      return { ...s, promotion_codes: (s.promotion_codes ?? []).map((p) => (p.id === id ? { ...p, ...changes } : p)) };
+    }
     default:
       return assertNever(e);
   }
@@ -114,6 +173,15 @@ export function couponUnusable(c: Coupon, now: number, redeemed: number): string
   if (c.deleted) return 'This coupon has been deleted.';
   if (c.redeem_by !== null && now >= c.redeem_by) return 'This coupon has expired.';
   if (c.max_redemptions !== null && redeemed >= c.max_redemptions) return 'This coupon has reached its maximum number of redemptions.';
+  return null;
+}
+
+/** Why a promotion code cannot be applied now to a subtotal (redeemed: completed sessions that took it), or null when it can. */
+export function promotionCodeUnusable(p: PromotionCode, now: number, redeemed: number, subtotal: number, currency: string): string | null {
+  if (!p.active) return 'This promotion code is not active.';
+  if (p.expires_at !== null && now >= p.expires_at) return 'This promotion code has expired.';
+  if (p.max_redemptions !== null && redeemed >= p.max_redemptions) return 'This promotion code has reached its maximum number of redemptions.';
+  if (p.minimum_amount !== null && (p.minimum_amount_currency !== currency || subtotal < p.minimum_amount)) return 'This promotion code cannot be applied: the order does not reach its minimum amount.';
   return null;
 }
 

@@ -48,7 +48,7 @@ export interface CheckoutSession {
   payment_link?: string;
   confirmation_message?: string | null;
   /** A coupon it applies (discounts[][coupon]) and what it takes off the line items' subtotal; the intent's amount is what is left. */
-  discount?: { coupon: string; amount: number };
+  discount?: { coupon: string; promotion_code?: string; amount: number };
 }
 
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';

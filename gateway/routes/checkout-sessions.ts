@@ -8,7 +8,7 @@
 // is retried as a new attempt under the same intent; 3-D Secure goes through the challenge and back.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { checkoutStatus, couponUnusable, discountOf, type Intent, type LineItem } from '../../actors/mod.ts';
+import { checkoutStatus, couponUnusable, discountOf, promotionCodeUnusable, type Intent, type LineItem } from '../../actors/mod.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { lineDiscounts, renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
@@ -23,6 +23,7 @@ import { cardOfData } from './payment-methods.ts';
 import { emailParam } from './customers.ts';
 import { readOwnPrice, readOwnProduct } from './products.ts';
 import { readOwnCoupon } from './coupons.ts';
+import { readOwnPromotionCode } from './promotion-codes.ts';
 import { expiryCommandId } from '../../checkout/expiry.ts';
 import {
   CreateCheckoutSessionBody,
@@ -103,24 +104,37 @@ async function lineItemsOf(deps: GatewayDeps, p: Principal, b: CreateCheckoutSes
 }
 
 /**
- * The discount a create asks for (discounts[0][coupon]), checked as Stripe checks it: a coupon of the
- * merchant's, usable now (not deleted, not past redeem_by, under max_redemptions), in the session's
- * currency when it is an amount off. Promotion codes are not offered here.
+ * The discount a create asks for (discounts[0][coupon] or discounts[0][promotion_code]), checked as
+ * Stripe checks it: a coupon of the merchant's, usable now (not deleted, not past redeem_by, under
+ * max_redemptions), in the session's currency when it is an amount off; a promotion code active, not
+ * expired, under its own max_redemptions and reaching its minimum amount. The hosted page takes no codes
+ * (allow_promotion_codes=true is refused): the merchant's own page collects them and names the code here.
  */
-async function discountOfParams(deps: GatewayDeps, p: Principal, b: CreateCheckoutSessionBody, subtotal: number, currency: string): Promise<{ coupon: string; amount: number } | null> {
-  if (b.allow_promotion_codes === true) throw param('allow_promotion_codes', 'Promotion codes are not offered here: apply a coupon with discounts[0][coupon].');
+async function discountOfParams(deps: GatewayDeps, p: Principal, b: CreateCheckoutSessionBody, subtotal: number, currency: string): Promise<{ coupon: string; promotion_code?: string; amount: number } | null> {
+  if (b.allow_promotion_codes === true) throw param('allow_promotion_codes', 'The hosted page takes no promotion codes here: collect the code on your page and pass discounts[0][promotion_code].');
   const d = b.discounts?.[0];
   if (!d) return null;
   if (d.coupon !== undefined && d.promotion_code !== undefined) throw onlyOneOf('discounts[0][coupon]', 'discounts[0][promotion_code]');
-  if (d.promotion_code !== undefined) throw param('discounts[0][promotion_code]', `No such promotion code: '${d.promotion_code}'`, 'resource_missing');
-  if (d.coupon === undefined) throw param('discounts[0][coupon]', 'Missing required param: discounts[0][coupon].', 'parameter_missing');
-  const c = await readOwnCoupon(deps, p, d.coupon);
-  if (!c || c.deleted) throw param('discounts[0][coupon]', `No such coupon: '${d.coupon}'`, 'resource_missing');
+  let at = 'discounts[0][coupon]';
+  let couponId = d.coupon;
+  let promotionCode: string | undefined;
+  if (d.promotion_code !== undefined) {
+    at = 'discounts[0][promotion_code]';
+    const r = await readOwnPromotionCode(deps, p, d.promotion_code);
+    if (!r) throw param(at, `No such promotion code: '${d.promotion_code}'`, 'resource_missing');
+    const unusable = promotionCodeUnusable(r.promotionCode, now(), await deps.promotionCodeRedemptions(p.merchant_id, r.promotionCode.id), subtotal, currency);
+    if (unusable) throw param(at, unusable);
+    couponId = r.coupon.id;
+    promotionCode = r.promotionCode.id;
+  }
+  if (couponId === undefined) throw param(at, `Missing required param: ${at}.`, 'parameter_missing');
+  const c = await readOwnCoupon(deps, p, couponId);
+  if (!c || c.deleted) throw param(at, `No such coupon: '${couponId}'`, 'resource_missing');
   const unusable = couponUnusable(c, now(), await deps.couponRedemptions(p.merchant_id, c.id));
-  if (unusable) throw param('discounts[0][coupon]', unusable);
+  if (unusable) throw param(at, unusable);
   const amount = discountOf(c, subtotal, currency);
-  if (amount === null) throw param('discounts[0][coupon]', `The coupon's currency (${c.currency}) must match the Checkout Session's (${currency}).`);
-  return { coupon: c.id, amount };
+  if (amount === null) throw param(at, `The coupon's currency (${c.currency}) must match the Checkout Session's (${currency}).`);
+  return { coupon: c.id, ...(promotionCode ? { promotion_code: promotionCode } : {}), amount };
 }
 
 /** A session id's intent (pay_index names it), or null when there is no such session. */
@@ -175,7 +189,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     const subtotal = items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
     const discount = await discountOfParams(deps, p, b, subtotal, currency);
     const total = subtotal - (discount?.amount ?? 0);
-    checkAmount(total, currency, discount ? 'discounts[0][coupon]' : 'line_items');
+    checkAmount(total, currency, discount ? (discount.promotion_code ? 'discounts[0][promotion_code]' : 'discounts[0][coupon]') : 'line_items');
     const created = now();
     const expiresAt = b.expires_at ?? created + DEFAULT_TTL_S;
     if (expiresAt < created + MIN_TTL_S || expiresAt > created + DEFAULT_TTL_S) {
@@ -290,7 +304,7 @@ function payPage(i: Intent, merchantName: string, error: string | null, email: s
   const c = i.checkout!;
   const rows =
     c.line_items.map((li) => `<tr><td>${esc(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td class="n">${esc(displayAmount(li.unit_amount * li.quantity, i.currency))}</td></tr>`).join('') +
-    (c.discount ? `<tr><td>Discount (${esc(c.discount.coupon)})</td><td class="n">−${esc(displayAmount(c.discount.amount, i.currency))}</td></tr>` : '');
+    (c.discount ? `<tr><td>Discount (${esc(c.discount.promotion_code ? 'promotion code' : c.discount.coupon)})</td><td class="n">−${esc(displayAmount(c.discount.amount, i.currency))}</td></tr>` : '');
   const askEmail = !c.customer_email && !i.customer;
   return pageHtml(
     `Pay ${merchantName}`,

@@ -17,6 +17,7 @@ import { checkCursors, listObject, pageOfItems } from '../lists.ts';
 import { checkAmount, createIntent } from './payment-intents.ts';
 import { PAGE_CSP, checkUrl, checkoutUrl, esc, pageHtml } from './checkout-sessions.ts';
 import { readOwnPrice } from './products.ts';
+import type { LinkEntry } from '../pay-index.ts';
 import { CreatePaymentLinkBody, IdParams, ListPaymentLinksQuery, RetrieveCustomerQuery as RetrieveExpand, UpdatePaymentLinkBody } from '../schemas.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -95,7 +96,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
       inactive_message: b.inactive_message || null,
     };
     return idempotentCommands(req, reply, deps, async (idem) => {
-      await deps.prices.writeLink(id, { merchant_id: p.merchant_id, livemode: p.mode === 'live' });
+      await deps.catalogue.write(id, { merchant_id: p.merchant_id, livemode: p.mode === 'live' });
       const l = (await deps.commands.send({ op: 'payment_link.create', merchantId: p.merchant_id, linkId: id, command: { type: 'Create', link, now: now() }, ctx: commandCtx(req, p, cmdId, idem) }, idem?.trace)) as PaymentLink;
       return { status: 200, body: renderPaymentLink(l, expandItems, originOf(req)) };
     });
@@ -185,7 +186,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
     '/b/:id',
     { exposeHeadRoute: false, schema: { params: VisitParams, querystring: VisitQuery } },
     async (req, reply) => {
-      const entry = await deps.prices.readLink(req.params.id);
+      const entry = await deps.catalogue.read<LinkEntry>(req.params.id);
       const l = entry ? await deps.readPaymentLink(entry.merchant_id, req.params.id) : null;
       if (!l) return html(reply, 404, pageHtml('Not found', '<h1>No such payment link</h1>'));
       if (!l.active) return html(reply, 410, pageHtml('Unavailable', `<h1>This link is no longer active</h1>${l.inactive_message ? `<p>${esc(l.inactive_message)}</p>` : ''}`));

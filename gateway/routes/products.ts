@@ -5,7 +5,7 @@
 // keys only; a product or price of another merchant or of the other mode does not exist for the key.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { priceIn, type NewPrice, type Price, type Product, type ProductCommand, type ProductFields } from '../../actors/mod.ts';
-import { ApiError, cannotExpand, invalidParam, noSuch, onlyOneOf } from '../../stripe/errors.ts';
+import { cannotExpand, invalidParam, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPrice, renderProduct } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
@@ -13,6 +13,8 @@ import type { ProductRecord } from '../../storage/mod.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { commandId, derivedId } from '../ids.ts';
+import type { PriceEntry } from '../pay-index.ts';
+import { claimUniqueName } from '../unique-names.ts';
 import { checkCursors, itemExpand, listObject, searchResult } from '../lists.ts';
 import { parseSearchQuery } from '../../stripe/search.ts';
 import { checkCurrency } from './payment-intents.ts';
@@ -40,8 +42,8 @@ export async function readOwnProduct(deps: Pick<GatewayDeps, 'readProduct'>, p: 
 }
 
 /** A price of this key's merchant and mode, with the product holding it, or null. */
-export async function readOwnPrice(deps: Pick<GatewayDeps, 'readProduct' | 'prices'>, p: Principal, id: string): Promise<{ price: Price; product: Product } | null> {
-  const e = await deps.prices.readPrice(id);
+export async function readOwnPrice(deps: Pick<GatewayDeps, 'readProduct' | 'catalogue'>, p: Principal, id: string): Promise<{ price: Price; product: Product } | null> {
+  const e = await deps.catalogue.read<PriceEntry>(id);
   if (!e || e.merchant_id !== p.merchant_id || e.livemode !== livemodeOf(p)) return null;
   const product = await readOwnProduct(deps, p, e.product_id);
   const price = priceIn(product, id);
@@ -124,27 +126,21 @@ function renderPriceExpanded(price: Price, product: Product, expand: readonly st
  * request) or by nothing live: taken.
  */
 async function claimLookupKey(deps: GatewayDeps, req: FastifyRequest, p: Principal, key: string, priceId: string, productId: string, transfer: boolean, idem: CommandIdem | undefined): Promise<void> {
-  const livemode = livemodeOf(p);
-  for (let tries = 0; tries < 3; tries++) {
-    const { entry, revision } = await deps.prices.readLookupKey(p.merchant_id, livemode, key);
-    if (entry && entry.price_id !== priceId) {
-      const holder = await readOwnProduct(deps, p, entry.product_id);
-      const held = priceIn(holder, entry.price_id);
-      if (held && held.lookup_key === key) {
-        if (!transfer) throw invalidParam('lookup_key', `A price (\`${entry.price_id}\`) already uses that lookup key.`, 'lookup_key_in_use');
-        const cmdId = commandId(scopeOf(p), `lookup_key transfer ${key} ${entry.price_id} → ${priceId}`, idempotencyKeyOf(req));
-        await deps.commands.send({
-          op: 'product.change',
-          merchantId: p.merchant_id,
-          productId: entry.product_id,
-          command: { type: 'UpdatePrice', priceId: entry.price_id, changes: { lookup_key: null }, now: now() },
-          ctx: commandCtx(req, p, cmdId),
-        }, idem?.trace);
-      }
-    }
-    if (entry?.price_id === priceId || (await deps.prices.claimLookupKey(p.merchant_id, livemode, key, { price_id: priceId, product_id: productId }, revision))) return;
-  }
-  throw new ApiError(409, 'invalid_request_error', 'lock_timeout', 'Another request changed this lookup key at the same time. Retry the request.', 'lookup_key');
+  await claimUniqueName(deps.catalogue, 'lookup_key', p.merchant_id, livemodeOf(p), key, { id: priceId, holder: productId }, {
+    param: 'lookup_key',
+    stillHolds: async (e) => priceIn(await readOwnProduct(deps, p, e.holder), e.id)?.lookup_key === key,
+    held: async (e) => {
+      if (!transfer) throw invalidParam('lookup_key', `A price (\`${e.id}\`) already uses that lookup key.`, 'lookup_key_in_use');
+      const cmdId = commandId(scopeOf(p), `lookup_key transfer ${key} ${e.id} → ${priceId}`, idempotencyKeyOf(req));
+      await deps.commands.send({
+        op: 'product.change',
+        merchantId: p.merchant_id,
+        productId: e.holder,
+        command: { type: 'UpdatePrice', priceId: e.id, changes: { lookup_key: null }, now: now() },
+        ctx: commandCtx(req, p, cmdId),
+      }, idem?.trace);
+    },
+  });
 }
 
 export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void {
@@ -154,7 +150,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
 
   /** Creates a product (with the prices made with it: default_price_data's, or the one whose product_data it is). */
   async function createProduct(req: FastifyRequest, p: Principal, cmdId: string, productId: string, b: { name: string; metadata?: Record<string, string> | '' }, fields: ProductFields, prices: NewPrice[], defaultPrice: string | null, idem: CommandIdem | undefined): Promise<Product> {
-    for (const price of prices) await deps.prices.writePrice(price.id, { merchant_id: p.merchant_id, product_id: productId, livemode: livemodeOf(p) });
+    for (const price of prices) await deps.catalogue.write(price.id, { merchant_id: p.merchant_id, product_id: productId, livemode: livemodeOf(p) });
     const { name: _name, ...rest } = fields;
     return (await deps.commands.send({
       op: 'product.create',
@@ -284,7 +280,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
         const fields: ProductFields = { ...(pd.active !== undefined ? { active: pd.active } : {}), ...(pd.statement_descriptor ? { statement_descriptor: pd.statement_descriptor } : {}), ...(pd.tax_code ? { tax_code: pd.tax_code } : {}), ...(pd.unit_label ? { unit_label: pd.unit_label } : {}) };
         s = await createProduct(req, p, `${cmdId}_product`, productId, { name: pd.name, ...(pd.metadata !== undefined ? { metadata: pd.metadata } : {}) }, fields, [price], null, idem);
       } else {
-        await deps.prices.writePrice(price.id, { merchant_id: p.merchant_id, product_id: productId, livemode: livemodeOf(p) });
+        await deps.catalogue.write(price.id, { merchant_id: p.merchant_id, product_id: productId, livemode: livemodeOf(p) });
         s = await send(req, p, productId, { type: 'AddPrice', price, now: now() }, cmdId, idem);
       }
       const stored = priceIn(s, price.id);
