@@ -235,7 +235,9 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
       const refused = denied || (probe.kind === 'reference' && res.status === 400 && /resource_missing|merchant_mismatch/.test(text));
       // The answer may echo the ids it was given; it must carry none of the target's other data (and
       // for another merchant, none of A's data in either mode; A's own key may of course see its own mode).
-      const given = new Set([...Object.values(params), ...Object.values(probe.query?.(at.target) ?? {}), ...JSON.stringify(body ?? {}).match(/[a-z]+_[A-Za-z0-9]+/g) ?? []]);
+      // Every string the request carried (a coupon's id has no prefix_ to spot it by).
+      const leaves = (v: unknown): string[] => (typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(leaves) : []);
+      const given = new Set([...Object.values(params), ...Object.values(probe.query?.(at.target) ?? {}), ...leaves(body ?? {})]);
       const secrets = at.own ? real(at.target) : [...real(aTest), ...real(aLive)];
       const leaked = secrets.filter((s) => !given.has(s) && text.includes(s));
       if (probe.kind === 'list' || (at.own && probe.ownMerchantOk)) {

@@ -39,7 +39,7 @@ t.test('3-D Secure challenge, completed and failed', async (t) => {
     t.match(page.headers.get('content-security-policy'), /frame-ancestors 'self'/, 'framed only by us (and the merchant origins)');
     t.notMatch(page.headers.get('content-security-policy'), /frame-ancestors( [^;]*)? \*( |;|$)/, 'not by any site (no bare *)');
     const html = await page.text();
-    t.match(html, /25\.00 eur/);
+    t.match(html, /€25\.00/, 'the amount as the cardholder reads it');
     t.match(html, /3184/);
     t.notMatch(html, /4000002760003184/, 'the page never shows the card number');
     const tok = new URL(url).searchParams.get('t')!;

@@ -145,12 +145,8 @@ export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps):
       ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
     });
     const expand = (q.expand ?? []).map((e) => e.slice(5));
-    const data = await Promise.all(
-      page.data.map(async (x) => {
-        const coupon = await readOwnCoupon(deps, p, x.coupon);
-        return coupon ? render(x.promotionCode, coupon, expand) : renderPromotionCode(x.promotionCode, { id: x.coupon, livemode: livemodeOf(p) } as Coupon, null);
-      }),
-    );
-    return listObject('/v1/promotion_codes', data, page.hasMore);
+    // A code's coupon is never gone (a deleted coupon keeps its snapshot): its current state renders the code.
+    const data = await Promise.all(page.data.map(async (x) => ({ x, coupon: await readOwnCoupon(deps, p, x.coupon) })));
+    return listObject('/v1/promotion_codes', await Promise.all(data.flatMap(({ x, coupon }) => (coupon ? [render(x.promotionCode, coupon, expand)] : []))), page.hasMore);
   });
 }
