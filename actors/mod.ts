@@ -14,6 +14,7 @@ export {
   type SetupFutureUsage,
   type Shipping,
   type CheckoutSession,
+  type CheckoutDiscount,
   type LineItem,
   checkoutStatus,
   type CancellationReason,

@@ -392,6 +392,7 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
       return reconcileIntent(deps, req);
     case 'intent.erase':
     case 'intent.expire_checkout':
+    case 'intent.checkout_discount':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
     case 'intent.refund_update':

@@ -84,6 +84,8 @@ export type CommandRequest =
   | { op: 'intent.erase'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ErasePii' }>; ctx: Ctx }
   /** Expire the Checkout Session the intent pays (POST /v1/checkout/sessions/:id/expire, or its expires_at passed). */
   | { op: 'intent.expire_checkout'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ExpireCheckout' }>; ctx: Ctx }
+  /** A promotion code typed on the hosted page of the session the intent pays. */
+  | { op: 'intent.checkout_discount'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'ApplyCheckoutDiscount' }>; ctx: Ctx }
   | { op: 'customer.erase'; merchantId: string; customerId: string; command: Extract<CustomerCommand, { type: 'Erase' }>; ctx: Ctx }
   // SetupIntents (runtime/setup-intents.ts): a card checked by the network and saved for later, no money moved.
   | { op: 'setup_intent.create'; merchantId: string; setupIntentId: string; command: Extract<SetupIntentCommand, { type: 'Create' }>; ctx: Ctx }

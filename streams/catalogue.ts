@@ -66,6 +66,7 @@ const obj = (props: Record<string, TSchema>) => Type.Object(props, { additionalP
 /** A PaymentIntent's shipping, and a customer's (no carrier or tracking number). */
 const Shipping = obj({ name: Str, phone: NullableStr, carrier: NullableStr, tracking_number: NullableStr, address: Address });
 const CustomerShipping = obj({ name: Str, phone: NullableStr, address: Address });
+const CheckoutDiscount = obj({ coupon: Str, promotion_code: Type.Optional(Str), amount: Type.Integer({ minimum: 0 }) });
 const LineItem = obj({ id: Str, price: Str, product: Str, name: Str, description: NullableStr, unit_amount: Int, quantity: Int, catalog: Type.Optional(Type.Literal(true)) });
 const CheckoutSession = obj({
   id: Str,
@@ -79,7 +80,8 @@ const CheckoutSession = obj({
   expired_at: Type.Optional(Type.Union([Int, Type.Null()])),
   payment_link: Type.Optional(Str),
   confirmation_message: Type.Optional(NullableStr),
-  discount: Type.Optional(obj({ coupon: Str, promotion_code: Type.Optional(Str), amount: Type.Integer({ minimum: 0 }) })),
+  discount: Type.Optional(CheckoutDiscount),
+  allow_promotion_codes: Type.Optional(Type.Literal(true)),
 });
 const TaxExempt = Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse')]);
 
@@ -111,6 +113,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     }),
   },
   'checkout.expired': { v: 1, data: obj({ checkout_session: Str }) },
+  'checkout.discount_applied': { v: 1, data: obj({ discount: CheckoutDiscount, amount: Type.Integer({ minimum: 1 }) }) },
   'intent.updated': {
     v: 1,
     data: Type.Partial(

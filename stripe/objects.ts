@@ -318,7 +318,7 @@ export function renderCheckoutSession(i: Intent, url: string | null, expandLineI
     id: c.id,
     object: 'checkout.session',
     after_expiration: null,
-    allow_promotion_codes: null,
+    allow_promotion_codes: c.allow_promotion_codes ?? null,
     amount_subtotal: subtotal,
     amount_total: subtotal - discount,
     automatic_tax: { enabled: false, liability: null, status: null },
@@ -601,6 +601,7 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     }
     case 'intent.canceled':
       return [{ type: 'payment_intent.canceled', of: 'payment_intent' as const }];
+    case 'checkout.discount_applied':
     case 'checkout.expired':
       return i.checkout ? [{ type: 'checkout.session.expired', of: 'checkout_session' as const }] : [];
     case 'refund.created':

@@ -91,7 +91,6 @@ t.test('coupons', async (t) => {
     const all = await stripe.coupons.create({ percent_off: 100 });
     t.equal((await fails(create({ discounts: [{ coupon: all.id }] })))?.code, 'amount_too_small', 'nothing left to charge');
     t.equal((await fails(create({ discounts: [{ promotion_code: 'promo_000000000000000000000000' }] })))?.code, 'resource_missing');
-    t.equal((await fails(create({ allow_promotion_codes: true })))?.param, 'allow_promotion_codes');
     const gone = await stripe.coupons.create({ percent_off: 10 });
     await stripe.coupons.del(gone.id);
     t.equal((await fails(create({ discounts: [{ coupon: gone.id }] })))?.code, 'resource_missing', 'a deleted coupon');
@@ -137,6 +136,30 @@ t.test('coupons', async (t) => {
     const back = await fails(stripe.promotionCodes.update(promo.id, { active: true }));
     t.equal(back?.param, 'code', 'and the old one cannot come back while it is');
     t.equal((await fails(stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: 'NOPE' } })))?.code, 'resource_missing');
+
+    // A session that allows promotion codes: the customer types one on the hosted page.
+    const pct = await stripe.coupons.create({ percent_off: 10 });
+    const typed = await stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: pct.id }, code: 'TENPCT' });
+    const open = await stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, allow_promotion_codes: true });
+    t.equal(open.allow_promotion_codes, true);
+    t.match(await (await fetch(open.url!)).text(), /Promotion code/, 'the page asks for a code');
+    const wrong = await fetch(`${open.url}/code`, form({ code: 'NOSUCH' }));
+    t.equal(wrong.status, 400);
+    t.match(await wrong.text(), /This code is invalid/);
+    const right = await fetch(`${open.url}/code`, form({ code: 'tenpct' }));
+    t.equal(right.status, 303, 'a code, whatever its case, is applied');
+    t.equal(right.headers.get('location'), open.url);
+    const discounted = await stripe.checkout.sessions.retrieve(open.id, { expand: ['payment_intent'] });
+    t.equal(discounted.amount_total, 2970, '10% off $33.00');
+    t.strictSame(discounted.discounts, [{ coupon: pct.id, promotion_code: typed.id }]);
+    t.equal((discounted.payment_intent as Stripe.PaymentIntent).amount, 2970, 'the intent charges the discounted total');
+    t.match(await (await fetch(open.url!)).text(), /\$29\.70/);
+    t.equal((await fetch(open.url!, form({ number: '4242424242424242', exp: '12/34', cvc: '123' }))).status, 303, 'paid');
+    const late = await fetch(`${open.url}/code`, form({ code: 'TENPCT' }));
+    t.equal(late.headers.get('location'), 'https://example.com/ok', 'a complete session takes no code: on to success_url');
+    t.equal((await stripe.checkout.sessions.retrieve(open.id)).amount_total, 2970, 'nothing changed');
+    const both = await fails(stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, allow_promotion_codes: true, discounts: [{ coupon: pct.id }] }));
+    t.equal(both?.param, 'discounts', 'allow_promotion_codes or discounts, not both');
     const other = new Stripe((await stack.onboard()).secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
     t.equal((await fails(other.promotionCodes.retrieve(promo.id)))?.statusCode, 404, 'another merchant sees none');
     t.equal((await other.promotionCodes.create({ promotion: { type: 'coupon', coupon: (await other.coupons.create({ percent_off: 5 })).id }, code: 'WELCOME5' })).code, 'WELCOME5', 'and has its own codes');

@@ -78,3 +78,19 @@ t.test('ErasePii clears the session’s customer_email too', async (t) => {
     .then([{ type: 'intent.pii_erased', at: T0 + 10, data: { reason: 'retention', fields: ['customer_email'] } }])
     .thenState((s) => s !== null && s.checkout?.customer_email === null && s.checkout.line_items.length === 1);
 });
+
+t.test('ApplyCheckoutDiscount: a code typed on the page of a session that allows them lowers what the intent charges', async (t) => {
+  const allowing = { ...created, data: { ...(created.data as object), checkout: { ...session, allow_promotion_codes: true } } } as IntentEvent;
+  const discount = { coupon: 'SPRING', promotion_code: 'promo_1', amount: 750 };
+  const applied: IntentEvent = { type: 'checkout.discount_applied', at: T0 + 5, data: { discount, amount: 2250 } };
+  it.given(t, [allowing])
+    .when({ type: 'ApplyCheckoutDiscount', discount, now: T0 + 5 })
+    .then([applied])
+    .thenState((s) => s?.amount === 2250 && s.checkout?.discount?.promotion_code === 'promo_1');
+  it.given(t, [allowing, applied]).when({ type: 'ApplyCheckoutDiscount', discount, now: T0 + 6 }).thenNothing();
+  it.given(t, [allowing, started, declined]).when({ type: 'ApplyCheckoutDiscount', discount, now: T0 + 6 }).then([{ ...applied, at: T0 + 6 }]);
+  it.given(t, [created]).when({ type: 'ApplyCheckoutDiscount', discount, now: T0 + 5 }).thenThrows('parameter_invalid', { param: 'promotion_code' });
+  it.given(t, [allowing, started]).when({ type: 'ApplyCheckoutDiscount', discount, now: T0 + 5 }).thenThrows('checkout_session_not_open');
+  it.given(t, [allowing, started, succeeded]).when({ type: 'ApplyCheckoutDiscount', discount, now: T0 + 5 }).thenThrows('checkout_session_not_open');
+  it.given(t, [allowing]).when({ type: 'ApplyCheckoutDiscount', discount: { ...discount, amount: 3000 }, now: T0 + 5 }).thenThrows('amount_too_small');
+});

@@ -49,7 +49,12 @@ export interface CheckoutSession {
   confirmation_message?: string | null;
   /** A coupon it applies (discounts[][coupon]) and what it takes off the line items' subtotal; the intent's amount is what is left. */
   discount?: { coupon: string; promotion_code?: string; amount: number };
+  /** Stripe's allow_promotion_codes: the hosted page takes a code, which ApplyCheckoutDiscount applies. */
+  allow_promotion_codes?: true;
 }
+
+/** A discount on a session's line items: the coupon, the promotion code that named it (if one did), and the minor units off. */
+export type CheckoutDiscount = NonNullable<CheckoutSession['discount']>;
 
 export type CancellationReason = 'duplicate' | 'fraudulent' | 'requested_by_customer' | 'abandoned' | 'failed_invoice' | 'void_invoice' | 'automatic';
 
@@ -279,7 +284,9 @@ export type IntentCommand =
   /** PII erasure (the customer's erasure request or retention): receipt and user emails and the shipping details become null, in any status. */
   | { type: 'ErasePii'; reason: 'request' | 'retention'; now: number }
   /** Expire the intent's Checkout Session (asked, or its expires_at passed): the session closes and the intent is canceled. */
-  | { type: 'ExpireCheckout'; now: number };
+  | { type: 'ExpireCheckout'; now: number }
+  /** A promotion code typed on the hosted page of a session that allows them: the intent's amount becomes the line items' subtotal less the discount. */
+  | { type: 'ApplyCheckoutDiscount'; discount: CheckoutDiscount; now: number };
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
@@ -308,7 +315,8 @@ export type IntentEvent =
   | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } }
   /** Personal data cleared (no amount, currency or status changes); carries no personal data itself. */
   | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] } }
-  | { type: 'checkout.expired'; at: number; data: { checkout_session: string } };
+  | { type: 'checkout.expired'; at: number; data: { checkout_session: string } }
+  | { type: 'checkout.discount_applied'; at: number; data: { discount: CheckoutDiscount; amount: number } };
 
 export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
@@ -577,6 +585,19 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       const expired: IntentEvent = { type: 'checkout.expired', at: cmd.now, data: { checkout_session: s.checkout.id } };
       return isCancelable(s.status) ? [expired, { type: 'intent.canceled', at: cmd.now, data: { reason: 'abandoned' } }] : [expired];
     }
+    case 'ApplyCheckoutDiscount': {
+      const c = s.checkout;
+      if (!c) throw new DomainError('resource_missing', `No such checkout session for PaymentIntent ${s.id}.`, 'session', 404);
+      if (!c.allow_promotion_codes) throw new DomainError('parameter_invalid', 'This Checkout Session does not allow promotion codes.', 'promotion_code');
+      if (JSON.stringify(c.discount ?? null) === JSON.stringify(cmd.discount)) return []; // the same code again
+      if (checkoutStatus(s) !== 'open' || s.status !== 'requires_payment_method') {
+        throw new DomainError('checkout_session_not_open', 'A promotion code can only be applied to an open Checkout Session with no payment under way.', 'promotion_code');
+      }
+      const subtotal = c.line_items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+      const amount = subtotal - cmd.discount.amount;
+      if (cmd.discount.amount < 0 || amount < 1) throw new DomainError('amount_too_small', 'This promotion code leaves nothing to pay.', 'promotion_code');
+      return [{ type: 'checkout.discount_applied', at: cmd.now, data: { discount: cmd.discount, amount } }];
+    }
     case 'ErasePii': {
       const fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
       if (s.checkout?.customer_email) fields.push('customer_email'); // its Checkout Session's
@@ -830,6 +851,8 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
     }
     case 'checkout.expired':
       return s.checkout ? { ...s, checkout: { ...s.checkout, expired_at: e.at } } : s;
+    case 'checkout.discount_applied':
+      return s.checkout ? { ...s, amount: e.data.amount, checkout: { ...s.checkout, discount: e.data.discount } } : s;
     case 'intent.pii_erased':
       return {
         ...s,

@@ -8,7 +8,7 @@
 // is retried as a new attempt under the same intent; 3-D Secure goes through the challenge and back.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { checkoutStatus, couponUnusable, discountOf, promotionCodeUnusable, type Intent, type LineItem } from '../../actors/mod.ts';
+import { checkoutStatus, couponUnusable, discountOf, promotionCodeUnusable, type CheckoutDiscount, type Intent, type LineItem } from '../../actors/mod.ts';
 import { ApiError, cannotExpand, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { lineDiscounts, renderCheckoutSession, renderCustomer, renderLineItems, renderPaymentIntent } from '../../stripe/objects.ts';
@@ -104,22 +104,17 @@ async function lineItemsOf(deps: GatewayDeps, p: Principal, b: CreateCheckoutSes
 }
 
 /**
- * The discount a create asks for (discounts[0][coupon] or discounts[0][promotion_code]), checked as
- * Stripe checks it: a coupon of the merchant's, usable now (not deleted, not past redeem_by, under
- * max_redemptions), in the session's currency when it is an amount off; a promotion code active, not
- * expired, under its own max_redemptions and reaching its minimum amount. The hosted page takes no codes
- * (allow_promotion_codes=true is refused): the merchant's own page collects them and names the code here.
+ * A discount (a coupon, or the promotion code naming one), checked as Stripe checks it: a coupon of the
+ * merchant's, usable now (not deleted, not past redeem_by, under max_redemptions), in the session's
+ * currency when it is an amount off; a promotion code active, not expired, under its own
+ * max_redemptions and reaching its minimum amount. `at` names the parameter an error is about.
  */
-async function discountOfParams(deps: GatewayDeps, p: Principal, b: CreateCheckoutSessionBody, subtotal: number, currency: string): Promise<{ coupon: string; promotion_code?: string; amount: number } | null> {
-  if (b.allow_promotion_codes === true) throw param('allow_promotion_codes', 'The hosted page takes no promotion codes here: collect the code on your page and pass discounts[0][promotion_code].');
-  const d = b.discounts?.[0];
-  if (!d) return null;
+async function discountFor(deps: GatewayDeps, p: Principal, d: { coupon?: string; promotion_code?: string }, subtotal: number, currency: string, at?: string): Promise<CheckoutDiscount> {
   if (d.coupon !== undefined && d.promotion_code !== undefined) throw onlyOneOf('discounts[0][coupon]', 'discounts[0][promotion_code]');
-  let at = 'discounts[0][coupon]';
+  at ??= d.promotion_code !== undefined ? 'discounts[0][promotion_code]' : 'discounts[0][coupon]';
   let couponId = d.coupon;
   let promotionCode: string | undefined;
   if (d.promotion_code !== undefined) {
-    at = 'discounts[0][promotion_code]';
     const r = await readOwnPromotionCode(deps, p, d.promotion_code);
     if (!r) throw param(at, `No such promotion code: '${d.promotion_code}'`, 'resource_missing');
     const unusable = promotionCodeUnusable(r.promotionCode, now(), await deps.promotionCodeRedemptions(p.merchant_id, r.promotionCode.id), subtotal, currency);
@@ -135,6 +130,13 @@ async function discountOfParams(deps: GatewayDeps, p: Principal, b: CreateChecko
   const amount = discountOf(c, subtotal, currency);
   if (amount === null) throw param(at, `The coupon's currency (${c.currency}) must match the Checkout Session's (${currency}).`);
   return { coupon: c.id, ...(promotionCode ? { promotion_code: promotionCode } : {}), amount };
+}
+
+/** The discount a create asks for (discounts[0]), or none; allow_promotion_codes leaves it to the customer instead. */
+async function discountOfParams(deps: GatewayDeps, p: Principal, b: CreateCheckoutSessionBody, subtotal: number, currency: string): Promise<CheckoutDiscount | null> {
+  const d = b.discounts?.[0];
+  if (d && b.allow_promotion_codes === true) throw onlyOneOf('allow_promotion_codes', 'discounts');
+  return d ? discountFor(deps, p, d, subtotal, currency) : null;
 }
 
 /** A session id's intent (pay_index names it), or null when there is no such session. */
@@ -223,6 +225,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
           metadata: b.metadata || {},
           expires_at: expiresAt,
           ...(discount ? { discount } : {}),
+          ...(b.allow_promotion_codes === true ? { allow_promotion_codes: true as const } : {}),
         },
       }, idem);
       return { status: 200, body: await render(deps, req, i, b.expand) };
@@ -310,6 +313,7 @@ function payPage(i: Intent, merchantName: string, error: string | null, email: s
     `Pay ${merchantName}`,
     `<h1>${esc(merchantName)}</h1><div class="total">${esc(displayAmount(i.amount, i.currency))}</div><table>${rows}</table>
 ${error ? `<div class="err" role="alert">${esc(error)}</div>` : ''}
+${c.allow_promotion_codes ? `<form method="post" action="/c/pay/${esc(c.id)}/code" class="row"><div><label for="code">Promotion code</label><input id="code" name="code" autocomplete="off" maxlength="500"></div><div style="flex:0 0 6rem;align-self:end"><button type="submit" id="apply">Apply</button></div></form>` : ''}
 <form method="post" action="/c/pay/${esc(c.id)}" autocomplete="on">
 ${askEmail ? `<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required value="${esc(email)}">` : ''}
 <label for="number">Card number</label><input id="number" name="number" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234" required>
@@ -400,6 +404,39 @@ function registerHostedPage(app: FastifyInstance, deps: GatewayDeps): void {
     // Back from a 3-D Secure challenge that failed: say so, and ask again.
     const failed = i.last_payment_error ? i.last_payment_error.message : null;
     return html(reply, 200, payPage(i, await merchantName(), failed, ''));
+  });
+
+  // A promotion code typed on the page of a session that allows them (allow_promotion_codes): found by
+  // its text (the merchant's active code, case-insensitively), checked as discounts[0][promotion_code]
+  // is, and applied to the session's intent (its amount becomes the subtotal less the discount).
+  app.post<{ Params: Static<typeof PageParams>; Body: { code?: unknown } }>('/c/pay/:id/code', { schema: { params: PageParams } }, async (req, reply) => {
+    const open = await openSession(req, reply);
+    if (!('s' in open)) return open;
+    const { s, merchantName } = open;
+    const i = s.i;
+    const again = async (message: string, status = 400) => html(reply, status, payPage(i, await merchantName(), message, ''));
+    if (!i.checkout!.allow_promotion_codes) return again('This checkout takes no promotion codes.');
+    const code = typeof req.body?.code === 'string' ? req.body.code.trim() : '';
+    if (!/^[A-Za-z0-9_-]{1,500}$/.test(code)) return again('Enter a promotion code.');
+    const { entry } = await deps.catalogue.readName('promotion_code', i.merchant_id, i.livemode, code);
+    const found = entry ? await readOwnPromotionCode(deps, s.p, entry.id) : null;
+    if (!found || !found.promotionCode.active || found.promotionCode.code.toUpperCase() !== code.toUpperCase()) return again('This code is invalid.');
+    const subtotal = i.checkout!.line_items.reduce((n, li) => n + li.unit_amount * li.quantity, 0);
+    try {
+      const discount = await discountFor(deps, s.p, { promotion_code: found.promotionCode.id }, subtotal, i.currency, 'promotion_code');
+      checkAmount(subtotal - discount.amount, i.currency, 'promotion_code');
+      await deps.commands.send({
+        op: 'intent.checkout_discount',
+        merchantId: i.merchant_id,
+        intentId: i.id,
+        command: { type: 'ApplyCheckoutDiscount', discount, now: now() },
+        ctx: commandCtx(req, s.p, commandId(scopeOf(s.p), `POST /c/pay/${i.checkout!.id}/code ${found.promotionCode.id}`, undefined)),
+      });
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) return again(err.message, err.status);
+      throw err;
+    }
+    return reply.code(303).header('location', checkoutUrl(req, i.checkout!.id)).header('cache-control', 'no-store').send();
   });
 
   app.post<{ Params: Static<typeof PageParams>; Body: PayForm }>('/c/pay/:id', { schema: { params: PageParams } }, async (req, reply) => {
