@@ -68,9 +68,10 @@ export function createCatalogueIndex(kv: KV) {
   const nameKey = (kind: UniqueKind, merchantId: string, livemode: boolean, name: string) =>
     `${kind === 'lookup_key' ? 'lk' : 'pc'}_${hash('sha256', `${merchantId}\n${livemode ? 'live' : 'test'}\n${kind === 'promotion_code' ? name.toUpperCase() : name}`, 'hex').slice(0, 40)}`;
   return {
-    /** Where a price, promotion code or payment link lives; null for ids that are not of their form. */
-    async read<T extends PriceEntry | PromotionCodeEntry | LinkEntry>(id: string): Promise<T | null> {
-      if (!/^(price|promo|plink)_[A-Za-z0-9]{1,64}$/.test(id)) return null;
+    /** Where a price, promotion code or payment link lives; null for an id that is not of that kind. */
+    async read<T extends PriceEntry | PromotionCodeEntry | LinkEntry>(kind: 'price' | 'promo' | 'plink', id: string): Promise<T | null> {
+      // Only an id of the kind asked for: a promotion code's id given as a price finds nothing.
+      if (!id.startsWith(`${kind}_`) || !/^[a-z]+_[A-Za-z0-9]{1,64}$/.test(id)) return null;
       const e = await kv.get(id);
       return e && e.operation === 'PUT' ? e.json<T>() : null;
     },

@@ -136,6 +136,8 @@ t.test('coupons', async (t) => {
     const back = await fails(stripe.promotionCodes.update(promo.id, { active: true }));
     t.equal(back?.param, 'code', 'and the old one cannot come back while it is');
     t.equal((await fails(stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: 'NOPE' } })))?.code, 'resource_missing');
+    t.equal((await fails(stripe.prices.retrieve(promo.id)))?.statusCode, 404, 'a promotion code’s id is no price');
+    t.equal((await fails(stripe.promotionCodes.retrieve(c.id)))?.statusCode, 404, 'nor a coupon’s a promotion code');
 
     // A session that allows promotion codes: the customer types one on the hosted page.
     const pct = await stripe.coupons.create({ percent_off: 10 });

@@ -186,7 +186,7 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
     '/b/:id',
     { exposeHeadRoute: false, schema: { params: VisitParams, querystring: VisitQuery } },
     async (req, reply) => {
-      const entry = await deps.catalogue.read<LinkEntry>(req.params.id);
+      const entry = await deps.catalogue.read<LinkEntry>('plink', req.params.id);
       const l = entry ? await deps.readPaymentLink(entry.merchant_id, req.params.id) : null;
       if (!l) return html(reply, 404, pageHtml('Not found', '<h1>No such payment link</h1>'));
       if (!l.active) return html(reply, 410, pageHtml('Unavailable', `<h1>This link is no longer active</h1>${l.inactive_message ? `<p>${esc(l.inactive_message)}</p>` : ''}`));

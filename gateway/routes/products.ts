@@ -43,7 +43,7 @@ export async function readOwnProduct(deps: Pick<GatewayDeps, 'readProduct'>, p: 
 
 /** A price of this key's merchant and mode, with the product holding it, or null. */
 export async function readOwnPrice(deps: Pick<GatewayDeps, 'readProduct' | 'catalogue'>, p: Principal, id: string): Promise<{ price: Price; product: Product } | null> {
-  const e = await deps.catalogue.read<PriceEntry>(id);
+  const e = await deps.catalogue.read<PriceEntry>('price', id);
   if (!e || e.merchant_id !== p.merchant_id || e.livemode !== livemodeOf(p)) return null;
   const product = await readOwnProduct(deps, p, e.product_id);
   const price = priceIn(product, id);

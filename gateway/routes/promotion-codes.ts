@@ -23,7 +23,7 @@ const livemodeOf = (p: Pick<Principal, 'mode'>) => p.mode === 'live';
 
 /** A promotion code of this key's merchant and mode, with the coupon holding it, or null. */
 export async function readOwnPromotionCode(deps: Pick<GatewayDeps, 'catalogue' | 'readCoupon'>, p: Pick<Principal, 'merchant_id' | 'mode'>, id: string): Promise<{ promotionCode: PromotionCode; coupon: Coupon } | null> {
-  const e = await deps.catalogue.read<PromotionCodeEntry>(id);
+  const e = await deps.catalogue.read<PromotionCodeEntry>('promo', id);
   if (!e || e.merchant_id !== p.merchant_id || e.livemode !== livemodeOf(p)) return null;
   const coupon = await readOwnCoupon(deps, p, e.coupon_id);
   const promotionCode = coupon?.promotion_codes?.find((x) => x.id === id);
