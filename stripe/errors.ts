@@ -91,3 +91,8 @@ export const unavailable = (message: string) => new ApiError(503, 'api_error', '
 
 /** Stripe's answer to an `expand[]` path the object does not support. */
 export const cannotExpand = (path: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', `This property cannot be expanded (${path}).`, 'expand');
+
+/** Refuses every `expand` path but `allowed` (none when absent), as Stripe does: 400 on the first other one. */
+export function expandOnly(expand: readonly string[] | undefined, allowed?: string): void {
+  for (const path of expand ?? []) if (path !== allowed) throw cannotExpand(path);
+}

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { Coupon } from '../../actors/mod.ts';
-import { cannotExpand, noSuch } from '../../stripe/errors.ts';
+import { expandOnly, noSuch } from '../../stripe/errors.ts';
 import { renderCoupon } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
@@ -27,10 +27,6 @@ export async function readOwnCoupon(deps: Pick<GatewayDeps, 'readCoupon'>, p: Pi
 /** Stripe's coupon ids: 8 upper-case letters and digits (ours derived from the command, so a retried create makes the same). */
 const couponIdFor = (cmdId: string) => createHash('sha256').update(`coupon:${cmdId}`).digest('base64').replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 8);
 
-const noExpand = (expand: readonly string[] | undefined) => {
-  for (const path of expand ?? []) throw cannotExpand(path);
-};
-
 export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
   const render = async (c: Coupon) => renderCoupon(c, c.deleted ? 0 : await deps.couponRedemptions(c.merchant_id, c.id));
 
@@ -38,7 +34,7 @@ export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    noExpand(b.expand);
+    expandOnly(b.expand);
     const cmdId = commandId(scopeOf(p), 'POST /v1/coupons', idempotencyKeyOf(req));
     const id = b.id ?? couponIdFor(cmdId);
     const currency = b.currency !== undefined ? checkCurrency(b.currency) : null;
@@ -75,7 +71,7 @@ export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: IdParams; Querystring: RetrieveExpand }>('/v1/coupons/:id', { schema: { params: IdParams, querystring: RetrieveExpand } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
-    noExpand(req.query.expand);
+    expandOnly(req.query.expand);
     const c = await readOwnCoupon(deps, p, req.params.id);
     if (!c) throw noSuch('coupon', req.params.id);
     return render(c);
@@ -85,7 +81,7 @@ export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    noExpand(b.expand);
+    expandOnly(b.expand);
     const id = req.params.id;
     return idempotentCommands(req, reply, deps, async (idem) => {
       const cmdId = commandId(scopeOf(p), `POST /v1/coupons/${id}`, idempotencyKeyOf(req));
@@ -122,7 +118,7 @@ export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
     requireSecret(p);
     const q = req.query;
     checkCursors(q);
-    noExpand(q.expand);
+    expandOnly(q.expand);
     const page = await deps.listCoupons({
       merchantId: p.merchant_id,
       livemode: p.mode === 'live',

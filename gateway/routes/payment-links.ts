@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { linkTotal, type AfterCompletion, type LinkLineItem, type PaymentLink } from '../../actors/mod.ts';
-import { cannotExpand, invalidParam, noSuch } from '../../stripe/errors.ts';
+import { expandOnly, invalidParam, noSuch } from '../../stripe/errors.ts';
 import { renderLineItems, renderPaymentLink } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type GatewayDeps } from '../app.ts';
@@ -41,7 +41,7 @@ function afterCompletionOf(a: CreatePaymentLinkBody['after_completion']): AfterC
 }
 
 function checkExpand(expand: readonly string[] | undefined): boolean {
-  for (const path of expand ?? []) if (path !== 'line_items') throw cannotExpand(path);
+  expandOnly(expand, 'line_items');
   return (expand ?? []).includes('line_items');
 }
 
@@ -143,10 +143,8 @@ export function registerPaymentLinks(app: FastifyInstance, deps: GatewayDeps): v
     requireSecret(p);
     const q = req.query;
     checkCursors(q);
-    const expand = (q.expand ?? []).map((e) => {
-      if (e !== 'data.line_items') throw cannotExpand(e);
-      return e;
-    });
+    expandOnly(q.expand, 'data.line_items');
+    const expand = q.expand ?? [];
     const page = await deps.listPaymentLinks({
       merchantId: p.merchant_id,
       livemode: p.mode === 'live',

@@ -5,7 +5,7 @@
 // keys only; a product or price of another merchant or of the other mode does not exist for the key.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { priceIn, type NewPrice, type Price, type Product, type ProductCommand, type ProductFields } from '../../actors/mod.ts';
-import { cannotExpand, invalidParam, noSuch, onlyOneOf } from '../../stripe/errors.ts';
+import { cannotExpand, expandOnly, invalidParam, noSuch, onlyOneOf } from '../../stripe/errors.ts';
 import { MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPrice, renderProduct } from '../../stripe/objects.ts';
 import { ID_PATTERN } from '../../streams/subjects.ts';
@@ -106,17 +106,15 @@ function fieldsOf(b: CreateProductBody | UpdateProductBody): ProductFields {
 }
 
 function renderProductExpanded(s: Product, expand: readonly string[] | undefined): Record<string, unknown> {
+  expandOnly(expand, 'default_price');
   const o = renderProduct(s);
-  for (const path of expand ?? []) {
-    if (path !== 'default_price') throw cannotExpand(path);
-    const price = s.default_price ? priceIn(s, s.default_price) : undefined;
-    if (price) o.default_price = renderPrice(price, s);
-  }
+  const price = expand?.length && s.default_price ? priceIn(s, s.default_price) : undefined;
+  if (price) o.default_price = renderPrice(price, s);
   return o;
 }
 
 function renderPriceExpanded(price: Price, product: Product, expand: readonly string[] | undefined): Record<string, unknown> {
-  for (const path of expand ?? []) if (path !== 'product') throw cannotExpand(path);
+  expandOnly(expand, 'product');
   return renderPrice(price, expand?.includes('product') ? { id: product.id, livemode: product.livemode, expanded: renderProduct(product) } : product);
 }
 
@@ -170,7 +168,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     const productId = b.id ?? `prod_${derivedId('p', cmdId).slice(2, 16)}`;
     const dp = b.default_price_data ? newPrice(derivedId('price', cmdId), b.default_price_data, 'default_price_data[') : null;
     if (dp && b.default_price_data?.unit_amount === undefined && b.default_price_data?.unit_amount_decimal === undefined) throw invalidParam('default_price_data[unit_amount]', 'Missing required param: default_price_data[unit_amount].', 'parameter_missing');
-    for (const path of b.expand ?? []) if (path !== 'default_price') throw cannotExpand(path);
+    expandOnly(b.expand, 'default_price');
     return idempotentCommands(req, reply, deps, async (idem) => {
       const s = await createProduct(req, p, cmdId, productId, b, fields, dp ? [dp] : [], dp?.id ?? null, idem);
       return { status: 200, body: renderProductExpanded(s, b.expand) };
@@ -188,7 +186,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     requireSecret(p);
     const q = req.query;
     const expand = itemExpand(q.expand);
-    for (const path of expand) if (path !== 'default_price') throw cannotExpand(path);
+    expandOnly(expand, 'default_price');
     const page = await deps.searchProducts({ merchantId: p.merchant_id, livemode: livemodeOf(p), query: parseSearchQuery('products', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
     const data = await Promise.all(page.data.map((s) => renderListedProduct(p, s, expand)));
     return searchResult('/v1/products/search', data, page.hasMore, page.data.at(-1)?.id);
@@ -208,7 +206,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     const b = req.body;
     const id = req.params.id;
     const changes = fieldsOf(b);
-    for (const path of b.expand ?? []) if (path !== 'default_price') throw cannotExpand(path);
+    expandOnly(b.expand, 'default_price');
     return idempotentCommands(req, reply, deps, async (idem) => {
       const cmdId = commandId(scopeOf(p), `POST /v1/products/${id}`, idempotencyKeyOf(req));
       const s = await send(req, p, id, { type: 'Update', changes, ...(b.metadata !== undefined ? { metadata: b.metadata } : {}), ...(b.default_price !== undefined ? { defaultPrice: b.default_price || null } : {}), now: now() }, cmdId, idem);
@@ -263,7 +261,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     const b = req.body;
     if (b.product !== undefined && b.product_data !== undefined) throw onlyOneOf('product', 'product_data');
     if (b.product === undefined && b.product_data === undefined) throw invalidParam('product', 'Missing required param: product.', 'parameter_missing');
-    for (const path of b.expand ?? []) if (path !== 'product') throw cannotExpand(path);
+    expandOnly(b.expand, 'product');
     const cmdId = commandId(scopeOf(p), 'POST /v1/prices', idempotencyKeyOf(req));
     const price = newPrice(derivedId('price', cmdId), b);
     let product: Product | null = null;
@@ -295,7 +293,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     requireSecret(p);
     const q = req.query;
     const expand = itemExpand(q.expand);
-    for (const path of expand) if (path !== 'product') throw cannotExpand(path);
+    expandOnly(expand, 'product');
     const page = await deps.searchPrices({ merchantId: p.merchant_id, livemode: livemodeOf(p), query: parseSearchQuery('prices', q.query), limit: q.limit ?? 10, ...(q.page ? { after: q.page } : {}) });
     const data = await Promise.all(page.data.map((x) => renderListedPrice(p, x, expand)));
     return searchResult('/v1/prices/search', data, page.hasMore, page.data.at(-1)?.price.id);
@@ -321,7 +319,7 @@ export function registerProducts(app: FastifyInstance, deps: GatewayDeps): void 
     requireSecret(p);
     const b = req.body;
     const id = req.params.id;
-    for (const path of b.expand ?? []) if (path !== 'product') throw cannotExpand(path);
+    expandOnly(b.expand, 'product');
     const r = await readOwnPrice(deps, p, id);
     if (!r) throw noSuch('price', id);
     const lookupKey = emptyToNull(b.lookup_key);

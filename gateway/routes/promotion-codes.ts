@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { Coupon, CouponCommand, PromotionCode } from '../../actors/mod.ts';
-import { cannotExpand, invalidParam, noSuch } from '../../stripe/errors.ts';
+import { expandOnly, invalidParam, noSuch } from '../../stripe/errors.ts';
 import { renderCoupon, renderPromotionCode } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
 import { requireSecret, scopeOf, type Principal } from '../auth.ts';
@@ -36,7 +36,7 @@ const randomCode = () => randomBytes(12).toString('base64').replace(/[^A-Za-z0-9
 export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps): void {
   /** `expand[]=promotion.coupon` renders the coupon in place of its id. */
   async function render(p: PromotionCode, coupon: Coupon, expand: readonly string[] | undefined): Promise<Record<string, unknown>> {
-    for (const path of expand ?? []) if (path !== 'promotion.coupon') throw cannotExpand(path);
+    expandOnly(expand, 'promotion.coupon');
     const o = renderPromotionCode(p, coupon, await deps.promotionCodeRedemptions(coupon.merchant_id, p.id));
     if (expand?.includes('promotion.coupon')) o.promotion = { coupon: renderCoupon(coupon, await deps.couponRedemptions(coupon.merchant_id, coupon.id)), type: 'coupon' };
     return o;
@@ -63,7 +63,7 @@ export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps):
     const p = await principalOf(req, deps);
     requireSecret(p);
     const b = req.body;
-    for (const path of b.expand ?? []) if (path !== 'promotion.coupon') throw cannotExpand(path);
+    expandOnly(b.expand, 'promotion.coupon');
     const coupon = await readOwnCoupon(deps, p, b.promotion.coupon);
     if (!coupon || coupon.deleted) throw invalidParam('promotion[coupon]', `No such coupon: '${b.promotion.coupon}'`, 'resource_missing');
     const r = b.restrictions ?? {};
@@ -116,7 +116,7 @@ export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps):
     requireSecret(p);
     const b = req.body;
     const id = req.params.id;
-    for (const path of b.expand ?? []) if (path !== 'promotion.coupon') throw cannotExpand(path);
+    expandOnly(b.expand, 'promotion.coupon');
     const r = await readOwnPromotionCode(deps, p, id);
     if (!r) throw noSuch('promotion_code', id);
     return idempotentCommands(req, reply, deps, async (idem) => {
@@ -132,7 +132,7 @@ export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps):
     requireSecret(p);
     const q = req.query;
     checkCursors(q);
-    for (const path of q.expand ?? []) if (path !== 'data.promotion.coupon') throw cannotExpand(path);
+    expandOnly(q.expand, 'data.promotion.coupon');
     const page = await deps.listPromotionCodes({
       merchantId: p.merchant_id,
       livemode: livemodeOf(p),
