@@ -23,6 +23,26 @@ export {
   type NextAction,
 } from './payment-intent/intent.ts';
 export type { Refund, RefundReason, RefundStatus } from './payment-intent/intent.ts';
+export {
+  DISPUTE_EVIDENCE_TEXT_FIELDS,
+  DISPUTE_EVIDENCE_FILE_FIELDS,
+  DISPUTE_FEE,
+  MAX_EVIDENCE_CHARS,
+  assertAcceptable,
+  assertSubmittable,
+  blocksRefund,
+  isDisputeClosed,
+  representmentText,
+  type Dispute,
+  type DisputeCommand,
+  type DisputeEvent,
+  type DisputeEvidence,
+  type DisputeEvidenceField,
+  type DisputeEvidencePatch,
+  type DisputeReason,
+  type DisputeStatus,
+  type NetworkDisputeStatus,
+} from './payment-intent/dispute.ts';
 export { isTerminal, isConfirmable, isCancelable, isSettled, type IntentStatus, type AttemptStatus } from './payment-intent/status.ts';
 export {
   customerDecider,

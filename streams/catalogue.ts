@@ -83,6 +83,9 @@ const CheckoutSession = obj({
   discount: Type.Optional(CheckoutDiscount),
   allow_promotion_codes: Type.Optional(Type.Literal(true)),
 });
+const DisputeReason = Type.Union([Type.Literal('fraudulent'), Type.Literal('product_not_received'), Type.Literal('general')]);
+const DisputeId = Type.String({ pattern: '^dp_' });
+const DisputeFunds = obj({ dispute_id: DisputeId, amount: Type.Integer({ minimum: 1 }), fee: Type.Integer({ minimum: 0 }) });
 const TaxExempt = Type.Union([Type.Literal('none'), Type.Literal('exempt'), Type.Literal('reverse')]);
 
 export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: TSchema }> = {
@@ -164,6 +167,16 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
   'refund.succeeded': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr }) },
   'refund.metadata_updated': { v: 1, data: obj({ refund_id: Str, metadata: Metadata }) },
   'refund.failed': { v: 1, data: obj({ refund_id: Str, network_ref: NullableStr, failure_reason: Str }) },
+  // Disputes (actors/payment-intent/dispute.ts): the evidence is the merchant's text, never card data.
+  'dispute.created': {
+    v: 1,
+    data: obj({ dispute_id: DisputeId, attempt_id: Str, chargeback_ref: Str, amount: Type.Integer({ minimum: 1 }), reason: DisputeReason, inquiry: Type.Boolean(), due_by: Int }),
+  },
+  'dispute.funds_withdrawn': { v: 1, data: DisputeFunds },
+  'dispute.updated': { v: 1, data: obj({ dispute_id: DisputeId, evidence: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z_]+$' }), Str)), metadata: Type.Optional(Metadata) }) },
+  'dispute.evidence_submitted': { v: 1, data: obj({ dispute_id: DisputeId }) },
+  'dispute.closed': { v: 1, data: obj({ dispute_id: DisputeId, status: Type.Union([Type.Literal('won'), Type.Literal('lost'), Type.Literal('warning_closed')]), by: Type.Union([Type.Literal('network'), Type.Literal('merchant')]) }) },
+  'dispute.funds_reinstated': { v: 1, data: DisputeFunds },
   'charge.details_updated': { v: 1, data: obj({ attempt_id: Str, description: Type.Optional(NullableStr), metadata: Type.Optional(Metadata), receipt_email: Type.Optional(NullableStr) }) },
   // Reconciliation (issue 7).
   'attempt.timed_out': { v: 1, data: obj({ attempt_id: Str, failure_code: Type.Literal('payment_timeout'), message: Str }) },

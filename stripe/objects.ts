@@ -1,8 +1,8 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, BillingDetails, CheckoutSession, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
-import { checkoutStatus, couponUnusable, spreadDiscount } from '../actors/mod.ts';
+import type { Attempt, BillingDetails, CheckoutSession, Dispute, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
+import { DISPUTE_EVIDENCE_FILE_FIELDS, DISPUTE_EVIDENCE_TEXT_FIELDS, checkoutStatus, couponUnusable, isDisputeClosed, spreadDiscount } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
 import type { Coupon, PaymentLink, Price, Product, PromotionCode } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
@@ -137,7 +137,7 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     currency: i.currency,
     customer: i.customer,
     description: a.description !== undefined ? a.description : i.description,
-    disputed: false,
+    disputed: (i.disputes ?? []).some((d) => d.charge === a.id),
     failure_code: a.failure_code,
     failure_message: a.failure_message,
     fraud_details: {},
@@ -184,11 +184,92 @@ export function refundBalanceTransactionId(r: Pick<Refund, 'id' | 'status'>): st
   return r.status === 'failed' ? null : `txn_${r.id.replace('_', '')}`;
 }
 
-/** The charge (ch_…) or refund (re_…) a balance transaction id names, or null. */
+/** A dispute's balance transactions: the withdrawal (txn_dpw…) and the reinstatement when won (txn_dpr…). */
+export function disputeBalanceTransactionId(d: Pick<Dispute, 'id'>, which: 'withdrawal' | 'reinstatement'): string {
+  return `txn_dp${which === 'withdrawal' ? 'w' : 'r'}${d.id.slice(3)}`;
+}
+
+/** The charge (ch_…), refund (re_…) or dispute (dp_…) a balance transaction id names, or null. */
 export function sourceOfBalanceTransaction(id: string): string | null {
+  const d = /^txn_dp[wr]([A-Za-z0-9]+)$/.exec(id);
+  if (d) return `dp_${d[1]}`;
   const m = /^txn_(ch|re)([A-Za-z0-9]+)$/.exec(id);
   return m ? `${m[1]}_${m[2]}` : null;
 }
+
+/**
+ * A dispute's balance transactions (Stripe's type adjustment): the disputed amount and the dispute fee
+ * out of the available balance when the chargeback is filed, both back when it is won. An inquiry has none.
+ */
+export function renderDisputeBalanceTransactions(i: Pick<Intent, 'currency'>, d: Dispute, now: number): Obj[] {
+  const txn = (which: 'withdrawal' | 'reinstatement', f: NonNullable<Dispute['withdrawn']>): Obj => {
+    const sign = which === 'withdrawal' ? -1 : 1;
+    return {
+      id: disputeBalanceTransactionId(d, which),
+      object: 'balance_transaction',
+      amount: sign * f.amount,
+      available_on: f.at,
+      created: f.at,
+      currency: i.currency,
+      description: which === 'withdrawal' ? `Chargeback withdrawal for ${d.charge}` : `Chargeback reversal for ${d.charge}`,
+      exchange_rate: null,
+      fee: sign * -f.fee,
+      fee_details: f.fee ? [{ amount: sign * -f.fee, application: null, currency: i.currency, description: which === 'withdrawal' ? 'Dispute fee' : 'Dispute fee refund', type: 'stripe_fee' }] : [],
+      net: sign * (f.amount + f.fee),
+      reporting_category: which === 'withdrawal' ? 'dispute' : 'dispute_reversal',
+      source: d.id,
+      status: now >= f.at ? 'available' : 'pending',
+      type: 'adjustment',
+    };
+  };
+  return [...(d.withdrawn ? [txn('withdrawal', d.withdrawn)] : []), ...(d.reinstated ? [txn('reinstatement', d.reinstated)] : [])];
+}
+
+/** Stripe's Dispute, from the intent that holds it. */
+export function renderDispute(i: Intent, d: Dispute, now: number): Obj {
+  const a = i.attempts.find((x) => x.id === d.charge);
+  const evidence: Obj = {};
+  for (const f of DISPUTE_EVIDENCE_TEXT_FIELDS) evidence[f] = d.evidence[f] ?? null;
+  for (const f of DISPUTE_EVIDENCE_FILE_FIELDS) evidence[f] = null;
+  evidence.enhanced_evidence = {};
+  const sorted = Object.fromEntries(Object.entries(evidence).sort(([x], [y]) => x.localeCompare(y)));
+  const refunded = a ? (a.amount_refunded ?? 0) >= a.amount_captured : true;
+  return {
+    id: d.id,
+    object: 'dispute',
+    amount: d.amount,
+    balance_transactions: renderDisputeBalanceTransactions(i, d, now),
+    charge: d.charge,
+    created: d.created,
+    currency: i.currency,
+    enhanced_eligibility_types: [],
+    evidence: sorted,
+    evidence_details: {
+      due_by: d.due_by,
+      enhanced_eligibility: {},
+      has_evidence: Object.keys(d.evidence).length > 0,
+      past_due: !isDisputeClosed(d.status) && d.submission_count === 0 && now > d.due_by,
+      submission_count: d.submission_count,
+      submission_method: d.submission_count > 0 ? 'manual' : 'not_submitted',
+    },
+    intended_submission_method: null,
+    // An inquiry's charge can still be refunded (then no chargeback follows); a chargeback's cannot.
+    is_charge_refundable: d.inquiry && !isDisputeClosed(d.status) && !refunded,
+    livemode: i.livemode,
+    metadata: d.metadata,
+    network_reason_code: NETWORK_REASON_CODES[d.reason],
+    payment_intent: i.id,
+    payment_method_details: {
+      card: { brand: a?.card.brand ?? 'unknown', case_type: d.inquiry ? 'inquiry' : 'chargeback', network: a?.card.brand ?? 'unknown', network_reason_code: NETWORK_REASON_CODES[d.reason] },
+      type: 'card',
+    },
+    reason: d.reason,
+    status: d.status,
+  };
+}
+
+/** The card network's reason code for each reason (Visa's codes). */
+const NETWORK_REASON_CODES: Record<Dispute['reason'], string> = { fraudulent: '10.4', product_not_received: '13.1', general: '13.7' };
 
 /**
  * Stripe's BalanceTransaction for a captured charge (its amount in; pending for `pendingDays`, then
@@ -426,6 +507,11 @@ export const STRIPE_EVENT_TYPES = [
   'refund.created',
   'refund.updated',
   'refund.failed',
+  'charge.dispute.created',
+  'charge.dispute.updated',
+  'charge.dispute.closed',
+  'charge.dispute.funds_withdrawn',
+  'charge.dispute.funds_reinstated',
   'customer.created',
   'customer.updated',
   'customer.deleted',
@@ -487,6 +573,7 @@ type ObjectOf =
   | { type: string; livemode?: boolean; of: 'price'; id: string }
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
+  | { type: string; livemode?: boolean; of: 'dispute'; d: Dispute; at: number }
   | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint }
   | { type: string; livemode?: boolean; of: 'payment_method'; pm: SavedPaymentMethod; customer: string | null };
 
@@ -518,6 +605,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderCharge(c.state as Intent, m.a);
     case 'refund':
       return renderRefund(c.state as Intent, m.r);
+    case 'dispute':
+      return renderDispute(c.state as Intent, m.d, m.at);
     case 'webhook_endpoint':
       return renderWebhookEndpoint(m.ep);
     case 'payment_method':
@@ -634,6 +723,17 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
         { type: 'payment_intent.payment_timeout', of: 'payment_intent' as const },
       ];
     }
+    case 'dispute.created':
+    case 'dispute.funds_withdrawn':
+    case 'dispute.updated':
+    case 'dispute.evidence_submitted':
+    case 'dispute.closed':
+    case 'dispute.funds_reinstated': {
+      const d = (i.disputes ?? []).find((x) => x.id === e.data.dispute_id);
+      if (!d) return [];
+      const type = DISPUTE_EVENT_TYPES[e.type];
+      return [{ type, of: 'dispute' as const, d, at: e.at }];
+    }
     // Reconciliation's own bookkeeping: money the merchant was never told about, and the audit trail.
     case 'attempt.superseded':
     case 'attempt.reversed':
@@ -690,6 +790,15 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     }
   }
 }
+
+const DISPUTE_EVENT_TYPES = {
+  'dispute.created': 'charge.dispute.created',
+  'dispute.funds_withdrawn': 'charge.dispute.funds_withdrawn',
+  'dispute.updated': 'charge.dispute.updated',
+  'dispute.evidence_submitted': 'charge.dispute.updated',
+  'dispute.closed': 'charge.dispute.closed',
+  'dispute.funds_reinstated': 'charge.dispute.funds_reinstated',
+} as const;
 
 /**
  * A Stripe event of a commit before it is rendered: its type and mode are known at once; `render()`

@@ -4,6 +4,7 @@ import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../custome
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
+import { blocksRefund, decideDispute, evolveDispute, type Dispute, type DisputeCommand, type DisputeEvent } from './dispute.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
 export type SetupFutureUsage = 'off_session' | 'on_session';
@@ -200,6 +201,8 @@ export interface Intent {
   cancellation_reason: CancellationReason | null;
   /** Reconciliation's flags and their resolutions, the audit trail (absent: none). */
   reconciliation?: ReconciliationFlag[];
+  /** Every dispute of every charge of this intent, oldest first (absent: none). */
+  disputes?: Dispute[];
 }
 
 export type IntentState = Intent | null;
@@ -286,7 +289,8 @@ export type IntentCommand =
   /** Expire the intent's Checkout Session (asked, or its expires_at passed): the session closes and the intent is canceled. */
   | { type: 'ExpireCheckout'; now: number }
   /** A promotion code typed on the hosted page of a session that allows them: the intent's amount becomes the line items' subtotal less the discount. */
-  | { type: 'ApplyCheckoutDiscount'; discount: CheckoutDiscount; now: number };
+  | { type: 'ApplyCheckoutDiscount'; discount: CheckoutDiscount; now: number }
+  | DisputeCommand;
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
@@ -316,7 +320,8 @@ export type IntentEvent =
   /** Personal data cleared (no amount, currency or status changes); carries no personal data itself. */
   | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] } }
   | { type: 'checkout.expired'; at: number; data: { checkout_session: string } }
-  | { type: 'checkout.discount_applied'; at: number; data: { discount: CheckoutDiscount; amount: number } };
+  | { type: 'checkout.discount_applied'; at: number; data: { discount: CheckoutDiscount; amount: number } }
+  | DisputeEvent;
 
 export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
@@ -598,6 +603,12 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (cmd.discount.amount < 0 || amount < 1) throw new DomainError('amount_too_small', 'This promotion code leaves nothing to pay.', 'promotion_code');
       return [{ type: 'checkout.discount_applied', at: cmd.now, data: { discount: cmd.discount, amount } }];
     }
+    case 'OpenDispute':
+    case 'RecordDisputeStatus':
+    case 'UpdateDispute':
+    case 'SubmitDisputeEvidence':
+    case 'AcceptDispute':
+      return decideDispute(cmd, s);
     case 'ErasePii': {
       const fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
       if (s.checkout?.customer_email) fields.push('customer_email'); // its Checkout Session's
@@ -628,6 +639,9 @@ function decideRefund(cmd: Extract<IntentCommand, { type: 'StartRefund' }>, s: I
   }
   // Only money that moved can move back: a captured, successful charge. An authorization is released by canceling.
   if (!a || a.status !== 'succeeded' || !a.captured) throw noSuccessfulCharge(s);
+  if ((s.disputes ?? []).some((d) => d.charge === a.id && blocksRefund(d))) {
+    throw new DomainError('charge_disputed', `Charge ${a.id} has been charged back; cannot issue a refund.`, 'charge');
+  }
   const remaining = a.amount_captured - (a.amount_refunded ?? 0);
   if (remaining <= 0) throw new DomainError('charge_already_refunded', `Charge ${a.id} has already been refunded.`, undefined);
   const amount = cmd.amount ?? remaining;
@@ -853,6 +867,13 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
       return s.checkout ? { ...s, checkout: { ...s.checkout, expired_at: e.at } } : s;
     case 'checkout.discount_applied':
       return s.checkout ? { ...s, amount: e.data.amount, checkout: { ...s.checkout, discount: e.data.discount } } : s;
+    case 'dispute.created':
+    case 'dispute.funds_withdrawn':
+    case 'dispute.updated':
+    case 'dispute.evidence_submitted':
+    case 'dispute.closed':
+    case 'dispute.funds_reinstated':
+      return evolveDispute(s, e);
     case 'intent.pii_erased':
       return {
         ...s,
