@@ -98,6 +98,10 @@ async function dueRows(db: Kysely<Database>, cutoff: Date, batch: number): Promi
     .where('status', 'in', ['succeeded', 'canceled'])
     .where('updated_at', '<', cutoff)
     .where(({ not, exists, selectFrom }) => not(exists(selectFrom('refunds').select('refunds.id').whereRef('refunds.intent_id', '=', 'payment_intents.id').where('refunds.status', '=', 'pending'))))
+    // An open dispute still changes its intent: archived once the network has decided it.
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('disputes').select('disputes.id').whereRef('disputes.intent_id', '=', 'payment_intents.id').where('disputes.status', 'not in', ['won', 'lost', 'warning_closed']))),
+    )
     .orderBy('updated_at')
     .orderBy('id')
     .limit(batch)

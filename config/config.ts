@@ -40,6 +40,8 @@ export interface Config {
   reconcileDeadlineMs: number;
   /** Delay before the first inquiry about an in-doubt attempt, ms (RECON_INQUIRY_AFTER_MS). */
   reconInquiryAfterMs: number;
+  /** How often the reconcile role reads the network's chargeback feed, ms; 0: never (DISPUTE_POLL_MS). */
+  disputePollMs: number;
   /** Interval of the scheduled settlement-file reconciliation, ms; 0: only on demand (RECON_SETTLEMENT_INTERVAL_MS). */
   reconSettlementIntervalMs: number;
   /** Settlement rows and attempts younger than this are left for the next run (still in flight), ms. */
@@ -217,6 +219,7 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileBackoffMs,
     reconcileDeadlineMs: int(env, env.RECON_DEADLINE_MS !== undefined ? 'RECON_DEADLINE_MS' : 'RECONCILE_DEADLINE_MS', 10 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),
     reconInquiryAfterMs: int(env, 'RECON_INQUIRY_AFTER_MS', 1_000, 0, 24 * 3600 * 1000),
+    disputePollMs: int(env, 'DISPUTE_POLL_MS', 1000, 0, 3600 * 1000),
     reconSettlementIntervalMs: int(env, 'RECON_SETTLEMENT_INTERVAL_MS', 3600 * 1000, 0, 7 * 24 * 3600 * 1000),
     reconSettlementGraceMs: int(env, 'RECON_SETTLEMENT_GRACE_MS', 60 * 1000, 0, 24 * 3600 * 1000),
     reconStuckAfterMs: int(env, 'RECON_STUCK_AFTER_MS', 15 * 60 * 1000, 1, 7 * 24 * 3600 * 1000),

@@ -8,6 +8,8 @@ export {
   type AuthorizeResult,
   type CaptureParams,
   type EpnCard,
+  type EpnChargeback,
+  type EpnChargebackFeed,
   type EpnClient,
   type EpnClientOptions,
   type EpnHistoryEntry,
@@ -16,6 +18,7 @@ export {
   type EpnUnavailableKind,
   type RefundParams,
   type RefundResult,
+  type RepresentParams,
   type VoidParams,
 } from './client/mod.ts';
 export { buildEpnServer, type EpnServer, type EpnServerOptions } from './sim/server.ts';
@@ -25,8 +28,10 @@ export {
   brandOf,
   cardOutcome,
   DECLINED_TEST_CARDS,
+  disputeOf,
   luhnValid,
   type CardOutcome,
+  type DisputeIntent,
 } from './sim/cards.ts';
 export { createLedger, LedgerError, type Ledger, type LedgerOptions } from './sim/ledger.ts';
 export type {
@@ -36,6 +41,11 @@ export type {
   WireCaptureRequest,
   WireCaptureResponse,
   WireCard,
+  WireChargeback,
+  WireChargebackFeed,
+  WireChargebackReason,
+  WireChargebackResponse,
+  WireChargebackStatus,
   WireError,
   WireErrorCode,
   WireHistoryEntry,
@@ -46,6 +56,7 @@ export type {
   WireRefund,
   WireRefundRequest,
   WireRefundResponse,
+  WireRepresentmentRequest,
   WireTransaction,
   WireTransactionStatus,
   WireVoidRequest,

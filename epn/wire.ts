@@ -170,6 +170,8 @@ export type WireErrorCode =
   | 'reference_conflict'
   | 'route_not_found'
   | 'internal_error'
+  /** 409: a refund of a transaction charged back (a chargeback not won; an inquiry does not count). */
+  | 'charge_disputed'
   /** 503: the network is down and refused the request before executing it (degrade: retryable, nothing booked). */
   | 'outage';
 
@@ -195,3 +197,66 @@ export interface WireSettlementRow {
   created_at: number;
   updated_at: number;
 }
+
+// ---- chargebacks (the issuer disputes a captured transaction) ---------------
+
+/** Why the cardholder's issuer disputes a transaction (Stripe's dispute reasons). */
+export type WireChargebackReason = 'fraudulent' | 'product_not_received' | 'general';
+
+/**
+ * Where a chargeback stands at the network. An inquiry is the issuer asking questions before any
+ * money moves (Stripe's warning_*); a chargeback takes the disputed amount back from the merchant.
+ * open → under_review (a representment received) → won | lost; open past due_by → lost;
+ * an inquiry closes as won (no escalation) or lost.
+ */
+export type WireChargebackStatus = 'open' | 'under_review' | 'won' | 'lost';
+
+export interface WireChargeback {
+  /** The network's id of the case: cb_… */
+  chargeback_ref: string;
+  /** The disputed transaction, and the caller's reference and payment id it was booked under. */
+  network_ref: string;
+  reference: string;
+  intent_id: string | null;
+  merchant_id: string;
+  amount: number;
+  currency: string;
+  reason: WireChargebackReason;
+  /** A retrieval request (Stripe's inquiry): no money moves unless it escalates. */
+  inquiry: boolean;
+  status: WireChargebackStatus;
+  /** Unix seconds: a case still open after this is lost. */
+  due_by: number;
+  /** Representments received so far. */
+  representments: number;
+  /** The position of the case's last change in the network's chargeback feed (increasing, never reused). */
+  seq: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/**
+ * GET /v1/chargebacks?after=<seq>&limit=<n>: the cases changed after feed position `after`, each
+ * once in its newest state, in feed order; `next` is the position to ask after next time (the last
+ * returned case's seq, or `after` when nothing changed). Deadlines and decisions that have come due
+ * are applied before the answer, so reading the feed is what moves time forward at the network.
+ */
+export interface WireChargebackFeed {
+  data: WireChargeback[];
+  next: number;
+}
+
+/**
+ * POST /v1/chargebacks/:chargeback_ref/representment: the merchant's evidence, as text. Idempotent
+ * on `reference` (a repeat answers the case as it is). Refused (409 invalid_state) once the case is
+ * won or lost. The case goes under_review; the network decides later (EPN_CHARGEBACK_DECISION_MS):
+ * evidence containing "winning_evidence" wins, "losing_evidence" loses, anything else stays under
+ * review (as Stripe's test mode does).
+ */
+export interface WireRepresentmentRequest {
+  reference: string;
+  evidence: string;
+}
+
+/** POST /v1/chargebacks/:chargeback_ref/accept (no body): the merchant accepts; the case is lost at once. A repeat answers the case. */
+export type WireChargebackResponse = WireChargeback;

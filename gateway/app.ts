@@ -34,8 +34,9 @@ import { registerObservability } from './observability.ts';
 import { registerCharges } from './routes/charges.ts';
 import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
+import { registerDisputes } from './routes/disputes.ts';
 import type { CatalogueIndex, IndexEntry } from './pay-index.ts';
-import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions, ListPromotionCodesOptions } from '../storage/mod.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListDisputesOptions, DisputeRecord, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions, ListPromotionCodesOptions } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -114,6 +115,7 @@ export interface GatewayDeps {
   writeIndex(id: string, entry: IndexEntry): Promise<void>;
   listCharges(o: ListChargesOptions): Promise<Page<ChargeEntry>>;
   listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
+  listDisputes(o: ListDisputesOptions): Promise<Page<DisputeRecord>>;
   /** The merchant's funds per currency in one mode (storage/balance.ts). */
   readBalance(merchantId: string, livemode: boolean): Promise<BalanceFunds[]>;
   listBalanceTransactions(o: ListBalanceTransactionsOptions): Promise<Page<BalanceTransactionSource>>;
@@ -240,6 +242,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerCharges(app, deps);
   registerCheckoutSessions(app, deps);
   registerRefunds(app, deps);
+  registerDisputes(app, deps);
   registerCustomers(app, deps);
   registerAccount(app, deps);
   registerBalance(app, deps);

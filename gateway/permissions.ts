@@ -3,7 +3,7 @@
 // A /v1 URL this table does not know is denied to a restricted key: new routes are closed by default.
 import { ApiError } from '../stripe/errors.ts';
 
-export const RESOURCES = ['payment_intents', 'charges', 'refunds', 'customers', 'payment_methods', 'setup_intents', 'events', 'webhook_endpoints', 'balance', 'tokens', 'checkout_sessions', 'products', 'prices', 'payment_links', 'coupons', 'promotion_codes'] as const;
+export const RESOURCES = ['payment_intents', 'charges', 'refunds', 'customers', 'payment_methods', 'setup_intents', 'events', 'webhook_endpoints', 'balance', 'tokens', 'checkout_sessions', 'products', 'prices', 'payment_links', 'coupons', 'promotion_codes', 'disputes'] as const;
 export type Resource = (typeof RESOURCES)[number];
 export type Access = 'none' | 'read' | 'write';
 export type Permissions = Partial<Record<Resource, Access>>;

@@ -935,3 +935,57 @@ export const ListPromotionCodesQuery = Type.Object(
   opts,
 );
 export type ListPromotionCodesQuery = Static<typeof ListPromotionCodesQuery>;
+
+/** POST /v1/disputes/:id: evidence (text fields; the file fields take File ids, which we have no API for), metadata, submit. */
+const EvidenceText = Type.Optional(Type.String({ maxLength: 20_000 }));
+export const DisputeEvidence = Type.Object(
+  {
+    access_activity_log: EvidenceText,
+    billing_address: EvidenceText,
+    cancellation_policy_disclosure: EvidenceText,
+    cancellation_rebuttal: EvidenceText,
+    customer_email_address: EvidenceText,
+    customer_name: EvidenceText,
+    customer_purchase_ip: EvidenceText,
+    duplicate_charge_explanation: EvidenceText,
+    duplicate_charge_id: EvidenceText,
+    product_description: EvidenceText,
+    refund_policy_disclosure: EvidenceText,
+    refund_refusal_explanation: EvidenceText,
+    service_date: EvidenceText,
+    shipping_address: EvidenceText,
+    shipping_carrier: EvidenceText,
+    shipping_date: EvidenceText,
+    shipping_tracking_number: EvidenceText,
+    uncategorized_text: EvidenceText,
+    cancellation_policy: Type.Optional(Type.String({ maxLength: 255 })),
+    customer_communication: Type.Optional(Type.String({ maxLength: 255 })),
+    customer_signature: Type.Optional(Type.String({ maxLength: 255 })),
+    duplicate_charge_documentation: Type.Optional(Type.String({ maxLength: 255 })),
+    receipt: Type.Optional(Type.String({ maxLength: 255 })),
+    refund_policy: Type.Optional(Type.String({ maxLength: 255 })),
+    service_documentation: Type.Optional(Type.String({ maxLength: 255 })),
+    shipping_documentation: Type.Optional(Type.String({ maxLength: 255 })),
+    uncategorized_file: Type.Optional(Type.String({ maxLength: 255 })),
+  },
+  opts,
+);
+export type DisputeEvidence = Static<typeof DisputeEvidence>;
+export const UpdateDisputeBody = Type.Object(
+  {
+    evidence: Type.Optional(DisputeEvidence),
+    metadata: Type.Optional(Metadata),
+    submit: Type.Optional(Type.Boolean()),
+    intended_submission_method: Type.Optional(Type.Union(['manual', 'prefer_manual', 'prefer_smart_disputes', 'smart_disputes'].map((x) => Type.Literal(x)))),
+    expand: Type.Optional(Expand),
+  },
+  opts,
+);
+export type UpdateDisputeBody = Static<typeof UpdateDisputeBody>;
+export const CloseDisputeBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
+export type CloseDisputeBody = Static<typeof CloseDisputeBody>;
+export const ListDisputesQuery = Type.Object(
+  { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
+  opts,
+);
+export type ListDisputesQuery = Static<typeof ListDisputesQuery>;

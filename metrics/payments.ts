@@ -78,6 +78,18 @@ class MeteredEpn implements EpnClient {
   settlement(date: string, merchantId?: string) {
     return timed('settlement', () => this.epn.settlement(date, merchantId));
   }
+  chargebacks(after: number, limit?: number) {
+    return timed('chargebacks', () => this.epn.chargebacks(after, limit));
+  }
+  chargeback(ref: string) {
+    return timed('chargeback', () => this.epn.chargeback(ref));
+  }
+  represent(ref: string, p: Parameters<EpnClient['represent']>[1]) {
+    return timed('represent', () => this.epn.represent(ref, p));
+  }
+  acceptChargeback(ref: string) {
+    return timed('accept_chargeback', () => this.epn.acceptChargeback(ref));
+  }
   withHeaders(h: Record<string, string>): EpnClient {
     return new MeteredEpn(this.epn.withHeaders(h));
   }

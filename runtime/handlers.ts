@@ -6,6 +6,7 @@
 import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
 import { couponDecider, customerDecider, paymentLinkDecider, productDecider, type Coupon, type Customer, type PaymentLink, type Product, type SetupIntent } from '../actors/mod.ts';
 import { handleSetupIntent } from './setup-intents.ts';
+import { handleDispute } from './disputes.ts';
 import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
 import { renderPaymentIntent } from '../stripe/objects.ts';
@@ -263,7 +264,9 @@ async function refund(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'int
   } catch (err) {
     if (err instanceof EpnRejectedError) {
       deps.log.warn({ refund: refundId, code: err.code, status: err.status }, 'refund refused by the network');
-      cmd = { type: 'RecordRefund', refundId, outcome: 'failed', networkRef: a.network_ref, failureReason: 'declined', now: ctx.now };
+      // A chargeback filed before our dispute record caught up: Stripe's charge_for_pending_refund_disputed.
+      const failureReason = err.code === 'charge_disputed' ? 'charge_for_pending_refund_disputed' : 'declined';
+      cmd = { type: 'RecordRefund', refundId, outcome: 'failed', networkRef: a.network_ref, failureReason, now: ctx.now };
     } else if (err instanceof EpnUnavailableError) {
       deps.log.warn({ refund: refundId, charge: a.id, kind: err.kind }, 'refund outcome unknown: left pending for reconciliation');
       return state;
@@ -395,6 +398,10 @@ export async function handle(deps: HandlerDeps, req: CommandRequest): Promise<{ 
     case 'intent.checkout_discount':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, req.command, req.ctx);
+    case 'intent.dispute_record':
+    case 'intent.dispute_update':
+    case 'intent.dispute_close':
+      return handleDispute(deps, req);
     case 'intent.refund_update':
       await loadIntent(deps, req.merchantId, req.intentId, req.ctx.livemode);
       return run(deps, req.merchantId, req.intentId, { type: 'UpdateRefund', refundId: req.refundId, metadata: req.metadata, now: req.ctx.now }, req.ctx);

@@ -3,7 +3,7 @@
 // command (same commit msgIDs, same attempt id) and cannot charge twice.
 import type { CancellationReason, Intent, IntentCommand, Merchant, MerchantCommand, Updatable } from '../actors/mod.ts';
 import type { Customer, CustomerCommand, MetadataPatch, SetupCancellationReason, SetupChanges, SetupIntent, SetupIntentCommand } from '../actors/mod.ts';
-import type { RefundReason, Product, ProductCommand, PaymentLink, PaymentLinkCommand, Coupon, CouponCommand } from '../actors/mod.ts';
+import type { DisputeEvidencePatch, RefundReason, Product, ProductCommand, PaymentLink, PaymentLinkCommand, Coupon, CouponCommand } from '../actors/mod.ts';
 import type { ErrorBody } from '../stripe/errors.ts';
 import type { ReconcileAction } from '../reconcile/ops.ts';
 
@@ -107,7 +107,14 @@ export type CommandRequest =
   | { op: 'product.create'; merchantId: string; productId: string; command: Extract<ProductCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'product.change'; merchantId: string; productId: string; command: Exclude<ProductCommand, { type: 'Create' }>; ctx: Ctx }
   | { op: 'payment_link.create' | 'payment_link.update'; merchantId: string; linkId: string; command: PaymentLinkCommand; ctx: Ctx }
-  | { op: 'coupon.create' | 'coupon.change'; merchantId: string; couponId: string; command: CouponCommand; ctx: Ctx };
+  | { op: 'coupon.create' | 'coupon.change'; merchantId: string; couponId: string; command: CouponCommand; ctx: Ctx }
+  // Disputes (runtime/disputes.ts), held by the intent whose charge is disputed.
+  /** What the network's chargeback feed said: a case opened, or its newest status (reconcile/disputes.ts). */
+  | { op: 'intent.dispute_record'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'OpenDispute' | 'RecordDisputeStatus' }>; ctx: Ctx }
+  /** Stripe's dispute update: evidence and metadata recorded, then (submit) the evidence sent to the network and the dispute under review. */
+  | { op: 'intent.dispute_update'; merchantId: string; intentId: string; disputeId: string; evidence?: DisputeEvidencePatch; metadata?: MetadataPatch; submit: boolean; ctx: Ctx }
+  /** Stripe's dispute close: accepted at the network, then lost. */
+  | { op: 'intent.dispute_close'; merchantId: string; intentId: string; disputeId: string; ctx: Ctx };
 
 /**
  * `seq`: the stream sequence of the last commit the command appended (of the aggregate's last one

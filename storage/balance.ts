@@ -2,12 +2,13 @@
 // charge's funds are pending for `pendingDays` after it was made (Stripe's settlement time: test
 // charges move to available after the payout schedule's delay), then available. Refunds, pending ones
 // included, are taken from the available funds at once, as Stripe takes them, so available may be
-// negative. No processing fees are modelled: what a charge captured is what it adds. The balance
+// negative; so are a chargeback's amount and its fee, given back if the dispute is won. No processing fees are modelled: what a charge captured is what it adds. The balance
 // transactions (GET /v1/balance_transactions) are listed from the same rows.
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import { fromUnix } from './columns.ts';
 import type { Database } from './database.ts';
 import type { Page, PageOptions } from './pages.ts';
+import { disputeFunds } from './disputes.ts';
 
 export interface BalanceFunds {
   currency: string;
@@ -32,7 +33,9 @@ export async function balanceOf(db: Kysely<Database>, merchantId: string, livemo
     .groupBy('currency')
     .orderBy('currency')
     .execute();
-  return rows.map((r) => ({ currency: r.currency, pending: Number(r.pending), available: Number(r.settled) - Number(r.refunded) }));
+  // Disputes: a chargeback's amount and fee leave the available funds at once, and come back if it is won.
+  const disputes = await disputeFunds(db, merchantId, livemode);
+  return rows.map((r) => ({ currency: r.currency, pending: Number(r.pending), available: Number(r.settled) - Number(r.refunded) + (disputes.get(r.currency) ?? 0) }));
 }
 
 export interface ListBalanceTransactionsOptions extends PageOptions {

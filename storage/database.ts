@@ -13,6 +13,7 @@ import type { PaymentIntentsTable } from './payment-intents.ts';
 import type { ProjectionCheckpointsTable } from './checkpoints.ts';
 import type { WebhookDeliveriesTable } from './webhook-deliveries.ts';
 import type { RefundsTable } from './refunds.ts';
+import type { DisputesTable } from './disputes.ts';
 import type { CustomersTable } from './customers.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { SetupIntentsTable } from './setup-intents.ts';
@@ -28,6 +29,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   projection_checkpoints: ProjectionCheckpointsTable;
   refunds: RefundsTable;
+  disputes: DisputesTable;
   customers: CustomersTable;
   webhook_attempts: WebhookAttemptsTable;
   setup_intents: SetupIntentsTable;

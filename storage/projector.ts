@@ -19,6 +19,7 @@ import { merchantRowFromState, upsertMerchants } from './merchants.ts';
 import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
 import { intentRowFromState, upsertIntents } from './payment-intents.ts';
 import { refundRowsFromState, upsertRefunds } from './refunds.ts';
+import { disputeRowsFromState, upsertDisputes } from './disputes.ts';
 import { customerRowFromState, upsertCustomers } from './customers.ts';
 import type { Coupon, Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
 import { setupIntentRowFromState, upsertSetupIntents } from './setup-intents.ts';
@@ -100,6 +101,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertIntents(trx, latest.map((i) => intentRowFromState(i.state, i.seq, i.at)));
     await upsertAttempts(trx, latest.flatMap((i) => attemptRowsFromState(i.state, i.seq)));
     await upsertRefunds(trx, latest.flatMap((i) => refundRowsFromState(i.state, i.seq)));
+    await upsertDisputes(trx, latest.flatMap((i) => disputeRowsFromState(i.state, i.seq)));
     await upsertCustomers(trx, [...customers.values()].map((x) => customerRowFromState(x.state, x.seq)));
     await upsertSetupIntents(trx, [...setupIntents.values()].map((x) => setupIntentRowFromState(x.state, x.seq)));
     await upsertProducts(trx, [...products.values()].map((x) => productRowFromState(x.state, x.seq)));

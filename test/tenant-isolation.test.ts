@@ -31,6 +31,7 @@ interface Ids {
   payment_link: string;
   coupon: string;
   promotion_code: string;
+  dispute: string;
   email: string;
 }
 
@@ -96,6 +97,10 @@ const PROBES: Record<string, Probe> = {
   'get /v1/balance': { kind: 'list', ownMerchantOk: true },
   'get /v1/balance_transactions': { kind: 'list', query: (i) => ({ source: i.charge }) },
   'get /v1/balance_transactions/{id}': { kind: 'object', params: (i) => ({ id: `txn_${i.charge.replace('_', '')}` }) },
+  'get /v1/disputes': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
+  'get /v1/disputes/{id}': { kind: 'object', params: (i) => ({ id: i.dispute }) },
+  'post /v1/disputes/{id}': { kind: 'object', params: (i) => ({ id: i.dispute }), body: () => ({ metadata: { x: '1' } }) },
+  'post /v1/disputes/{id}/close': { kind: 'object', params: (i) => ({ id: i.dispute }), body: () => ({}) },
   'post /v1/refunds/{id}/cancel': { kind: 'object', params: (i) => ({ id: i.refund }), body: () => ({}) },
   'get /v1/events': { kind: 'list', query: () => ({ limit: '100' }) },
   'get /v1/events/{id}': { kind: 'object', params: (i) => ({ id: i.event }) },
@@ -156,7 +161,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write', coupons: 'write', promotion_codes: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write', coupons: 'write', promotion_codes: 'write', disputes: 'write' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -183,8 +188,15 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
     }
     const charge = (pi.latest_charge as string | null) ?? `ch_${'0'.repeat(24)}`;
     const refund = live ? `re_${'0'.repeat(24)}` : (await s.refunds.create({ payment_intent: pi.id, amount: 100 })).id;
+    // A disputed charge (the network files the chargeback; the reconcile role opens the dispute).
+    const dispute = live
+      ? `dp_${'0'.repeat(24)}`
+      : await (async () => {
+          const dpi = await s.paymentIntents.create({ amount: 999, currency: 'usd', payment_method: 'pm_card_createDispute', confirm: true });
+          return eventually(async () => (await s.disputes.list({ payment_intent: dpi.id })).data[0]?.id, 20_000, 100);
+        })();
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, coupon: coupon.id, promotion_code: promo.id, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, coupon: coupon.id, promotion_code: promo.id, dispute, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });
@@ -258,6 +270,9 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   t.same((await s.charges.retrieve(aTest.charge)).metadata, {}, 'nor on its charge');
   t.equal(pi.amount_received, 4242);
   t.equal((await s.refunds.list({ payment_intent: pi.id })).data.length, 1, 'no refund from another tenant landed');
+  const dispute = await s.disputes.retrieve(aTest.dispute);
+  t.equal(dispute.status, 'needs_response', 'no other tenant closed the dispute');
+  t.same(dispute.metadata, {}, 'nor updated it');
   t.equal((await s.customers.retrieve(aTest.customer) as Stripe.Customer).name, 'Alice');
   t.equal((await s.webhookEndpoints.retrieve(aTest.webhook_endpoint)).status, 'enabled');
   t.equal((await sdk(a.live_secret_key).paymentIntents.retrieve(aLive.payment_intent)).status, 'requires_payment_method');

@@ -88,6 +88,10 @@ export const MAGIC_PAYMENT_METHODS: Record<string, string> = {
   pm_card_threeDSecure2Required: '4000000000003220',
   pm_card_authenticationRequired: '4000002760003184',
   pm_card_authenticationRequiredOnSetup: '4000002500003155',
+  // Disputes: the charge succeeds, then the issuer disputes it (epn/sim/cards.ts).
+  pm_card_createDispute: '4000000000000259',
+  pm_card_createDisputeProductNotReceived: '4000000000002685',
+  pm_card_createDisputeInquiry: '4000000000001976',
 };
 
 /** Stripe's test cards that are not credit cards; every other number reads as credit, as on Stripe's test cards. */

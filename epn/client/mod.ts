@@ -2,6 +2,9 @@
 import type {
   WireAuthorizeResponse,
   WireCaptureResponse,
+  WireChargeback,
+  WireChargebackFeed,
+  WireChargebackResponse,
   WireInquiryByRefResponse,
   WireInquiryResponse,
   WireRefundResponse,
@@ -11,6 +14,7 @@ import type {
 } from '../wire.ts';
 import * as authorizeFlow from './authorize.ts';
 import * as captureFlow from './capture.ts';
+import * as chargebackFlow from './chargeback.ts';
 import { createEpnRequest, type EpnRequest } from './http.ts';
 import * as inquiryFlow from './inquiry.ts';
 import * as refundFlow from './refund.ts';
@@ -25,6 +29,7 @@ export type { VerifyParams, VerifyResult } from './verify.ts';
 export type { VoidParams } from './void.ts';
 export type { RefundParams, RefundResult } from './refund.ts';
 export type { EpnHistoryEntry, EpnRefund, EpnTransaction } from './transaction.ts';
+export type { EpnChargeback, EpnChargebackFeed, RepresentParams } from './chargeback.ts';
 
 export interface EpnClientOptions {
   baseUrl: string;
@@ -49,6 +54,14 @@ export interface EpnClient {
   inquireAll(reference: string): Promise<EpnTransaction[]>;
   /** The network's settlement file of a UTC day (YYYY-MM-DD), optionally one merchant's. */
   settlement(date: string, merchantId?: string): Promise<WireSettlementRow[]>;
+  /** The chargeback feed: cases changed after feed position `after` (oldest change first), at most `limit` (default 100, max 1,000); read next after `next`. */
+  chargebacks(after: number, limit?: number): Promise<chargebackFlow.EpnChargebackFeed>;
+  /** One case; EpnRejectedError 404 when unknown. */
+  chargeback(chargebackRef: string): Promise<chargebackFlow.EpnChargeback>;
+  /** Evidence against a case (idempotent on `reference`); EpnRejectedError 409 invalid_state once won or lost. */
+  represent(chargebackRef: string, p: chargebackFlow.RepresentParams): Promise<chargebackFlow.EpnChargeback>;
+  /** Accept the chargeback: lost at once (a repeat answers the case); EpnRejectedError 409 invalid_state when won. */
+  acceptChargeback(chargebackRef: string): Promise<chargebackFlow.EpnChargeback>;
 }
 
 export function createEpnClient(opts: EpnClientOptions): EpnClient {
@@ -89,6 +102,18 @@ function bind(send: EpnRequest, extra: Record<string, string> | undefined): EpnC
       const q = merchantId === undefined ? '' : `?${new URLSearchParams({ merchant_id: merchantId }).toString()}`;
       const text = await request<string>('GET', `/v1/settlements/${encodeURIComponent(date)}${q}`, undefined, { raw: true });
       return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as WireSettlementRow);
+    },
+    async chargebacks(after, limit) {
+      return chargebackFlow.feedFromWire(await request<WireChargebackFeed>('GET', chargebackFlow.feedPath(after, limit)));
+    },
+    async chargeback(chargebackRef) {
+      return chargebackFlow.chargebackFromWire(await request<WireChargeback>('GET', chargebackFlow.byRefPath(chargebackRef)));
+    },
+    async represent(chargebackRef, p) {
+      return chargebackFlow.chargebackFromWire(await request<WireChargebackResponse>('POST', chargebackFlow.representPath(chargebackRef), chargebackFlow.representToWire(p)));
+    },
+    async acceptChargeback(chargebackRef) {
+      return chargebackFlow.chargebackFromWire(await request<WireChargebackResponse>('POST', chargebackFlow.acceptPath(chargebackRef)));
     },
   };
 }

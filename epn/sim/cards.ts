@@ -1,7 +1,7 @@
 // The simulated issuer: decides an authorization from the card alone, using Stripe's test card
 // numbers so tests written against Stripe behave the same here. Pure: the clock is passed in.
 import { brandOf as vaultBrandOf, isExpired as vaultIsExpired, luhnValid } from '../../vault/card.ts';
-import type { CardBrand } from '../wire.ts';
+import type { CardBrand, WireChargebackReason } from '../wire.ts';
 
 // Card-number facts (Luhn, brand table, expiry) live in one place, vault/card.ts; re-exported here
 // so the EPN surface stays the same.
@@ -96,4 +96,24 @@ export function cardOutcome(card: CardInput, now: Date, use: 'charge' | 'verify'
   if (!luhnValid(card.number)) return decline('incorrect_number', 'incorrect_number');
   if (isExpired(card, now)) return decline('expired_card', 'expired_card');
   return DECLINES.get(card.number) ?? (use === 'charge' ? CHARGE_DECLINES.get(card.number) : undefined) ?? { approved: true };
+}
+
+/** What the issuer does once a transaction of the card is captured: it disputes it (a chargeback, or an inquiry). */
+export interface DisputeIntent {
+  reason: WireChargebackReason;
+  /** A retrieval request (Stripe's inquiry card) rather than a chargeback. */
+  inquiry: boolean;
+}
+
+/** Stripe's dispute test cards: approved at authorization, disputed by the issuer once captured. */
+const DISPUTES: ReadonlyMap<string, DisputeIntent> = new Map([
+  ['4000000000000259', { reason: 'fraudulent', inquiry: false }],
+  ['4000000000002685', { reason: 'product_not_received', inquiry: false }],
+  ['4000000000001976', { reason: 'general', inquiry: true }],
+]);
+
+/** The dispute the issuer files once a transaction of the card is captured; null for every other card. */
+export function disputeOf(pan: string): DisputeIntent | null {
+  const d = DISPUTES.get(pan);
+  return d === undefined ? null : { ...d };
 }

@@ -16,14 +16,26 @@
 // ledger and settlement listings, replays of a reference or refund reference) is answered the same,
 // from the cache or by reading the line back. Without a file (tests) the latest line of each slot is
 // kept as a string instead.
+//
+// Chargebacks: a transaction of a dispute test card carries the issuer's intent (`dispute`, beside
+// the transaction on its lines, never inside the WireTransaction answers) until it is captured; the
+// line of the capture carries the chargeback it filed, so the two are written at once. Every later
+// change of a case is a `{ v: 1, cb }` line with the case's new feed position (`seq`); on load the
+// last line of a case wins and the feed position is the highest seen. Cases are few (test cards
+// only), so they are all kept as objects. The evidence of a representment is not kept, only its
+// reference (for idempotency) and the decision it led to.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomHex } from '../../vault/random.ts';
+import type { DisputeIntent } from './cards.ts';
 import type {
   CardBrand,
+  WireChargeback,
+  WireChargebackFeed,
   WireErrorCode,
   WireHistoryEntry,
   WireRefund,
+  WireRepresentmentRequest,
   WireTransaction,
 } from '../wire.ts';
 
@@ -52,7 +64,24 @@ export interface AuthorizeInput {
   intent_id?: string | null;
   /** A network fault: book the request again under a new network reference even though it was seen. */
   duplicate?: boolean;
+  /** The issuer disputes the transaction once it is captured (a dispute test card; the card number itself is not passed). */
+  dispute?: DisputeIntent | null;
 }
+
+/**
+ * A chargeback as the ledger keeps it: the wire answer, plus the representment references seen
+ * (idempotency) and the decision taken on a representment, which applies once `at` has come.
+ */
+interface ChargebackRecord extends WireChargeback {
+  representment_refs: string[];
+  /** `at`: unix seconds, fractional (the decision delay is in milliseconds). */
+  decision: { status: 'won' | 'lost'; at: number } | null;
+}
+
+/** A case still open this long after it was filed is lost. */
+export const CHARGEBACK_RESPONSE_SECONDS = 7 * 86_400;
+export const CHARGEBACK_FEED_LIMIT_DEFAULT = 100;
+export const CHARGEBACK_FEED_LIMIT_MAX = 1_000;
 
 /** A fault the simulator injected, as it happened (the ledger is the truth about faults too). */
 export interface FaultRecord {
@@ -83,6 +112,20 @@ export interface Ledger {
   ofDay(date: string): WireTransaction[];
   recordFault(f: Omit<FaultRecord, 'at'>): FaultRecord;
   faults(): FaultRecord[];
+  /**
+   * The chargeback feed: what is due is applied first (a decision whose time has come, an open case
+   * past due_by lost), then the cases changed after feed position `after`, in feed order, at most
+   * `limit` (default 100, at most 1,000). `now`: unix seconds (default the ledger's clock).
+   */
+  feed(after: number, limit?: number, now?: number): WireChargebackFeed;
+  /** One case (what is due for it applied first); undefined when unknown. */
+  chargeback(chargebackRef: string, now?: number): WireChargeback | undefined;
+  /** The case filed against a transaction, if any (as it stands, nothing applied). */
+  chargebackOf(networkRef: string): WireChargeback | undefined;
+  /** The merchant's evidence: idempotent on `reference`; 409 invalid_state once won or lost; 404 when unknown. */
+  represent(chargebackRef: string, p: WireRepresentmentRequest, now?: number): WireChargeback;
+  /** The merchant accepts the chargeback: lost at once (a repeat answers the case); 409 invalid_state when won. */
+  accept(chargebackRef: string, now?: number): WireChargeback;
   close(): void;
 }
 
@@ -94,10 +137,38 @@ export interface LedgerOptions {
   newNetworkRef?: () => string;
   /** Transactions kept as objects (the newest booked or changed); the rest are read back when asked for. Default 1,000. */
   cacheMax?: number;
+  /** How long after a representment the network's decision takes effect, ms. Default 0 (the next feed read). */
+  chargebackDecisionMs?: number;
+  newChargebackRef?: () => string;
 }
 
 export function newNetworkRef(): string {
   return `epn_${randomHex(12)}`;
+}
+
+export function newChargebackRef(): string {
+  return `cb_${randomHex(12)}`;
+}
+
+/** The wire answer: the record without what only the network knows. */
+function chargebackWire(cb: ChargebackRecord): WireChargeback {
+  return {
+    chargeback_ref: cb.chargeback_ref,
+    network_ref: cb.network_ref,
+    reference: cb.reference,
+    intent_id: cb.intent_id,
+    merchant_id: cb.merchant_id,
+    amount: cb.amount,
+    currency: cb.currency,
+    reason: cb.reason,
+    inquiry: cb.inquiry,
+    status: cb.status,
+    due_by: cb.due_by,
+    representments: cb.representments,
+    seq: cb.seq,
+    created_at: cb.created_at,
+    updated_at: cb.updated_at,
+  };
 }
 
 const REFUNDABLE = new Set(['captured', 'partially_refunded']);
@@ -201,6 +272,8 @@ const utcDay = (createdAt: number): string => new Date(createdAt * 1000).toISOSt
 export function createLedger(opts: LedgerOptions = {}): Ledger {
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const mkRef = opts.newNetworkRef ?? newNetworkRef;
+  const mkChargebackRef = opts.newChargebackRef ?? newChargebackRef;
+  const decisionSeconds = Math.max(0, opts.chargebackDecisionMs ?? 0) / 1000;
   const cacheMax = Math.max(0, opts.cacheMax ?? DEFAULT_CACHE_MAX);
 
   // Slots in booking order; the first slot for a caller's reference is its answer, a duplicate adds more.
@@ -216,6 +289,13 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
   // The newest booked or changed transactions, as objects (Map order: oldest first).
   const cache = new Map<number, WireTransaction>();
   const faultLog: FaultRecord[] = [];
+  // Chargebacks: the issuer's intent for a disputed transaction not yet captured (network_ref →
+  // intent), every case (Map order is feed order: a changed case is re-inserted at the end), the
+  // case of a transaction, and the feed position of the last change.
+  const disputes = new Map<string, DisputeIntent>();
+  const cases = new Map<string, ChargebackRecord>();
+  const caseOfTx = new Map<string, string>();
+  let feedSeq = 0;
 
   let fd: number | undefined;
   let rfd: number | undefined;
@@ -243,6 +323,13 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       return slot;
     });
     faultLog.push(...loaded.faults);
+    for (const [ref, d] of loaded.disputes) disputes.set(ref, d);
+    for (const cb of [...loaded.chargebacks.values()].sort((a, b) => a.seq - b.seq)) {
+      cases.set(cb.chargeback_ref, cb);
+      caseOfTx.set(cb.network_ref, cb.chargeback_ref);
+      disputes.delete(cb.network_ref);
+      feedSeq = Math.max(feedSeq, cb.seq);
+    }
     fd = openSync(opts.path, 'a');
     rfd = openSync(opts.path, 'r');
     end = fstatSync(fd).size;
@@ -277,9 +364,11 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
 
   // Disk first, memory second: a failed write must not leave an answer the file cannot back.
   // `tx` is a new object owned by the ledger from here on; the caller gets a copy.
-  const commit = (tx: WireTransaction, slot: number | undefined, prevRefunds: number): WireTransaction => {
+  // `extra`: the issuer's dispute intent (kept beside the transaction until it is captured) or the
+  // chargeback its capture filed, written on the same line.
+  const commit = (tx: WireTransaction, slot: number | undefined, prevRefunds: number, extra: { dispute?: DisputeIntent; cb?: ChargebackRecord } = {}): WireTransaction => {
     if (closed) throw new Error('ledger is closed');
-    const line = `${JSON.stringify({ v: 1, tx })}\n`;
+    const line = `${JSON.stringify({ v: 1, tx, ...extra })}\n`;
     let len = 0;
     if (fd !== undefined) {
       len = writeSync(fd, line);
@@ -299,7 +388,68 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
     }
     for (let i = prevRefunds; i < tx.refunds.length; i++) byRefundReference.add(tx.refunds[i]!.refund_reference, s);
     remember(s, tx);
+    if (extra.dispute) disputes.set(tx.network_ref, extra.dispute);
+    else if (tx.status !== 'authorized') disputes.delete(tx.network_ref);
+    if (extra.cb) {
+      cases.set(extra.cb.chargeback_ref, extra.cb);
+      caseOfTx.set(tx.network_ref, extra.cb.chargeback_ref);
+      feedSeq = extra.cb.seq;
+    }
     return copyTx(tx);
+  };
+
+  /** The case the issuer files when a disputed transaction is captured (at the capture's time). */
+  const newCase = (tx: WireTransaction, d: DisputeIntent): ChargebackRecord => ({
+    chargeback_ref: mkChargebackRef(),
+    network_ref: tx.network_ref,
+    reference: tx.reference,
+    intent_id: tx.intent_id ?? null,
+    merchant_id: tx.merchant_id,
+    amount: tx.amount_captured,
+    currency: tx.currency,
+    reason: d.reason,
+    inquiry: d.inquiry,
+    status: 'open',
+    due_by: tx.updated_at + CHARGEBACK_RESPONSE_SECONDS,
+    representments: 0,
+    seq: feedSeq + 1,
+    created_at: tx.updated_at,
+    updated_at: tx.updated_at,
+    representment_refs: [],
+    decision: null,
+  });
+
+  /** A case changed: written (disk first), then moved to the end of the feed under the next position. */
+  const changeCase = (cb: ChargebackRecord, patch: Partial<ChargebackRecord>, at: number): ChargebackRecord => {
+    if (closed) throw new Error('ledger is closed');
+    const next: ChargebackRecord = { ...cb, representment_refs: [...cb.representment_refs], ...patch, seq: feedSeq + 1, updated_at: Math.floor(at) };
+    if (fd !== undefined) {
+      const line = `${JSON.stringify({ v: 1, cb: next })}\n`;
+      const len = writeSync(fd, line);
+      end += len;
+      const want = Buffer.byteLength(line);
+      if (len !== want) throw new Error(`ledger: short write (${len} of ${want} bytes)`);
+    }
+    cases.delete(cb.chargeback_ref);
+    cases.set(cb.chargeback_ref, next);
+    feedSeq = next.seq;
+    return next;
+  };
+
+  const isDue = (cb: ChargebackRecord, at: number): boolean =>
+    (cb.status === 'under_review' && cb.decision !== null && cb.decision.at <= at) || (cb.status === 'open' && cb.due_by < at);
+
+  /** What has come due for the case: a decision taken, or the deadline passed while open. */
+  const settle = (cb: ChargebackRecord, at: number): ChargebackRecord => {
+    if (!isDue(cb, at)) return cb;
+    if (cb.status === 'open') return changeCase(cb, { status: 'lost', decision: null }, at);
+    return changeCase(cb, { status: cb.decision!.status, decision: null }, at);
+  };
+
+  const mustCase = (chargebackRef: string, at: number): ChargebackRecord => {
+    const cb = cases.get(chargebackRef);
+    if (!cb) throw new LedgerError('resource_missing', `No such chargeback: '${chargebackRef}'`, 404);
+    return settle(cb, at);
   };
 
   const mustGet = (networkRef: string): { slot: number; tx: WireTransaction } => {
@@ -353,7 +503,9 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
         refunds: [],
         history,
       };
-      return { tx: commit(tx, undefined, 0), replayed: false };
+      const dispute = approved && input.dispute ? { reason: input.dispute.reason, inquiry: input.dispute.inquiry } : undefined;
+      if (dispute && captured) return { tx: commit(tx, undefined, 0, { cb: newCase(tx, dispute) }), replayed: false };
+      return { tx: commit(tx, undefined, 0, dispute ? { dispute } : {}), replayed: false };
     },
 
     capture(networkRef, amount) {
@@ -366,7 +518,10 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       if (amount > tx.amount) {
         throw new LedgerError('amount_too_large', `Capture amount ${amount} exceeds the authorized ${tx.amount}.`, 400);
       }
-      return commit(change(tx, { status: 'captured', amount_captured: amount }, { action: 'captured', amount }), slot, tx.refunds.length);
+      const next = change(tx, { status: 'captured', amount_captured: amount }, { action: 'captured', amount });
+      const dispute = disputes.get(networkRef);
+      const filed = dispute !== undefined && !caseOfTx.has(networkRef);
+      return commit(next, slot, tx.refunds.length, filed ? { cb: newCase(next, dispute) } : {});
     },
 
     void(networkRef) {
@@ -398,6 +553,14 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       }
       if (!REFUNDABLE.has(tx.status)) {
         throw new LedgerError('invalid_state', `Transaction '${networkRef}' is ${tx.status} and cannot be refunded.`, 409);
+      }
+      // The issuer took the money back: a chargeback not won cannot also be refunded (an inquiry can).
+      const caseRef = caseOfTx.get(networkRef);
+      if (caseRef !== undefined) {
+        const cb = settle(cases.get(caseRef)!, now());
+        if (!cb.inquiry && cb.status !== 'won') {
+          throw new LedgerError('charge_disputed', `Transaction ${networkRef} has been charged back; it cannot be refunded.`, 409);
+        }
       }
       const remaining = tx.amount_captured - tx.amount_refunded;
       if (amount > remaining) {
@@ -466,6 +629,59 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       return faultLog.map((f) => ({ ...f }));
     },
 
+    feed(after, limit = CHARGEBACK_FEED_LIMIT_DEFAULT, at = now()) {
+      // Collected first: a settled case moves to the end of the Map.
+      for (const cb of [...cases.values()].filter((c) => isDue(c, at))) settle(cb, at);
+      const max = Math.min(Math.max(1, Math.floor(limit)), CHARGEBACK_FEED_LIMIT_MAX);
+      const data: WireChargeback[] = [];
+      if (after < feedSeq) {
+        for (const cb of cases.values()) {
+          if (cb.seq <= after) continue;
+          data.push(chargebackWire(cb));
+          if (data.length >= max) break;
+        }
+      }
+      return { data, next: data.length > 0 ? data[data.length - 1]!.seq : after };
+    },
+
+    chargeback(chargebackRef, at = now()) {
+      const cb = cases.get(chargebackRef);
+      return cb === undefined ? undefined : chargebackWire(settle(cb, at));
+    },
+
+    chargebackOf(networkRef) {
+      const ref = caseOfTx.get(networkRef);
+      return ref === undefined ? undefined : chargebackWire(cases.get(ref)!);
+    },
+
+    represent(chargebackRef, p, at = now()) {
+      const cb = mustCase(chargebackRef, at);
+      if (cb.representment_refs.includes(p.reference)) return chargebackWire(cb);
+      if (cb.status === 'won' || cb.status === 'lost') {
+        throw new LedgerError('invalid_state', `Chargeback '${chargebackRef}' is ${cb.status} and cannot be represented.`, 409);
+      }
+      // Stripe's test-mode evidence words decide the case; anything else stays under review.
+      const outcome = p.evidence.includes('winning_evidence') ? 'won' : p.evidence.includes('losing_evidence') ? 'lost' : null;
+      const next = changeCase(
+        cb,
+        {
+          status: 'under_review',
+          representments: cb.representments + 1,
+          representment_refs: [...cb.representment_refs, p.reference],
+          decision: outcome === null ? null : { status: outcome, at: at + decisionSeconds },
+        },
+        at,
+      );
+      return chargebackWire(next);
+    },
+
+    accept(chargebackRef, at = now()) {
+      const cb = mustCase(chargebackRef, at);
+      if (cb.status === 'lost') return chargebackWire(cb);
+      if (cb.status === 'won') throw new LedgerError('invalid_state', `Chargeback '${chargebackRef}' was won and cannot be accepted.`, 409);
+      return chargebackWire(changeCase(cb, { status: 'lost', decision: null }, at));
+    },
+
     close() {
       if (fd !== undefined) closeSync(fd);
       if (rfd !== undefined) closeSync(rfd);
@@ -489,9 +705,19 @@ type LoadedTx = (
  * references, byte offset and length) to `onTx`. A torn last line (crash mid-write) is cut off so
  * the next append starts clean; a bad line anywhere else is corruption and refuses to start.
  */
-function load(file: string, onTx: LoadedTx): { faults: FaultRecord[] } {
-  if (!existsSync(file)) return { faults: [] };
+interface Loaded {
+  faults: FaultRecord[];
+  /** network_ref → the issuer's intent, for disputed transactions whose last line still carries it. */
+  disputes: Map<string, DisputeIntent>;
+  /** chargeback_ref → the case as its last line has it. */
+  chargebacks: Map<string, ChargebackRecord>;
+}
+
+function load(file: string, onTx: LoadedTx): Loaded {
   const faults: FaultRecord[] = [];
+  const disputes = new Map<string, DisputeIntent>();
+  const chargebacks = new Map<string, ChargebackRecord>();
+  if (!existsSync(file)) return { faults, disputes, chargebacks };
   // Only while loading: network reference → slot, and the refund references seen per slot.
   const slotByRef = new Map<string, number>();
   const refundsSeen = new Set<string>();
@@ -515,14 +741,17 @@ function load(file: string, onTx: LoadedTx): { faults: FaultRecord[] } {
         lineNo++;
         const text = buf.toString('utf8', start, nl);
         if (text.trim() !== '') {
-          let rec: { v?: number; tx?: WireTransaction; fault?: FaultRecord };
+          type Rec = { v?: number; tx?: WireTransaction; fault?: FaultRecord; dispute?: DisputeIntent; cb?: ChargebackRecord };
+          let rec: Rec;
           try {
-            rec = JSON.parse(text) as { v?: number; tx?: WireTransaction; fault?: FaultRecord };
+            rec = JSON.parse(text) as Rec;
           } catch {
             throw new Error(`${file}:${lineNo}: ledger line is not JSON`);
           }
           if (rec.v === 1 && rec.fault && typeof rec.fault.reference === 'string') {
             faults.push(rec.fault);
+          } else if (rec.v === 1 && rec.tx === undefined && typeof rec.cb?.chargeback_ref === 'string') {
+            chargebacks.set(rec.cb.chargeback_ref, rec.cb);
           } else {
             if (rec.v !== 1 || typeof rec.tx?.network_ref !== 'string') throw new Error(`${file}:${lineNo}: not a ledger record`);
             const tx = rec.tx;
@@ -530,6 +759,9 @@ function load(file: string, onTx: LoadedTx): { faults: FaultRecord[] } {
             for (const r of fresh) refundsSeen.add(r);
             const slot = onTx(tx, fresh, pos + start, nl + 1 - start, (ref) => slotByRef.get(ref));
             slotByRef.set(tx.network_ref, slot);
+            if (rec.dispute) disputes.set(tx.network_ref, rec.dispute);
+            else disputes.delete(tx.network_ref);
+            if (typeof rec.cb?.chargeback_ref === 'string') chargebacks.set(rec.cb.chargeback_ref, rec.cb);
           }
         }
         start = nl + 1;
@@ -543,5 +775,5 @@ function load(file: string, onTx: LoadedTx): { faults: FaultRecord[] } {
     closeSync(fd);
   }
   if (have > 0) truncateSync(file, pos);
-  return { faults };
+  return { faults, disputes, chargebacks };
 }

@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   const port = envInt('EPN_PORT', 4020, 65535);
   const host = process.env.HOST || '127.0.0.1';
   const latencyMs = envInt('EPN_LATENCY_MS', 0, 600_000);
+  // How long after a representment the network's decision on it takes effect (0: the next feed read).
+  const chargebackDecisionMs = envInt('EPN_CHARGEBACK_DECISION_MS', 0, 30 * 86_400_000);
   const dataDir = process.env.DATA_DIR || '.data';
   const level = (process.env.LOG_LEVEL || 'info') as Level | 'silent';
   if (!(LEVELS as readonly string[]).includes(level)) {
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
 
   const logger = createEpnLogger({ level });
   const ledgerPath = path.join(dataDir, 'epn', 'ledger.jsonl');
-  const app = buildEpnServer({ latencyMs, ledgerPath, logger, faults });
+  const app = buildEpnServer({ latencyMs, ledgerPath, logger, faults, chargebackDecisionMs });
   if (process.env.EPN_FAULTS) logger.warn({ faults }, 'fault injection on');
 
   let closing = false;

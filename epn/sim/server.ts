@@ -10,17 +10,20 @@ import type {
   WireVerifyResponse,
   WireAuthorizeResponse,
   WireCaptureRequest,
+  WireChargeback,
+  WireChargebackFeed,
   WireError,
   WireInquiryResponse,
   WireLatencyRequest,
   WireLatencyResponse,
   WireRefundRequest,
   WireRefundResponse,
+  WireRepresentmentRequest,
   WireTransaction,
   WireVoidRequest,
 } from '../wire.ts';
-import { brandOf, cardOutcome, declineMessage, last4, THREE_DS_REQUIRED } from './cards.ts';
-import { createLedger, LedgerError, type Ledger } from './ledger.ts';
+import { brandOf, cardOutcome, declineMessage, disputeOf, last4, THREE_DS_REQUIRED } from './cards.ts';
+import { CHARGEBACK_FEED_LIMIT_DEFAULT, CHARGEBACK_FEED_LIMIT_MAX, createLedger, LedgerError, type Ledger } from './ledger.ts';
 import { applyFault, createFaults, FaultConfigError, NO_FAULTS, type FaultConfig, type Faults } from './faults.ts';
 import { settlementRows, txDate } from './settlement.ts';
 import { scrubPan, withCardRedaction } from './log.ts';
@@ -36,6 +39,8 @@ export interface EpnServerOptions {
   now?: () => Date;
   /** Injected faults at start (EPN_FAULTS); changed at run time with PUT /admin/faults. */
   faults?: FaultConfig;
+  /** How long after a representment the network's decision on it takes effect, ms (EPN_CHARGEBACK_DECISION_MS). Default 0: the next feed read. */
+  chargebackDecisionMs?: number;
 }
 
 const str = (max = 255) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
@@ -119,6 +124,29 @@ const settlementSchema = {
   querystring: { type: 'object', properties: { merchant_id: str() } },
 } as const;
 
+const chargebackRef = str(64);
+
+// Query strings are strings (no type coercion here): the numbers are checked as digits, then read.
+const chargebackFeedSchema = {
+  querystring: {
+    type: 'object',
+    properties: { after: { type: 'string', pattern: '^[0-9]{1,15}$' }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
+  },
+} as const;
+
+const chargebackSchema = {
+  params: { type: 'object', required: ['chargeback_ref'], properties: { chargeback_ref: chargebackRef } },
+} as const;
+
+const representmentSchema = {
+  params: chargebackSchema.params,
+  body: {
+    type: 'object',
+    required: ['reference', 'evidence'],
+    properties: { reference: str(), evidence: { type: 'string', maxLength: 150_000 } },
+  },
+} as const;
+
 const latencySchema = {
   body: {
     type: 'object',
@@ -160,7 +188,10 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
   const ledger: Ledger = createLedger({
     ...(opts.ledgerPath !== undefined ? { path: opts.ledgerPath } : {}),
     now: () => Math.floor(now().getTime() / 1000),
+    ...(opts.chargebackDecisionMs !== undefined ? { chargebackDecisionMs: opts.chargebackDecisionMs } : {}),
   });
+  // Chargeback deadlines and decisions are read against the clock to the millisecond.
+  const nowSeconds = (): number => now().getTime() / 1000;
 
   const app = Fastify({
     loggerInstance: withCardRedaction(opts.logger ?? pino({ level: 'silent' })),
@@ -249,6 +280,7 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
       last4: last4(card.number),
       outcome: cardOutcome(card, now()),
       intent_id: req.body.intent_id ?? null,
+      dispute: disputeOf(card.number),
     };
     // A repeat of a reference already booked is an inquiry: no fault is drawn for it.
     const fault = ledger.has(reference) ? { kind: null, executed: true, delayMs: 0 } : faults.draw();
@@ -321,6 +353,42 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
   // than one means the network executed the request twice.
   app.get<{ Querystring: { reference: string } }>('/v1/transactions', { schema: byReferenceSchema }, async (req): Promise<WireInquiryResponse> => {
     return { data: ledger.findAllByReference(req.query.reference) };
+  });
+
+  // The chargeback feed: the cases changed after a feed position, each once in its newest state.
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/v1/chargebacks', { schema: chargebackFeedSchema }, async (req, reply): Promise<WireChargebackFeed | WireError> => {
+    const after = req.query.after === undefined ? 0 : Number(req.query.after);
+    const limit = req.query.limit === undefined ? CHARGEBACK_FEED_LIMIT_DEFAULT : Number(req.query.limit);
+    if (limit < 1 || limit > CHARGEBACK_FEED_LIMIT_MAX) {
+      return reply.code(400).send(errorBody('invalid_request', `querystring/limit must be between 1 and ${CHARGEBACK_FEED_LIMIT_MAX}`));
+    }
+    const feed = ledger.feed(after, limit, nowSeconds());
+    req.log.info({ after, count: feed.data.length, next: feed.next }, 'chargeback feed');
+    return feed;
+  });
+
+  app.get<{ Params: { chargeback_ref: string } }>('/v1/chargebacks/:chargeback_ref', { schema: chargebackSchema }, async (req): Promise<WireChargeback> => {
+    const cb = ledger.chargeback(req.params.chargeback_ref, nowSeconds());
+    if (!cb) throw new LedgerError('resource_missing', `No such chargeback: '${req.params.chargeback_ref}'`, 404);
+    return cb;
+  });
+
+  // The evidence is never logged: only its size.
+  app.post<{ Params: { chargeback_ref: string }; Body: WireRepresentmentRequest }>(
+    '/v1/chargebacks/:chargeback_ref/representment',
+    { schema: representmentSchema },
+    async (req): Promise<WireChargeback> => {
+      const { reference, evidence } = req.body;
+      const cb = ledger.represent(req.params.chargeback_ref, { reference, evidence }, nowSeconds());
+      req.log.info({ chargeback_ref: cb.chargeback_ref, reference, evidence_chars: evidence.length, status: cb.status, representments: cb.representments }, 'representment');
+      return cb;
+    },
+  );
+
+  app.post<{ Params: { chargeback_ref: string } }>('/v1/chargebacks/:chargeback_ref/accept', { schema: chargebackSchema }, async (req): Promise<WireChargeback> => {
+    const cb = ledger.accept(req.params.chargeback_ref, nowSeconds());
+    req.log.info({ chargeback_ref: cb.chargeback_ref, status: cb.status }, 'chargeback accepted');
+    return cb;
   });
 
   // The ledger, filtered by merchant and by UTC day of booking.

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Intent } from '../../actors/mod.ts';
 import { noSuch } from '../../stripe/errors.ts';
-import { chargeBalanceTransactionId, defaultCurrencyOf, refundBalanceTransactionId, renderBalance, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
+import { chargeBalanceTransactionId, defaultCurrencyOf, refundBalanceTransactionId, renderBalance, renderDisputeBalanceTransactions, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, type Principal } from '../auth.ts';
 import { listObject, listScope, pageCursor } from '../lists.ts';
@@ -36,6 +36,15 @@ async function sourceOf(deps: GatewayDeps, p: Principal, id: string): Promise<{ 
   return r ? { i, source: { refund: r } } : null;
 }
 
+/** A dispute's withdrawal or reinstatement (txn_dpw… / txn_dpr…), if this key may see it. */
+async function disputeTransaction(deps: GatewayDeps, p: Principal, id: string): Promise<Obj | null> {
+  const sourceId = sourceOfBalanceTransaction(id);
+  if (!sourceId?.startsWith('dp_')) return null;
+  const i = await intentHolding(deps, p, sourceId);
+  const d = i?.disputes?.find((x) => x.id === sourceId);
+  return (i && d && renderDisputeBalanceTransactions(i, d, now()).find((t) => t.id === id)) || null;
+}
+
 export function registerBalance(app: FastifyInstance, deps: GatewayDeps): void {
   app.get('/v1/balance', async (req) => {
     const p = await principalOf(req, deps);
@@ -49,6 +58,8 @@ export function registerBalance(app: FastifyInstance, deps: GatewayDeps): void {
   app.get<{ Params: IdParams; Querystring: RetrieveExpandQuery }>('/v1/balance_transactions/:id', { schema: { params: IdParams, querystring: RetrieveExpandQuery } }, async (req) => {
     const p = await principalOf(req, deps);
     requireSecret(p);
+    const dispute = await disputeTransaction(deps, p, req.params.id);
+    if (dispute) return dispute;
     const found = await sourceOf(deps, p, req.params.id);
     if (!found) throw noSuch('balance transaction', req.params.id);
     return balanceTransactionObject(deps, found.i, found.source);
