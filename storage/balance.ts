@@ -41,40 +41,59 @@ export async function balanceOf(db: Kysely<Database>, merchantId: string, livemo
 export interface ListBalanceTransactionsOptions extends PageOptions {
   merchantId: string;
   livemode: boolean;
-  type?: 'charge' | 'refund';
-  /** A charge (ch_…) or refund (re_…) id. */
+  type?: 'charge' | 'refund' | 'adjustment';
+  /** A charge (ch_…), refund (re_…) or dispute (dp_…) id. */
   source?: string;
   currency?: string;
 }
 
-/** What a balance transaction is derived from: a captured charge or a refund that did not fail. */
+/**
+ * What a balance transaction is derived from: a captured charge, a refund that did not fail, or a
+ * dispute's withdrawal or reinstatement. `key` orders and pages the list: the charge or refund id,
+ * or dpw_… / dpr_… for a dispute's two (stripe/objects.ts disputeBalanceTransactionId).
+ */
 export interface BalanceTransactionSource {
-  kind: 'charge' | 'refund';
-  /** The charge or refund id. */
+  kind: 'charge' | 'refund' | 'dispute_withdrawal' | 'dispute_reinstatement';
+  key: string;
+  /** The charge, refund or dispute id. */
   source: string;
   intentId: string;
 }
 
 /**
- * The merchant's balance transactions of one mode, newest first: its captured charges and its refunds
- * that did not fail, one list over both tables (created, then source id). Cursors are source ids.
+ * The merchant's balance transactions of one mode, newest first: its captured charges, its refunds
+ * that did not fail and its disputes' withdrawals and reinstatements, one list over the three tables
+ * (created, then key). Cursors are keys.
  */
 export async function listBalanceTransactions(db: Kysely<Database>, o: ListBalanceTransactionsOptions): Promise<Page<BalanceTransactionSource>> {
   if (o.startingAfter !== undefined && o.endingBefore !== undefined) throw new RangeError('listBalanceTransactions: give startingAfter or endingBefore, not both');
   const charges = db
     .selectFrom('payment_attempts')
-    .select([sql<string>`'charge'`.as('kind'), 'id as source', 'intent_id', 'currency', 'created_at'])
+    .select([sql<string>`'charge'`.as('kind'), 'id as key', 'id as source', 'intent_id', 'currency', 'created_at'])
     .where('merchant_id', '=', o.merchantId)
     .where('livemode', '=', o.livemode)
     .where('amount_captured', '>', '0');
   const refunds = db
     .selectFrom('refunds')
-    .select([sql<string>`'refund'`.as('kind'), 'id as source', 'intent_id', 'currency', 'created_at'])
+    .select([sql<string>`'refund'`.as('kind'), 'id as key', 'id as source', 'intent_id', 'currency', 'created_at'])
     .where('merchant_id', '=', o.merchantId)
     .where('livemode', '=', o.livemode)
     .where('status', '<>', 'failed');
-  const all = o.type === 'charge' ? charges : o.type === 'refund' ? refunds : charges.unionAll(refunds);
-  let q = db.selectFrom(all.as('t')).select(['t.kind', 't.source', 't.intent_id']);
+  const withdrawals = db
+    .selectFrom('disputes')
+    .select([sql<string>`'dispute_withdrawal'`.as('kind'), sql<string>`'dpw_' || substr(id, 4)`.as('key'), 'id as source', 'intent_id', 'currency', 'created_at'])
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode)
+    .where('withdrawn', '>', '0');
+  const reinstatements = db
+    .selectFrom('disputes')
+    .select([sql<string>`'dispute_reinstatement'`.as('kind'), sql<string>`'dpr_' || substr(id, 4)`.as('key'), 'id as source', 'intent_id', 'currency', sql<Date>`reinstated_at`.as('created_at')])
+    .where('merchant_id', '=', o.merchantId)
+    .where('livemode', '=', o.livemode)
+    .where('reinstated_at', 'is not', null);
+  const all =
+    o.type === 'charge' ? charges : o.type === 'refund' ? refunds : o.type === 'adjustment' ? withdrawals.unionAll(reinstatements) : charges.unionAll(refunds).unionAll(withdrawals).unionAll(reinstatements);
+  let q = db.selectFrom(all.as('t')).select(['t.kind', 't.key', 't.source', 't.intent_id']);
   if (o.source !== undefined) q = q.where('t.source', '=', o.source);
   if (o.currency !== undefined) q = q.where('t.currency', '=', o.currency);
   const c = o.created;
@@ -85,13 +104,13 @@ export async function listBalanceTransactions(db: Kysely<Database>, o: ListBalan
   const backwards = o.endingBefore !== undefined;
   const cursor = o.startingAfter ?? o.endingBefore;
   if (cursor !== undefined) {
-    // (created, source) beyond the cursor's; a cursor outside this list compares as null: an empty page.
-    const at = sql`(select ${sql.ref('c.created_at')} from ${all.as('c')} where ${sql.ref('c.source')} = ${cursor})`;
-    q = q.where(sql<SqlBool>`(${sql.ref('t.created_at')}, ${sql.ref('t.source')}) ${sql.raw(backwards ? '>' : '<')} (${at}, ${cursor})`);
+    // (created, key) beyond the cursor's; a cursor outside this list compares as null: an empty page.
+    const at = sql`(select ${sql.ref('c.created_at')} from ${all.as('c')} where ${sql.ref('c.key')} = ${cursor})`;
+    q = q.where(sql<SqlBool>`(${sql.ref('t.created_at')}, ${sql.ref('t.key')}) ${sql.raw(backwards ? '>' : '<')} (${at}, ${cursor})`);
   }
   const dir = backwards ? 'asc' : 'desc';
-  const rows = await q.orderBy('t.created_at', dir).orderBy('t.source', dir).limit(o.limit + 1).execute();
+  const rows = await q.orderBy('t.created_at', dir).orderBy('t.key', dir).limit(o.limit + 1).execute();
   const page = rows.slice(0, o.limit);
   if (backwards) page.reverse();
-  return { data: page.map((r) => ({ kind: r.kind as 'charge' | 'refund', source: r.source, intentId: r.intent_id })), hasMore: rows.length > o.limit };
+  return { data: page.map((r) => ({ kind: r.kind as BalanceTransactionSource['kind'], key: r.key, source: r.source, intentId: r.intent_id })), hasMore: rows.length > o.limit };
 }

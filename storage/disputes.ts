@@ -19,6 +19,7 @@ export interface DisputesTable {
   reason: DisputeReason;
   withdrawn: Int8;
   reinstated: Int8;
+  reinstated_at: Timestamp | null;
   created_at: Timestamp;
   last_seq: Int8;
 }
@@ -49,12 +50,13 @@ export function disputeRowsFromState(s: Intent, seq: number): NewDisputeRow[] {
     reason: d.reason,
     withdrawn: d.withdrawn ? d.withdrawn.amount + d.withdrawn.fee : 0,
     reinstated: d.reinstated ? d.reinstated.amount + d.reinstated.fee : 0,
+    reinstated_at: d.reinstated ? fromUnix(d.reinstated.at) : null,
     created_at: fromUnix(d.created),
     last_seq: seq,
   }));
 }
 
-const COLUMNS = 13;
+const COLUMNS = 14;
 
 /** Inserts or replaces disputes; a row only changes when the incoming sequence is newer than its own. */
 export async function upsertDisputes(db: Kysely<Database>, rows: readonly NewDisputeRow[]): Promise<void> {
@@ -69,6 +71,7 @@ export async function upsertDisputes(db: Kysely<Database>, rows: readonly NewDis
             status: eb.ref('excluded.status'),
             withdrawn: eb.ref('excluded.withdrawn'),
             reinstated: eb.ref('excluded.reinstated'),
+            reinstated_at: eb.ref('excluded.reinstated_at'),
             last_seq: eb.ref('excluded.last_seq'),
           }))
           .whereRef('disputes.last_seq', '<', 'excluded.last_seq'),

@@ -9,6 +9,10 @@ import Stripe from 'stripe';
 import { startStack, eventually } from './helpers/stack.ts';
 import { startReceiver } from './helpers/webhook-receiver.ts';
 import { DISPUTE_FEE } from '../actors/mod.ts';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { buckets } from '../nats/topology.ts';
+import { CHARGEBACK_FEED_CURSOR } from '../reconcile/disputes.ts';
 
 t.test('disputes with the official stripe SDK', async (t) => {
   const receiver = await startReceiver(t);
@@ -190,12 +194,38 @@ t.test('disputes with the official stripe SDK', async (t) => {
       return usd?.amount === expected ? bal : null;
     });
     t.equal(b.available.find((x) => x.currency === 'usd')?.amount, expected);
+    const adjustments = await stripe.balanceTransactions.list({ type: 'adjustment', limit: 100 });
+    t.equal(adjustments.data.length, 4, 'three withdrawals (the inquiry has none) and one reinstatement');
+    t.same(adjustments.data.map((x) => x.reporting_category).sort(), ['dispute', 'dispute', 'dispute', 'dispute_reversal']);
+    t.equal(adjustments.data.reduce((n, x) => n + x.net, 0), -(5000 + 3000 + 2000 + 3 * DISPUTE_FEE) + (5000 + DISPUTE_FEE));
+    const first = await stripe.balanceTransactions.list({ type: 'adjustment', limit: 1 });
+    const next = await stripe.balanceTransactions.list({ type: 'adjustment', limit: 1, starting_after: first.data[0]!.id });
+    t.not(next.data[0]?.id, first.data[0]?.id, 'paged by balance transaction id');
+    const everything = await stripe.balanceTransactions.list({ limit: 100 });
+    t.ok(everything.data.some((x) => x.type === 'adjustment') && everything.data.some((x) => x.type === 'charge'), 'listed with the charges');
+    const won1 = await disputeOf(won.id);
+    t.same((await stripe.balanceTransactions.list({ source: won1.id })).data.map((x) => x.id).sort(), won1.balance_transactions.map((x) => x.id).sort(), 'by source: the dispute\'s two');
     const all = await stripe.disputes.list({ limit: 2 });
     t.equal(all.data.length, 2);
     t.equal(all.has_more, true, 'four disputes, paged');
     const rest = await stripe.disputes.list({ starting_after: all.data[1]!.id });
     t.equal(rest.data.length, 2);
     t.same(new Set([...all.data, ...rest.data].map((d) => d.payment_intent)), new Set([won.id, lost.id, losing.id, inquiry.id]));
+  });
+
+  await t.test('the feed read again from the start changes nothing', async (t) => {
+    const nc = await connect({ servers: stack.nats.url });
+    t.teardown(() => nc.close());
+    const index = await new Kvm(nc).open(buckets.index);
+    const before = await stripe.disputes.list({ limit: 100 });
+    const events = (await stripe.events.list({ limit: 100 })).data.filter((e) => e.type.startsWith('charge.dispute.')).length;
+    await index.put(CHARGEBACK_FEED_CURSOR, '0');
+    // The reader moves the cursor back to where the feed ends.
+    await eventually(async () => Number((await index.get(CHARGEBACK_FEED_CURSOR))?.string()) > 0);
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await stripe.disputes.list({ limit: 100 });
+    t.same(after.data.map((d) => [d.id, d.status]), before.data.map((d) => [d.id, d.status]), 'the same disputes, in the same states');
+    t.equal((await stripe.events.list({ limit: 100 })).data.filter((e) => e.type.startsWith('charge.dispute.')).length, events, 'no new dispute events');
   });
 
   await t.test('a manual-capture payment is disputed once captured, not when authorized', async (t) => {

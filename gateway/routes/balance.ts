@@ -1,12 +1,12 @@
 // The account's money: GET /v1/balance (funds per currency in the key's mode) and its balance
-// transactions, GET /v1/balance_transactions[/:id]. Both are derived from the charges and refunds in
+// transactions, GET /v1/balance_transactions[/:id]. Both are derived from the charges, refunds and disputes in
 // the read model (storage/balance.ts); a balance transaction is never stored, its id names its source
 // (stripe/objects.ts). A captured charge is pending for BALANCE_PENDING_DAYS, then available; a
 // refund leaves the available balance at once. No fees are modelled.
 import type { FastifyInstance } from 'fastify';
 import type { Intent } from '../../actors/mod.ts';
 import { noSuch } from '../../stripe/errors.ts';
-import { chargeBalanceTransactionId, defaultCurrencyOf, refundBalanceTransactionId, renderBalance, renderDisputeBalanceTransactions, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
+import { chargeBalanceTransactionId, defaultCurrencyOf, refundBalanceTransactionId, disputeBalanceTransactionId, renderBalance, renderDisputeBalanceTransactions, renderBalanceTransaction, sourceOfBalanceTransaction } from '../../stripe/objects.ts';
 import { principalOf, type GatewayDeps } from '../app.ts';
 import { requireSecret, type Principal } from '../auth.ts';
 import { listObject, listScope, pageCursor } from '../lists.ts';
@@ -69,29 +69,43 @@ export function registerBalance(app: FastifyInstance, deps: GatewayDeps): void {
     const p = await principalOf(req, deps);
     requireSecret(p);
     const q = req.query;
-    // Only charges and refunds move this balance: no payouts, adjustments or other types are made.
-    if ((q.type && q.type !== 'charge' && q.type !== 'refund') || q.payout) return listObject('/v1/balance_transactions', [], false);
-    // Cursors are balance transaction ids; the list pages by their sources.
-    const cursor = (id: string | undefined) => (id === undefined ? undefined : (sourceOfBalanceTransaction(id) ?? id));
+    // Charges, refunds and disputes' adjustments move this balance: no payouts or other types are made.
+    const type = q.type;
+    if ((type && type !== 'charge' && type !== 'refund' && type !== 'adjustment') || q.payout) return listObject('/v1/balance_transactions', [], false);
+    // Cursors are balance transaction ids; the list pages by their keys (storage/balance.ts).
+    const cursor = (id: string | undefined) => {
+      if (id === undefined) return undefined;
+      const d = /^txn_dp([wr])([A-Za-z0-9]+)$/.exec(id);
+      return d ? `dp${d[1]}_${d[2]}` : (sourceOfBalanceTransaction(id) ?? id);
+    };
     const { startingAfter, endingBefore } = pageCursor(q);
     const page = await deps.listBalanceTransactions({
       ...listScope(p, q),
       ...(startingAfter ? { startingAfter: cursor(startingAfter) } : {}),
       ...(endingBefore ? { endingBefore: cursor(endingBefore) } : {}),
-      ...(q.type === 'charge' || q.type === 'refund' ? { type: q.type } : {}),
+      ...(type ? { type } : {}),
       ...(q.source ? { source: q.source } : {}),
       ...(q.currency ? { currency: q.currency.toLowerCase() } : {}),
     });
     const data: Obj[] = [];
-    // A charge and its refunds are one intent: read once per page.
+    // A charge, its refunds and its disputes are one intent: read once per page.
     const intents = new Map<string, Promise<Intent | null>>();
     for (const row of page.data) {
       if (!intents.has(row.intentId)) intents.set(row.intentId, deps.readIntent(p.merchant_id, row.intentId));
       const i = await intents.get(row.intentId)!;
-      const a = row.kind === 'charge' ? i?.attempts.find((x) => x.id === row.source) : undefined;
-      const r = row.kind === 'refund' ? i?.refunds?.find((x) => x.id === row.source) : undefined;
-      if (i && a) data.push(balanceTransactionObject(deps, i, { charge: a }));
-      else if (i && r) data.push(balanceTransactionObject(deps, i, { refund: r }));
+      if (!i) continue;
+      if (row.kind === 'charge') {
+        const a = i.attempts.find((x) => x.id === row.source);
+        if (a) data.push(balanceTransactionObject(deps, i, { charge: a }));
+      } else if (row.kind === 'refund') {
+        const r = i.refunds?.find((x) => x.id === row.source);
+        if (r) data.push(balanceTransactionObject(deps, i, { refund: r }));
+      } else {
+        const d = i.disputes?.find((x) => x.id === row.source);
+        const id = d && disputeBalanceTransactionId(d, row.kind === 'dispute_withdrawal' ? 'withdrawal' : 'reinstatement');
+        const txn = d && renderDisputeBalanceTransactions(i, d, now()).find((x) => x.id === id);
+        if (txn) data.push(txn);
+      }
     }
     return listObject('/v1/balance_transactions', data, page.hasMore);
   });

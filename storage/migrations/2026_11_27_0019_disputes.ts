@@ -17,6 +17,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('reason', 'text', (c) => c.notNull())
     .addColumn('withdrawn', 'int8', (c) => c.notNull().defaultTo(0))
     .addColumn('reinstated', 'int8', (c) => c.notNull().defaultTo(0))
+    .addColumn('reinstated_at', 'timestamptz')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull())
     .addColumn('last_seq', 'int8', (c) => c.notNull())
     .execute();
