@@ -5,6 +5,7 @@
 // details included) and its intents. Amounts,
 // currencies and statuses are never touched. Intents projected after the erasure are scrubbed too
 // (scrubErasedIntents), so replaying the stream from the start ends with the same erased rows.
+import { PERSONAL_EVIDENCE_FIELDS } from '../actors/payment-intent/dispute.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.ts';
 import { NO_BILLING_DETAILS } from '../vault/mod.ts';
@@ -68,6 +69,12 @@ async function scrubIntents(db: Kysely<Database>, merchantId: string, ids: reado
     where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and data #>> '{data,object,object}' = 'checkout.session'`.execute(db);
   await sql`update events set data = ${nulled('data', ['receipt_email', 'user_email', 'shipping'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and (data ? 'receipt_email' or data ? 'user_email' or data ? 'shipping')`.execute(db);
   await sql`update events set data = ${nulledObject(['receipt_email', 'shipping'])} where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and ((data #> '{data,object}') ? 'receipt_email' or (data #> '{data,object}') ? 'shipping')`.execute(db);
+  // Disputes' evidence: the fields that name or locate a person, in their domain and Stripe events.
+  const personal = sql.raw(PERSONAL_EVIDENCE_FIELDS.map((f) => `'${f}'`).join(', '));
+  await sql`update events set data = jsonb_set(data, '{evidence}', (data -> 'evidence') - array[${personal}]::text[])
+    where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'domain' and jsonb_typeof(data -> 'evidence') = 'object' and (data -> 'evidence') ?| array[${personal}]::text[]`.execute(db);
+  await sql`update events set data = jsonb_set(data, '{data,object,evidence}', (data #> '{data,object,evidence}') || ${JSON.stringify(Object.fromEntries(PERSONAL_EVIDENCE_FIELDS.map((f) => [f, null])))}::jsonb)
+    where merchant_id = ${merchantId} and aggregate_id in (${list}) and kind = 'stripe' and data #>> '{data,object,object}' = 'dispute'`.execute(db);
 }
 
 /**

@@ -61,7 +61,7 @@ export async function searchIntents(db: Kysely<Database>, o: SearchOptions): Pro
 
 /**
  * Charges (payment_attempts) with their intent: the customer is the intent's; the metadata is what
- * the charge shows (its own after a charge update, else its intent's); refunded as the charge says it.
+ * the charge shows (its own after a charge update, else its intent's); refunded as the charge says it; disputed once a dispute of it is in the read model.
  */
 const CHARGE_COLUMNS: Columns = {
   amount: 'pa.amount',
@@ -73,7 +73,7 @@ const CHARGE_COLUMNS: Columns = {
   'payment_method_details.card.last4': 'pa.card_last4',
   'payment_method_details.card.brand': 'pa.card_brand',
   refunded: sql<boolean>`(${sql.ref('pa.captured')} and ${sql.ref('pa.amount_captured')} > 0 and ${sql.ref('pa.amount_refunded')} >= ${sql.ref('pa.amount_captured')})`,
-  disputed: sql<boolean>`false`,
+  disputed: sql<boolean>`exists (select 1 from disputes as d where ${sql.ref('d.charge_id')} = ${sql.ref('pa.id')})`,
   metadata: sql`coalesce((select ${sql.ref('x.value')}->'metadata' from jsonb_array_elements(${sql.ref('pi.state')}->'attempts') as x where ${sql.ref('x.value')}->>'id' = ${sql.ref('pa.id')}), ${sql.ref('pi.metadata')})`,
 };
 

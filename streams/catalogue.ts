@@ -200,7 +200,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
     v: 1,
     data: obj({
       reason: Type.Union([Type.Literal('request'), Type.Literal('retention')]),
-      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email'), Type.Literal('shipping'), Type.Literal('customer_email')])),
+      fields: Type.Array(Type.Union([Type.Literal('receipt_email'), Type.Literal('user_email'), Type.Literal('shipping'), Type.Literal('customer_email'), Type.Literal('dispute_evidence')])),
     }),
   },
 };

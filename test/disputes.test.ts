@@ -84,6 +84,12 @@ t.test('disputes with the official stripe SDK', async (t) => {
 
     const charge = await stripe.charges.retrieve(won.latest_charge as string);
     t.equal(charge.disputed, true);
+    const searched = await eventually(async () => {
+      const r = await stripe.charges.search({ query: `disputed:"true" AND payment_intent:"${won.id}"` });
+      return r.data.length === 1 ? r : null;
+    });
+    t.equal(searched.data[0]!.id, won.latest_charge, 'search finds the disputed charge');
+    t.same((await stripe.charges.search({ query: `disputed:"true" AND payment_intent:"${plain.id}"` })).data, [], 'and not the plain one');
     t.equal((await stripe.charges.retrieve(plain.latest_charge as string)).disputed, false);
     t.same((await stripe.disputes.list({ payment_intent: plain.id })).data, [], 'the plain card has no dispute');
 
@@ -153,6 +159,26 @@ t.test('disputes with the official stripe SDK', async (t) => {
     t.equal(refund.status, 'succeeded');
   });
 
+  await t.test('the network down: a submission is refused retryably, the evidence kept; retried, it goes through once', async (t) => {
+    const pi = await pay('pm_card_createDispute', 1200);
+    const d = await disputeOf(pi.id);
+    const faults = (f: object) => fetch(`${stack.epnUrl}/admin/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
+    t.equal((await faults({ outage: true })).status, 200);
+    const down = await fails(stripe.disputes.update(d.id, { evidence: { uncategorized_text: 'losing_evidence' }, submit: true }));
+    t.equal(down.statusCode, 503);
+    t.equal(down.code, 'service_unavailable');
+    const kept = await stripe.disputes.retrieve(d.id);
+    t.equal(kept.status, 'needs_response', 'not submitted');
+    t.equal(kept.evidence.uncategorized_text, 'losing_evidence', 'but the evidence is saved');
+    await faults({ outage: false });
+    const ok = await stripe.disputes.update(d.id, { submit: true });
+    t.equal(ok.status, 'under_review');
+    t.equal(ok.evidence_details.submission_count, 1, 'one submission');
+    await statusOf(d.id, 'lost');
+    const net = (await (await fetch(`${stack.epnUrl}/v1/chargebacks?after=0&limit=1000`)).json()) as { data: { intent_id: string; representments: number }[] };
+    t.equal(net.data.find((c) => c.intent_id === pi.id)?.representments, 1, 'the network received one representment');
+  });
+
   await t.test('losing_evidence loses', async (t) => {
     const d = await disputeOf(losing.id);
     await stripe.disputes.update(d.id, { evidence: { uncategorized_text: 'losing_evidence' }, submit: true });
@@ -187,7 +213,7 @@ t.test('disputes with the official stripe SDK', async (t) => {
 
   await t.test('the balance: lost chargebacks cost their amount and fee, a won one nothing', async (t) => {
     // Captured charges are pending for days; refunds and dispute withdrawals leave the available funds at once.
-    const expected = -100 - 1500 - (3000 + DISPUTE_FEE) - (2000 + DISPUTE_FEE);
+    const expected = -100 - 1500 - (3000 + DISPUTE_FEE) - (2000 + DISPUTE_FEE) - (1200 + DISPUTE_FEE);
     const b = await eventually(async () => {
       const bal = await stripe.balance.retrieve();
       const usd = bal.available.find((x) => x.currency === 'usd');
@@ -195,9 +221,9 @@ t.test('disputes with the official stripe SDK', async (t) => {
     });
     t.equal(b.available.find((x) => x.currency === 'usd')?.amount, expected);
     const adjustments = await stripe.balanceTransactions.list({ type: 'adjustment', limit: 100 });
-    t.equal(adjustments.data.length, 4, 'three withdrawals (the inquiry has none) and one reinstatement');
-    t.same(adjustments.data.map((x) => x.reporting_category).sort(), ['dispute', 'dispute', 'dispute', 'dispute_reversal']);
-    t.equal(adjustments.data.reduce((n, x) => n + x.net, 0), -(5000 + 3000 + 2000 + 3 * DISPUTE_FEE) + (5000 + DISPUTE_FEE));
+    t.equal(adjustments.data.length, 5, 'four withdrawals (the inquiry has none) and one reinstatement');
+    t.same(adjustments.data.map((x) => x.reporting_category).sort(), ['dispute', 'dispute', 'dispute', 'dispute', 'dispute_reversal']);
+    t.equal(adjustments.data.reduce((n, x) => n + x.net, 0), -(5000 + 3000 + 2000 + 1200 + 4 * DISPUTE_FEE) + (5000 + DISPUTE_FEE));
     const first = await stripe.balanceTransactions.list({ type: 'adjustment', limit: 1 });
     const next = await stripe.balanceTransactions.list({ type: 'adjustment', limit: 1, starting_after: first.data[0]!.id });
     t.not(next.data[0]?.id, first.data[0]?.id, 'paged by balance transaction id');
@@ -207,10 +233,10 @@ t.test('disputes with the official stripe SDK', async (t) => {
     t.same((await stripe.balanceTransactions.list({ source: won1.id })).data.map((x) => x.id).sort(), won1.balance_transactions.map((x) => x.id).sort(), 'by source: the dispute\'s two');
     const all = await stripe.disputes.list({ limit: 2 });
     t.equal(all.data.length, 2);
-    t.equal(all.has_more, true, 'four disputes, paged');
+    t.equal(all.has_more, true, 'five disputes, paged');
     const rest = await stripe.disputes.list({ starting_after: all.data[1]!.id });
-    t.equal(rest.data.length, 2);
-    t.same(new Set([...all.data, ...rest.data].map((d) => d.payment_intent)), new Set([won.id, lost.id, losing.id, inquiry.id]));
+    t.equal(rest.data.length, 3);
+    t.ok([won.id, lost.id, losing.id, inquiry.id].every((id) => [...all.data, ...rest.data].some((d) => d.payment_intent === id)), 'all of them, paged');
   });
 
   await t.test('the feed read again from the start changes nothing', async (t) => {
@@ -236,6 +262,30 @@ t.test('disputes with the official stripe SDK', async (t) => {
     await stripe.paymentIntents.capture(held.id);
     const d = await disputeOf(held.id);
     t.equal(d.amount, 4000);
+  });
+
+  await t.test("an erasure of the customer clears the evidence's personal fields, in the dispute and its stored events", async (t) => {
+    const cus = await stripe.customers.create({ email: 'disputer@example.com', name: 'Dee Sputer' });
+    const pi = await stripe.paymentIntents.create({ amount: 2500, currency: 'usd', customer: cus.id, payment_method: 'pm_card_createDispute', confirm: true });
+    const d = await disputeOf(pi.id);
+    await stripe.disputes.update(d.id, { evidence: { customer_name: 'Dee Sputer', customer_email_address: 'disputer@example.com', uncategorized_text: 'delivered to the door' } });
+    // Wait for the read model to hold the event with the evidence, so the erasure has something to scrub.
+    await eventually(async () => (await stripe.events.list({ type: 'charge.dispute.updated', limit: 100 })).data.some((e) => (e.data.object as Stripe.Dispute).evidence.customer_name === 'Dee Sputer'));
+    const res = await fetch(`${stack.url}/admin/merchants/${m.merchant_id}/erasures`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ customer: cus.id }),
+    });
+    t.equal(res.status, 200);
+    const after = await stripe.disputes.retrieve(d.id);
+    t.equal(after.evidence.customer_name, null);
+    t.equal(after.evidence.customer_email_address, null);
+    t.equal(after.evidence.uncategorized_text, 'delivered to the door', 'the rest of the evidence stays');
+    await eventually(async () => {
+      const events = (await stripe.events.list({ type: 'charge.dispute.*', limit: 100 })).data.filter((e) => (e.data.object as Stripe.Dispute).id === d.id);
+      return events.length > 0 && events.every((e) => JSON.stringify(e).indexOf('Dee Sputer') === -1 && JSON.stringify(e).indexOf('disputer@example.com') === -1);
+    }, 15_000);
+    t.pass('no stored event of the dispute names the customer');
   });
 
   await t.test('bad input gets Stripe errors', async (t) => {

@@ -203,3 +203,15 @@ t.test('the intent status never changes with a dispute', (t) => {
   it.given(t, paid).when(open()).thenState({ status: 'succeeded', amount_received: 5000 });
   t.end();
 });
+
+t.test('an erasure clears the personal fields of the evidence and keeps the rest', (t) => {
+  const withEvidence: IntentEvent = { type: 'dispute.updated', at: T0 + 15, data: { dispute_id: 'dp_1', evidence: { customer_name: 'Jo', customer_email_address: 'jo@example.com', uncategorized_text: 'shipped' } } };
+  it.given(t, [...disputed, withEvidence])
+    .when({ type: 'ErasePii', reason: 'request', now: T0 + 99 })
+    .then([{ type: 'intent.pii_erased', at: T0 + 99, data: { reason: 'request', fields: ['dispute_evidence'] } }])
+    .thenState(dispute0({ evidence: { uncategorized_text: 'shipped' } }));
+  it.given(t, [...disputed, { type: 'dispute.updated', at: T0 + 15, data: { dispute_id: 'dp_1', evidence: { uncategorized_text: 'shipped' } } }])
+    .when({ type: 'ErasePii', reason: 'request', now: T0 + 99 })
+    .thenNothing();
+  t.end();
+});

@@ -61,6 +61,19 @@ export type DisputeEvidence = Partial<Record<DisputeEvidenceField, string>>;
 /** An evidence update: a field given '' is cleared. */
 export type DisputeEvidencePatch = Partial<Record<DisputeEvidenceField, string>>;
 
+/** The evidence fields that name or locate a person: cleared by a PII erasure of the intent. */
+export const PERSONAL_EVIDENCE_FIELDS = ['billing_address', 'customer_email_address', 'customer_name', 'customer_purchase_ip', 'shipping_address'] as const satisfies readonly DisputeEvidenceField[];
+
+export function hasPersonalEvidence(d: Dispute): boolean {
+  return PERSONAL_EVIDENCE_FIELDS.some((f) => d.evidence[f] !== undefined);
+}
+
+export function withoutPersonalEvidence(d: Dispute): Dispute {
+  const evidence = { ...d.evidence };
+  for (const f of PERSONAL_EVIDENCE_FIELDS) delete evidence[f];
+  return { ...d, evidence };
+}
+
 /** Stripe: all evidence fields together hold at most 150,000 characters. */
 export const MAX_EVIDENCE_CHARS = 150_000;
 /** What the network takes from the merchant for a chargeback (Stripe's $15.00), in the dispute's minor units; given back when won. */

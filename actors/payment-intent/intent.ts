@@ -4,7 +4,7 @@ import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../custome
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
-import { blocksRefund, decideDispute, evolveDispute, type Dispute, type DisputeCommand, type DisputeEvent } from './dispute.ts';
+import { blocksRefund, decideDispute, evolveDispute, hasPersonalEvidence, withoutPersonalEvidence, type Dispute, type DisputeCommand, type DisputeEvent } from './dispute.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
 export type SetupFutureUsage = 'off_session' | 'on_session';
@@ -318,7 +318,7 @@ export type IntentEvent =
   | { type: 'reconciliation.flagged'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; attempt_id: string | null; network_ref: string | null; detail: string } }
   | { type: 'reconciliation.resolved'; at: number; data: { discrepancy_id: string; kind: DiscrepancyKind; operator: string; reason: string; action: string } }
   /** Personal data cleared (no amount, currency or status changes); carries no personal data itself. */
-  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] } }
+  | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ErasedField[] } }
   | { type: 'checkout.expired'; at: number; data: { checkout_session: string } }
   | { type: 'checkout.discount_applied'; at: number; data: { discount: CheckoutDiscount; amount: number } }
   | DisputeEvent;
@@ -327,6 +327,8 @@ export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
 
 export type IntentEventType = IntentEvent['type'];
+/** What an erasure cleared: the emails, the shipping details, its session's email, and the personal fields of its disputes' evidence. */
+export type ErasedField = 'receipt_email' | 'user_email' | 'shipping' | 'customer_email' | 'dispute_evidence';
 
 /** A Checkout Session's status, from its intent: complete once a charge succeeded (captured or held), expired once expired. */
 export function checkoutStatus(i: Intent): 'open' | 'complete' | 'expired' {
@@ -610,8 +612,9 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     case 'AcceptDispute':
       return decideDispute(cmd, s);
     case 'ErasePii': {
-      const fields: ('receipt_email' | 'user_email' | 'shipping' | 'customer_email')[] = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
+      const fields: ErasedField[] = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
       if (s.checkout?.customer_email) fields.push('customer_email'); // its Checkout Session's
+      if ((s.disputes ?? []).some(hasPersonalEvidence)) fields.push('dispute_evidence');
       return fields.length === 0 ? [] : [{ type: 'intent.pii_erased', at: cmd.now, data: { reason: cmd.reason, fields } }];
     }
     default:
@@ -881,6 +884,7 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
         user_email: null,
         ...(e.data.fields.includes('shipping') ? { shipping: null } : {}),
         ...(s.checkout && e.data.fields.includes('customer_email') ? { checkout: { ...s.checkout, customer_email: null } } : {}),
+        ...(s.disputes && e.data.fields.includes('dispute_evidence') ? { disputes: s.disputes.map(withoutPersonalEvidence) } : {}),
       };
     default:
       return assertNever(e);
