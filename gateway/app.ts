@@ -95,11 +95,11 @@ export interface GatewayDeps {
   /** The coupon aggregate's last snapshot (any mode; callers check it against the key's). */
   readCoupon(merchantId: string, couponId: string): Promise<Coupon | null>;
   listCoupons(o: ListCouponsOptions): Promise<Page<Coupon>>;
-  /** Checkout Sessions that completed with the coupon (its times_redeemed). */
-  couponRedemptions(merchantId: string, couponId: string): Promise<number>;
+  /** Checkout Sessions that completed with each coupon (its times_redeemed), in one query; ids with none are absent. */
+  couponRedemptions(merchantId: string, couponIds: readonly string[]): Promise<Map<string, number>>;
   listPromotionCodes(o: ListPromotionCodesOptions): Promise<Page<{ promotionCode: PromotionCode; coupon: string }>>;
-  /** Checkout Sessions that completed with the promotion code. */
-  promotionCodeRedemptions(merchantId: string, promotionCodeId: string): Promise<number>;
+  /** Checkout Sessions that completed with each promotion code, in one query; ids with none are absent. */
+  promotionCodeRedemptions(merchantId: string, promotionCodeIds: readonly string[]): Promise<Map<string, number>>;
   /** pay_index for the catalogue: where a price, promotion code or payment link lives; lookup keys and promotion codes (gateway/pay-index.ts). */
   catalogue: CatalogueIndex;
   /** Stripe's search over the projection (storage/search.ts). */

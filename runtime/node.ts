@@ -264,9 +264,9 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       listPaymentLinks: (o) => ryw.after(o.merchantId, () => listPaymentLinks(db, o)),
       readCoupon: async (merchantId, couponId) => (await store.readLast<Coupon>(subjects.coupon(merchantId, couponId))).state,
       listCoupons: (o) => ryw.after(o.merchantId, () => listCoupons(db, o)),
-      couponRedemptions: (merchantId, couponId) => ryw.after(merchantId, () => couponRedemptions(db, merchantId, couponId)),
+      couponRedemptions: (merchantId, ids) => ryw.after(merchantId, () => couponRedemptions(db, merchantId, ids)),
       listPromotionCodes: (o) => ryw.after(o.merchantId, () => listPromotionCodes(db, o)),
-      promotionCodeRedemptions: (merchantId, id) => ryw.after(merchantId, () => promotionCodeRedemptions(db, merchantId, id)),
+      promotionCodeRedemptions: (merchantId, ids) => ryw.after(merchantId, () => promotionCodeRedemptions(db, merchantId, ids)),
       catalogue: createCatalogueIndex(indexKv),
       listCustomers: (merchantId, livemode, q) =>
         ryw.after(merchantId, () =>

@@ -49,17 +49,25 @@ export async function listCoupons(db: Kysely<Database>, o: ListCouponsOptions): 
   return { data: page.data.map((r) => r.state), hasMore: page.hasMore };
 }
 
-/** How many Checkout Sessions of the merchant completed with this coupon (Stripe's times_redeemed). */
-export async function couponRedemptions(db: Kysely<Database>, merchantId: string, couponId: string): Promise<number> {
-  const r = await db
+/**
+ * How many Checkout Sessions of the merchant completed with each of these coupons (Stripe's
+ * times_redeemed), or promotion codes: one grouped count for a whole page. Ids with none are absent.
+ */
+async function redemptions(db: Kysely<Database>, merchantId: string, field: 'coupon' | 'promotion_code', ids: readonly string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const key = sql<string>`(state #>> ${sql.lit(`{checkout,discount,${field}}`)})`;
+  const rows = await db
     .selectFrom('payment_intents')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .select([key.as('id'), (eb) => eb.fn.countAll<string>().as('n')])
     .where('merchant_id', '=', merchantId)
-    .where(sql<SqlBool>`(state #>> '{checkout,discount,coupon}') = ${couponId}`)
+    .where(key, 'in', [...ids])
     .where(checkoutStatusIs('complete'))
-    .executeTakeFirst();
-  return Number(r?.n ?? 0);
+    .groupBy(key)
+    .execute();
+  return new Map(rows.map((r) => [r.id, Number(r.n)]));
 }
+
+export const couponRedemptions = (db: Kysely<Database>, merchantId: string, couponIds: readonly string[]) => redemptions(db, merchantId, 'coupon', couponIds);
 
 export interface PromotionCodesTable {
   id: string;
@@ -121,13 +129,4 @@ export async function listPromotionCodes(db: Kysely<Database>, o: ListPromotionC
 }
 
 /** How many Checkout Sessions of the merchant completed with this promotion code. */
-export async function promotionCodeRedemptions(db: Kysely<Database>, merchantId: string, promotionCodeId: string): Promise<number> {
-  const r = await db
-    .selectFrom('payment_intents')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('merchant_id', '=', merchantId)
-    .where(sql<SqlBool>`(state #>> '{checkout,discount,promotion_code}') = ${promotionCodeId}`)
-    .where(checkoutStatusIs('complete'))
-    .executeTakeFirst();
-  return Number(r?.n ?? 0);
-}
+export const promotionCodeRedemptions = (db: Kysely<Database>, merchantId: string, promotionCodeIds: readonly string[]) => redemptions(db, merchantId, 'promotion_code', promotionCodeIds);

@@ -127,6 +127,14 @@ t.test('coupons', async (t) => {
       return x.times_redeemed === 1 ? x : null;
     }, 20_000);
     t.equal(used.times_redeemed, 1);
+    // Lists count a page's redemptions in one grouped query: each row still gets its own count.
+    const listed = await stripe.promotionCodes.list({ coupon: c.id, expand: ['data.promotion.coupon'] });
+    t.equal(listed.data.find((x) => x.id === promo.id)?.times_redeemed, 1, 'the redeemed code, in the list');
+    t.equal(listed.data.find((x) => x.id === made.id)?.times_redeemed, 0, 'the other code of the same coupon');
+    t.equal((listed.data.find((x) => x.id === promo.id)?.promotion.coupon as Stripe.Coupon).times_redeemed, 1, 'the expanded coupon counts it too');
+    const coupons = await stripe.coupons.list({ limit: 100 });
+    t.equal(coupons.data.find((x) => x.id === c.id)?.times_redeemed, 1, 'coupons list: this coupon redeemed once');
+    t.ok(coupons.data.filter((x) => x.id !== c.id).some((x) => x.times_redeemed === 0), 'and the others keep their own counts');
     const spent = await fails(stripe.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: lines, discounts: [{ promotion_code: promo.id }] }));
     t.match(spent?.message, /maximum number of redemptions/, 'its own max_redemptions');
     const off = await stripe.promotionCodes.update(promo.id, { active: false, metadata: { retired: 'yes' } });

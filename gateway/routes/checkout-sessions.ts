@@ -117,7 +117,7 @@ async function discountFor(deps: GatewayDeps, p: Principal, d: { coupon?: string
   if (d.promotion_code !== undefined) {
     const r = await readOwnPromotionCode(deps, p, d.promotion_code);
     if (!r) throw param(at, `No such promotion code: '${d.promotion_code}'`, 'resource_missing');
-    const unusable = promotionCodeUnusable(r.promotionCode, now(), await deps.promotionCodeRedemptions(p.merchant_id, r.promotionCode.id), subtotal, currency);
+    const unusable = promotionCodeUnusable(r.promotionCode, now(), ((await deps.promotionCodeRedemptions(p.merchant_id, [r.promotionCode.id])).get(r.promotionCode.id) ?? 0), subtotal, currency);
     if (unusable) throw param(at, unusable);
     couponId = r.coupon.id;
     promotionCode = r.promotionCode.id;
@@ -125,7 +125,7 @@ async function discountFor(deps: GatewayDeps, p: Principal, d: { coupon?: string
   if (couponId === undefined) throw param(at, `Missing required param: ${at}.`, 'parameter_missing');
   const c = await readOwnCoupon(deps, p, couponId);
   if (!c || c.deleted) throw param(at, `No such coupon: '${couponId}'`, 'resource_missing');
-  const unusable = couponUnusable(c, now(), await deps.couponRedemptions(p.merchant_id, c.id));
+  const unusable = couponUnusable(c, now(), ((await deps.couponRedemptions(p.merchant_id, [c.id])).get(c.id) ?? 0));
   if (unusable) throw param(at, unusable);
   const amount = discountOf(c, subtotal, currency);
   if (amount === null) throw param(at, `The coupon's currency (${c.currency}) must match the Checkout Session's (${currency}).`);

@@ -28,7 +28,7 @@ export async function readOwnCoupon(deps: Pick<GatewayDeps, 'readCoupon'>, p: Pi
 const couponIdFor = (cmdId: string) => createHash('sha256').update(`coupon:${cmdId}`).digest('base64').replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 8);
 
 export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
-  const render = async (c: Coupon) => renderCoupon(c, c.deleted ? 0 : await deps.couponRedemptions(c.merchant_id, c.id));
+  const render = async (c: Coupon) => renderCoupon(c, c.deleted ? 0 : ((await deps.couponRedemptions(c.merchant_id, [c.id])).get(c.id) ?? 0));
 
   app.post<{ Body: CreateCouponBody }>('/v1/coupons', { schema: { body: CreateCouponBody } }, async (req, reply) => {
     const p = await principalOf(req, deps);
@@ -127,6 +127,8 @@ export function registerCoupons(app: FastifyInstance, deps: GatewayDeps): void {
       ...(q.ending_before ? { endingBefore: q.ending_before } : {}),
       ...(q.created !== undefined ? { created: typeof q.created === 'number' ? { gte: q.created, lte: q.created } : q.created } : {}),
     });
-    return listObject('/v1/coupons', await Promise.all(page.data.map(render)), page.hasMore);
+    // One grouped count for the page's coupons.
+    const redeemed = await deps.couponRedemptions(p.merchant_id, page.data.map((c) => c.id));
+    return listObject('/v1/coupons', page.data.map((c) => renderCoupon(c, c.deleted ? 0 : (redeemed.get(c.id) ?? 0))), page.hasMore);
   });
 }

@@ -33,13 +33,26 @@ export async function readOwnPromotionCode(deps: Pick<GatewayDeps, 'catalogue' |
 /** Stripe makes a code when none is given: 8 upper-case letters and digits. */
 const randomCode = () => randomBytes(12).toString('base64').replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 8);
 
+interface Redeemed {
+  codes: Map<string, number>;
+  coupons: Map<string, number>;
+}
+
 export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps): void {
   /** `expand[]=promotion.coupon` renders the coupon in place of its id. */
-  async function render(p: PromotionCode, coupon: Coupon, expand: readonly string[] | undefined): Promise<Record<string, unknown>> {
+  async function render(p: PromotionCode, coupon: Coupon, expand: readonly string[] | undefined, counted?: Redeemed): Promise<Record<string, unknown>> {
     expandOnly(expand, 'promotion.coupon');
-    const o = renderPromotionCode(p, coupon, await deps.promotionCodeRedemptions(coupon.merchant_id, p.id));
-    if (expand?.includes('promotion.coupon')) o.promotion = { coupon: renderCoupon(coupon, await deps.couponRedemptions(coupon.merchant_id, coupon.id)), type: 'coupon' };
+    const withCoupon = expand?.includes('promotion.coupon') === true;
+    const redeemed = counted ?? (await redemptionsOf(coupon.merchant_id, [p.id], withCoupon ? [coupon.id] : []));
+    const o = renderPromotionCode(p, coupon, redeemed.codes.get(p.id) ?? 0);
+    if (withCoupon) o.promotion = { coupon: renderCoupon(coupon, redeemed.coupons.get(coupon.id) ?? 0), type: 'coupon' };
     return o;
+  }
+
+  /** The redemptions of these codes and coupons: two grouped counts, however many there are. */
+  async function redemptionsOf(merchantId: string, codes: readonly string[], coupons: readonly string[]): Promise<Redeemed> {
+    const [c, k] = await Promise.all([deps.promotionCodeRedemptions(merchantId, codes), deps.couponRedemptions(merchantId, coupons)]);
+    return { codes: c, coupons: k };
   }
 
   /** The code is the merchant's only active one (case-insensitively): claimed before the code is written, or refused. */
@@ -146,7 +159,10 @@ export function registerPromotionCodes(app: FastifyInstance, deps: GatewayDeps):
     });
     const expand = (q.expand ?? []).map((e) => e.slice(5));
     // A code's coupon is never gone (a deleted coupon keeps its snapshot): its current state renders the code.
-    const data = await Promise.all(page.data.map(async (x) => ({ x, coupon: await readOwnCoupon(deps, p, x.coupon) })));
-    return listObject('/v1/promotion_codes', await Promise.all(data.flatMap(({ x, coupon }) => (coupon ? [render(x.promotionCode, coupon, expand)] : []))), page.hasMore);
+    const coupons = new Map<string, ReturnType<typeof readOwnCoupon>>();
+    for (const x of page.data) if (!coupons.has(x.coupon)) coupons.set(x.coupon, readOwnCoupon(deps, p, x.coupon)); // one read per coupon of the page
+    const data = await Promise.all(page.data.map(async (x) => ({ x, coupon: await coupons.get(x.coupon)! })));
+    const redeemed = await redemptionsOf(p.merchant_id, page.data.map((x) => x.promotionCode.id), expand.includes('promotion.coupon') ? [...new Set(page.data.map((x) => x.coupon))] : []);
+    return listObject('/v1/promotion_codes', await Promise.all(data.flatMap(({ x, coupon }) => (coupon ? [render(x.promotionCode, coupon, expand, redeemed)] : []))), page.hasMore);
   });
 }
