@@ -43,6 +43,7 @@ export {
   type DisputeStatus,
   type NetworkDisputeStatus,
 } from './payment-intent/dispute.ts';
+export { isActionable, type FraudType, type FraudWarning, type FraudWarningCommand, type FraudWarningEvent } from './payment-intent/fraud-warning.ts';
 export { isTerminal, isConfirmable, isCancelable, isSettled, type IntentStatus, type AttemptStatus } from './payment-intent/status.ts';
 export {
   customerDecider,

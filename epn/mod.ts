@@ -12,6 +12,9 @@ export {
   type EpnChargebackFeed,
   type EpnClient,
   type EpnClientOptions,
+  type EpnFraudReport,
+  type EpnFraudReportFeed,
+  type EpnFraudType,
   type EpnHistoryEntry,
   type EpnRefund,
   type EpnTransaction,
@@ -29,9 +32,11 @@ export {
   cardOutcome,
   DECLINED_TEST_CARDS,
   disputeOf,
+  fraudReportOf,
   luhnValid,
   type CardOutcome,
   type DisputeIntent,
+  type FraudIntent,
 } from './sim/cards.ts';
 export { createLedger, LedgerError, type Ledger, type LedgerOptions } from './sim/ledger.ts';
 export type {
@@ -48,6 +53,9 @@ export type {
   WireChargebackStatus,
   WireError,
   WireErrorCode,
+  WireFraudReport,
+  WireFraudReportFeed,
+  WireFraudType,
   WireHistoryEntry,
   WireInquiryByRefResponse,
   WireInquiryResponse,

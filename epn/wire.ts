@@ -260,3 +260,36 @@ export interface WireRepresentmentRequest {
 
 /** POST /v1/chargebacks/:chargeback_ref/accept (no body): the merchant accepts; the case is lost at once. A repeat answers the case. */
 export type WireChargebackResponse = WireChargeback;
+
+// ---- fraud reports (the issuer reports a captured transaction as fraud: Stripe's early fraud warning) ----
+
+/** The issuer's fraud type (Visa TC40 / Mastercard SAFE categories, as Stripe names them). */
+export type WireFraudType =
+  | 'card_never_received'
+  | 'fraudulent_card_application'
+  | 'made_with_counterfeit_card'
+  | 'made_with_lost_card'
+  | 'made_with_stolen_card'
+  | 'misc'
+  | 'unauthorized_use_of_card';
+
+/** A fraud report: no money moves; it warns that a chargeback may follow. Reports never change once filed. */
+export interface WireFraudReport {
+  /** The network's id of the report: fr_… */
+  report_ref: string;
+  network_ref: string;
+  /** The caller's reference (our attempt id) and payment id the transaction was booked under. */
+  reference: string;
+  intent_id: string | null;
+  merchant_id: string;
+  fraud_type: WireFraudType;
+  /** Its position in the network's fraud report feed (increasing, never reused). */
+  seq: number;
+  created_at: number;
+}
+
+/** GET /v1/fraud_reports?after=<seq>&limit=<n>: the reports filed after feed position `after`, in feed order; `next` as for chargebacks. */
+export interface WireFraudReportFeed {
+  data: WireFraudReport[];
+  next: number;
+}

@@ -35,8 +35,9 @@ import { registerCharges } from './routes/charges.ts';
 import { registerCheckoutSessions } from './routes/checkout-sessions.ts';
 import { registerRefunds } from './routes/refunds.ts';
 import { registerDisputes } from './routes/disputes.ts';
+import { registerEarlyFraudWarnings } from './routes/early-fraud-warnings.ts';
 import type { CatalogueIndex, IndexEntry } from './pay-index.ts';
-import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListDisputesOptions, DisputeRecord, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions, ListPromotionCodesOptions } from '../storage/mod.ts';
+import type { BalanceFunds, BalanceTransactionSource, ListBalanceTransactionsOptions, ChargeEntry, ListChargesOptions, ListRefundsOptions, ListDisputesOptions, DisputeRecord, ListEarlyFraudWarningsOptions, EarlyFraudWarningRecord, ListSetupIntentsOptions, RefundRecord, ListProductsOptions, ListPricesOptions, ProductRecord, ListPaymentLinksOptions, ListCouponsOptions, ListPromotionCodesOptions } from '../storage/mod.ts';
 import { registerThreeDSecure } from './routes/three-d-secure.ts';
 import { registerEvents } from './routes/events.ts';
 import { registerCheckout } from './routes/checkout.ts';
@@ -116,6 +117,7 @@ export interface GatewayDeps {
   listCharges(o: ListChargesOptions): Promise<Page<ChargeEntry>>;
   listRefunds(o: ListRefundsOptions): Promise<Page<RefundRecord>>;
   listDisputes(o: ListDisputesOptions): Promise<Page<DisputeRecord>>;
+  listEarlyFraudWarnings(o: ListEarlyFraudWarningsOptions): Promise<Page<EarlyFraudWarningRecord>>;
   /** The merchant's funds per currency in one mode (storage/balance.ts). */
   readBalance(merchantId: string, livemode: boolean): Promise<BalanceFunds[]>;
   listBalanceTransactions(o: ListBalanceTransactionsOptions): Promise<Page<BalanceTransactionSource>>;
@@ -243,6 +245,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   registerCheckoutSessions(app, deps);
   registerRefunds(app, deps);
   registerDisputes(app, deps);
+  registerEarlyFraudWarnings(app, deps);
   registerCustomers(app, deps);
   registerAccount(app, deps);
   registerBalance(app, deps);

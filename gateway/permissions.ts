@@ -3,7 +3,7 @@
 // A /v1 URL this table does not know is denied to a restricted key: new routes are closed by default.
 import { ApiError } from '../stripe/errors.ts';
 
-export const RESOURCES = ['payment_intents', 'charges', 'refunds', 'customers', 'payment_methods', 'setup_intents', 'events', 'webhook_endpoints', 'balance', 'tokens', 'checkout_sessions', 'products', 'prices', 'payment_links', 'coupons', 'promotion_codes', 'disputes'] as const;
+export const RESOURCES = ['payment_intents', 'charges', 'refunds', 'customers', 'payment_methods', 'setup_intents', 'events', 'webhook_endpoints', 'balance', 'tokens', 'checkout_sessions', 'products', 'prices', 'payment_links', 'coupons', 'promotion_codes', 'disputes', 'radar_early_fraud_warnings'] as const;
 export type Resource = (typeof RESOURCES)[number];
 export type Access = 'none' | 'read' | 'write';
 export type Permissions = Partial<Record<Resource, Access>>;
@@ -16,6 +16,7 @@ export function resourceOf(url: string): Resource | null {
   // Balance transactions are read under the balance permission.
   if (url.startsWith('/v1/balance_transactions')) return 'balance';
   if (url.startsWith('/v1/checkout/sessions')) return 'checkout_sessions';
+  if (url.startsWith('/v1/radar/early_fraud_warnings')) return 'radar_early_fraud_warnings';
   const m = /^\/v1\/([a-z_]+)(\/:id\/([a-z_]+))?/.exec(url);
   if (!m) return null;
   // A sub-collection names its own resource (/v1/charges/:id/refunds lists refunds).

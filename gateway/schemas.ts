@@ -989,3 +989,9 @@ export const ListDisputesQuery = Type.Object(
   opts,
 );
 export type ListDisputesQuery = Static<typeof ListDisputesQuery>;
+
+export const ListEarlyFraudWarningsQuery = Type.Object(
+  { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
+  opts,
+);
+export type ListEarlyFraudWarningsQuery = Static<typeof ListEarlyFraudWarningsQuery>;

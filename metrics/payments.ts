@@ -90,6 +90,9 @@ class MeteredEpn implements EpnClient {
   acceptChargeback(ref: string) {
     return timed('accept_chargeback', () => this.epn.acceptChargeback(ref));
   }
+  fraudReports(after: number, limit?: number) {
+    return timed('fraud_reports', () => this.epn.fraudReports(after, limit));
+  }
   withHeaders(h: Record<string, string>): EpnClient {
     return new MeteredEpn(this.epn.withHeaders(h));
   }

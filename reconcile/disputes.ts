@@ -4,11 +4,12 @@
 // holds the disputed charge: a new case opens a dispute there (dispute id derived from the case, so a
 // case read twice opens one dispute), a changed one records the network's status (under review, won,
 // lost). The cursor moves only past cases that were recorded or refused for good, so a broker or
-// owner outage replays the rest, which the intent's single writer makes harmless.
+// owner outage replays the rest, which the intent's single writer makes harmless. The network's
+// fraud reports (Stripe's early fraud warnings) come the same way, from their own feed and cursor.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Intent } from '../actors/mod.ts';
-import type { EpnChargeback, EpnClient } from '../epn/client/mod.ts';
+import type { EpnChargeback, EpnClient, EpnFraudReport } from '../epn/client/mod.ts';
 import type { IndexEntry } from '../gateway/pay-index.ts';
 import { intentIdOfCharge } from '../gateway/ids.ts';
 import { counter } from '../metrics/registry.ts';
@@ -17,13 +18,18 @@ import type { Ctx } from '../runtime/protocol.ts';
 import { ApiError } from '../stripe/errors.ts';
 import { every } from '../runtime/periodic.ts';
 
+const warningCases = counter('paynats_fraud_report_feed_total', 'Fraud reports read from the network feed, by what was done with them', ['result']);
 const feedCases = counter('paynats_dispute_feed_cases_total', 'Chargeback cases read from the network feed, by what was done with them', ['result']);
+
+/** The early fraud warning id of a network fraud report: the same on every read and in every process. */
+export const fraudWarningIdOf = (reportRef: string): string => `issfr_${createHash('sha256').update(`efw:${reportRef}`).digest('hex').slice(0, 24)}`;
 
 /** The dispute id of a network case: the same on every read and in every process. */
 export const disputeIdOf = (chargebackRef: string): string => `dp_${createHash('sha256').update(`dispute:${chargebackRef}`).digest('hex').slice(0, 24)}`;
 
 /** The pay_index key holding the feed's cursor (not an id: ids have a prefix and an underscore first). */
 export const CHARGEBACK_FEED_CURSOR = 'cursor-epn-chargebacks';
+export const FRAUD_REPORT_FEED_CURSOR = 'cursor-epn-fraud-reports';
 
 /** Where the feed was read up to (kept in the pay_index bucket, so every reconcile process shares it). */
 export interface FeedCursor {
@@ -33,10 +39,12 @@ export interface FeedCursor {
 }
 
 export interface DisputeFeedOptions {
-  epn: Pick<EpnClient, 'chargebacks'>;
+  epn: Pick<EpnClient, 'chargebacks' | 'fraudReports'>;
   commands: CommandClient;
   index: { read(id: string): Promise<IndexEntry | null>; write(id: string, e: IndexEntry): Promise<void> };
   cursor: FeedCursor;
+  /** Where the fraud report feed was read up to. */
+  fraudCursor: FeedCursor;
   log: Logger;
   /** 0: no schedule (pollNow only). */
   intervalMs: number;
@@ -47,6 +55,8 @@ export interface DisputeFeedOptions {
 
 export interface PollResult {
   read: number;
+  /** Fraud reports recorded as early fraud warnings. */
+  warnings: number;
   opened: number;
   updated: number;
   refused: number;
@@ -64,7 +74,7 @@ export function startDisputeFeed(o: DisputeFeedOptions): DisputeFeed {
   const clock = o.clock ?? Date.now;
   const batch = o.batch ?? 100;
 
-  async function intentOf(c: EpnChargeback): Promise<{ merchantId: string; intentId: string } | null> {
+  async function intentOf(c: Pick<EpnChargeback, 'intentId' | 'reference' | 'merchantId'>): Promise<{ merchantId: string; intentId: string } | null> {
     const intentId = c.intentId ?? intentIdOfCharge(c.reference) ?? (await o.index.read(c.reference))?.intent_id ?? null;
     return intentId ? { merchantId: c.merchantId, intentId } : null;
   }
@@ -106,8 +116,46 @@ export function startDisputeFeed(o: DisputeFeedOptions): DisputeFeed {
     }
   }
 
+  /** One fraud report: recorded as an early fraud warning on the intent holding the charge. */
+  async function warn(f: EpnFraudReport): Promise<'opened' | 'skipped' | 'refused'> {
+    const at = await intentOf(f);
+    if (!at) {
+      o.log.error({ report: f.reportRef, network_ref: f.networkRef }, 'fraud report for a charge we do not know: not recorded');
+      return 'skipped';
+    }
+    const warningId = fraudWarningIdOf(f.reportRef);
+    try {
+      const state = (await o.commands.send({
+        op: 'intent.dispute_record',
+        ...at,
+        command: { type: 'RecordFraudWarning', warningId, attemptId: f.reference, reportRef: f.reportRef, fraudType: f.fraudType, now: Math.floor(clock() / 1000) },
+        ctx: { commandId: `fraud_report_${f.reportRef}`, livemode: false, requestId: null, correlationId: null, now: Math.floor(clock() / 1000) },
+      })) as Intent;
+      await o.index.write(warningId, { merchant_id: at.merchantId, intent_id: at.intentId, livemode: state.livemode });
+      return 'opened';
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) {
+        o.log.error({ err, report: f.reportRef, intent: at.intentId, charge: f.reference }, 'fraud report refused by the intent: not recorded');
+        return 'refused';
+      }
+      throw err;
+    }
+  }
+
   async function poll(): Promise<PollResult> {
-    const r: PollResult = { read: 0, opened: 0, updated: 0, refused: 0, skipped: 0, cursor: await o.cursor.read() };
+    const r: PollResult = { read: 0, warnings: 0, opened: 0, updated: 0, refused: 0, skipped: 0, cursor: await o.cursor.read() };
+    // Fraud reports first: Stripe's early fraud warning comes before the fraud dispute it warns of.
+    for (let after = await o.fraudCursor.read(); ; ) {
+      const feed = await o.epn.fraudReports(after, batch);
+      for (const f of feed.data) {
+        const result = await warn(f);
+        warningCases.inc({ result });
+        if (result === 'opened') r.warnings++;
+        await o.fraudCursor.advance(f.seq);
+        after = f.seq;
+      }
+      if (feed.data.length < batch) break;
+    }
     for (;;) {
       const feed = await o.epn.chargebacks(r.cursor, batch);
       for (const c of feed.data) {
@@ -120,7 +168,7 @@ export function startDisputeFeed(o: DisputeFeedOptions): DisputeFeed {
       }
       if (feed.data.length < batch) break;
     }
-    if (r.read > 0) o.log.info(r, 'chargeback feed read');
+    if (r.read > 0 || r.warnings > 0) o.log.info(r, 'chargeback and fraud report feeds read');
     return r;
   }
 

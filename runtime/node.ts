@@ -12,7 +12,7 @@ import { buildApp } from '../gateway/app.ts';
 import { createKeyIndex } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
 import { createCatalogueIndex, createPayIndex } from '../gateway/pay-index.ts';
-import { balanceOf, listBalanceTransactions, listCharges, listDisputes, listRefunds, listSetupIntents } from '../storage/mod.ts';
+import { balanceOf, listBalanceTransactions, listCharges, listDisputes, listEarlyFraudWarnings, listRefunds, listSetupIntents } from '../storage/mod.ts';
 import { buckets, bucketStream, connectNats, declareTopology, durables, runConsumer, type ConsumerLoop } from '../nats/mod.ts';
 import { getStripeEvent, listIntents, listStripeEvents, migrateToLatest, openDatabase, startProjector, startReceiptsProjector, type OpenedDatabase } from '../storage/mod.ts';
 import { EVENTS_STREAM, RECONCILE_STREAM, subjects } from '../streams/subjects.ts';
@@ -29,7 +29,7 @@ import { startReconciliation, type ReconciliationService } from '../reconcile/se
 import { registerReconciliationAdmin } from '../reconcile/admin.ts';
 import { registerOpsWeb } from '../ops/web/routes.ts';
 import { asReconDb } from '../reconcile/store.ts';
-import { CHARGEBACK_FEED_CURSOR, kvFeedCursor, startDisputeFeed } from '../reconcile/disputes.ts';
+import { CHARGEBACK_FEED_CURSOR, FRAUD_REPORT_FEED_CURSOR, kvFeedCursor, startDisputeFeed } from '../reconcile/disputes.ts';
 import { createAggregateStore } from './aggregates.ts';
 import { createCommandClient } from './client.ts';
 import { startRetention } from '../privacy/retention.ts';
@@ -171,6 +171,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
         commands: createCommandClient(nc, { partitions: config.partitions, timeoutMs: 15_000 }),
         index: createPayIndex(indexKv),
         cursor: kvFeedCursor(indexKv, CHARGEBACK_FEED_CURSOR),
+        fraudCursor: kvFeedCursor(indexKv, FRAUD_REPORT_FEED_CURSOR),
         log: rlog.child({ component: 'disputes' }),
         intervalMs: config.disputePollMs,
       });
@@ -292,6 +293,7 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       listCharges: (o) => ryw.after(o.merchantId, () => listCharges(db, o)),
       listRefunds: (o) => ryw.after(o.merchantId, () => listRefunds(db, o)),
       listDisputes: (o) => ryw.after(o.merchantId, () => listDisputes(db, o)),
+      listEarlyFraudWarnings: (o) => ryw.after(o.merchantId, () => listEarlyFraudWarnings(db, o)),
       readBalance: (merchantId, livemode) => ryw.after(merchantId, () => balanceOf(db, merchantId, livemode, new Date(), config.balancePendingDays)),
       listBalanceTransactions: (o) => ryw.after(o.merchantId, () => listBalanceTransactions(db, o)),
       webhooks: createWebhookAdmin({ db, js, jsm, readMerchant }),

@@ -109,8 +109,8 @@ export type CommandRequest =
   | { op: 'payment_link.create' | 'payment_link.update'; merchantId: string; linkId: string; command: PaymentLinkCommand; ctx: Ctx }
   | { op: 'coupon.create' | 'coupon.change'; merchantId: string; couponId: string; command: CouponCommand; ctx: Ctx }
   // Disputes (runtime/disputes.ts), held by the intent whose charge is disputed.
-  /** What the network's chargeback feed said: a case opened, or its newest status (reconcile/disputes.ts). */
-  | { op: 'intent.dispute_record'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'OpenDispute' | 'RecordDisputeStatus' }>; ctx: Ctx }
+  /** What the network's feeds said: a chargeback opened, its newest status, or a fraud report (reconcile/disputes.ts). */
+  | { op: 'intent.dispute_record'; merchantId: string; intentId: string; command: Extract<IntentCommand, { type: 'OpenDispute' | 'RecordDisputeStatus' | 'RecordFraudWarning' }>; ctx: Ctx }
   /** Stripe's dispute update: evidence and metadata recorded, then (submit) the evidence sent to the network and the dispute under review. */
   | { op: 'intent.dispute_update'; merchantId: string; intentId: string; disputeId: string; evidence?: DisputeEvidencePatch; metadata?: MetadataPatch; submit: boolean; ctx: Ctx }
   /** Stripe's dispute close: accepted at the network, then lost. */

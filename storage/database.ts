@@ -14,6 +14,7 @@ import type { ProjectionCheckpointsTable } from './checkpoints.ts';
 import type { WebhookDeliveriesTable } from './webhook-deliveries.ts';
 import type { RefundsTable } from './refunds.ts';
 import type { DisputesTable } from './disputes.ts';
+import type { EarlyFraudWarningsTable } from './early-fraud-warnings.ts';
 import type { CustomersTable } from './customers.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { SetupIntentsTable } from './setup-intents.ts';
@@ -30,6 +31,7 @@ export interface Database {
   projection_checkpoints: ProjectionCheckpointsTable;
   refunds: RefundsTable;
   disputes: DisputesTable;
+  early_fraud_warnings: EarlyFraudWarningsTable;
   customers: CustomersTable;
   webhook_attempts: WebhookAttemptsTable;
   setup_intents: SetupIntentsTable;

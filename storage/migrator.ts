@@ -21,6 +21,7 @@ import * as m20261127_0016 from './migrations/2026_11_27_0016_payment_links.ts';
 import * as m20261127_0017 from './migrations/2026_11_27_0017_coupons.ts';
 import * as m20261127_0018 from './migrations/2026_11_27_0018_promotion_codes.ts';
 import * as m20261127_0019 from './migrations/2026_11_27_0019_disputes.ts';
+import * as m20261127_0020 from './migrations/2026_11_27_0020_early_fraud_warnings.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026_11_25_0001_initial': m20261125_0001,
@@ -41,6 +42,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_27_0017_coupons': m20261127_0017,
   '2026_11_27_0018_promotion_codes': m20261127_0018,
   '2026_11_27_0019_disputes': m20261127_0019,
+  '2026_11_27_0020_early_fraud_warnings': m20261127_0020,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

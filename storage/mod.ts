@@ -25,6 +25,7 @@ export {
 export { keysetPage, type CreatedFilter, type Page, type PageOptions, type Keyset } from './pages.ts';
 export { listAttempts, type PaymentAttemptsTable, type AttemptRecord } from './payment-attempts.ts';
 export { listRefunds, type RefundsTable, type RefundRecord, type ListRefundsOptions } from './refunds.ts';
+export { listEarlyFraudWarnings, type EarlyFraudWarningRecord, type ListEarlyFraudWarningsOptions } from './early-fraud-warnings.ts';
 export { listDisputes, disputeFunds, type DisputesTable, type DisputeRecord, type ListDisputesOptions } from './disputes.ts';
 export { balanceOf, listBalanceTransactions, type BalanceFunds, type BalanceTransactionSource, type ListBalanceTransactionsOptions } from './balance.ts';
 export { listCharges, type ChargeEntry, type ListChargesOptions } from './charges.ts';

@@ -20,6 +20,7 @@ import { attemptRowsFromState, upsertAttempts } from './payment-attempts.ts';
 import { intentRowFromState, upsertIntents } from './payment-intents.ts';
 import { refundRowsFromState, upsertRefunds } from './refunds.ts';
 import { disputeRowsFromState, upsertDisputes } from './disputes.ts';
+import { earlyFraudWarningRowsFromState, insertEarlyFraudWarnings } from './early-fraud-warnings.ts';
 import { customerRowFromState, upsertCustomers } from './customers.ts';
 import type { Coupon, Customer, PaymentLink, Product, SetupIntent } from '../actors/mod.ts';
 import { setupIntentRowFromState, upsertSetupIntents } from './setup-intents.ts';
@@ -102,6 +103,7 @@ export async function projectCommits(db: Kysely<Database>, batch: readonly Store
     await upsertAttempts(trx, latest.flatMap((i) => attemptRowsFromState(i.state, i.seq)));
     await upsertRefunds(trx, latest.flatMap((i) => refundRowsFromState(i.state, i.seq)));
     await upsertDisputes(trx, latest.flatMap((i) => disputeRowsFromState(i.state, i.seq)));
+    await insertEarlyFraudWarnings(trx, latest.flatMap((i) => earlyFraudWarningRowsFromState(i.state)));
     await upsertCustomers(trx, [...customers.values()].map((x) => customerRowFromState(x.state, x.seq)));
     await upsertSetupIntents(trx, [...setupIntents.values()].map((x) => setupIntentRowFromState(x.state, x.seq)));
     await upsertProducts(trx, [...products.values()].map((x) => productRowFromState(x.state, x.seq)));

@@ -177,6 +177,17 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
   'dispute.evidence_submitted': { v: 1, data: obj({ dispute_id: DisputeId }) },
   'dispute.closed': { v: 1, data: obj({ dispute_id: DisputeId, status: Type.Union([Type.Literal('won'), Type.Literal('lost'), Type.Literal('warning_closed')]), by: Type.Union([Type.Literal('network'), Type.Literal('merchant')]) }) },
   'dispute.funds_reinstated': { v: 1, data: DisputeFunds },
+  'fraud_warning.created': {
+    v: 1,
+    data: obj({
+      warning_id: Type.String({ pattern: '^issfr_' }),
+      attempt_id: Str,
+      report_ref: Str,
+      fraud_type: Type.Union(
+        ['card_never_received', 'fraudulent_card_application', 'made_with_counterfeit_card', 'made_with_lost_card', 'made_with_stolen_card', 'misc', 'unauthorized_use_of_card'].map((x) => Type.Literal(x)),
+      ),
+    }),
+  },
   'charge.details_updated': { v: 1, data: obj({ attempt_id: Str, description: Type.Optional(NullableStr), metadata: Type.Optional(Metadata), receipt_email: Type.Optional(NullableStr) }) },
   // Reconciliation (issue 7).
   'attempt.timed_out': { v: 1, data: obj({ attempt_id: Str, failure_code: Type.Literal('payment_timeout'), message: Str }) },

@@ -1,8 +1,8 @@
 // Stripe's wire objects, rendered from actor state. Rendering is pure and lives in one place, so
 // the API, the webhooks and the events list show the same object for the same state.
 import { createHash } from 'node:crypto';
-import type { Attempt, BillingDetails, CheckoutSession, Dispute, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
-import { DISPUTE_EVIDENCE_FILE_FIELDS, DISPUTE_EVIDENCE_TEXT_FIELDS, checkoutStatus, couponUnusable, isDisputeClosed, spreadDiscount } from '../actors/mod.ts';
+import type { Attempt, BillingDetails, CheckoutSession, Dispute, FraudWarning, Intent, LineItem, Merchant, Refund, WebhookEndpoint } from '../actors/mod.ts';
+import { DISPUTE_EVIDENCE_FILE_FIELDS, DISPUTE_EVIDENCE_TEXT_FIELDS, checkoutStatus, couponUnusable, isActionable, isDisputeClosed, spreadDiscount } from '../actors/mod.ts';
 import type { Customer, SavedPaymentMethod, SetupAttempt, SetupError, SetupIntent } from '../actors/mod.ts';
 import type { Coupon, PaymentLink, Price, Product, PromotionCode } from '../actors/mod.ts';
 import type { PaymentMethodRecord } from '../vault/mod.ts';
@@ -268,6 +268,20 @@ export function renderDispute(i: Intent, d: Dispute, now: number): Obj {
   };
 }
 
+/** Stripe Radar's early fraud warning, from the intent that holds it. */
+export function renderEarlyFraudWarning(i: Intent, w: FraudWarning): Obj {
+  return {
+    id: w.id,
+    object: 'radar.early_fraud_warning',
+    actionable: isActionable(i, w),
+    charge: w.charge,
+    created: w.created,
+    fraud_type: w.fraud_type,
+    livemode: i.livemode,
+    payment_intent: i.id,
+  };
+}
+
 /** The card network's reason code for each reason (Visa's codes). */
 const NETWORK_REASON_CODES: Record<Dispute['reason'], string> = { fraudulent: '10.4', product_not_received: '13.1', general: '13.7' };
 
@@ -512,6 +526,7 @@ export const STRIPE_EVENT_TYPES = [
   'charge.dispute.closed',
   'charge.dispute.funds_withdrawn',
   'charge.dispute.funds_reinstated',
+  'radar.early_fraud_warning.created',
   'customer.created',
   'customer.updated',
   'customer.deleted',
@@ -574,6 +589,7 @@ type ObjectOf =
   | { type: string; livemode?: boolean; of: 'charge'; a: Attempt }
   | { type: string; livemode?: boolean; of: 'refund'; r: Refund }
   | { type: string; livemode?: boolean; of: 'dispute'; d: Dispute; at: number }
+  | { type: string; livemode?: boolean; of: 'early_fraud_warning'; w: FraudWarning }
   | { type: string; livemode?: boolean; of: 'webhook_endpoint'; ep: WebhookEndpoint }
   | { type: string; livemode?: boolean; of: 'payment_method'; pm: SavedPaymentMethod; customer: string | null };
 
@@ -607,6 +623,8 @@ function renderObjectOf(m: ObjectOf, c: Commit): Obj {
       return renderRefund(c.state as Intent, m.r);
     case 'dispute':
       return renderDispute(c.state as Intent, m.d, m.at);
+    case 'early_fraud_warning':
+      return renderEarlyFraudWarning(c.state as Intent, m.w);
     case 'webhook_endpoint':
       return renderWebhookEndpoint(m.ep);
     case 'payment_method':
@@ -733,6 +751,10 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
       if (!d) return [];
       const type = DISPUTE_EVENT_TYPES[e.type];
       return [{ type, of: 'dispute' as const, d, at: e.at }];
+    }
+    case 'fraud_warning.created': {
+      const w = (i.fraud_warnings ?? []).find((x) => x.id === e.data.warning_id);
+      return w ? [{ type: 'radar.early_fraud_warning.created', of: 'early_fraud_warning' as const, w }] : [];
     }
     // Reconciliation's own bookkeeping: money the merchant was never told about, and the audit trail.
     case 'attempt.superseded':

@@ -214,6 +214,7 @@ t.test('disputes with the official stripe SDK', async (t) => {
   await t.test('the balance: lost chargebacks cost their amount and fee, a won one nothing', async (t) => {
     // Captured charges are pending for days; refunds and dispute withdrawals leave the available funds at once.
     const expected = -100 - 1500 - (3000 + DISPUTE_FEE) - (2000 + DISPUTE_FEE) - (1200 + DISPUTE_FEE);
+    // (the early fraud warning test below refunds its 1,800 after this)
     const b = await eventually(async () => {
       const bal = await stripe.balance.retrieve();
       const usd = bal.available.find((x) => x.currency === 'usd');
@@ -286,6 +287,30 @@ t.test('disputes with the official stripe SDK', async (t) => {
       return events.length > 0 && events.every((e) => JSON.stringify(e).indexOf('Dee Sputer') === -1 && JSON.stringify(e).indexOf('disputer@example.com') === -1);
     }, 15_000);
     t.pass('no stored event of the dispute names the customer');
+  });
+
+  await t.test('an early fraud warning: reported by the network, actionable until the charge is refunded', async (t) => {
+    const pi = await pay('pm_card_createIssuerFraudRecord', 1800);
+    t.equal(pi.status, 'succeeded');
+    const w = await eventually(async () => (await stripe.radar.earlyFraudWarnings.list({ payment_intent: pi.id })).data[0]);
+    t.match(w.id, /^issfr_[0-9a-f]{24}$/);
+    t.equal(w.object, 'radar.early_fraud_warning');
+    t.equal(w.charge, pi.latest_charge);
+    t.equal(w.payment_intent, pi.id);
+    t.equal(w.fraud_type, 'made_with_stolen_card');
+    t.equal(w.actionable, true);
+    t.equal(w.livemode, false);
+    t.same(await stripe.radar.earlyFraudWarnings.retrieve(w.id), w, 'retrieved as listed');
+    t.equal(((await stripe.radar.earlyFraudWarnings.retrieve(w.id, { expand: ['charge'] })).charge as Stripe.Charge).id, pi.latest_charge, 'charge expands');
+    t.equal((await stripe.radar.earlyFraudWarnings.list({ charge: pi.latest_charge as string })).data[0]?.id, w.id, 'listed by charge');
+    t.same((await stripe.radar.earlyFraudWarnings.list({ payment_intent: plain.id })).data, [], 'a plain card has none');
+    t.same((await stripe.disputes.list({ payment_intent: pi.id })).data, [], 'a warning is not a dispute');
+    const created = await eventually(async () => receiver.received.map((r) => JSON.parse(r.body) as Stripe.Event).find((e) => e.type === 'radar.early_fraud_warning.created' && (e.data.object as Stripe.Radar.EarlyFraudWarning).id === w.id));
+    t.equal((created.data.object as Stripe.Radar.EarlyFraudWarning).actionable, true, 'webhook radar.early_fraud_warning.created');
+    await stripe.refunds.create({ payment_intent: pi.id, reason: 'fraudulent' });
+    t.equal((await stripe.radar.earlyFraudWarnings.retrieve(w.id)).actionable, false, 'refunded: nothing left to act on');
+    t.equal((await fails(stripe2.radar.earlyFraudWarnings.retrieve(w.id))).statusCode, 404, "another merchant's key does not find it");
+    t.equal((await fails(stripe.radar.earlyFraudWarnings.retrieve('issfr_000000000000000000000000'))).code, 'resource_missing');
   });
 
   await t.test('bad input gets Stripe errors', async (t) => {

@@ -32,6 +32,7 @@ interface Ids {
   coupon: string;
   promotion_code: string;
   dispute: string;
+  early_fraud_warning: string;
   email: string;
 }
 
@@ -97,6 +98,8 @@ const PROBES: Record<string, Probe> = {
   'get /v1/balance': { kind: 'list', ownMerchantOk: true },
   'get /v1/balance_transactions': { kind: 'list', query: (i) => ({ source: i.charge }) },
   'get /v1/balance_transactions/{id}': { kind: 'object', params: (i) => ({ id: `txn_${i.charge.replace('_', '')}` }) },
+  'get /v1/radar/early_fraud_warnings': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
+  'get /v1/radar/early_fraud_warnings/{id}': { kind: 'object', params: (i) => ({ id: i.early_fraud_warning }) },
   'get /v1/disputes': { kind: 'list', query: (i) => ({ payment_intent: i.payment_intent }) },
   'get /v1/disputes/{id}': { kind: 'object', params: (i) => ({ id: i.dispute }) },
   'post /v1/disputes/{id}': { kind: 'object', params: (i) => ({ id: i.dispute }), body: () => ({ metadata: { x: '1' } }) },
@@ -161,7 +164,7 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
   };
   const a = (await stack.onboard({ name: 'Merchant A' })) as Onboarded;
   const b = (await stack.onboard({ name: 'Merchant B' })) as Onboarded;
-  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write', coupons: 'write', promotion_codes: 'write', disputes: 'write' };
+  const allPerms = { payment_intents: 'write', charges: 'write', refunds: 'write', customers: 'write', payment_methods: 'write', setup_intents: 'write', events: 'write', webhook_endpoints: 'write', balance: 'read', tokens: 'write', checkout_sessions: 'write', products: 'write', prices: 'write', payment_links: 'write', coupons: 'write', promotion_codes: 'write', disputes: 'write', radar_early_fraud_warnings: 'read' };
   const bRk = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { permissions: allPerms })).secret;
   const bRkLive = (await admin(`/admin/merchants/${b.merchant_id}/keys`, { mode: 'live', permissions: allPerms })).secret;
 
@@ -195,8 +198,14 @@ t.test('every authenticated route refuses other tenants and the other mode', asy
           const dpi = await s.paymentIntents.create({ amount: 999, currency: 'usd', payment_method: 'pm_card_createDispute', confirm: true });
           return eventually(async () => (await s.disputes.list({ payment_intent: dpi.id })).data[0]?.id, 20_000, 100);
         })();
+    const earlyFraudWarning = live
+      ? `issfr_${'0'.repeat(24)}`
+      : await (async () => {
+          const wpi = await s.paymentIntents.create({ amount: 888, currency: 'usd', payment_method: 'pm_card_createIssuerFraudRecord', confirm: true });
+          return eventually(async () => (await s.radar.earlyFraudWarnings.list({ payment_intent: wpi.id })).data[0]?.id, 20_000, 100);
+        })();
     const event = live ? `evt_${'0'.repeat(24)}` : await eventually(async () => (await s.events.list({ limit: 1 })).data[0]?.id, 20_000, 200);
-    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, coupon: coupon.id, promotion_code: promo.id, dispute, email };
+    return { merchant: a.merchant_id, payment_intent: pi.id, charge, refund, customer: customer.id, payment_method: pm.id, setup_intent: si.id, event, webhook_endpoint: we.id, token: token.id, checkout_session: cs.id, product: product.id, price: product.default_price as string, payment_link: link.id, coupon: coupon.id, promotion_code: promo.id, dispute, early_fraud_warning: earlyFraudWarning, email };
   }
   // A's live key may send a raw card number only if A is PCI-validated (gateway/jwe.ts).
   await admin(`/admin/merchants/${a.merchant_id}/security`, { pci_validated: true });

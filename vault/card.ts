@@ -92,6 +92,8 @@ export const MAGIC_PAYMENT_METHODS: Record<string, string> = {
   pm_card_createDispute: '4000000000000259',
   pm_card_createDisputeProductNotReceived: '4000000000002685',
   pm_card_createDisputeInquiry: '4000000000001976',
+  // An early fraud warning: the charge succeeds, then the issuer reports it as fraud (no dispute).
+  pm_card_createIssuerFraudRecord: '4000000000005423',
 };
 
 /** Stripe's test cards that are not credit cards; every other number reads as credit, as on Stripe's test cards. */

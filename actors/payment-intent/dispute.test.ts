@@ -5,6 +5,7 @@ import t from 'tap';
 import { spec } from '../testing.ts';
 import { intentDecider, type IntentCommand, type IntentEvent, type IntentState } from './intent.ts';
 import { DISPUTE_FEE, MAX_EVIDENCE_CHARS, representmentText, type Dispute, type DisputeReason } from './dispute.ts';
+import { isActionable } from './fraud-warning.ts';
 
 const it = spec(intentDecider);
 /** The intent's first dispute has these fields (deep-equal). */
@@ -15,7 +16,7 @@ const dispute0 = (want: Partial<Dispute>) => (s: IntentState) => {
 const T0 = 1_700_000_000;
 const card = { brand: 'visa', last4: '0259', exp_month: 12, exp_year: 2030, fingerprint: 'fp_1', funding: 'credit', country: 'US' };
 
-const created: IntentEvent = {
+const created0: IntentEvent = {
   type: 'intent.created',
   at: T0,
   data: {
@@ -39,7 +40,7 @@ const created: IntentEvent = {
 };
 const started: IntentEvent = { type: 'attempt.started', at: T0 + 1, data: { attempt_id: 'ch_1', payment_method: 'pm_1', card, amount: 5000 } };
 const succeeded: IntentEvent = { type: 'attempt.succeeded', at: T0 + 2, data: { attempt_id: 'ch_1', network_ref: 'epn_1', amount: 5000, captured: true } };
-const paid = [created, started, succeeded];
+const paid = [created0, started, succeeded];
 
 const open = (over: Partial<Extract<IntentCommand, { type: 'OpenDispute' }>> = {}): IntentCommand => ({
   type: 'OpenDispute',
@@ -84,7 +85,7 @@ t.test('the same chargeback read twice from the feed opens one dispute', (t) => 
 });
 
 t.test('only a captured, successful charge can be disputed, for at most what it captured', (t) => {
-  it.given(t, [created, started]).when(open()).thenThrows('charge_not_disputable', { status: 409 });
+  it.given(t, [created0, started]).when(open()).thenThrows('charge_not_disputable', { status: 409 });
   it.given(t, paid).when(open({ attemptId: 'ch_x' })).thenThrows('resource_missing', { status: 404 });
   it.given(t, paid).when(open({ amount: 5001 })).thenThrows('amount_too_large');
   t.end();
@@ -213,5 +214,20 @@ t.test('an erasure clears the personal fields of the evidence and keeps the rest
   it.given(t, [...disputed, { type: 'dispute.updated', at: T0 + 15, data: { dispute_id: 'dp_1', evidence: { uncategorized_text: 'shipped' } } }])
     .when({ type: 'ErasePii', reason: 'request', now: T0 + 99 })
     .thenNothing();
+  t.end();
+});
+
+// Early fraud warnings: the issuer's fraud report, recorded once; actionable until the charge is refunded or disputed.
+t.test('a fraud report is recorded once as an early fraud warning', (t) => {
+  const record: IntentCommand = { type: 'RecordFraudWarning', warningId: 'issfr_1', attemptId: 'ch_1', reportRef: 'fr_1', fraudType: 'made_with_stolen_card', now: T0 + 5 };
+  const created: IntentEvent = { type: 'fraud_warning.created', at: T0 + 5, data: { warning_id: 'issfr_1', attempt_id: 'ch_1', report_ref: 'fr_1', fraud_type: 'made_with_stolen_card' } };
+  it.given(t, paid).when(record).then([created]).thenState((s) => s?.fraud_warnings?.[0]?.id === 'issfr_1' && isActionable(s, s.fraud_warnings[0]));
+  it.given(t, [...paid, created]).when(record).thenNothing();
+  it.given(t, [...paid, created]).when({ ...record, warningId: 'issfr_2' } as IntentCommand).thenNothing();
+  it.given(t, [created0, started]).when(record).thenThrows('charge_not_disputable');
+  it.given(t, paid).when({ ...record, attemptId: 'ch_x' } as IntentCommand).thenThrows('resource_missing');
+  it.given(t, [...paid, created, disputeCreated(), withdrawn]).when({ type: 'SubmitDisputeEvidence', disputeId: 'dp_1', now: T0 + 20 }).thenState((s) => !isActionable(s!, s!.fraud_warnings![0]!));
+  it.given(t, [...paid, created]).when({ type: 'StartRefund', refundId: 're_1', reason: 'fraudulent', metadata: {}, now: T0 + 30 }).thenState((s) => !isActionable(s!, s!.fraud_warnings![0]!));
+  it.given(t, [...paid, created]).when({ type: 'StartRefund', refundId: 're_1', amount: 100, reason: null, metadata: {}, now: T0 + 30 }).thenState((s) => isActionable(s!, s!.fraud_warnings![0]!));
   t.end();
 });

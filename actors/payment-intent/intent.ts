@@ -4,6 +4,7 @@ import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../custome
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
+import { decideFraudWarning, evolveFraudWarning, type FraudWarning, type FraudWarningCommand, type FraudWarningEvent } from './fraud-warning.ts';
 import { blocksRefund, decideDispute, evolveDispute, hasPersonalEvidence, withoutPersonalEvidence, type Dispute, type DisputeCommand, type DisputeEvent } from './dispute.ts';
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
@@ -203,6 +204,8 @@ export interface Intent {
   reconciliation?: ReconciliationFlag[];
   /** Every dispute of every charge of this intent, oldest first (absent: none). */
   disputes?: Dispute[];
+  /** The issuer's early fraud warnings on its charges, oldest first (absent: none). */
+  fraud_warnings?: FraudWarning[];
 }
 
 export type IntentState = Intent | null;
@@ -290,7 +293,8 @@ export type IntentCommand =
   | { type: 'ExpireCheckout'; now: number }
   /** A promotion code typed on the hosted page of a session that allows them: the intent's amount becomes the line items' subtotal less the discount. */
   | { type: 'ApplyCheckoutDiscount'; discount: CheckoutDiscount; now: number }
-  | DisputeCommand;
+  | DisputeCommand
+  | FraudWarningCommand;
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
@@ -321,7 +325,8 @@ export type IntentEvent =
   | { type: 'intent.pii_erased'; at: number; data: { reason: 'request' | 'retention'; fields: ErasedField[] } }
   | { type: 'checkout.expired'; at: number; data: { checkout_session: string } }
   | { type: 'checkout.discount_applied'; at: number; data: { discount: CheckoutDiscount; amount: number } }
-  | DisputeEvent;
+  | DisputeEvent
+  | FraudWarningEvent;
 
 export const TIMEOUT_FAILURE_CODE = 'payment_timeout';
 export const TIMEOUT_MESSAGE = 'The card network did not answer in time; no money moved.';
@@ -611,6 +616,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     case 'SubmitDisputeEvidence':
     case 'AcceptDispute':
       return decideDispute(cmd, s);
+    case 'RecordFraudWarning':
+      return decideFraudWarning(cmd, s);
     case 'ErasePii': {
       const fields: ErasedField[] = (['receipt_email', 'user_email', 'shipping'] as const).filter((f) => (s[f] ?? null) !== null);
       if (s.checkout?.customer_email) fields.push('customer_email'); // its Checkout Session's
@@ -877,6 +884,8 @@ function evolve(s: IntentState, e: IntentEvent): IntentState {
     case 'dispute.closed':
     case 'dispute.funds_reinstated':
       return evolveDispute(s, e);
+    case 'fraud_warning.created':
+      return evolveFraudWarning(s, e);
     case 'intent.pii_erased':
       return {
         ...s,

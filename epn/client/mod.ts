@@ -5,6 +5,7 @@ import type {
   WireChargeback,
   WireChargebackFeed,
   WireChargebackResponse,
+  WireFraudReportFeed,
   WireInquiryByRefResponse,
   WireInquiryResponse,
   WireRefundResponse,
@@ -15,6 +16,7 @@ import type {
 import * as authorizeFlow from './authorize.ts';
 import * as captureFlow from './capture.ts';
 import * as chargebackFlow from './chargeback.ts';
+import * as fraudReportFlow from './fraud-report.ts';
 import { createEpnRequest, type EpnRequest } from './http.ts';
 import * as inquiryFlow from './inquiry.ts';
 import * as refundFlow from './refund.ts';
@@ -30,6 +32,7 @@ export type { VoidParams } from './void.ts';
 export type { RefundParams, RefundResult } from './refund.ts';
 export type { EpnHistoryEntry, EpnRefund, EpnTransaction } from './transaction.ts';
 export type { EpnChargeback, EpnChargebackFeed, RepresentParams } from './chargeback.ts';
+export type { EpnFraudReport, EpnFraudReportFeed, EpnFraudType } from './fraud-report.ts';
 
 export interface EpnClientOptions {
   baseUrl: string;
@@ -62,6 +65,8 @@ export interface EpnClient {
   represent(chargebackRef: string, p: chargebackFlow.RepresentParams): Promise<chargebackFlow.EpnChargeback>;
   /** Accept the chargeback: lost at once (a repeat answers the case); EpnRejectedError 409 invalid_state when won. */
   acceptChargeback(chargebackRef: string): Promise<chargebackFlow.EpnChargeback>;
+  /** The fraud report feed (early fraud warnings): reports filed after feed position `after` (oldest first), at most `limit` (default 100, max 1,000); read next after `next`. */
+  fraudReports(after: number, limit?: number): Promise<fraudReportFlow.EpnFraudReportFeed>;
 }
 
 export function createEpnClient(opts: EpnClientOptions): EpnClient {
@@ -114,6 +119,9 @@ function bind(send: EpnRequest, extra: Record<string, string> | undefined): EpnC
     },
     async acceptChargeback(chargebackRef) {
       return chargebackFlow.chargebackFromWire(await request<WireChargebackResponse>('POST', chargebackFlow.acceptPath(chargebackRef)));
+    },
+    async fraudReports(after, limit) {
+      return fraudReportFlow.feedFromWire(await request<WireFraudReportFeed>('GET', fraudReportFlow.feedPath(after, limit)));
     },
   };
 }

@@ -1,7 +1,7 @@
 // The simulated issuer: decides an authorization from the card alone, using Stripe's test card
 // numbers so tests written against Stripe behave the same here. Pure: the clock is passed in.
 import { brandOf as vaultBrandOf, isExpired as vaultIsExpired, luhnValid } from '../../vault/card.ts';
-import type { CardBrand, WireChargebackReason } from '../wire.ts';
+import type { CardBrand, WireChargebackReason, WireFraudType } from '../wire.ts';
 
 // Card-number facts (Luhn, brand table, expiry) live in one place, vault/card.ts; re-exported here
 // so the EPN surface stays the same.
@@ -74,6 +74,7 @@ export const APPROVED_TEST_CARDS: readonly string[] = [
   '4000000000000259',
   '4000000000002685',
   '4000000000001976',
+  '4000000000005423',
 ];
 
 export const DECLINED_TEST_CARDS: readonly string[] = [...DECLINES.keys(), ...CHARGE_DECLINES.keys()];
@@ -116,4 +117,25 @@ const DISPUTES: ReadonlyMap<string, DisputeIntent> = new Map([
 export function disputeOf(pan: string): DisputeIntent | null {
   const d = DISPUTES.get(pan);
   return d === undefined ? null : { ...d };
+}
+
+/** What the issuer does once a transaction of the card is captured: it reports it as fraud (an early fraud warning). */
+export interface FraudIntent {
+  fraud_type: WireFraudType;
+}
+
+/**
+ * Cards the issuer reports as fraud once a transaction is captured: Stripe's early fraud warning test
+ * card (approved at authorization), and the fraudulent dispute card, whose chargeback Stripe precedes
+ * with a warning.
+ */
+const FRAUD_REPORTS: ReadonlyMap<string, FraudIntent> = new Map([
+  ['4000000000005423', { fraud_type: 'made_with_stolen_card' }],
+  ['4000000000000259', { fraud_type: 'unauthorized_use_of_card' }],
+]);
+
+/** The fraud report the issuer files once a transaction of the card is captured; null for every other card. */
+export function fraudReportOf(pan: string): FraudIntent | null {
+  const f = FRAUD_REPORTS.get(pan);
+  return f === undefined ? null : { ...f };
 }

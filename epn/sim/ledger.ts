@@ -24,15 +24,23 @@
 // last line of a case wins and the feed position is the highest seen. Cases are few (test cards
 // only), so they are all kept as objects. The evidence of a representment is not kept, only its
 // reference (for idempotency) and the decision it led to.
+//
+// Fraud reports (early fraud warnings) follow the same path: the issuer's intent (`fraud`) rides
+// beside an authorized transaction of a fraud test card, and the line of its capture carries the
+// report it filed (`fr`). A report never changes, so there are no later lines for it; on load every
+// report is read back from its capture line and the fraud feed's position is the highest seq seen
+// (a feed of its own, independent of the chargeback feed). Reports are few and kept as objects.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { randomHex } from '../../vault/random.ts';
-import type { DisputeIntent } from './cards.ts';
+import type { DisputeIntent, FraudIntent } from './cards.ts';
 import type {
   CardBrand,
   WireChargeback,
   WireChargebackFeed,
   WireErrorCode,
+  WireFraudReport,
+  WireFraudReportFeed,
   WireHistoryEntry,
   WireRefund,
   WireRepresentmentRequest,
@@ -66,6 +74,8 @@ export interface AuthorizeInput {
   duplicate?: boolean;
   /** The issuer disputes the transaction once it is captured (a dispute test card; the card number itself is not passed). */
   dispute?: DisputeIntent | null;
+  /** The issuer reports the transaction as fraud once it is captured (a fraud test card; the card number itself is not passed). */
+  fraud?: FraudIntent | null;
 }
 
 /**
@@ -82,6 +92,8 @@ interface ChargebackRecord extends WireChargeback {
 export const CHARGEBACK_RESPONSE_SECONDS = 7 * 86_400;
 export const CHARGEBACK_FEED_LIMIT_DEFAULT = 100;
 export const CHARGEBACK_FEED_LIMIT_MAX = 1_000;
+export const FRAUD_FEED_LIMIT_DEFAULT = 100;
+export const FRAUD_FEED_LIMIT_MAX = 1_000;
 
 /** A fault the simulator injected, as it happened (the ledger is the truth about faults too). */
 export interface FaultRecord {
@@ -126,6 +138,13 @@ export interface Ledger {
   represent(chargebackRef: string, p: WireRepresentmentRequest, now?: number): WireChargeback;
   /** The merchant accepts the chargeback: lost at once (a repeat answers the case); 409 invalid_state when won. */
   accept(chargebackRef: string, now?: number): WireChargeback;
+  /**
+   * The fraud report feed: the reports filed after feed position `after`, in feed order, at most
+   * `limit` (default 100, at most 1,000); `next` is the last returned report's seq, or `after`.
+   */
+  fraudFeed(after: number, limit?: number): WireFraudReportFeed;
+  /** The report filed against a transaction, if any. */
+  fraudReportOfTx(networkRef: string): WireFraudReport | undefined;
   close(): void;
 }
 
@@ -140,6 +159,7 @@ export interface LedgerOptions {
   /** How long after a representment the network's decision takes effect, ms. Default 0 (the next feed read). */
   chargebackDecisionMs?: number;
   newChargebackRef?: () => string;
+  newFraudReportRef?: () => string;
 }
 
 export function newNetworkRef(): string {
@@ -148,6 +168,10 @@ export function newNetworkRef(): string {
 
 export function newChargebackRef(): string {
   return `cb_${randomHex(12)}`;
+}
+
+export function newFraudReportRef(): string {
+  return `fr_${randomHex(12)}`;
 }
 
 /** The wire answer: the record without what only the network knows. */
@@ -273,6 +297,7 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const mkRef = opts.newNetworkRef ?? newNetworkRef;
   const mkChargebackRef = opts.newChargebackRef ?? newChargebackRef;
+  const mkFraudReportRef = opts.newFraudReportRef ?? newFraudReportRef;
   const decisionSeconds = Math.max(0, opts.chargebackDecisionMs ?? 0) / 1000;
   const cacheMax = Math.max(0, opts.cacheMax ?? DEFAULT_CACHE_MAX);
 
@@ -296,6 +321,13 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
   const cases = new Map<string, ChargebackRecord>();
   const caseOfTx = new Map<string, string>();
   let feedSeq = 0;
+  // Fraud reports: the issuer's intent for a transaction not yet captured (network_ref → intent),
+  // every report in feed order (seq increasing), the report of a transaction, and the feed position
+  // of the last report.
+  const frauds = new Map<string, FraudIntent>();
+  const reports: WireFraudReport[] = [];
+  const reportOfTx = new Map<string, WireFraudReport>();
+  let fraudSeq = 0;
 
   let fd: number | undefined;
   let rfd: number | undefined;
@@ -329,6 +361,13 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       caseOfTx.set(cb.network_ref, cb.chargeback_ref);
       disputes.delete(cb.network_ref);
       feedSeq = Math.max(feedSeq, cb.seq);
+    }
+    for (const [ref, f] of loaded.frauds) frauds.set(ref, f);
+    for (const fr of [...loaded.reports.values()].sort((a, b) => a.seq - b.seq)) {
+      reports.push(fr);
+      reportOfTx.set(fr.network_ref, fr);
+      frauds.delete(fr.network_ref);
+      fraudSeq = Math.max(fraudSeq, fr.seq);
     }
     fd = openSync(opts.path, 'a');
     rfd = openSync(opts.path, 'r');
@@ -364,9 +403,9 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
 
   // Disk first, memory second: a failed write must not leave an answer the file cannot back.
   // `tx` is a new object owned by the ledger from here on; the caller gets a copy.
-  // `extra`: the issuer's dispute intent (kept beside the transaction until it is captured) or the
-  // chargeback its capture filed, written on the same line.
-  const commit = (tx: WireTransaction, slot: number | undefined, prevRefunds: number, extra: { dispute?: DisputeIntent; cb?: ChargebackRecord } = {}): WireTransaction => {
+  // `extra`: the issuer's dispute and fraud intents (kept beside the transaction until it is
+  // captured) or the chargeback and fraud report its capture filed, written on the same line.
+  const commit = (tx: WireTransaction, slot: number | undefined, prevRefunds: number, extra: CommitExtra = {}): WireTransaction => {
     if (closed) throw new Error('ledger is closed');
     const line = `${JSON.stringify({ v: 1, tx, ...extra })}\n`;
     let len = 0;
@@ -390,13 +429,32 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
     remember(s, tx);
     if (extra.dispute) disputes.set(tx.network_ref, extra.dispute);
     else if (tx.status !== 'authorized') disputes.delete(tx.network_ref);
+    if (extra.fraud) frauds.set(tx.network_ref, extra.fraud);
+    else if (tx.status !== 'authorized') frauds.delete(tx.network_ref);
     if (extra.cb) {
       cases.set(extra.cb.chargeback_ref, extra.cb);
       caseOfTx.set(tx.network_ref, extra.cb.chargeback_ref);
       feedSeq = extra.cb.seq;
     }
+    if (extra.fr) {
+      reports.push(extra.fr);
+      reportOfTx.set(tx.network_ref, extra.fr);
+      fraudSeq = extra.fr.seq;
+    }
     return copyTx(tx);
   };
+
+  /** The report the issuer files when a transaction of a fraud card is captured (at the capture's time). */
+  const newReport = (tx: WireTransaction, f: FraudIntent): WireFraudReport => ({
+    report_ref: mkFraudReportRef(),
+    network_ref: tx.network_ref,
+    reference: tx.reference,
+    intent_id: tx.intent_id ?? null,
+    merchant_id: tx.merchant_id,
+    fraud_type: f.fraud_type,
+    seq: fraudSeq + 1,
+    created_at: tx.updated_at,
+  });
 
   /** The case the issuer files when a disputed transaction is captured (at the capture's time). */
   const newCase = (tx: WireTransaction, d: DisputeIntent): ChargebackRecord => ({
@@ -503,9 +561,19 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
         refunds: [],
         history,
       };
+      // The issuer's intents: filed now when captured, else kept beside the transaction until its capture.
       const dispute = approved && input.dispute ? { reason: input.dispute.reason, inquiry: input.dispute.inquiry } : undefined;
-      if (dispute && captured) return { tx: commit(tx, undefined, 0, { cb: newCase(tx, dispute) }), replayed: false };
-      return { tx: commit(tx, undefined, 0, dispute ? { dispute } : {}), replayed: false };
+      const fraud = approved && input.fraud ? { fraud_type: input.fraud.fraud_type } : undefined;
+      const extra: CommitExtra = {};
+      if (dispute) {
+        if (captured) extra.cb = newCase(tx, dispute);
+        else extra.dispute = dispute;
+      }
+      if (fraud) {
+        if (captured) extra.fr = newReport(tx, fraud);
+        else extra.fraud = fraud;
+      }
+      return { tx: commit(tx, undefined, 0, extra), replayed: false };
     },
 
     capture(networkRef, amount) {
@@ -519,9 +587,12 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
         throw new LedgerError('amount_too_large', `Capture amount ${amount} exceeds the authorized ${tx.amount}.`, 400);
       }
       const next = change(tx, { status: 'captured', amount_captured: amount }, { action: 'captured', amount });
+      const extra: CommitExtra = {};
       const dispute = disputes.get(networkRef);
-      const filed = dispute !== undefined && !caseOfTx.has(networkRef);
-      return commit(next, slot, tx.refunds.length, filed ? { cb: newCase(next, dispute) } : {});
+      if (dispute !== undefined && !caseOfTx.has(networkRef)) extra.cb = newCase(next, dispute);
+      const fraud = frauds.get(networkRef);
+      if (fraud !== undefined && !reportOfTx.has(networkRef)) extra.fr = newReport(next, fraud);
+      return commit(next, slot, tx.refunds.length, extra);
     },
 
     void(networkRef) {
@@ -682,6 +753,25 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       return chargebackWire(changeCase(cb, { status: 'lost', decision: null }, at));
     },
 
+    fraudFeed(after, limit = FRAUD_FEED_LIMIT_DEFAULT) {
+      const max = Math.min(Math.max(1, Math.floor(limit)), FRAUD_FEED_LIMIT_MAX);
+      // Reports are in seq order: the first one after `after`, by binary search.
+      let lo = 0;
+      let hi = reports.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (reports[mid]!.seq <= after) lo = mid + 1;
+        else hi = mid;
+      }
+      const data = reports.slice(lo, lo + max).map((r) => ({ ...r }));
+      return { data, next: data.length > 0 ? data[data.length - 1]!.seq : after };
+    },
+
+    fraudReportOfTx(networkRef) {
+      const r = reportOfTx.get(networkRef);
+      return r === undefined ? undefined : { ...r };
+    },
+
     close() {
       if (fd !== undefined) closeSync(fd);
       if (rfd !== undefined) closeSync(rfd);
@@ -690,6 +780,14 @@ export function createLedger(opts: LedgerOptions = {}): Ledger {
       closed = true;
     },
   };
+}
+
+/** What a transaction's line carries beside it: the issuer's pending intents, or what its capture filed. */
+interface CommitExtra {
+  dispute?: DisputeIntent;
+  cb?: ChargebackRecord;
+  fraud?: FraudIntent;
+  fr?: WireFraudReport;
 }
 
 type LoadedTx = (
@@ -711,13 +809,19 @@ interface Loaded {
   disputes: Map<string, DisputeIntent>;
   /** chargeback_ref → the case as its last line has it. */
   chargebacks: Map<string, ChargebackRecord>;
+  /** network_ref → the issuer's fraud intent, for transactions whose last line still carries it. */
+  frauds: Map<string, FraudIntent>;
+  /** report_ref → the report, as filed on its capture line. */
+  reports: Map<string, WireFraudReport>;
 }
 
 function load(file: string, onTx: LoadedTx): Loaded {
   const faults: FaultRecord[] = [];
   const disputes = new Map<string, DisputeIntent>();
   const chargebacks = new Map<string, ChargebackRecord>();
-  if (!existsSync(file)) return { faults, disputes, chargebacks };
+  const frauds = new Map<string, FraudIntent>();
+  const reports = new Map<string, WireFraudReport>();
+  if (!existsSync(file)) return { faults, disputes, chargebacks, frauds, reports };
   // Only while loading: network reference → slot, and the refund references seen per slot.
   const slotByRef = new Map<string, number>();
   const refundsSeen = new Set<string>();
@@ -741,7 +845,7 @@ function load(file: string, onTx: LoadedTx): Loaded {
         lineNo++;
         const text = buf.toString('utf8', start, nl);
         if (text.trim() !== '') {
-          type Rec = { v?: number; tx?: WireTransaction; fault?: FaultRecord; dispute?: DisputeIntent; cb?: ChargebackRecord };
+          type Rec = { v?: number; tx?: WireTransaction; fault?: FaultRecord } & CommitExtra;
           let rec: Rec;
           try {
             rec = JSON.parse(text) as Rec;
@@ -762,6 +866,9 @@ function load(file: string, onTx: LoadedTx): Loaded {
             if (rec.dispute) disputes.set(tx.network_ref, rec.dispute);
             else disputes.delete(tx.network_ref);
             if (typeof rec.cb?.chargeback_ref === 'string') chargebacks.set(rec.cb.chargeback_ref, rec.cb);
+            if (rec.fraud) frauds.set(tx.network_ref, rec.fraud);
+            else frauds.delete(tx.network_ref);
+            if (typeof rec.fr?.report_ref === 'string') reports.set(rec.fr.report_ref, rec.fr);
           }
         }
         start = nl + 1;
@@ -775,5 +882,5 @@ function load(file: string, onTx: LoadedTx): Loaded {
     closeSync(fd);
   }
   if (have > 0) truncateSync(file, pos);
-  return { faults, disputes, chargebacks };
+  return { faults, disputes, chargebacks, frauds, reports };
 }

@@ -13,6 +13,7 @@ import type {
   WireChargeback,
   WireChargebackFeed,
   WireError,
+  WireFraudReportFeed,
   WireInquiryResponse,
   WireLatencyRequest,
   WireLatencyResponse,
@@ -22,8 +23,16 @@ import type {
   WireTransaction,
   WireVoidRequest,
 } from '../wire.ts';
-import { brandOf, cardOutcome, declineMessage, disputeOf, last4, THREE_DS_REQUIRED } from './cards.ts';
-import { CHARGEBACK_FEED_LIMIT_DEFAULT, CHARGEBACK_FEED_LIMIT_MAX, createLedger, LedgerError, type Ledger } from './ledger.ts';
+import { brandOf, cardOutcome, declineMessage, disputeOf, fraudReportOf, last4, THREE_DS_REQUIRED } from './cards.ts';
+import {
+  CHARGEBACK_FEED_LIMIT_DEFAULT,
+  CHARGEBACK_FEED_LIMIT_MAX,
+  createLedger,
+  FRAUD_FEED_LIMIT_DEFAULT,
+  FRAUD_FEED_LIMIT_MAX,
+  LedgerError,
+  type Ledger,
+} from './ledger.ts';
 import { applyFault, createFaults, FaultConfigError, NO_FAULTS, type FaultConfig, type Faults } from './faults.ts';
 import { settlementRows, txDate } from './settlement.ts';
 import { scrubPan, withCardRedaction } from './log.ts';
@@ -127,6 +136,7 @@ const settlementSchema = {
 const chargebackRef = str(64);
 
 // Query strings are strings (no type coercion here): the numbers are checked as digits, then read.
+// The same for every feed (chargebacks, fraud reports).
 const chargebackFeedSchema = {
   querystring: {
     type: 'object',
@@ -281,6 +291,7 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
       outcome: cardOutcome(card, now()),
       intent_id: req.body.intent_id ?? null,
       dispute: disputeOf(card.number),
+      fraud: fraudReportOf(card.number),
     };
     // A repeat of a reference already booked is an inquiry: no fault is drawn for it.
     const fault = ledger.has(reference) ? { kind: null, executed: true, delayMs: 0 } : faults.draw();
@@ -365,6 +376,19 @@ export function buildEpnServer(opts: EpnServerOptions): EpnServer {
     const feed = ledger.feed(after, limit, nowSeconds());
     // Read every second by each reconcile process: only a read that returned cases is worth a line.
     if (feed.data.length > 0) req.log.info({ after, count: feed.data.length, next: feed.next }, 'chargeback feed');
+    return feed;
+  });
+
+  // The fraud report feed: the reports filed after a feed position (a report never changes).
+  app.get<{ Querystring: { after?: string; limit?: string } }>('/v1/fraud_reports', { schema: chargebackFeedSchema }, async (req, reply): Promise<WireFraudReportFeed | WireError> => {
+    const after = req.query.after === undefined ? 0 : Number(req.query.after);
+    const limit = req.query.limit === undefined ? FRAUD_FEED_LIMIT_DEFAULT : Number(req.query.limit);
+    if (limit < 1 || limit > FRAUD_FEED_LIMIT_MAX) {
+      return reply.code(400).send(errorBody('invalid_request', `querystring/limit must be between 1 and ${FRAUD_FEED_LIMIT_MAX}`));
+    }
+    const feed = ledger.fraudFeed(after, limit);
+    // Read every second by each reconcile process: only a read that returned reports is worth a line.
+    if (feed.data.length > 0) req.log.info({ after, count: feed.data.length, next: feed.next }, 'fraud report feed');
     return feed;
   });
 
