@@ -28,6 +28,7 @@ export {
   DISPUTE_EVIDENCE_FILE_FIELDS,
   DISPUTE_FEE,
   MAX_EVIDENCE_CHARS,
+  PERSONAL_EVIDENCE_FIELDS,
   assertAcceptable,
   assertSubmittable,
   blocksRefund,

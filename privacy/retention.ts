@@ -4,6 +4,7 @@
 // their PaymentIntents an intent.pii_erased event; the projector then clears their data in the read
 // model (storage/erasure.ts). PaymentIntents without a customer that carry a receipt or user email
 // (or shipping details) and are idle as long get intent.pii_erased too. Amounts, currencies and statuses are never touched.
+import { PERSONAL_EVIDENCE_FIELDS } from '../actors/mod.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { CommandClient } from '../runtime/client.ts';
@@ -76,7 +77,9 @@ export async function runRetention(o: RetentionOptions, now = Date.now()): Promi
     }
   }
   const guests = await sql<{ id: string; merchant_id: string; livemode: boolean }>`select id, merchant_id, livemode from payment_intents
-    where customer is null and (receipt_email is not null or user_email is not null or state->>'shipping' is not null or (state #>> '{checkout,customer_email}') is not null) and updated_at < ${cutoff} order by updated_at limit ${o.batch ?? 500}`.execute(o.db);
+    where customer is null and (receipt_email is not null or user_email is not null or state->>'shipping' is not null or (state #>> '{checkout,customer_email}') is not null
+      or exists (select 1 from jsonb_array_elements(case when jsonb_typeof(state->'disputes') = 'array' then state->'disputes' else '[]'::jsonb end) as d where (d->'evidence') ?| array[${sql.join([...PERSONAL_EVIDENCE_FIELDS])}]::text[]))
+      and updated_at < ${cutoff} order by updated_at limit ${o.batch ?? 500}`.execute(o.db);
   let guestIntents = 0;
   for (const g of guests.rows) {
     const at = Math.floor(now / 1000);

@@ -5,7 +5,7 @@
 // details included) and its intents. Amounts,
 // currencies and statuses are never touched. Intents projected after the erasure are scrubbed too
 // (scrubErasedIntents), so replaying the stream from the start ends with the same erased rows.
-import { PERSONAL_EVIDENCE_FIELDS } from '../actors/payment-intent/dispute.ts';
+import { PERSONAL_EVIDENCE_FIELDS } from '../actors/mod.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.ts';
 import { NO_BILLING_DETAILS } from '../vault/mod.ts';

@@ -527,6 +527,7 @@ export const STRIPE_EVENT_TYPES = [
   'charge.dispute.funds_withdrawn',
   'charge.dispute.funds_reinstated',
   'radar.early_fraud_warning.created',
+  'radar.early_fraud_warning.updated',
   'customer.created',
   'customer.updated',
   'customer.deleted',
@@ -716,8 +717,8 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
     case 'refund.failed': {
       const r = (i.refunds ?? []).find((x) => x.id === e.data.refund_id);
       if (!r) return [];
-      if (e.type === 'refund.created') return [{ type: 'refund.created', of: 'refund' as const, r }];
-      if (e.type === 'refund.failed') return [{ type: 'refund.updated', of: 'refund' as const, r }, { type: 'refund.failed', of: 'refund' as const, r }];
+      if (e.type === 'refund.created') return [{ type: 'refund.created', of: 'refund' as const, r }, ...warningsFlipped(i, r.charge, r.amount)];
+      if (e.type === 'refund.failed') return [{ type: 'refund.updated', of: 'refund' as const, r }, { type: 'refund.failed', of: 'refund' as const, r }, ...warningsFlipped(i, r.charge, -r.amount)];
       const a = attemptOf(i, r.charge);
       return [...(a ? [{ type: 'charge.refunded', of: 'charge' as const, a }] : []), { type: 'refund.updated', of: 'refund' as const, r }];
     }
@@ -750,7 +751,9 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
       const d = (i.disputes ?? []).find((x) => x.id === e.data.dispute_id);
       if (!d) return [];
       const type = DISPUTE_EVENT_TYPES[e.type];
-      return [{ type, of: 'dispute' as const, d, at: e.at }];
+      // The charge's first dispute: its early fraud warnings are no longer actionable.
+      const first = e.type === 'dispute.created' && (i.disputes ?? []).filter((x) => x.charge === d.charge).length === 1;
+      return [{ type, of: 'dispute' as const, d, at: e.at }, ...(first ? warningsFlipped(i, d.charge, 0, true) : [])];
     }
     case 'fraud_warning.created': {
       const w = (i.fraud_warnings ?? []).find((x) => x.id === e.data.warning_id);
@@ -811,6 +814,23 @@ function mapEvent(e: AnyEvent, c: Commit): ObjectOf[] {
       return never;
     }
   }
+}
+
+/**
+ * radar.early_fraud_warning.updated for the charge's warnings whose `actionable` this commit flipped:
+ * `refunded` minor units more (a refund; negative: a failed one gave them back) or its first dispute.
+ */
+function warningsFlipped(i: Intent, chargeId: string, refunded: number, disputed = false): ObjectOf[] {
+  const ws = (i.fraud_warnings ?? []).filter((w) => w.charge === chargeId);
+  if (ws.length === 0) return [];
+  const a = i.attempts.find((x) => x.id === chargeId);
+  if (!a) return [];
+  const fully = (n: number) => a.amount_captured > 0 && n >= a.amount_captured;
+  const otherDisputes = (i.disputes ?? []).filter((d) => d.charge === chargeId).length - (disputed ? 1 : 0);
+  if (otherDisputes > 0) return []; // already not actionable, and still not
+  const now = a.amount_refunded ?? 0;
+  const flipped = disputed ? !fully(now) : fully(now) !== fully(now - refunded);
+  return flipped ? ws.map((w) => ({ type: 'radar.early_fraud_warning.updated', of: 'early_fraud_warning' as const, w })) : [];
 }
 
 const DISPUTE_EVENT_TYPES = {

@@ -309,6 +309,12 @@ t.test('disputes with the official stripe SDK', async (t) => {
     t.equal((created.data.object as Stripe.Radar.EarlyFraudWarning).actionable, true, 'webhook radar.early_fraud_warning.created');
     await stripe.refunds.create({ payment_intent: pi.id, reason: 'fraudulent' });
     t.equal((await stripe.radar.earlyFraudWarnings.retrieve(w.id)).actionable, false, 'refunded: nothing left to act on');
+    const updated = await eventually(async () => receiver.received.map((r) => JSON.parse(r.body) as Stripe.Event).find((e) => e.type === 'radar.early_fraud_warning.updated' && (e.data.object as Stripe.Radar.EarlyFraudWarning).id === w.id));
+    t.equal((updated.data.object as Stripe.Radar.EarlyFraudWarning).actionable, false, 'webhook radar.early_fraud_warning.updated');
+    // The fraudulent dispute card's warning stops being actionable with its dispute.
+    const wonWarning = (await stripe.radar.earlyFraudWarnings.list({ payment_intent: won.id })).data[0];
+    t.equal(wonWarning?.fraud_type, 'unauthorized_use_of_card', 'the fraudulent dispute card was reported before its dispute');
+    t.equal(wonWarning?.actionable, false, 'disputed: not actionable');
     t.equal((await fails(stripe2.radar.earlyFraudWarnings.retrieve(w.id))).statusCode, 404, "another merchant's key does not find it");
     t.equal((await fails(stripe.radar.earlyFraudWarnings.retrieve('issfr_000000000000000000000000'))).code, 'resource_missing');
   });

@@ -8,15 +8,12 @@ import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import {
-  buildEpnServer,
-  createEpnClient,
   disputeOf,
-  EpnRejectedError,
   type AuthorizeParams,
   type EpnChargeback,
   type EpnClient,
-  type EpnServerOptions,
 } from '../epn/mod.ts';
+import { authorizeParams, clock, ref, rejected, startEpn as start } from './helpers/epn-sim.ts';
 
 const FRAUD = '4000000000000259';
 const NOT_RECEIVED = '4000000000002685';
@@ -24,48 +21,7 @@ const INQUIRY = '4000000000001976';
 const PLAIN = '4242424242424242';
 const DAY = 86_400;
 
-const FUTURE = { expMonth: 12, expYear: Math.max(2040, new Date().getUTCFullYear() + 3), cvc: '123' };
-let n = 0;
-const ref = (p = 'att') => `${p}_${process.pid}_${++n}`;
-
-function params(number: string, over: Partial<AuthorizeParams> = {}): AuthorizeParams {
-  const reference = ref();
-  return { reference, merchantId: 'acct_cb', amount: 1000, currency: 'usd', capture: true, card: { number, ...FUTURE }, intentId: `pi_${reference}`, ...over };
-}
-
-/** A clock the test moves: unix ms. */
-function clock(start = Date.parse('2031-03-10T12:00:00Z')) {
-  let ms = start;
-  return {
-    now: () => new Date(ms),
-    seconds: () => Math.floor(ms / 1000),
-    advance: (s: number) => {
-      ms += s * 1000;
-    },
-  };
-}
-
-async function start(t: Test, opts: Partial<EpnServerOptions> = {}) {
-  const app = buildEpnServer({ latencyMs: 0, ...opts });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  let closed = false;
-  const close = async () => {
-    if (!closed) await app.close();
-    closed = true;
-  };
-  t.teardown(close);
-  return { app, url, close, client: createEpnClient({ baseUrl: url, timeoutMs: 5000 }) };
-}
-
-async function rejected(p: Promise<unknown>): Promise<EpnRejectedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EpnRejectedError) return err;
-    throw err;
-  }
-  throw new Error('expected EpnRejectedError, call succeeded');
-}
+const params = (number: string, over: Partial<AuthorizeParams> = {}): AuthorizeParams => authorizeParams('acct_cb', number, over);
 
 /** Authorize (and capture, by default) a card; the case the network filed for it, if any. */
 async function disputed(client: EpnClient, number: string, over: Partial<AuthorizeParams> = {}) {

@@ -10,16 +10,13 @@ import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import {
   APPROVED_TEST_CARDS,
-  buildEpnServer,
-  createEpnClient,
   disputeOf,
-  EpnRejectedError,
   fraudReportOf,
   type AuthorizeParams,
   type EpnClient,
   type EpnFraudReport,
-  type EpnServerOptions,
 } from '../epn/mod.ts';
+import { authorizeParams, clock, rejected, startEpn as start } from './helpers/epn-sim.ts';
 import { epnSeconds, meterEpn } from '../metrics/payments.ts';
 
 const EFW = '4000000000005423';
@@ -27,48 +24,7 @@ const FRAUD_DISPUTE = '4000000000000259';
 const NOT_RECEIVED = '4000000000002685';
 const PLAIN = '4242424242424242';
 
-const FUTURE = { expMonth: 12, expYear: Math.max(2040, new Date().getUTCFullYear() + 3), cvc: '123' };
-let n = 0;
-const ref = (p = 'att') => `${p}_${process.pid}_${++n}`;
-
-function params(number: string, over: Partial<AuthorizeParams> = {}): AuthorizeParams {
-  const reference = ref();
-  return { reference, merchantId: 'acct_fr', amount: 1000, currency: 'usd', capture: true, card: { number, ...FUTURE }, intentId: `pi_${reference}`, ...over };
-}
-
-/** A clock the test moves: unix ms. */
-function clock(start = Date.parse('2031-03-10T12:00:00Z')) {
-  let ms = start;
-  return {
-    now: () => new Date(ms),
-    seconds: () => Math.floor(ms / 1000),
-    advance: (s: number) => {
-      ms += s * 1000;
-    },
-  };
-}
-
-async function start(t: Test, opts: Partial<EpnServerOptions> = {}) {
-  const app = buildEpnServer({ latencyMs: 0, ...opts });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  let closed = false;
-  const close = async () => {
-    if (!closed) await app.close();
-    closed = true;
-  };
-  t.teardown(close);
-  return { app, url, close, client: createEpnClient({ baseUrl: url, timeoutMs: 5000 }) };
-}
-
-async function rejected(p: Promise<unknown>): Promise<EpnRejectedError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof EpnRejectedError) return err;
-    throw err;
-  }
-  throw new Error('expected EpnRejectedError, call succeeded');
-}
+const params = (number: string, over: Partial<AuthorizeParams> = {}): AuthorizeParams => authorizeParams('acct_fr', number, over);
 
 /** Authorize and capture a card; the one report the network filed for it. */
 async function onlyReport(t: Test, client: EpnClient, number: string): Promise<EpnFraudReport> {

@@ -154,7 +154,7 @@ t.test('erasure request end to end', async (t) => {
 
 t.test('retention erases idle customers by itself', async (t) => {
   // 0.00003 days = 2.6 s; the job runs every 300 ms.
-  const stack = await startStack(t, { PII_RETENTION_DAYS: '0.00003', PII_RETENTION_INTERVAL_MS: '300' });
+  const stack = await startStack(t, { PII_RETENTION_DAYS: '0.00003', PII_RETENTION_INTERVAL_MS: '300', DISPUTE_POLL_MS: '150' });
   const m = await stack.onboard();
   const stripe = new Stripe(m.secret_key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 1 });
   const cus = await stripe.customers.create({ email: 'old.customer@example.com', name: 'Old Customer' });
@@ -193,6 +193,16 @@ t.test('retention erases idle customers by itself', async (t) => {
     return x.shipping === null ? x : null;
   }, 20_000, 200);
   t.equal(guestShipping.amount, 2100, 'a guest intent loses its shipping details, keeps its amount');
+  // A guest payment disputed, whose only personal data is the evidence the merchant gave.
+  const disputedPi = await stripe.paymentIntents.create({ amount: 1500, currency: 'eur', payment_method: 'pm_card_createDispute', confirm: true });
+  const dispute = await eventually(async () => (await stripe.disputes.list({ payment_intent: disputedPi.id })).data[0], 20_000, 100);
+  await stripe.disputes.update(dispute.id, { evidence: { customer_name: 'Guest Disputer', uncategorized_text: 'signed for at the door' } });
+  const scrubbed = await eventually(async () => {
+    const x = await stripe.disputes.retrieve(dispute.id);
+    return x.evidence.customer_name === null ? x : null;
+  }, 20_000, 200);
+  t.equal(scrubbed.evidence.uncategorized_text, 'signed for at the door', "retention clears the evidence's personal fields, keeps the rest");
+  t.equal(scrubbed.amount, 1500);
   // No gateway took part: the reconcile role erased the saved card's billing details from the commit.
   const pm = await eventually(async () => {
     const x = await stripe.paymentMethods.retrieve(card.id);
