@@ -581,11 +581,14 @@ async function startClusterOnce(
     },
     async leaderOf(stream, timeoutMs = 30_000) {
       const nc = await adminConn();
-      const jsm = await jetstreamManager(nc, { timeout: 3000 });
       const until = Date.now() + timeoutMs;
       let last: unknown;
+      let jsm: Awaited<ReturnType<typeof jetstreamManager>> | null = null;
       for (;;) {
         try {
+          // Made inside the retry: making it asks JetStream for the account, which goes unanswered
+          // while a killed meta leader's successor is being elected.
+          jsm ??= await jetstreamManager(nc, { timeout: 3000 });
           const i = indexOf((await jsm.streams.info(stream)).cluster?.leader);
           if (i >= 0) return i;
         } catch (err) {
