@@ -421,11 +421,13 @@ export const ListBalanceTransactionsQuery = Type.Object(
 );
 export type ListBalanceTransactionsQuery = Static<typeof ListBalanceTransactionsQuery>;
 
-export const ListRefundsQuery = Type.Object(
+/** A list of what belongs to charges (refunds, disputes, early fraud warnings): by `charge` or `payment_intent`. */
+const ListByChargeQuery = Type.Object(
   { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
   opts,
 );
-export type ListRefundsQuery = Static<typeof ListRefundsQuery>;
+export const ListRefundsQuery = ListByChargeQuery;
+export type ListRefundsQuery = Static<typeof ListByChargeQuery>;
 
 /** The legacy Charges API's create: a card by test token (`source=tok_visa`) or PaymentMethod id, or a customer's default card. */
 export const CreateChargeBody = Type.Object(
@@ -984,14 +986,8 @@ export const UpdateDisputeBody = Type.Object(
 export type UpdateDisputeBody = Static<typeof UpdateDisputeBody>;
 export const CloseDisputeBody = Type.Object({ expand: Type.Optional(Expand) }, opts);
 export type CloseDisputeBody = Static<typeof CloseDisputeBody>;
-export const ListDisputesQuery = Type.Object(
-  { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
-  opts,
-);
-export type ListDisputesQuery = Static<typeof ListDisputesQuery>;
+export const ListDisputesQuery = ListByChargeQuery;
+export type ListDisputesQuery = Static<typeof ListByChargeQuery>;
 
-export const ListEarlyFraudWarningsQuery = Type.Object(
-  { ...ListPaging, charge: Type.Optional(Type.String({ maxLength: 255 })), payment_intent: Type.Optional(Type.String({ maxLength: 255 })) },
-  opts,
-);
-export type ListEarlyFraudWarningsQuery = Static<typeof ListEarlyFraudWarningsQuery>;
+export const ListEarlyFraudWarningsQuery = ListByChargeQuery;
+export type ListEarlyFraudWarningsQuery = Static<typeof ListByChargeQuery>;

@@ -4,27 +4,14 @@
 // and then recorded as lost. A crash between the two leaves the network ahead of us, and the
 // chargeback feed (reconcile/disputes.ts) brings its status here: never a case we show as closed
 // that the network still holds open, or the reverse.
-import { assertAcceptable, assertSubmittable, intentDecider, representmentText, type Dispute, type Intent, type IntentCommand } from '../actors/mod.ts';
+import { assertAcceptable, assertSubmittable, representmentText, type Dispute, type Intent } from '../actors/mod.ts';
 import { EpnRejectedError, EpnUnavailableError } from '../epn/client/mod.ts';
-import { subjects } from '../streams/subjects.ts';
 import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
-import { step, type CommandContext } from './aggregates.ts';
-import type { HandlerDeps } from './handlers.ts';
+import { step } from './aggregates.ts';
+import { loadIntent as load, run, type HandlerDeps } from './handlers.ts';
 import type { CommandRequest } from './protocol.ts';
 
 type DisputeRequest = Extract<CommandRequest, { op: 'intent.dispute_record' | 'intent.dispute_update' | 'intent.dispute_close' }>;
-
-async function run(deps: HandlerDeps, merchantId: string, intentId: string, cmd: IntentCommand, ctx: CommandContext): Promise<{ state: Intent; seq: number }> {
-  const r = await deps.store.execute(intentDecider, { aggregate: 'intent', subject: subjects.intent(merchantId, intentId), merchantId, aggregateId: intentId }, cmd, ctx);
-  if (!r.state) throw noSuch('payment_intent', intentId);
-  return { state: r.state, seq: r.seq };
-}
-
-async function load(deps: HandlerDeps, merchantId: string, intentId: string, livemode: boolean): Promise<{ state: Intent; seq: number }> {
-  const l = await deps.store.load<Intent>(subjects.intent(merchantId, intentId));
-  if (!l.state || l.state.livemode !== livemode) throw noSuch('payment_intent', intentId);
-  return { state: l.state, seq: l.seq };
-}
 
 function disputeOf(i: Intent, id: string): Dispute {
   const d = (i.disputes ?? []).find((x) => x.id === id);

@@ -35,7 +35,7 @@ const intentRef = (merchantId: string, intentId: string) => ({
   aggregateId: intentId,
 });
 
-async function run(deps: HandlerDeps, merchantId: string, intentId: string, cmd: IntentCommand, ctx: CommandContext): Promise<{ state: Intent; seq: number }> {
+export async function run(deps: HandlerDeps, merchantId: string, intentId: string, cmd: IntentCommand, ctx: CommandContext): Promise<{ state: Intent; seq: number }> {
   const r = await deps.store.execute(intentDecider, intentRef(merchantId, intentId), cmd, ctx);
   if (!r.state) throw noSuch('payment_intent', intentId);
   return { state: r.state, seq: r.seq };
@@ -49,7 +49,7 @@ async function recordedStep(deps: HandlerDeps, merchantId: string, intentId: str
   return (await deps.store.replayed<Intent>(subjects.intent(merchantId, intentId), ctx))?.state ?? null;
 }
 
-async function loadIntent(deps: HandlerDeps, merchantId: string, intentId: string, livemode: boolean) {
+export async function loadIntent(deps: HandlerDeps, merchantId: string, intentId: string, livemode: boolean) {
   const l = await deps.store.load<Intent>(subjects.intent(merchantId, intentId));
   if (!l.state || l.state.livemode !== livemode) throw noSuch('payment_intent', intentId);
   return { state: l.state, seq: l.seq };
