@@ -17,6 +17,11 @@ export interface ProcessUsage {
   rss_start_mb: number;
   rss_max_mb: number;
   rss_end_mb: number;
+  /**
+   * CPU of the process's main thread alone, % of one core (the rest is its other threads: a node
+   * process's worker threads, such as the read model's PGlite, and V8's GC and compiler helpers).
+   */
+  main_thread_cpu_avg_pct: number;
   /** Samples in which the process was seen (it may have exited or been killed). */
   samples: number;
 }
@@ -41,17 +46,23 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
-/** utime+stime in ticks and RSS in kB, or null if the process is gone. */
-export function readProc(pid: number): { ticks: number; rssKb: number } | null {
+/** utime+stime in ticks from a /proc stat file (a process's or one thread's). */
+function statTicks(file: string): number {
+  const stat = readFileSync(file, 'utf8');
+  // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+/** utime+stime in ticks (all threads, and the main thread alone) and RSS in kB, or null if the process is gone. */
+export function readProc(pid: number): { ticks: number; mainTicks: number; rssKb: number } | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-    const ticks = Number(rest[11]) + Number(rest[12]);
+    const ticks = statTicks(`/proc/${pid}/stat`);
+    const mainTicks = statTicks(`/proc/${pid}/task/${pid}/stat`);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const m = status.match(/^VmRSS:\s+(\d+)\s+kB/m);
-    return { ticks, rssKb: m ? Number(m[1]) : 0 };
+    return { ticks, mainTicks, rssKb: m ? Number(m[1]) : 0 };
   } catch {
     return null;
   }
@@ -109,7 +120,7 @@ export function startSampler(watched: () => Watched[], everyMs = 1000, maxSample
       return 1;
     }
   })();
-  const acc = new Map<number, { name: string; last: { ticks: number; at: number } | null; cpu: number[]; rss: number[]; samples: number }>();
+  const acc = new Map<number, { name: string; last: { ticks: number; mainTicks: number; at: number } | null; cpu: number[]; mainCpu: number[]; rss: number[]; samples: number }>();
   const machine: number[] = [];
   let lastMachine = machineTicks();
   let n = 0;
@@ -118,15 +129,18 @@ export function startSampler(watched: () => Watched[], everyMs = 1000, maxSample
     for (const w of watched()) {
       const r = readProc(w.pid);
       let a = acc.get(w.pid);
-      if (!a) acc.set(w.pid, (a = { name: w.name, last: null, cpu: [], rss: [], samples: 0 }));
+      if (!a) acc.set(w.pid, (a = { name: w.name, last: null, cpu: [], mainCpu: [], rss: [], samples: 0 }));
       if (!r) continue;
       a.samples++;
       a.rss.push(r.rssKb / 1024);
       if (a.last) {
         const secs = (at - a.last.at) / 1000;
-        if (secs > 0) a.cpu.push(((r.ticks - a.last.ticks) / hz / secs) * 100);
+        if (secs > 0) {
+          a.cpu.push(((r.ticks - a.last.ticks) / hz / secs) * 100);
+          a.mainCpu.push(((r.mainTicks - a.last.mainTicks) / hz / secs) * 100);
+        }
       }
-      a.last = { ticks: r.ticks, at };
+      a.last = { ticks: r.ticks, mainTicks: r.mainTicks, at };
     }
     const m = machineTicks();
     if (m && lastMachine && m.total > lastMachine.total) machine.push(((m.busy - lastMachine.busy) / (m.total - lastMachine.total)) * 100);
@@ -149,6 +163,7 @@ export function startSampler(watched: () => Watched[], everyMs = 1000, maxSample
         rss_start_mb: round(a.rss[0] ?? 0),
         rss_max_mb: round(a.rss.length ? Math.max(...a.rss) : 0),
         rss_end_mb: round(a.rss[a.rss.length - 1] ?? 0),
+        main_thread_cpu_avg_pct: round(a.mainCpu.length ? a.mainCpu.reduce((x, y) => x + y, 0) / a.mainCpu.length : 0),
         samples: a.samples,
       }));
       const busyAvg = machine.length ? machine.reduce((x, y) => x + y, 0) / machine.length : 0;

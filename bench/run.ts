@@ -134,14 +134,20 @@ function parseArgs(argv: string[]) {
 
 function cpuPerPayment(processes: ProcessUsage[], perS: number): RunResult['cpu_ms_per_payment'] {
   const by: Record<string, number> = {};
+  const threads: Record<string, { main: number; other_threads: number }> = {};
   let stack = 0;
+  const perPayment = (pct: number) => (perS > 0 ? (pct * 10) / perS : 0);
   for (const p of processes) {
     if (p.name === 'supervisor' || p.name.startsWith('bench')) continue;
-    const ms = perS > 0 ? (p.cpu_avg_pct * 10) / perS : 0;
+    const ms = perPayment(p.cpu_avg_pct);
     by[p.name] = round(ms, 2);
     stack += ms;
+    if (p.name.startsWith('node')) {
+      const main = perPayment(p.main_thread_cpu_avg_pct);
+      threads[p.name] = { main: round(main, 2), other_threads: round(Math.max(0, ms - main), 2) };
+    }
   }
-  return { stack: round(stack, 2), by_process: by };
+  return { stack: round(stack, 2), by_process: by, node_threads: threads };
 }
 
 const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
@@ -204,7 +210,15 @@ export interface RunResult {
    * payments/s), per process and in all (the bench and the supervisor left out; a Postgres server
    * is not watched). Less sensitive to a busy machine than payments/s.
    */
-  cpu_ms_per_payment: { stack: number; by_process: Record<string, number> };
+  cpu_ms_per_payment: {
+    stack: number;
+    by_process: Record<string, number>;
+    /**
+     * Each node process's share split into its main thread (the event loop) and its other threads
+     * (the read model's PGlite worker thread, V8's GC helpers): what a faster event loop can save.
+     */
+    node_threads: Record<string, { main: number; other_threads: number }>;
+  };
   /** Messages through nats-server per succeeded payment (its /varz in + out), drain included. */
   nats_msgs_per_payment: ReturnType<typeof perPayment>;
   processes: ProcessUsage[];
@@ -471,6 +485,7 @@ function printRun(r: RunResult) {
       ['metric', 'value'],
       ['payments/s (succeeded + webhook)', r.payments_per_s],
       ['stack CPU ms per payment', r.cpu_ms_per_payment.stack],
+      ...Object.entries(r.cpu_ms_per_payment.node_threads).map(([name, t]): [string, string] => [`  ${name}: main thread / other threads`, `${t.main} / ${t.other_threads} ms`]),
       ['NATS messages per payment (server in + out)', r.nats_msgs_per_payment ? `${r.nats_msgs_per_payment.total} (${r.nats_msgs_per_payment.in} in, ${r.nats_msgs_per_payment.out} out)` : 'n/a'],
       ['confirmed/s (HTTP only)', r.confirmed_per_s],
       ['payments counted / succeeded / run', `${r.payments_counted} / ${r.payments_succeeded} / ${r.payments_attempted}`],
