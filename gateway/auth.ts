@@ -179,6 +179,13 @@ export async function authenticate(req: FastifyRequest, keys: Pick<KeyIndex, 'lo
   if (rec.expires_at != null && rec.expires_at * 1000 <= Date.now()) {
     throw new ApiError(401, 'invalid_request_error', 'api_key_expired', `Expired API Key provided: ${shownKey(key)}`);
   }
+  // Connect's Stripe-Account header: there are no connected accounts here, so a request on another
+  // account's behalf is refused as Stripe refuses it for an account that is not a Connect platform
+  // (instead of quietly acting on the caller's own account). Naming one's own account is harmless.
+  const onBehalfOf = req.headers['stripe-account'];
+  if (onBehalfOf !== undefined && onBehalfOf !== rec.merchant_id) {
+    throw new ApiError(400, 'invalid_request_error', 'platform_account_required', 'Only Stripe Connect platforms can work with other accounts. This processor has no Connect platforms: send the request without a Stripe-Account header, with the connected account\'s own key.');
+  }
   // A restricted key may do only what its permissions say, on every route (checked here, where every route authenticates).
   if (rec.kind === 'restricted') {
     checkPermission(rec.permissions ?? {}, req.method, req.routeOptions.url ?? req.url.split('?')[0] ?? '', shownKey(key), rec.merchant_id);

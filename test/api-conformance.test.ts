@@ -158,6 +158,11 @@ t.test('Stripe API conformance', async (t) => {
     t.equal(c1.status, 'canceled', 'from requires_payment_method');
     t.equal(c1.cancellation_reason, 'requested_by_customer');
     t.type(c1.canceled_at, 'number');
+    const again = await fails(a.paymentIntents.cancel(open.id, { cancellation_reason: 'duplicate' }));
+    t.match(again, { statusCode: 400, code: 'payment_intent_unexpected_state' }, 'a canceled intent is not canceled again');
+    t.equal((await a.paymentIntents.retrieve(open.id)).cancellation_reason, 'requested_by_customer', 'the first reason stays');
+    const missing = await fails(a.paymentIntents.retrieve('pi_123'));
+    t.match(missing, { statusCode: 404, code: 'resource_missing', param: 'intent', message: "No such payment_intent: 'pi_123'" }, "Stripe names the path's param `intent`");
     const afterCancel = await fails(a.paymentIntents.confirm(open.id, { payment_method: (await card(a, GOOD)).id }));
     t.equal(afterCancel.code, 'payment_intent_unexpected_state', 'a canceled intent cannot be confirmed');
 

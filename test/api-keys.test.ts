@@ -159,6 +159,18 @@ t.test('restricted keys, rotation, revocation, last use, admin-only', async (t) 
     t.ok((await sdk(m.secret_key).paymentIntents.list()).object, 'after Retry-After a good key works again');
   });
 
+  t.test('a Stripe-Account header naming another account is refused (no Connect platforms here)', async (t) => {
+    const other = (await stack.onboard({ name: 'Connected?' })) as Onboarded;
+    const e = await sdk(m.secret_key)
+      .customers.create({ email: 'x@example.com' }, { stripeAccount: other.merchant_id })
+      .then(() => null, (err: Stripe.errors.StripeError) => err);
+    t.match(e, { statusCode: 400, type: 'StripeInvalidRequestError', code: 'platform_account_required' });
+    t.equal((await sdk(other.secret_key).customers.list({ email: 'x@example.com' })).data.length, 0, 'nothing was made on the other account');
+    t.equal((await sdk(m.secret_key).customers.list({ email: 'x@example.com' })).data.length, 0, 'nor on the caller\'s');
+    const own = await sdk(m.secret_key).customers.create({ email: 'own@example.com' }, { stripeAccount: m.merchant_id });
+    t.match(own, { object: 'customer', email: 'own@example.com' }, 'naming its own account is fine');
+  });
+
   t.test('admin actions never accept a merchant key', async (t) => {
     const other = (await stack.onboard({ name: 'Other' })) as Onboarded;
     const rk = (await admin('POST', `/admin/merchants/${other.merchant_id}/keys`, { permissions: { payment_intents: 'write', customers: 'write', charges: 'write', refunds: 'write', payment_methods: 'write', events: 'write', webhook_endpoints: 'write' } })).body.secret as string;

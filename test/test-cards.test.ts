@@ -30,12 +30,16 @@ t.test('Stripe test cards', async (t) => {
       ['pm_card_chargeDeclinedProcessingError', 'processing_error', 'processing_error'],
       ['pm_card_visa_chargeDeclinedVelocityLimitExceeded', 'card_declined', 'card_velocity_exceeded'],
       ['pm_card_chargeCustomerFail', 'card_declined', 'generic_decline'],
+      ['pm_card_chargeDeclinedFraudulent', 'card_declined', 'fraudulent'],
+      ['pm_card_radarBlock', 'card_declined', 'fraudulent'],
+      ['pm_card_riskLevelHighest', 'card_declined', 'fraudulent'],
     ];
     for (const [pm, code, decline_code] of declines) {
       const e = await fails(pay(pm));
       t.match(e, { type: 'StripeCardError', statusCode: 402, code, decline_code }, pm);
       t.equal(e?.payment_intent?.status, 'requires_payment_method', `${pm}: the intent asks for another card`);
     }
+    t.equal((await pay('pm_card_riskLevelElevated')).status, 'succeeded', 'an elevated risk is paid');
     const tok = await stripe.paymentMethods.create({ type: 'card', card: { token: 'tok_visa_chargeDeclinedInsufficientFunds' } });
     t.equal(tok.card?.last4, '9995', 'the tok_ twin is the same card');
     t.match(await fails(pay(tok.id)), { code: 'card_declined', decline_code: 'insufficient_funds' });

@@ -82,6 +82,12 @@ export const MAGIC_PAYMENT_METHODS: Record<string, string> = {
   pm_card_chargeDeclinedProcessingError: '4000000000000119',
   pm_card_visa_chargeDeclinedVelocityLimitExceeded: '4000000000006975',
   pm_card_chargeDeclinedVelocityLimitExceeded: '4000000000006975',
+  // Fraud prevention: always blocked (declined as fraudulent, epn/sim/cards.ts), or an elevated risk that is paid.
+  pm_card_chargeDeclinedFraudulent: '4100000000000019',
+  pm_card_visa_chargeDeclinedFraudulent: '4100000000000019',
+  pm_card_radarBlock: '4100000000000019',
+  pm_card_riskLevelHighest: '4000000000004954',
+  pm_card_riskLevelElevated: '4000000000009235',
   // Saving the card succeeds; every charge of it is declined (epn/sim/cards.ts CHARGE_DECLINES).
   pm_card_chargeCustomerFail: '4000000000000341',
   // 3-D Secure: the issuer asks for authentication (epn/sim/cards.ts THREE_DS_REQUIRED).

@@ -516,8 +516,8 @@ t.test('Cancel', async (t) => {
   t.test('without a reason', async (t) => {
     it.given(t, H.requires_payment_method).when(cancel(null)).then([canceled(null)]).thenState({ status: 'canceled', cancellation_reason: null });
   });
-  t.test('a repeat is a no-op', async (t) => {
-    it.given(t, H.canceled).when(cancel('duplicate', T0 + 99)).thenNothing().thenState({ status: 'canceled', canceled_at: T0 + 40, cancellation_reason: 'requested_by_customer' });
+  t.test('a canceled intent is not canceled again (Stripe: 400)', async (t) => {
+    it.given(t, H.canceled).when(cancel('duplicate', T0 + 99)).thenThrows('payment_intent_unexpected_state');
   });
   for (const status of ['processing', 'processing_in_doubt', 'succeeded', 'succeeded_after_capture'] as const) {
     t.test(`refused from ${status}`, async (t) => {

@@ -510,7 +510,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       return [{ type: 'intent.captured', at: cmd.now, data: { attempt_id: a.id, amount } }];
     }
     case 'Cancel': {
-      if (s.status === 'canceled') return []; // a repeat
+      // Stripe refuses to cancel a canceled intent (a retry of the same request is answered from its
+      // Idempotency-Key before it gets here).
       if (!isCancelable(s.status)) throw unexpectedState(s, 'cancel');
       // Stripe: a Checkout Session's intent is canceled by expiring the session (once authorized, it may be canceled).
       if (s.checkout && s.status !== 'requires_capture') {

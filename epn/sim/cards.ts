@@ -28,6 +28,7 @@ const MESSAGES = {
   processing_error: 'An error occurred while processing your card. Try again in a little bit.',
   card_velocity_exceeded:
     'Your card was declined for making repeated attempts too frequently or exceeding its amount limit.',
+  fraudulent: 'Your card was declined.',
 } as const;
 
 type DeclineCode = keyof typeof MESSAGES;
@@ -51,6 +52,9 @@ const DECLINES: ReadonlyMap<string, CardOutcome> = new Map([
   ['4000000000000127', decline('incorrect_cvc', 'incorrect_cvc')],
   ['4000000000000119', decline('processing_error', 'processing_error')],
   ['4000000000006975', decline('card_declined', 'card_velocity_exceeded')],
+  // Stripe's fraud test cards that Radar always blocks (risk level highest): declined as fraudulent.
+  ['4100000000000019', decline('card_declined', 'fraudulent')],
+  ['4000000000004954', decline('card_declined', 'fraudulent')],
 ]);
 
 /**

@@ -113,7 +113,7 @@ export interface CreateInput {
  */
 async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, intentId: string, data: CardData, idem: CommandIdem | undefined, route: string): Promise<string | null> {
   const i = await readOwnIntent(deps, p, intentId);
-  if (!i) throw noSuch('payment_intent', intentId);
+  if (!i) throw noSuch('payment_intent', intentId, 'intent');
   if (!CONFIRMABLE.has(i.status)) return null;
   return (await tokenizeCard(deps, req, p, data, idem, `${route} payment_method_data`)).id;
 }
@@ -339,7 +339,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     async (req, reply) => {
       const p = await principalOf(req, deps);
       const i = await readOwnIntent(deps, p, req.params.id);
-      if (!i) throw noSuch('payment_intent', req.params.id);
+      if (!i) throw noSuch('payment_intent', req.params.id, 'intent');
       checkClientSecret(p, i.client_secret, req.query.client_secret, 'PaymentIntent');
       // Read from the archive (the yearly export moved it out of the hot tables): slower, and said so.
       const archived = archivedFrom(i);
@@ -370,7 +370,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.currency !== undefined) changes.currency = checkCurrency(b.currency);
         if (b.amount !== undefined || b.currency !== undefined) {
           const current = await readOwnIntent(deps, p, req.params.id);
-          if (!current) throw noSuch('payment_intent', req.params.id);
+          if (!current) throw noSuch('payment_intent', req.params.id, 'intent');
           const amount = b.amount ?? current.amount;
           checkAmount(amount, changes.currency ?? current.currency);
           if (b.amount !== undefined) changes.amount = amount;
@@ -413,7 +413,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const id = req.params.id;
       if (p.kind === 'publishable') {
         const i = await readOwnIntent(deps, p, id);
-        if (!i) throw noSuch('payment_intent', id);
+        if (!i) throw noSuch('payment_intent', id, 'intent');
         checkClientSecret(p, i.client_secret, b.client_secret, 'PaymentIntent');
         // As Stripe: the browser may choose the card (and the receipt address), not how money is captured.
         if (b.capture_method !== undefined) {
@@ -423,7 +423,7 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
       const paymentMethodData = cardOfData(b, p);
       if (offSession(b)) {
         const i = await readOwnIntent(deps, p, id);
-        if (!i) throw noSuch('payment_intent', id);
+        if (!i) throw noSuch('payment_intent', id, 'intent');
         checkOffSession(b, b.setup_future_usage === undefined ? i.setup_future_usage : setupFutureUsageOf(b.setup_future_usage));
       }
       return idempotentCommands(req, reply, deps, async (idem) => {
