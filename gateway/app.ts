@@ -153,7 +153,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     // Malformed HTTP and undecodable URLs get Stripe's error body too (edge.ts).
     clientErrorHandler,
     frameworkErrors,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false, useDefaults: true } },
+    // verbose: an issue carries the value it refused, which Stripe's metadata errors quote the size of (errors.ts).
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false, useDefaults: true, verbose: true } },
   }) as unknown as FastifyInstance;
 
   // Stripe bodies are form-encoded with bracket nesting (metadata[k]=v, expand[0]=x, expand[]=x).

@@ -3,12 +3,17 @@
 import type { FastifyError } from 'fastify';
 import { ApiError } from '../stripe/errors.ts';
 import { toApiError } from '../runtime/handlers.ts';
+import { MAX_METADATA_KEY_LENGTH, MAX_METADATA_VALUE_LENGTH, tooManyMetadataKeys } from '../actors/mod.ts';
 
 interface AjvIssue {
   instancePath: string;
   keyword: string;
   params: Record<string, unknown>;
   message?: string;
+  /** The key a propertyNames check refused. */
+  propertyName?: string;
+  /** The value refused (ajv's verbose option, app.ts). */
+  data?: unknown;
 }
 
 /** /metadata/order_id → metadata[order_id], Stripe's way of naming a nested param. */
@@ -18,9 +23,30 @@ function paramName(path: string, extra?: string): string {
   return parts.map((p, i) => (i === 0 ? p : `[${p}]`)).join('');
 }
 
+const isMetadata = (path: string) => path.split('/').pop() === 'metadata';
+
+/** Stripe's words for a metadata hash over its limits (gateway/schemas.ts MetadataHash), named by the hash's param. */
+function metadataLimit(v: AjvIssue): ApiError | undefined {
+  const invalid = (path: string, message: string) => new ApiError(400, 'invalid_request_error', 'parameter_invalid', message, paramName(path));
+  if (v.propertyName !== undefined && isMetadata(v.instancePath)) {
+    return invalid(v.instancePath, `Metadata keys can have up to ${MAX_METADATA_KEY_LENGTH} characters; you passed ${v.propertyName.length}.`);
+  }
+  if (v.keyword === 'maxProperties' && isMetadata(v.instancePath)) {
+    return invalid(v.instancePath, tooManyMetadataKeys(v.data && typeof v.data === 'object' ? Object.keys(v.data).length : Number(v.params.limit) + 1));
+  }
+  const parent = v.instancePath.slice(0, v.instancePath.lastIndexOf('/'));
+  if (v.keyword === 'maxLength' && isMetadata(parent)) {
+    const n = typeof v.data === 'string' ? v.data.length : Number(v.params.limit) + 1;
+    return invalid(parent, `Metadata values can have up to ${MAX_METADATA_VALUE_LENGTH} characters, but you passed in a value that is ${n} characters.`);
+  }
+  return undefined;
+}
+
 export function fromValidation(issues: AjvIssue[]): ApiError {
   const v = issues[0];
   if (!v) return new ApiError(400, 'invalid_request_error', 'parameter_invalid', 'Invalid request.');
+  const metadata = metadataLimit(v);
+  if (metadata) return metadata;
   switch (v.keyword) {
     case 'required': {
       const p = paramName(v.instancePath, String(v.params.missingProperty));

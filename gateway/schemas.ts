@@ -2,10 +2,22 @@
 // documents the API. additionalProperties: false, so an unknown parameter is Stripe's
 // parameter_unknown rather than silently dropped.
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_METADATA_KEYS, MAX_METADATA_KEY_LENGTH, MAX_METADATA_VALUE_LENGTH } from '../actors/mod.ts';
 
 const opts = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
-export const Metadata = Type.Union([Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 })), Type.Literal('')]);
+/**
+ * Stripe's metadata hash and its limits, on every route that takes one: at most 50 keys, a key at
+ * most 40 characters, a value at most 500 (errors.ts words the refusal as Stripe does). The key's
+ * limit is `propertyNames`: a Record's key schema becomes a pattern, and ajv ignores its maxLength.
+ * An update's merge is checked by whoever holds the object (actors/customer/customer.ts checkMetadata).
+ */
+export const MetadataHash = Type.Record(Type.String(), Type.String({ maxLength: MAX_METADATA_VALUE_LENGTH }), {
+  maxProperties: MAX_METADATA_KEYS,
+  propertyNames: { type: 'string', maxLength: MAX_METADATA_KEY_LENGTH },
+});
+/** A metadata parameter: the hash, or '' (an update's "remove every key"). */
+export const Metadata = Type.Union([MetadataHash, Type.Literal('')]);
 const Expand = Type.Array(Type.String());
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Literal('')]);
 
@@ -38,18 +50,33 @@ const Shipping = Type.Object(
 /** Stored on the intent and shown on it and its charges ('' unsets them on an update). */
 const ShippingParam = Type.Optional(Type.Union([Shipping, Type.Literal('')]));
 const StatementDescriptor = Type.Optional(Type.String({ maxLength: 22 }));
-/** payment_method_options by Stripe's payment method types: each type's options accepted as sent; an unknown type is refused. */
+/**
+ * payment_method_options by Stripe's payment method types: each type's options accepted as sent; an
+ * unknown type is refused. The card's capture_method ('manual'; '' unsets) and request_three_d_secure
+ * are kept on a PaymentIntent and acted on; its other options are accepted as sent.
+ */
+const CardPaymentMethodOptions = Type.Object(
+  {
+    capture_method: Type.Optional(Type.Union([Type.Literal('manual'), Type.Literal('')])),
+    request_three_d_secure: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('automatic'), Type.Literal('challenge')])),
+  },
+  { additionalProperties: true },
+);
 const PM_OPTION_TYPES = ['card', 'card_present', 'link', 'us_bank_account', 'sepa_debit', 'acss_debit', 'au_becs_debit', 'bacs_debit', 'bancontact', 'ideal', 'eps', 'giropay', 'p24', 'sofort', 'klarna', 'affirm', 'afterpay_clearpay', 'paypal', 'cashapp', 'amazon_pay', 'revolut_pay', 'wechat_pay', 'alipay', 'customer_balance', 'konbini', 'blik', 'boleto', 'oxxo', 'pix', 'promptpay', 'paynow', 'grabpay', 'fpx', 'mobilepay', 'swish', 'twint', 'zip'];
 const PaymentMethodOptions = Type.Object(
-  Object.fromEntries(PM_OPTION_TYPES.map((k) => [k, Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Literal('')]))])),
+  {
+    ...Object.fromEntries(PM_OPTION_TYPES.map((k) => [k, Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Literal('')]))])),
+    card: Type.Optional(Type.Union([CardPaymentMethodOptions, Type.Literal('')])),
+  },
   opts,
 );
 
 /**
  * Parameters integrations commonly send that do not change how a card payment is authorized here:
  * accepted (validated for shape) and not acted on, so an unchanged Stripe integration keeps working;
- * The exceptions: setup_future_usage, acted on after the payment (it saves the card to the customer), and
- * off_session / error_on_requires_action on a confirmation (a card asking for 3-D Secure is declined).
+ * The exceptions: setup_future_usage, acted on after the payment (it saves the card to the customer),
+ * off_session / error_on_requires_action on a confirmation (a card asking for 3-D Secure is declined), and
+ * payment_method_options[card]'s capture_method and request_three_d_secure (kept on the intent).
  * Parameters that would move money elsewhere (application fees, transfers, on_behalf_of) stay unknown.
  */
 const AcceptedAndIgnored = {
@@ -112,7 +139,9 @@ export const CreateIntentBody = Type.Object(
     confirm: Type.Optional(Type.Boolean()),
     payment_method: Type.Optional(Type.String()),
     payment_method_types: Type.Optional(Type.Array(Type.Literal('card'))),
-    automatic_payment_methods: Type.Optional(Type.Object({ enabled: Type.Boolean(), allow_redirects: Type.Optional(Type.String()) }, opts)),
+    automatic_payment_methods: Type.Optional(
+      Type.Object({ enabled: Type.Boolean(), allow_redirects: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('never')])) }, opts),
+    ),
     metadata: Type.Optional(Metadata),
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     receipt_email: Type.Optional(Nullable(Type.String({ format: 'email' }))),
@@ -265,7 +294,7 @@ export const IntendBody = Type.Object(
     product_id: Type.String({ minLength: 1, maxLength: 200 }),
     amount: Type.Integer(),
     currency: Type.String({ minLength: 3, maxLength: 3 }),
-    metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+    metadata: Type.Optional(MetadataHash),
     description: Type.Optional(Type.String()),
     capture_method: Type.Optional(CaptureMethod),
   },

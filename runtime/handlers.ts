@@ -3,7 +3,7 @@
 // steps, each durable before the next: attempt.started → network call → attempt.<outcome>.
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
-import { DomainError, intentDecider, merchantDecider, currentAttempt, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
+import { DomainError, intentDecider, merchantDecider, currentAttempt, cardCaptureMethod, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
 import { couponDecider, customerDecider, paymentLinkDecider, productDecider, type Coupon, type Customer, type PaymentLink, type Product, type SetupIntent } from '../actors/mod.ts';
 import { handleSetupIntent } from './setup-intents.ts';
 import { handleDispute } from './disputes.ts';
@@ -92,7 +92,7 @@ async function authorize(
       merchantId,
       amount: attempt.amount,
       currency: state.currency,
-      capture: state.capture_method !== 'manual',
+      capture: cardCaptureMethod(state) !== 'manual',
       card: { number: card.number, expMonth: attempt.card.exp_month, expYear: attempt.card.exp_year, ...(card.cvc ? { cvc: card.cvc } : {}) },
       ...(o.authenticated !== undefined ? { authenticated: o.authenticated } : {}),
     });
@@ -173,13 +173,19 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   // A new attempt only: one that a cut-off request started is resumed whatever happened to the card since.
   if (!state.attempts.some((a) => a.id === attemptId)) await cardForCustomer(deps.vault, merchantId, pm, state.customer ?? null);
 
-  state = (await run(deps, merchantId, intentId, { type: 'StartAttempt', attemptId, paymentMethod: pm.id, card: pm.card, now: ctx.now }, step(ctx, 'start'))).state;
+  const nextAction: NextAction = { type: 'redirect_to_url', redirect_to_url: { url: req.challengeUrl, return_url: req.returnUrl } };
+  // An intent that requests 3-D Secure (payment_method_options[card][request_three_d_secure]) sends the
+  // cardholder to nextAction before the network is asked: the decider decides it from the intent.
+  const start: IntentCommand = { type: 'StartAttempt', attemptId, paymentMethod: pm.id, card: pm.card, nextAction, ...(req.noAuthentication ? { noAuthentication: true } : {}), now: ctx.now };
+  state = (await run(deps, merchantId, intentId, start, step(ctx, 'start'))).state;
   const attempt = state.attempts.find((a) => a.id === attemptId);
   if (!attempt) throw new Error(`attempt ${attemptId} missing after StartAttempt`);
 
   if (attempt.status === 'pending') {
-    const nextAction: NextAction = { type: 'redirect_to_url', redirect_to_url: { url: req.challengeUrl, return_url: req.returnUrl } };
     state = await authorize(deps, state, attempt, ctx, req.noAuthentication ? {} : { nextAction });
+  } else if (attempt.status === 'failed') {
+    // Declined before the network was asked (authentication requested, nobody to give it): the CVC goes as after any decision.
+    await deps.vault.forgetCvc(merchantId, attempt.payment_method).catch((err: unknown) => deps.log.error({ err, pm: attempt.payment_method }, 'could not drop CVC'));
   }
   const settled = state.attempts.find((a) => a.id === attemptId);
   if (settled?.status === 'failed') throw declineError(state);

@@ -19,6 +19,18 @@ const Status = Type.Union(
 );
 const SetupFutureUsage = Type.Union([Type.Literal('off_session'), Type.Literal('on_session'), Type.Null()]);
 const CaptureMethod = Type.Union([Type.Literal('automatic'), Type.Literal('automatic_async'), Type.Literal('manual')]);
+/** payment_method_options[card] and automatic_payment_methods: optional in v1 (absent in events written before they were kept). */
+const CardOptions = Type.Object(
+  {
+    capture_method: Type.Optional(Type.Literal('manual')),
+    request_three_d_secure: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('automatic'), Type.Literal('challenge')])),
+  },
+  { additionalProperties: false },
+);
+const AutomaticPaymentMethods = Type.Object(
+  { enabled: Type.Boolean(), allow_redirects: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('never')])) },
+  { additionalProperties: false },
+);
 const Card = Type.Object(
   {
     brand: Str,
@@ -112,6 +124,8 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
       shipping: Type.Optional(Type.Union([Shipping, Type.Null()])),
       statement_descriptor: Type.Optional(NullableStr),
       statement_descriptor_suffix: Type.Optional(NullableStr),
+      card_options: Type.Optional(Type.Union([CardOptions, Type.Null()])),
+      automatic_payment_methods: Type.Optional(AutomaticPaymentMethods),
       checkout: Type.Optional(CheckoutSession),
     }),
   },
@@ -133,6 +147,7 @@ export const intentEventSchemas: Record<IntentEvent['type'], { v: number; data: 
         shipping: Type.Union([Shipping, Type.Null()]),
         statement_descriptor: NullableStr,
         statement_descriptor_suffix: NullableStr,
+        card_options: Type.Union([CardOptions, Type.Null()]),
         status: Status,
       }),
     ),

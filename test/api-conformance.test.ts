@@ -152,6 +152,40 @@ t.test('Stripe API conformance', async (t) => {
     t.equal(e.code, 'payment_intent_unexpected_state', 'nothing to capture');
   });
 
+  await t.test('payment_method_options[card][capture_method] and automatic_payment_methods are kept and acted on', async (t) => {
+    // capture_method=manual for cards: authorized only, although the intent's capture_method is automatic.
+    const held = await a.paymentIntents.create({ amount: 3000, currency: 'usd', payment_method: 'pm_card_visa', payment_method_options: { card: { capture_method: 'manual' } }, confirm: true });
+    t.equal(held.capture_method, 'automatic', 'the top-level capture_method is untouched');
+    t.equal(held.status, 'requires_capture', 'authorized only');
+    t.equal(held.amount_capturable, 3000);
+    t.equal(held.payment_method_options?.card?.capture_method, 'manual', 'echoed');
+    t.equal((await a.paymentIntents.capture(held.id)).status, 'succeeded', 'then captured');
+    // On confirm, and unset by an update ('').
+    const onConfirm = await a.paymentIntents.create({ amount: 3000, currency: 'usd' });
+    t.equal(onConfirm.payment_method_options?.card?.capture_method, undefined, 'absent by default, as at Stripe');
+    t.equal((await a.paymentIntents.confirm(onConfirm.id, { payment_method: 'pm_card_visa', payment_method_options: { card: { capture_method: 'manual' } } })).status, 'requires_capture');
+    const unset = await a.paymentIntents.create({ amount: 3000, currency: 'usd', payment_method_options: { card: { capture_method: 'manual', request_three_d_secure: 'automatic' } } });
+    const cleared = await a.paymentIntents.update(unset.id, { payment_method_options: { card: { capture_method: '' } } });
+    t.equal(cleared.payment_method_options?.card?.capture_method, undefined, "'' unsets it");
+    t.equal(cleared.payment_method_options?.card?.request_three_d_secure, 'automatic');
+    t.equal((await a.paymentIntents.confirm(unset.id, { payment_method: 'pm_card_visa' })).status, 'succeeded', 'captured automatically again');
+    const notManual = await fails(a.paymentIntents.create({ amount: 3000, currency: 'usd', payment_method_options: { card: { capture_method: 'automatic' as never } } }));
+    t.match(notManual, { statusCode: 400, rawType: 'invalid_request_error', param: 'payment_method_options[card][capture_method]' }, "only 'manual' overrides");
+
+    // automatic_payment_methods: echoed; allow_redirects defaults to always.
+    const never = await a.paymentIntents.create({ amount: 1000, currency: 'usd', automatic_payment_methods: { enabled: true, allow_redirects: 'never' } });
+    t.strictSame(never.automatic_payment_methods, { enabled: true, allow_redirects: 'never' });
+    t.strictSame(never.payment_method_types, ['card']);
+    t.strictSame((await a.paymentIntents.retrieve(never.id)).automatic_payment_methods, { enabled: true, allow_redirects: 'never' }, 'kept on the intent');
+    const always = await a.paymentIntents.create({ amount: 1000, currency: 'usd', automatic_payment_methods: { enabled: true } });
+    t.strictSame(always.automatic_payment_methods, { enabled: true, allow_redirects: 'always' });
+    t.equal((await a.paymentIntents.create({ amount: 1000, currency: 'usd', payment_method_types: ['card'] } as never)).automatic_payment_methods, null, 'null when not given');
+    const both = await fails(a.paymentIntents.create({ amount: 1000, currency: 'usd', automatic_payment_methods: { enabled: true }, payment_method_types: ['card'] } as never));
+    t.match(both, { statusCode: 400, rawType: 'invalid_request_error', param: 'payment_method_types', message: 'You may only specify one of these parameters: automatic_payment_methods, payment_method_types.' }, 'not beside payment_method_types');
+    const redirects = await fails(a.paymentIntents.create({ amount: 1000, currency: 'usd', automatic_payment_methods: { enabled: true, allow_redirects: 'sometimes' as never } }));
+    t.match(redirects, { statusCode: 400, rawType: 'invalid_request_error', param: 'automatic_payment_methods[allow_redirects]' }, 'allow_redirects: always or never');
+  });
+
   await t.test('cancel rules', async (t) => {
     const open = await a.paymentIntents.create({ amount: 1000, currency: 'usd' });
     const c1 = await a.paymentIntents.cancel(open.id, { cancellation_reason: 'requested_by_customer' });
@@ -429,6 +463,57 @@ t.test('Stripe API conformance', async (t) => {
       if (want.param) t.equal(e.param, want.param, `${what}: param ${want.param}`);
       t.match(e.requestId, /^req_/);
     }
+  });
+
+  await t.test("metadata limits, as Stripe's: 50 keys, 40-character keys, 500-character values, an update's merge included", async (t) => {
+    const keys = (n: number, from = 0) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${from + i}`, 'v']));
+    const refused = async (what: string, call: Promise<unknown>, param: string, message: string | RegExp) => {
+      const e = await fails(call);
+      t.ok(e instanceof Stripe.errors.StripeInvalidRequestError, `${what}: StripeInvalidRequestError`);
+      t.match(e, { statusCode: 400, type: 'StripeInvalidRequestError', code: 'parameter_invalid', param, message }, what);
+    };
+    const TOO_MANY = "Metadata can have up to 50 keys, but you've set 51.";
+    const longKey = { ['k'.repeat(41)]: 'v' };
+    const longValue = { k: 'v'.repeat(501) };
+    // At the limits: accepted.
+    const pi = await a.paymentIntents.create({ amount: 1000, currency: 'usd', metadata: { ...keys(49), ['k'.repeat(40)]: 'v'.repeat(500) } });
+    t.equal(Object.keys(pi.metadata).length, 50, '50 keys, a 40-character key and a 500-character value are accepted');
+    // Over them, on create: every route's schema refuses.
+    await refused('intent: 51 keys', a.paymentIntents.create({ amount: 1000, currency: 'usd', metadata: keys(51) }), 'metadata', TOO_MANY);
+    await refused('intent: a 41-character key', a.paymentIntents.create({ amount: 1000, currency: 'usd', metadata: longKey }), 'metadata', 'Metadata keys can have up to 40 characters; you passed 41.');
+    await refused('intent: a 501-character value', a.paymentIntents.create({ amount: 1000, currency: 'usd', metadata: longValue }), 'metadata', 'Metadata values can have up to 500 characters, but you passed in a value that is 501 characters.');
+    await refused('customer: a 41-character key', a.customers.create({ metadata: longKey }), 'metadata', /up to 40 characters/);
+    await refused('customer: 51 keys', a.customers.create({ metadata: keys(51) }), 'metadata', TOO_MANY);
+    await refused('setup intent: 51 keys', a.setupIntents.create({ metadata: keys(51) }), 'metadata', TOO_MANY);
+    await refused('webhook endpoint: a 501-character value', a.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'], metadata: longValue }), 'metadata', /up to 500 characters/);
+    await refused(
+      'checkout session: nested metadata names its param',
+      a.checkout.sessions.create({ mode: 'payment', success_url: 'https://example.com/ok', line_items: [{ price_data: { currency: 'usd', unit_amount: 1000, product_data: { name: 'x' } }, quantity: 1 }], payment_intent_data: { metadata: keys(51) } }),
+      'payment_intent_data[metadata]',
+      TOO_MANY,
+    );
+    const paid = await a.paymentIntents.create({ amount: 2000, currency: 'usd', payment_method: (await card(a, GOOD)).id, confirm: true });
+    await refused('refund: 51 keys', a.refunds.create({ payment_intent: paid.id, amount: 100, metadata: keys(51) }), 'metadata', TOO_MANY);
+    // An update: the object's metadata after the merge has at most 50 keys ('' removes a key, and makes room).
+    await refused('intent update: 50 + 1 keys', a.paymentIntents.update(pi.id, { metadata: { extra: 'v' } }), 'metadata', TOO_MANY);
+    await refused('intent update: a 41-character key', a.paymentIntents.update(pi.id, { metadata: longKey }), 'metadata', /up to 40 characters/);
+    t.equal(Object.keys((await a.paymentIntents.retrieve(pi.id)).metadata).length, 50, 'a refused update changes nothing');
+    const swapped = await a.paymentIntents.update(pi.id, { metadata: { k0: '', extra: 'v' } });
+    t.equal(Object.keys(swapped.metadata).length, 50, 'removing a key makes room for another');
+    const cus = await a.customers.create({ metadata: keys(30) });
+    await refused('customer update: 30 + 21 keys', a.customers.update(cus.id, { metadata: keys(21, 30) }), 'metadata', TOO_MANY);
+    const si = await a.setupIntents.create({ metadata: keys(30) });
+    await refused('setup intent update: 30 + 21 keys', a.setupIntents.update(si.id, { metadata: keys(21, 30) }), 'metadata', TOO_MANY);
+    const ep = await a.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'], metadata: keys(30) });
+    await refused('webhook endpoint update: 30 + 21 keys', a.webhookEndpoints.update(ep.id, { metadata: keys(21, 30) }), 'metadata', TOO_MANY);
+    await a.webhookEndpoints.del(ep.id);
+    const pm = await a.paymentMethods.attach((await card(a, GOOD)).id, { customer: cus.id });
+    await a.paymentMethods.update(pm.id, { metadata: keys(30) });
+    await refused('payment method update: 30 + 21 keys', a.paymentMethods.update(pm.id, { metadata: keys(21, 30) }), 'metadata', TOO_MANY);
+    const refund = await a.refunds.create({ payment_intent: paid.id, amount: 100, metadata: keys(30) });
+    await refused('refund update: 30 + 21 keys', a.refunds.update(refund.id, { metadata: keys(21, 30) }), 'metadata', TOO_MANY);
+    const charge = (await a.paymentIntents.retrieve(paid.id)).latest_charge as string;
+    await refused('charge update: 0 + 51 keys', a.charges.update(charge, { metadata: keys(51) }), 'metadata', TOO_MANY);
   });
 
   await t.test('expand[]=latest_charge and expand[]=payment_method', async (t) => {

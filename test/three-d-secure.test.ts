@@ -81,6 +81,56 @@ t.test('3-D Secure challenge, completed and failed', async (t) => {
     t.equal(ok.status, 'succeeded');
   });
 
+  t.test('payment_method_options[card][request_three_d_secure]: any / challenge ask every card, automatic leaves it to the issuer', async (t) => {
+    const complete = async (url: string) => {
+      const tok = new URL(url).searchParams.get('t')!;
+      return fetch(`${url.split('?')[0]}/complete`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: tok }).toString() });
+    };
+    // A card the issuer does not ask authentication for (pm_card_visa), 3-D Secure requested on create.
+    const pi = await stripe.paymentIntents.create({ amount: 1500, currency: 'usd', payment_method: 'pm_card_visa', payment_method_options: { card: { request_three_d_secure: 'any' } }, confirm: true, return_url: 'https://shop.example/back' });
+    t.equal(pi.status, 'requires_action', 'any: authentication asked for a card that does not require it');
+    t.equal(pi.next_action?.type, 'redirect_to_url');
+    t.equal(pi.payment_method_options?.card?.request_three_d_secure, 'any', 'echoed');
+    t.equal((await complete(pi.next_action!.redirect_to_url!.url!)).status, 303);
+    const paid = await stripe.paymentIntents.retrieve(pi.id);
+    t.equal(paid.status, 'succeeded', 'authenticated, then authorized');
+    t.equal(paid.payment_method_options?.card?.request_three_d_secure, 'any');
+
+    // Set at confirm time, on an intent created without it.
+    const later = await stripe.paymentIntents.create({ amount: 1500, currency: 'usd' });
+    t.equal(later.payment_method_options?.card?.request_three_d_secure, 'automatic', 'the default');
+    const asked = await stripe.paymentIntents.confirm(later.id, { payment_method: 'pm_card_mastercard', payment_method_options: { card: { request_three_d_secure: 'challenge' } } });
+    t.equal(asked.status, 'requires_action', 'challenge on confirm');
+    t.equal(asked.payment_method_options?.card?.request_three_d_secure, 'challenge');
+
+    // Set by an update, then back to automatic: the issuer decides again (pm_card_visa: no challenge).
+    const upd = await stripe.paymentIntents.create({ amount: 1500, currency: 'usd' });
+    t.equal((await stripe.paymentIntents.update(upd.id, { payment_method_options: { card: { request_three_d_secure: 'any' } } })).payment_method_options?.card?.request_three_d_secure, 'any');
+    t.equal((await stripe.paymentIntents.update(upd.id, { payment_method_options: { card: { request_three_d_secure: 'automatic' } } })).payment_method_options?.card?.request_three_d_secure, 'automatic');
+    t.equal((await stripe.paymentIntents.confirm(upd.id, { payment_method: 'pm_card_visa' })).status, 'succeeded', 'automatic: no challenge for this card');
+
+    // Nobody to authenticate: declined authentication_required, back to requires_payment_method.
+    let err: unknown;
+    try {
+      await stripe.paymentIntents.create({ amount: 1500, currency: 'usd', payment_method: 'pm_card_visa', payment_method_options: { card: { request_three_d_secure: 'any' } }, confirm: true, error_on_requires_action: true });
+    } catch (e) {
+      err = e;
+    }
+    t.ok(err instanceof Stripe.errors.StripeCardError, 'error_on_requires_action: a card error');
+    const ce = err as Stripe.errors.StripeCardError;
+    t.equal(ce.code, 'authentication_required');
+    t.equal((ce.payment_intent as Stripe.PaymentIntent | undefined)?.status, 'requires_payment_method');
+
+    // An unknown value is refused, naming the parameter.
+    let bad: unknown;
+    try {
+      await stripe.paymentIntents.create({ amount: 1500, currency: 'usd', payment_method_options: { card: { request_three_d_secure: 'always' as never } } });
+    } catch (e) {
+      bad = e;
+    }
+    t.ok(bad instanceof Stripe.errors.StripeInvalidRequestError, 'request_three_d_secure=always refused');
+  });
+
   t.test('a forged challenge link is refused', async (t) => {
     const pi = await challenge('4000002500003155');
     const url = pi.next_action!.redirect_to_url!.url!;

@@ -13,7 +13,7 @@
 //       leaves nothing that opens the CVC either.
 import { createHmac } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { mergeMetadata, type BillingAddress, type BillingDetails, type CardSummary } from '../actors/mod.ts';
+import { checkMetadata, mergeMetadata, type BillingAddress, type BillingDetails, type CardSummary } from '../actors/mod.ts';
 import { MAGIC_PAYMENT_METHODS, brandOf, fundingOf } from './card.ts';
 import { newDataKey, open, openUnder, sealUnder, unwrapDataKey, type Sealed } from './envelope.ts';
 import type { KeyRing } from './keys.ts';
@@ -361,15 +361,19 @@ export function createVault(kv: KV, ring: KeyRing, cvcs: KV): Vault {
       return r && ('kind' in r ? r : { kind: 'set', pm: publicRecord(r) });
     },
     async updateDetails(merchantId, pmId, changes) {
-      const r = await change<never>(merchantId, pmId, (rec) => ({
-        next: {
-          ...rec,
-          billing_details: { ...rec.billing_details, ...changes.billing_details },
-          metadata: changes.metadata === undefined ? rec.metadata : mergeMetadata(rec.metadata, changes.metadata),
-          card: { ...rec.card, ...(changes.exp_month !== undefined ? { exp_month: changes.exp_month } : {}), ...(changes.exp_year !== undefined ? { exp_year: changes.exp_year } : {}) },
-          ...(changes.allow_redisplay !== undefined ? { allow_redisplay: changes.allow_redisplay } : {}),
-        },
-      }));
+      const r = await change<never>(merchantId, pmId, (rec) => {
+        const metadata = changes.metadata === undefined ? rec.metadata : mergeMetadata(rec.metadata, changes.metadata);
+        if (changes.metadata !== undefined) checkMetadata(metadata);
+        return {
+          next: {
+            ...rec,
+            billing_details: { ...rec.billing_details, ...changes.billing_details },
+            metadata,
+            card: { ...rec.card, ...(changes.exp_month !== undefined ? { exp_month: changes.exp_month } : {}), ...(changes.exp_year !== undefined ? { exp_year: changes.exp_year } : {}) },
+            ...(changes.allow_redisplay !== undefined ? { allow_redisplay: changes.allow_redisplay } : {}),
+          },
+        };
+      });
       return r && publicRecord(r);
     },
     async reveal(merchantId, pmId) {

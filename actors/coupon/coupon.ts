@@ -5,7 +5,7 @@
 // How often it was redeemed is counted from the sessions that completed with it (the read model), not
 // kept here. Pure: ids, the mode and `now` ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
-import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 
 export type CouponDuration = 'once' | 'repeating' | 'forever';
 
@@ -69,11 +69,6 @@ export type CouponEvent =
 export type CouponEventType = CouponEvent['type'];
 
 const gone = () => new DomainError('resource_missing', 'No such coupon.', 'id', 404);
-
-function checkMetadata(m: Record<string, string>): void {
-  const n = Object.keys(m).length;
-  if (n > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${n}.`, 'metadata');
-}
 
 function decide(cmd: CouponCommand, s: CouponState): CouponEvent[] {
   switch (cmd.type) {

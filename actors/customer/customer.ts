@@ -146,14 +146,23 @@ export type CustomerEventType = CustomerEvent['type'];
 /** Saved cards per customer: the list lives in the customer's state, carried by every commit. */
 export const MAX_PAYMENT_METHODS = 100;
 
-/** Stripe: at most 50 metadata keys. */
+/**
+ * Stripe's metadata limits, on every object that has metadata: at most 50 keys, a key at most 40
+ * characters, a value at most 500. The gateway's schema (gateway/schemas.ts MetadataHash) refuses a
+ * request that breaks one; an update is checked again after its merge (checkMetadata), by whoever
+ * holds the object's state.
+ */
 export const MAX_METADATA_KEYS = 50;
+export const MAX_METADATA_KEY_LENGTH = 40;
+export const MAX_METADATA_VALUE_LENGTH = 500;
 
-function checkMetadata(m: Record<string, string>): void {
+/** Stripe's message for metadata with too many keys (the gateway's and the deciders'). */
+export const tooManyMetadataKeys = (n: number) => `Metadata can have up to ${MAX_METADATA_KEYS} keys, but you've set ${n}.`;
+
+/** Stripe: an object's metadata, an update's merge included, has at most 50 keys. The one check, for every object. */
+export function checkMetadata(m: Record<string, string>): void {
   const n = Object.keys(m).length;
-  if (n > MAX_METADATA_KEYS) {
-    throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${n}.`, 'metadata');
-  }
+  if (n > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', tooManyMetadataKeys(n), 'metadata');
 }
 
 /** Applies Stripe's metadata update rules to `current`. */

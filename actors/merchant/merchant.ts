@@ -2,7 +2,7 @@
 // Keys are never held here in clear: only their keyed hashes (for audit) and the webhook secret
 // encrypted under the key-encryption key.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
-import { mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 
 export interface ApiKeyRecord {
   id: string; // key_…
@@ -218,7 +218,10 @@ function decide(cmd: MerchantCommand, s: MerchantState): MerchantEvent[] {
       if (cmd.description !== undefined && cmd.description !== ep.description) data.description = cmd.description;
       if (cmd.metadata !== undefined) {
         const merged = mergeMetadata(ep.metadata, cmd.metadata);
-        if (!sameMetadata(merged, ep.metadata)) data.metadata = merged;
+        if (!sameMetadata(merged, ep.metadata)) {
+          checkMetadata(merged);
+          data.metadata = merged;
+        }
       }
       if (cmd.disabled !== undefined) {
         const status = cmd.disabled ? 'disabled' : 'enabled';

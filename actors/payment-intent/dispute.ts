@@ -3,7 +3,7 @@
 // dispute here, on the intent that holds the charge, so the intent's single writer is what keeps a
 // disputed charge from also being refunded. The merchant answers with evidence (or accepts); the
 // network decides; the decision comes back through the feed. Pure: ids and `now` ride on commands.
-import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import { DomainError, assertNever } from '../decider.ts';
 import type { Intent } from './intent.ts';
 
@@ -214,8 +214,7 @@ export function decideDispute(cmd: DisputeCommand, s: Intent): DisputeEvent[] {
       }
       if (cmd.metadata !== undefined) {
         const metadata = mergeMetadata(d.metadata, cmd.metadata);
-        const keys = Object.keys(metadata);
-        if (keys.length > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${keys.length}.`, 'metadata');
+        checkMetadata(metadata);
         if (JSON.stringify(metadata) !== JSON.stringify(d.metadata)) data.metadata = metadata;
       }
       return Object.keys(data).length === 1 ? [] : [{ type: 'dispute.updated', at: cmd.now, data }];

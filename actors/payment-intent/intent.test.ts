@@ -199,6 +199,11 @@ t.test('Update', async (t) => {
   t.test('an invalid amount is refused', async (t) => {
     for (const amount of [0, -5, 10.5]) it.given(t, H.requires_payment_method).when(update({ amount })).thenThrows('parameter_invalid_integer', { param: 'amount' });
   });
+  t.test("metadata (the gateway's merge) over Stripe's 50 keys is refused; 50 are accepted", async (t) => {
+    const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+    it.given(t, H.requires_payment_method).when(update({ metadata: keys(51) })).thenThrows('parameter_invalid', { param: 'metadata' });
+    it.given(t, H.requires_payment_method).when(update({ metadata: keys(50) })).thenState((s) => Object.keys(s?.metadata ?? {}).length === 50);
+  });
   t.test('attaching a payment method: requires_payment_method → requires_confirmation', async (t) => {
     it.given(t, H.requires_payment_method)
       .when(update({ payment_method: 'pm_2' }))

@@ -1,6 +1,6 @@
 // The payment-intent aggregate: one intent, many attempts (a decline is retried as a new attempt
 // under the same intent). Pure: ids and `now` (unix seconds) ride on the commands.
-import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import { DomainError, assertNever, type Decider } from '../decider.ts';
 import { displayAmount } from '../../stripe/currencies.ts';
 import { isCancelable, isConfirmable, isSettled, isTerminal, isUpdatable, type AttemptStatus, type IntentStatus } from './status.ts';
@@ -9,6 +9,23 @@ import { blocksRefund, decideDispute, evolveDispute, hasPersonalEvidence, withou
 
 export type CaptureMethod = 'automatic' | 'automatic_async' | 'manual';
 export type SetupFutureUsage = 'off_session' | 'on_session';
+export type RequestThreeDSecure = 'any' | 'automatic' | 'challenge';
+/**
+ * Stripe's payment_method_options[card] as the intent keeps it (absent fields: Stripe's defaults).
+ * capture_method 'manual' authorizes a card payment only, whatever the intent's capture_method;
+ * request_three_d_secure 'any' or 'challenge' asks the cardholder to authenticate every card.
+ */
+export interface CardOptions {
+  capture_method?: 'manual';
+  request_three_d_secure?: RequestThreeDSecure;
+}
+/** payment_method_options[card] as a request changes it: a field given null (Stripe's '') is unset; the whole null unsets all. */
+export type CardOptionsPatch = { [K in keyof CardOptions]?: CardOptions[K] | null };
+/** Stripe's automatic_payment_methods on a PaymentIntent (as created; only cards exist here). */
+export interface AutomaticPaymentMethods {
+  enabled: boolean;
+  allow_redirects?: 'always' | 'never';
+}
 /** Stripe's shipping hash on a PaymentIntent, every field present (null when not given). Personal data: erased with the emails. */
 export interface Shipping {
   name: string;
@@ -189,6 +206,10 @@ export interface Intent {
   shipping?: Shipping | null;
   statement_descriptor?: string | null;
   statement_descriptor_suffix?: string | null;
+  /** Stripe's payment_method_options[card] (absent or null: the defaults). */
+  card_options?: CardOptions | null;
+  /** Stripe's automatic_payment_methods, as created (absent: null). */
+  automatic_payment_methods?: AutomaticPaymentMethods;
   /** The Checkout Session this intent pays (absent: none). */
   checkout?: CheckoutSession;
   attempts: Attempt[];
@@ -223,7 +244,12 @@ export interface Updatable {
   shipping?: Shipping | null;
   statement_descriptor?: string | null;
   statement_descriptor_suffix?: string | null;
+  /** In a command, a patch merged onto the intent's (CardOptionsPatch); in the event, the whole result. */
+  card_options?: CardOptionsPatch | null;
 }
+
+/** What an update changed (intent.updated): its card options are the whole result, not a patch. */
+export type IntentChanges = Omit<Updatable, 'card_options'> & { card_options?: CardOptions | null; status?: IntentStatus };
 
 export type IntentCommand =
   | {
@@ -246,12 +272,18 @@ export type IntentCommand =
       shipping?: Shipping | null;
       statementDescriptor?: string | null;
       statementDescriptorSuffix?: string | null;
+      cardOptions?: CardOptionsPatch | null;
+      automaticPaymentMethods?: AutomaticPaymentMethods;
       checkout?: CheckoutSession;
       now: number;
     }
   | { type: 'Update'; changes: Updatable; now: number }
-  /** Confirm: start a new attempt with this card. */
-  | { type: 'StartAttempt'; attemptId: string; paymentMethod: string; card: CardSummary; now: number }
+  /**
+   * Confirm: start a new attempt with this card. When the intent requests 3-D Secure
+   * (request_three_d_secure any/challenge) the attempt waits on the cardholder at nextAction before
+   * the network is asked, or, with noAuthentication (off_session, error_on_requires_action), is declined.
+   */
+  | { type: 'StartAttempt'; attemptId: string; paymentMethod: string; card: CardSummary; nextAction?: NextAction; noAuthentication?: boolean; now: number }
   /** The network's answer for an attempt (from the authorization call or from reconciliation). */
   | {
       type: 'RecordAuthorization';
@@ -298,7 +330,7 @@ export type IntentCommand =
 
 export type IntentEvent =
   | { type: 'intent.created'; at: number; data: Omit<Intent, 'attempts' | 'refunds' | 'last_payment_error' | 'amount_capturable' | 'amount_received' | 'next_action' | 'canceled_at' | 'cancellation_reason' | 'status'> & { status: IntentStatus } }
-  | { type: 'intent.updated'; at: number; data: Updatable & { status?: IntentStatus } }
+  | { type: 'intent.updated'; at: number; data: IntentChanges }
   | { type: 'attempt.started'; at: number; data: { attempt_id: string; payment_method: string; card: CardSummary; amount: number } }
   | { type: 'attempt.succeeded'; at: number; data: { attempt_id: string; network_ref: string | null; amount: number; captured: boolean } }
   | { type: 'attempt.declined'; at: number; data: { attempt_id: string; network_ref: string | null; failure_code: string; decline_code: string | null; message: string } }
@@ -351,6 +383,28 @@ const unexpectedState = (s: Intent, action: string) =>
 
 const missing = () => new DomainError('resource_missing', 'No such payment_intent.', 'id', 404);
 
+/** How a card payment of this intent is captured: payment_method_options[card][capture_method] overrides the intent's. */
+export function cardCaptureMethod(s: Pick<Intent, 'capture_method' | 'card_options'>): CaptureMethod {
+  return s.card_options?.capture_method ?? s.capture_method;
+}
+
+/** Whether the intent asks every card for 3-D Secure (Stripe's request_three_d_secure any or challenge). */
+export function requestsThreeDSecure(s: Pick<Intent, 'card_options'>): boolean {
+  const r = s.card_options?.request_three_d_secure;
+  return r === 'any' || r === 'challenge';
+}
+
+/** Card options after a patch, in a fixed key order; null when none is left. */
+export function mergeCardOptions(before: CardOptions | null | undefined, patch: CardOptionsPatch | null): CardOptions | null {
+  if (patch === null) return null;
+  const out: CardOptions = {};
+  const capture = patch.capture_method === undefined ? before?.capture_method : patch.capture_method;
+  const threeDS = patch.request_three_d_secure === undefined ? before?.request_three_d_secure : patch.request_three_d_secure;
+  if (capture) out.capture_method = capture;
+  if (threeDS) out.request_three_d_secure = threeDS;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
 export function currentAttempt(s: Intent): Attempt | undefined {
   return s.attempts[s.attempts.length - 1];
 }
@@ -361,6 +415,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     if (!Number.isSafeInteger(cmd.amount) || cmd.amount < 1) {
       throw new DomainError('parameter_invalid_integer', 'Invalid integer: amount must be a positive integer in the minor unit.', 'amount');
     }
+    const cardOptions = cmd.cardOptions ? mergeCardOptions(null, cmd.cardOptions) : null;
     return [
       {
         type: 'intent.created',
@@ -386,6 +441,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
           ...(cmd.shipping ? { shipping: cmd.shipping } : {}),
           ...(cmd.statementDescriptor ? { statement_descriptor: cmd.statementDescriptor } : {}),
           ...(cmd.statementDescriptorSuffix ? { statement_descriptor_suffix: cmd.statementDescriptorSuffix } : {}),
+          ...(cardOptions ? { card_options: cardOptions } : {}),
+          ...(cmd.automaticPaymentMethods ? { automatic_payment_methods: cmd.automaticPaymentMethods } : {}),
           ...(cmd.checkout ? { checkout: cmd.checkout } : {}),
         },
       },
@@ -395,12 +452,16 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
   switch (cmd.type) {
     case 'Update': {
       if (!isUpdatable(s.status)) throw unexpectedState(s, 'update');
-      const changes: Updatable & { status?: IntentStatus } = {};
-      for (const [k, v] of Object.entries(cmd.changes) as [keyof Updatable, unknown][]) {
+      const changes: IntentChanges = {};
+      for (const [k, given] of Object.entries(cmd.changes) as [keyof Updatable, unknown][]) {
+        // Card options are a patch: what is written is the whole result.
+        const v = k === 'card_options' && given !== undefined ? mergeCardOptions(s.card_options, given as CardOptionsPatch | null) : given;
         // An optional field never set reads as null: setting it to null changes nothing.
         if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[k] ?? null)) (changes as Record<string, unknown>)[k] = v;
       }
       if (Object.keys(changes).length === 0) return []; // nothing changes: nothing is written
+      // The gateway merges the update's metadata onto the intent's (payment-intents.ts): the result stays within Stripe's limit.
+      if (changes.metadata !== undefined) checkMetadata(changes.metadata);
       if (changes.amount !== undefined && (!Number.isSafeInteger(changes.amount) || changes.amount < 1)) {
         throw new DomainError('parameter_invalid_integer', 'Invalid integer: amount must be a positive integer.', 'amount');
       }
@@ -412,13 +473,26 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     case 'StartAttempt': {
       if (s.attempts.some((a) => a.id === cmd.attemptId)) return []; // a repeat
       if (!isConfirmable(s.status)) throw unexpectedState(s, 'confirm');
-      return [
-        {
-          type: 'attempt.started',
-          at: cmd.now,
-          data: { attempt_id: cmd.attemptId, payment_method: cmd.paymentMethod, card: cmd.card, amount: s.amount },
-        },
-      ];
+      const started: IntentEvent = {
+        type: 'attempt.started',
+        at: cmd.now,
+        data: { attempt_id: cmd.attemptId, payment_method: cmd.paymentMethod, card: cmd.card, amount: s.amount },
+      };
+      // 3-D Secure requested by the merchant: the cardholder authenticates before the network is asked.
+      if (requestsThreeDSecure(s) && cmd.noAuthentication) {
+        return [
+          started,
+          {
+            type: 'attempt.declined',
+            at: cmd.now,
+            data: { attempt_id: cmd.attemptId, network_ref: null, failure_code: 'authentication_required', decline_code: 'authentication_required', message: 'Your card was declined. This transaction requires authentication.' },
+          },
+        ];
+      }
+      if (requestsThreeDSecure(s) && cmd.nextAction) {
+        return [started, { type: 'attempt.requires_action', at: cmd.now, data: { attempt_id: cmd.attemptId, next_action: cmd.nextAction } }];
+      }
+      return [started];
     }
     case 'RecordAuthorization': {
       const a = s.attempts.find((x) => x.id === cmd.attemptId);
@@ -441,7 +515,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
             {
               type: 'attempt.succeeded',
               at: cmd.now,
-              data: { attempt_id: a.id, network_ref: cmd.networkRef, amount: a.amount, captured: s.capture_method !== 'manual' },
+              data: { attempt_id: a.id, network_ref: cmd.networkRef, amount: a.amount, captured: cardCaptureMethod(s) !== 'manual' },
             },
           ];
         }
@@ -567,8 +641,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       const r = (s.refunds ?? []).find((x) => x.id === cmd.refundId);
       if (!r) throw new DomainError('resource_missing', `No such refund: '${cmd.refundId}'`, 'id', 404);
       const metadata = mergeMetadata(r.metadata, cmd.metadata);
-      const keys = Object.keys(metadata);
-      if (keys.length > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${keys.length}.`, 'metadata');
+      checkMetadata(metadata);
       if (JSON.stringify(metadata) === JSON.stringify(r.metadata)) return [];
       return [{ type: 'refund.metadata_updated', at: cmd.now, data: { refund_id: r.id, metadata } }];
     }
@@ -581,8 +654,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
       if (cmd.metadata !== undefined) {
         const before = a.metadata ?? s.metadata;
         const metadata = mergeMetadata(before, cmd.metadata);
-        const keys = Object.keys(metadata);
-        if (keys.length > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${keys.length}.`, 'metadata');
+        checkMetadata(metadata);
         if (JSON.stringify(metadata) !== JSON.stringify(before)) data.metadata = metadata;
       }
       if (cmd.receiptEmail !== undefined && cmd.receiptEmail !== s.receipt_email) data.receipt_email = cmd.receiptEmail;

@@ -4,7 +4,7 @@
 // is. Its line items are copied from the prices when it is made (a price's amount never changes, and
 // an archived price does not take a live link down). Pure: ids, the mode and `now` ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
-import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import type { CaptureMethod, Shipping } from '../payment-intent/intent.ts';
 
 export interface LinkLineItem {
@@ -64,11 +64,6 @@ export type PaymentLinkEventType = PaymentLinkEvent['type'];
 export const MAX_LINK_LINE_ITEMS = 20;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-function checkMetadata(m: Record<string, string>): void {
-  const n = Object.keys(m).length;
-  if (n > MAX_METADATA_KEYS) throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${n}.`, 'metadata');
-}
 
 function decide(cmd: PaymentLinkCommand, s: PaymentLinkState): PaymentLinkEvent[] {
   switch (cmd.type) {

@@ -4,7 +4,7 @@
 // its default price is always one of its own active prices. Pure: ids, the mode and `now` (unix
 // seconds) ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
-import { MAX_METADATA_KEYS, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 
 export type RecurringInterval = 'day' | 'week' | 'month' | 'year';
 export type TaxBehavior = 'inclusive' | 'exclusive' | 'unspecified';
@@ -114,13 +114,6 @@ export type ProductEventType = ProductEvent['type'];
 export const MAX_PRICES = 100;
 
 const gone = (param = 'id') => new DomainError('resource_missing', 'No such product.', param, 404);
-
-function checkMetadata(m: Record<string, string>): void {
-  const n = Object.keys(m).length;
-  if (n > MAX_METADATA_KEYS) {
-    throw new DomainError('parameter_invalid', `Invalid metadata: metadata can have at most ${MAX_METADATA_KEYS} keys, but it would have ${n}.`, 'metadata');
-  }
-}
 
 const PRODUCT_FIELDS = ['name', 'active', 'description', 'images', 'url', 'statement_descriptor', 'unit_label', 'shippable', 'tax_code'] as const;
 const PRICE_FIELDS = ['active', 'nickname', 'lookup_key', 'tax_behavior'] as const;

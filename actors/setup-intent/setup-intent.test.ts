@@ -106,6 +106,10 @@ t.test('update and cancel', (t) => {
     .when({ type: 'Update', changes: { payment_method: 'pm_2', description: 'plan' }, metadata: { k: 'v' }, now: T0 + 1 })
     .then([{ type: 'setup_intent.updated', at: T0 + 1, data: { description: 'plan', payment_method: 'pm_2', metadata: { k: 'v' }, status: 'requires_confirmation' } }]);
   it.given(t, [created]).when({ type: 'Update', changes: { customer: 'cus_1' }, now: T0 + 1 }).thenNothing();
+  // Stripe's 50 metadata keys hold for the metadata after the merge ('' removes a key, and makes room).
+  const fifty: SetupIntentEvent = { type: 'setup_intent.updated', at: T0 + 1, data: { metadata: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v'])) } };
+  it.given(t, [created, fifty]).when({ type: 'Update', changes: {}, metadata: { extra: 'v' }, now: T0 + 2 }).thenThrows('parameter_invalid', { param: 'metadata' });
+  it.given(t, [created, fifty]).when({ type: 'Update', changes: {}, metadata: { k0: '', extra: 'v' }, now: T0 + 2 }).thenState((s) => Object.keys(s?.metadata ?? {}).length === 50);
   it.given(t, [created]).when({ type: 'Cancel', reason: 'abandoned', now: T0 + 1 }).then([{ type: 'setup_intent.canceled', at: T0 + 1, data: { reason: 'abandoned' } }]).thenState({ status: 'canceled', cancellation_reason: 'abandoned' });
   const canceled: SetupIntentEvent = { type: 'setup_intent.canceled', at: T0 + 1, data: { reason: null } };
   it.given(t, [created, canceled]).when({ type: 'Cancel', reason: null, now: T0 + 2 }).thenNothing();

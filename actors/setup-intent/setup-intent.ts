@@ -4,7 +4,7 @@
 // back to requires_payment_method with last_setup_error, the issuer wants 3-D Secure → requires_action.
 // Pure: the ids, the mode and `now` (unix seconds) ride on the commands.
 import { DomainError, assertNever, type Decider } from '../decider.ts';
-import { mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
+import { checkMetadata, mergeMetadata, type MetadataPatch } from '../customer/customer.ts';
 import type { CardSummary, NextAction } from '../payment-intent/intent.ts';
 
 export type SetupIntentStatus = 'requires_payment_method' | 'requires_confirmation' | 'requires_action' | 'processing' | 'succeeded' | 'canceled';
@@ -149,7 +149,10 @@ function decide(cmd: SetupIntentCommand, s: SetupIntentState): SetupIntentEvent[
       }
       if (cmd.metadata !== undefined) {
         const metadata = mergeMetadata(s.metadata, cmd.metadata);
-        if (JSON.stringify(metadata) !== JSON.stringify(s.metadata)) data.metadata = metadata;
+        if (JSON.stringify(metadata) !== JSON.stringify(s.metadata)) {
+          checkMetadata(metadata);
+          data.metadata = metadata;
+        }
       }
       if (data.payment_method !== undefined && s.status !== 'requires_action') {
         data.status = data.payment_method ? 'requires_confirmation' : 'requires_payment_method';

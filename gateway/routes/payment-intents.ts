@@ -1,8 +1,8 @@
 // /v1/payment_intents (Stripe's contract) and POST /stripe/intend (the seed's API, an alias of create).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { CaptureMethod, CheckoutSession, Intent, LineItem, SetupFutureUsage, Shipping, Updatable } from '../../actors/mod.ts';
+import type { AutomaticPaymentMethods, CaptureMethod, CardOptionsPatch, CheckoutSession, Intent, LineItem, SetupFutureUsage, Shipping, Updatable } from '../../actors/mod.ts';
 import { shippingOf } from '../shipping.ts';
-import { ApiError, invalidParam, noSuch, cannotExpand} from '../../stripe/errors.ts';
+import { ApiError, invalidParam, noSuch, cannotExpand, onlyOneOf } from '../../stripe/errors.ts';
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
@@ -100,6 +100,9 @@ export interface CreateInput {
   shipping?: Shipping | null;
   statementDescriptor?: string | null;
   statementDescriptorSuffix?: string | null;
+  /** payment_method_options[card] (cardOptionsOf) and automatic_payment_methods (automaticPaymentMethodsOf), as sent. */
+  cardOptions?: CardOptionsPatch | null;
+  automaticPaymentMethods?: AutomaticPaymentMethods;
   /** The Checkout Session this intent pays (its id, and its line items', are made here with the intent's). */
   /** Line items of the catalogue name their price and product; price_data's get ad-hoc ids from the session. */
   checkout?: Omit<CheckoutSession, 'id' | 'line_items'> & { line_items: (Omit<LineItem, 'id' | 'price' | 'product'> & Partial<Pick<LineItem, 'price' | 'product'>>)[] };
@@ -134,6 +137,32 @@ function checkOffSession(b: Presence, setupFutureUsage: SetupFutureUsage | null 
       'off_session',
     );
   }
+}
+
+/**
+ * payment_method_options[card]'s options the intent keeps (capture_method, request_three_d_secure), as a
+ * patch: '' unsets one, card='' unsets both; undefined when the request names neither.
+ */
+function cardOptionsOf(pmo: CreateIntentBody['payment_method_options']): CardOptionsPatch | null | undefined {
+  const card = pmo?.card;
+  if (card === undefined) return undefined;
+  if (card === '') return null;
+  const patch: CardOptionsPatch = {};
+  if (card.capture_method !== undefined) patch.capture_method = card.capture_method || null;
+  if (card.request_three_d_secure !== undefined) patch.request_three_d_secure = card.request_three_d_secure;
+  return Object.keys(patch).length > 0 ? patch : undefined;
+}
+
+/**
+ * Stripe's automatic_payment_methods: refused beside payment_method_types; allow_redirects is
+ * 'always' when enabled and not given.
+ */
+function automaticPaymentMethodsOf(b: Pick<CreateIntentBody, 'automatic_payment_methods' | 'payment_method_types'>): AutomaticPaymentMethods | undefined {
+  const apm = b.automatic_payment_methods;
+  if (apm === undefined) return undefined;
+  if (b.payment_method_types !== undefined) throw onlyOneOf('automatic_payment_methods', 'payment_method_types');
+  const allowRedirects = apm.allow_redirects ?? (apm.enabled ? 'always' : undefined);
+  return { enabled: apm.enabled, ...(allowRedirects ? { allow_redirects: allowRedirects } : {}) };
 }
 
 /** setup_future_usage as sent: '' unsets it. */
@@ -205,6 +234,8 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
       ...(input.shipping ? { shipping: input.shipping } : {}),
       ...(input.statementDescriptor ? { statementDescriptor: input.statementDescriptor } : {}),
       ...(input.statementDescriptorSuffix ? { statementDescriptorSuffix: input.statementDescriptorSuffix } : {}),
+      ...(input.cardOptions ? { cardOptions: input.cardOptions } : {}),
+      ...(input.automaticPaymentMethods ? { automaticPaymentMethods: input.automaticPaymentMethods } : {}),
       ...(checkout ? { checkout } : {}),
       now: now(),
     },
@@ -247,6 +278,8 @@ export async function confirmIntent(deps: GatewayDeps, req: FastifyRequest, p: P
   if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
   if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
   if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
+  const cardOptions = cardOptionsOf(b.payment_method_options);
+  if (cardOptions !== undefined) changes.card_options = cardOptions;
   const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
   const attemptId = await newAttemptId(deps, p, id, cmdId);
   const state = (await deps.commands.send({
@@ -271,6 +304,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
     const b = req.body;
     const paymentMethodData = cardOfData(b, p);
     if (b.confirm === true) checkOffSession(b, b.setup_future_usage || null);
+    const automaticPaymentMethods = automaticPaymentMethodsOf(b);
+    const cardOptions = cardOptionsOf(b.payment_method_options);
     return idempotentCommands(req, reply, deps, async (idem) => {
       const state = await createIntent(deps, req, p, 'POST /v1/payment_intents', {
         ...(paymentMethodData ? { paymentMethodData } : {}),
@@ -291,6 +326,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         shipping: shippingOf(b.shipping) ?? null,
         statementDescriptor: b.statement_descriptor || null,
         statementDescriptorSuffix: b.statement_descriptor_suffix || null,
+        ...(cardOptions ? { cardOptions } : {}),
+        ...(automaticPaymentMethods ? { automaticPaymentMethods } : {}),
       }, idem);
       return { status: 200, body: await render(deps, p.merchant_id, state, b.expand) };
     });
@@ -382,6 +419,8 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
         if (b.statement_descriptor !== undefined) changes.statement_descriptor = b.statement_descriptor || null;
         if (b.statement_descriptor_suffix !== undefined) changes.statement_descriptor_suffix = b.statement_descriptor_suffix || null;
+        const cardOptions = cardOptionsOf(b.payment_method_options);
+        if (cardOptions !== undefined) changes.card_options = cardOptions;
         if (b.customer) await requireCustomerParam(deps, p, b.customer);
         if (b.customer !== undefined) changes.customer = b.customer || null;
         if (b.payment_method !== undefined) {
@@ -418,6 +457,10 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         // As Stripe: the browser may choose the card (and the receipt address), not how money is captured.
         if (b.capture_method !== undefined) {
           throw new ApiError(400, 'invalid_request_error', 'parameter_unknown', 'Received unknown parameter: capture_method. This parameter cannot be set with a publishable API key.', 'capture_method');
+        }
+        const card = b.payment_method_options?.card;
+        if (card && card.capture_method !== undefined) {
+          throw new ApiError(400, 'invalid_request_error', 'parameter_unknown', 'Received unknown parameter: payment_method_options[card][capture_method]. This parameter cannot be set with a publishable API key.', 'payment_method_options[card][capture_method]');
         }
       }
       const paymentMethodData = cardOfData(b, p);
