@@ -228,6 +228,31 @@ t.test('saved cards through the official stripe SDK', async (t) => {
     t.equal((await stripe.paymentMethods.retrieve(plain.id)).customer, null, 'no setup_future_usage: not saved');
   });
 
+  t.test('setup_future_usage with a test card id saves a card of the customer’s own, as at Stripe', async (t) => {
+    const ari = await stripe.customers.create({ email: 'ari@example.com' });
+    const pi = await stripe.paymentIntents.create({ amount: 1200, currency: 'usd', customer: ari.id, setup_future_usage: 'off_session', payment_method: 'pm_card_visa', confirm: true });
+    t.equal(pi.status, 'succeeded');
+    const saved = pi.payment_method as string;
+    t.match(saved, /^pm_/, 'the intent pays with a card of its own');
+    t.not(saved, 'pm_card_visa', 'not the shared test card id');
+    t.same((await stripe.customers.listPaymentMethods(ari.id)).data.map((x) => x.id), [saved], 'that card is saved to the customer');
+    t.equal((await stripe.paymentMethods.retrieve(saved)).card?.last4, '4242');
+    const again = await stripe.paymentIntents.create({ amount: 800, currency: 'usd', customer: ari.id, payment_method: saved, off_session: true, confirm: true });
+    t.equal(again.status, 'succeeded', 'the saved card pays off-session');
+
+    // Set on confirm: the test card id given there becomes the customer's card.
+    const pi2 = await stripe.paymentIntents.create({ amount: 900, currency: 'usd', customer: ari.id, setup_future_usage: 'on_session' });
+    const ok = await stripe.paymentIntents.confirm(pi2.id, { payment_method: 'pm_card_mastercard' });
+    t.equal(ok.status, 'succeeded');
+    t.not(ok.payment_method, 'pm_card_mastercard');
+    t.equal((await stripe.customers.listPaymentMethods(ari.id)).data.length, 2, 'the second card is saved too');
+
+    // Nothing to save: the test card id stays as it is.
+    const plain = await stripe.paymentIntents.create({ amount: 700, currency: 'usd', customer: ari.id, payment_method: 'pm_card_visa', confirm: true });
+    t.equal(plain.payment_method, 'pm_card_visa', 'without setup_future_usage the test card id is used as given');
+    t.equal((await stripe.customers.listPaymentMethods(ari.id)).data.length, 2, 'and nothing more is saved');
+  });
+
   t.test('a deleted customer: a stub, no changes, not listed, its cards let go', async (t) => {
     const kim = await stripe.customers.create({ email: 'kim@example.com', name: 'Kim' });
     const kept = await stripe.paymentMethods.attach((await card()).id, { customer: kim.id });

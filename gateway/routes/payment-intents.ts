@@ -6,7 +6,8 @@ import { ApiError, invalidParam, noSuch, cannotExpand, onlyOneOf } from '../../s
 import { formatAmount, isCurrency, minimumAmount, MAX_AMOUNT } from '../../stripe/currencies.ts';
 import { renderPaymentIntent, renderPaymentMethod } from '../../stripe/objects.ts';
 import { commandCtx, idempotentCommands, idempotencyKeyOf, principalOf, type CommandIdem, type GatewayDeps } from '../app.ts';
-import { cardOfData, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
+import { cardOfData, ownCard, saveCardAfterPayment, tokenizeCard, type CardData } from './payment-methods.ts';
+import { MAGIC_PAYMENT_METHODS, type PaymentMethodRecord } from '../../vault/mod.ts';
 import { cardForCustomer } from '../../vault/saved-cards.ts';
 import { checkClientSecret, requireSecret, scopeOf, type Principal } from '../auth.ts';
 import { chargeIdFor, checkoutSessionId, clientSecretFor, commandId, derivedId, intentIdOfCharge, lineItemIds } from '../ids.ts';
@@ -114,6 +115,20 @@ export interface CreateInput {
  * payment_method_data's card stored for an intent that can take a card now (its id); null for one
  * that cannot: the request is then refused by the intent as it would be anyway, and no card is stored.
  */
+/**
+ * The card a payment goes with: a test card id (pm_card_visa, every merchant's) that the payment is to
+ * save for its customer (setup_future_usage) first becomes a card of the merchant's own, as Stripe
+ * makes one, so that the card saved is a real one the customer can pay with again; any other card
+ * (and a test card id that nothing saves) goes as it is.
+ */
+async function cardToPayWith(deps: GatewayDeps, req: FastifyRequest, p: Principal, pm: PaymentMethodRecord, saves: boolean, idem: CommandIdem | undefined, route: string): Promise<string> {
+  return saves && MAGIC_PAYMENT_METHODS[pm.id] ? (await ownCard(deps, req, p, pm, idem, route)).id : pm.id;
+}
+
+/** Whether an intent, with a request's changes, saves the card that pays to its customer. */
+const savesCard = (i: Pick<Intent, 'customer' | 'setup_future_usage'> | null, changes: Pick<Updatable, 'customer' | 'setup_future_usage'>): boolean =>
+  !!((changes.customer !== undefined ? changes.customer : i?.customer) && (changes.setup_future_usage !== undefined ? changes.setup_future_usage : i?.setup_future_usage));
+
 async function cardForIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, intentId: string, data: CardData, idem: CommandIdem | undefined, route: string): Promise<string | null> {
   const i = await readOwnIntent(deps, p, intentId);
   if (!i) throw noSuch('payment_intent', intentId, 'intent');
@@ -188,15 +203,17 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
   const merchantId = p.merchant_id;
   const currency = checkCurrency(input.currency);
   checkAmount(input.amount, currency);
+  const pm = input.paymentMethod ? await deps.vault.get(merchantId, input.paymentMethod, p.mode === 'live') : null;
   if (input.paymentMethod) {
-    const pm = await deps.vault.get(merchantId, input.paymentMethod, p.mode === 'live');
     if (!pm) throw noSuch('PaymentMethod', input.paymentMethod, 'payment_method');
     await cardForCustomer(deps.vault, merchantId, pm, input.customer ?? null);
   }
   if (input.customer) await requireCustomerParam(deps, p, input.customer);
-  // Everything else is found good: the card of payment_method_data becomes the intent's PaymentMethod.
+  // Everything else is found good: the card of payment_method_data becomes the intent's PaymentMethod,
+  // and a test card id the payment saves becomes a card of the merchant's own.
   const made = input.paymentMethodData ? await tokenizeCard(deps, req, p, input.paymentMethodData, idem, `${route} payment_method_data`) : null;
   if (made) input = { ...input, paymentMethod: made.id };
+  else if (pm) input = { ...input, paymentMethod: await cardToPayWith(deps, req, p, pm, !!(input.customer && input.setupFutureUsage), idem, route) };
   const cmdId = commandId(scopeOf(p), route, idempotencyKeyOf(req));
   const intentId = derivedId('pi', cmdId);
   const sessionId = input.checkout ? checkoutSessionId(cmdId, p.mode) : null;
@@ -266,9 +283,13 @@ export async function createIntent(deps: GatewayDeps, req: FastifyRequest, p: Pr
  */
 export async function confirmIntent(deps: GatewayDeps, req: FastifyRequest, p: Principal, id: string, b: ConfirmIntentBody, paymentMethodData: CardData | undefined, idem: CommandIdem | undefined): Promise<Intent> {
   const changes: Updatable = {};
+  if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
   if (b.payment_method) {
-    if (!(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
-    changes.payment_method = b.payment_method;
+    const pm = await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live');
+    if (!pm) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+    // Only a test card id needs the intent read (does the payment save it?): a real card goes as it is.
+    const saves = !!MAGIC_PAYMENT_METHODS[pm.id] && savesCard(await readOwnIntent(deps, p, id), changes);
+    changes.payment_method = await cardToPayWith(deps, req, p, pm, saves, idem, `POST /v1/payment_intents/${id}/confirm`);
   }
   if (paymentMethodData) {
     const made = await cardForIntent(deps, req, p, id, paymentMethodData, idem, `POST /v1/payment_intents/${id}/confirm`);
@@ -277,7 +298,6 @@ export async function confirmIntent(deps: GatewayDeps, req: FastifyRequest, p: P
   if (b.receipt_email !== undefined) changes.receipt_email = emptyToNull(b.receipt_email) ?? null;
   if (b.shipping !== undefined) changes.shipping = shippingOf(b.shipping);
   if (b.capture_method !== undefined) changes.capture_method = b.capture_method;
-  if (b.setup_future_usage !== undefined) changes.setup_future_usage = setupFutureUsageOf(b.setup_future_usage);
   const cardOptions = cardOptionsOf(b.payment_method_options);
   if (cardOptions !== undefined) changes.card_options = cardOptions;
   const cmdId = commandId(scopeOf(p), `POST /v1/payment_intents/${id}/confirm`, idempotencyKeyOf(req));
@@ -424,8 +444,10 @@ export function registerIntents(app: FastifyInstance, deps: GatewayDeps): void {
         if (b.customer) await requireCustomerParam(deps, p, b.customer);
         if (b.customer !== undefined) changes.customer = b.customer || null;
         if (b.payment_method !== undefined) {
-          if (b.payment_method && !(await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live'))) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
-          changes.payment_method = b.payment_method || null;
+          const pm = b.payment_method ? await deps.vault.get(p.merchant_id, b.payment_method, p.mode === 'live') : null;
+          if (b.payment_method && !pm) throw noSuch('PaymentMethod', b.payment_method, 'payment_method');
+          const saves = !!pm && !!MAGIC_PAYMENT_METHODS[pm.id] && savesCard(await readOwnIntent(deps, p, req.params.id), changes);
+          changes.payment_method = pm ? await cardToPayWith(deps, req, p, pm, saves, idem, `POST /v1/payment_intents/${req.params.id}`) : null;
         }
         if (paymentMethodData) {
           const made = await cardForIntent(deps, req, p, req.params.id, paymentMethodData, idem, `POST /v1/payment_intents/${req.params.id}`);
