@@ -58,10 +58,13 @@ export async function loadIntent(deps: HandlerDeps, merchantId: string, intentId
 /** The card error Stripe answers a declined confirmation with (402, StripeCardError). */
 function declineError(state: Intent): ApiError {
   const e = state.last_payment_error;
+  const intent = renderPaymentIntent(state);
   return new ApiError(402, 'card_error', e?.code ?? 'card_declined', e?.message ?? 'Your card was declined.', undefined, {
     decline_code: e?.decline_code ?? undefined,
     charge: e?.charge,
-    payment_intent: renderPaymentIntent(state),
+    payment_intent: intent,
+    // Stripe's card error names the card declined as its last_payment_error does.
+    payment_method: (intent.last_payment_error as { payment_method?: unknown } | null)?.payment_method ?? undefined,
   });
 }
 

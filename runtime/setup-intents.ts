@@ -33,9 +33,12 @@ async function load(deps: HandlerDeps, merchantId: string, id: string, livemode:
 function setupError(s: SetupIntent): ApiError {
   const e = s.last_setup_error;
   const status = e?.type === 'invalid_request_error' ? 400 : 402;
+  const rendered = renderSetupIntent(s);
   return new ApiError(status, e?.type ?? 'card_error', e?.code ?? 'card_declined', e?.message ?? 'Your card was declined.', undefined, {
     ...(e?.decline_code ? { decline_code: e.decline_code } : {}),
-    setup_intent: renderSetupIntent(s),
+    setup_intent: rendered,
+    // Stripe's card error names the card declined as its last_setup_error does.
+    ...((rendered.last_setup_error as { payment_method?: unknown } | null)?.payment_method ? { payment_method: (rendered.last_setup_error as { payment_method: unknown }).payment_method } : {}),
   });
 }
 

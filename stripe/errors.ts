@@ -11,6 +11,8 @@ export interface ErrorBody {
   message: string;
   payment_intent?: unknown;
   setup_intent?: unknown;
+  /** A card error's PaymentMethod (the card declined), as Stripe's error object has it. */
+  payment_method?: unknown;
   charge?: string;
   doc_url?: string;
 }
@@ -22,7 +24,7 @@ export class ApiError extends Error {
     readonly code: string | undefined,
     message: string,
     readonly param?: string,
-    readonly extra: Partial<Pick<ErrorBody, 'decline_code' | 'payment_intent' | 'setup_intent' | 'charge'>> = {},
+    readonly extra: Partial<Pick<ErrorBody, 'decline_code' | 'payment_intent' | 'setup_intent' | 'payment_method' | 'charge'>> = {},
     /** Stripe-Should-Retry for 5xx/409. */
     readonly shouldRetry?: boolean,
   ) {
@@ -38,12 +40,13 @@ export class ApiError extends Error {
     if (this.extra.charge) e.charge = this.extra.charge;
     if (this.extra.payment_intent) e.payment_intent = this.extra.payment_intent;
     if (this.extra.setup_intent) e.setup_intent = this.extra.setup_intent;
+    if (this.extra.payment_method) e.payment_method = this.extra.payment_method;
     if (this.code) e.doc_url = `https://stripe.com/docs/error-codes/${this.code.replace(/_/g, '-')}`;
     return { error: e };
   }
 
   static fromBody(status: number, b: ErrorBody, shouldRetry?: boolean): ApiError {
-    return new ApiError(status, b.type, b.code, b.message, b.param, { decline_code: b.decline_code, payment_intent: b.payment_intent, setup_intent: b.setup_intent, charge: b.charge }, shouldRetry);
+    return new ApiError(status, b.type, b.code, b.message, b.param, { decline_code: b.decline_code, payment_intent: b.payment_intent, setup_intent: b.setup_intent, payment_method: b.payment_method, charge: b.charge }, shouldRetry);
   }
 }
 

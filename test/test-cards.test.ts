@@ -38,6 +38,7 @@ t.test('Stripe test cards', async (t) => {
       const e = await fails(pay(pm));
       t.match(e, { type: 'StripeCardError', statusCode: 402, code, decline_code }, pm);
       t.equal(e?.payment_intent?.status, 'requires_payment_method', `${pm}: the intent asks for another card`);
+      t.match(e?.payment_method, { id: pm, object: 'payment_method', type: 'card' }, `${pm}: the error names the card declined`);
     }
     t.equal((await pay('pm_card_riskLevelElevated')).status, 'succeeded', 'an elevated risk is paid');
     const tok = await stripe.paymentMethods.create({ type: 'card', card: { token: 'tok_visa_chargeDeclinedInsufficientFunds' } });
