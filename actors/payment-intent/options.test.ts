@@ -6,6 +6,7 @@ import { spec } from '../testing.ts';
 import { intentDecider, type CardSummary, type IntentCommand, type IntentEvent, type NextAction } from './intent.ts';
 import { intentEventSchemas } from '../../streams/catalogue.ts';
 import { validateCommit } from '../../streams/codec.ts';
+import { createIntentCommand } from '../../test/helpers/commands.ts';
 
 const it = spec(intentDecider);
 const T0 = 1_700_000_000;
@@ -13,25 +14,7 @@ const card: CardSummary = { brand: 'visa', last4: '4242', exp_month: 12, exp_yea
 const challenge: NextAction = { type: 'redirect_to_url', redirect_to_url: { url: 'https://pay.example/3ds/challenge/x', return_url: 'https://shop.example/back' } };
 
 type Create = Extract<IntentCommand, { type: 'Create' }>;
-const create = (over: Partial<Create> = {}): Create => ({
-  type: 'Create',
-  intentId: 'pi_1',
-  merchantId: 'mer_1',
-  livemode: false,
-  amount: 1000,
-  currency: 'usd',
-  clientSecret: 'pi_1_secret_x',
-  captureMethod: 'automatic',
-  description: null,
-  metadata: {},
-  receiptEmail: null,
-  customer: null,
-  userEmail: null,
-  productId: null,
-  paymentMethod: null,
-  now: T0,
-  ...over,
-});
+const create = (over: Partial<Create> = {}): Create => ({ ...createIntentCommand('mer_1', 'pi_1', 1000, T0), clientSecret: 'pi_1_secret_x', ...over });
 const createdData = (over: Record<string, unknown> = {}): Extract<IntentEvent, { type: 'intent.created' }>['data'] => ({
   id: 'pi_1',
   merchant_id: 'mer_1',
