@@ -4,6 +4,7 @@ export {
   intentDecider,
   currentAttempt,
   cardCaptureMethod,
+  checkConfirmable,
   type CardOptionsPatch,
   type AutomaticPaymentMethods,
   type Intent,

@@ -3,7 +3,7 @@
 // steps, each durable before the next: attempt.started → network call → attempt.<outcome>.
 // A crash between them leaves a pending attempt that the same request retried (same attempt id,
 // idempotent at the network) or reconciliation finishes; never a second authorization.
-import { DomainError, intentDecider, merchantDecider, currentAttempt, cardCaptureMethod, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
+import { DomainError, intentDecider, merchantDecider, currentAttempt, cardCaptureMethod, checkConfirmable, type Attempt, type Intent, type IntentCommand, type Merchant, type NextAction } from '../actors/mod.ts';
 import { couponDecider, customerDecider, paymentLinkDecider, productDecider, type Coupon, type Customer, type PaymentLink, type Product, type SetupIntent } from '../actors/mod.ts';
 import { handleSetupIntent } from './setup-intents.ts';
 import { handleDispute } from './disputes.ts';
@@ -165,6 +165,8 @@ async function confirm(deps: HandlerDeps, req: Extract<CommandRequest, { op: 'in
   // The card rides on attempt.started itself; other confirm-time changes are an update first.
   const { payment_method: confirmPm, ...otherChanges } = req.changes;
   if (Object.keys(otherChanges).length > 0 && !state.attempts.some((a) => a.id === attemptId)) {
+    // Refused before the update is written: a confirmation that cannot start changes nothing.
+    checkConfirmable(state);
     state = (await run(deps, merchantId, intentId, { type: 'Update', changes: otherChanges, now: ctx.now }, step(ctx, 'update'))).state;
   }
   const pmId = confirmPm ?? state.payment_method ?? state.attempts.find((a) => a.id === attemptId)?.payment_method;

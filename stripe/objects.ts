@@ -159,6 +159,9 @@ export function renderCharge(i: Intent, a: Attempt): Obj {
     payment_method: a.payment_method,
     payment_method_details: { card: cardDetails(a), type: 'card' },
     receipt_email: i.receipt_email,
+    // Stripe's keys are always there: no receipts are sent or hosted here.
+    receipt_number: null,
+    receipt_url: null,
     // Stripe: refunded once the whole captured amount went back (pending refunds count).
     refunded: a.captured && a.amount_captured > 0 && (a.amount_refunded ?? 0) >= a.amount_captured,
     refunds: chargeRefunds(i, a),

@@ -214,6 +214,14 @@ t.test('Stripe API conformance', async (t) => {
     t.ok(e instanceof Stripe.errors.StripeInvalidRequestError, 'from succeeded: refused');
     t.equal(e.code, 'payment_intent_unexpected_state');
     t.equal((await a.paymentIntents.retrieve(paid.id)).status, 'succeeded');
+
+    // After the payment: description, metadata and receipt_email still change; nothing else does.
+    const noted = await a.paymentIntents.update(paid.id, { metadata: { order: '42' }, description: 'order 42', receipt_email: 'after@example.com' });
+    t.match(noted, { status: 'succeeded', metadata: { order: '42' }, description: 'order 42', receipt_email: 'after@example.com' }, 'a paid intent takes metadata');
+    t.match(await fails(a.paymentIntents.update(paid.id, { amount: 5000 })), { statusCode: 400, code: 'payment_intent_unexpected_state', param: 'amount' });
+    t.match(await fails(a.paymentIntents.confirm(paid.id, { receipt_email: 'confirm@example.com' })), { statusCode: 400, code: 'payment_intent_unexpected_state' }, 'a paid intent is not confirmed again');
+    t.equal((await a.paymentIntents.retrieve(paid.id)).receipt_email, 'after@example.com', 'and the refused confirmation changed nothing');
+    t.equal((await a.paymentIntents.update(open.id, { metadata: { note: 'canceled' } })).metadata.note, 'canceled', 'a canceled one takes metadata too');
   });
 
   await t.test('20 concurrent confirms of one intent: exactly one charge', async (t) => {

@@ -16,7 +16,9 @@ import { CHARGEBACK_FEED_CURSOR } from '../reconcile/disputes.ts';
 
 t.test('disputes with the official stripe SDK', async (t) => {
   const receiver = await startReceiver(t);
-  const stack = await startStack(t, { DISPUTE_POLL_MS: '150' });
+  // The network decides a representment a second after it (not at its next feed read): the test looks
+  // at the dispute under review before the verdict comes, however slow the machine.
+  const stack = await startStack(t, { DISPUTE_POLL_MS: '150', EPN_CHARGEBACK_DECISION_MS: '1000' });
   const m = await stack.onboard({ call_back_url: receiver.url, events: ['*'] });
   const other = await stack.onboard({ name: 'Other Store' });
   const client = (key: string) => new Stripe(key, { host: '127.0.0.1', port: stack.port, protocol: 'http', maxNetworkRetries: 0 });

@@ -74,6 +74,7 @@ t.test('the seed flow with the official stripe SDK', async (t) => {
   // The webhook arrives, signed as Stripe signs.
   const hook = await eventually(async () => receiver.received.find((r) => JSON.parse(r.body).type === 'payment_intent.succeeded'), 15_000);
   const event = stripe.webhooks.constructEvent(hook.body, hook.signature, m.webhook_secret);
+  t.notOk('account' in event, 'no `account` in the body: Stripe names one only in Connect events');
   t.equal(event.type, 'payment_intent.succeeded');
   t.equal((event.data.object as Stripe.PaymentIntent).id, intended.intent_id);
   t.equal((event.data.object as Stripe.PaymentIntent).status, 'succeeded');

@@ -82,6 +82,8 @@ t.test('charges and refunds with the official stripe SDK', async (t) => {
     t.equal(d.refunded, false);
 
     const c = await stripe.charges.retrieve(chargeId, { expand: ['payment_intent'] });
+    t.match(c, { receipt_number: null, receipt_url: null }, "Stripe's receipt keys are there (no receipts here)");
+    t.ok('receipt_url' in c && 'receipt_number' in c);
     t.equal(c.status, 'succeeded');
     t.equal(c.paid, true);
     t.equal(c.captured, true);

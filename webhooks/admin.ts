@@ -201,7 +201,7 @@ export function createWebhookAdmin(d: { db: Kysely<Database>; js: JetStreamClien
         throw new WebhookAdminError(404, 'resource_missing', `No such webhook endpoint: '${o.endpointId}'`, 'webhook_endpoint');
       }
       const pending = (await pendingWebhooks(db, [event.id])).get(event.id) ?? 0;
-      const payload = JSON.stringify({ ...event, pending_webhooks: pending, account: o.merchantId }, null, 2);
+      const payload = JSON.stringify({ ...event, pending_webhooks: pending }, null, 2);
       const original = deliveryId(event.id, o.endpointId);
       const task: DeliveryTask = {
         v: 1,

@@ -69,7 +69,8 @@ export function tasksForPending(events: PendingStripeEvent[], merchantId: string
     if (to.length === 0) continue;
     const e = p.render();
     // Stripe's pending_webhooks: the endpoints this event is owed to when it is sent.
-    const payload = JSON.stringify({ ...e, pending_webhooks: to.length, account: merchantId }, null, 2);
+    // No `account`: Stripe names one only in a Connect event, and there are no connected accounts here.
+    const payload = JSON.stringify({ ...e, pending_webhooks: to.length }, null, 2);
     for (const ep of to) {
       out.push({
         v: 1,

@@ -49,6 +49,8 @@ t.test('ExpireCheckout expires an open session and cancels its intent; a repeat 
     .thenState((s) => s !== null && checkoutStatus(s) === 'expired' && s.status === 'canceled' && s.cancellation_reason === 'abandoned');
   const expired: IntentEvent = { type: 'checkout.expired', at: T0 + 10, data: { checkout_session: 'cs_test_1' } };
   it.given(t, [created, expired, { type: 'intent.canceled', at: T0 + 10, data: { reason: 'abandoned' } }]).when({ type: 'ExpireCheckout', now: T0 + 20 }).thenNothing();
+  // The merchant's own request (POST …/expire) on an expired session is refused, as at Stripe.
+  it.given(t, [created, expired, { type: 'intent.canceled', at: T0 + 10, data: { reason: 'abandoned' } }]).when({ type: 'ExpireCheckout', byRequest: true, now: T0 + 20 }).thenThrows('checkout_session_not_open');
 });
 
 t.test('a complete session, or one whose payment is in flight, does not expire', async (t) => {

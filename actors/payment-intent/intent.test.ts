@@ -193,7 +193,12 @@ t.test('Update', async (t) => {
   }
   for (const status of ['processing', 'processing_in_doubt', 'requires_capture', 'succeeded', 'succeeded_after_capture', 'canceled'] as const) {
     t.test(`refused in ${status}`, async (t) => {
-      it.given(t, H[status]).when(update({ amount: 2500 })).thenThrows('payment_intent_unexpected_state', { status: 400 });
+      it.given(t, H[status]).when(update({ amount: 2500 })).thenThrows('payment_intent_unexpected_state', { status: 400, param: 'amount' });
+      it.given(t, H[status]).when(update({ metadata: { order: '7' }, amount: 2500 })).thenThrows('payment_intent_unexpected_state', { param: 'amount' });
+    });
+    t.test(`description, metadata and receipt email still change in ${status} (Stripe)`, async (t) => {
+      const changes = { description: 'paid order 7', metadata: { order: '7' }, receipt_email: 'x@example.com' };
+      it.given(t, H[status]).when(update(changes)).then([{ type: 'intent.updated', at: T0 + 5, data: changes }]).thenState(changes);
     });
   }
   t.test('an invalid amount is refused', async (t) => {

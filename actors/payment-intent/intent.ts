@@ -322,7 +322,8 @@ export type IntentCommand =
   /** PII erasure (the customer's erasure request or retention): receipt and user emails and the shipping details become null, in any status. */
   | { type: 'ErasePii'; reason: 'request' | 'retention'; now: number }
   /** Expire the intent's Checkout Session (asked, or its expires_at passed): the session closes and the intent is canceled. */
-  | { type: 'ExpireCheckout'; now: number }
+  /** byRequest: the merchant asked (POST …/expire), and Stripe refuses to expire an expired session; the page and the sweeper may repeat it. */
+  | { type: 'ExpireCheckout'; byRequest?: boolean; now: number }
   /** A promotion code typed on the hosted page of a session that allows them: the intent's amount becomes the line items' subtotal less the discount. */
   | { type: 'ApplyCheckoutDiscount'; discount: CheckoutDiscount; now: number }
   | DisputeCommand
@@ -382,6 +383,14 @@ const unexpectedState = (s: Intent, action: string) =>
   );
 
 const missing = () => new DomainError('resource_missing', 'No such payment_intent.', 'id', 404);
+
+/** What an update may change whatever the intent's status (Stripe's rule). */
+const UPDATABLE_IN_ANY_STATUS: ReadonlySet<string> = new Set(['description', 'metadata', 'receipt_email']);
+
+/** Throws Stripe's refusal when the intent cannot take a new confirmation now. */
+export function checkConfirmable(s: Intent): void {
+  if (!isConfirmable(s.status)) throw unexpectedState(s, 'confirm');
+}
 
 /** How a card payment of this intent is captured: payment_method_options[card][capture_method] overrides the intent's. */
 export function cardCaptureMethod(s: Pick<Intent, 'capture_method' | 'card_options'>): CaptureMethod {
@@ -451,7 +460,6 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
   if (s === null) throw missing();
   switch (cmd.type) {
     case 'Update': {
-      if (!isUpdatable(s.status)) throw unexpectedState(s, 'update');
       const changes: IntentChanges = {};
       for (const [k, given] of Object.entries(cmd.changes) as [keyof Updatable, unknown][]) {
         // Card options are a patch: what is written is the whole result.
@@ -460,6 +468,19 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
         if (v !== undefined && JSON.stringify(v) !== JSON.stringify(s[k] ?? null)) (changes as Record<string, unknown>)[k] = v;
       }
       if (Object.keys(changes).length === 0) return []; // nothing changes: nothing is written
+      // Stripe: the description, metadata and receipt email change in any status (a paid intent's
+      // metadata is often added afterwards); anything else only before the payment is under way.
+      if (!isUpdatable(s.status)) {
+        const field = Object.keys(changes).find((k) => !UPDATABLE_IN_ANY_STATUS.has(k));
+        if (field) {
+          throw new DomainError(
+            'payment_intent_unexpected_state',
+            `This PaymentIntent's ${field} could not be updated because it has a status of ${s.status}. You may only update the ${field} of a PaymentIntent with one of the following statuses: requires_payment_method, requires_confirmation, requires_action.`,
+            field,
+            400,
+          );
+        }
+      }
       // The gateway merges the update's metadata onto the intent's (payment-intents.ts): the result stays within Stripe's limit.
       if (changes.metadata !== undefined) checkMetadata(changes.metadata);
       if (changes.amount !== undefined && (!Number.isSafeInteger(changes.amount) || changes.amount < 1)) {
@@ -472,7 +493,7 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     }
     case 'StartAttempt': {
       if (s.attempts.some((a) => a.id === cmd.attemptId)) return []; // a repeat
-      if (!isConfirmable(s.status)) throw unexpectedState(s, 'confirm');
+      checkConfirmable(s);
       const started: IntentEvent = {
         type: 'attempt.started',
         at: cmd.now,
@@ -663,7 +684,8 @@ function decide(cmd: IntentCommand, s: IntentState): IntentEvent[] {
     case 'ExpireCheckout': {
       if (!s.checkout) throw new DomainError('resource_missing', `No such checkout session for PaymentIntent ${s.id}.`, 'session', 404);
       const status = checkoutStatus(s);
-      if (status === 'expired') return []; // a repeat
+      if (status === 'expired' && cmd.byRequest) throw new DomainError('checkout_session_not_open', 'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "expired".', 'session');
+      if (status === 'expired') return []; // a repeat (the page, the sweeper)
       if (status === 'complete' || s.status === 'processing') {
         throw new DomainError('checkout_session_not_open', `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${status === 'complete' ? 'complete' : 'open'}" and its payment is ${s.status === 'processing' ? 'in progress' : 'complete'}.`, 'session');
       }

@@ -166,12 +166,12 @@ async function render(deps: GatewayDeps, req: FastifyRequest, i: Intent, expand:
   return o;
 }
 
-function expire(deps: GatewayDeps, req: FastifyRequest, p: Pick<Principal, 'merchant_id' | 'mode'>, i: Intent, cmdId: string): Promise<Intent> {
+function expire(deps: GatewayDeps, req: FastifyRequest, p: Pick<Principal, 'merchant_id' | 'mode'>, i: Intent, cmdId: string, byRequest = false): Promise<Intent> {
   return deps.commands.send({
     op: 'intent.expire_checkout',
     merchantId: p.merchant_id,
     intentId: i.id,
-    command: { type: 'ExpireCheckout', now: now() },
+    command: { type: 'ExpireCheckout', ...(byRequest ? { byRequest } : {}), now: now() },
     ctx: commandCtx(req, p as Principal, cmdId),
   }) as Promise<Intent>;
 }
@@ -276,7 +276,7 @@ export function registerCheckoutSessions(app: FastifyInstance, deps: GatewayDeps
     requireSecret(p);
     return idempotentCommands(req, reply, deps, async () => {
       const i = await readOwnSession(deps, p, req.params.id);
-      const done = await expire(deps, req, p, i, commandId(scopeOf(p), `POST /v1/checkout/sessions/${i.checkout!.id}/expire`, idempotencyKeyOf(req)));
+      const done = await expire(deps, req, p, i, commandId(scopeOf(p), `POST /v1/checkout/sessions/${i.checkout!.id}/expire`, idempotencyKeyOf(req)), true);
       return { status: 200, body: await render(deps, req, done, req.body.expand) };
     });
   });

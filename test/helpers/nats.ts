@@ -30,7 +30,8 @@ export async function withNats(
     try {
       await server.stop();
     } finally {
-      await fs.rm(storeDir, { recursive: true, force: true });
+      // A server restarted by the test may still be closing files in it: retried, and a leftover temp dir fails nothing.
+      await fs.rm(storeDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }).catch((err: unknown) => console.error(`could not remove ${storeDir}: ${String(err)}`));
     }
   });
   return { url: server.url, port: server.port, server };

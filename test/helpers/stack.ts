@@ -47,7 +47,13 @@ export async function startStack(t: Teardownable, env: Record<string, string> = 
         cb();
       },
     });
-  const epn = buildEpnServer({ latencyMs: 0, ledgerPath: path.join(dataDir, 'epn', 'ledger.jsonl'), logger: pino({ level: 'info' }, sink(epnLogs)) });
+  const decisionMs = env.EPN_CHARGEBACK_DECISION_MS;
+  const epn = buildEpnServer({
+    latencyMs: 0,
+    ledgerPath: path.join(dataDir, 'epn', 'ledger.jsonl'),
+    logger: pino({ level: 'info' }, sink(epnLogs)),
+    ...(decisionMs !== undefined ? { chargebackDecisionMs: Number(decisionMs) } : {}),
+  });
   const epnRequests: Stack['epnRequests'] = [];
   epn.addHook('onRequest', async (req) => void epnRequests.push({ method: req.method, url: req.url, headers: { ...req.headers } }));
   const epnUrl = await epn.listen({ host: '127.0.0.1', port: 0 });
