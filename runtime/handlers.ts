@@ -8,7 +8,7 @@ import { couponDecider, customerDecider, paymentLinkDecider, productDecider, typ
 import { handleSetupIntent } from './setup-intents.ts';
 import { handleDispute } from './disputes.ts';
 import { subjects } from '../streams/subjects.ts';
-import { ApiError, noSuch, unavailable } from '../stripe/errors.ts';
+import { ApiError, declinedPaymentMethod, noSuch, unavailable } from '../stripe/errors.ts';
 import { renderPaymentIntent } from '../stripe/objects.ts';
 import type { Vault } from '../vault/mod.ts';
 import { cardForCustomer } from '../vault/saved-cards.ts';
@@ -64,7 +64,7 @@ function declineError(state: Intent): ApiError {
     charge: e?.charge,
     payment_intent: intent,
     // Stripe's card error names the card declined as its last_payment_error does.
-    payment_method: (intent.last_payment_error as { payment_method?: unknown } | null)?.payment_method ?? undefined,
+    payment_method: declinedPaymentMethod(intent.last_payment_error),
   });
 }
 

@@ -5,7 +5,7 @@
 import { setupIntentDecider, type SetupAttempt, type SetupIntent, type SetupIntentCommand, type NextAction } from '../actors/mod.ts';
 import { EpnRejectedError, EpnUnavailableError } from '../epn/client/mod.ts';
 import { subjects } from '../streams/subjects.ts';
-import { ApiError, noSuch } from '../stripe/errors.ts';
+import { ApiError, declinedPaymentMethod, noSuch } from '../stripe/errors.ts';
 import { renderSetupIntent } from '../stripe/objects.ts';
 import { cardForCustomer } from '../vault/saved-cards.ts';
 import { step, type CommandContext } from './aggregates.ts';
@@ -38,7 +38,7 @@ function setupError(s: SetupIntent): ApiError {
     ...(e?.decline_code ? { decline_code: e.decline_code } : {}),
     setup_intent: rendered,
     // Stripe's card error names the card declined as its last_setup_error does.
-    ...((rendered.last_setup_error as { payment_method?: unknown } | null)?.payment_method ? { payment_method: (rendered.last_setup_error as { payment_method: unknown }).payment_method } : {}),
+    payment_method: declinedPaymentMethod(rendered.last_setup_error),
   });
 }
 

@@ -17,6 +17,11 @@ export interface ErrorBody {
   doc_url?: string;
 }
 
+/** The PaymentMethod a rendered object's last error names (last_payment_error, last_setup_error): Stripe's card error repeats it. */
+export function declinedPaymentMethod(lastError: unknown): unknown {
+  return (lastError as { payment_method?: unknown } | null)?.payment_method ?? undefined;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
